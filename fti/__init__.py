@@ -1,0 +1,70 @@
+"""fti: a self-hosted ML platform on the Feature / Training / Inference pipelines architecture.
+
+``import fti`` is deliberately light: it imports no data libraries and opens nothing. Public names
+are resolved on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from fti.errors import (
+    AlreadyExistsError,
+    BackendError,
+    ConflictError,
+    ExpectationError,
+    FtiError,
+    IntegrityError,
+    ModelNotReadyError,
+    NotFoundError,
+    SchemaError,
+    ValidationError,
+)
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported on first attribute access)
+_LAZY = {
+    "connect": "fti.project",
+    "Project": "fti.project",
+    "Feature": "fti.types",
+    "Settings": "fti.config",
+}
+
+if TYPE_CHECKING:
+    from fti.config import Settings
+    from fti.project import Project, connect
+    from fti.types import Feature
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fti' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
+
+__all__ = [
+    "AlreadyExistsError",
+    "BackendError",
+    "ConflictError",
+    "ExpectationError",
+    "Feature",
+    "FtiError",
+    "IntegrityError",
+    "ModelNotReadyError",
+    "NotFoundError",
+    "Project",
+    "SchemaError",
+    "Settings",
+    "ValidationError",
+    "__version__",
+    "connect",
+]

@@ -1,0 +1,28 @@
+"""Name and version rules for projects, feature groups, views, models and deployments."""
+
+from __future__ import annotations
+
+import re
+
+from fti.errors import ValidationError
+
+_NAME = re.compile(r"^[a-z0-9_]{1,63}$")
+
+
+def check_name(name: object, kind: str) -> str:
+    """Return ``name`` if it is 1-63 lowercase letters, digits or ``_``; else ValidationError."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValidationError(
+            f"invalid {kind} name {name!r}: use 1-63 lowercase letters, digits or '_' "
+            f"(for example {'my_' + kind.replace(' ', '_')!r})"
+        )
+    return name
+
+
+def check_version(version: object, kind: str, *, allow_none: bool = False) -> int | None:
+    """Versions are integers >= 1; None means "latest" where ``allow_none``."""
+    if version is None and allow_none:
+        return None
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValidationError(f"invalid {kind} version {version!r}: versions are integers >= 1")
+    return version

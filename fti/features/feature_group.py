@@ -1,0 +1,274 @@
+"""Feature groups: versioned tables of features with a primary key and optional event time."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from fti.errors import NotFoundError, SchemaError, ValidationError
+from fti.features.ingestion import CommitInfo, InsertResult
+from fti.types import Feature, arrow_type
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import polars as pl
+    import pyarrow as pa
+
+    from fti.project import Project
+
+
+@dataclass(frozen=True)
+class FeatureGroupMeta:
+    """The catalog record of a feature group."""
+
+    id: int
+    name: str
+    version: int
+    primary_key: list[str]
+    event_time: str | None
+    online_enabled: bool
+    description: str
+    features: list[Feature] | None
+    expectation_suite: dict[str, Any] | None
+    table_name: str
+    created_at: datetime
+
+
+class FeatureGroup:
+    """A feature group. Obtain one from ``project.feature_store``.
+
+    Offline, every insert is one Delta Lake commit (time travel by version or timestamp). Online
+    (when ``online_enabled``), the latest row per primary key is kept for low-latency lookups.
+    """
+
+    def __init__(self, project: Project, meta: FeatureGroupMeta) -> None:
+        self._project = project
+        self._meta = meta
+
+    # --- identity -------------------------------------------------------------------------
+    @property
+    def id(self) -> int:
+        return self._meta.id
+
+    @property
+    def name(self) -> str:
+        return self._meta.name
+
+    @property
+    def version(self) -> int:
+        return self._meta.version
+
+    @property
+    def primary_key(self) -> list[str]:
+        return list(self._meta.primary_key)
+
+    @property
+    def event_time(self) -> str | None:
+        return self._meta.event_time
+
+    @property
+    def online_enabled(self) -> bool:
+        return self._meta.online_enabled
+
+    @property
+    def description(self) -> str:
+        return self._meta.description
+
+    @property
+    def features(self) -> list[Feature] | None:
+        """The schema (None until fixed by the first insert or a declaration)."""
+        return None if self._meta.features is None else list(self._meta.features)
+
+    @property
+    def expectation_suite(self) -> dict[str, Any] | None:
+        return self._meta.expectation_suite
+
+    @property
+    def table_name(self) -> str:
+        return self._meta.table_name
+
+    @property
+    def project(self) -> Project:
+        return self._project
+
+    def __repr__(self) -> str:
+        return f"FeatureGroup(name={self.name!r}, version={self.version})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description (for ``fti fg show --json`` and the UI)."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "primary_key": self.primary_key,
+            "event_time": self.event_time,
+            "online_enabled": self.online_enabled,
+            "description": self.description,
+            "features": None if self.features is None else [f.to_dict() for f in self.features],
+            "expectation_suite": self.expectation_suite,
+            "created_at": self._meta.created_at.isoformat(),
+            "latest_version": self.latest_commit_version(),
+        }
+
+    # --- writing --------------------------------------------------------------------------
+    def insert(self, df: Any, validation: str = "strict") -> InsertResult:
+        """Validate ``df`` and commit it.
+
+        Args:
+            df: A pandas or polars DataFrame or a pyarrow Table with every feature of the group.
+            validation: ``"strict"`` rejects the whole insert when an expectation fails;
+                ``"warn"`` inserts and stores the report; ``"none"`` skips the suite.
+
+        Returns:
+            The new offline commit version, the row count and the validation outcome.
+
+        Raises:
+            SchemaError: missing, extra or incompatibly typed columns; naive timestamps.
+            ValidationError: empty data, null keys, duplicate keys within the insert.
+            ExpectationError: an expectation failed under ``validation="strict"``.
+        """
+        from fti.features import ingestion
+
+        table, new_schema = ingestion.prepare(self, df)
+        status, report = ingestion.run_validation(self, table, validation)
+        store = self._project.feature_store
+        if new_schema is not None:
+            self._meta = store._set_features(self._meta, new_schema)
+        return store._commit_insert(self, table, status, report)
+
+    def append_features(self, features: Sequence[Feature]) -> int:
+        """Add nullable features to the schema; existing rows read them as null.
+
+        Returns the offline commit version of the schema change.
+        """
+        if not features or not all(isinstance(f, Feature) for f in features):
+            raise ValidationError("append_features takes a non-empty list of fti.Feature(name, dtype)")
+        if self.features is None:
+            raise SchemaError(f"feature group {self.name!r} has no schema yet; insert data first")
+        existing = {f.name for f in self.features}
+        clashes = [f.name for f in features if f.name in existing]
+        if clashes:
+            raise SchemaError(f"feature(s) {clashes} already exist in {self.name!r}")
+        import pyarrow as pa
+
+        store = self._project.feature_store
+        version = self._project.backends.offline.add_columns(
+            self.table_name, [pa.field(f.name, arrow_type(f.dtype)) for f in features]
+        )
+        self._meta = store._set_features(self._meta, [*self.features, *features])
+        store._record_commit(self, version, "append_features", 0, "none", None)
+        return version
+
+    def materialize(self) -> int:
+        """Bring the online store up to the latest offline commit; returns rows written.
+
+        Runs automatically at the next insert and on connect. Idempotent.
+        """
+        return self._project.feature_store._materialize(self)
+
+    def delete(self) -> None:
+        """Delete the group: its online rows, its offline table (all history) and its metadata."""
+        self._project.feature_store._delete(self)
+
+    # --- reading --------------------------------------------------------------------------
+    def _dataset(self, as_of: int | datetime | None) -> Any:
+        if isinstance(as_of, datetime) and as_of.tzinfo is None:
+            raise ValidationError("as_of must be a tz-aware datetime, e.g. datetime(..., tzinfo=UTC)")
+        if (as_of is not None and not isinstance(as_of, (int, datetime))) or isinstance(as_of, bool):
+            raise ValidationError(f"as_of must be a commit version (int) or a datetime, got {as_of!r}")
+        try:
+            return self._project.backends.offline.dataset(self.table_name, version=as_of)
+        except NotFoundError:
+            if as_of is None and self.latest_commit_version() is None:
+                return None
+            raise
+
+    def read_arrow(
+        self, as_of: int | datetime | None = None, columns: Sequence[str] | None = None
+    ) -> pa.Table:
+        """The group's rows at ``as_of`` (a commit version or a time; None = latest) as Arrow."""
+        import pyarrow as pa
+
+        cols = self._check_columns(columns)
+        dataset = self._dataset(as_of)
+        if dataset is None:
+            schema = pa.schema([pa.field(f.name, arrow_type(f.dtype)) for f in self.features or []])
+            empty = schema.empty_table()
+            return empty.select(cols) if cols else empty
+        return dataset.to_table(columns=cols)  # type: ignore[no-any-return]
+
+    def read(self, as_of: int | datetime | None = None, columns: Sequence[str] | None = None) -> pd.DataFrame:
+        """The group's rows at ``as_of`` as a pandas DataFrame."""
+        frame: pd.DataFrame = self.read_arrow(as_of, columns).to_pandas()
+        return frame
+
+    def read_polars(
+        self, as_of: int | datetime | None = None, columns: Sequence[str] | None = None
+    ) -> pl.DataFrame:
+        """The group's rows at ``as_of`` as a polars DataFrame."""
+        import polars as pl
+
+        return pl.from_arrow(self.read_arrow(as_of, columns))  # type: ignore[return-value]
+
+    def _check_columns(self, columns: Sequence[str] | None) -> list[str] | None:
+        if columns is None:
+            return None
+        if isinstance(columns, str):
+            raise ValidationError("columns must be a list of names, not a string")
+        known = [f.name for f in self.features or []]
+        unknown = [c for c in columns if c not in known]
+        if unknown:
+            raise SchemaError(f"unknown column(s) {unknown} in feature group {self.name!r}; it has {known}")
+        return list(columns)
+
+    def commits(self) -> list[CommitInfo]:
+        """The commit history, oldest first: version, time, rows inserted, validation outcome."""
+        return self._project.feature_store._commits(self)
+
+    def latest_commit_version(self) -> int | None:
+        return self._project.backends.offline.version(self.table_name)
+
+    def statistics(self, version: int | None = None) -> dict[str, dict[str, Any]]:
+        """Statistics per column as of commit ``version`` (None = latest)."""
+        return self._project.feature_store._statistics(self, version)
+
+    def online_lookup(self, keys: Sequence[Mapping[str, Any]]) -> list[dict[str, Any] | None]:
+        """The latest row for each key, in request order; ``None`` where the key has no row.
+
+        Args:
+            keys: One mapping per entity holding every primary-key column.
+        """
+        if not self._meta.online_enabled:
+            raise ValidationError(
+                f"feature group {self.name!r} is not online-enabled; create it with online_enabled=True"
+            )
+        return self._project.backends.online.read(self.table_name, self._key_tuples(keys))
+
+    def _key_tuples(self, keys: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+        if isinstance(keys, Mapping) or not isinstance(keys, Sequence) or isinstance(keys, str):
+            raise ValidationError("keys must be a list of mappings, e.g. [{'cc_num': 1}]")
+        pk = self._meta.primary_key
+        out: list[tuple[Any, ...]] = []
+        for entry in keys:
+            try:
+                out.append(tuple([_plain(entry[k]) for k in pk]))
+            except KeyError:
+                missing = [k for k in pk if k not in entry]
+                raise ValidationError(
+                    f"lookup key {dict(entry)!r} is missing primary-key column(s) {missing} of {self.name!r}"
+                ) from None
+            except TypeError:
+                raise ValidationError(f"each lookup key must be a mapping, got {entry!r}") from None
+        return out
+
+    def _with_meta(self, **changes: Any) -> None:
+        self._meta = replace(self._meta, **changes)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars -> Python scalars, so every backend can bind them."""
+    if type(value) in (int, str, float):
+        return value
+    item = getattr(value, "item", None)
+    return item() if item is not None else value

@@ -1,0 +1,201 @@
+"""The insert path of a feature group: check, validate, commit offline, then update online.
+
+Order of operations (ARCHITECTURE.md invariant 4, "nothing lost"): every check runs before any
+write, so a rejected insert writes nothing; the Delta commit is the source of truth; the catalog
+record and the online upsert follow it and are caught up by ``materialize`` if a crash interrupts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from fti.errors import ExpectationError, SchemaError, ValidationError
+from fti.features._frames import normalize, to_arrow
+from fti.types import Feature, arrow_type, dtype_of
+
+if TYPE_CHECKING:
+    from fti.features.feature_group import FeatureGroup
+
+VALIDATION_MODES = ("strict", "warn", "none")
+MAX_EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class InsertResult:
+    """What an insert committed."""
+
+    version: int
+    """The offline (Delta) commit version."""
+    rows: int
+    validation: str
+    """``passed``, ``warned`` (failures stored in the report) or ``none`` (no suite)."""
+    report: dict[str, Any] | None = None
+    online_rows: int = 0
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    """One entry of a feature group's history."""
+
+    version: int
+    committed_at: datetime
+    operation: str
+    rows_inserted: int
+    validation_status: str
+    validation_report: dict[str, Any] | None
+
+
+def prepare(fg: FeatureGroup, data: Any) -> tuple[pa.Table, list[Feature] | None]:
+    """Check ``data`` against the group and return it in the stored column order and types.
+
+    Returns the table and, on the first insert, the schema it fixes. Raises before any write.
+    """
+    table = to_arrow(data, what=f"data for feature group {fg.name!r}")
+    if table.num_rows == 0:
+        raise ValidationError(f"cannot insert an empty dataframe into feature group {fg.name!r}")
+    missing_keys = [k for k in fg.primary_key if k not in table.column_names]
+    if missing_keys:
+        raise SchemaError(
+            f"primary key column(s) {missing_keys} missing from the data for feature group "
+            f"{fg.name!r} (columns given: {table.column_names})"
+        )
+    if fg.event_time and fg.event_time not in table.column_names:
+        raise SchemaError(f"event time column {fg.event_time!r} missing from the data for {fg.name!r}")
+
+    new_schema: list[Feature] | None = None
+    if fg.features is None:
+        table = normalize(table, what=f"data for feature group {fg.name!r}")
+        new_schema = [Feature(f.name, dtype_of(f.type) or "") for f in table.schema]
+    else:
+        table = _conform(fg, table)
+
+    if fg.event_time and not pa.types.is_timestamp(table.column(fg.event_time).type):
+        raise SchemaError(
+            f"event time column {fg.event_time!r} must hold tz-aware timestamps, "
+            f"got {table.column(fg.event_time).type}"
+        )
+    _check_not_null(fg, table)
+    _check_unique(fg, table)
+    return table, new_schema
+
+
+def _conform(fg: FeatureGroup, table: pa.Table) -> pa.Table:
+    assert fg.features is not None
+    expected = {f.name: f.dtype for f in fg.features}
+    missing = [n for n in expected if n not in table.column_names]
+    extra = [n for n in table.column_names if n not in expected]
+    problems: list[str] = []
+    if missing:
+        problems.append(f"missing column(s) {missing}")
+    if extra:
+        problems.append(f"unexpected column(s) {extra} (add them first with fg.append_features([...]))")
+    columns: list[pa.ChunkedArray] = []
+    for name, dtype in expected.items():
+        if name not in table.column_names:
+            continue
+        column = table.column(name)
+        cast = _cast(column, dtype)
+        if cast is None:
+            got = dtype_of(column.type) or str(column.type)
+            if pa.types.is_timestamp(column.type) and column.type.tz is None:
+                got += f" (naive timestamps; localize them, e.g. df[{name!r}].dt.tz_localize('UTC'))"
+            problems.append(f"column {name!r} has type {got}, expected {dtype}")
+        else:
+            columns.append(cast)
+    if problems:
+        raise SchemaError(
+            f"data does not match the schema of feature group {fg.name!r}: " + "; ".join(problems)
+        )
+    return pa.table(columns, names=list(expected))
+
+
+def _cast(column: pa.ChunkedArray, dtype: str) -> pa.ChunkedArray | None:
+    """Cast to the stored type when that loses nothing; None when the types are incompatible."""
+    target = arrow_type(dtype)
+    if column.type == target:
+        return column
+    source = column.type
+    if pa.types.is_dictionary(source):
+        column = pc.cast(column, source.value_type)
+        source = source.value_type
+    have = dtype_of(source)
+    if have is None:
+        return None
+    ints = {"int8", "int16", "int32", "int64"}
+    floats = {"float32", "float64"}
+    compatible = (
+        have == dtype
+        or (have in ints and dtype in ints)
+        or (have in ints | floats and dtype in floats)
+        or pa.types.is_null(source)
+    )
+    if not compatible:
+        return None
+    try:
+        return pc.cast(column, target, safe=True)
+    except pa.ArrowInvalid:
+        return None
+
+
+def _check_not_null(fg: FeatureGroup, table: pa.Table) -> None:
+    for name in [*fg.primary_key, *([fg.event_time] if fg.event_time else [])]:
+        column = table.column(name)
+        if column.null_count:
+            rows = pc.indices_nonzero(pc.is_null(column)).to_pylist()[:MAX_EXAMPLES]
+            kind = "primary key" if name in fg.primary_key else "event time"
+            raise ValidationError(
+                f"{kind} column {name!r} has {column.null_count} null value(s) (rows {rows}); "
+                "every row needs a value"
+            )
+
+
+def _check_unique(fg: FeatureGroup, table: pa.Table) -> None:
+    keys = [*fg.primary_key, *([fg.event_time] if fg.event_time else [])]
+    counts = table.select(keys).group_by(keys).aggregate([([], "count_all")])
+    dupes = counts.filter(pc.greater(counts.column("count_all"), 1))
+    if dupes.num_rows:
+        examples = dupes.slice(0, MAX_EXAMPLES).to_pylist()
+        what = "(primary key, event time)" if fg.event_time else "primary key"
+        raise ValidationError(
+            f"{dupes.num_rows} duplicate {what} value(s) in one insert into {fg.name!r}, e.g. "
+            f"{examples}; keep one row per {what}"
+        )
+
+
+def run_validation(fg: FeatureGroup, table: pa.Table, mode: str) -> tuple[str, dict[str, Any] | None]:
+    if mode not in VALIDATION_MODES:
+        raise ValidationError(f"validation must be one of {VALIDATION_MODES}, got {mode!r}")
+    if fg.expectation_suite is None or mode == "none":
+        return "none", None
+    from fti.features.validation import validate
+
+    report = validate(table, fg.expectation_suite)
+    if report.success:
+        return "passed", report.to_dict()
+    if mode == "strict":
+        raise ExpectationError(
+            f"insert into {fg.name!r} rejected by its expectation suite (nothing was written): "
+            f"{report.summary()}",
+            details=report.to_dict(),
+        )
+    return "warned", report.to_dict()
+
+
+def latest_per_key(table: pa.Table | Any, primary_key: list[str], event_time: str | None) -> pa.Table:
+    """One row per primary key: the one with the greatest event time."""
+    from fti._duckdb import connect, fetch_arrow, quote
+
+    con = connect()
+    con.register("data", table)
+    keys = ", ".join(quote(k) for k in primary_key)
+    order = f"ORDER BY {quote(event_time)} DESC" if event_time else ""
+    result = fetch_arrow(
+        con, f"SELECT * FROM data QUALIFY row_number() OVER (PARTITION BY {keys} {order}) = 1"
+    )
+    con.close()
+    return result

@@ -1,0 +1,93 @@
+"""Expectation suites: data-quality rules checked on every insert.
+
+fti uses pandera (smaller install and faster import than Great Expectations). A suite is a
+``pandera.pandas.DataFrameSchema``; it is stored in the catalog as pandera's JSON so it travels
+with the feature group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from fti.errors import ValidationError
+
+MAX_EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """Outcome of validating one insert: each failed expectation with counts and examples."""
+
+    success: bool
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"success": self.success, "failures": self.failures}
+
+    def summary(self) -> str:
+        parts = [
+            f"{f['column']}: {f['check']} failed for {f['failed_rows']} row(s), e.g. {f['examples']}"
+            for f in self.failures
+        ]
+        return "; ".join(parts)
+
+
+def suite_to_json(suite: Any) -> dict[str, Any] | None:
+    """Serialise a pandera DataFrameSchema (or None) for the catalog."""
+    if suite is None:
+        return None
+    import orjson
+
+    try:
+        import pandera.pandas as pa_pd
+    except ImportError as exc:  # pragma: no cover - pandera is a core dependency
+        raise ValidationError("expectation suites need pandera: pip install pandera") from exc
+    if not isinstance(suite, pa_pd.DataFrameSchema):
+        raise ValidationError(
+            "expectation_suite must be a pandera.pandas.DataFrameSchema, got "
+            f"{type(suite).__name__}; see the README section 'Validation'"
+        )
+    return orjson.loads(suite.to_json())  # type: ignore[no-any-return]
+
+
+def validate(table: pa.Table, suite_json: dict[str, Any]) -> ValidationReport:
+    """Check every expectation lazily (all failures collected, not just the first)."""
+    import orjson
+    import pandera.errors
+    import pandera.pandas as pa_pd
+
+    schema = pa_pd.DataFrameSchema.from_json(orjson.dumps(suite_json).decode())
+    frame = table.to_pandas()
+    try:
+        schema.validate(frame, lazy=True)
+    except pandera.errors.SchemaErrors as exc:
+        return ValidationReport(False, _failures(exc.failure_cases))
+    return ValidationReport(True)
+
+
+def _failures(cases: Any) -> list[dict[str, Any]]:
+    failures: list[dict[str, Any]] = []
+    for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=True):
+        examples = [_plain(v) for v in group["failure_case"].head(MAX_EXAMPLES)]
+        rows = [int(i) for i in group["index"].dropna().head(MAX_EXAMPLES)]
+        failures.append(
+            {
+                "column": None if column != column else str(column),
+                "check": str(check),
+                "failed_rows": len(group),
+                "examples": examples,
+                "example_rows": rows,
+            }
+        )
+    return failures
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if value is None or isinstance(value, (int, float, str, bool)):
+        return value
+    return str(value)

@@ -1,0 +1,152 @@
+"""Projects: the namespace every fti object belongs to, and the entry point ``fti.connect``."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fti._names import check_name
+from fti.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from fti.config import Settings
+    from fti.features.feature_store import FeatureStore
+    from fti.storage.artifacts.base import ArtifactStore
+    from fti.storage.metadata.base import Catalog
+    from fti.storage.offline.base import OfflineStore
+    from fti.storage.online.base import OnlineStore
+
+
+class Backends:
+    """The storage backends of one settings object, each opened on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        from fti.plugins import catalog_from_url
+
+        return catalog_from_url(self.settings.resolved_catalog_url)
+
+    @cached_property
+    def offline(self) -> OfflineStore:
+        from fti.plugins import offline_store_from_url
+
+        return offline_store_from_url(self.settings.resolved_offline_url)
+
+    @cached_property
+    def online(self) -> OnlineStore:
+        from fti.plugins import online_store_from_url
+
+        return online_store_from_url(self.settings.resolved_online_url)
+
+    @cached_property
+    def artifacts(self) -> ArtifactStore:
+        from fti.plugins import artifact_store_from_url
+
+        return artifact_store_from_url(self.settings.resolved_artifacts_url)
+
+    def close(self) -> None:
+        for name in ("online", "catalog"):
+            if name in self.__dict__:
+                self.__dict__.pop(name).close()
+
+
+class Project:
+    """A namespace of feature groups, feature views, models, deployments and pipelines.
+
+    Obtain one with :func:`fti.connect`. Use it as a context manager (or call :meth:`close`) to
+    release database connections.
+    """
+
+    def __init__(self, name: str, project_id: int, backends: Backends) -> None:
+        self.name = name
+        self.id = project_id
+        self.backends = backends
+
+    @property
+    def settings(self) -> Settings:
+        return self.backends.settings
+
+    @cached_property
+    def feature_store(self) -> FeatureStore:
+        """The feature store of this project (feature groups, feature views)."""
+        from fti.features.feature_store import FeatureStore
+
+        return FeatureStore(self)
+
+    def close(self) -> None:
+        """Close the backends' connections."""
+        self.backends.close()
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Project(name={self.name!r}, home={str(self.settings.home)!r})"
+
+
+def connect(
+    home: str | Path | None = None,
+    project: str = "default",
+    *,
+    create: bool = True,
+    settings: Settings | None = None,
+    **overrides: Any,
+) -> Project:
+    """Open a project.
+
+    Args:
+        home: The fti home directory (overrides ``FTI_HOME``; default ``./.fti``).
+        project: Project name: 1-63 lowercase letters, digits or ``_``.
+        create: Create the project when it does not exist; with False an unknown project raises
+            ``NotFoundError``.
+        settings: A ready settings object (then ``home`` and ``overrides`` must be omitted).
+        **overrides: Settings fields to override, e.g. ``online_url="redis://localhost:6379/0"``.
+
+    Returns:
+        The project, with its catalog migrated to the latest schema and any online store that
+        lags behind the offline store caught up.
+    """
+    check_name(project, "project")
+    if settings is None:
+        from fti.config import load_settings
+
+        settings = load_settings(home, **overrides)
+    backends = Backends(settings)
+    project_id = _get_or_create_project(backends.catalog, project, create)
+    proj = Project(project, project_id, backends)
+    proj.feature_store.materialize_all()
+    return proj
+
+
+def _get_or_create_project(catalog: Catalog, name: str, create: bool) -> int:
+    from sqlalchemy import insert, select
+    from sqlalchemy.exc import IntegrityError as SqlIntegrityError
+
+    from fti.storage.metadata.tables import projects
+    from fti.storage.metadata.tables._base import utcnow
+
+    query = select(projects.c.id).where(projects.c.name == name)
+    with catalog.engine.begin() as conn:
+        found = conn.execute(query).scalar_one_or_none()
+        if found is not None:
+            return int(found)
+        if not create:
+            existing = ", ".join(conn.execute(select(projects.c.name)).scalars()) or "none yet"
+            raise NotFoundError(
+                f"project {name!r} does not exist (existing: {existing}); create it with "
+                f"fti.connect(project={name!r}) or `fti --project {name} info --create`"
+            )
+    try:
+        with catalog.engine.begin() as conn:
+            result = conn.execute(insert(projects).values(name=name, created_at=utcnow()))
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+    except SqlIntegrityError:  # created concurrently by another process
+        with catalog.engine.begin() as conn:
+            return int(conn.execute(query).scalar_one())

@@ -1,0 +1,1 @@
+"""The artifact store role: model files, reports and logs."""

@@ -1,0 +1,93 @@
+"""Artifact store over fsspec: a local directory by default, ``s3://`` and friends in production."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from fti.errors import NotFoundError, ValidationError
+
+
+def _check_key(key: str) -> str:
+    parts = key.strip("/").split("/")
+    if not key or any(p in ("", ".", "..") for p in parts):
+        raise ValidationError(f"invalid artifact key {key!r}: use a relative path without '..'")
+    return "/".join(parts)
+
+
+class FsspecArtifactStore:
+    """Artifacts under a root URL. Local roots get atomic writes (temp file + rename)."""
+
+    def __init__(self, url: str) -> None:
+        import fsspec
+
+        self.url = url.rstrip("/")
+        self._fs, self._root = fsspec.core.url_to_fs(self.url)
+        self._local = self._fs.protocol in ("file", ("file", "local"), "local") or "://" not in url
+        if self._local:
+            self._root = os.path.abspath(self._root)
+            Path(self._root).mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> str:
+        return f"{self._root}/{_check_key(key)}"
+
+    def put_bytes(self, key: str, data: bytes) -> str:
+        path = self._path(key)
+        if self._local:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=Path(path).parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        else:
+            self._fs.pipe_file(path, data)
+        return hashlib.sha256(data).hexdigest()
+
+    def put_file(self, key: str, source: Path) -> str:
+        digest = hashlib.sha256()
+        with open(source, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        path = self._path(key)
+        if self._local:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=Path(path).parent, prefix=".tmp-")
+            os.close(fd)
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, path)
+        else:
+            self._fs.put_file(str(source), path)
+        return digest.hexdigest()
+
+    def get_bytes(self, key: str) -> bytes:
+        path = self._path(key)
+        try:
+            return bytes(self._fs.cat_file(path))
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"artifact {key!r} does not exist in {self.url}") from exc
+
+    def get_file(self, key: str, dest: Path) -> Path:
+        path = self._path(key)
+        if not self._fs.exists(path):
+            raise NotFoundError(f"artifact {key!r} does not exist in {self.url}")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        self._fs.get_file(path, str(dest))
+        return dest
+
+    def list(self, prefix: str) -> list[str]:
+        base = self._path(prefix) if prefix.strip("/") else self._root
+        if not self._fs.exists(base):
+            return []
+        if self._fs.isfile(base):
+            return [_check_key(prefix)]
+        root = self._root.rstrip("/") + "/"
+        found = self._fs.find(base)
+        return sorted(p[len(root) :] if p.startswith(root) else p for p in found)
+
+    def delete(self, prefix: str) -> None:
+        path = self._path(prefix)
+        if self._fs.exists(path):
+            self._fs.rm(path, recursive=True)

@@ -1,0 +1,1 @@
+"""The metadata catalog: definitions, versions, runs and keys, in SQLite or PostgreSQL."""

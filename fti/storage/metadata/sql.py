@@ -1,0 +1,105 @@
+"""SQLAlchemy catalog for SQLite and PostgreSQL, migrated to the latest schema on connect."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
+
+from fti.errors import BackendError
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class SqlCatalog:
+    """A catalog at a ``sqlite:///path`` or ``postgresql://user:pw@host:port/db`` URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine = _create_engine(url)
+        try:
+            self._migrate()
+        except OperationalError as exc:
+            self._engine.dispose()
+            raise BackendError(
+                f"cannot reach the catalog at {url!r}: {exc.orig}. Check FTI_CATALOG_URL and that the "
+                "database server is running."
+            ) from exc
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        return self._engine.dialect.name
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def _migrate(self) -> None:
+        from alembic.config import Config
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS))
+        head = ScriptDirectory.from_config(config).get_current_head()
+        with self._engine.connect() as conn:
+            if MigrationContext.configure(conn).get_current_revision() == head:
+                return
+        from alembic import command
+
+        with self._engine.begin() as conn:
+            if self.dialect == "postgresql":
+                # Two processes connecting to a fresh catalog at once must not both migrate.
+                conn.execute(text("SELECT pg_advisory_xact_lock(7252091)"))
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+    def table_names(self) -> list[str]:
+        return sorted(inspect(self._engine).get_table_names())
+
+
+def _create_engine(url: str) -> Engine:
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, poolclass=NullPool)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    if url.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
+        if url.startswith("postgres://"):
+            url = "postgresql://" + url.removeprefix("postgres://")
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+        try:
+            import psycopg  # noqa: F401
+        except ImportError as exc:
+            raise BackendError(
+                "install fti[postgres] to use a postgresql:// catalog (pip install 'fti[postgres]')"
+            ) from exc
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    raise BackendError(
+        f"unsupported catalog URL {url!r}: use sqlite:///path/to/catalog.db or postgresql://user@host/db"
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Take control of transactions so BEGIN IMMEDIATE serialises writers instead of failing late.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")

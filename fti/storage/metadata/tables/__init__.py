@@ -1,0 +1,11 @@
+"""SQLAlchemy Core tables of the catalog, one module per FTI role.
+
+The Alembic migrations in ``fti/storage/metadata/migrations`` create exactly these tables; a test
+compares the migrated schema with this metadata so the two cannot drift apart.
+"""
+
+from fti.storage.metadata.tables._base import metadata
+from fti.storage.metadata.tables.core import projects
+from fti.storage.metadata.tables.features import feature_groups, fg_commits
+
+__all__ = ["feature_groups", "fg_commits", "metadata", "projects"]

@@ -1,0 +1,48 @@
+"""Feature-store tables: feature groups and their commits."""
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from fti.storage.metadata.tables._base import JsonType, UtcDateTime, metadata
+
+feature_groups = Table(
+    "feature_groups",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(63), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("primary_key", JsonType, nullable=False),
+    Column("event_time", String(255), nullable=True),
+    Column("online_enabled", Boolean, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("features", JsonType, nullable=True),  # [{"name":..., "dtype":...}] once the schema is fixed
+    Column("expectation_suite", JsonType, nullable=True),
+    Column("table_name", String(255), nullable=False, unique=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("project_id", "name", "version", name="uq_feature_groups_identity"),
+)
+
+fg_commits = Table(
+    "fg_commits",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("feature_group_id", Integer, ForeignKey("feature_groups.id", ondelete="CASCADE"), nullable=False),
+    Column("delta_version", BigInteger, nullable=False),
+    Column("committed_at", UtcDateTime, nullable=False),
+    Column("operation", String(32), nullable=False),  # insert | append_features
+    Column("rows_inserted", BigInteger, nullable=False),
+    Column("validation_status", String(16), nullable=False),  # none | passed | warned
+    Column("validation_report", JsonType, nullable=True),
+    Column("statistics", JsonType, nullable=True),
+    UniqueConstraint("feature_group_id", "delta_version", name="uq_fg_commits_version"),
+)

@@ -1,0 +1,1 @@
+"""The offline store role: full history of every feature group, with time travel."""

@@ -1,0 +1,59 @@
+"""The offline-store Protocol: versioned tables of Arrow data with time travel."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+
+@dataclass(frozen=True)
+class TableCommit:
+    """One commit of an offline table."""
+
+    version: int
+    timestamp: datetime
+    operation: str
+
+
+class OfflineStore(Protocol):
+    """Versioned tables addressed by name. Every write is one atomic commit.
+
+    Invariants: a failed write leaves the previous version readable and current; versions are
+    integers increasing by commit; timestamps are tz-aware UTC.
+    """
+
+    url: str
+
+    def write(self, table: str, data: pa.Table, *, merge_keys: Sequence[str] | None = None) -> int:
+        """Append ``data`` (creating the table on first write) and return the new version.
+
+        With ``merge_keys``, rows whose keys match an existing row replace it (an upsert), so
+        re-running the same write is idempotent. ``data`` must match the table's schema.
+        """
+        ...
+
+    def dataset(self, table: str, *, version: int | datetime | None = None) -> ds.Dataset:
+        """A lazily scanned Arrow dataset of the table at ``version`` (None = latest) or at a time."""
+        ...
+
+    def version(self, table: str) -> int | None:
+        """The latest version, or None when the table does not exist."""
+        ...
+
+    def history(self, table: str) -> list[TableCommit]:
+        """Every commit, oldest first."""
+        ...
+
+    def add_columns(self, table: str, fields: Sequence[pa.Field]) -> int:
+        """Add nullable columns (existing rows read as null); returns the new version."""
+        ...
+
+    def delete(self, table: str) -> None:
+        """Remove the table and all its history. Deleting a missing table is a no-op."""
+        ...

@@ -1,0 +1,1 @@
+"""The online store role: the latest feature row per primary key, for low-latency lookups."""

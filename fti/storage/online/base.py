@@ -1,0 +1,56 @@
+"""The online-store Protocol: latest row per key, out-of-order safe, with an applied-version mark."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+Key = tuple[Any, ...]
+"""A primary-key value: one element per primary-key column, in the group's key order."""
+
+
+class OnlineStore(Protocol):
+    """Latest feature values per primary key, one table per feature group.
+
+    Invariants every implementation keeps (``fti.testing.contracts.online`` checks them):
+
+    - ``write`` is idempotent per key and event time, and an older event never overwrites a newer
+      one (rows arriving out of order are ignored when the stored row is newer).
+    - ``write`` records ``version`` as the table's applied offline version in the same atomic step
+      as the rows, so ``applied_version`` never claims rows that are not there.
+    - ``read`` returns one entry per requested key, in request order, ``None`` for misses.
+    - Values come back as Python scalars: int, float, str, bool, bytes, tz-aware UTC datetime, None.
+    """
+
+    url: str
+
+    def write(
+        self,
+        table: str,
+        rows: pa.Table,
+        *,
+        key_columns: Sequence[str],
+        event_time: str | None,
+        version: int,
+    ) -> int:
+        """Upsert ``rows`` (at most one row per key) and mark ``version`` applied; returns rows given."""
+        ...
+
+    def read(self, table: str, keys: Sequence[Key]) -> list[dict[str, Any] | None]:
+        """The stored row for each key (all columns, keys included), in request order."""
+        ...
+
+    def applied_version(self, table: str) -> int | None:
+        """The last offline version written to ``table``, or None if nothing was written."""
+        ...
+
+    def delete_table(self, table: str) -> None:
+        """Remove every row of ``table`` and its applied version. Missing tables are a no-op."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,1 @@
+"""Test support shipped with fti: real-server fixtures and backend contract suites."""

@@ -1,0 +1,163 @@
+"""Start real PostgreSQL and Redis servers on free loopback ports in a temporary directory.
+
+Used by the test suite, benchmarks and examples. As root, PostgreSQL runs as the ``postgres``
+user (it refuses to run as root). Missing binaries raise ``ServerUnavailable`` with the package to
+install; ``make test`` installs them with apt-get.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ServerUnavailable(RuntimeError):
+    """The server binary is not installed."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _find(binary: str, patterns: list[str]) -> str | None:
+    found = shutil.which(binary)
+    if found:
+        return found
+    for pattern in patterns:
+        matches = sorted(glob.glob(pattern))
+        if matches:
+            return matches[-1]
+    return None
+
+
+@dataclass
+class PostgresServer:
+    """A running PostgreSQL server; ``url(db)`` gives a SQLAlchemy URL for one database."""
+
+    port: int
+    datadir: Path
+    pg_ctl: str
+    user: str
+    _as_postgres: bool = field(default=False, repr=False)
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        import psycopg
+
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def stop(self) -> None:
+        _run_pg(
+            [self.pg_ctl, "-D", str(self.datadir), "-m", "immediate", "stop"], self._as_postgres, check=False
+        )
+
+
+def _run_pg(cmd: list[str], as_postgres: bool, check: bool = True) -> subprocess.CompletedProcess[str]:
+    if as_postgres:
+        cmd = ["runuser", "-u", "postgres", "--", *cmd]
+    return subprocess.run(cmd, check=check, capture_output=True, text=True)
+
+
+def start_postgres(base: Path) -> PostgresServer:
+    """initdb + pg_ctl start on a free port under ``base``."""
+    initdb = _find("initdb", ["/usr/lib/postgresql/*/bin/initdb"])
+    pg_ctl = _find("pg_ctl", ["/usr/lib/postgresql/*/bin/pg_ctl"])
+    if not initdb or not pg_ctl:
+        raise ServerUnavailable(
+            "PostgreSQL server not found: apt-get install postgresql (make test does this)"
+        )
+    as_postgres = os.geteuid() == 0
+    if as_postgres:
+        # The postgres user must be able to traverse every parent: pytest's temp dirs are 0700 root.
+        import tempfile
+
+        base = Path(tempfile.mkdtemp(prefix="fti-pg-"))
+    datadir = base / "pgdata"
+    sockdir = base / "pgsock"
+    sockdir.mkdir(parents=True, exist_ok=True)
+    if as_postgres:
+        shutil.chown(base, "postgres")
+        shutil.chown(sockdir, "postgres")
+    user = "postgres" if as_postgres else os.environ.get("USER", "postgres")
+    _run_pg([initdb, "-D", str(datadir), "-U", user, "--auth=trust", "-E", "UTF8", "--no-sync"], as_postgres)
+    port = free_port()
+    options = f"-p {port} -k {sockdir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+    result = _run_pg(
+        [pg_ctl, "-D", str(datadir), "-o", options, "-l", str(base / "pg.log"), "-w", "start"],
+        as_postgres,
+        check=False,
+    )
+    if result.returncode != 0:
+        log = (base / "pg.log").read_text() if (base / "pg.log").exists() else ""
+        raise RuntimeError(f"PostgreSQL failed to start: {result.stderr}\n{log}")
+    return PostgresServer(port=port, datadir=datadir, pg_ctl=pg_ctl, user=user, _as_postgres=as_postgres)
+
+
+@dataclass
+class RedisServer:
+    """A running redis-server; ``url(db)`` gives a redis:// URL."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start_redis(base: Path) -> RedisServer:
+    """redis-server on a free loopback port, no persistence."""
+    binary = _find("redis-server", [])
+    if not binary:
+        raise ServerUnavailable("redis-server not found: apt-get install redis-server (make test does this)")
+    base.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(base),
+            "--databases",
+            "64",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return RedisServer(port=port, process=process)
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError(f"redis-server exited with code {process.returncode}") from None
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("redis-server did not start within 20 s")

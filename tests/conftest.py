@@ -1,0 +1,67 @@
+"""Shared fixtures: real PostgreSQL and Redis servers (started once per session) and projects.
+
+The ``project`` fixture runs each test against both catalog backends (SQLite and PostgreSQL).
+A missing server binary fails the run: ``make test`` installs them, and no test is skipped for it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import fti
+from fti.testing.servers import PostgresServer, RedisServer, start_postgres, start_redis
+
+_db_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    server = start_postgres(tmp_path_factory.mktemp("postgres"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = start_redis(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A fresh, empty database on the session's PostgreSQL server."""
+    return postgres_server.create_database(f"fti_test_{next(_db_counter)}")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A catalog URL for each backend: the test runs once per catalog."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'catalog.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def project(home: Path, catalog_url: str) -> Iterator[fti.Project]:
+    """A project on embedded storage, with the catalog on each backend in turn."""
+    proj = fti.connect(home=home, catalog_url=catalog_url)
+    yield proj
+    proj.close()
+
+
+@pytest.fixture
+def sqlite_project(home: Path) -> Iterator[fti.Project]:
+    """A project on the embedded defaults only (for tests where the catalog backend is irrelevant)."""
+    proj = fti.connect(home=home)
+    yield proj
+    proj.close()
