@@ -1,0 +1,147 @@
+"""``fti fg``: list, show and read feature groups."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from fti.cli._common import emit, handle_errors, json_option, state
+
+
+@click.group()
+def fg() -> None:
+    """Feature groups: list, show, read."""
+
+
+@fg.command("list")
+@json_option
+@handle_errors
+def list_() -> None:
+    """List the project's feature groups."""
+    groups = state().project().feature_store.list_feature_groups()
+    data = [
+        {
+            "name": g.name,
+            "version": g.version,
+            "primary_key": g.primary_key,
+            "event_time": g.event_time,
+            "online_enabled": g.online_enabled,
+            "commits": len(g.commits()),
+        }
+        for g in groups
+    ]
+
+    def table(rows: list[dict[str, Any]]) -> None:
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table("name", "version", "primary key", "event time", "online", "commits")
+        for r in rows:
+            t.add_row(
+                r["name"],
+                str(r["version"]),
+                ", ".join(r["primary_key"]),
+                r["event_time"] or "",
+                "yes" if r["online_enabled"] else "no",
+                str(r["commits"]),
+            )
+        Console().print(t)
+
+    emit(data, table=table)
+
+
+@fg.command()
+@click.argument("name")
+@click.option("--version", "-v", type=int, default=None, help="Version (default: latest).")
+@json_option
+@handle_errors
+def show(name: str, version: int | None) -> None:
+    """Show a feature group: schema, commits and statistics."""
+    group = state().project().feature_store.get_feature_group(name, version)
+    data = group.to_dict()
+    data["commits"] = [
+        {
+            "version": c.version,
+            "committed_at": c.committed_at.isoformat(),
+            "operation": c.operation,
+            "rows_inserted": c.rows_inserted,
+            "validation": c.validation_status,
+        }
+        for c in group.commits()
+    ]
+    data["statistics"] = group.statistics() if data["commits"] else {}
+
+    def table(d: dict[str, Any]) -> None:
+        from rich.console import Console
+        from rich.table import Table
+
+        console = Console()
+        console.print(
+            f"[bold]{d['name']}[/] v{d['version']}  key={d['primary_key']}  event_time={d['event_time']}  "
+            f"online={'yes' if d['online_enabled'] else 'no'}"
+        )
+        if d["description"]:
+            console.print(d["description"])
+        t = Table("feature", "dtype", "count", "nulls", "mean", "min", "max")
+        stats = d["statistics"]
+        for f in d["features"] or []:
+            s = stats.get(f["name"], {})
+            t.add_row(
+                f["name"],
+                f["dtype"],
+                *(
+                    str(s.get(k, "")) if s.get(k) is not None else ""
+                    for k in ("count", "nulls", "mean", "min", "max")
+                ),
+            )
+        console.print(t)
+        c = Table("version", "committed at", "operation", "rows", "validation", title="commits")
+        for row in d["commits"]:
+            c.add_row(
+                str(row["version"]),
+                row["committed_at"],
+                row["operation"],
+                str(row["rows_inserted"]),
+                row["validation"],
+            )
+        console.print(c)
+
+    emit(data, table=table)
+
+
+@fg.command()
+@click.argument("name")
+@click.option("--version", "-v", type=int, default=None, help="Feature group version (default: latest).")
+@click.option("--as-of", "as_of", type=int, default=None, help="Commit version to read (time travel).")
+@click.option("--limit", "-n", type=int, default=20, show_default=True, help="Rows to print (0 = all).")
+@click.option("--columns", "-c", default=None, help="Comma-separated columns to read.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
+)
+@json_option
+@handle_errors
+def read(
+    name: str, version: int | None, as_of: int | None, limit: int, columns: str | None, fmt: str
+) -> None:
+    """Print a feature group's rows."""
+    group = state().project().feature_store.get_feature_group(name, version)
+    cols = [c.strip() for c in columns.split(",")] if columns else None
+    table = group.read_arrow(as_of=as_of, columns=cols)
+    if limit:
+        table = table.slice(0, limit)
+    if state().as_json or fmt == "json":
+        emit(table.to_pylist())
+    elif fmt == "csv":
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(table, sys.stdout.buffer)
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(*table.column_names)
+        for row in table.to_pylist():
+            t.add_row(*("" if v is None else str(v) for v in row.values()))
+        Console().print(t)
