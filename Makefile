@@ -45,8 +45,11 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+# Benchmarks print figures against a reference measured in the same run (see benchmarks/*.py docstrings).
 bench: $(STAMP)
-	for f in benchmarks/*.py; do $(BIN)/python $$f; done
+	$(BIN)/python -m benchmarks.import_time
+	$(BIN)/python -m benchmarks.insert
+	$(BIN)/python -m benchmarks.online_lookup
 
 clean:
 	rm -rf $(VENV) .fti .mypy_cache .ruff_cache

@@ -175,7 +175,10 @@ class FeatureStore:
         previous = offline.version(fg.table_name)
         merge_keys = [*fg.primary_key, *([fg.event_time] if fg.event_time else [])]
         version = offline.write(fg.table_name, table, merge_keys=merge_keys if previous is not None else None)
-        stats = compute_statistics(offline.dataset(fg.table_name, version=version))
+        # On the first commit the table is exactly this insert: skip re-reading it from disk.
+        stats = compute_statistics(
+            table if previous is None else offline.dataset(fg.table_name, version=version)
+        )
         self._record_commit(fg, version, "insert", table.num_rows, status, report, stats)
         online_rows = 0
         if fg.online_enabled:

@@ -155,14 +155,25 @@ def _check_not_null(fg: FeatureGroup, table: pa.Table) -> None:
 
 
 def _check_unique(fg: FeatureGroup, table: pa.Table) -> None:
+    from fti._duckdb import connect, quote
+
     keys = [*fg.primary_key, *([fg.event_time] if fg.event_time else [])]
-    counts = table.select(keys).group_by(keys).aggregate([([], "count_all")])
-    dupes = counts.filter(pc.greater(counts.column("count_all"), 1))
-    if dupes.num_rows:
-        examples = dupes.slice(0, MAX_EXAMPLES).to_pylist()
+    cols = ", ".join(quote(k) for k in keys)
+    # Timestamps come back as text: DuckDB's Python conversion of TIMESTAMPTZ needs pytz.
+    shown = ", ".join(f"{quote(k)}::VARCHAR" if k == fg.event_time else quote(k) for k in keys)
+    con = connect()
+    con.register("data", table.select(keys))
+    dupes = con.execute(
+        f"SELECT {shown}, count(*) AS n, count(*) OVER () AS groups FROM data GROUP BY {cols} "
+        f"HAVING count(*) > 1 "
+        f"ORDER BY {cols} LIMIT {MAX_EXAMPLES}"
+    ).fetchall()
+    con.close()
+    if dupes:
+        examples = [dict(zip(keys, d[: len(keys)], strict=True)) for d in dupes]
         what = "(primary key, event time)" if fg.event_time else "primary key"
         raise ValidationError(
-            f"{dupes.num_rows} duplicate {what} value(s) in one insert into {fg.name!r}, e.g. "
+            f"{dupes[0][-1]} duplicate {what} value(s) in one insert into {fg.name!r}, e.g. "
             f"{examples}; keep one row per {what}"
         )
 

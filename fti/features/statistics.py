@@ -46,6 +46,7 @@ def compute_statistics(table: pa.Table | Any) -> dict[str, dict[str, Any]]:
     assert row is not None
     total = int(row[0])
     stats: dict[str, dict[str, Any]] = {}
+    numeric: list[str] = []
     for i, field in enumerate(schema):
         count, distinct, mean, std, lo, hi = row[1 + 6 * i : 7 + 6 * i]
         entry: dict[str, Any] = {
@@ -59,7 +60,7 @@ def compute_statistics(table: pa.Table | Any) -> dict[str, dict[str, Any]]:
             "max": _num(hi) if not isinstance(hi, str) else hi,
         }
         if pa.types.is_integer(field.type) or pa.types.is_floating(field.type):
-            entry["histogram"] = _histogram(con, field.name, entry["min"], entry["max"])
+            numeric.append(field.name)
         elif pa.types.is_string(field.type) or pa.types.is_boolean(field.type):
             entry["top_values"] = [
                 {"value": v, "count": int(n)}
@@ -69,30 +70,40 @@ def compute_statistics(table: pa.Table | Any) -> dict[str, dict[str, Any]]:
                 ).fetchall()
             ]
         stats[field.name] = entry
+    _histograms(con, stats, numeric)
     con.close()
     return stats
 
 
-def _histogram(con: Any, column: str, lo: float | None, hi: float | None) -> dict[str, list[float]]:
-    if lo is None or hi is None:
-        return {"edges": [], "counts": []}
-    if lo == hi:
-        return {"edges": [lo, hi], "counts": [float(_count(con, column))]}
-    width = (hi - lo) / HISTOGRAM_BINS
-    c = _q(column)
-    rows = con.execute(
-        f"SELECT least(floor(({c} - ?) / ?)::BIGINT, {HISTOGRAM_BINS - 1}) b, count(*) FROM data "
-        f"WHERE {c} IS NOT NULL AND NOT isnan({c}::DOUBLE) GROUP BY b",
-        [lo, width],
-    ).fetchall()
-    counts = [0.0] * HISTOGRAM_BINS
-    for bucket, n in rows:
-        counts[int(bucket)] = float(n)
-    return {"edges": [lo + width * i for i in range(HISTOGRAM_BINS + 1)], "counts": counts}
-
-
-def _count(con: Any, column: str) -> int:
-    return int(con.execute(f"SELECT count({_q(column)}) FROM data").fetchone()[0])
+def _histograms(con: Any, stats: dict[str, dict[str, Any]], columns: list[str]) -> None:
+    """Equal-width histograms of every numeric column in one scan (DuckDB ``histogram`` per column)."""
+    selects, plans = [], []
+    for name in columns:
+        lo, hi = stats[name]["min"], stats[name]["max"]
+        c = f"{_q(name)}::DOUBLE"
+        if lo is None or hi is None:
+            stats[name]["histogram"] = {"edges": [], "counts": []}
+            continue
+        if lo == hi:
+            stats[name]["histogram"] = {"edges": [lo, hi], "counts": [float(stats[name]["count"])]}
+            continue
+        width = (hi - lo) / HISTOGRAM_BINS
+        selects.append(
+            f"histogram(least(floor(({c} - {lo!r}) / {width!r})::BIGINT, {HISTOGRAM_BINS - 1})) "
+            f"FILTER (WHERE {_q(name)} IS NOT NULL AND NOT isnan({c}))"
+        )
+        plans.append((name, lo, width))
+    if not selects:
+        return
+    result = con.execute(f"SELECT {', '.join(selects)} FROM data").fetchone()
+    for (name, lo, width), buckets in zip(plans, result, strict=True):
+        counts = [0.0] * HISTOGRAM_BINS
+        for bucket, n in (buckets or {}).items():
+            counts[int(bucket)] = float(n)
+        stats[name]["histogram"] = {
+            "edges": [lo + width * i for i in range(HISTOGRAM_BINS + 1)],
+            "counts": counts,
+        }
 
 
 def _num(value: Any) -> float | None:
