@@ -1,0 +1,5 @@
+"""The examples' tests use the platform's fixtures (real catalogs, servers) from tests/conftest.py."""
+
+from tests.conftest import home, sqlite_project
+
+__all__ = ["home", "sqlite_project"]
