@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import polars as pl
     import pyarrow as pa
 
+    from fti.features.query import Query
     from fti.project import Project
 
 
@@ -170,6 +171,25 @@ class FeatureGroup:
     def delete(self) -> None:
         """Delete the group: its online rows, its offline table (all history) and its metadata."""
         self._project.feature_store._delete(self)
+
+    # --- queries (for feature views) -------------------------------------------------------
+    def select(self, features: Sequence[str]) -> Query:
+        """A query of ``features`` of this group (any columns, in order); see :class:`Query`."""
+        from fti.features.query import Query
+
+        return Query.select(self, features)
+
+    def select_all(self) -> Query:
+        """A query of every feature except the primary-key and event-time columns."""
+        from fti.features.query import Query
+
+        return Query.select_all(self)
+
+    def select_except(self, features: Sequence[str]) -> Query:
+        """Like :meth:`select_all`, without ``features``."""
+        from fti.features.query import Query
+
+        return Query.select_except(self, features)
 
     # --- reading --------------------------------------------------------------------------
     def _dataset(self, as_of: int | datetime | None) -> Any:

@@ -5,7 +5,7 @@ Thin by design: each operation delegates to ``ingestion``, ``statistics`` and th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, select, update
@@ -21,6 +21,8 @@ from fti.types import Feature
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from fti.features.feature_view import FeatureView
+    from fti.features.query import Query
     from fti.project import Project
 
 
@@ -153,6 +155,57 @@ class FeatureStore:
         with self._catalog.engine.connect() as conn:
             row = conn.execute(query).mappings().first()
         return None if row is None else _meta(row)
+
+    # --- feature views --------------------------------------------------------------------
+    def get_or_create_feature_view(
+        self,
+        name: str,
+        version: int = 1,
+        *,
+        query: Query,
+        labels: Sequence[str] = (),
+        transformations: Mapping[str, str] | None = None,
+        description: str = "",
+    ) -> FeatureView:
+        """Return the feature view ``name`` at ``version``, creating it if it does not exist.
+
+        Args:
+            name: 1-63 lowercase letters, digits or ``_``.
+            version: An integer >= 1. A changed definition needs a new version.
+            query: ``fg.select(...)`` optionally ``.join(...)``-ed with other groups; the first
+                group is the spine whose rows and event times make the training rows.
+            labels: Columns of the query that are targets (never part of feature vectors).
+            transformations: Feature name -> transformation (see :mod:`fti.features.transformations`).
+            description: Free text.
+
+        Raises:
+            SchemaError: a label or transformed feature is not in the query, or has the wrong dtype.
+            ValidationError: an unknown transformation name.
+            AlreadyExistsError: the version exists with a different definition.
+        """
+        from fti.features import feature_view
+
+        return feature_view.get_or_create(
+            self._project,
+            name,
+            version,
+            query=query,
+            labels=labels,
+            transformations=transformations,
+            description=description,
+        )
+
+    def get_feature_view(self, name: str, version: int | None = None) -> FeatureView:
+        """The feature view ``name`` at ``version`` (None = the latest version)."""
+        from fti.features import feature_view
+
+        return feature_view.get(self._project, name, version)
+
+    def list_feature_views(self) -> list[FeatureView]:
+        """Every feature view of the project, by name then version."""
+        from fti.features import feature_view
+
+        return [feature_view._load(self._project, m) for m in feature_view.list_all(self._project)]
 
     # --- internals used by FeatureGroup ---------------------------------------------------
     def _set_features(self, meta: FeatureGroupMeta, features: list[Feature]) -> FeatureGroupMeta:

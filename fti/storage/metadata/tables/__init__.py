@@ -6,6 +6,14 @@ compares the migrated schema with this metadata so the two cannot drift apart.
 
 from fti.storage.metadata.tables._base import metadata
 from fti.storage.metadata.tables.core import projects
+from fti.storage.metadata.tables.feature_views import feature_views, training_datasets
 from fti.storage.metadata.tables.features import feature_groups, fg_commits
 
-__all__ = ["feature_groups", "fg_commits", "metadata", "projects"]
+__all__ = [
+    "feature_groups",
+    "feature_views",
+    "fg_commits",
+    "metadata",
+    "projects",
+    "training_datasets",
+]

@@ -1,0 +1,133 @@
+"""Point-in-time-correct joins: SQL generation for DuckDB's ``ASOF LEFT JOIN``.
+
+For each spine row, every joined group contributes its latest row whose event time is <= the
+spine row's event time (ARCHITECTURE.md invariant 1, "no leakage"), or nulls when it has none or
+when that row is older than the group's ``max_age``. Spine rows are never dropped. Groups
+without an event time join on key only; when the spine has no event time, every joined group
+contributes its latest row per key.
+
+The generated SQL runs directly on the groups' Arrow datasets (Delta snapshots), so DuckDB
+streams and parallelises the whole join; there is no Python row loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from fti._duckdb import quote as q
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from fti.features.query import Query
+
+SPINE = "s"
+
+
+def source_name(index: int) -> str:
+    """The name a query part's data is registered under in DuckDB."""
+    return f"fti_src_{index}"
+
+
+def build_sql(
+    query: Query,
+    *,
+    start_time: datetime | None = None,
+    end_time: datetime | None = None,
+    order: bool = True,
+) -> tuple[str, list[Any]]:
+    """The SQL (and its parameters) of the point-in-time join of ``query``.
+
+    The result has the spine's primary key and event time first, then every selected column
+    under its output name. Sources are registered as :func:`source_name` ``(i)``. With
+    ``order``, rows come sorted by spine event time then primary key (deterministic output).
+    ``start_time`` is inclusive and ``end_time`` exclusive, both on the spine's event time.
+    """
+    spine = query.spine
+    spine_ts = spine.event_time
+    select: list[str] = [f"{SPINE}.{q(k)}" for k in query.key_columns()]
+    keys_selected = set(query.key_columns())
+    joins: list[str] = []
+    for column in query.columns():
+        part = query.parts[column.part]
+        if column.part == 0:
+            if column.name not in keys_selected:
+                select.append(f"{SPINE}.{q(column.column)} AS {q(column.name)}")
+            continue
+        alias = f"j{column.part}"
+        value = f"{alias}.{q(column.column)}"
+        if part.max_age is not None and spine_ts is not None:
+            assert part.group.event_time is not None
+            limit = int(part.max_age.total_seconds() * 1_000_000)
+            age = f"epoch_us({SPINE}.{q(spine_ts)}) - epoch_us({alias}.{q(part.group.event_time)})"
+            value = f"CASE WHEN {age} <= {limit} THEN {value} END"
+        select.append(f"{value} AS {q(column.name)}")
+
+    for index, part in enumerate(query.parts[1:], start=1):
+        alias = f"j{index}"
+        group = part.group
+        needed = list(
+            dict.fromkeys([*part.on, *([group.event_time] if group.event_time else []), *part.features])
+        )
+        cols = ", ".join(q(c) for c in needed)
+        condition = " AND ".join(f"{SPINE}.{q(k)} = {alias}.{q(k)}" for k in part.on)
+        if group.event_time is not None and spine_ts is not None:
+            source = f"(SELECT {cols} FROM {source_name(index)})"
+            condition += f" AND {SPINE}.{q(spine_ts)} >= {alias}.{q(group.event_time)}"
+            joins.append(f"ASOF LEFT JOIN {source} AS {alias} ON {condition}")
+        elif group.event_time is not None:  # no spine time: the latest row per key
+            partition = ", ".join(q(k) for k in part.on)
+            source = (
+                f"(SELECT {cols} FROM {source_name(index)} QUALIFY row_number() OVER "
+                f"(PARTITION BY {partition} ORDER BY {q(group.event_time)} DESC) = 1)"
+            )
+            joins.append(f"LEFT JOIN {source} AS {alias} ON {condition}")
+        else:
+            joins.append(f"LEFT JOIN (SELECT {cols} FROM {source_name(index)}) AS {alias} ON {condition}")
+
+    where: list[str] = []
+    params: list[Any] = []
+    if start_time is not None:
+        assert spine_ts is not None
+        where.append(f"{SPINE}.{q(spine_ts)} >= ?")
+        params.append(start_time)
+    if end_time is not None:
+        assert spine_ts is not None
+        where.append(f"{SPINE}.{q(spine_ts)} < ?")
+        params.append(end_time)
+    sql = f"SELECT {', '.join(select)} FROM {source_name(0)} AS {SPINE} " + " ".join(joins)
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    if order:
+        sql += " ORDER BY " + ", ".join(f"{SPINE}.{q(k)}" for k in _order_keys(query))
+    return sql, params
+
+
+def _order_keys(query: Query) -> list[str]:
+    spine = query.spine
+    return [*([spine.event_time] if spine.event_time else []), *spine.primary_key]
+
+
+def run(
+    query: Query,
+    sources: Sequence[Any],
+    *,
+    start_time: datetime | None = None,
+    end_time: datetime | None = None,
+    order: bool = True,
+) -> pa.Table:
+    """Execute the point-in-time join of ``query`` over ``sources`` (one Arrow table or dataset per
+    query part, in part order) and return the result as one Arrow table."""
+    from fti._duckdb import connect, fetch_arrow
+
+    sql, params = build_sql(query, start_time=start_time, end_time=end_time, order=order)
+    con = connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        for index, source in enumerate(sources):
+            con.register(source_name(index), source)
+        return fetch_arrow(con, sql, params)
+    finally:
+        con.close()

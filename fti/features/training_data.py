@@ -1,0 +1,258 @@
+"""Training datasets: versioned, materialized, reproducible snapshots of a feature view.
+
+Creating one pins the Delta version of every input group, runs the point-in-time join on those
+snapshots, assigns splits, fits the transformations on the training split only, writes the
+(untransformed) rows as a Delta table under the offline store and records everything in the
+catalog. Re-reading a version reads that table, so it returns identical data whatever was
+inserted since (ARCHITECTURE.md invariant 3, "reproducible").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import insert, select
+
+from fti.errors import NotFoundError, ValidationError
+from fti.features import pit
+from fti.features.transformations import fit
+from fti.storage.metadata.tables import training_datasets
+from fti.storage.metadata.tables._base import utcnow
+from fti.types import arrow_type
+
+if TYPE_CHECKING:
+    from fti.features.feature_view import FeatureView
+    from fti.features.query import Query
+    from fti.storage.offline.base import OfflineStore
+
+SPLIT_COLUMN = "__fti_split"
+ROW_COLUMN = "__fti_row"
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class TrainingDataset:
+    """The catalog record of a training-dataset version."""
+
+    version: int
+    description: str
+    start_time: datetime | None
+    end_time: datetime | None
+    split: dict[str, Any]
+    """``{"kind": "none" | "random" | "time", ...}`` with the sizes, seed or start times used."""
+    input_versions: dict[str, int | None]
+    """The Delta version read from each input group's offline table (None: the group was empty)."""
+    transformation_stats: dict[str, dict[str, Any]]
+    row_counts: dict[str, int]
+    table_name: str
+    table_version: int
+    created_at: datetime
+
+    @property
+    def splits(self) -> list[str]:
+        return [s for s in SPLITS if s in self.row_counts]
+
+
+def snapshot(query: Query, offline: OfflineStore) -> tuple[list[Any], dict[str, int | None]]:
+    """The latest Delta snapshot of every group of ``query``, and the versions read."""
+    sources: list[Any] = []
+    versions: dict[str, int | None] = {}
+    for part in query.parts:
+        group = part.group
+        version = offline.version(group.table_name)
+        versions[group.table_name] = version
+        if version is None:
+            features = group.features or []
+            sources.append(pa.schema([pa.field(f.name, arrow_type(f.dtype)) for f in features]).empty_table())
+        else:
+            sources.append(offline.dataset(group.table_name, version=version))
+    return sources, versions
+
+
+def assign_splits(table: pa.Table, split: dict[str, Any], event_time: str | None) -> pa.Array:
+    """The split name of every row; raises when a split would be empty (nothing is written)."""
+    n = table.num_rows
+    kind = split["kind"]
+    labels = np.full(n, "train", dtype=object)
+    if kind == "random":
+        order = np.random.default_rng(split["seed"]).permutation(n)
+        start = 0
+        for name in ("test", "validation"):
+            size = split.get(f"{name}_size")
+            if size is None:
+                continue
+            count = round(n * size)
+            labels[order[start : start + count]] = name
+            start += count
+    elif kind == "time":
+        assert event_time is not None
+        times = table.column(event_time)
+        for name in ("validation", "test"):  # test overrides validation from its start on
+            when = split.get(f"{name}_start")
+            if when is not None:
+                mask = pc.greater_equal(times, pa.scalar(when, type=times.type)).to_numpy(
+                    zero_copy_only=False
+                )
+                labels[mask] = name
+    result = pa.array(labels, type=pa.string())
+    if kind != "none":
+        wanted = ["train", *[s for s in ("validation", "test") if _has(split, s)]]
+        counts = {s: int(np.count_nonzero(labels == s)) for s in wanted}
+        empty = [s for s, c in counts.items() if c == 0]
+        if empty:
+            raise ValidationError(
+                f"the {kind} split leaves the {', '.join(empty)} side empty ({counts} of {n} rows); "
+                + (
+                    "choose start times inside the data's event-time range"
+                    if kind == "time"
+                    else "use a larger dataset or other sizes"
+                )
+            )
+    return result
+
+
+def _has(split: dict[str, Any], name: str) -> bool:
+    return split.get(f"{name}_size") is not None or split.get(f"{name}_start") is not None
+
+
+def create(
+    fv: FeatureView,
+    *,
+    start_time: datetime | None,
+    end_time: datetime | None,
+    description: str,
+    split: dict[str, Any],
+) -> tuple[TrainingDataset, pa.Table]:
+    """Join, split, fit and materialize a new training-dataset version of ``fv``."""
+    project = fv.project
+    offline = project.backends.offline
+    query = fv.query
+    sources, versions = snapshot(query, offline)
+    table = pit.run(query, sources, start_time=start_time, end_time=end_time)
+    if table.num_rows == 0:
+        raise ValidationError(
+            f"feature view {fv.name!r} has no spine rows"
+            + (f" between {start_time} and {end_time}" if start_time or end_time else "")
+            + f"; insert data into {query.spine.name!r} or widen the time range"
+        )
+    splits = assign_splits(table, split, query.spine.event_time)
+    train = table.filter(pc.equal(splits, "train"))
+    specs = fv._specs
+    stats = fit(specs, {name: train.column(name) for name in specs})
+    counts = {"total": table.num_rows}
+    for name in SPLITS:
+        count = int(pc.sum(pc.equal(splits, name)).as_py() or 0)
+        if name == "train" or count:
+            counts[name] = count
+    stored = table.append_column(SPLIT_COLUMN, splits).append_column(
+        ROW_COLUMN, pa.array(np.arange(table.num_rows, dtype=np.int64))
+    )
+
+    engine = project.backends.catalog.engine
+    from sqlalchemy.exc import IntegrityError as SqlIntegrityError
+
+    for _ in range(5):  # another process may take the same version number: retry with the next
+        version = max(fv.training_dataset_versions(), default=0) + 1
+        table_name = f"{project.name}__fv_{fv.name}__v{fv.version}__td{version}"
+        offline.delete(table_name)  # a leftover of an interrupted attempt
+        table_version = offline.write(table_name, stored)
+        record = TrainingDataset(
+            version=version,
+            description=description,
+            start_time=start_time,
+            end_time=end_time,
+            split=split,
+            input_versions=versions,
+            transformation_stats=stats,
+            row_counts=counts,
+            table_name=table_name,
+            table_version=table_version,
+            created_at=utcnow(),
+        )
+        try:
+            with engine.begin() as conn:
+                conn.execute(
+                    insert(training_datasets).values(
+                        feature_view_id=fv.id,
+                        version=version,
+                        description=description,
+                        start_time=start_time,
+                        end_time=end_time,
+                        split=_json_split(split),
+                        input_versions=versions,
+                        transformation_stats=stats,
+                        row_counts=counts,
+                        table_name=table_name,
+                        table_version=table_version,
+                        created_at=record.created_at,
+                    )
+                )
+        except SqlIntegrityError:
+            continue
+        return record, stored
+    raise ValidationError(f"could not allocate a training-dataset version for {fv.name!r}; retry")
+
+
+def _json_split(split: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in split.items()}
+
+
+def _split_from_json(split: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: datetime.fromisoformat(v) if k.endswith("_start") and isinstance(v, str) else v
+        for k, v in split.items()
+    }
+
+
+def find(fv: FeatureView, version: int | None = None) -> list[TrainingDataset]:
+    """Training datasets of ``fv`` by version (all, or the one ``version``)."""
+    query = select(training_datasets).where(training_datasets.c.feature_view_id == fv.id)
+    if version is not None:
+        query = query.where(training_datasets.c.version == version)
+    with fv.project.backends.catalog.engine.connect() as conn:
+        rows = conn.execute(query.order_by(training_datasets.c.version)).mappings().all()
+    return [
+        TrainingDataset(
+            version=int(r["version"]),
+            description=r["description"] or "",
+            start_time=r["start_time"],
+            end_time=r["end_time"],
+            split=_split_from_json(dict(r["split"])),
+            input_versions=dict(r["input_versions"]),
+            transformation_stats=dict(r["transformation_stats"]),
+            row_counts=dict(r["row_counts"]),
+            table_name=r["table_name"],
+            table_version=int(r["table_version"]),
+            created_at=r["created_at"],
+        )
+        for r in rows
+    ]
+
+
+def get(fv: FeatureView, version: int) -> TrainingDataset:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValidationError(f"training dataset version must be an integer >= 1, got {version!r}")
+    found = find(fv, version)
+    if not found:
+        raise NotFoundError(
+            f"feature view {fv.name!r} v{fv.version} has no training dataset version {version} "
+            f"(existing: {fv.training_dataset_versions()})"
+        )
+    return found[0]
+
+
+def read(fv: FeatureView, record: TrainingDataset) -> pa.Table:
+    """The stored rows of a training-dataset version, in their original order."""
+    table = fv.project.backends.offline.dataset(record.table_name, version=record.table_version).to_table()
+    rows = table.column(ROW_COLUMN)
+    if (
+        table.num_rows > 1
+        and not pc.all(pc.greater(rows.slice(1), rows.slice(0, table.num_rows - 1))).as_py()
+    ):
+        table = table.take(pc.sort_indices(rows))
+    return table

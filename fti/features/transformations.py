@@ -1,0 +1,316 @@
+"""Model-dependent transformations: specs, fitting on training data, and the one apply path.
+
+A feature view maps feature names to transformation specs:
+
+- ``"standard_scaler"``: ``(x - mean) / std`` (population std; a zero std counts as 1).
+- ``"min_max_scaler"``: ``(x - min) / (max - min)`` (a zero range counts as 1).
+- ``"robust_scaler"``: ``(x - median) / (q75 - q25)`` (a zero IQR counts as 1).
+- ``"label_encoder"``: the index of the value among the sorted training categories, as int64.
+- ``"one_hot_encoder"``: one float64 column ``<feature>_<category>`` per training category.
+- ``"log1p"``: ``log(1 + x)``; values <= -1 give NaN.
+- ``"bucketize(b1, b2, ...)"``: the bucket index ``i`` with ``b[i-1] <= x < b[i]`` (0..len(b)), int64.
+- ``"package.module:function"`` (or ``package.module.function``): a custom, stateless function
+  taking a numpy array (float64 for numeric features, object otherwise) and returning a numeric
+  array of the same length; its output is float64.
+
+Statistics are fitted on the training split only and stored with the training-dataset version.
+
+**Unseen and missing values never raise**: a category not seen in training (or a null) encodes as
+:data:`UNSEEN_CATEGORY` (``-1``) with ``label_encoder`` and as all zeros with ``one_hot_encoder``;
+numeric transformations map null to NaN, and ``bucketize`` maps null to ``-1``.
+
+:class:`Transformer` is the only code that applies transformations. Training data, batch data
+and online feature vectors all call it, with Arrow columns or Python lists as input, so the
+three paths cannot drift apart (ARCHITECTURE.md invariant 2, "no skew").
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from fti.errors import SchemaError, ValidationError
+
+UNSEEN_CATEGORY = -1
+"""The ``label_encoder`` code of a category not seen in training (and of nulls)."""
+
+NUMERIC = ("standard_scaler", "min_max_scaler", "robust_scaler", "log1p", "bucketize")
+CATEGORICAL = ("label_encoder", "one_hot_encoder")
+BUILTINS = (*NUMERIC, *CATEGORICAL)
+FITTED = ("standard_scaler", "min_max_scaler", "robust_scaler", *CATEGORICAL)
+_NUMERIC_DTYPES = {"int8", "int16", "int32", "int64", "float32", "float64"}
+_CATEGORICAL_DTYPES = {"int8", "int16", "int32", "int64", "string", "bool"}
+_BUCKETIZE = re.compile(r"^bucketize\((.*)\)$", re.DOTALL)
+_PATH = re.compile(r"^[A-Za-z_][\w.]*[.:][A-Za-z_]\w*$")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A parsed transformation spec."""
+
+    kind: str
+    """A built-in name or ``"custom"``."""
+    boundaries: tuple[float, ...] = ()
+    function: str = ""
+
+    @property
+    def needs_fit(self) -> bool:
+        return self.kind in FITTED
+
+
+def bucketize(boundaries: Sequence[float]) -> str:
+    """The spec string of a bucketize transformation, e.g. ``bucketize([0, 10, 100])``."""
+    return f"bucketize({', '.join(repr(float(b)) for b in boundaries)})"
+
+
+def parse(spec: object, feature: str) -> Spec:
+    """Parse and check one spec (without looking at data)."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise ValidationError(f"transformation of {feature!r} must be a name string, got {spec!r}")
+    spec = spec.strip()
+    if spec in BUILTINS and spec != "bucketize":
+        return Spec(spec)
+    match = _BUCKETIZE.match(spec)
+    if match or spec == "bucketize":
+        try:
+            bounds = tuple(float(b) for b in (match.group(1) if match else "").split(",") if b.strip())
+        except ValueError:
+            bounds = ()
+        if not bounds or list(bounds) != sorted(set(bounds)) or any(np.isnan(bounds)):
+            raise ValidationError(
+                f"bucketize of {feature!r} needs strictly increasing numeric boundaries, e.g. "
+                f"'bucketize(0, 10, 100)'; got {spec!r}"
+            )
+        return Spec("bucketize", boundaries=bounds)
+    if _PATH.match(spec):
+        load_function(spec, feature)
+        return Spec("custom", function=spec)
+    raise ValidationError(
+        f"unknown transformation {spec!r} for {feature!r}: use one of {', '.join(BUILTINS)} "
+        "or the import path of a function ('package.module:function')"
+    )
+
+
+def load_function(path: str, feature: str) -> Callable[[np.ndarray], Any]:
+    module_name, _, attr = path.replace(":", ".").rpartition(".")
+    try:
+        function = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValidationError(
+            f"transformation {path!r} of {feature!r} cannot be imported ({exc}); it must be an "
+            "importable function such as 'mypackage.features:clip_amount'"
+        ) from None
+    if not callable(function):
+        raise ValidationError(f"transformation {path!r} of {feature!r} is not a function")
+    return function  # type: ignore[no-any-return]
+
+
+def check(specs: Mapping[str, Spec], dtypes: Mapping[str, str]) -> None:
+    """Each transformed feature must exist and have a dtype its transformation accepts."""
+    for feature, spec in specs.items():
+        if feature not in dtypes:
+            raise SchemaError(
+                f"transformation on {feature!r}, which is not a feature of the query "
+                f"(features: {list(dtypes)})"
+            )
+        dtype = dtypes[feature]
+        if spec.kind in NUMERIC and dtype not in _NUMERIC_DTYPES:
+            raise SchemaError(
+                f"{spec.kind} needs a numeric feature, but {feature!r} is {dtype}; "
+                "use label_encoder or one_hot_encoder for categories"
+            )
+        if spec.kind in CATEGORICAL and dtype not in _CATEGORICAL_DTYPES:
+            raise SchemaError(
+                f"{spec.kind} needs a string, integer or bool feature, but {feature!r} is {dtype}; "
+                "bucketize numeric features first or use a scaler"
+            )
+
+
+# --- input conversion: Arrow columns (training, batch) and Python lists (online) ----------------
+def _floats(values: Any) -> np.ndarray:
+    if isinstance(values, list):
+        return np.array(values, dtype=np.float64)
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    column = pc.cast(values, pa.float64(), safe=False)
+    return column.to_numpy(zero_copy_only=False)  # type: ignore[no-any-return]
+
+
+def _objects(values: Any) -> list[Any]:
+    return values if isinstance(values, list) else values.to_pylist()  # type: ignore[no-any-return]
+
+
+# --- fitting ----------------------------------------------------------------------------------
+def fit(specs: Mapping[str, Spec], columns: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Fitted statistics per transformed feature, from the training rows ``columns[feature]``.
+
+    The result is JSON-ready and exact: floats survive a JSON round trip bit for bit.
+    """
+    stats: dict[str, dict[str, Any]] = {}
+    for feature, spec in specs.items():
+        if not spec.needs_fit:
+            continue
+        values = columns[feature]
+        if spec.kind in CATEGORICAL:
+            distinct = {v for v in _objects(values) if v is not None}
+            stats[feature] = {"categories": sorted(distinct)}
+            continue
+        x = _floats(values)
+        x = x[~np.isnan(x)]
+        if spec.kind == "standard_scaler":
+            mean, std = (float(np.mean(x)), float(np.std(x))) if x.size else (0.0, 1.0)
+            stats[feature] = {"mean": mean, "std": std}
+        elif spec.kind == "min_max_scaler":
+            lo, hi = (float(np.min(x)), float(np.max(x))) if x.size else (0.0, 1.0)
+            stats[feature] = {"min": lo, "max": hi}
+        else:  # robust_scaler
+            if x.size:
+                q25, median, q75 = (float(v) for v in np.percentile(x, [25.0, 50.0, 75.0]))
+            else:
+                q25, median, q75 = 0.0, 0.0, 1.0
+            stats[feature] = {"median": median, "q25": q25, "q75": q75}
+    return stats
+
+
+# --- applying -----------------------------------------------------------------------------------
+Step = Callable[[Any], list[np.ndarray]]
+
+
+def _scale(center: float, scale: float) -> Step:
+    scale = scale if scale != 0.0 and np.isfinite(scale) else 1.0
+
+    def apply(values: Any) -> list[np.ndarray]:
+        return [(_floats(values) - center) / scale]
+
+    return apply
+
+
+def _log1p(values: Any) -> list[np.ndarray]:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.log1p(_floats(values))
+    out[np.isinf(out)] = np.nan
+    return [out]
+
+
+def _bucketize(boundaries: tuple[float, ...]) -> Step:
+    edges = np.array(boundaries, dtype=np.float64)
+
+    def apply(values: Any) -> list[np.ndarray]:
+        x = _floats(values)
+        out = np.searchsorted(edges, x, side="right").astype(np.int64)
+        out[np.isnan(x)] = -1
+        return [out]
+
+    return apply
+
+
+def _encoder(categories: list[Any], one_hot: bool) -> Step:
+    codes = {value: index for index, value in enumerate(categories)}
+    width = len(categories)
+    columns = np.arange(width)
+
+    def apply(values: Any) -> list[np.ndarray]:
+        encoded = np.fromiter((codes.get(v, UNSEEN_CATEGORY) for v in _objects(values)), dtype=np.int64)
+        if not one_hot:
+            return [encoded]
+        matrix = (encoded[:, None] == columns).astype(np.float64)
+        return list(matrix.T)
+
+    return apply
+
+
+def _custom(path: str, feature: str, numeric: bool) -> Step:
+    function = load_function(path, feature)
+
+    def apply(values: Any) -> list[np.ndarray]:
+        x = _floats(values) if numeric else np.array(_objects(values), dtype=object)
+        out = np.asarray(function(x), dtype=np.float64)
+        if out.shape != x.shape:
+            raise ValidationError(
+                f"transformation {path!r} of {feature!r} returned shape {out.shape} for input "
+                f"shape {x.shape}; it must return one value per input value"
+            )
+        return [out]
+
+    return apply
+
+
+class Transformer:
+    """The fitted transformations of a feature view, compiled once into closures.
+
+    ``apply`` takes one column per input feature (an Arrow array or a Python list, in
+    :attr:`input_names` order) and returns the model-input columns in :attr:`output_names` order:
+    untransformed features pass through unchanged, transformed ones come back as numpy arrays.
+    """
+
+    def __init__(
+        self,
+        features: Sequence[tuple[str, str]],
+        specs: Mapping[str, Spec],
+        stats: Mapping[str, Mapping[str, Any]],
+    ) -> None:
+        self.input_names = [name for name, _ in features]
+        self.output_names: list[str] = []
+        self.output_dtypes: dict[str, str] = {}
+        self.steps: list[Step | None] = []
+        for name, dtype in features:
+            spec = specs.get(name)
+            if spec is None:
+                self.steps.append(None)
+                self._add(name, dtype)
+                continue
+            if spec.needs_fit and name not in stats:
+                raise ValidationError(
+                    f"{spec.kind} on {name!r} has no fitted statistics; create training data first "
+                    "(fv.create_training_data() or fv.train_test_split())"
+                )
+            step, outputs = _compile(name, dtype, spec, stats.get(name, {}))
+            self.steps.append(step)
+            for output, out_dtype in outputs:
+                self._add(output, out_dtype)
+
+    def _add(self, name: str, dtype: str) -> None:
+        if name in self.output_dtypes:
+            raise SchemaError(
+                f"transformed column {name!r} clashes with another feature of the view; rename one "
+                "with a join prefix"
+            )
+        self.output_names.append(name)
+        self.output_dtypes[name] = dtype
+
+    def apply(self, columns: Sequence[Any]) -> list[Any]:
+        out: list[Any] = []
+        for step, column in zip(self.steps, columns, strict=True):
+            if step is None:
+                out.append(column)
+            else:
+                out.extend(step(column))
+        return out
+
+
+def _compile(
+    name: str, dtype: str, spec: Spec, stats: Mapping[str, Any]
+) -> tuple[Step, list[tuple[str, str]]]:
+    kind = spec.kind
+    if kind == "standard_scaler":
+        return _scale(stats["mean"], stats["std"]), [(name, "float64")]
+    if kind == "min_max_scaler":
+        return _scale(stats["min"], stats["max"] - stats["min"]), [(name, "float64")]
+    if kind == "robust_scaler":
+        return _scale(stats["median"], stats["q75"] - stats["q25"]), [(name, "float64")]
+    if kind == "log1p":
+        return _log1p, [(name, "float64")]
+    if kind == "bucketize":
+        return _bucketize(spec.boundaries), [(name, "int64")]
+    if kind == "label_encoder":
+        return _encoder(list(stats["categories"]), one_hot=False), [(name, "int64")]
+    if kind == "one_hot_encoder":
+        outputs = [(f"{name}_{category}", "float64") for category in stats["categories"]]
+        return _encoder(list(stats["categories"]), one_hot=True), outputs
+    return _custom(spec.function, name, dtype in _NUMERIC_DTYPES), [(name, "float64")]
