@@ -30,10 +30,24 @@ _LAZY = {
     "Project": "fti.project",
     "Feature": "fti.types",
     "Settings": "fti.config",
+    "feature_pipeline": "fti.pipelines.definitions",
+    "training_pipeline": "fti.pipelines.definitions",
+    "inference_pipeline": "fti.pipelines.definitions",
+    "every": "fti.pipelines.definitions",
+    "on_new_data": "fti.pipelines.definitions",
+    "on_event": "fti.pipelines.definitions",
 }
 
 if TYPE_CHECKING:
     from fti.config import Settings
+    from fti.pipelines.definitions import (
+        every,
+        feature_pipeline,
+        inference_pipeline,
+        on_event,
+        on_new_data,
+        training_pipeline,
+    )
     from fti.project import Project, connect
     from fti.types import Feature
 
@@ -67,4 +81,10 @@ __all__ = [
     "ValidationError",
     "__version__",
     "connect",
+    "every",
+    "feature_pipeline",
+    "inference_pipeline",
+    "on_event",
+    "on_new_data",
+    "training_pipeline",
 ]

@@ -12,6 +12,7 @@ from fti.errors import NotFoundError
 if TYPE_CHECKING:
     from fti.config import Settings
     from fti.features.feature_store import FeatureStore
+    from fti.pipelines.catalog import PipelineCatalog
     from fti.storage.artifacts.base import ArtifactStore
     from fti.storage.metadata.base import Catalog
     from fti.storage.offline.base import OfflineStore
@@ -76,6 +77,13 @@ class Project:
         from fti.features.feature_store import FeatureStore
 
         return FeatureStore(self)
+
+    @cached_property
+    def pipelines(self) -> PipelineCatalog:
+        """The deployed pipelines of this project (deploy, run, runs, logs, pause, backfill)."""
+        from fti.pipelines.catalog import PipelineCatalog
+
+        return PipelineCatalog(self)
 
     def close(self) -> None:
         """Close the backends' connections."""

@@ -17,6 +17,13 @@ from fti.cli._common import CliState
 COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     "info": ("fti.cli.info:info", "Show settings, backend URLs and what the project holds."),
     "fg": ("fti.cli.fg:fg", "Feature groups: list, show, read."),
+    "serve": ("fti.cli.serve:serve", "Run the model server (Open Inference Protocol) for the deployments."),
+    "keys": ("fti.cli.keys:keys", "API keys of the model server: create, list, revoke."),
+    "pipelines": (
+        "fti.cli.pipelines:pipelines",
+        "Pipelines: deploy, list, show, run, runs, logs, pause, resume, backfill.",
+    ),
+    "scheduler": ("fti.cli.scheduler:scheduler", "Run the pipeline scheduler in the foreground."),
 }
 
 

@@ -8,12 +8,24 @@ from fti.storage.metadata.tables._base import metadata
 from fti.storage.metadata.tables.core import projects
 from fti.storage.metadata.tables.feature_views import feature_views, training_datasets
 from fti.storage.metadata.tables.features import feature_groups, fg_commits
+from fti.storage.metadata.tables.pipelines import (
+    pipeline_cursors,
+    pipeline_events,
+    pipeline_runs,
+    pipelines,
+    scheduler_leases,
+)
 
 __all__ = [
     "feature_groups",
     "feature_views",
     "fg_commits",
     "metadata",
+    "pipeline_cursors",
+    "pipeline_events",
+    "pipeline_runs",
+    "pipelines",
     "projects",
+    "scheduler_leases",
     "training_datasets",
 ]

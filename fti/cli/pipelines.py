@@ -1,0 +1,281 @@
+"""``fti pipelines``: deploy, list, show, run, runs, logs, pause, resume, backfill."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from fti.cli._common import emit, handle_errors, json_option, state
+from fti.errors import ValidationError
+
+if TYPE_CHECKING:
+    from fti.pipelines.catalog import Pipeline
+    from fti.pipelines.runs import PipelineRun
+
+
+@click.group()
+def pipelines() -> None:
+    """Pipelines: deploy, list, show, run, runs, logs, pause, resume, backfill."""
+
+
+def _parse_time(value: str, label: str) -> datetime:
+    """ISO 8601 (``2024-01-01``, ``2024-01-01T06:00``, ``...+02:00``); naive means UTC."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValidationError(
+            f"invalid {label} {value!r}: use ISO 8601 like 2024-01-01 or 2024-01-01T06:00:00+00:00"
+        ) from exc
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _parse_params(items: tuple[str, ...]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValidationError(f"invalid --param {item!r}: use --param name=value")
+        params[key.strip()] = value
+    return params
+
+
+def _summary(p: Pipeline) -> dict[str, Any]:
+    when = p.schedule.describe() if p.schedule is not None else ""
+    if p.trigger is not None:
+        t = p.trigger.to_dict()
+        what = (
+            f"new data in {t['feature_group']} (>= {t['min_rows']} rows)"
+            if t["type"] == "new_data"
+            else f"event {t['event']}"
+        )
+        when = f"{when}; {what}" if when else what
+    return {
+        "name": p.name,
+        "kind": p.kind,
+        "when": when or "manual",
+        "paused": p.paused,
+        "next_run": None if p.next_run is None else p.next_run.isoformat(),
+        "retries": p.retries,
+        "timeout": p.timeout,
+        "concurrency": p.concurrency,
+    }
+
+
+def _print_runs(rows: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table("id", "pipeline", "status", "trigger", "attempt", "window", "started", "seconds", "error")
+    for r in rows:
+        window = f"{r['start']} .. {r['end']}" if r["start"] else ""
+        seconds = "" if r["duration"] is None else f"{r['duration']:.1f}"
+        t.add_row(
+            str(r["id"]),
+            r["pipeline"],
+            r["status"],
+            r["trigger"],
+            str(r["attempt"]),
+            window,
+            r["started_at"] or "",
+            seconds,
+            (r["error"] or "")[:80],
+        )
+    Console().print(t)
+
+
+@pipelines.command()
+@click.argument("path", type=click.Path(dir_okay=False))
+@json_option
+@handle_errors
+def deploy(path: str) -> None:
+    """Register (or update) the pipelines declared in the Python module at PATH."""
+    deployed = state().project(create=True).pipelines.deploy(path)
+    data = [_summary(p) for p in deployed]
+
+    def table(rows: list[dict[str, Any]]) -> None:
+        for r in rows:
+            click.echo(f"deployed {r['kind']} pipeline {r['name']}: {r['when']}")
+
+    emit(data, table=table)
+
+
+@pipelines.command("list")
+@json_option
+@handle_errors
+def list_() -> None:
+    """List the deployed pipelines."""
+    data = [_summary(p) for p in state().project().pipelines.list()]
+
+    def table(rows: list[dict[str, Any]]) -> None:
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table("name", "kind", "when", "next run", "paused", "retries", "timeout", "concurrency")
+        for r in rows:
+            t.add_row(
+                r["name"],
+                r["kind"],
+                r["when"],
+                r["next_run"] or "",
+                "yes" if r["paused"] else "no",
+                str(r["retries"]),
+                "" if r["timeout"] is None else f"{r['timeout']:g}s",
+                r["concurrency"],
+            )
+        Console().print(t)
+
+    emit(data, table=table)
+
+
+@pipelines.command()
+@click.argument("name")
+@json_option
+@handle_errors
+def show(name: str) -> None:
+    """Show a pipeline's definition and its latest runs."""
+    catalog = state().project().pipelines
+    data = catalog.get(name).to_dict()
+    data["runs"] = [r.to_dict() for r in catalog.runs(name, limit=10)]
+
+    def table(d: dict[str, Any]) -> None:
+        for key in (
+            "name",
+            "kind",
+            "function",
+            "source_path",
+            "source_digest",
+            "schedule",
+            "trigger",
+            "retries",
+            "retry_backoff",
+            "timeout",
+            "concurrency",
+            "missed",
+            "paused",
+            "next_run",
+        ):
+            click.echo(f"{key:>14}: {d[key]}")
+        if d["description"]:
+            click.echo(d["description"])
+        _print_runs(d["runs"])
+
+    emit(data, table=table)
+
+
+def _report(run: PipelineRun) -> None:
+    data = run.to_dict()
+
+    def table(d: dict[str, Any]) -> None:
+        seconds = "" if d["duration"] is None else f" in {d['duration']:.1f}s"
+        click.echo(f"run {d['id']} of {d['pipeline']}: {d['status']}{seconds} (exit code {d['exit_code']})")
+        if d["error"]:
+            click.echo(f"error: {d['error']}", err=True)
+        click.echo(f"logs: fti pipelines logs {d['id']}")
+
+    emit(data, table=table)
+
+
+@pipelines.command()
+@click.argument("name")
+@click.option("--param", "params", multiple=True, help="name=value passed to the function (repeatable).")
+@click.option("--start", default=None, help="Window start (ISO 8601; default: the last closed window).")
+@click.option("--end", default=None, help="Window end (ISO 8601).")
+@json_option
+@handle_errors
+def run(name: str, params: tuple[str, ...], start: str | None, end: str | None) -> None:
+    """Run pipeline NAME now, in a subprocess, and wait for the outcome (exit status 1 if it failed)."""
+    result = (
+        state()
+        .project()
+        .pipelines.run(
+            name,
+            params=_parse_params(params),
+            start=None if start is None else _parse_time(start, "--start"),
+            end=None if end is None else _parse_time(end, "--end"),
+        )
+    )
+    _report(result)
+    if result.status != "succeeded":
+        sys.exit(1)
+
+
+@pipelines.command()
+@click.argument("name", required=False)
+@click.option("--limit", "-n", type=int, default=20, show_default=True, help="Runs to show.")
+@json_option
+@handle_errors
+def runs(name: str | None, limit: int) -> None:
+    """List runs of pipeline NAME (or of all pipelines), newest first."""
+    data = [r.to_dict() for r in state().project().pipelines.runs(name, limit=limit)]
+    emit(data, table=_print_runs)
+
+
+@pipelines.command()
+@click.argument("run_id", type=int)
+@click.option("--stream", type=click.Choice(["stdout", "stderr", "both"]), default="both", show_default=True)
+@json_option
+@handle_errors
+def logs(run_id: int, stream: str) -> None:
+    """Print the captured output of run RUN_ID."""
+    data = state().project().pipelines.logs(run_id)
+    if stream != "both":
+        data = {stream: data[stream]}
+
+    def table(d: dict[str, str]) -> None:
+        for name, text in d.items():
+            if len(d) > 1:
+                click.echo(f"----- {name} -----")
+            click.echo(text, nl=not text.endswith("\n"))
+
+    emit(data, table=table)
+
+
+@pipelines.command()
+@click.argument("name")
+@json_option
+@handle_errors
+def pause(name: str) -> None:
+    """Stop scheduling and triggering NAME."""
+    emit(_summary(state().project().pipelines.pause(name)), table=lambda d: click.echo(f"paused {d['name']}"))
+
+
+@pipelines.command()
+@click.argument("name")
+@json_option
+@handle_errors
+def resume(name: str) -> None:
+    """Resume NAME (missed fire times follow its missed-run policy)."""
+    emit(
+        _summary(state().project().pipelines.resume(name)), table=lambda d: click.echo(f"resumed {d['name']}")
+    )
+
+
+@pipelines.command()
+@click.argument("name")
+@click.option("--start", required=True, help="Start of the range (ISO 8601; naive means UTC).")
+@click.option("--end", required=True, help="End of the range (ISO 8601).")
+@click.option(
+    "--step", default=None, help="Window length, e.g. 1h or 1d (default: the schedule's fire times)."
+)
+@click.option("--param", "params", multiple=True, help="name=value passed to every run (repeatable).")
+@json_option
+@handle_errors
+def backfill(name: str, start: str, end: str, step: str | None, params: tuple[str, ...]) -> None:
+    """Run NAME over [START, END) window by window, oldest first (exit status 1 if any failed)."""
+    results = (
+        state()
+        .project()
+        .pipelines.backfill(
+            name,
+            _parse_time(start, "--start"),
+            _parse_time(end, "--end"),
+            step=step,
+            params=_parse_params(params),
+        )
+    )
+    emit([r.to_dict() for r in results], table=_print_runs)
+    if any(r.status != "succeeded" for r in results):
+        sys.exit(1)

@@ -1,0 +1,209 @@
+"""Running one pipeline attempt in its own subprocess and process group.
+
+``launch`` starts ``python -m fti.pipelines.runner`` in a new session (so the child and anything
+it spawns share one process group), with stdout and stderr captured to files. The caller polls
+the returned :class:`RunProcess`; ``kill`` signals the whole group, so a timeout or a
+cancellation leaves no grandchild behind. ``finish`` stores the captured output in the artifact
+store under ``pipelines/<project>/<run_id>/{stdout,stderr}.log`` and records the outcome.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fti.pipelines import runs as run_records
+
+if TYPE_CHECKING:
+    from fti.pipelines.catalog import Pipeline
+    from fti.pipelines.runs import PipelineRun
+    from fti.project import Project
+
+KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
+SETUP_FAILED = 3  # runner exit status when the module/function/project cannot be loaded
+HOST = socket.gethostname()
+
+
+@dataclass
+class RunProcess:
+    """A started attempt: its process, capture files and deadline (monotonic seconds)."""
+
+    run_id: int
+    popen: subprocess.Popen[bytes]
+    log_dir: Path
+    deadline: float | None
+    timeout: float | None = None
+    outcome: str | None = None  # set when we kill it: timed_out or cancelled
+    reason: str | None = None
+    _files: list[Any] = field(default_factory=list)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def poll(self) -> int | None:
+        """The exit status once the process ended, else None."""
+        return self.popen.poll()
+
+    def expired(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def kill(self, outcome: str, reason: str) -> None:
+        """Terminate the whole process group: SIGTERM, then SIGKILL after a grace period."""
+        self.outcome, self.reason = outcome, reason
+        kill_group(self.popen.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout=KILL_GRACE)
+        kill_group(self.popen.pid, signal.SIGKILL)
+        self.popen.wait()
+
+
+def kill_group(pgid: int, sig: int) -> None:
+    """Signal every process in group ``pgid``; a group that is already gone is fine."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def child_environment(project: Project) -> dict[str, str]:
+    """The parent's environment plus the project's resolved backend URLs."""
+    settings = project.settings
+    env = dict(os.environ)
+    env.update(
+        FTI_HOME=str(settings.home),
+        FTI_CATALOG_URL=settings.resolved_catalog_url,
+        FTI_OFFLINE_URL=settings.resolved_offline_url,
+        FTI_ONLINE_URL=settings.resolved_online_url,
+        FTI_ARTIFACTS_URL=settings.resolved_artifacts_url,
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def launch(
+    project: Project, pipeline: Pipeline, run: PipelineRun, *, owner: str, now: datetime
+) -> RunProcess | None:
+    """Mark ``run`` running (if it is still queued) and start its subprocess.
+
+    Returns None when another process started or cancelled the run first.
+    """
+    catalog = project.backends.catalog
+    if not run_records.transition(
+        catalog,
+        run.id,
+        from_states=(run_records.QUEUED,),
+        status=run_records.RUNNING,
+        owner=owner,
+        host=HOST,
+        started_at=now,
+    ):
+        return None
+    spec = {
+        "run_id": run.id,
+        "project": project.name,
+        "pipeline": pipeline.name,
+        "source_path": pipeline.source_path,
+        "source_digest": run.source_digest,
+        "function": pipeline.function,
+        "attempt": run.attempt,
+        "params": run.params,
+        "start": None if run.window_start is None else run.window_start.isoformat(),
+        "end": None if run.window_end is None else run.window_end.isoformat(),
+        "event": run.event,
+    }
+    log_dir = Path(tempfile.mkdtemp(prefix=f"fti-run-{run.id}-"))
+    stdout = (log_dir / "stdout.log").open("wb")
+    stderr = (log_dir / "stderr.log").open("wb")
+    try:
+        popen = subprocess.Popen(
+            [sys.executable, "-m", "fti.pipelines.runner", json.dumps(spec)],
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            env=child_environment(project),
+            cwd=str(Path(pipeline.source_path).parent),
+            start_new_session=True,  # own process group: a timeout kills the whole tree
+        )
+    except OSError as exc:
+        stdout.close()
+        stderr.close()
+        run_records.transition(
+            catalog,
+            run.id,
+            from_states=(run_records.RUNNING,),
+            status=run_records.FAILED,
+            finished_at=now,
+            error=f"could not start the run's process: {exc}",
+        )
+        shutil.rmtree(log_dir, ignore_errors=True)
+        return None
+    run_records.transition(catalog, run.id, from_states=(run_records.RUNNING,), pid=popen.pid)
+    deadline = None if pipeline.timeout is None else time.monotonic() + pipeline.timeout
+    return RunProcess(run.id, popen, log_dir, deadline, pipeline.timeout, _files=[stdout, stderr])
+
+
+def finish(project: Project, proc: RunProcess, *, owner: str, now: datetime) -> str:
+    """Store the captured output and record the outcome of an ended process; returns the status."""
+    code = proc.popen.wait()
+    kill_group(proc.popen.pid, signal.SIGKILL)  # nothing the run spawned outlives it
+    for fh in proc._files:
+        fh.close()
+    artifacts = project.backends.artifacts
+    keys: dict[str, str] = {}
+    for stream in ("stdout", "stderr"):
+        key = f"pipelines/{project.name}/{proc.run_id}/{stream}.log"
+        artifacts.put_file(key, proc.log_dir / f"{stream}.log")
+        keys[stream] = key
+    shutil.rmtree(proc.log_dir, ignore_errors=True)
+    if proc.outcome is not None:
+        status, error = proc.outcome, proc.reason
+    elif code == 0:
+        status, error = run_records.SUCCEEDED, None
+    else:
+        status = run_records.FAILED
+        error = _failure_reason(artifacts.get_bytes(keys["stderr"]), code)
+    run_records.transition(
+        project.backends.catalog,
+        proc.run_id,
+        from_states=(run_records.RUNNING,),
+        owned_by=owner,
+        status=status,
+        exit_code=code,
+        finished_at=now,
+        error=error,
+        log_keys=keys,
+    )
+    return status
+
+
+def _failure_reason(stderr: bytes, code: int) -> str:
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = str(-code)
+        return f"killed by signal {name}"
+    lines = [ln for ln in stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
+    last = lines[-1].strip() if lines else ""
+    return f"exit status {code}: {last}"[:1000] if last else f"exit status {code}"
+
+
+def process_alive(pid: int, run_id: int) -> bool:
+    """Whether ``pid`` on this host is still the runner process of run ``run_id``."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace")
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z" and "fti.pipelines.runner" in cmdline and f'"run_id": {run_id},' in cmdline

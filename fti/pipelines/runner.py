@@ -1,0 +1,82 @@
+"""The child process of one pipeline attempt: ``python -m fti.pipelines.runner '<json spec>'``.
+
+It imports the deployed module by path (refusing a file whose content changed since deploy),
+connects to the project named in the spec with the backend URLs from the environment, and calls
+the function with the project, the window and the params. Exit status: 0 success, 1 the
+function raised (traceback on stderr), 3 the run could not be set up.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import sys
+import traceback
+from datetime import datetime
+from typing import Any
+
+SETUP_FAILED = 3
+
+
+def _coerce(func: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """Convert string params (from the CLI) to the int/float/bool a parameter is annotated with."""
+    try:
+        hints = inspect.get_annotations(func, eval_str=True)
+    except Exception:
+        hints = {}
+    out = {}
+    for name, value in params.items():
+        hint = hints.get(name)
+        if isinstance(value, str) and hint in (int, float):
+            value = hint(value)
+        elif isinstance(value, str) and hint is bool:
+            value = value.strip().lower() in ("1", "true", "yes", "on")
+        out[name] = value
+    return out
+
+
+def main(argv: list[str]) -> int:
+    spec = json.loads(argv[1])
+    print(
+        f"fti: run {spec['run_id']} of pipeline {spec['pipeline']!r} (attempt {spec['attempt']})"
+        + (f", window {spec['start']} .. {spec['end']}" if spec.get("start") else ""),
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        from fti.pipelines.definitions import load_module
+        from fti.project import connect
+
+        module, digest, _ = load_module(spec["source_path"])
+        if digest != spec["source_digest"]:
+            print(
+                f"fti: {spec['source_path']} changed since it was deployed (sha256 {digest[:12]} != "
+                f"{spec['source_digest'][:12]}); run `fti pipelines deploy {spec['source_path']}` again",
+                file=sys.stderr,
+            )
+            return SETUP_FAILED
+        func = getattr(module, spec["function"], None)
+        if func is None:
+            print(f"fti: {spec['source_path']} has no function {spec['function']!r}", file=sys.stderr)
+            return SETUP_FAILED
+        kwargs = _coerce(func, dict(spec.get("params") or {}))
+        if spec.get("start") is not None:
+            kwargs["start"] = datetime.fromisoformat(spec["start"])
+            kwargs["end"] = datetime.fromisoformat(spec["end"])
+        if spec.get("event") is not None:
+            kwargs["event"] = spec["event"]
+        project = connect(project=spec["project"], create=False)
+    except Exception:
+        traceback.print_exc()
+        return SETUP_FAILED
+    try:
+        with project:
+            func(project, **kwargs)
+    except BaseException:
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

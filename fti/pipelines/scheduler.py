@@ -1,0 +1,494 @@
+"""The scheduler: fires schedules and triggers, starts runs, enforces timeouts, retries, recovers.
+
+One loop per project, driven by an injectable clock (``tick()`` does one pass, ``run()`` loops).
+Only the holder of the project's lease row in the catalog acts; the lease is renewed every tick
+and expires ``lease_ttl`` after the last renewal, so when a leader dies another scheduler takes
+over. Firing is idempotent on top of that: a schedule's cursor moves by compare-and-set and a
+run is unique per (fire time, attempt), so even two leaders could not fire a slot twice.
+
+Per tick, as leader: recover runs left ``running`` by a dead scheduler or CLI (mark them failed,
+kill their leftover process group, retry per policy); reap finished or timed-out runs of our own
+(store logs, retry with exponential backoff and jitter); fire due schedule slots (one slot at
+most, per the missed-run policy) and event triggers (new feature-group commits, fired events);
+start queued runs whose time has come, applying the overlap policy.
+
+Timeouts are measured on the real monotonic clock (they bound real process time); everything
+else (fire times, backoff, lease expiry) uses the injected clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError as SqlIntegrityError
+
+from fti.pipelines import executor
+from fti.pipelines import runs as run_records
+from fti.pipelines.catalog import Pipeline, PipelineCatalog
+from fti.pipelines.definitions import OnEvent, OnNewData
+from fti.pipelines.schedules import plan_fire, retry_delay
+from fti.storage.metadata.tables import (
+    feature_groups,
+    fg_commits,
+    pipeline_cursors,
+    pipeline_events,
+    pipeline_runs,
+    pipelines,
+    scheduler_leases,
+)
+
+if TYPE_CHECKING:
+    from fti.pipelines.executor import RunProcess
+    from fti.pipelines.runs import PipelineRun
+    from fti.project import Project
+
+log = logging.getLogger("fti.scheduler")
+
+
+class Clock(Protocol):
+    """Where the scheduler gets the time from."""
+
+    def now(self) -> datetime:
+        """The current time, tz-aware."""
+        ...
+
+    def sleep(self, seconds: float) -> None:
+        """Wait between ticks."""
+        ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+class ManualClock:
+    """A clock that moves only when told to (tests, simulations). ``sleep`` waits briefly in real time."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, delta: timedelta | float) -> datetime:
+        with self._lock:
+            self._now += delta if isinstance(delta, timedelta) else timedelta(seconds=delta)
+            return self._now
+
+    def set(self, t: datetime) -> None:
+        with self._lock:
+            self._now = t
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(min(seconds, 0.02))
+
+
+class Scheduler:
+    """Runs a project's deployed pipelines on their schedules and triggers.
+
+    Args:
+        project: The project whose pipelines to run.
+        clock: Time source (default: the real clock).
+        tick_interval: Seconds between ticks in :meth:`run`.
+        lease_ttl: How long leadership lasts without renewal.
+        misfire_grace: How late a fire time may start and still count as on time.
+        holder: This scheduler's identity in the lease row (default: host, pid and a random part).
+        rng: Random source for retry jitter.
+    """
+
+    def __init__(
+        self,
+        project: Project,
+        *,
+        clock: Clock | None = None,
+        tick_interval: float = 1.0,
+        lease_ttl: timedelta = timedelta(seconds=30),
+        misfire_grace: timedelta = timedelta(minutes=1),
+        holder: str | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.project = project
+        self.clock = clock or SystemClock()
+        self.tick_interval = tick_interval
+        self.lease_ttl = lease_ttl
+        self.misfire_grace = misfire_grace
+        self.holder = holder or f"scheduler:{executor.HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.rng = rng or random.Random()
+        self.is_leader = False
+        self._procs: dict[int, RunProcess] = {}
+        self._stop = threading.Event()
+        self._pipelines = PipelineCatalog(project)
+
+    @property
+    def _catalog(self) -> Any:
+        return self.project.backends.catalog
+
+    @property
+    def active_runs(self) -> list[int]:
+        """Ids of the runs this scheduler is executing right now."""
+        return sorted(self._procs)
+
+    # --- the loop -------------------------------------------------------------------------------
+    def run(self) -> None:
+        """Tick until :meth:`stop` is called (or Ctrl-C); then cancel our runs and release the lease."""
+        try:
+            while not self._stop.is_set():
+                self.tick()
+                if self._stop.wait(0) is False:
+                    self.clock.sleep(self.tick_interval)
+        finally:
+            self.shutdown()
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to return after the current tick."""
+        self._stop.set()
+
+    def tick(self) -> None:
+        """One pass: lease, recovery, reaping, firing, starting."""
+        now = self.clock.now()
+        leader = self._acquire_lease(now)
+        if leader and not self.is_leader:
+            log.info("%s is now the scheduler of project %r", self.holder, self.project.name)
+        self.is_leader = leader
+        self._reap()
+        if not leader:
+            return
+        by_id = {p.id: p for p in self._pipelines.list()}
+        self._recover(now, by_id)
+        for pipeline in by_id.values():
+            if pipeline.paused:
+                continue
+            if pipeline.schedule is not None:
+                self._fire_schedule(pipeline, now)
+            if isinstance(pipeline.trigger, OnNewData):
+                self._fire_new_data(pipeline, pipeline.trigger, now)
+            elif isinstance(pipeline.trigger, OnEvent):
+                self._fire_event(pipeline, pipeline.trigger, now)
+        self._start_due(now, by_id)
+
+    def shutdown(self) -> None:
+        """Cancel the runs we are executing and give up the lease."""
+        for proc in list(self._procs.values()):
+            proc.kill(run_records.CANCELLED, "cancelled: the scheduler was stopped")
+        self._reap()
+        now = self.clock.now()
+        with self._catalog.engine.begin() as conn:
+            conn.execute(
+                update(scheduler_leases)
+                .where(
+                    scheduler_leases.c.project_id == self.project.id, scheduler_leases.c.holder == self.holder
+                )
+                .values(expires_at=now)
+            )
+        self.is_leader = False
+
+    # --- leadership -----------------------------------------------------------------------------
+    def _acquire_lease(self, now: datetime) -> bool:
+        expires = now + self.lease_ttl
+        lease = scheduler_leases.c
+        with self._catalog.engine.begin() as conn:
+            renewed = conn.execute(
+                update(scheduler_leases)
+                .where(lease.project_id == self.project.id, lease.holder == self.holder)
+                .values(expires_at=expires)
+            ).rowcount
+            if renewed == 1:
+                return True
+            taken = conn.execute(
+                update(scheduler_leases)
+                .where(lease.project_id == self.project.id, lease.expires_at < now)
+                .values(holder=self.holder, acquired_at=now, expires_at=expires)
+            ).rowcount
+            if taken == 1:
+                return True
+        try:
+            with self._catalog.engine.begin() as conn:
+                conn.execute(
+                    insert(scheduler_leases).values(
+                        project_id=self.project.id, holder=self.holder, acquired_at=now, expires_at=expires
+                    )
+                )
+            return True
+        except SqlIntegrityError:
+            return False  # someone else holds a live lease
+
+    # --- runs we execute ------------------------------------------------------------------------
+    def _reap(self) -> None:
+        for run_id, proc in list(self._procs.items()):
+            if proc.poll() is None:
+                if not proc.expired():
+                    continue
+                log.warning("run %s timed out; killing its process group", run_id)
+                proc.kill(
+                    run_records.TIMED_OUT, f"timed out after {proc.timeout:g}s; its process group was killed"
+                )
+            del self._procs[run_id]
+            status = executor.finish(self.project, proc, owner=self.holder, now=self.clock.now())
+            if status in run_records.RETRYABLE and self.is_leader:
+                self._retry(run_records.get_run(self._catalog, run_id), self.clock.now())
+
+    def _retry(self, run: PipelineRun, now: datetime) -> None:
+        pipeline = next((p for p in self._pipelines.list() if p.id == run.pipeline_id), None)
+        if pipeline is None or run.attempt > pipeline.retries:
+            return
+        delay = retry_delay(pipeline.retry_backoff, run.attempt, rng=self.rng)
+        root = run.retry_of or run.id
+        run_id = run_records.create_run(
+            self._catalog,
+            pipeline_id=run.pipeline_id,
+            source_digest=pipeline.source_digest,
+            trigger="retry",
+            trigger_key=run.trigger_key or f"retry-of:{root}",
+            attempt=run.attempt + 1,
+            retry_of=root,
+            params=run.params,
+            window=None if run.window_start is None else (run.window_start, run.window_end),  # type: ignore[arg-type]
+            event=run.event,
+            now=now,
+            not_before=now + timedelta(seconds=delay),
+        )
+        if run_id is not None:
+            log.info("run %s failed; retry %s (attempt %s) in %.1fs", run.id, run_id, run.attempt + 1, delay)
+
+    def _recover(self, now: datetime, by_id: dict[int, Pipeline]) -> None:
+        """Mark runs whose executor is gone as failed, kill what they left behind, retry them."""
+        running = run_records.list_runs(self._catalog, self.project.id, statuses=(run_records.RUNNING,))
+        for run in running:
+            if run.owner == self.holder or run.pipeline_id not in by_id:
+                continue
+            owner = run.owner or ""
+            if owner.startswith("cli:"):
+                _, host, pid = owner.split(":", 2)
+                if host != executor.HOST or _pid_alive(int(pid)):
+                    continue  # a CLI run in progress
+            if run.host == executor.HOST and run.pid and executor.process_alive(run.pid, run.id):
+                executor.kill_group(run.pid, 9)
+            if run_records.transition(
+                self._catalog,
+                run.id,
+                from_states=(run_records.RUNNING,),
+                status=run_records.FAILED,
+                finished_at=now,
+                error=f"its executor ({owner}) stopped while it was running; marked failed on recovery",
+            ):
+                log.warning("run %s was left running by %s: marked failed", run.id, owner)
+                self._retry(run_records.get_run(self._catalog, run.id), now)
+
+    # --- firing ---------------------------------------------------------------------------------
+    def _fire_schedule(self, pipeline: Pipeline, now: datetime) -> None:
+        assert pipeline.schedule is not None
+        cursor = pipeline.cursor or pipeline.created_at
+        plan = plan_fire(pipeline.schedule, cursor, now, missed=pipeline.missed, grace=self.misfire_grace)
+        if plan.cursor == cursor:
+            return
+        with self._catalog.engine.begin() as conn:
+            moved = conn.execute(
+                update(pipelines)
+                .where(
+                    pipelines.c.id == pipeline.id,
+                    pipelines.c.cursor.is_(None)
+                    if pipeline.cursor is None
+                    else pipelines.c.cursor == pipeline.cursor,
+                )
+                .values(cursor=plan.cursor)
+            ).rowcount
+        if moved != 1:
+            return  # another scheduler handled these fire times
+        if plan.skipped:
+            log.warning(
+                "pipeline %r: %d missed fire time(s) not run (missed=%r), last %s",
+                pipeline.name,
+                len(plan.skipped),
+                pipeline.missed,
+                plan.skipped[-1].isoformat(),
+            )
+        if plan.slot is not None:
+            run_records.create_run(
+                self._catalog,
+                pipeline_id=pipeline.id,
+                source_digest=pipeline.source_digest,
+                trigger="schedule",
+                trigger_key=f"schedule:{plan.slot.isoformat()}",
+                window=pipeline.schedule.window(plan.slot),
+                now=now,
+            )
+
+    def _cursor(self, pipeline_id: int) -> int:
+        with self._catalog.engine.connect() as conn:
+            pos = conn.execute(
+                select(pipeline_cursors.c.position).where(pipeline_cursors.c.pipeline_id == pipeline_id)
+            ).scalar()
+        if pos is None:
+            try:
+                with self._catalog.engine.begin() as conn:
+                    conn.execute(insert(pipeline_cursors).values(pipeline_id=pipeline_id, position=0))
+            except SqlIntegrityError:
+                return self._cursor(pipeline_id)
+            return 0
+        return int(pos)
+
+    def _advance_cursor(self, pipeline_id: int, old: int, new: int) -> bool:
+        with self._catalog.engine.begin() as conn:
+            return bool(
+                conn.execute(
+                    update(pipeline_cursors)
+                    .where(pipeline_cursors.c.pipeline_id == pipeline_id, pipeline_cursors.c.position == old)
+                    .values(position=new)
+                ).rowcount
+                == 1
+            )
+
+    def _fire_new_data(self, pipeline: Pipeline, trigger: OnNewData, now: datetime) -> None:
+        cursor = self._cursor(pipeline.id)
+        query = (
+            select(
+                fg_commits.c.id,
+                fg_commits.c.rows_inserted,
+                fg_commits.c.delta_version,
+                feature_groups.c.version,
+            )
+            .join(feature_groups, feature_groups.c.id == fg_commits.c.feature_group_id)
+            .where(
+                feature_groups.c.project_id == self.project.id,
+                feature_groups.c.name == trigger.feature_group,
+                fg_commits.c.id > cursor,
+            )
+            .order_by(fg_commits.c.id)
+        )
+        if trigger.version is not None:
+            query = query.where(feature_groups.c.version == trigger.version)
+        with self._catalog.engine.connect() as conn:
+            commits = conn.execute(query).all()
+        rows = sum(int(c.rows_inserted) for c in commits)
+        if not commits or rows < trigger.min_rows:
+            return
+        last = int(commits[-1].id)
+        if not self._advance_cursor(pipeline.id, cursor, last):
+            return
+        event = {
+            "type": "new_data",
+            "feature_group": trigger.feature_group,
+            "rows": rows,
+            "commits": [
+                {"version": c.version, "commit": c.delta_version, "rows": c.rows_inserted} for c in commits
+            ],
+        }
+        run_records.create_run(
+            self._catalog,
+            pipeline_id=pipeline.id,
+            source_digest=pipeline.source_digest,
+            trigger="new_data",
+            trigger_key=f"new_data:{last}",
+            event=event if pipeline.signature.takes_event else None,
+            now=now,
+        )
+
+    def _fire_event(self, pipeline: Pipeline, trigger: OnEvent, now: datetime) -> None:
+        cursor = self._cursor(pipeline.id)
+        with self._catalog.engine.connect() as conn:
+            rows = conn.execute(
+                select(pipeline_events.c.id, pipeline_events.c.payload)
+                .where(
+                    pipeline_events.c.project_id == self.project.id,
+                    pipeline_events.c.name == trigger.event,
+                    pipeline_events.c.id > cursor,
+                )
+                .order_by(pipeline_events.c.id)
+            ).all()
+        if not rows or not self._advance_cursor(pipeline.id, cursor, int(rows[-1].id)):
+            return
+        # Several events since the last tick coalesce into one run with the latest payload.
+        event = {"type": "event", "name": trigger.event, "payload": rows[-1].payload, "count": len(rows)}
+        run_records.create_run(
+            self._catalog,
+            pipeline_id=pipeline.id,
+            source_digest=pipeline.source_digest,
+            trigger="event",
+            trigger_key=f"event:{rows[-1].id}",
+            event=event if pipeline.signature.takes_event else None,
+            now=now,
+        )
+
+    # --- starting -------------------------------------------------------------------------------
+    def _start_due(self, now: datetime, by_id: dict[int, Pipeline]) -> None:
+        query = (
+            select(pipeline_runs.c.id)
+            .where(
+                pipeline_runs.c.status == run_records.QUEUED,
+                pipeline_runs.c.not_before <= now,
+                pipeline_runs.c.pipeline_id.in_(list(by_id)),
+            )
+            .order_by(pipeline_runs.c.id)
+        )
+        with self._catalog.engine.connect() as conn:
+            due = list(conn.execute(query).scalars())
+        for run_id in due:
+            run = run_records.get_run(self._catalog, run_id)
+            pipeline = by_id[run.pipeline_id]
+            if pipeline.paused and run.trigger != "retry":
+                continue
+            running = [
+                r
+                for r in run_records.list_runs(
+                    self._catalog, self.project.id, pipeline_id=pipeline.id, statuses=(run_records.RUNNING,)
+                )
+            ]
+            if running and pipeline.concurrency == "forbid":
+                run_records.transition(
+                    self._catalog,
+                    run.id,
+                    from_states=(run_records.QUEUED,),
+                    status=run_records.CANCELLED,
+                    finished_at=now,
+                    error=f"skipped: run {running[0].id} was still running (concurrency='forbid')",
+                )
+                continue
+            if running and pipeline.concurrency == "replace":
+                for other in running:
+                    self._cancel(other, f"cancelled: replaced by run {run.id} (concurrency='replace')", now)
+            proc = executor.launch(self.project, pipeline, run, owner=self.holder, now=now)
+            if proc is not None:
+                self._procs[run.id] = proc
+
+    def _cancel(self, run: PipelineRun, reason: str, now: datetime) -> None:
+        proc = self._procs.pop(run.id, None)
+        if proc is not None:
+            proc.kill(run_records.CANCELLED, reason)
+            executor.finish(self.project, proc, owner=self.holder, now=now)
+            return
+        if run.host == executor.HOST and run.pid and executor.process_alive(run.pid, run.id):
+            executor.kill_group(run.pid, 9)
+        run_records.transition(
+            self._catalog,
+            run.id,
+            from_states=(run_records.RUNNING,),
+            status=run_records.CANCELLED,
+            finished_at=now,
+            error=reason,
+        )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,191 @@
+"""Deploying pipelines to the catalog, manual runs and backfills (SQLite and PostgreSQL catalogs)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+import fti
+from fti.errors import NotFoundError, ValidationError
+from fti.storage.metadata.tables import pipeline_runs, pipelines
+
+MODULE = '''
+import json
+from datetime import datetime
+import fti
+
+OUT = {out!r}
+
+@fti.feature_pipeline(schedule="0 * * * *", timezone="Europe/Berlin", retries=2, timeout="1m")
+def hourly(project, start: datetime, end: datetime, factor: int = 1) -> None:
+    """Hourly features."""
+    print("window", start.isoformat(), end.isoformat(), "factor", factor)
+    with open(OUT, "a") as fh:
+        fh.write(json.dumps({{"project": project.name, "start": start.isoformat(), "end": end.isoformat(),
+                             "factor": factor, "type": type(factor).__name__}}) + "\\n")
+
+@fti.training_pipeline(trigger=fti.on_new_data("transactions", min_rows=5))
+def train(project) -> None:
+    raise RuntimeError("model did not converge")
+'''
+
+
+def write_module(tmp_path: Path, body: str, name: str = "pipes.py") -> Path:
+    path = tmp_path / name
+    path.write_text(body)
+    return path
+
+
+@pytest.fixture
+def module(tmp_path: Path) -> Path:
+    return write_module(tmp_path, MODULE.format(out=str(tmp_path / "out.jsonl")))
+
+
+def count(project: fti.Project, table) -> int:  # type: ignore[no-untyped-def]
+    with project.backends.catalog.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def test_deploy_registers_pipelines_with_source_digest(project: fti.Project, module: Path) -> None:
+    deployed = project.pipelines.deploy(module)
+    assert [p.name for p in deployed] == ["hourly", "train"]
+    hourly = project.pipelines.get("hourly")
+    assert hourly.kind == "feature" and hourly.source_path == str(module.resolve())
+    import hashlib
+
+    assert hourly.source_digest == hashlib.sha256(module.read_bytes()).hexdigest()
+    assert hourly.schedule is not None and hourly.schedule.timezone == "Europe/Berlin"
+    assert hourly.retries == 2 and hourly.timeout == 60.0 and hourly.description == "Hourly features."
+    assert hourly.next_run is not None and hourly.next_run > datetime.now(UTC)
+    train = project.pipelines.get("train")
+    assert train.trigger is not None and train.trigger.to_dict()["min_rows"] == 5
+    # redeploy keeps paused state and does not duplicate
+    project.pipelines.pause("hourly")
+    project.pipelines.deploy(module)
+    assert project.pipelines.get("hourly").paused is True
+    assert [p.name for p in project.pipelines.list()] == ["hourly", "train"]
+    assert project.pipelines.resume("hourly").paused is False
+    assert project.pipelines.get("hourly").next_run is not None
+
+
+def test_module_that_fails_to_import_registers_nothing(project: fti.Project, tmp_path: Path) -> None:
+    good = """
+import fti
+@fti.feature_pipeline
+def first(project): pass
+"""
+    broken = good + "\nraise KeyError('missing_config')\n"
+    path = write_module(tmp_path, broken)
+    with pytest.raises(ValidationError) as info:
+        project.pipelines.deploy(path)
+    message = info.value.message
+    assert "cannot import pipeline module" in message and "KeyError: 'missing_config'" in message
+    assert "Traceback (most recent call last)" in message and "Nothing was registered" in message
+    assert count(project, pipelines) == 0
+
+    bad_decl = write_module(
+        tmp_path,
+        good + "\n@fti.feature_pipeline(schedule='99 * * * *')\ndef second(project, start, end): pass\n",
+        "bad.py",
+    )
+    with pytest.raises(ValidationError, match="invalid cron expression '99"):
+        project.pipelines.deploy(bad_decl)
+    assert count(project, pipelines) == 0
+
+    empty = write_module(tmp_path, "x = 1\n", "empty.py")
+    with pytest.raises(ValidationError, match="declares no pipeline"):
+        project.pipelines.deploy(empty)
+    with pytest.raises(NotFoundError, match="does not exist"):
+        project.pipelines.deploy(tmp_path / "nope.py")
+    assert count(project, pipelines) == 0
+
+
+def test_unknown_pipeline_and_bad_run_input(project: fti.Project, module: Path) -> None:
+    project.pipelines.deploy(module)
+    with pytest.raises(NotFoundError, match="pipeline 'nope' does not exist .*deployed: hourly, train"):
+        project.pipelines.get("nope")
+    with pytest.raises(NotFoundError):
+        project.pipelines.run("nope")
+    with pytest.raises(NotFoundError):
+        project.pipelines.pause("nope")
+    with pytest.raises(ValidationError, match="has no parameter 'colour'"):
+        project.pipelines.run("hourly", params={"colour": "red"})
+    with pytest.raises(ValidationError, match="set by fti"):
+        project.pipelines.run("hourly", params={"start": "x"})
+    t = datetime(2024, 1, 1, tzinfo=UTC)
+    with pytest.raises(ValidationError, match="must be after start"):
+        project.pipelines.run("hourly", start=t, end=t)
+    with pytest.raises(ValidationError, match="does not take a window"):
+        project.pipelines.run("train", start=t, end=t + timedelta(hours=1))
+    with pytest.raises(ValidationError, match="backfill end .* is not after start"):
+        project.pipelines.backfill("hourly", t + timedelta(days=1), t)
+    with pytest.raises(ValidationError, match="cannot be backfilled"):
+        project.pipelines.backfill("train", t, t + timedelta(days=1))
+    with pytest.raises(ValidationError, match="invalid step '1 parsec'"):
+        project.pipelines.backfill("hourly", t, t + timedelta(days=1), step="1 parsec")
+    with pytest.raises(ValidationError, match="timezone-aware"):
+        project.pipelines.backfill("hourly", datetime(2024, 1, 1), datetime(2024, 1, 2))  # noqa: DTZ001
+    with pytest.raises(NotFoundError, match="pipeline run 999"):
+        project.pipelines.logs(999)
+    assert count(project, pipeline_runs) == 0
+
+
+def test_manual_run_succeeds_and_failure_is_recorded_with_logs(
+    project: fti.Project, module: Path, tmp_path: Path
+) -> None:
+    project.pipelines.deploy(module)
+    start = datetime(2024, 3, 31, 0, tzinfo=UTC)
+    ok = project.pipelines.run("hourly", params={"factor": "3"}, start=start, end=start + timedelta(hours=1))
+    assert ok.status == "succeeded" and ok.exit_code == 0 and ok.attempt == 1 and ok.trigger == "manual"
+    assert ok.duration is not None and ok.duration > 0
+    written = json.loads((tmp_path / "out.jsonl").read_text())
+    assert written == {
+        "project": project.name,
+        "start": start.isoformat(),
+        "end": (start + timedelta(hours=1)).isoformat(),
+        "factor": 3,
+        "type": "int",
+    }
+    logs = project.pipelines.logs(ok.id)
+    assert "window 2024-03-31T00:00:00+00:00" in logs["stdout"]
+    keys = project.backends.artifacts.list(f"pipelines/{project.name}/{ok.id}")
+    assert keys == [
+        f"pipelines/{project.name}/{ok.id}/stderr.log",
+        f"pipelines/{project.name}/{ok.id}/stdout.log",
+    ]
+
+    failed = project.pipelines.run("train")
+    assert failed.status == "failed" and failed.exit_code == 1
+    assert failed.error is not None and "RuntimeError: model did not converge" in failed.error
+    assert "Traceback" in project.pipelines.logs(failed.id)["stderr"]
+    assert [r.id for r in project.pipelines.runs()] == [failed.id, ok.id]
+    assert [r.id for r in project.pipelines.runs("hourly")] == [ok.id]
+
+
+def test_backfill_runs_each_window_in_order(
+    sqlite_project: fti.Project, module: Path, tmp_path: Path
+) -> None:
+    sqlite_project.pipelines.deploy(module)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    results = sqlite_project.pipelines.backfill(
+        "hourly", start, start + timedelta(hours=1, minutes=30), step="1h"
+    )
+    assert [r.status for r in results] == ["succeeded", "succeeded"]
+    assert [(r.window_start, r.window_end) for r in results] == [
+        (start, start + timedelta(hours=1)),
+        (start + timedelta(hours=1), start + timedelta(hours=1, minutes=30)),
+    ]
+    lines = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [x["start"] for x in lines] == [start.isoformat(), (start + timedelta(hours=1)).isoformat()]
+
+
+def test_changed_source_is_refused_until_redeployed(sqlite_project: fti.Project, module: Path) -> None:
+    sqlite_project.pipelines.deploy(module)
+    module.write_text(module.read_text() + "\n# edited\n")
+    run = sqlite_project.pipelines.run("train")
+    assert run.status == "failed" and run.exit_code == 3
+    assert "changed since it was deployed" in sqlite_project.pipelines.logs(run.id)["stderr"]
