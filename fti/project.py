@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from fti.config import Settings
     from fti.features.feature_store import FeatureStore
     from fti.pipelines.catalog import PipelineCatalog
+    from fti.serving.deployments import Serving
     from fti.storage.artifacts.base import ArtifactStore
     from fti.storage.metadata.base import Catalog
     from fti.storage.offline.base import OfflineStore
@@ -84,6 +85,13 @@ class Project:
         from fti.pipelines.catalog import PipelineCatalog
 
         return PipelineCatalog(self)
+
+    @cached_property
+    def serving(self) -> Serving:
+        """The model deployments of this project (deploy, list, get; served by ``fti serve``)."""
+        from fti.serving.deployments import Serving
+
+        return Serving(self)
 
     def close(self) -> None:
         """Close the backends' connections."""

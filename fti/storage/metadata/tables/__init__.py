@@ -15,8 +15,11 @@ from fti.storage.metadata.tables.pipelines import (
     pipelines,
     scheduler_leases,
 )
+from fti.storage.metadata.tables.serving import api_keys, deployments
 
 __all__ = [
+    "api_keys",
+    "deployments",
     "feature_groups",
     "feature_views",
     "fg_commits",

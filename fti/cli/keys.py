@@ -1,0 +1,70 @@
+"""``fti keys``: API keys of the model server (stored hashed in the catalog)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from fti.cli._common import emit, handle_errors, json_option, state
+
+
+@click.group()
+def keys() -> None:
+    """API keys for the model server: create, list, revoke."""
+
+
+@keys.command()
+@click.argument("name")
+@json_option
+@handle_errors
+def create(name: str) -> None:
+    """Create the key NAME and print it (it is shown only once)."""
+    from fti.serving.auth import create_key
+
+    key = create_key(state().project(), name)
+    emit({"name": name, "key": key}, table=lambda d: click.echo(d["key"]))
+    if not state().as_json:
+        click.echo("Store this key now: it cannot be shown again.", err=True)
+
+
+@keys.command("list")
+@json_option
+@handle_errors
+def list_() -> None:
+    """List keys (names, prefixes, status; never the keys)."""
+    from fti.serving.auth import list_keys
+
+    rows = [
+        {
+            "name": k.name,
+            "prefix": k.prefix,
+            "created_at": k.created_at.isoformat(),
+            "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+            "active": k.active,
+        }
+        for k in list_keys(state().project())
+    ]
+
+    def table(data: list[dict[str, Any]]) -> None:
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table("name", "prefix", "created", "status")
+        for r in data:
+            t.add_row(r["name"], r["prefix"] + "...", r["created_at"], "active" if r["active"] else "revoked")
+        Console().print(t)
+
+    emit(rows, table=table)
+
+
+@keys.command()
+@click.argument("name")
+@json_option
+@handle_errors
+def revoke(name: str) -> None:
+    """Revoke the key NAME (servers refuse it within seconds)."""
+    from fti.serving.auth import revoke_key
+
+    revoke_key(state().project(), name)
+    emit({"name": name, "revoked": True}, table=lambda d: click.echo(f"revoked {d['name']}"))

@@ -1,0 +1,427 @@
+"""The REST app of the model server (Starlette): Open Inference Protocol V2 routes.
+
+Every error is ``{"error": "<message>"}`` with its status: 400 bad request, 401 missing or
+invalid API key, 404 unknown model/version or feature key, 413 body too large, 503 not ready or
+queue full (with ``Retry-After``), 504 timeout, and 500 only for genuine server faults. Each
+request is written to the ``fti.serving.access`` logger as one JSON line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from fti.errors import (
+    AuthenticationError,
+    BackendError,
+    ConflictError,
+    FtiError,
+    ModelNotReadyError,
+    NotFoundError,
+    ValidationError,
+)
+from fti.serving import protocol
+from fti.serving.auth import KeyChecker
+from fti.serving.batching import InferenceTimeoutError, QueueFullError
+from fti.serving.metrics import ServerMetrics
+from fti.serving.repository import ModelRepository
+from fti.serving.request_log import InferenceRecord, RequestLogger
+
+if TYPE_CHECKING:
+    from fti.project import Project
+
+log = logging.getLogger("fti.serving")
+access_log = logging.getLogger("fti.serving.access")
+
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+class PayloadTooLargeError(ValidationError):
+    """The request body is larger than the server accepts."""
+
+    code = "payload_too_large"
+    http_status = 413
+
+
+def error_for_status(status: int, message: str) -> FtiError:
+    """The FtiError a client raises for an error response of the server."""
+    classes: dict[int, type[FtiError]] = {
+        400: ValidationError,
+        401: AuthenticationError,
+        404: NotFoundError,
+        409: ConflictError,
+        413: PayloadTooLargeError,
+        503: ModelNotReadyError,
+        504: InferenceTimeoutError,
+    }
+    cls = classes.get(status, BackendError if status >= 500 else ValidationError)
+    return cls(f"model server answered {status}: {message}")
+
+
+class JsonResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return protocol.dumps(content)
+
+
+def error_response(exc: FtiError) -> Response:
+    headers = {}
+    if exc.http_status == 503:
+        headers["Retry-After"] = str(getattr(exc, "retry_after", 1))
+    return JsonResponse({"error": exc.message}, status_code=exc.http_status, headers=headers)
+
+
+class ServerState:
+    """Everything the routes share: repository, metrics, auth, request log, limits."""
+
+    def __init__(
+        self,
+        project: Project,
+        *,
+        lazy: bool,
+        poll_interval_s: float,
+        idle_unload_s: float,
+        max_body_bytes: int,
+        log_requests: bool,
+    ) -> None:
+        self.project = project
+        self.metrics = ServerMetrics()
+        self.auth = KeyChecker(project)
+        self.request_logger = RequestLogger(project, self.metrics) if log_requests else None
+        self.repository = ModelRepository(
+            project,
+            self.metrics,
+            request_logger=self.request_logger,
+            lazy=lazy,
+            idle_unload_s=idle_unload_s,
+            poll_interval_s=poll_interval_s,
+            on_poll=self._refresh_keys,
+        )
+        self.max_body_bytes = max_body_bytes
+        self._auth_refreshing = False
+
+    def _refresh_keys(self) -> None:
+        self.auth.refresh()
+
+    async def authenticate(self, request: Request) -> None:
+        header = request.headers.get("authorization")
+        if self.auth.is_valid(header):
+            return
+        if self.auth.needs_refresh(miss=True) and not self._auth_refreshing:  # a brand-new key?
+            self._auth_refreshing = True
+            try:
+                await asyncio.to_thread(self.auth.refresh)
+            finally:
+                self._auth_refreshing = False
+        self.auth.check(header)
+
+
+Handler = Callable[[Request, ServerState], Awaitable[Response]]
+
+
+def _route(path: str, handler: Handler, methods: list[str], *, auth: bool = True) -> Route:
+    async def endpoint(request: Request) -> Response:
+        state: ServerState = request.app.state.fti
+        started = time.perf_counter()
+        try:
+            if auth:
+                await state.authenticate(request)
+            response = await handler(request, state)
+        except FtiError as exc:
+            response = error_response(exc)
+        except Exception as exc:  # a genuine fault: log it, answer 500 without internals
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            response = JsonResponse(
+                {"error": f"internal server error ({type(exc).__name__}); see the server log"},
+                status_code=500,
+            )
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(
+                orjson.dumps(
+                    {
+                        "method": request.method,
+                        "path": request.url.path,
+                        "status": response.status_code,
+                        "ms": round((time.perf_counter() - started) * 1000, 3),
+                        "client": request.client.host if request.client else None,
+                    }
+                ).decode()
+            )
+        return response
+
+    return Route(path, endpoint, methods=methods)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise ValidationError(f"invalid Content-Length header {declared!r}") from None
+        if size > limit:
+            raise PayloadTooLargeError(f"request body of {size} bytes exceeds the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise PayloadTooLargeError(f"request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _version(request: Request) -> int | None:
+    raw = request.path_params.get("version")
+    if raw is None:
+        return None
+    try:
+        version = int(raw)
+    except ValueError:
+        version = 0
+    if version < 1:
+        raise NotFoundError(
+            f"model {request.path_params['model']!r} has no version {raw!r}: versions are integers >= 1"
+        )
+    return version
+
+
+# --- routes ---------------------------------------------------------------------------------
+async def live(request: Request, state: ServerState) -> Response:
+    return JsonResponse({"live": True})
+
+
+async def ready(request: Request, state: ServerState) -> Response:
+    if state.repository.ready():
+        return JsonResponse({"ready": True})
+    raise ModelNotReadyError(
+        "the server is starting or a deployment failed to load; see /v2/repository/index"
+    )
+
+
+async def server_metadata(request: Request, state: ServerState) -> Response:
+    import fti
+
+    return JsonResponse({"name": "fti", "version": fti.__version__, "extensions": ["model_repository"]})
+
+
+async def model_metadata(request: Request, state: ServerState) -> Response:
+    name, version = request.path_params["model"], _version(request)
+    loaded = state.repository.get_loaded(name, version)
+    if loaded is None:
+        loaded = await state.repository.acquire(name, version)  # lazy load, or a clear error
+        state.repository.release(loaded)
+    return JsonResponse(loaded.metadata())
+
+
+async def model_ready(request: Request, state: ServerState) -> Response:
+    name, version = request.path_params["model"], _version(request)
+    loaded = state.repository.get_loaded(name, version)
+    if loaded is None:
+        await state.repository._check_version_exists(state.repository._get(name), version)
+        raise ModelNotReadyError(
+            f"model {name!r} is not loaded; load it with POST /v2/repository/models/{name}/load"
+        )
+    return JsonResponse({"name": name, "version": str(loaded.version), "ready": True})
+
+
+async def infer(request: Request, state: ServerState) -> Response:
+    name, version = request.path_params["model"], _version(request)
+    repo = state.repository
+    loaded = await repo.acquire(name, version)
+    label = str(loaded.version)
+    state.metrics.requests.labels(name, label).inc()
+    started = time.perf_counter()
+    try:
+        body = await read_body(request, state.max_body_bytes)
+        parsed = protocol.parse_infer_request(protocol.loads(body))
+        if loaded.feature_view is not None:
+            prepared = await asyncio.to_thread(loaded.prepare, parsed)
+        else:
+            prepared = loaded.prepare(parsed)
+        assert loaded.batcher is not None
+        outputs = await loaded.batcher.predict(prepared.matrix, prepared.n)
+    except FtiError as exc:
+        state.metrics.failures.labels(name, label, str(exc.http_status)).inc()
+        raise
+    except Exception:
+        state.metrics.failures.labels(name, label, "500").inc()
+        raise
+    finally:
+        repo.release(loaded)
+    request_id = parsed.id or uuid.uuid4().hex
+    from fti.serving.dataplane import build_response
+
+    response = JsonResponse(build_response(name, loaded.version, request_id, outputs, parsed.outputs))
+    state.metrics.latency.labels(name, label).observe(time.perf_counter() - started)
+    if state.request_logger is not None and loaded.spec.log_requests:
+        state.request_logger.log(
+            InferenceRecord(
+                name,
+                loaded.model_version.name,
+                loaded.version,
+                request_id,
+                datetime.now(UTC),
+                [s.name for s in loaded.signature.inputs],
+                prepared.matrix,
+                outputs,
+            )
+        )
+    return response
+
+
+async def _json_body(request: Request, state: ServerState) -> dict[str, Any]:
+    body = await read_body(request, state.max_body_bytes)
+    if not body.strip():
+        return {}
+    payload = protocol.loads(body)
+    if not isinstance(payload, dict):
+        raise ValidationError("request body must be a JSON object")
+    return payload
+
+
+async def repository_index(request: Request, state: ServerState) -> Response:
+    payload = await _json_body(request, state)
+    ready_only = payload.get("ready")
+    if ready_only is not None and not isinstance(ready_only, bool):
+        raise ValidationError(f"'ready' must be true or false, got {ready_only!r}")
+    entries = state.repository.index()
+    if ready_only:
+        entries = [e for e in entries if e["state"] == "READY"]
+    return JsonResponse(entries)
+
+
+def _parameter_version(payload: dict[str, Any]) -> int | None:
+    params = payload.get("parameters") or {}
+    if not isinstance(params, dict):
+        raise ValidationError("'parameters' must be an object")
+    version = params.get("version")
+    if version is None:
+        return None
+    if isinstance(version, str) and version.isdigit():
+        version = int(version)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValidationError(f"parameters.version must be an integer >= 1, got {version!r}")
+    return version
+
+
+async def repository_load(request: Request, state: ServerState) -> Response:
+    payload = await _json_body(request, state)
+    name = request.path_params["model"]
+    version = _parameter_version(payload)
+    dep = state.repository._get(name)
+    await state.repository._check_version_exists(dep, version)
+    await state.repository.load(name, version)
+    return JsonResponse({})
+
+
+async def repository_unload(request: Request, state: ServerState) -> Response:
+    payload = await _json_body(request, state)
+    await state.repository.unload(request.path_params["model"], _parameter_version(payload))
+    return JsonResponse({})
+
+
+async def metrics(request: Request, state: ServerState) -> Response:
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def openapi(request: Request, state: ServerState) -> Response:
+    from fti.serving.openapi import openapi_document
+
+    return JsonResponse(openapi_document())
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    return JsonResponse(
+        {"error": f"no route {request.method} {request.url.path}; see /openapi.json"}, status_code=404
+    )
+
+
+async def method_not_allowed(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 405)
+    return JsonResponse(
+        {"error": f"{request.method} is not allowed on {request.url.path}"}, status_code=status
+    )
+
+
+def create_app(
+    project: Project,
+    *,
+    lazy: bool = False,
+    poll_interval_s: float = 2.0,
+    idle_unload_s: float = 300.0,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    log_requests: bool = True,
+) -> Starlette:
+    """The model server app for ``project``'s running deployments.
+
+    Args:
+        project: The project whose deployments are served.
+        lazy: Load each model on its first request and unload it after ``idle_unload_s``.
+        poll_interval_s: How often alias moves (hot swap), deployment changes and keys are read.
+        idle_unload_s: Idle time before a lazily loaded model is unloaded.
+        max_body_bytes: Larger request bodies get 413.
+        log_requests: Append inferences to the ``<deployment>_inference_log`` feature groups.
+    """
+    state = ServerState(
+        project,
+        lazy=lazy,
+        poll_interval_s=poll_interval_s,
+        idle_unload_s=idle_unload_s,
+        max_body_bytes=max_body_bytes,
+        log_requests=log_requests,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if state.request_logger is not None:
+            state.request_logger.start()
+        await state.repository.start()
+        try:
+            yield
+        finally:
+            await state.repository.stop()
+            if state.request_logger is not None:
+                await asyncio.to_thread(state.request_logger.stop)
+
+    m = "/v2/models/{model}"
+    mv = "/v2/models/{model}/versions/{version}"
+    routes = [
+        _route("/v2/health/live", live, ["GET"], auth=False),
+        _route("/v2/health/ready", ready, ["GET"], auth=False),
+        _route("/v2", server_metadata, ["GET"]),
+        _route(m, model_metadata, ["GET"]),
+        _route(mv, model_metadata, ["GET"]),
+        _route(f"{m}/ready", model_ready, ["GET"]),
+        _route(f"{mv}/ready", model_ready, ["GET"]),
+        _route(f"{m}/infer", infer, ["POST"]),
+        _route(f"{mv}/infer", infer, ["POST"]),
+        _route("/v2/repository/index", repository_index, ["POST"]),
+        _route("/v2/repository/models/{model}/load", repository_load, ["POST"]),
+        _route("/v2/repository/models/{model}/unload", repository_unload, ["POST"]),
+        _route("/metrics", metrics, ["GET"]),
+        _route("/openapi.json", openapi, ["GET"]),
+    ]
+    app = Starlette(
+        routes=routes, lifespan=lifespan, exception_handlers={404: not_found, 405: method_not_allowed}
+    )
+    app.state.fti = state
+    return app
+
+
+__all__ = ["PayloadTooLargeError", "QueueFullError", "create_app", "error_for_status"]

@@ -1,0 +1,225 @@
+"""Dynamic batching: concurrent requests to one model version merged into one predict call.
+
+One :class:`Batcher` per loaded model version. Requests enqueue their input matrix and await a
+future; a single collector task takes the first waiting request, keeps collecting while more
+requests for the model are in flight (up to ``max_batch_size`` rows or ``max_batch_delay_ms``),
+runs the predict function in a thread so the event loop keeps parsing requests, and splits the
+outputs back by row in request order. A lone request is never delayed: the collector only waits
+when other requests for the model are already being parsed.
+
+The queue is bounded (a full queue answers 503 with ``Retry-After``) and every request has a
+timeout (504).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fti.errors import FtiError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+PredictFn = Callable[[Any], dict[str, "np.ndarray"]]
+
+
+class QueueFullError(FtiError):
+    """The model's request queue is full: retry after ``retry_after`` seconds."""
+
+    code = "overloaded"
+    http_status = 503
+    retry_after = 1
+
+
+class InferenceTimeoutError(FtiError):
+    """The request did not get its prediction within the timeout."""
+
+    code = "timeout"
+    http_status = 504
+
+
+@dataclass
+class _Item:
+    rows: Any  # a 2-D numpy array (or DataFrame) with the request's rows
+    n: int
+    future: asyncio.Future[dict[str, Any]]
+    enqueued: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class BatchStats:
+    """What one predict call did, for metrics."""
+
+    size: int
+    requests: int
+    queue_seconds: list[float]
+
+
+class Batcher:
+    """Merge concurrent predict calls of one model version.
+
+    Args:
+        predict: The scorer's ``predict(X) -> {output: array}`` (runs in a worker thread).
+        max_batch_size: Most rows per predict call (1 disables batching).
+        max_batch_delay_ms: Longest a collected batch waits for more requests.
+        max_queue_size: Most requests waiting; more are refused with ``QueueFullError``.
+        timeout_s: Longest a request waits for its prediction (``InferenceTimeoutError``).
+        on_batch: Called after each predict call with its :class:`BatchStats`.
+    """
+
+    def __init__(
+        self,
+        predict: PredictFn,
+        *,
+        max_batch_size: int = 32,
+        max_batch_delay_ms: float = 2.0,
+        max_queue_size: int = 1024,
+        timeout_s: float = 10.0,
+        on_batch: Callable[[BatchStats], None] | None = None,
+    ) -> None:
+        self._predict = predict
+        self.max_batch_size = max(1, int(max_batch_size))
+        self.max_batch_delay = max(0.0, float(max_batch_delay_ms)) / 1000.0
+        self.max_queue_size = max(1, int(max_queue_size))
+        self.timeout_s = float(timeout_s)
+        self._on_batch = on_batch
+        self._queue: deque[_Item] = deque()
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fti-predict")
+        self.inflight = 0  # requests for this model between arrival and response
+        self._closed = False
+
+    # --- request side ---------------------------------------------------------------------
+    async def predict(self, rows: Any, n: int) -> dict[str, Any]:
+        """Predict ``n`` rows; returns this request's slice of every output."""
+        if self._closed:
+            from fti.errors import ModelNotReadyError
+
+            raise ModelNotReadyError("the model version was unloaded; retry the request")
+        if len(self._queue) >= self.max_queue_size:
+            raise QueueFullError(
+                f"the model's queue is full ({self.max_queue_size} requests waiting); retry shortly",
+            )
+        self._ensure_started()
+        loop = asyncio.get_running_loop()
+        item = _Item(rows, n, loop.create_future())
+        self._queue.append(item)
+        assert self._wakeup is not None
+        self._wakeup.set()
+        try:
+            return await asyncio.wait_for(asyncio.shield(item.future), self.timeout_s)
+        except TimeoutError:
+            item.future.cancel()
+            raise InferenceTimeoutError(
+                f"no prediction within {self.timeout_s:g} s (the model is overloaded or slow); retry later"
+            ) from None
+
+    def _ensure_started(self) -> None:
+        if self._task is None or self._task.done():
+            self._wakeup = asyncio.Event()
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    @property
+    def idle(self) -> bool:
+        return not self._queue and self.inflight == 0
+
+    async def drain(self, timeout_s: float = 30.0) -> None:
+        """Wait until no request is queued or in flight (used before unloading)."""
+        deadline = time.monotonic() + timeout_s
+        while not self.idle and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+
+    async def close(self) -> None:
+        """Stop the collector after the queue is empty; later calls fail with 503."""
+        await self.drain()
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._executor.shutdown(wait=False)
+
+    # --- collector ------------------------------------------------------------------------
+    async def _run(self) -> None:
+        assert self._wakeup is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            batch = await self._collect()
+            if not batch:
+                continue
+            await self._execute(loop, batch)
+
+    async def _collect(self) -> list[_Item]:
+        batch: list[_Item] = []
+        rows = 0
+        deadline = time.perf_counter() + self.max_batch_delay
+        while True:
+            while self._queue and rows < self.max_batch_size:
+                item = self._queue[0]
+                if item.future.done():  # timed out while waiting
+                    self._queue.popleft()
+                    continue
+                if batch and rows + item.n > self.max_batch_size:
+                    break
+                self._queue.popleft()
+                batch.append(item)
+                rows += item.n
+            if rows >= self.max_batch_size or (self._queue and batch):
+                break
+            # wait for more only while other requests for this model are on their way
+            waiting_for = self.inflight - len(batch)
+            remaining = deadline - time.perf_counter()
+            if waiting_for <= 0 or remaining <= 0:
+                break
+            self._wakeup.clear()  # type: ignore[union-attr]
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), remaining)  # type: ignore[union-attr]
+            except TimeoutError:
+                break
+        return batch
+
+    async def _execute(self, loop: asyncio.AbstractEventLoop, batch: list[_Item]) -> None:
+        started = time.perf_counter()
+        queue_seconds = [started - item.enqueued for item in batch]
+        try:
+            matrix = batch[0].rows if len(batch) == 1 else _concat([item.rows for item in batch])
+            outputs = await loop.run_in_executor(self._executor, self._predict, matrix)
+        except Exception as exc:  # the model failed: every request of the batch gets the error
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(exc)
+            return
+        offset = 0
+        for item in batch:
+            end = offset + item.n
+            if not item.future.done():
+                item.future.set_result({k: v[offset:end] for k, v in outputs.items()})
+            offset = end
+        if self._on_batch is not None:
+            self._on_batch(BatchStats(offset, len(batch), queue_seconds))
+
+
+def _concat(parts: list[Any]) -> Any:
+    import numpy as np
+
+    first = parts[0]
+    if isinstance(first, np.ndarray):
+        return np.concatenate(parts, axis=0)
+    import pandas as pd
+
+    return pd.concat(parts, ignore_index=True)

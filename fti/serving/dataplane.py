@@ -1,0 +1,203 @@
+"""From a validated inference request to the model's input matrix, and from outputs to a response.
+
+A plain deployment takes one input per signature input (a feature column, shape ``[n]`` or
+``[n, 1]``). An enriched deployment takes the feature view's primary-key column(s), plus any
+passed features, and fetches the rest from the online store through
+``FeatureView.get_feature_vectors`` — the same code path as ``get_feature_vector``, so the fitted
+transformations are applied exactly as in training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from fti.errors import NotFoundError, ValidationError
+from fti.serving.protocol import NUMERIC, InferInput, InferRequest
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from fti.registry.signature import ModelSignature, TensorSpec
+
+
+@dataclass(frozen=True)
+class PreparedRequest:
+    """The rows to predict: a 2-D matrix in signature input order and its row count."""
+
+    matrix: Any
+    n: int
+
+
+def _rows(inp: InferInput) -> int:
+    if len(inp.shape) == 1:
+        return inp.shape[0]
+    if len(inp.shape) == 2 and inp.shape[1] == 1:
+        return inp.shape[0]
+    raise ValidationError(
+        f"input {inp.name!r}: shape {list(inp.shape)} is not a column; send shape [n] or [n, 1] "
+        "with one value per row"
+    )
+
+
+def _check_datatype(inp: InferInput, spec_datatype: str) -> None:
+    ok = (inp.datatype == spec_datatype) or (inp.datatype in NUMERIC and spec_datatype in NUMERIC)
+    if spec_datatype == "BOOL" and inp.datatype in ("BOOL", *NUMERIC):
+        ok = True
+    if not ok:
+        raise ValidationError(
+            f"input {inp.name!r} has datatype {inp.datatype} but the model expects {spec_datatype}"
+        )
+
+
+def _row_count(inputs: list[InferInput]) -> int:
+    counts = {inp.name: _rows(inp) for inp in inputs}
+    distinct = set(counts.values())
+    if len(distinct) > 1:
+        raise ValidationError(
+            f"inputs have different row counts: {counts}; every input needs one value per row"
+        )
+    n = distinct.pop()
+    if n == 0:
+        raise ValidationError("inputs have no rows (shape [0])")
+    return n
+
+
+def _check_missing(inp: InferInput, allow_missing: bool) -> None:
+    if inp.has_missing and not allow_missing:
+        raise ValidationError(
+            f"input {inp.name!r} contains null/NaN values, which this deployment does not accept "
+            "(deploy with allow_missing=True if the model handles missing values)"
+        )
+
+
+def assemble(inputs: list[InferInput], specs: list[TensorSpec]) -> np.ndarray:
+    """Stack validated column inputs in the signature's order (float64 when all numeric)."""
+    import numpy as np
+
+    by_name = {inp.name: inp for inp in inputs}
+    columns = [by_name[s.name].data.reshape(-1) for s in specs]
+    if all(c.dtype.kind in "fiub" for c in columns):
+        if len(columns) == 1:
+            return columns[0].astype(np.float64).reshape(-1, 1)
+        return np.column_stack(columns).astype(np.float64, copy=False)
+    out = np.empty((len(columns[0]), len(columns)), dtype=object)
+    for j, c in enumerate(columns):
+        out[:, j] = c
+    return out
+
+
+def prepare_plain(
+    request: InferRequest, signature: ModelSignature, *, allow_missing: bool
+) -> PreparedRequest:
+    """Validate the inputs of a plain (non-enriched) deployment against its signature."""
+    specs = {s.name: s for s in signature.inputs}
+    unknown = [inp.name for inp in request.inputs if inp.name not in specs]
+    if unknown:
+        expected = list(specs)
+        shown = expected if len(expected) <= 20 else [*expected[:20], "..."]
+        raise ValidationError(f"unknown input(s) {unknown}; the model's inputs are {shown}")
+    given = {inp.name for inp in request.inputs}
+    missing = [name for name in specs if name not in given]
+    if missing:
+        raise ValidationError(f"missing input(s) {missing}; send one input per model input")
+    for inp in request.inputs:
+        _check_datatype(inp, specs[inp.name].datatype)
+        _check_missing(inp, allow_missing)
+    n = _row_count(request.inputs)
+    return PreparedRequest(assemble(request.inputs, signature.inputs), n)
+
+
+def prepare_enriched(
+    request: InferRequest,
+    feature_view: Any,
+    signature: ModelSignature,
+    *,
+    allow_missing: bool,
+) -> PreparedRequest:
+    """Look up the online features of the request's primary keys (runs in a worker thread).
+
+    Raises:
+        ValidationError: a key column is missing or an input is not a key or feature.
+        NotFoundError: a key has no features in the online store (the message names the key).
+    """
+    import numpy as np
+
+    keys: list[str] = list(feature_view.primary_key)
+    feature_names = [s.name for s in signature.inputs]
+    allowed = set(keys) | set(feature_names)
+    unknown = [inp.name for inp in request.inputs if inp.name not in allowed]
+    if unknown:
+        raise ValidationError(
+            f"unknown input(s) {unknown}; this deployment takes the key column(s) {keys} "
+            f"plus optionally passed features from {feature_names[:20]}"
+        )
+    given = {inp.name: inp for inp in request.inputs}
+    missing_keys = [k for k in keys if k not in given]
+    if missing_keys:
+        raise ValidationError(
+            f"missing key input(s) {missing_keys}; enriched deployments need the primary key"
+        )
+    spec_types = {s.name: s.datatype for s in signature.inputs}
+    for inp in request.inputs:
+        if inp.name in spec_types:
+            _check_datatype(inp, spec_types[inp.name])
+            _check_missing(inp, allow_missing)
+        elif inp.datatype not in ("BYTES", *NUMERIC) or inp.datatype.startswith("FP"):
+            raise ValidationError(
+                f"key input {inp.name!r} must be an integer or BYTES (string), got {inp.datatype}"
+            )
+    n = _row_count(request.inputs)
+    key_columns = {k: given[k].data.reshape(-1).tolist() for k in keys}
+    entries = [{k: key_columns[k][i] for k in keys} for i in range(n)]
+    passed_names = [name for name in given if name not in keys]
+    passed = None
+    if passed_names:
+        cols = {name: given[name].data.reshape(-1).tolist() for name in passed_names}
+        passed = [{name: cols[name][i] for name in passed_names} for i in range(n)]
+    try:
+        vectors = feature_view.get_feature_vectors(entries, passed_features=passed, return_type="numpy")
+    except NotFoundError as exc:
+        raise NotFoundError(f"feature lookup failed: {exc.message}") from None
+    matrix = np.asarray(vectors)
+    if matrix.ndim != 2 or matrix.shape[0] != n:
+        raise NotFoundError(f"feature lookup returned {matrix.shape} for {n} key(s) {entries[:5]}")
+    if matrix.dtype.kind in "iub":
+        matrix = matrix.astype(np.float64)
+    elif matrix.dtype.kind == "O":
+        with contextlib.suppress(TypeError, ValueError):
+            matrix = matrix.astype(np.float64)
+    if matrix.dtype.kind == "f" and not allow_missing and bool(np.isnan(matrix).any()):
+        rows = sorted({int(i) for i in np.argwhere(np.isnan(matrix))[:, 0]})
+        raise NotFoundError(f"no complete features for key(s) {[entries[i] for i in rows[:5]]}")
+    return PreparedRequest(matrix, n)
+
+
+def build_response(
+    model_name: str,
+    model_version: int,
+    request_id: str,
+    outputs: dict[str, np.ndarray],
+    requested: list[str] | None,
+) -> dict[str, Any]:
+    """The V2 inference response body (numpy data serialized by orjson)."""
+    from fti.serving.protocol import encode_output
+
+    names = requested if requested is not None else list(outputs)
+    return {
+        "model_name": model_name,
+        "model_version": str(model_version),
+        "id": request_id,
+        "parameters": {},
+        "outputs": [encode_output(name, outputs[name]) for name in names],
+    }
+
+
+def check_requested_outputs(requested: list[str] | None, signature: ModelSignature) -> None:
+    if requested is None:
+        return
+    known = [s.name for s in signature.outputs]
+    unknown = [name for name in requested if name not in known]
+    if unknown:
+        raise ValidationError(f"unknown output(s) {unknown}; the model's outputs are {known}")

@@ -1,0 +1,399 @@
+"""Deployments: a model reference served under a name, stored in the catalog.
+
+``project.serving.deploy("fraud", model="fraud@production")`` records the deployment; a running
+``fti serve`` picks it up within its poll interval. ``Deployment.predict`` goes over HTTP to the
+server when one runs for this home and project, else predicts in-process through the same
+dataplane code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, insert, select, update
+
+from fti._names import check_name
+from fti.errors import FtiError, NotFoundError, ValidationError
+from fti.storage.metadata.tables import deployments
+from fti.storage.metadata.tables._base import utcnow
+
+if TYPE_CHECKING:
+    from fti.project import Project
+    from fti.serving.repository import LoadedModel
+
+_SCORERS = ("fastest", "native", "onnx")
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    """What a server needs to serve a deployment."""
+
+    name: str
+    model: str  # "name" (latest) or "name@alias"
+    model_version: int | None = None  # pinned version (ignores the alias)
+    max_batch_size: int = 32
+    max_batch_delay_ms: float = 2.0
+    max_queue_size: int = 1024
+    timeout_ms: int = 10_000
+    enrich: bool = False
+    allow_missing: bool = False
+    log_requests: bool = True
+    scorer: str = "fastest"
+    status: str = "running"
+
+    def config(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("name", "model", "model_version", "status"):
+            data.pop(key)
+        return data
+
+
+def _check_model_ref(model: object) -> str:
+    if not isinstance(model, str) or not model:
+        raise ValidationError(f"model must be 'name' or 'name@alias', got {model!r}")
+    name, _, alias = model.partition("@")
+    check_name(name, "model")
+    if "@" in model and not alias:
+        raise ValidationError(f"model reference {model!r} has an empty alias; use 'name@alias'")
+    return model
+
+
+def _check_positive(value: object, what: str, *, allow_zero: bool = False) -> None:
+    ok = (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and (value >= 0 if allow_zero else value > 0)
+    )
+    if not ok:
+        raise ValidationError(
+            f"{what} must be a {'non-negative' if allow_zero else 'positive'} number, got {value!r}"
+        )
+
+
+def _spec(row: Any) -> DeploymentSpec:
+    config = dict(row["config"] or {})
+    known = {k: v for k, v in config.items() if k in DeploymentSpec.__dataclass_fields__}
+    return DeploymentSpec(
+        name=row["name"],
+        model=row["model"],
+        model_version=row["model_version"],
+        status=row["status"],
+        **known,
+    )
+
+
+def list_specs(project: Project) -> list[DeploymentSpec]:
+    """Every deployment of the project (running and stopped), by name."""
+    query = select(deployments).where(deployments.c.project_id == project.id).order_by(deployments.c.name)
+    with project.backends.catalog.engine.connect() as conn:
+        return [_spec(row) for row in conn.execute(query).mappings()]
+
+
+def server_file(project: Project) -> Path:
+    """Where a running server of this home announces its URL (removed when it stops)."""
+    return project.settings.home / "serving" / "server.json"
+
+
+def running_server(project: Project) -> str | None:
+    """The URL of a live server for this project, if one announced itself."""
+    path = server_file(project)
+    try:
+        info = json.loads(path.read_text())
+        pid = int(info["pid"])
+        os.kill(pid, 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if info.get("project") != project.name:
+        return None
+    return str(info["url"])
+
+
+class Deployment:
+    """A deployed model: predict, stop, start, delete."""
+
+    def __init__(self, project: Project, spec: DeploymentSpec, created_at: datetime | None = None) -> None:
+        self._project = project
+        self.spec = spec
+        self.created_at = created_at
+        self._local: LoadedModel | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def model(self) -> str:
+        return self.spec.model
+
+    @property
+    def status(self) -> str:
+        return self.spec.status
+
+    def __repr__(self) -> str:
+        return f"Deployment(name={self.name!r}, model={self.model!r}, status={self.status!r})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "model": self.model,
+            "model_version": self.spec.model_version,
+            "status": self.status,
+            "config": self.spec.config(),
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+        }
+
+    def predict(
+        self, data: Any, *, api_key: str | None = None, timeout_s: float = 30.0
+    ) -> dict[str, list[Any]]:
+        """Predict one row (a dict), several (a list of dicts, a dict of lists, a DataFrame).
+
+        For an enriched deployment send the primary-key values (plus any passed features).
+        Goes through the running server when there is one, else predicts in-process.
+
+        Returns:
+            ``{output_name: [one value (or list) per row]}``.
+        """
+        from fti.serving.protocol import parse_infer_request
+
+        body = {"inputs": to_inputs(data)}
+        url = running_server(self._project)
+        if url is not None:
+            return self._predict_http(url, body, api_key, timeout_s)
+        request = parse_infer_request(body)
+        loaded = self._load_local()
+        prepared = loaded.prepare(request)
+        outputs = loaded.predict(prepared.matrix)
+        return {name: array.tolist() for name, array in outputs.items()}
+
+    def _load_local(self) -> LoadedModel:
+        from fti.serving.repository import load_model, resolve
+
+        current = resolve(self._project, self.spec)
+        if self._local is None or self._local.version != int(current.version):
+            self._local = load_model(self._project, self.spec, int(current.version))
+        return self._local
+
+    def _predict_http(
+        self, url: str, body: dict[str, Any], api_key: str | None, timeout_s: float
+    ) -> dict[str, Any]:
+        import httpx
+        import numpy as np
+
+        key = api_key or next(iter((self._project.settings.api_keys or "").split(",")), "").strip()
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        response = httpx.post(
+            f"{url}/v2/models/{self.name}/infer", json=body, headers=headers, timeout=timeout_s
+        )
+        payload = response.json()
+        if response.status_code != 200:
+            from fti.serving.app import error_for_status
+
+            raise error_for_status(response.status_code, str(payload.get("error", payload)))
+        return {o["name"]: np.asarray(o["data"]).reshape(o["shape"]).tolist() for o in payload["outputs"]}
+
+    def stop(self) -> None:
+        """Stop serving (the server unloads it at its next poll); the deployment stays recorded."""
+        self._set_status("stopped")
+
+    def start(self) -> None:
+        """Serve a stopped deployment again."""
+        self._set_status("running")
+
+    def _set_status(self, status: str) -> None:
+        with self._project.backends.catalog.engine.begin() as conn:
+            conn.execute(
+                update(deployments)
+                .where(deployments.c.project_id == self._project.id, deployments.c.name == self.name)
+                .values(status=status, updated_at=utcnow())
+            )
+        self.spec = DeploymentSpec(**{**asdict(self.spec), "status": status})
+
+    def delete(self) -> None:
+        """Remove the deployment (its inference log feature group is kept)."""
+        with self._project.backends.catalog.engine.begin() as conn:
+            conn.execute(
+                delete(deployments).where(
+                    deployments.c.project_id == self._project.id, deployments.c.name == self.name
+                )
+            )
+        self._local = None
+
+
+def to_inputs(data: Any) -> list[dict[str, Any]]:
+    """V2 ``inputs`` (one column tensor per field) from a dict, list of dicts or DataFrame."""
+    columns: dict[str, list[Any]]
+    if hasattr(data, "to_dict") and hasattr(data, "columns"):
+        columns = {str(c): list(data[c].tolist()) for c in data.columns}
+    elif isinstance(data, dict):
+        if data and all(isinstance(v, list | tuple) for v in data.values()):
+            columns = {str(k): list(v) for k, v in data.items()}
+        else:
+            columns = {str(k): [v] for k, v in data.items()}
+    elif isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
+        names = list(data[0])
+        columns = {n: [r.get(n) for r in data] for n in names}
+    else:
+        raise ValidationError(
+            f"predict takes a dict (one row), a list of dicts, a dict of lists or a DataFrame, got {type(data).__name__}"
+        )
+    if not columns:
+        raise ValidationError("predict got no columns")
+    inputs = []
+    for name, values in columns.items():
+        values = [v.item() if hasattr(v, "item") else v for v in values]
+        inputs.append(
+            {"name": name, "shape": [len(values)], "datatype": _datatype(name, values), "data": values}
+        )
+    return inputs
+
+
+def _datatype(name: str, values: list[Any]) -> str:
+    present = [v for v in values if v is not None]
+    if present and all(isinstance(v, bool) for v in present):
+        return "BOOL"
+    if (
+        present
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in present)
+        and len(present) == len(values)
+    ):
+        return "INT64"
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+        return "FP64"
+    if all(isinstance(v, str) for v in present):
+        return "BYTES"
+    raise ValidationError(f"column {name!r} mixes types {sorted({type(v).__name__ for v in present})}")
+
+
+class Serving:
+    """The deployments of one project. Get it as ``project.serving``."""
+
+    def __init__(self, project: Project) -> None:
+        self._project = project
+
+    def deploy(
+        self,
+        name: str,
+        model: str,
+        *,
+        version: int | None = None,
+        max_batch_size: int = 32,
+        max_batch_delay_ms: float = 2.0,
+        max_queue_size: int = 1024,
+        timeout_ms: int = 10_000,
+        enrich: bool = False,
+        allow_missing: bool = False,
+        log_requests: bool = True,
+        scorer: str = "fastest",
+    ) -> Deployment:
+        """Create (or update) the deployment ``name`` serving ``model``.
+
+        Args:
+            name: The deployment (and endpoint) name: 1-63 lowercase letters, digits or ``_``.
+            model: ``"name@alias"`` to follow an alias (hot swap when it moves) or ``"name"`` for
+                the latest version.
+            version: Pin a version instead of following the reference.
+            max_batch_size: Most rows merged into one predict call (1 disables batching).
+            max_batch_delay_ms: Longest a batch waits for more concurrent requests.
+            max_queue_size: Requests waiting per model before the server answers 503.
+            timeout_ms: Longest a request waits for its prediction before 504.
+            enrich: Take primary keys and look up the model's feature view online.
+            allow_missing: Accept null/NaN feature values (for models that handle them).
+            log_requests: Append every inference to the ``<name>_inference_log`` feature group.
+            scorer: ``"fastest"`` (e.g. ONNX Runtime for tree models, verified against the
+                native model), ``"onnx"`` or ``"native"``.
+
+        Raises:
+            ValidationError: a bad argument. NotFoundError: the model reference does not resolve.
+        """
+        check_name(name, "deployment")
+        _check_model_ref(model)
+        if version is not None and "@" in model:
+            raise ValidationError(
+                f"give either an alias ({model!r}) or a pinned version ({version}), not both"
+            )
+        from fti._names import check_version
+
+        check_version(version, "model", allow_none=True)
+        _check_positive(max_batch_size, "max_batch_size")
+        if not isinstance(max_batch_size, int):
+            raise ValidationError(f"max_batch_size must be an integer, got {max_batch_size!r}")
+        _check_positive(max_batch_delay_ms, "max_batch_delay_ms", allow_zero=True)
+        _check_positive(max_queue_size, "max_queue_size")
+        _check_positive(timeout_ms, "timeout_ms")
+        for flag, value in (
+            ("enrich", enrich),
+            ("allow_missing", allow_missing),
+            ("log_requests", log_requests),
+        ):
+            if not isinstance(value, bool):
+                raise ValidationError(f"{flag} must be True or False, got {value!r}")
+        if scorer not in _SCORERS:
+            raise ValidationError(f"scorer must be one of {_SCORERS}, got {scorer!r}")
+        spec = DeploymentSpec(
+            name, model, version, int(max_batch_size), float(max_batch_delay_ms), int(max_queue_size),
+            int(timeout_ms), enrich, allow_missing, log_requests, scorer,
+        )  # fmt: skip
+        from fti.serving.repository import resolve
+
+        mv = resolve(self._project, spec)  # the model must exist now
+        if enrich and mv.feature_view_name is None:
+            raise ValidationError(
+                f"enrich=True needs a model with a feature view; {mv.name!r} version {mv.version} has none"
+            )
+        now = utcnow()
+        values = {"model": model, "model_version": version, "config": spec.config(), "status": "running"}
+        from sqlalchemy.exc import IntegrityError as SqlIntegrityError
+
+        with self._project.backends.catalog.engine.begin() as conn:
+            found = conn.execute(
+                select(deployments.c.id).where(
+                    deployments.c.project_id == self._project.id, deployments.c.name == name
+                )
+            ).scalar_one_or_none()
+            if found is not None:
+                conn.execute(
+                    update(deployments).where(deployments.c.id == found).values(**values, updated_at=now)
+                )
+        if found is None:
+            try:
+                with self._project.backends.catalog.engine.begin() as conn:
+                    conn.execute(
+                        insert(deployments).values(
+                            project_id=self._project.id, name=name, created_at=now, updated_at=now, **values
+                        )
+                    )
+            except SqlIntegrityError:
+                raise FtiError(f"deployment {name!r} was created concurrently; retry") from None
+        return self.get(name)
+
+    def get(self, name: str) -> Deployment:
+        """The deployment ``name``."""
+        check_name(name, "deployment")
+        query = select(deployments).where(
+            deployments.c.project_id == self._project.id, deployments.c.name == name
+        )
+        with self._project.backends.catalog.engine.connect() as conn:
+            row = conn.execute(query).mappings().one_or_none()
+        if row is None:
+            known = [d.name for d in self.list()]
+            raise NotFoundError(
+                f"deployment {name!r} not found in project {self._project.name!r} (deployments: {known or 'none'})"
+            )
+        return Deployment(self._project, _spec(row), row["created_at"])
+
+    def list(self) -> list[Deployment]:
+        """Every deployment of the project, by name."""
+        query = (
+            select(deployments)
+            .where(deployments.c.project_id == self._project.id)
+            .order_by(deployments.c.name)
+        )
+        with self._project.backends.catalog.engine.connect() as conn:
+            return [
+                Deployment(self._project, _spec(r), r["created_at"]) for r in conn.execute(query).mappings()
+            ]

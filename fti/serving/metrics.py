@@ -1,0 +1,91 @@
+"""Prometheus metrics of the model server, labelled by model (deployment) and version.
+
+Each server app owns its own ``CollectorRegistry`` so several apps (tests, workers) never clash.
+With several worker processes each reports its own counters (scrape each, or run one worker).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from fti.serving.batching import BatchStats
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+class ServerMetrics:
+    """The server's counters, histograms and gauges."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        labels = ("model", "version")
+        self.requests = Counter(
+            "fti_inference_requests", "Inference requests received.", labels, registry=self.registry
+        )
+        self.failures = Counter(
+            "fti_inference_failures",
+            "Inference requests answered with an error, by HTTP status.",
+            (*labels, "status"),
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "fti_inference_latency_seconds",
+            "Time from request arrival to response, for successful inferences.",
+            labels,
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.queue_time = Histogram(
+            "fti_inference_queue_seconds",
+            "Time a request waited in the batching queue before its predict call started.",
+            labels,
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "fti_batch_size",
+            "Rows per predict call (dynamic batching merges concurrent requests).",
+            labels,
+            buckets=_BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_requests = Histogram(
+            "fti_batch_requests",
+            "Requests merged into one predict call.",
+            labels,
+            buckets=_BATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self.loaded = Gauge(
+            "fti_model_loaded", "1 when the model version is loaded.", labels, registry=self.registry
+        )
+        self.log_dropped = Counter(
+            "fti_inference_log_dropped",
+            "Inference-log rows dropped because the log buffer was full.",
+            ("model",),
+            registry=self.registry,
+        )
+        self.log_written = Counter(
+            "fti_inference_log_written",
+            "Inference-log rows written to the inference-log feature group.",
+            ("model",),
+            registry=self.registry,
+        )
+        self.http_requests = Counter(
+            "fti_http_requests",
+            "HTTP requests by route and status.",
+            ("route", "status"),
+            registry=self.registry,
+        )
+
+    def observe_batch(self, model: str, version: str, stats: BatchStats) -> None:
+        self.batch_size.labels(model, version).observe(stats.size)
+        self.batch_requests.labels(model, version).observe(stats.requests)
+        hist = self.queue_time.labels(model, version)
+        for seconds in stats.queue_seconds:
+            hist.observe(seconds)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric."""
+        return generate_latest(self.registry)

@@ -1,0 +1,138 @@
+"""The OpenAPI 3.1 document of the model server's REST API (served at ``/openapi.json``).
+
+Built from the pydantic payload models in :mod:`fti.serving.protocol`, so fuzzers such as
+schemathesis can generate requests from it.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from pydantic import BaseModel
+
+from fti.serving import protocol
+
+_MODELS: tuple[type[BaseModel], ...] = (
+    protocol.InferenceRequestModel,
+    protocol.InferenceResponseModel,
+    protocol.ModelMetadataModel,
+    protocol.ServerMetadataModel,
+    protocol.RepositoryIndexEntryModel,
+    protocol.RepositoryIndexRequestModel,
+    protocol.RepositoryLoadRequestModel,
+    protocol.ErrorModel,
+)
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    text = {
+        400: "Bad request (the message names the input and what is wrong)",
+        401: "Missing or invalid API key",
+        404: "Unknown model, version or feature key",
+        413: "Body too large",
+        503: "Not ready or queue full (see Retry-After)",
+        504: "Timeout",
+    }
+    return {str(s): {"description": text[s], **_json(_ref(protocol.ErrorModel))} for s in statuses}
+
+
+def _op(
+    summary: str, response: dict[str, Any], *errors: int, body: type[BaseModel] | None = None
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "responses": {"200": {"description": "OK", **_json(response)}, **_errors(*errors)},
+    }
+    if body is not None:
+        op["requestBody"] = {"required": body is protocol.InferenceRequestModel, **_json(_ref(body))}
+    return op
+
+
+_MODEL = {"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}
+_VERSION = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document (cached; it depends on code only)."""
+    schemas: dict[str, Any] = {}
+    for model in _MODELS:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    flag = {"type": "object"}
+    paths: dict[str, Any] = {
+        "/v2/health/live": {"get": _op("Server liveness", flag)},
+        "/v2/health/ready": {"get": _op("Server readiness", flag, 503)},
+        "/v2": {"get": _op("Server metadata", _ref(protocol.ServerMetadataModel), 401)},
+        "/v2/repository/index": {
+            "post": _op(
+                "Repository index",
+                {"type": "array", "items": _ref(protocol.RepositoryIndexEntryModel)},
+                400,
+                401,
+                body=protocol.RepositoryIndexRequestModel,
+            )
+        },
+    }
+    for prefix, params in (
+        ("/v2/models/{model}", [_MODEL]),
+        ("/v2/models/{model}/versions/{version}", [_MODEL, _VERSION]),
+    ):
+        paths[prefix] = {
+            "parameters": params,
+            "get": _op("Model metadata", _ref(protocol.ModelMetadataModel), 401, 404, 503),
+        }
+        paths[f"{prefix}/ready"] = {"parameters": params, "get": _op("Model readiness", flag, 401, 404, 503)}
+        paths[f"{prefix}/infer"] = {
+            "parameters": params,
+            "post": _op(
+                "Inference",
+                _ref(protocol.InferenceResponseModel),
+                400,
+                401,
+                404,
+                413,
+                503,
+                504,
+                body=protocol.InferenceRequestModel,
+            ),
+        }
+    for action in ("load", "unload"):
+        paths[f"/v2/repository/models/{{model}}/{action}"] = {
+            "parameters": [_MODEL],
+            "post": _op(
+                f"{action.title()} a model", flag, 400, 401, 404, body=protocol.RepositoryLoadRequestModel
+            ),
+        }
+    paths["/metrics"] = {
+        "get": {
+            "summary": "Prometheus metrics",
+            "responses": {
+                "200": {"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}
+            },
+        }
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "fti model server",
+            "version": "2",
+            "description": "Open Inference Protocol (KServe V2) REST API.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+    }

@@ -1,0 +1,383 @@
+"""Open Inference Protocol (KServe V2) REST payloads: parsing, validation and response encoding.
+
+The hot path parses the body with orjson and validates it by hand into :class:`InferRequest`
+(numpy arrays per input), because error messages must name the input and what is wrong with it.
+The pydantic models at the bottom describe the same payloads for the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from fti.errors import ValidationError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# OIP datatype -> numpy dtype name ("object" for BYTES)
+DATATYPES: dict[str, str] = {
+    "BOOL": "bool",
+    "UINT8": "uint8",
+    "UINT16": "uint16",
+    "UINT32": "uint32",
+    "UINT64": "uint64",
+    "INT8": "int8",
+    "INT16": "int16",
+    "INT32": "int32",
+    "INT64": "int64",
+    "FP16": "float16",
+    "FP32": "float32",
+    "FP64": "float64",
+    "BYTES": "object",
+}
+_INT_RANGES: dict[str, tuple[int, int]] = {
+    "UINT8": (0, 2**8 - 1),
+    "UINT16": (0, 2**16 - 1),
+    "UINT32": (0, 2**32 - 1),
+    "UINT64": (0, 2**64 - 1),
+    "INT8": (-(2**7), 2**7 - 1),
+    "INT16": (-(2**15), 2**15 - 1),
+    "INT32": (-(2**31), 2**31 - 1),
+    "INT64": (-(2**63), 2**63 - 1),
+}
+NUMERIC = frozenset(DATATYPES) - {"BYTES", "BOOL"}
+_MAX_ELEMENTS = 10_000_000
+
+
+@dataclass(frozen=True)
+class InferInput:
+    """One validated request input: ``data`` is a numpy array of ``shape``.
+
+    Float inputs keep JSON ``null`` (and ``NaN`` from lenient clients) as NaN; ``has_missing``
+    says whether any is present so the dataplane can refuse them where the model forbids it.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    datatype: str
+    data: np.ndarray
+    has_missing: bool = False
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class InferRequest:
+    """A validated inference request."""
+
+    id: str | None
+    inputs: list[InferInput]
+    outputs: list[str] | None
+    parameters: dict[str, Any]
+
+
+def loads(body: bytes) -> Any:
+    """Parse a JSON body; ``NaN``/``Infinity`` literals (Python's json) are accepted here and
+    rejected later by the validation that knows whether the model allows them."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        try:
+            return json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise ValidationError(f"request body is not valid JSON: {exc}") from None
+
+
+def parse_infer_request(payload: Any) -> InferRequest:
+    """Validate a decoded inference request body.
+
+    Raises:
+        ValidationError: naming the offending field or input and what is wrong with it.
+    """
+    if not isinstance(payload, dict):
+        raise ValidationError(f"request body must be a JSON object, got {type(payload).__name__}")
+    unknown = set(payload) - {"id", "inputs", "outputs", "parameters"}
+    if unknown:
+        raise ValidationError(
+            f"unknown field(s) {sorted(unknown)} in the request; allowed: id, inputs, outputs, parameters"
+        )
+    request_id = payload.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise ValidationError(f"'id' must be a string, got {request_id!r}")
+    params = _parameters(payload.get("parameters"), "request")
+    raw_inputs = payload.get("inputs")
+    if raw_inputs is None:
+        raise ValidationError("request has no 'inputs': send a list of {name, shape, datatype, data}")
+    if not isinstance(raw_inputs, list) or not raw_inputs:
+        raise ValidationError("'inputs' must be a non-empty list of {name, shape, datatype, data}")
+    inputs = [parse_input(item, i) for i, item in enumerate(raw_inputs)]
+    names = [i.name for i in inputs]
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise ValidationError(f"input(s) {dupes} given more than once")
+    outputs: list[str] | None = None
+    raw_outputs = payload.get("outputs")
+    if raw_outputs is not None:
+        if not isinstance(raw_outputs, list):
+            raise ValidationError("'outputs' must be a list of {name}")
+        outputs = []
+        for i, item in enumerate(raw_outputs):
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                raise ValidationError(f"outputs[{i}] must be an object with a string 'name'")
+            _parameters(item.get("parameters"), f"output {item['name']!r}")
+            outputs.append(item["name"])
+    return InferRequest(request_id, inputs, outputs, params)
+
+
+def parse_input(item: Any, index: int) -> InferInput:
+    """Validate one element of ``inputs`` and convert its data to a numpy array."""
+
+    if not isinstance(item, dict):
+        raise ValidationError(f"inputs[{index}] must be an object with name, shape, datatype and data")
+    name = item.get("name")
+    if not isinstance(name, str) or not name:
+        raise ValidationError(f"inputs[{index}] has no string 'name'")
+    for key in ("shape", "datatype", "data"):
+        if key not in item:
+            raise ValidationError(f"input {name!r} has no {key!r}")
+    shape = item["shape"]
+    if (
+        not isinstance(shape, list)
+        or not shape
+        or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+    ):
+        raise ValidationError(
+            f"input {name!r}: 'shape' must be a non-empty list of integers >= 0, got {shape!r}"
+        )
+    datatype = item["datatype"]
+    if datatype not in DATATYPES:
+        raise ValidationError(
+            f"input {name!r}: unknown datatype {datatype!r}; use one of {', '.join(DATATYPES)}"
+        )
+    size = math.prod(shape)
+    if size > _MAX_ELEMENTS:
+        raise ValidationError(f"input {name!r}: shape {shape} has more than {_MAX_ELEMENTS} elements")
+    params = _parameters(item.get("parameters"), f"input {name!r}")
+    data = item["data"]
+    if not isinstance(data, list):
+        data = [data]
+    array, missing = _to_array(name, datatype, data)
+    if array.size != size:
+        raise ValidationError(f"input {name!r}: shape {shape} needs {size} values but data has {array.size}")
+    return InferInput(name, tuple(shape), datatype, array.reshape(shape), missing, params)
+
+
+def _to_array(name: str, datatype: str, data: list[Any]) -> tuple[np.ndarray, bool]:
+    import numpy as np
+
+    if datatype == "BYTES":
+        flat = _flatten(data)
+        for i, v in enumerate(flat):
+            if not isinstance(v, str):
+                raise ValidationError(
+                    f"input {name!r}: BYTES data must be strings, got {type(v).__name__} at position {i}"
+                )
+        out = np.empty(len(flat), dtype=object)
+        out[:] = flat
+        return out, False
+    try:
+        array = np.asarray(data)
+    except (ValueError, OverflowError):  # ragged nesting: the size check reports the shape
+        try:
+            array = np.asarray(_flatten(data))
+        except (ValueError, OverflowError):
+            array = np.asarray(_flatten(data), dtype=object)
+    kind = array.dtype.kind
+    if datatype == "BOOL":
+        if kind != "b":
+            raise ValidationError(
+                f"input {name!r}: datatype BOOL needs true/false values, got {_sample(data)!r}"
+            )
+        return array, False
+    if datatype.startswith("FP"):
+        missing = False
+        if kind == "O":  # nulls (missing values) or junk
+            flat = _flatten(data)
+            for v in flat:
+                if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
+                    raise ValidationError(f"input {name!r}: datatype {datatype} needs numbers, got {v!r}")
+            array = np.asarray([math.nan if v is None else v for v in flat], dtype=np.float64)
+            kind = "f"
+        if kind not in "fiu":
+            raise ValidationError(f"input {name!r}: datatype {datatype} needs numbers, got {_sample(data)!r}")
+        if kind == "f":
+            missing = bool(np.isnan(array).any())
+            if bool(np.isinf(array).any()):
+                raise ValidationError(f"input {name!r}: infinite values are not allowed")
+        return array.astype(DATATYPES[datatype], copy=False), missing
+    low, high = _INT_RANGES[datatype]
+    if kind not in "iu":  # big unsigned values come back as objects or floats: check them one by one
+        flat = _flatten(data)
+        for v in flat:
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ValidationError(f"input {name!r}: datatype {datatype} needs integers, got {v!r}")
+            if not low <= v <= high:
+                raise ValidationError(f"input {name!r}: values out of range for {datatype} ({low}..{high})")
+        return np.array(flat, dtype=DATATYPES[datatype]), False
+    if array.size and (int(array.min()) < low or int(array.max()) > high):
+        raise ValidationError(f"input {name!r}: values out of range for {datatype} ({low}..{high})")
+    return array.astype(DATATYPES[datatype], copy=False), False
+
+
+def _flatten(data: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    stack = [iter(data)]
+    while stack:
+        for v in stack[-1]:
+            if isinstance(v, list):
+                stack.append(iter(v))
+                break
+            out.append(v)
+        else:
+            stack.pop()
+    return out
+
+
+def _sample(data: list[Any]) -> Any:
+    flat = _flatten(data)
+    for v in flat:
+        if isinstance(v, str | dict | bool) or v is None:
+            return v
+    return flat[0] if flat else None
+
+
+def _parameters(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValidationError(f"'parameters' of the {where} must be an object, got {value!r}")
+    return value
+
+
+def datatype_of(array: np.ndarray) -> str:
+    """The OIP datatype of a numpy array (object and string arrays are BYTES)."""
+    kind = array.dtype.kind
+    if kind in "OUS":
+        return "BYTES"
+    if kind == "b":
+        return "BOOL"
+    name = array.dtype.name
+    for oip, np_name in DATATYPES.items():
+        if np_name == name:
+            return oip
+    raise ValidationError(f"cannot encode an array of dtype {name} in the Open Inference Protocol")
+
+
+def encode_output(name: str, array: np.ndarray) -> dict[str, Any]:
+    """One response output; the data stays a numpy array for orjson to serialize fast."""
+    import numpy as np
+
+    datatype = datatype_of(array)
+    if datatype == "BYTES":
+        data: Any = [v.decode() if isinstance(v, bytes) else str(v) for v in array.ravel().tolist()]
+    elif array.dtype == np.float16:
+        data = np.ascontiguousarray(array.astype(np.float32).ravel())
+    else:
+        data = np.ascontiguousarray(array.ravel())
+    return {"name": name, "shape": list(array.shape), "datatype": datatype, "data": data}
+
+
+def dumps(payload: Any) -> bytes:
+    """Serialize a response body (numpy arrays included)."""
+    return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY, default=_default)
+
+
+def _default(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+# --- pydantic models: the OpenAPI description of the same payloads ---------------------------
+Datatype = str
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RequestInputModel(_Model):
+    name: str = Field(description="Input tensor name (a signature input or a feature-view key).")
+    shape: list[int] = Field(description="Tensor shape; the first dimension is the batch.")
+    datatype: Datatype = Field(
+        description="One of BOOL, UINT8..UINT64, INT8..INT64, FP16, FP32, FP64, BYTES."
+    )
+    parameters: dict[str, Any] | None = None
+    data: list[Any] = Field(description="Row-major values, flat or nested to the shape.")
+
+
+class RequestOutputModel(_Model):
+    name: str
+    parameters: dict[str, Any] | None = None
+
+
+class InferenceRequestModel(_Model):
+    id: str | None = Field(default=None, description="Echoed in the response.")
+    parameters: dict[str, Any] | None = None
+    inputs: list[RequestInputModel]
+    outputs: list[RequestOutputModel] | None = None
+
+
+class ResponseOutputModel(_Model):
+    name: str
+    shape: list[int]
+    datatype: Datatype
+    parameters: dict[str, Any] | None = None
+    data: list[Any]
+
+
+class InferenceResponseModel(_Model):
+    model_name: str
+    model_version: str | None = None
+    id: str
+    parameters: dict[str, Any] | None = None
+    outputs: list[ResponseOutputModel]
+
+
+class TensorMetadataModel(_Model):
+    name: str
+    datatype: Datatype
+    shape: list[int]
+
+
+class ModelMetadataModel(_Model):
+    name: str
+    versions: list[str] = []
+    platform: str
+    inputs: list[TensorMetadataModel]
+    outputs: list[TensorMetadataModel]
+    parameters: dict[str, Any] | None = None
+
+
+class ServerMetadataModel(_Model):
+    name: str
+    version: str
+    extensions: list[str]
+
+
+class RepositoryIndexEntryModel(_Model):
+    name: str
+    version: str | None = None
+    state: str
+    reason: str = ""
+
+
+class RepositoryIndexRequestModel(_Model):
+    ready: bool | None = None
+
+
+class RepositoryLoadRequestModel(_Model):
+    parameters: dict[str, Any] | None = None
+
+
+class ErrorModel(BaseModel):
+    error: str

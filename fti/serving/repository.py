@@ -1,0 +1,458 @@
+"""The model repository of a server: which deployment versions are loaded, and hot swaps.
+
+Each deployment follows a model reference (``"fraud@production"``, ``"fraud"`` = latest, or a
+pinned version). The repository loads the version the reference resolves to, polls
+``ModelRegistry.resolve`` and the deployments table, and when an alias moves it loads the new
+version, switches new requests to it, drains the old one (every request already routed to it
+finishes there) and unloads it — so a swap under load fails no request. With ``lazy=True`` a
+model is loaded on its first request and unloaded after ``idle_unload_s`` without requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fti.errors import FtiError, ModelNotReadyError, NotFoundError
+from fti.serving import dataplane
+from fti.serving.batching import Batcher
+from fti.serving.deployments import DeploymentSpec, list_specs
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from fti.project import Project
+    from fti.serving.metrics import ServerMetrics
+    from fti.serving.protocol import InferRequest
+    from fti.serving.request_log import RequestLogger
+
+log = logging.getLogger("fti.serving")
+
+
+class LoadedModel:
+    """One loaded model version of a deployment: its scorer, signature and feature view."""
+
+    def __init__(self, spec: DeploymentSpec, model_version: Any, scorer: Any, feature_view: Any) -> None:
+        self.spec = spec
+        self.model_version = model_version
+        self.version: int = int(model_version.version)
+        self.signature = model_version.signature
+        self.scorer = scorer
+        self.scorer_kind: str = str(getattr(scorer, "kind", "native"))
+        self.feature_view = feature_view
+        self.batcher: Batcher | None = None
+        self.last_used = time.monotonic()
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def prepare(self, request: InferRequest) -> dataplane.PreparedRequest:
+        """Validate the request and build the input matrix (enrichment does I/O: call in a thread
+        when enriching)."""
+        dataplane.check_requested_outputs(request.outputs, self.signature)
+        if self.feature_view is not None:
+            return dataplane.prepare_enriched(
+                request, self.feature_view, self.signature, allow_missing=self.spec.allow_missing
+            )
+        return dataplane.prepare_plain(request, self.signature, allow_missing=self.spec.allow_missing)
+
+    def predict(self, matrix: Any) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = self.scorer.predict(matrix)
+        return out
+
+    def input_names(self) -> list[str]:
+        if self.feature_view is not None:
+            return list(self.feature_view.primary_key)
+        return [s.name for s in self.signature.inputs]
+
+    def metadata(self) -> dict[str, Any]:
+        """V2 model metadata: the real inputs and outputs of the signature."""
+        if self.feature_view is not None:
+            dtypes = _key_datatypes(self.feature_view)
+            inputs = [{"name": k, "datatype": dtypes.get(k, "BYTES"), "shape": [-1]} for k in dtypes]
+        else:
+            inputs = [s.to_dict() for s in self.signature.inputs]
+        return {
+            "name": self.name,
+            "versions": [str(self.version)],
+            "platform": f"fti-{self.model_version.flavor}",
+            "inputs": inputs,
+            "outputs": [s.to_dict() for s in self.signature.outputs],
+            "parameters": {
+                "model": self.model_version.name,
+                "scorer": self.scorer_kind,
+                "enriched": self.feature_view is not None,
+                "features": [s.name for s in self.signature.inputs],
+            },
+        }
+
+
+def _key_datatypes(feature_view: Any) -> dict[str, str]:
+    keys = list(feature_view.primary_key)
+    try:
+        dtypes = feature_view.key_dtypes() if hasattr(feature_view, "key_dtypes") else {}
+    except FtiError:
+        dtypes = {}
+    from fti.registry.signature import oip_datatype
+
+    out: dict[str, str] = {}
+    for k in keys:
+        try:
+            out[k] = oip_datatype(dtypes[k]) if k in dtypes else "INT64"
+        except FtiError:
+            out[k] = "BYTES"
+    return out
+
+
+def resolve(project: Project, spec: DeploymentSpec, version: int | None = None) -> Any:
+    """The registry's model version for ``spec`` (``version`` wins over the spec's reference)."""
+    mr = project.model_registry
+    name = spec.model.split("@", 1)[0]
+    if version is not None:
+        return mr.get_model(name, version=version)
+    if spec.model_version is not None:
+        return mr.get_model(name, version=spec.model_version)
+    return mr.resolve(spec.model)
+
+
+def load_model(project: Project, spec: DeploymentSpec, version: int | None = None) -> LoadedModel:
+    """Load a deployment's model version with its scorer (blocking: call in a thread)."""
+    mv = resolve(project, spec, version)
+    model = mv.load()
+    feature_view = None
+    if spec.enrich:
+        feature_view = mv.feature_view()
+        if feature_view is None:
+            raise ModelNotReadyError(
+                f"deployment {spec.name!r} enriches features but model {mv.name!r} version {mv.version} "
+                "has no feature view; redeploy with enrich=False"
+            )
+        if hasattr(feature_view, "init_serving"):
+            feature_view.init_serving(mv.training_dataset_version)
+    scorer = _make_scorer(mv, model, spec.scorer)
+    return LoadedModel(spec, mv, scorer, feature_view)
+
+
+@dataclass
+class _NativeScorer:
+    """Calls the flavor's predict (used when the registry's scoring module is unavailable)."""
+
+    flavor: Any
+    model: Any
+    kind: str = "native"
+
+    def predict(self, X: Any) -> dict[str, Any]:
+        out: dict[str, Any] = self.flavor.predict(self.model, X)
+        return out
+
+
+def _make_scorer(mv: Any, model: Any, prefer: str) -> Any:
+    from fti.registry.flavors.base import get_flavor
+
+    native = _NativeScorer(get_flavor(mv.flavor), model)
+    if prefer == "native":
+        return native
+    try:
+        from fti.registry.scoring import get_scorer
+    except ImportError:
+        log.warning("fti.registry.scoring is not available; serving %s with the native scorer", mv.name)
+        return native
+    sample = _sample_input(mv)
+    try:
+        return get_scorer(mv, sample=sample, prefer=prefer)
+    except TypeError:  # a scorer that takes the native model
+        return get_scorer(model, sample=sample, prefer=prefer)
+
+
+def _sample_input(mv: Any) -> Any:
+    """The model's input example if the registry kept one, else a deterministic synthetic sample."""
+    example = getattr(mv, "input_example", None)
+    if callable(example):
+        example = example()
+    import numpy as np
+
+    if example is not None:
+        try:
+            array = np.asarray(example, dtype=np.float64)
+            if array.ndim == 2 and array.shape[1] == len(mv.signature.inputs):
+                return array
+        except (TypeError, ValueError):
+            pass
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(64, len(mv.signature.inputs)))
+
+
+@dataclass
+class _Deployed:
+    spec: DeploymentSpec
+    current: int | None = None  # the version new requests go to
+    versions: dict[int, LoadedModel] = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    reason: str = ""
+
+
+class ModelRepository:
+    """The deployments of one project as served by one server process.
+
+    Args:
+        project: The project whose deployments are served.
+        metrics: The server's metrics.
+        request_logger: Receives every inference (or None to log nothing).
+        lazy: Load a model on its first request; unload it after ``idle_unload_s``.
+        poll_interval_s: How often alias moves and deployment changes are picked up.
+    """
+
+    def __init__(
+        self,
+        project: Project,
+        metrics: ServerMetrics,
+        *,
+        request_logger: RequestLogger | None = None,
+        lazy: bool = False,
+        idle_unload_s: float = 300.0,
+        poll_interval_s: float = 2.0,
+        on_poll: Callable[[], None] | None = None,
+    ) -> None:
+        self.project = project
+        self.metrics = metrics
+        self.request_logger = request_logger
+        self.lazy = lazy
+        self.idle_unload_s = idle_unload_s
+        self.poll_interval_s = poll_interval_s
+        self._on_poll = on_poll
+        self._deployed: dict[str, _Deployed] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.started = False
+
+    # --- lifecycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Read the deployments and (unless lazy) load them; then poll for changes."""
+        await self._sync_specs()
+        if not self.lazy:
+            for name in list(self._deployed):
+                await self._try_load(name)
+        self.started = True
+        self._task = asyncio.get_running_loop().create_task(self._poll_forever())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for name in list(self._deployed):
+            for version in list(self._deployed[name].versions):
+                await self._unload_version(name, version)
+
+    async def _poll_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_interval_s)
+            try:
+                await self.poll()
+            except Exception:  # keep serving whatever happens to the catalog
+                log.exception("model repository poll failed")
+
+    async def poll(self) -> None:
+        """One round: new/stopped deployments, alias moves (hot swap), idle unloads."""
+        if self._on_poll is not None:
+            await asyncio.to_thread(self._on_poll)
+        await self._sync_specs()
+        for name, dep in list(self._deployed.items()):
+            if dep.current is None:
+                if not self.lazy and not dep.reason:
+                    await self._try_load(name)
+                continue
+            if self.lazy and self._idle(dep):
+                await self._unload_version(name, dep.current)
+                continue
+            try:
+                target = await asyncio.to_thread(resolve, self.project, dep.spec)
+            except FtiError as exc:
+                log.warning("deployment %s: cannot resolve %s: %s", name, dep.spec.model, exc)
+                continue
+            if int(target.version) != dep.current:
+                await self.swap(name, int(target.version))
+
+    def _idle(self, dep: _Deployed) -> bool:
+        now = time.monotonic()
+        return all(
+            (m.batcher is None or m.batcher.idle) and now - m.last_used > self.idle_unload_s
+            for m in dep.versions.values()
+        )
+
+    async def _sync_specs(self) -> None:
+        specs = await asyncio.to_thread(list_specs, self.project)
+        running = {s.name: s for s in specs if s.status == "running"}
+        for name in list(self._deployed):
+            if name not in running:
+                for version in list(self._deployed[name].versions):
+                    await self._unload_version(name, version)
+                del self._deployed[name]
+            elif running[name] != self._deployed[name].spec:  # redeployed with a new config
+                for version in list(self._deployed[name].versions):
+                    await self._unload_version(name, version)
+                self._deployed[name] = _Deployed(running[name])
+        for name, spec in running.items():
+            self._deployed.setdefault(name, _Deployed(spec))
+
+    # --- loading --------------------------------------------------------------------------
+    async def _try_load(self, name: str) -> None:
+        try:
+            await self.load(name)
+        except FtiError as exc:
+            self._deployed[name].reason = exc.message
+            log.error("deployment %s could not be loaded: %s", name, exc.message)
+        except Exception as exc:  # a broken artifact must not take the other deployments down
+            self._deployed[name].reason = f"{type(exc).__name__}: {exc}"
+            log.exception("deployment %s could not be loaded", name)
+
+    async def load(self, name: str, version: int | None = None) -> LoadedModel:
+        """Load ``version`` (default: what the deployment's reference resolves to)."""
+        dep = self._get(name)
+        async with dep.lock:
+            if version is not None and version in dep.versions:
+                return dep.versions[version]
+            if version is None and dep.current is not None:
+                return dep.versions[dep.current]
+            started = time.perf_counter()
+            loaded = await asyncio.to_thread(load_model, self.project, dep.spec, version)
+            self._attach(loaded)
+            dep.versions[loaded.version] = loaded
+            if version is None or dep.current is None:
+                dep.current = loaded.version
+            dep.reason = ""
+            log.info(
+                "loaded %s version %s (%s scorer) in %.0f ms",
+                name,
+                loaded.version,
+                loaded.scorer_kind,
+                (time.perf_counter() - started) * 1000,
+            )
+            return loaded
+
+    def _attach(self, loaded: LoadedModel) -> None:
+        name, version = loaded.name, str(loaded.version)
+        metrics = self.metrics
+        spec = loaded.spec
+        loaded.batcher = Batcher(
+            loaded.predict,
+            max_batch_size=spec.max_batch_size,
+            max_batch_delay_ms=spec.max_batch_delay_ms,
+            max_queue_size=spec.max_queue_size,
+            timeout_s=spec.timeout_ms / 1000.0,
+            on_batch=lambda stats: metrics.observe_batch(name, version, stats),
+        )
+        metrics.loaded.labels(name, version).set(1)
+
+    async def swap(self, name: str, version: int) -> None:
+        """Hot swap: load ``version``, route new requests to it, drain and unload the old one."""
+        dep = self._get(name)
+        new = await self.load(name, version)
+        old = dep.current
+        dep.current = new.version
+        log.info("deployment %s switched from version %s to %s", name, old, new.version)
+        if old is not None and old != new.version:
+            await self._unload_version(name, old)
+
+    async def unload(self, name: str, version: int | None = None) -> None:
+        """Unload ``version`` (default: every loaded version) after draining its requests."""
+        dep = self._get(name)
+        versions = [version] if version is not None else list(dep.versions)
+        for v in versions:
+            if v not in dep.versions:
+                raise NotFoundError(
+                    f"version {v} of model {name!r} is not loaded (loaded: {sorted(dep.versions)})"
+                )
+            await self._unload_version(name, v)
+
+    async def _unload_version(self, name: str, version: int) -> None:
+        dep = self._deployed.get(name)
+        if dep is None or version not in dep.versions:
+            return
+        loaded = dep.versions[version]
+        if dep.current == version:
+            dep.current = None
+        if loaded.batcher is not None:
+            await loaded.batcher.close()
+        dep.versions.pop(version, None)
+        self.metrics.loaded.labels(name, str(version)).set(0)
+        log.info("unloaded %s version %s", name, version)
+
+    # --- lookups --------------------------------------------------------------------------
+    def _get(self, name: str) -> _Deployed:
+        dep = self._deployed.get(name)
+        if dep is None:
+            known = sorted(self._deployed)
+            raise NotFoundError(f"unknown model {name!r}; deployed models: {known or 'none'}")
+        return dep
+
+    async def acquire(self, name: str, version: int | None = None) -> LoadedModel:
+        """The loaded model for a request, counted in flight (call :meth:`release` after).
+
+        Raises:
+            NotFoundError: unknown deployment, or a version that does not exist.
+            ModelNotReadyError: the deployment or version is not loaded (and not lazy).
+        """
+        dep = self._get(name)
+        target = dep.current if version is None else version
+        loaded = dep.versions.get(target) if target is not None else None
+        if loaded is None:
+            if self.lazy:
+                loaded = await self.load(name, version)
+            else:
+                await self._check_version_exists(dep, version)
+                hint = f" version {version}" if version is not None else ""
+                extra = f" ({dep.reason})" if dep.reason else ""
+                raise ModelNotReadyError(
+                    f"model {name!r}{hint} is not loaded{extra}; load it with "
+                    f"POST /v2/repository/models/{name}/load"
+                )
+        assert loaded.batcher is not None
+        loaded.batcher.inflight += 1
+        loaded.last_used = time.monotonic()
+        return loaded
+
+    @staticmethod
+    def release(loaded: LoadedModel) -> None:
+        assert loaded.batcher is not None
+        loaded.batcher.inflight -= 1
+
+    async def _check_version_exists(self, dep: _Deployed, version: int | None) -> None:
+        if version is None:
+            return
+        try:
+            await asyncio.to_thread(resolve, self.project, dep.spec, version)
+        except NotFoundError:
+            raise NotFoundError(
+                f"model {dep.spec.name!r} has no version {version} (loaded: {sorted(dep.versions)})"
+            ) from None
+
+    def get_loaded(self, name: str, version: int | None = None) -> LoadedModel | None:
+        dep = self._get(name)
+        target = dep.current if version is None else version
+        return dep.versions.get(target) if target is not None else None
+
+    def ready(self) -> bool:
+        """Server readiness: started and every (non-lazy) deployment has a loaded version."""
+        if not self.started:
+            return False
+        return self.lazy or all(d.current is not None for d in self._deployed.values())
+
+    def index(self) -> list[dict[str, Any]]:
+        """The repository index: one entry per deployment and loaded version."""
+        out: list[dict[str, Any]] = []
+        for name, dep in sorted(self._deployed.items()):
+            if not dep.versions:
+                state = "UNAVAILABLE" if dep.reason else "UNLOADED"
+                out.append({"name": name, "version": None, "state": state, "reason": dep.reason})
+            for version in sorted(dep.versions):
+                out.append({"name": name, "version": str(version), "state": "READY", "reason": ""})
+        return out
+
+    def names(self) -> list[str]:
+        return sorted(self._deployed)

@@ -1,0 +1,187 @@
+"""Inference logging: every prediction appended, in batches, to ``<deployment>_inference_log``.
+
+The request path only puts a record into a bounded in-memory buffer (``put_nowait``): when the
+buffer is full the record is dropped, counted (``fti_inference_log_dropped``) and a warning is
+logged at most every ten seconds — the request never waits. A writer thread flushes the buffer
+every ``flush_interval_s`` as one feature-group insert per deployment. Monitoring reads these
+tables: one row per predicted row with the request id, time, model name/version, the model's
+input features (after enrichment) and its outputs.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from fti.errors import FtiError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from fti.project import Project
+    from fti.serving.metrics import ServerMetrics
+
+log = logging.getLogger("fti.serving.request_log")
+
+LOG_SUFFIX = "_inference_log"
+
+
+def log_group_name(deployment: str) -> str:
+    return f"{deployment}{LOG_SUFFIX}"
+
+
+@dataclass(frozen=True)
+class InferenceRecord:
+    """One inference request as logged."""
+
+    deployment: str
+    model_name: str
+    model_version: int
+    request_id: str
+    timestamp: datetime
+    feature_names: list[str]
+    features: Any  # 2-D array, one row per predicted row
+    outputs: dict[str, np.ndarray]
+
+
+class RequestLogger:
+    """Buffer inference records and append them to the inference-log feature groups.
+
+    Args:
+        project: Where the feature groups live.
+        metrics: Counts written and dropped rows.
+        capacity: Most buffered requests; more are dropped (never blocking).
+        flush_interval_s: How often the writer thread inserts what is buffered.
+    """
+
+    def __init__(
+        self,
+        project: Project,
+        metrics: ServerMetrics,
+        *,
+        capacity: int = 10_000,
+        flush_interval_s: float = 1.0,
+    ) -> None:
+        self._project = project
+        self._metrics = metrics
+        self._queue: queue.Queue[InferenceRecord] = queue.Queue(maxsize=capacity)
+        self._flush_interval_s = flush_interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_warning = 0.0
+        self._groups: dict[str, Any] = {}
+        self.dropped = 0
+        self.written = 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="fti-inference-log", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Flush what is buffered and stop the writer thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def log(self, record: InferenceRecord) -> None:
+        """Buffer ``record``; drop it with a counter and a warning if the buffer is full."""
+        try:
+            self._queue.put_nowait(record)
+        except queue.Full:
+            self._drop(record, "the inference-log buffer is full")
+
+    def _drop(self, record: InferenceRecord, why: str) -> None:
+        rows = len(record.features)
+        self.dropped += rows
+        self._metrics.log_dropped.labels(record.deployment).inc(rows)
+        now = time.monotonic()
+        if now - self._last_warning > 10:
+            self._last_warning = now
+            log.warning("dropped inference-log rows of %s: %s", record.deployment, why)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._stop.wait(self._flush_interval_s)
+            self.flush()
+        self.flush()
+
+    def flush(self) -> None:
+        """Insert everything buffered (one insert per deployment)."""
+        records: list[InferenceRecord] = []
+        while True:
+            try:
+                records.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        by_deployment: dict[str, list[InferenceRecord]] = {}
+        for record in records:
+            by_deployment.setdefault(record.deployment, []).append(record)
+        for deployment, items in by_deployment.items():
+            try:
+                self._write(deployment, items)
+            except FtiError as exc:  # e.g. a new model version with other features: keep serving
+                for record in items:
+                    self._drop(record, exc.message)
+            except Exception as exc:
+                log.exception("inference log write failed for %s", deployment)
+                for record in items:
+                    self._drop(record, f"{type(exc).__name__}: {exc}")
+
+    def _group(self, deployment: str) -> Any:
+        group = self._groups.get(deployment)
+        if group is None:
+            group = self._project.feature_store.get_or_create_feature_group(
+                log_group_name(deployment),
+                1,
+                primary_key=["request_id", "row"],
+                event_time="timestamp",
+                description=f"Inference log of deployment {deployment!r} (written by the model server).",
+            )
+            self._groups[deployment] = group
+        return group
+
+    def _write(self, deployment: str, records: list[InferenceRecord]) -> None:
+        frame = to_frame(records)
+        self._group(deployment).insert(frame, validation="none")
+        self.written += len(frame)
+        self._metrics.log_written.labels(deployment).inc(len(frame))
+
+
+def to_frame(records: list[InferenceRecord]) -> Any:
+    """One row per predicted row: ids, time, model, features, outputs (k-wide outputs as ``name_j``)."""
+    import numpy as np
+    import pandas as pd
+
+    parts = []
+    for record in records:
+        n = len(record.features)
+        cols: dict[str, Any] = {
+            "request_id": [record.request_id] * n,
+            "row": np.arange(n, dtype=np.int64),
+            "timestamp": pd.Series([record.timestamp] * n, dtype="datetime64[us, UTC]"),
+            "model_name": [record.model_name] * n,
+            "model_version": np.full(n, record.model_version, dtype=np.int64),
+        }
+        features = np.asarray(record.features)
+        for j, name in enumerate(record.feature_names):
+            cols[name] = features[:, j]
+        for name, values in record.outputs.items():
+            array = np.asarray(values)
+            if array.ndim == 1:
+                cols[name] = array
+            else:
+                flat = array.reshape(n, -1)
+                for j in range(flat.shape[1]):
+                    cols[f"{name}_{j}"] = flat[:, j]
+        parts.append(pd.DataFrame(cols))
+    frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    frame = frame.drop_duplicates(subset=["request_id", "row"], keep="last")
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            frame[column] = frame[column].astype("string")
+    return frame

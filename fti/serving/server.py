@@ -1,0 +1,126 @@
+"""Run the model server with uvicorn (``fti serve``).
+
+Each worker process builds its app from environment variables (``app_factory``), so
+``--workers N`` works with uvicorn's process manager. Math libraries get one thread per worker
+by default (set before numpy loads, and enforced with threadpoolctl), so workers never
+oversubscribe the cores. The server announces its URL in ``$FTI_HOME/serving/server.json`` so
+``Deployment.predict`` can find it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+_ENV = "FTI_SERVE_OPTIONS"
+
+
+def limit_threads(threads: int) -> None:
+    """Cap math-library threads (env vars for libraries not loaded yet, threadpoolctl for loaded ones)."""
+    for var in _THREAD_VARS:
+        os.environ[var] = str(threads)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+        return
+    threadpool_limits(limits=threads)
+
+
+def configure_logging(access_log: bool, level: str = "info") -> None:
+    """JSON access lines and server messages to stderr (once per process)."""
+    logger = logging.getLogger("fti")
+    if not any(getattr(h, "_fti", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        handler._fti = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(level.upper())
+    logging.getLogger("fti.serving.access").setLevel(logging.INFO if access_log else logging.WARNING)
+
+
+def app_factory() -> Starlette:
+    """Build the app of one worker from the options ``serve`` put in the environment."""
+    options: dict[str, Any] = json.loads(os.environ[_ENV])
+    limit_threads(int(options["threads"]))
+    configure_logging(bool(options["access_log"]), str(options["log_level"]))
+    from fti.project import connect
+    from fti.serving.app import create_app
+
+    project = connect(options["home"], options["project"], create=False)
+    return create_app(
+        project,
+        lazy=bool(options["lazy"]),
+        poll_interval_s=float(options["poll_interval_s"]),
+        idle_unload_s=float(options["idle_unload_s"]),
+        max_body_bytes=int(options["max_body_bytes"]),
+        log_requests=bool(options["log_requests"]),
+    )
+
+
+def serve(
+    home: str | Path | None,
+    project: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    workers: int = 1,
+    lazy: bool = False,
+    threads: int = 1,
+    poll_interval_s: float = 2.0,
+    idle_unload_s: float = 300.0,
+    max_body_bytes: int = 8 * 1024 * 1024,
+    log_requests: bool = True,
+    access_log: bool = True,
+    log_level: str = "info",
+) -> None:
+    """Serve ``project``'s running deployments until interrupted (blocking)."""
+    limit_threads(threads)
+    import importlib.util
+
+    import uvicorn
+
+    from fti.config import load_settings
+
+    settings = load_settings(home)
+    options = {
+        "home": str(settings.home),
+        "project": project,
+        "threads": threads,
+        "lazy": lazy,
+        "poll_interval_s": poll_interval_s,
+        "idle_unload_s": idle_unload_s,
+        "max_body_bytes": max_body_bytes,
+        "log_requests": log_requests,
+        "access_log": access_log,
+        "log_level": log_level,
+    }
+    os.environ[_ENV] = json.dumps(options)
+    announce = settings.home / "serving" / "server.json"
+    announce.parent.mkdir(parents=True, exist_ok=True)
+    url_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    announce.write_text(
+        json.dumps({"url": f"http://{url_host}:{port}", "pid": os.getpid(), "project": project})
+    )
+    try:
+        uvicorn.run(
+            "fti.serving.server:app_factory",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+            http="httptools" if importlib.util.find_spec("httptools") else "h11",
+            access_log=False,
+            log_level=log_level,
+            timeout_graceful_shutdown=30,
+        )
+    finally:
+        announce.unlink(missing_ok=True)

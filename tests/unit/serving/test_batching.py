@@ -1,0 +1,101 @@
+"""Dynamic batching: merged predict calls, order preserved, bounded queue and timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+
+from fti.serving.batching import Batcher, BatchStats, InferenceTimeoutError, QueueFullError
+
+
+def _double(calls: list[int]) -> Any:
+    def predict(X: np.ndarray) -> dict[str, np.ndarray]:
+        calls.append(len(X))
+        time.sleep(0.005)
+        return {"y": X[:, 0] * 2}
+
+    return predict
+
+
+def test_concurrent_requests_are_merged_and_split_back_in_order() -> None:
+    calls: list[int] = []
+    stats: list[BatchStats] = []
+
+    async def main() -> list[Any]:
+        batcher = Batcher(_double(calls), max_batch_size=64, max_batch_delay_ms=50, on_batch=stats.append)
+        batcher.inflight = 40  # forty requests are on their way
+
+        async def one(i: int) -> Any:
+            out = await batcher.predict(np.array([[float(i)], [float(i) + 0.5]]), 2)
+            batcher.inflight -= 1
+            return out
+
+        results = await asyncio.gather(*(one(i) for i in range(40)))
+        await batcher.close()
+        return results
+
+    results = asyncio.run(main())
+    for i, out in enumerate(results):
+        assert out["y"].tolist() == [2.0 * i, 2.0 * i + 1.0]
+    assert max(calls) > 2  # merged
+    assert sum(calls) == 80
+    assert all(c <= 64 for c in calls)
+    assert sum(s.requests for s in stats) == 40
+
+
+def test_a_lone_request_is_not_delayed() -> None:
+    calls: list[int] = []
+
+    async def main() -> float:
+        batcher = Batcher(_double(calls), max_batch_size=64, max_batch_delay_ms=2000)
+        started = time.perf_counter()
+        await batcher.predict(np.array([[1.0]]), 1)
+        took = time.perf_counter() - started
+        await batcher.close()
+        return took
+
+    assert asyncio.run(main()) < 0.5
+
+
+def test_full_queue_is_refused_and_slow_predictions_time_out() -> None:
+    gate = threading.Event()
+
+    def blocked(X: np.ndarray) -> dict[str, np.ndarray]:
+        gate.wait(5)
+        return {"y": X[:, 0]}
+
+    async def main() -> None:
+        batcher = Batcher(blocked, max_batch_size=1, max_queue_size=2, timeout_s=0.3)
+        first = asyncio.ensure_future(batcher.predict(np.array([[1.0]]), 1))
+        await asyncio.sleep(0.05)  # the first one is being predicted (blocked)
+        waiting = [asyncio.ensure_future(batcher.predict(np.array([[1.0]]), 1)) for _ in range(2)]
+        await asyncio.sleep(0.01)
+        with pytest.raises(QueueFullError, match="queue is full"):
+            await batcher.predict(np.array([[1.0]]), 1)
+        with pytest.raises(InferenceTimeoutError, match="no prediction within"):
+            await first
+        for task in waiting:
+            with pytest.raises(InferenceTimeoutError):
+                await task
+        gate.set()
+        await batcher.close()
+
+    asyncio.run(main())
+
+
+def test_model_errors_reach_every_request_of_the_batch() -> None:
+    def broken(X: np.ndarray) -> dict[str, np.ndarray]:
+        raise RuntimeError("model exploded")
+
+    async def main() -> None:
+        batcher = Batcher(broken)
+        with pytest.raises(RuntimeError, match="model exploded"):
+            await batcher.predict(np.array([[1.0]]), 1)
+        await batcher.close()
+
+    asyncio.run(main())
