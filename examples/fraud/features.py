@@ -23,6 +23,8 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from examples.fraud.generator import CATEGORIES
+
 LOOKBACK: Final = timedelta(days=7)
 """History a window of transactions needs before its start (the longest aggregation window)."""
 
@@ -39,6 +41,7 @@ TRANSACTION_COLUMNS: Final = (
     "amount",
     "amount_bin",
     "category",
+    "category_code",
     "lat",
     "lon",
     "seconds_since_prev",
@@ -74,6 +77,16 @@ def amount_bin(amount: Any) -> np.ndarray:
     return np.searchsorted(
         np.asarray(AMOUNT_BINS), np.asarray(amount, dtype=np.float64), side="right"
     ).astype(np.int64)
+
+
+def category_code(category: Any) -> np.ndarray:
+    """The index of each category in the source's fixed vocabulary (-1 for an unknown one).
+
+    A model-independent encoding done by the feature pipeline, so a live request can send the
+    code as a plain number.
+    """
+    values = np.asarray(category, dtype=object).reshape(-1)
+    return np.asarray(pd.Categorical(values, categories=list(CATEGORIES)).codes, dtype=np.int64)
 
 
 def profile_features(profiles: pd.DataFrame) -> pd.DataFrame:
@@ -138,6 +151,7 @@ def transaction_features(
             "amount": data["amount"].to_numpy(np.float64),
             "amount_bin": amount_bin(data["amount"]),
             "category": data["category"].astype(str),
+            "category_code": category_code(data["category"]),
             "lat": data["lat"].to_numpy(np.float64),
             "lon": data["lon"].to_numpy(np.float64),
             "seconds_since_prev": gap.astype(np.float64),
@@ -215,7 +229,7 @@ def live_transaction_features(
     return {
         "amount": float(transaction["amount"]),
         "amount_bin": int(amount_bin([transaction["amount"]])[0]),
-        "category": str(transaction["category"]),
+        "category_code": int(category_code([transaction["category"]])[0]),
         "seconds_since_prev": float(gap),
         "km_from_prev": km_prev,
         "km_from_home": km_home,

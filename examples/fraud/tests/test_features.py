@@ -13,12 +13,13 @@ from examples.fraud.features import (
     WINDOW_COLUMNS,
     WINDOWS,
     amount_bin,
+    category_code,
     haversine_km,
     live_transaction_features,
     transaction_features,
     window_features,
 )
-from examples.fraud.generator import DATA_START, generate
+from examples.fraud.generator import CATEGORIES, DATA_START, generate
 
 SPANS = {"1h": timedelta(hours=1), "1d": timedelta(days=1), "7d": timedelta(days=7)}
 
@@ -100,6 +101,7 @@ def test_transaction_features_equal_brute_force(sample: tuple[pd.DataFrame, pd.D
             haversine_km(row.lat, row.lon, home["home_lat"], home["home_lon"])
         )
     assert got["amount_bin"].tolist() == amount_bin(got["amount"]).tolist()
+    assert got["category_code"].tolist() == [CATEGORIES.index(c) for c in got["category"]]
 
 
 def test_an_incremental_window_equals_the_full_backfill(sample: tuple[pd.DataFrame, pd.DataFrame]) -> None:
@@ -138,6 +140,7 @@ def test_a_gap_longer_than_the_lookback_reads_as_the_lookback() -> None:
 def test_haversine_and_bins_known_values() -> None:
     assert haversine_km(40.71, -74.01, 34.05, -118.24) == pytest.approx(3936, abs=5)  # New York - Los Angeles
     assert haversine_km(10.0, 20.0, 10.0, 20.0) == 0.0
+    assert category_code(["grocery", "gas", "jewelry", "unknown"]).tolist() == [0, 2, 8, -1]
     assert amount_bin([0.5, 9.99, 10.0, 99.0, 100.0, 999.99, 1000.0, 1e6]).tolist() == [
         0,
         0,
