@@ -85,8 +85,8 @@ def category_code(category: Any) -> np.ndarray:
     A model-independent encoding done by the feature pipeline, so a live request can send the
     code as a plain number.
     """
-    values = np.asarray(category, dtype=object).reshape(-1)
-    return np.asarray(pd.Categorical(values, categories=list(CATEGORIES)).codes, dtype=np.int64)
+    vocabulary = pd.Index(CATEGORIES)
+    return np.asarray(vocabulary.get_indexer(np.asarray(category, dtype=object).reshape(-1)), dtype=np.int64)
 
 
 def profile_features(profiles: pd.DataFrame) -> pd.DataFrame:
