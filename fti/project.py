@@ -13,11 +13,13 @@ if TYPE_CHECKING:
     from fti.config import Settings
     from fti.features.feature_store import FeatureStore
     from fti.pipelines.catalog import PipelineCatalog
+    from fti.registry.model_registry import ModelRegistry
     from fti.serving.deployments import Serving
     from fti.storage.artifacts.base import ArtifactStore
     from fti.storage.metadata.base import Catalog
     from fti.storage.offline.base import OfflineStore
     from fti.storage.online.base import OnlineStore
+    from fti.training.runs import Run
 
 
 class Backends:
@@ -85,6 +87,25 @@ class Project:
         from fti.pipelines.catalog import PipelineCatalog
 
         return PipelineCatalog(self)
+
+    @cached_property
+    def model_registry(self) -> ModelRegistry:
+        """The model registry of this project (model versions, aliases, runs)."""
+        from fti.registry.model_registry import ModelRegistry
+
+        return ModelRegistry(self)
+
+    def run(self, name: str, params: dict[str, Any] | None = None, *, description: str = "") -> Run:
+        """Start a training run; use it as a context manager (``with project.run("train") as run:``).
+
+        Args:
+            name: A free-form run name (several runs may share it).
+            params: Hyperparameters (JSON values); immutable once set.
+            description: Free text.
+        """
+        from fti.training.runs import Run
+
+        return Run.start(self, name, params, description)
 
     @cached_property
     def serving(self) -> Serving:

@@ -15,20 +15,36 @@ from fti.storage.metadata.tables.pipelines import (
     pipelines,
     scheduler_leases,
 )
+from fti.storage.metadata.tables.registry import (
+    alias_history,
+    model_aliases,
+    model_versions,
+    models,
+    run_metrics,
+    run_params,
+    runs,
+)
 from fti.storage.metadata.tables.serving import api_keys, deployments
 
 __all__ = [
+    "alias_history",
     "api_keys",
     "deployments",
     "feature_groups",
     "feature_views",
     "fg_commits",
     "metadata",
+    "model_aliases",
+    "model_versions",
+    "models",
     "pipeline_cursors",
     "pipeline_events",
     "pipeline_runs",
     "pipelines",
     "projects",
+    "run_metrics",
+    "run_params",
+    "runs",
     "scheduler_leases",
     "training_datasets",
 ]

@@ -1,0 +1,1 @@
+"""Model flavors: one save/load/predict adapter per ML library (see ``base.py``)."""

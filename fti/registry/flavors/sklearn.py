@@ -1,0 +1,107 @@
+"""scikit-learn flavor (estimators and pipelines), saved with ``skops`` — never pickle.
+
+skops stores an object graph and refuses to construct any type that is not explicitly trusted.
+The trusted-types list is computed at SAVE time with ``skops.io.get_untrusted_types`` on the bytes
+fti just produced from the user's in-memory object, checked against an allowlist of library
+modules (scikit-learn, numpy, scipy...; anything else must be named in ``trusted_types=``), and
+stored in the catalog. At load, the types in the file are listed again (without constructing
+anything) and must all be in the stored list; only then is ``skops.io.loads`` called with exactly
+that list. A file swapped for one that needs other types is refused before any of its code runs
+(and its digest would not match either).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fti.errors import IntegrityError, ValidationError
+from fti.registry.flavors.base import align_input, as_array, library_loaded
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+MODEL_FILE = "model.skops"
+
+# Module prefixes whose types may be trusted without the user naming them.
+TRUSTED_MODULES = ("sklearn.", "numpy.", "scipy.", "skops.", "builtins.", "collections.", "_codecs.")
+
+
+class SklearnFlavor:
+    """scikit-learn estimators, pipelines and meta-estimators."""
+
+    name = "sklearn"
+
+    def matches(self, model: object) -> bool:
+        if not library_loaded("sklearn"):
+            return False
+        from sklearn.base import BaseEstimator
+
+        return isinstance(model, BaseEstimator) and (hasattr(model, "predict") or hasattr(model, "transform"))
+
+    def save(
+        self,
+        model: Any,
+        directory: Path,
+        *,
+        example: Any = None,
+        trusted_types: list[str] | None = None,
+        **options: Any,
+    ) -> dict[str, Any]:
+        import skops.io as sio
+
+        _check_fitted(model)
+        data = sio.dumps(model)
+        needed = sorted(sio.get_untrusted_types(data=data))
+        allowed = set(trusted_types or [])
+        refused = [t for t in needed if t not in allowed and not t.startswith(TRUSTED_MODULES)]
+        if refused:
+            raise ValidationError(
+                f"the model contains types outside scikit-learn/numpy/scipy that skops would have to "
+                f"trust at load time: {refused}. If you wrote them and trust them, pass "
+                f"trusted_types={refused!r} to register()",
+                details={"untrusted_types": refused},
+            )
+        (directory / MODEL_FILE).write_bytes(data)
+        return {"file": MODEL_FILE, "trusted_types": needed, "class": _qualname(model)}
+
+    def load(self, directory: Path, options: dict[str, Any]) -> Any:
+        import skops.io as sio
+
+        data = (directory / options.get("file", MODEL_FILE)).read_bytes()
+        trusted = list(options.get("trusted_types", []))
+        unexpected = sorted(set(sio.get_untrusted_types(data=data)) - set(trusted))
+        if unexpected:
+            raise IntegrityError(
+                f"the stored scikit-learn model needs types that were not trusted when it was registered: "
+                f"{unexpected}; refusing to load it",
+                details={"untrusted_types": unexpected},
+            )
+        return sio.loads(data, trusted=trusted)
+
+    def predict(self, model: Any, X: np.ndarray | pd.DataFrame) -> dict[str, np.ndarray]:
+        names = getattr(model, "feature_names_in_", None)
+        data = align_input(X, None if names is None else [str(n) for n in names])
+        outputs = {"predict": as_array(model.predict(data))}
+        if hasattr(model, "predict_proba") and hasattr(model, "classes_"):
+            outputs["predict_proba"] = as_array(model.predict_proba(data))
+        return outputs
+
+
+def _check_fitted(model: Any) -> None:
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    try:
+        check_is_fitted(model)
+    except NotFittedError as exc:
+        raise ValidationError(
+            f"the {type(model).__name__} model is not fitted; fit it before registering"
+        ) from exc
+    except TypeError:  # not an estimator check_is_fitted understands; predict will tell
+        pass
+
+
+def _qualname(model: Any) -> str:
+    return f"{type(model).__module__}.{type(model).__qualname__}"

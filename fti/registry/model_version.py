@@ -1,0 +1,200 @@
+"""A registered model version: its catalog record and what you do with it (load, download, delete).
+
+The record is immutable: metrics, signature, lineage and artifact digests are fixed at
+registration. Aliases are read live because they move.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fti.registry.signature import ModelSignature
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from fti.registry.flavors.base import Flavor
+    from fti.registry.lineage import Lineage
+    from fti.registry.model_registry import ModelRegistry
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One version of a registered model.
+
+    Attributes:
+        name: Model name.
+        version: Version number (1, 2, ...), assigned at registration.
+        flavor: The flavor that saved it (``sklearn``, ``xgboost``, ``lightgbm``, ``onnx``,
+            ``pytorch``, ``pyfunc``).
+        metrics: Metrics given at registration (finite numbers).
+        signature: Input/output tensors in Open Inference Protocol datatypes.
+        feature_view_name: Name of the feature view it was trained from, or None.
+        feature_view_version: Its version, or None.
+        training_dataset_version: The training dataset version it was trained on, or None.
+        run_id: The training run, or None.
+        artifacts: ``{relative path: sha256}`` of every stored file.
+        created_at: Registration time (UTC).
+    """
+
+    id: int
+    model_id: int
+    name: str
+    version: int
+    flavor: str
+    flavor_options: dict[str, Any]
+    artifacts: dict[str, str]
+    artifact_prefix: str
+    signature: ModelSignature
+    metrics: dict[str, float]
+    description: str
+    run_id: int | None
+    feature_view_id: int | None
+    feature_view_name: str | None
+    feature_view_version: int | None
+    training_dataset_version: int | None
+    created_at: datetime
+    created_by: str
+    example: dict[str, Any] | None = field(default=None, repr=False)
+    registry: ModelRegistry | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_row(cls, row: Any, name: str, registry: ModelRegistry) -> ModelVersion:
+        return cls(
+            id=int(row["id"]),
+            model_id=int(row["model_id"]),
+            name=name,
+            version=int(row["version"]),
+            flavor=row["flavor"],
+            flavor_options=dict(row["flavor_options"]),
+            artifacts=dict(row["artifacts"]),
+            artifact_prefix=row["artifact_prefix"],
+            signature=ModelSignature.from_dict(row["signature"]),
+            metrics={str(k): float(v) for k, v in row["metrics"].items()},
+            description=row["description"],
+            run_id=row["run_id"],
+            feature_view_id=row["feature_view_id"],
+            feature_view_name=row["feature_view_name"],
+            feature_view_version=row["feature_view_version"],
+            training_dataset_version=row["training_dataset_version"],
+            created_at=row["created_at"],
+            created_by=row["created_by"],
+            example=row["input_example"],
+            registry=registry,
+        )
+
+    @property
+    def _registry(self) -> ModelRegistry:
+        assert self.registry is not None, "this ModelVersion is detached from a registry"
+        return self.registry
+
+    @property
+    def ref(self) -> str:
+        """``name:version``, for messages."""
+        return f"{self.name}:{self.version}"
+
+    @property
+    def aliases(self) -> list[str]:
+        """The aliases that currently point to this version."""
+        return self._registry._aliases_of(self)
+
+    @property
+    def lineage(self) -> Lineage:
+        """Run (params, metrics, code, environment) -> feature view -> training dataset -> inputs."""
+        from fti.registry.lineage import lineage_of
+
+        return lineage_of(self._registry._project, self)
+
+    @property
+    def flavor_impl(self) -> Flavor:
+        """The flavor object (``.predict(model, X)`` is the one prediction path)."""
+        from fti.registry.flavors.base import get_flavor
+
+        return get_flavor(self.flavor)
+
+    def feature_view(self) -> Any:
+        """The feature view it was trained from (a ``FeatureView``), or None."""
+        if self.feature_view_name is None or self.feature_view_version is None:
+            return None
+        fs = self._registry._project.feature_store
+        return fs.get_feature_view(self.feature_view_name, self.feature_view_version)  # type: ignore[attr-defined]
+
+    def input_example(self) -> pd.DataFrame | np.ndarray | None:
+        """The stored input example (first rows given at registration), or None."""
+        if self.example is None:
+            return None
+        import numpy as np
+        import pandas as pd
+
+        if self.example.get("columns") is None:
+            return np.asarray(self.example["data"])
+        frame = pd.DataFrame(self.example["data"], columns=self.example["columns"])
+        for column, dtype in (self.example.get("dtypes") or {}).items():
+            try:
+                frame[column] = frame[column].astype(dtype)
+            except (TypeError, ValueError):  # e.g. tz-aware timestamps stay as parsed
+                continue
+        return frame
+
+    def download(self, dest: str | Path) -> Path:
+        """Copy the version's files into the directory ``dest`` after verifying their SHA-256.
+
+        Returns:
+            ``dest`` (created if needed).
+
+        Raises:
+            IntegrityError: a stored file does not match its recorded digest.
+        """
+        from fti.registry._artifacts import fetch
+
+        target = Path(dest)
+        target.mkdir(parents=True, exist_ok=True)
+        return fetch(self._registry._store, self.artifact_prefix, self.artifacts, target)
+
+    def load(self) -> Any:
+        """Load the native model object (digests verified first; no pickle is ever involved).
+
+        For the ``pyfunc`` flavor this imports the referenced Python module: that executes code.
+        """
+        flavor = self.flavor_impl
+        with tempfile.TemporaryDirectory(prefix="fti-model-") as tmp:
+            directory = self.download(tmp)
+            return flavor.load(directory, self.flavor_options)
+
+    def predict(self, X: Any, model: Any = None) -> dict[str, np.ndarray]:
+        """Predict with the flavor's prediction path (loads the model unless ``model`` is given)."""
+        return self.flavor_impl.predict(self.load() if model is None else model, X)
+
+    def delete(self, force: bool = False) -> None:
+        """Hard-delete this version: catalog rows and artifact files.
+
+        Args:
+            force: Also remove aliases pointing to it (recorded in the alias history); without
+                it, deleting an aliased version raises ``ConflictError``.
+        """
+        self._registry.delete_version(self.name, self.version, force=force)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values for JSON output."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "flavor": self.flavor,
+            "metrics": self.metrics,
+            "signature": self.signature.to_dict(),
+            "aliases": self.aliases,
+            "description": self.description,
+            "run_id": self.run_id,
+            "feature_view": self.feature_view_name,
+            "feature_view_version": self.feature_view_version,
+            "training_dataset_version": self.training_dataset_version,
+            "artifacts": self.artifacts,
+            "artifact_prefix": self.artifact_prefix,
+            "created_at": self.created_at.isoformat(),
+            "created_by": self.created_by,
+        }

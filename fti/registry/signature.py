@@ -1,0 +1,226 @@
+"""Model signatures: input and output tensors named and typed in Open Inference Protocol terms.
+
+Inputs are one :class:`TensorSpec` per feature column (shape ``[-1]``), in model-input order:
+the feature view's transformed feature names, else the input example's columns, else
+``input_0, input_1, ...`` for an unnamed array. Outputs come from a prediction on the example:
+``predict`` (``[-1]`` or ``[-1, k]``) and, for classifiers, ``predict_proba`` (``[-1, n_classes]``).
+Serving validates requests against the signature, so its datatypes are OIP datatypes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from fti.errors import ValidationError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+OIP_DATATYPES = (
+    "BOOL",
+    "UINT8",
+    "UINT16",
+    "UINT32",
+    "UINT64",
+    "INT8",
+    "INT16",
+    "INT32",
+    "INT64",
+    "FP16",
+    "FP32",
+    "FP64",
+    "BYTES",
+)
+
+_BY_NAME = {
+    "bool": "BOOL",
+    "boolean": "BOOL",
+    "uint8": "UINT8",
+    "uint16": "UINT16",
+    "uint32": "UINT32",
+    "uint64": "UINT64",
+    "int8": "INT8",
+    "int16": "INT16",
+    "int32": "INT32",
+    "int64": "INT64",
+    "float16": "FP16",
+    "float32": "FP32",
+    "float64": "FP64",
+    "double": "FP64",
+    "float": "FP32",
+    # fti dtypes and pandas/numpy text-like dtypes travel as BYTES (UTF-8 strings)
+    "string": "BYTES",
+    "str": "BYTES",
+    "binary": "BYTES",
+    "object": "BYTES",
+    "category": "BYTES",
+    "bytes": "BYTES",
+    # dates and timestamps are sent as ISO-8601 strings
+    "date": "BYTES",
+    "timestamp": "BYTES",
+}
+
+
+def oip_datatype(dtype: Any) -> str:
+    """The Open Inference Protocol datatype of a numpy, pandas or fti dtype.
+
+    >>> oip_datatype("float64"), oip_datatype("string"), oip_datatype("Int64")
+    ('FP64', 'BYTES', 'INT64')
+    """
+    name = str(dtype)
+    key = name.lower()
+    if key in _BY_NAME:
+        return _BY_NAME[key]
+    kind = getattr(dtype, "kind", None)
+    if kind in ("U", "S", "O", "T"):  # numpy unicode, bytes, object, StringDType
+        return "BYTES"
+    if kind == "M" or key.startswith(("datetime64", "timestamp[")):
+        return "BYTES"
+    if key.startswith(("string", "large_string", "str")):
+        return "BYTES"
+    raise ValidationError(
+        f"dtype {name!r} has no Open Inference Protocol datatype; use bool, (u)int8-64, "
+        "float16/32/64 or string columns"
+    )
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One named input or output tensor: an OIP datatype and a shape with -1 for the batch axis."""
+
+    name: str
+    datatype: str
+    shape: list[int] = field(default_factory=lambda: [-1])
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValidationError(f"tensor names must be non-empty strings, got {self.name!r}")
+        if self.datatype not in OIP_DATATYPES:
+            raise ValidationError(
+                f"tensor {self.name!r} has datatype {self.datatype!r}; use one of {', '.join(OIP_DATATYPES)}"
+            )
+        if not isinstance(self.shape, list) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and (d == -1 or d >= 0) for d in self.shape
+        ):
+            raise ValidationError(
+                f"tensor {self.name!r} has invalid shape {self.shape!r}: use ints, -1 = any"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TensorSpec:
+        return cls(str(data["name"]), str(data["datatype"]), [int(d) for d in data["shape"]])
+
+
+@dataclass(frozen=True)
+class ModelSignature:
+    """The inputs (one per feature column, in order) and outputs of a model version."""
+
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+
+    @property
+    def input_names(self) -> list[str]:
+        return [t.name for t in self.inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [t.name for t in self.outputs]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"inputs": [t.to_dict() for t in self.inputs], "outputs": [t.to_dict() for t in self.outputs]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelSignature:
+        return cls(
+            inputs=[TensorSpec.from_dict(t) for t in data.get("inputs", [])],
+            outputs=[TensorSpec.from_dict(t) for t in data.get("outputs", [])],
+        )
+
+
+def example_frame(example: Any) -> pd.DataFrame | np.ndarray | None:
+    """Normalise an input example to a pandas DataFrame or a 2-D numpy array (None stays None)."""
+    if example is None:
+        return None
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(example, pd.DataFrame):
+        frame = example
+    elif isinstance(example, np.ndarray):
+        if example.ndim == 1:
+            example = example.reshape(1, -1)
+        if example.ndim != 2:
+            raise ValidationError(f"input_example must be 2-D (rows x features), got shape {example.shape}")
+        if example.shape[0] == 0:
+            raise ValidationError("input_example has no rows; pass a few rows of training features")
+        array: np.ndarray = example
+        return array
+    elif type(example).__module__.startswith("polars"):
+        frame = example.to_pandas()
+    elif isinstance(example, list | tuple) and example and all(isinstance(r, dict) for r in example):
+        frame = pd.DataFrame(list(example))
+    elif isinstance(example, dict):
+        frame = pd.DataFrame(example)
+    else:
+        raise ValidationError(
+            f"input_example must be a pandas or polars DataFrame, a 2-D numpy array, a dict of columns "
+            f"or a list of row dicts, got {type(example).__name__}"
+        )
+    if len(frame) == 0:
+        raise ValidationError("input_example has no rows; pass a few rows of training features")
+    return frame
+
+
+def infer_signature(
+    example: pd.DataFrame | np.ndarray | None,
+    outputs: dict[str, np.ndarray] | None,
+    *,
+    feature_names: list[str] | None = None,
+    feature_dtypes: dict[str, str] | None = None,
+) -> ModelSignature:
+    """Build a signature from the feature view's columns and/or the example and its predictions.
+
+    Args:
+        example: The normalised input example (see :func:`example_frame`).
+        outputs: The flavor's predictions on the example, or None without an example.
+        feature_names: The feature view's transformed feature names (model-input order).
+        feature_dtypes: Their fti dtypes.
+
+    Raises:
+        ValidationError: the example's columns differ from the feature view's feature names.
+    """
+    import pandas as pd
+
+    inputs: list[TensorSpec] = []
+    if feature_names is not None:
+        dtypes = feature_dtypes or {}
+        if isinstance(example, pd.DataFrame) and list(example.columns) != list(feature_names):
+            raise ValidationError(
+                f"input_example columns {list(example.columns)} differ from the feature view's feature "
+                f"names {list(feature_names)}; pass the transformed training features in that order"
+            )
+        for i, name in enumerate(feature_names):
+            if name in dtypes:
+                datatype = oip_datatype(dtypes[name])
+            elif isinstance(example, pd.DataFrame):
+                datatype = oip_datatype(example[name].dtype)
+            elif example is not None:
+                datatype = oip_datatype(example[:, i].dtype)
+            else:
+                datatype = "FP64"
+            inputs.append(TensorSpec(name, datatype, [-1]))
+    elif isinstance(example, pd.DataFrame):
+        inputs = [TensorSpec(str(c), oip_datatype(example[c].dtype), [-1]) for c in example.columns]
+    elif example is not None:
+        datatype = oip_datatype(example.dtype)
+        inputs = [TensorSpec(f"input_{i}", datatype, [-1]) for i in range(example.shape[1])]
+    specs = [
+        TensorSpec(name, oip_datatype(array.dtype), [-1, *(int(d) for d in array.shape[1:])])
+        for name, array in (outputs or {}).items()
+    ]
+    return ModelSignature(inputs=inputs, outputs=specs)

@@ -1,0 +1,127 @@
+"""Model-registry tables: training runs (params, metric series), models, versions, aliases.
+
+``model_versions.feature_view_id`` references ``feature_views.id`` (migration 0002); the feature
+view's name and version are also copied onto the version row so lineage survives the view being
+deleted.
+"""
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from fti.storage.metadata.tables._base import JsonType, UtcDateTime, metadata
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("name", String(255), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("status", String(16), nullable=False),  # running | finished | failed
+    Column("start_time", UtcDateTime, nullable=False),
+    Column("end_time", UtcDateTime, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("git_commit", String(64), nullable=True),
+    Column("git_dirty", Boolean, nullable=True),
+    Column("python_version", String(64), nullable=False),
+    Column("packages", JsonType, nullable=False),  # {"distribution": "version"}
+    Column("created_by", String(255), nullable=False),
+)
+
+run_params = Table(
+    "run_params",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("value", JsonType, nullable=True),
+    UniqueConstraint("run_id", "key", name="uq_run_params_key"),
+)
+
+run_metrics = Table(
+    "run_metrics",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("value", Float, nullable=False),
+    Column("logged_at", UtcDateTime, nullable=False),
+    UniqueConstraint("run_id", "key", "step", name="uq_run_metrics_step"),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", Integer, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(63), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("project_id", "name", name="uq_models_identity"),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("flavor", String(32), nullable=False),
+    Column("flavor_options", JsonType, nullable=False),  # what the flavor needs to load (file, types...)
+    Column("artifacts", JsonType, nullable=False),  # {"relative/path": "sha256"}
+    Column("artifact_prefix", String(1024), nullable=False),
+    Column("signature", JsonType, nullable=False),
+    Column("metrics", JsonType, nullable=False),
+    Column("input_example", JsonType, nullable=True),  # {"columns": [...], "data": [[...]]}
+    Column("description", Text, nullable=False, default=""),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="SET NULL"), nullable=True, index=True),
+    Column(
+        "feature_view_id",
+        Integer,
+        ForeignKey("feature_views.id", ondelete="SET NULL"),
+        nullable=True,
+        index=True,
+    ),
+    Column("feature_view_name", String(63), nullable=True),
+    Column("feature_view_version", Integer, nullable=True),
+    Column("training_dataset_version", Integer, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(255), nullable=False),
+    UniqueConstraint("model_id", "version", name="uq_model_versions_identity"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    Column("alias", String(63), nullable=False),
+    # RESTRICT: a version an alias points to cannot disappear without the alias being moved first.
+    Column("model_version_id", Integer, ForeignKey("model_versions.id", ondelete="RESTRICT"), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("updated_by", String(255), nullable=False),
+    UniqueConstraint("model_id", "alias", name="uq_model_aliases_alias"),
+)
+
+alias_history = Table(
+    "alias_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Integer, ForeignKey("models.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("alias", String(63), nullable=False),
+    Column("from_version", Integer, nullable=True),
+    Column("to_version", Integer, nullable=True),
+    Column("changed_at", UtcDateTime, nullable=False),
+    Column("changed_by", String(255), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+)

@@ -1,0 +1,1 @@
+"""Training: runs (params, metric series, code and environment capture)."""

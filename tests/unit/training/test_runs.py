@@ -1,0 +1,115 @@
+"""Training runs on a real catalog (SQLite and PostgreSQL): params, metric series, status, capture."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import fti
+from fti.errors import ConflictError, NotFoundError, ValidationError
+from fti.training.runs import get_run, git_state, list_runs
+
+
+def test_run_records_params_metrics_status_and_environment(project: fti.Project) -> None:
+    with project.run("fraud-training", params={"max_depth": 6, "lr": 0.1, "cols": ["a", "b"]}) as run:
+        assert run.status == "running"
+        assert run.log_metric("loss", 0.5) == 0
+        assert run.log_metric("loss", 0.25) == 1
+        run.log_metric("loss", 0.2, step=5)
+        run.log_metrics({"auc": 0.93, "f1": 0.8})
+    assert run.status == "finished"
+    assert run.end_time is not None and run.end_time >= run.start_time
+    assert run.params == {"cols": ["a", "b"], "lr": 0.1, "max_depth": 6}
+    assert run.metrics == {"auc": 0.93, "f1": 0.8, "loss": 0.2}
+    history = run.metric_history()["loss"]
+    assert [(p.step, p.value) for p in history] == [(0, 0.5), (1, 0.25), (5, 0.2)]
+    assert run.python_version == sys.version.split()[0]
+    assert run.packages["scikit-learn"]
+    record = run.record()
+    assert record.status == "finished" and record.params["max_depth"] == 6
+    again = get_run(project, run.id)
+    assert again.metrics == run.metrics and again.name == "fraud-training"
+    assert [r.id for r in list_runs(project, "fraud-training")] == [run.id]
+
+
+def test_params_are_immutable_once_set(project: fti.Project) -> None:
+    with project.run("r", params={"max_depth": 6}) as run:
+        run.log_param("max_depth", 6)  # same value: a no-op
+        run.log_param("seed", 1)
+        with pytest.raises(ConflictError, match=r"immutable.*max_depth: set to 6, given 7"):
+            run.log_params({"max_depth": 7, "other": 1})
+        assert run.params == {"max_depth": 6, "seed": 1}  # nothing of the rejected call was written
+        with pytest.raises(ValidationError, match="params must be JSON values"):
+            run.log_param("obj", object())
+
+
+def test_metric_series_are_append_only(project: fti.Project) -> None:
+    with project.run("r") as run:
+        run.log_metric("loss", 1.0, step=3)
+        with pytest.raises(ConflictError, match="append-only, log step 4 or later"):
+            run.log_metric("loss", 0.9, step=3)
+        with pytest.raises(ConflictError, match="append-only"):
+            run.log_metric("loss", 0.9, step=1)
+        assert run.log_metric("loss", 0.8) == 4
+    assert [p.step for p in run.metric_history()["loss"]] == [3, 4]
+    with pytest.raises(ConflictError, match="has ended"):
+        run.log_metric("loss", 0.1)
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, "0.9", None, True])
+def test_non_finite_or_non_numeric_metrics_are_rejected(sqlite_project: fti.Project, value: object) -> None:
+    with sqlite_project.run("r") as run:
+        run.log_metric("ok", 1.0)
+        with pytest.raises(ValidationError, match="must be a finite number"):
+            run.log_metrics({"auc": 0.9, "bad": value})  # type: ignore[dict-item]
+        assert run.metrics == {"ok": 1.0}  # all or nothing
+
+
+def test_failed_block_marks_the_run_failed(sqlite_project: fti.Project) -> None:
+    with pytest.raises(RuntimeError), sqlite_project.run("r") as run:
+        raise RuntimeError("diverged")
+    assert run.status == "failed"
+    assert "diverged" in (run.record().error or "")
+    with pytest.raises(ConflictError, match="already ended"):
+        run.end()
+
+
+def test_bad_run_inputs(sqlite_project: fti.Project) -> None:
+    with pytest.raises(ValidationError, match="run name"):
+        sqlite_project.run("")
+    with pytest.raises(ValidationError, match="params must be a dict"):
+        sqlite_project.run("r", params=[1, 2])  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="step must be an integer"):
+        sqlite_project.run("r").log_metric("x", 1.0, step=-1)
+    with pytest.raises(NotFoundError, match="run 999 does not exist"):
+        get_run(sqlite_project, 999)
+
+
+def test_git_state_inside_and_outside_a_repository(tmp_path: Path) -> None:
+    assert git_state(tmp_path) == (None, None)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    env = ["-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    (repo / "train.py").write_text("print(1)\n")
+    subprocess.run(["git", "add", "train.py"], cwd=repo, check=True)
+    subprocess.run(["git", *env, "commit", "-q", "-m", "init"], cwd=repo, check=True)
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True
+    ).stdout.strip()
+    assert git_state(repo) == (head, False)
+    (repo / "train.py").write_text("print(2)\n")
+    assert git_state(repo) == (head, True)
+
+
+def test_run_captures_git_of_working_directory(
+    sqlite_project: fti.Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with sqlite_project.run("outside-git") as run:
+        pass
+    assert (run.git_commit, run.git_dirty) == (None, None)
