@@ -1,0 +1,490 @@
+"""Fast, verified scorers: the quickest correct way to run a model over a batch of rows.
+
+A :class:`Scorer` turns a 2-D numeric matrix into the model's outputs (``{"predict": labels,
+"predict_proba": probabilities}`` for classifiers, ``{"predict": values}`` for regressors), the
+same dict the model's flavor returns. :func:`get_scorer` builds the candidates for the model's
+family, checks each one against the native predictions on a sample, times the survivors on the
+same sample, and returns the fastest. A candidate that cannot be built or disagrees on the sample
+(labels must be identical, probabilities and regression values equal to a tight tolerance) is
+dropped, so the worst case is always the native scorer.
+
+Candidates per family (measured on 2 cores, see ``benchmarks/batch/``):
+
+* XGBoost: native ``inplace_predict`` is the fastest; no conversion is attempted.
+* LightGBM: a compiled forest (``lleaves``, LLVM; installed with ``fti[fast]``), then ONNX Runtime.
+* scikit-learn ensembles and pipelines: ONNX Runtime via ``skl2onnx`` (random forests, gradient
+  boosting, pipelines of numeric transformers), with the native ``predict_proba`` as the usual
+  winner on 2 cores; the measurement decides.
+
+Converted models are cached on disk (``cache_dir``) under a key naming the model version, so a
+conversion runs once per model version, at first use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from fti.errors import ValidationError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+PREFER = ("fastest", "native", "converted")
+PROBA_ATOL = 1e-5
+VALUE_RTOL = 1e-5
+TIMING_ROWS = 20_000
+ONNX_BLOCK_ROWS = 65_536
+
+
+class Scorer(Protocol):
+    """Runs one model over a batch: ``predict(X)`` returns the model's outputs by name."""
+
+    kind: str
+    """``native``, ``onnx`` or ``compiled``."""
+
+    def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """Score the rows of the 2-D matrix ``X`` (features in model-input order)."""
+        ...
+
+
+PredictFn = Callable[[Any, Any], dict[str, Any]]
+
+
+class NativeScorer:
+    """The model's own predict.
+
+    Classifiers with ``predict_proba`` and ``classes_`` are scored with one pass: labels are
+    ``classes_[argmax(proba)]``, which is what scikit-learn, XGBoost and LightGBM do inside
+    ``predict``; :func:`get_scorer` checks that against the real ``predict`` on the sample and
+    uses the two-pass path where it differs.
+    """
+
+    kind = "native"
+
+    def __init__(self, model: Any, predict_fn: PredictFn | None = None, *, fused: bool = False) -> None:
+        self.model = model
+        self._predict_fn = predict_fn or native_predict
+        self.fused = fused
+
+    def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        if self.fused:
+            import numpy as np
+
+            proba = np.asarray(self.model.predict_proba(_named(self.model, X)))
+            labels = np.asarray(self.model.classes_).take(proba.argmax(axis=1))
+            return {"predict": labels, "predict_proba": proba}
+        return {name: _as_array(value) for name, value in self._predict_fn(self.model, X).items()}
+
+
+class OnnxScorer:
+    """A model converted to ONNX, run by ONNX Runtime with one session per scorer."""
+
+    kind = "onnx"
+
+    def __init__(self, onnx_bytes: bytes, output_names: Sequence[str], dtype: Any) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = _threads()
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3  # shape warnings of converted tree ensembles are noise
+        self._session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+        self._outputs = list(output_names)
+        self._dtype = dtype
+        self._casts: dict[str, Any] = {}
+
+    def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        import numpy as np
+
+        X = np.ascontiguousarray(X, dtype=self._dtype)
+        # ONNX Runtime's tree ensembles are markedly faster on cache-sized blocks than on one
+        # huge input (measured: ~2x on 500k rows), so large inputs run block by block
+        parts = [
+            self._session.run(None, {self._input: X[i : i + ONNX_BLOCK_ROWS]})
+            for i in range(0, max(len(X), 1), ONNX_BLOCK_ROWS)
+        ]
+        results = parts[0] if len(parts) == 1 else [np.concatenate(p) for p in zip(*parts, strict=True)]
+        out: dict[str, np.ndarray] = {}
+        for name, value in zip(self._outputs, results, strict=False):
+            value = np.asarray(value)
+            if name == "predict" and value.ndim == 2 and value.shape[1] == 1:
+                value = value.ravel()
+            cast = self._casts.get(name)
+            out[name] = value if cast is None else value.astype(cast, copy=False)
+        return out
+
+    def match_dtypes(self, reference: dict[str, np.ndarray]) -> None:
+        """Return outputs in the native dtypes (float64 probabilities, the labels' own type)."""
+        self._casts = {name: value.dtype for name, value in reference.items() if value.dtype != object}
+
+
+class CompiledLightGBMScorer:
+    """A LightGBM forest compiled to machine code by ``lleaves`` (double precision, exact)."""
+
+    kind = "compiled"
+
+    def __init__(self, model: Any, library: Path, model_file: Path) -> None:
+        import lleaves
+
+        self._compiled = lleaves.Model(model_file=str(model_file))
+        self._compiled.compile(cache=str(library))
+        self._classes = getattr(model, "classes_", None)
+        self._objective = str(getattr(model, "objective_", "") or "")
+
+    def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        import numpy as np
+
+        raw = np.asarray(self._compiled.predict(np.ascontiguousarray(X, dtype=np.float64), n_jobs=_threads()))
+        if self._classes is None:
+            return {"predict": raw}
+        proba = raw.reshape(len(X), -1)
+        if proba.shape[1] == 1:
+            proba = np.column_stack([1.0 - proba[:, 0], proba[:, 0]])
+        return {"predict": np.asarray(self._classes).take(proba.argmax(axis=1)), "predict_proba": proba}
+
+
+def to_matrix(data: Any, columns: Sequence[str]) -> np.ndarray:
+    """``columns`` of a pyarrow Table/RecordBatch or pandas DataFrame as a row-major float64 matrix.
+
+    Arrow data is cast once to an all-float64 schema and copied into one contiguous row-major
+    buffer by Arrow itself (``Table.to_tensor``), with no Python loop over columns; nulls become
+    NaN. Booleans and integers become 0/1 and exact floats.
+
+    Raises:
+        SchemaError: a column is missing or not numeric.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    from fti.errors import SchemaError
+
+    columns = list(columns)
+    if isinstance(data, pa.RecordBatch):
+        data = pa.Table.from_batches([data])
+    if not isinstance(data, pa.Table):
+        if type(data).__module__.split(".")[0] != "pandas":
+            raise ValidationError(f"expected a pyarrow Table or pandas DataFrame, got {type(data).__name__}")
+        data = pa.Table.from_pandas(data[columns] if columns else data, preserve_index=False)
+    missing = [c for c in columns if c not in data.column_names]
+    if missing:
+        raise SchemaError(
+            f"model input column(s) {missing} missing from the data (it has {data.column_names})"
+        )
+    table = data.select(columns)
+    bad = [
+        f.name
+        for f in table.schema
+        if not (
+            pa.types.is_integer(f.type)
+            or pa.types.is_floating(f.type)
+            or pa.types.is_boolean(f.type)
+            or pa.types.is_null(f.type)
+        )
+    ]
+    if bad:
+        raise SchemaError(
+            f"model input column(s) {bad} are not numeric; encode them in the feature view's "
+            "transformations (e.g. one-hot) so the model receives numbers"
+        )
+    if table.num_rows == 0:
+        return np.empty((0, len(columns)), dtype=np.float64)
+    target = pa.schema([pa.field(name, pa.float64()) for name in columns])
+    return np.asarray(table.cast(target).to_tensor(null_to_nan=True, row_major=True))
+
+
+# --- building and choosing -------------------------------------------------------------------
+
+
+def native_predict(model: Any, X: Any) -> dict[str, Any]:
+    """The reference outputs of a native model: its flavor's ``predict`` (the one prediction path
+    of serving and batch), or ``predict`` and ``predict_proba`` for objects of no known flavor."""
+    from fti.errors import FtiError
+    from fti.registry.flavors.base import detect_flavor
+
+    try:
+        flavor = detect_flavor(model)
+    except FtiError:
+        flavor = None
+    if flavor is not None:
+        return dict(flavor.predict(model, X))
+    X = _named(model, X)
+    out = {"predict": model.predict(X)}
+    if hasattr(model, "predict_proba"):
+        out["predict_proba"] = model.predict_proba(X)
+    return out
+
+
+def get_scorer(
+    model: Any,
+    *,
+    sample: np.ndarray,
+    prefer: str = "fastest",
+    cache_dir: str | Path | None = None,
+    cache_key: str | None = None,
+    predict_fn: PredictFn | None = None,
+) -> Scorer:
+    """The fastest scorer whose predictions equal the native ones on ``sample``.
+
+    Args:
+        model: A registered ``ModelVersion`` (loaded with ``.load()``, its flavor's ``predict`` is
+            the reference) or a native model object (scikit-learn, XGBoost, LightGBM).
+        sample: A 2-D numeric matrix of representative rows (a few thousand are enough); every
+            candidate must reproduce the native outputs on it.
+        prefer: ``"fastest"`` times the verified candidates and takes the quickest; ``"native"``
+            skips conversion; ``"converted"`` takes the first verified converted scorer.
+        cache_dir: Where converted models are kept between runs (default: not kept).
+        cache_key: A name unique to this model version for the cache (derived from a
+            ``ModelVersion``; required with ``cache_dir`` for native objects).
+        predict_fn: The reference predict ``(model, X) -> dict`` (default: the flavor's, or
+            ``predict`` + ``predict_proba``).
+
+    Returns:
+        A scorer; ``scorer.kind`` says which path won.
+    """
+    import numpy as np
+
+    if prefer not in PREFER:
+        raise ValidationError(f"prefer must be one of {PREFER}, got {prefer!r}")
+    sample = np.asarray(sample)
+    if sample.ndim != 2 or len(sample) == 0:
+        raise ValidationError(
+            f"sample must be a non-empty 2-D matrix of model inputs, got shape {sample.shape}"
+        )
+    native_model, predict_fn, key = _unwrap(model, predict_fn, cache_key)
+    reference = {name: _as_array(v) for name, v in predict_fn(native_model, sample).items()}
+    native = NativeScorer(native_model, predict_fn)
+    fused = NativeScorer(native_model, predict_fn, fused=True)
+    candidates: list[Scorer] = []
+    if _can_fuse(native_model, reference) and _agrees(fused.predict(sample), reference):
+        native = fused
+    if prefer == "native":
+        return native
+    cache = Path(cache_dir) if cache_dir is not None and key is not None else None
+    for build in _builders(native_model):
+        try:
+            scorer = build(native_model, sample, reference, cache, key)
+        except Exception:  # any conversion failure means "not this candidate"
+            continue
+        if scorer is not None and _agrees(_safe_predict(scorer, sample), reference):
+            candidates.append(scorer)
+            if prefer == "converted":
+                return scorer
+    if not candidates:
+        return native
+    return min([native, *candidates], key=lambda s: _seconds(s, sample))
+
+
+def _unwrap(
+    model: Any, predict_fn: PredictFn | None, cache_key: str | None
+) -> tuple[Any, PredictFn, str | None]:
+    """(native model, reference predict, cache key) from a ModelVersion or a native model."""
+    if hasattr(model, "load") and hasattr(model, "flavor") and hasattr(model, "version"):
+        native_model = model.load()
+        if predict_fn is None:
+            from fti.registry.flavors.base import get_flavor
+
+            predict_fn = get_flavor(model.flavor).predict
+        digest = getattr(model, "digest", None) or getattr(model, "artifact_digest", None) or ""
+        key = cache_key or _key(f"{model.name}-v{model.version}-{digest}")
+        return native_model, predict_fn, key
+    return model, predict_fn or native_predict, None if cache_key is None else _key(cache_key)
+
+
+def _key(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _family(model: Any) -> str:
+    return type(model).__module__.split(".")[0]
+
+
+def _builders(model: Any) -> list[Callable[..., Scorer | None]]:
+    family = _family(model)
+    if family == "lightgbm":
+        return [_build_lleaves, _build_onnx_lightgbm]
+    if family == "sklearn":
+        return [_build_onnx_sklearn]
+    return []  # xgboost and others: native is the fastest correct path
+
+
+def _cached(cache: Path | None, key: str | None, suffix: str, make: Callable[[], bytes]) -> bytes:
+    if cache is None or key is None:
+        return make()
+    path = cache / f"{key}{suffix}"
+    if path.exists():
+        return path.read_bytes()
+    data = make()
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)  # atomic: concurrent first uses never read half a file
+    return data
+
+
+def _build_onnx_sklearn(
+    model: Any, sample: np.ndarray, reference: dict[str, np.ndarray], cache: Path | None, key: str | None
+) -> Scorer | None:
+    import numpy as np
+
+    def convert(dtype: Any) -> bytes:
+        from skl2onnx import to_onnx
+
+        options = {"zipmap": False} if "predict_proba" in reference else None
+        onx = to_onnx(
+            model, sample[:1].astype(dtype), options=options, target_opset={"": 17, "ai.onnx.ml": 3}
+        )
+        return bytes(onx.SerializeToString())
+
+    return _first_agreeing(
+        [
+            (np.float32, lambda: _cached(cache, key, ".sk32.onnx", lambda: convert(np.float32))),
+            (np.float64, lambda: _cached(cache, key, ".sk64.onnx", lambda: convert(np.float64))),
+        ],
+        sample,
+        reference,
+    )
+
+
+def _build_onnx_lightgbm(
+    model: Any, sample: np.ndarray, reference: dict[str, np.ndarray], cache: Path | None, key: str | None
+) -> Scorer | None:
+    import numpy as np
+
+    def convert() -> bytes:
+        import onnxmltools
+        from onnxmltools.convert.common.data_types import FloatTensorType
+
+        initial = [("X", FloatTensorType([None, sample.shape[1]]))]
+        onx = onnxmltools.convert_lightgbm(model, initial_types=initial, zipmap=False, target_opset=15)
+        return bytes(onx.SerializeToString())
+
+    return _first_agreeing(
+        [(np.float32, lambda: _cached(cache, key, ".lgb32.onnx", convert))], sample, reference
+    )
+
+
+def _build_lleaves(
+    model: Any, sample: np.ndarray, reference: dict[str, np.ndarray], cache: Path | None, key: str | None
+) -> Scorer | None:
+    import importlib.util
+    import tempfile
+
+    if importlib.util.find_spec("lleaves") is None:
+        return None
+    booster = getattr(model, "booster_", model)
+    text = booster.model_to_string()
+    directory = cache if cache is not None else Path(tempfile.mkdtemp(prefix="fti-lleaves-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    name = key or _key(text)
+    model_file = directory / f"{name}.lgb.txt"
+    if not model_file.exists():
+        model_file.write_text(text)
+    return CompiledLightGBMScorer(model, directory / f"{name}.lleaves.so", model_file)
+
+
+def _first_agreeing(
+    options: list[tuple[Any, Callable[[], bytes]]], sample: np.ndarray, reference: dict[str, np.ndarray]
+) -> Scorer | None:
+    """The first ONNX variant (float32 input, then float64) that reproduces the reference."""
+    names = list(reference)
+    for dtype, load in options:
+        try:
+            scorer = OnnxScorer(load(), names, dtype)
+        except Exception:
+            continue
+        outputs = _safe_predict(scorer, sample)
+        if _agrees(outputs, reference):
+            scorer.match_dtypes(reference)
+            return scorer
+    return None
+
+
+def _safe_predict(scorer: Scorer, sample: np.ndarray) -> dict[str, np.ndarray] | None:
+    try:
+        return scorer.predict(sample)
+    except Exception:
+        return None
+
+
+def _agrees(outputs: dict[str, np.ndarray] | None, reference: dict[str, np.ndarray]) -> bool:
+    """Labels identical; probabilities and values within a tight tolerance; same shapes."""
+    import numpy as np
+
+    if outputs is None or set(outputs) != set(reference):
+        return False
+    for name, ref in reference.items():
+        got = np.asarray(outputs[name])
+        if got.shape != ref.shape:
+            return False
+        if ref.dtype.kind in "fc" and got.dtype.kind in "fc":
+            tolerance = (
+                PROBA_ATOL if name == "predict_proba" else VALUE_RTOL * max(1.0, float(np.abs(ref).max()))
+            )
+            if not np.allclose(got, ref, rtol=0.0, atol=tolerance, equal_nan=True):
+                return False
+        elif not bool((got.astype(object) == ref.astype(object)).all()):
+            return False
+    return True
+
+
+def _can_fuse(model: Any, reference: dict[str, np.ndarray]) -> bool:
+    proba = reference.get("predict_proba")
+    return (
+        proba is not None
+        and set(reference) == {"predict", "predict_proba"}
+        and proba.ndim == 2
+        and len(getattr(model, "classes_", ())) == proba.shape[1]
+    )
+
+
+def _seconds(scorer: Scorer, sample: np.ndarray) -> float:
+    """Best of three timings on at least TIMING_ROWS rows (the sample repeated)."""
+    import numpy as np
+
+    reps = max(1, -(-TIMING_ROWS // len(sample)))
+    matrix = np.ascontiguousarray(np.tile(sample, (reps, 1))[:TIMING_ROWS] if reps > 1 else sample)
+    scorer.predict(matrix[:100])  # warm-up (thread pools, lazy initialisation)
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        scorer.predict(matrix)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _named(model: Any, X: np.ndarray) -> Any:
+    """``X`` as the model expects it: a DataFrame with its column names if it was fitted on one
+    (as the flavors do, so libraries don't warn about missing feature names)."""
+    names: Any = None
+    if getattr(model, "_fitted_with_feature_names", False):  # LightGBM's scikit-learn API
+        names = model.feature_name_
+    elif _family(model) != "lightgbm":
+        names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        return X
+    from fti.registry.flavors.base import align_input
+
+    return align_input(X, [str(n) for n in names])
+
+
+def _threads() -> int:
+    """Intra-op threads: the cores this process may use (2 on the reference machine)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _as_array(value: Any) -> np.ndarray:
+    import numpy as np
+
+    if hasattr(value, "to_numpy"):
+        value = value.to_numpy()
+    return np.asarray(value)
