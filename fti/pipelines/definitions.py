@@ -199,7 +199,9 @@ def _inspect_signature(func: Callable[..., Any], name: str, needs_window: bool) 
             f"def {func.__name__}(project, start, end): ..."
         )
     required = tuple(
-        p.name for p in named if p.default is inspect.Parameter.empty and p.name not in WINDOW_PARAMS
+        p.name
+        for p in named
+        if p.default is inspect.Parameter.empty and p.name not in (*WINDOW_PARAMS, "event")
     )
     return Signature(
         params=tuple(p.name for p in named),

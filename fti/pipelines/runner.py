@@ -63,8 +63,8 @@ def main(argv: list[str]) -> int:
         if spec.get("start") is not None:
             kwargs["start"] = datetime.fromisoformat(spec["start"])
             kwargs["end"] = datetime.fromisoformat(spec["end"])
-        if spec.get("event") is not None:
-            kwargs["event"] = spec["event"]
+        if spec.get("event") is not None or "event" in inspect.signature(func).parameters:
+            kwargs["event"] = spec.get("event")  # None for manual runs
         project = connect(project=spec["project"], create=False)
     except Exception:
         traceback.print_exc()
@@ -72,6 +72,11 @@ def main(argv: list[str]) -> int:
     try:
         with project:
             func(project, **kwargs)
+    except SystemExit as exc:  # sys.exit(n) inside a pipeline keeps its status
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        print(exc.code, file=sys.stderr)
+        return 1
     except BaseException:
         traceback.print_exc()
         return 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -39,7 +40,7 @@ def test_hourly_cron_in_berlin_across_spring_forward() -> None:
     assert times == [utc(2024, 3, 31, 0), utc(2024, 3, 31, 1), utc(2024, 3, 31, 2), utc(2024, 3, 31, 3)]
     assert len(set(times)) == 4  # 02:00 and 03:00 local both map to 01:00 UTC but fire once
     # windows are contiguous
-    for earlier, later in zip(times, times[1:], strict=False):
+    for earlier, later in itertools.pairwise(times):
         assert s.window(later) == (earlier, later)
 
 
@@ -179,7 +180,7 @@ def test_split_window() -> None:
 
 def test_naive_datetimes_are_rejected() -> None:
     with pytest.raises(ValidationError, match="timezone-aware"):
-        Schedule(cron="0 * * * *").next_after(datetime(2024, 1, 1))  # noqa: DTZ001
+        Schedule(cron="0 * * * *").next_after(datetime(2024, 1, 1))
 
 
 def test_schedule_round_trips_through_dict() -> None:

@@ -1,0 +1,404 @@
+"""The scheduler loop end to end: a controllable clock, real subprocess pipelines, real catalogs.
+
+Each test writes a pipeline module to a temp directory, deploys it, and drives ``Scheduler.tick``
+while moving a ``ManualClock``; runs are real ``python -m fti.pipelines.runner`` processes.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import fti
+from fti.pipelines import fire_event
+from fti.pipelines.runs import PipelineRun
+from fti.pipelines.scheduler import ManualClock, Scheduler
+
+T0 = datetime(2030, 1, 1, 0, 0, 30, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+
+HEADER = """
+import json, os, subprocess, sys, time
+from pathlib import Path
+import fti
+
+OUT = Path({out!r})
+
+def record(name, **data):
+    with open(OUT / (name + ".jsonl"), "a") as fh:
+        fh.write(json.dumps(data) + "\\n")
+"""
+
+
+def deploy(project: fti.Project, tmp_path: Path, body: str) -> Path:
+    out = tmp_path / "out"
+    out.mkdir(exist_ok=True)
+    path = tmp_path / "pipes.py"
+    path.write_text(HEADER.format(out=str(out)) + body)
+    project.pipelines.deploy(path, now=T0)
+    return out
+
+
+def lines(out: Path, name: str) -> list[dict]:
+    path = out / f"{name}.jsonl"
+    return [json.loads(x) for x in path.read_text().splitlines()] if path.exists() else []
+
+
+def runs(project: fti.Project, name: str) -> list[PipelineRun]:
+    return sorted(project.pipelines.runs(name), key=lambda r: r.id)
+
+
+def drive(schedulers: list[Scheduler], until: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for s in schedulers:
+            s.tick()
+        if until():
+            return
+        time.sleep(0.03)
+    raise AssertionError("condition not reached before the timeout")
+
+
+def process_dead(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(T0)
+
+
+@pytest.fixture
+def make_scheduler(clock: ManualClock) -> Iterator[Callable[..., Scheduler]]:
+    made: list[Scheduler] = []
+    opened: list[fti.Project] = []
+
+    def make(project: fti.Project, *, own_connection: bool = False, **kwargs: object) -> Scheduler:
+        if own_connection:
+            project = fti.connect(settings=project.settings, project=project.name)
+            opened.append(project)
+        s = Scheduler(project, clock=clock, rng=random.Random(3), **kwargs)  # type: ignore[arg-type]
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.shutdown()
+    for p in opened:
+        p.close()
+
+
+def test_scheduled_run_fails_then_retries_with_backoff(
+    project: fti.Project, tmp_path: Path, clock, make_scheduler
+) -> None:  # type: ignore[no-untyped-def]
+    out = deploy(
+        project,
+        tmp_path,
+        """
+@fti.feature_pipeline(schedule=fti.every(hours=1), retries=2, retry_backoff=60)
+def flaky(project, start, end):
+    record("flaky", start=start.isoformat(), end=end.isoformat())
+    marker = OUT / "flaky.failed"
+    if not marker.exists():
+        marker.touch()
+        raise RuntimeError("first attempt fails")
+    print("second attempt ok")
+
+@fti.feature_pipeline(schedule=fti.every(hours=1), retries=1, retry_backoff=10)
+def always_fails(project, start, end):
+    sys.exit(4)
+""",
+    )
+    sched = make_scheduler(project)
+    sched.tick()
+    assert project.pipelines.runs() == []  # nothing due before the first fire time
+    clock.set(T0 + HOUR - timedelta(seconds=25))  # 01:00:05
+    first_tick = clock.now()
+    drive([sched], lambda: len([r for r in project.pipelines.runs() if r.status in ("failed",)]) == 2)
+    flaky = runs(project, "flaky")
+    assert flaky[0].status == "failed" and "RuntimeError: first attempt fails" in (flaky[0].error or "")
+    assert (flaky[0].window_start, flaky[0].window_end) == (
+        T0 - timedelta(seconds=30),
+        T0 + timedelta(minutes=59, seconds=30),
+    )
+    assert flaky[0].trigger == "schedule" and flaky[0].attempt == 1
+    # the retry waits: 60s * 2**0 * jitter in [1, 1.25]
+    retry = flaky[1]
+    assert retry.status == "queued" and retry.attempt == 2 and retry.retry_of == flaky[0].id
+    assert timedelta(seconds=60) <= retry.not_before - first_tick <= timedelta(seconds=76)
+    failing = runs(project, "always_fails")
+    assert failing[0].exit_code == 4 and failing[1].status == "queued"
+    assert timedelta(seconds=10) <= failing[1].not_before - first_tick <= timedelta(seconds=13)
+    sched.tick()
+    assert runs(project, "flaky")[1].status == "queued"  # backoff not elapsed
+    clock.advance(80)
+    drive(
+        [sched],
+        lambda: (
+            runs(project, "flaky")[1].status == "succeeded"
+            and runs(project, "always_fails")[1].status == "failed"
+        ),
+    )
+    assert [x["start"] for x in lines(out, "flaky")] == [flaky[0].window_start.isoformat()] * 2  # type: ignore[union-attr]
+    assert "second attempt ok" in project.pipelines.logs(runs(project, "flaky")[1].id)["stdout"]
+    clock.advance(600)
+    sched.tick()
+    # retries exhausted after 1 + retries attempts; no third attempt
+    assert [r.attempt for r in runs(project, "always_fails")] == [1, 2]
+    assert len(runs(project, "flaky")) == 2
+
+
+def test_timeout_kills_the_whole_process_group(
+    sqlite_project: fti.Project, tmp_path: Path, clock, make_scheduler
+) -> None:  # type: ignore[no-untyped-def]
+    out = deploy(
+        sqlite_project,
+        tmp_path,
+        """
+@fti.feature_pipeline(schedule=fti.every(hours=1), timeout="4s")
+def hangs(project, start, end):
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    (OUT / "pids").write_text(f"{os.getpid()} {child.pid}")
+    time.sleep(120)
+""",
+    )
+    sched = make_scheduler(sqlite_project)
+    clock.set(T0 + HOUR)
+    drive([sched], lambda: (out / "pids").exists())
+    pids = [int(x) for x in (out / "pids").read_text().split()]
+    assert not any(process_dead(p) for p in pids)
+    drive([sched], lambda: runs(sqlite_project, "hangs")[0].status == "timed_out")
+    run = runs(sqlite_project, "hangs")[0]
+    assert "timed out after 4s" in (run.error or "") and run.exit_code is not None and run.exit_code < 0
+    deadline = time.monotonic() + 5
+    while not all(process_dead(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(process_dead(p) for p in pids), "the pipeline process or its grandchild survived"
+
+
+def test_overlap_policies_forbid_allow_replace(
+    sqlite_project: fti.Project, tmp_path: Path, clock, make_scheduler
+) -> None:  # type: ignore[no-untyped-def]
+    body = ""
+    for policy in ("forbid", "allow", "replace"):
+        body += f'''
+@fti.feature_pipeline(schedule=fti.every(minutes=1), concurrency="{policy}")
+def slow_{policy}(project, start, end):
+    record("slow_{policy}", start=start.isoformat())
+    time.sleep(120)
+'''
+    out = deploy(sqlite_project, tmp_path, body)
+    sched = make_scheduler(sqlite_project)
+    clock.set(T0 + timedelta(seconds=31))  # 00:01:01
+    drive([sched], lambda: all(lines(out, f"slow_{p}") for p in ("forbid", "allow", "replace")))
+    clock.advance(60)  # the next fire time while all three still run
+    drive([sched], lambda: len(lines(out, "slow_allow")) == 2 and len(lines(out, "slow_replace")) == 2)
+    forbid = runs(sqlite_project, "slow_forbid")
+    assert [r.status for r in forbid] == ["running", "cancelled"]
+    assert "still running (concurrency='forbid')" in (forbid[1].error or "")
+    assert [r.status for r in runs(sqlite_project, "slow_allow")] == ["running", "running"]
+    replace = runs(sqlite_project, "slow_replace")
+    assert [r.status for r in replace] == ["cancelled", "running"]
+    assert f"replaced by run {replace[1].id}" in (replace[0].error or "")
+    assert len(lines(out, "slow_forbid")) == 1
+    sched.shutdown()  # Ctrl-C path: running runs are cancelled, nothing stays running
+    assert not [r for r in sqlite_project.pipelines.runs() if r.status in ("running", "queued")]
+
+
+def test_new_data_and_event_triggers(project: fti.Project, tmp_path: Path, clock, make_scheduler) -> None:  # type: ignore[no-untyped-def]
+    out = deploy(
+        project,
+        tmp_path,
+        """
+@fti.training_pipeline(trigger=fti.on_new_data("transactions", min_rows=3))
+def retrain(project, event=None):
+    fg = project.feature_store.get_feature_group("transactions")
+    record("retrain", event=event, rows=int(fg.read_arrow().num_rows))
+
+@fti.training_pipeline(trigger=fti.on_event("drift_detected"))
+def on_drift(project, event):
+    record("on_drift", event=event)
+""",
+    )
+    fg = project.feature_store.get_or_create_feature_group(
+        "transactions", primary_key=["id"], event_time="ts"
+    )
+
+    def insert(ids: list[int]) -> None:
+        fg.insert(pd.DataFrame({"id": ids, "ts": [T0] * len(ids), "amount": [1.0] * len(ids)}))
+
+    sched = make_scheduler(project)
+    insert([1, 2])
+    sched.tick()
+    assert project.pipelines.runs() == []  # 2 rows < min_rows=3
+    insert([3, 4])
+    fire_event(project, "drift_detected", {"psi": 0.4, "feature": "amount"})
+    drive([sched], lambda: len(lines(out, "retrain")) == 1 and len(lines(out, "on_drift")) == 1)
+    retrain = lines(out, "retrain")[0]
+    assert retrain["rows"] == 4 and retrain["event"]["rows"] == 4
+    assert [c["rows"] for c in retrain["event"]["commits"]] == [2, 2]
+    assert lines(out, "on_drift")[0]["event"]["payload"] == {"psi": 0.4, "feature": "amount"}
+    drive([sched], lambda: all(r.status == "succeeded" for r in project.pipelines.runs()))
+    assert {r.trigger for r in project.pipelines.runs()} == {"new_data", "event"}
+    for _ in range(3):
+        sched.tick()
+    assert len(project.pipelines.runs()) == 2  # cursors advanced: nothing fires twice
+    with pytest.raises(fti.ValidationError, match="invalid event name"):
+        fire_event(project, "Drift Detected")
+
+
+def test_two_schedulers_fire_each_slot_once_and_fail_over(
+    project: fti.Project, tmp_path: Path, clock, make_scheduler
+) -> None:  # type: ignore[no-untyped-def]
+    out = deploy(
+        project,
+        tmp_path,
+        """
+@fti.feature_pipeline(schedule=fti.every(minutes=1))
+def minutely(project, start, end):
+    record("minutely", start=start.isoformat())
+""",
+    )
+    a = make_scheduler(project, own_connection=True, lease_ttl=timedelta(seconds=30))
+    b = make_scheduler(project, own_connection=True, lease_ttl=timedelta(seconds=30))
+    clock.set(T0 + timedelta(seconds=31))
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def loop(s: Scheduler) -> None:
+        try:
+            barrier.wait()
+            for _ in range(15):
+                s.tick()
+        except BaseException as exc:  # pragma: no cover - surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=loop, args=(s,)) for s in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert [a.is_leader, b.is_leader].count(True) == 1
+    leader, follower = (a, b) if a.is_leader else (b, a)
+    drive([leader, follower], lambda: [r.status for r in runs(project, "minutely")] == ["succeeded"])
+    first = runs(project, "minutely")[0]
+    assert first.owner == leader.holder and first.trigger_key == "schedule:2030-01-01T00:01:00+00:00"
+    # the leader dies (stops ticking without releasing its lease); the follower takes over after the TTL
+    clock.advance(20)
+    follower.tick()
+    assert not follower.is_leader
+    clock.advance(40)  # 00:02:01: lease expired and the next fire time is due
+    drive(
+        [follower],
+        lambda: len(runs(project, "minutely")) == 2 and runs(project, "minutely")[1].status == "succeeded",
+    )
+    second = runs(project, "minutely")[1]
+    assert follower.is_leader and second.owner == follower.holder
+    assert [x["start"] for x in lines(out, "minutely")] == [
+        "2030-01-01T00:00:00+00:00",
+        "2030-01-01T00:01:00+00:00",
+    ]
+
+
+def test_crash_recovery_marks_orphaned_run_failed_and_retries(
+    project: fti.Project, tmp_path: Path, clock, make_scheduler
+) -> None:  # type: ignore[no-untyped-def]
+    out = deploy(
+        project,
+        tmp_path,
+        """
+@fti.feature_pipeline(schedule=fti.every(hours=1), retries=1, retry_backoff=1)
+def long(project, start, end):
+    marker = OUT / "started_once"
+    if not marker.exists():
+        marker.touch()
+        (OUT / "pid").write_text(str(os.getpid()))
+        time.sleep(120)
+    record("long", start=start.isoformat())
+""",
+    )
+    crashed = make_scheduler(project, own_connection=True)
+    clock.set(T0 + HOUR)
+    drive([crashed], lambda: (out / "pid").exists())
+    orphan = int((out / "pid").read_text())
+    assert runs(project, "long")[0].status == "running"
+    # the scheduler "crashes": it never ticks again and never releases its lease or its run
+    survivor = make_scheduler(project, own_connection=True)
+    survivor.tick()
+    assert not survivor.is_leader and runs(project, "long")[0].status == "running"
+    clock.advance(31)
+    survivor.tick()
+    assert survivor.is_leader
+    first = runs(project, "long")[0]
+    assert first.status == "failed" and "stopped while it was running" in (first.error or "")
+    deadline = time.monotonic() + 5
+    while not process_dead(orphan) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert process_dead(orphan), "the orphaned run's process was not killed"
+    clock.advance(2)
+    drive([survivor], lambda: runs(project, "long")[-1].status == "succeeded")
+    history = runs(project, "long")
+    assert [(r.attempt, r.status) for r in history] == [(1, "failed"), (2, "succeeded")]
+    assert history[1].retry_of == history[0].id and len(lines(out, "long")) == 1
+    for proc in crashed._procs.values():  # reap the abandoned handle so nothing leaks
+        proc.popen.wait()
+        for fh in proc._files:
+            fh.close()
+    crashed._procs.clear()
+
+
+def test_missed_runs_after_downtime_latest_or_skip_and_pause(
+    sqlite_project: fti.Project, tmp_path: Path, clock, make_scheduler
+) -> None:  # type: ignore[no-untyped-def]
+    out = deploy(
+        sqlite_project,
+        tmp_path,
+        """
+@fti.feature_pipeline(schedule="0 * * * *")
+def catch_up(project, start, end):
+    record("catch_up", start=start.isoformat(), end=end.isoformat())
+
+@fti.feature_pipeline(schedule="0 * * * *", missed="skip")
+def skipper(project, start, end):
+    record("skipper", start=start.isoformat())
+""",
+    )
+    sched = make_scheduler(sqlite_project)
+    clock.set(T0 + 5 * HOUR + timedelta(minutes=10))  # down from 00:00:30 to 05:10:30
+    drive(
+        [sched],
+        lambda: (
+            bool(runs(sqlite_project, "catch_up"))
+            and runs(sqlite_project, "catch_up")[0].status == "succeeded"
+        ),
+    )
+    for _ in range(3):
+        sched.tick()
+    assert len(runs(sqlite_project, "catch_up")) == 1  # one run, never a burst of five
+    assert lines(out, "catch_up") == [
+        {"start": "2030-01-01T04:00:00+00:00", "end": "2030-01-01T05:00:00+00:00"}
+    ]
+    assert runs(sqlite_project, "skipper") == []  # late fire times skipped
+    sqlite_project.pipelines.pause("catch_up")
+    clock.set(datetime(2030, 1, 1, 6, 0, 5, tzinfo=UTC))
+    drive(
+        [sched],
+        lambda: (
+            bool(runs(sqlite_project, "skipper")) and runs(sqlite_project, "skipper")[0].status == "succeeded"
+        ),
+    )
+    assert lines(out, "skipper") == [{"start": "2030-01-01T05:00:00+00:00"}]  # on time: it runs
+    assert len(runs(sqlite_project, "catch_up")) == 1  # paused

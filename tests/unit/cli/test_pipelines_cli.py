@@ -1,0 +1,138 @@
+"""``fti pipelines`` and ``fti scheduler`` through click's runner and a real foreground process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+from sqlalchemy import select
+
+import fti
+from fti.cli.main import cli
+from fti.storage.metadata.tables import scheduler_leases
+
+MODULE = """
+import fti
+
+@fti.feature_pipeline(schedule="*/5 * * * *", retries=1, timeout="30s")
+def features(project, start, end, limit: int = 10):
+    print("features", start.isoformat(), end.isoformat(), limit * 2)
+"""
+
+
+def run(home: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["--home", str(home), *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_deploy_list_run_logs_pause_resume(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    module = tmp_path / "features.py"
+    module.write_text(MODULE)
+    code, out, err = run(home, "pipelines", "deploy", str(module))
+    assert code == 0, err
+    assert "deployed feature pipeline features: cron */5 * * * * (UTC)" in out
+    code, out, _ = run(home, "pipelines", "list", "--json")
+    listed = json.loads(out)
+    assert [(p["name"], p["kind"], p["paused"], p["retries"]) for p in listed] == [
+        ("features", "feature", False, 1)
+    ]
+    code, out, err = run(
+        home,
+        "pipelines",
+        "run",
+        "features",
+        "--param",
+        "limit=21",
+        "--start",
+        "2024-01-01T00:00",
+        "--end",
+        "2024-01-01T00:05",
+        "--json",
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["status"] == "succeeded" and result["params"] == {"limit": "21"}
+    assert result["start"] == "2024-01-01T00:00:00+00:00"
+    code, out, _ = run(home, "pipelines", "logs", str(result["id"]), "--stream", "stdout")
+    assert out.strip() == "features 2024-01-01T00:00:00+00:00 2024-01-01T00:05:00+00:00 42"
+    code, out, _ = run(home, "pipelines", "runs", "features", "--json")
+    assert [r["id"] for r in json.loads(out)] == [result["id"]]
+    code, out, _ = run(home, "pipelines", "show", "features", "--json")
+    shown = json.loads(out)
+    assert shown["schedule"] == {"cron": "*/5 * * * *", "timezone": "UTC"} and len(shown["runs"]) == 1
+    assert run(home, "pipelines", "pause", "features")[0] == 0
+    assert json.loads(run(home, "pipelines", "list", "--json")[1])[0]["paused"] is True
+    assert run(home, "pipelines", "resume", "features")[0] == 0
+    assert json.loads(run(home, "pipelines", "list", "--json")[1])[0]["paused"] is False
+
+
+def test_bad_input_gives_clear_errors(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    broken = tmp_path / "broken.py"
+    broken.write_text(
+        "import fti\n\n@fti.feature_pipeline\ndef f(project):\n    pass\n\nimport does_not_exist_anywhere\n"
+    )
+    code, _, err = run(home, "pipelines", "deploy", str(broken))
+    assert code == 2
+    assert "ModuleNotFoundError: No module named 'does_not_exist_anywhere'" in err
+    assert "Traceback (most recent call last)" in err and "Nothing was registered" in err
+    assert json.loads(run(home, "pipelines", "list", "--json")[1]) == []
+    code, _, err = run(home, "pipelines", "run", "ghost")
+    assert code == 2 and "pipeline 'ghost' does not exist" in err
+    module = tmp_path / "features.py"
+    module.write_text(MODULE)
+    run(home, "pipelines", "deploy", str(module))
+    code, _, err = run(
+        home, "pipelines", "backfill", "features", "--start", "2024-01-02", "--end", "2024-01-01"
+    )
+    assert code == 2 and "is not after start" in err
+    code, _, err = run(
+        home, "pipelines", "backfill", "features", "--start", "yesterday", "--end", "2024-01-01"
+    )
+    assert code == 2 and "invalid --start 'yesterday'" in err
+    code, _, err = run(home, "pipelines", "run", "features", "--param", "oops")
+    assert code == 2 and "use --param name=value" in err
+    code, _, err = run(home, "--json", "pipelines", "logs", "12345")
+    assert code == 2 and json.loads(err)["code"] == "not_found"
+    assert json.loads(run(home, "pipelines", "runs", "--json")[1]) == []
+
+
+def test_scheduler_runs_in_the_foreground_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    env = {**os.environ, "FTI_HOME": str(home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fti.cli.main", "scheduler", "--tick", "0.2", "--lease-ttl", "5"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with fti.connect(home=home) as project:
+            deadline = time.monotonic() + 20
+            holder = None
+            while holder is None and time.monotonic() < deadline:
+                with project.backends.catalog.engine.connect() as conn:
+                    holder = conn.execute(select(scheduler_leases.c.holder)).scalar()
+                time.sleep(0.1)
+            assert holder is not None and holder.startswith("scheduler:")
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=20)
+            assert proc.returncode == 0, err
+            assert "scheduler stopped" in err
+            with project.backends.catalog.engine.connect() as conn:
+                expires = conn.execute(select(scheduler_leases.c.expires_at)).scalar()
+            from datetime import UTC, datetime
+
+            assert expires is not None and expires <= datetime.now(UTC)  # lease released
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
