@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import itertools
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -122,8 +123,6 @@ class Pipeline:
             raise ValidationError(
                 f"pipeline {self.name!r} needs parameter(s) {', '.join(missing)}: pass --param k=v"
             )
-        import json
-
         try:
             json.dumps(params)
         except (TypeError, ValueError) as exc:
@@ -464,6 +463,10 @@ class PipelineCatalog:
         check_name(event, "event")
         if payload is not None and not isinstance(payload, dict):
             raise ValidationError(f"event payload must be a dict or None, got {type(payload).__name__}")
+        try:
+            json.dumps(payload)
+        except (TypeError, ValueError) as exc:
+            raise ValidationError(f"event payload must be JSON-serialisable: {exc}") from exc
         with self._catalog.engine.begin() as conn:
             result = conn.execute(
                 insert(pipeline_events).values(

@@ -149,8 +149,11 @@ class Scheduler:
         """Tick until :meth:`stop` is called (or Ctrl-C); then cancel our runs and release the lease."""
         try:
             while not self._stop.is_set():
-                self.tick()
-                if self._stop.wait(0) is False:
+                try:
+                    self.tick()
+                except Exception:  # a catalog hiccup must not end the loop; the next tick retries
+                    log.exception("scheduler tick failed; retrying in %ss", self.tick_interval)
+                if not self._stop.is_set():
                     self.clock.sleep(self.tick_interval)
         finally:
             self.shutdown()
