@@ -64,6 +64,7 @@ class ModelRegistry:
         description: str = "",
         flavor: str | None = None,
         trusted_types: list[str] | None = None,
+        save_options: dict[str, Any] | None = None,
     ) -> ModelVersion:
         """Save ``model`` as the next version of ``name``.
 
@@ -83,6 +84,7 @@ class ModelRegistry:
             flavor: Force a flavor instead of detecting it.
             trusted_types: Extra types skops may construct when loading a scikit-learn model
                 (types outside scikit-learn/numpy/scipy, e.g. your own transformer classes).
+            save_options: Flavor-specific save options, e.g. ``{"format": "json"}`` for XGBoost.
 
         Returns:
             The new :class:`ModelVersion`.
@@ -135,7 +137,9 @@ class ModelRegistry:
             feature_names=None if fv is None else fv.feature_names,
             feature_dtypes=None if fv is None else fv.feature_dtypes,
         )
-        options: dict[str, Any] = {}
+        if save_options is not None and not isinstance(save_options, dict):
+            raise ValidationError(f"save_options must be a dict, got {type(save_options).__name__}")
+        options: dict[str, Any] = dict(save_options or {})
         if trusted_types is not None:
             options["trusted_types"] = list(trusted_types)
         with tempfile.TemporaryDirectory(prefix="fti-register-") as tmp:

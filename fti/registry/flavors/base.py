@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from fti.errors import ValidationError
+from fti.errors import BackendError, ValidationError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -90,6 +90,25 @@ def detect_flavor(model: object) -> Flavor:
         "LightGBM models, onnx.ModelProto, TorchScript modules, fti.registry.flavors.pyfunc.PythonModel). "
         "Pickled or arbitrary Python objects are not accepted because loading them would execute code."
     )
+
+
+def require(module: str, extra: str) -> Any:
+    """Import a flavor's library, or ``BackendError`` naming the extra that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise BackendError(
+            f"this model flavor needs the {module.split('.')[0]!r} package: pip install 'fti[{extra}]'"
+        ) from exc
+
+
+def reject_options(flavor: str, options: dict[str, Any]) -> None:
+    """``ValidationError`` for save options a flavor does not understand."""
+    if options:
+        raise ValidationError(
+            f"the {flavor} flavor takes no save option(s) {sorted(options)}; remove them "
+            "(trusted_types is for sklearn, save_options={'format': ...} for xgboost)"
+        )
 
 
 def library_loaded(prefix: str) -> bool:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import IntegrityError, ValidationError
-from fti.registry.flavors.base import align_input, as_array, library_loaded
+from fti.registry.flavors.base import align_input, as_array, library_loaded, reject_options, require
 
 if TYPE_CHECKING:
     import numpy as np
@@ -34,7 +34,8 @@ class LightGBMFlavor:
         return isinstance(model, lgb.Booster | lgb.LGBMModel)
 
     def save(self, model: Any, directory: Path, *, example: Any = None, **options: Any) -> dict[str, Any]:
-        import lightgbm as lgb
+        reject_options(self.name, options)
+        lgb = require("lightgbm", "ml")
 
         if isinstance(model, lgb.Booster):
             (directory / MODEL_FILE).write_text(model.model_to_string(), encoding="utf-8")
@@ -64,7 +65,7 @@ class LightGBMFlavor:
         return saved
 
     def load(self, directory: Path, options: dict[str, Any]) -> Any:
-        import lightgbm as lgb
+        lgb = require("lightgbm", "ml")
 
         booster = lgb.Booster(model_str=(directory / options["file"]).read_text(encoding="utf-8"))
         if options.get("kind") == "booster":
@@ -93,7 +94,7 @@ class LightGBMFlavor:
         return model
 
     def predict(self, model: Any, X: np.ndarray | pd.DataFrame) -> dict[str, np.ndarray]:
-        import lightgbm as lgb
+        lgb = require("lightgbm", "ml")
 
         if isinstance(model, lgb.Booster):
             import pandas as pd

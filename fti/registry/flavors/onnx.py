@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import ValidationError
-from fti.registry.flavors.base import library_loaded
+from fti.registry.flavors.base import library_loaded, reject_options, require
 
 if TYPE_CHECKING:
     import numpy as np
@@ -47,6 +47,7 @@ class OnnxFlavor:
         return isinstance(model, onnx.ModelProto)
 
     def save(self, model: Any, directory: Path, *, example: Any = None, **options: Any) -> dict[str, Any]:
+        reject_options(self.name, options)
         import onnx
 
         try:
@@ -99,7 +100,7 @@ class OnnxFlavor:
 
 
 def _session(data: bytes) -> Any:
-    import onnxruntime as ort
+    ort = require("onnxruntime", "ml")
 
     return ort.InferenceSession(data, providers=["CPUExecutionProvider"])
 

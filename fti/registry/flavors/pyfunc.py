@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import NotFoundError, ValidationError
-from fti.registry.flavors.base import as_array
+from fti.registry.flavors.base import as_array, reject_options
 
 if TYPE_CHECKING:
     import numpy as np
@@ -87,6 +87,7 @@ class PyFuncFlavor:
         return isinstance(model, PythonModel)
 
     def save(self, model: Any, directory: Path, *, example: Any = None, **options: Any) -> dict[str, Any]:
+        reject_options(self.name, options)
         model.resolve()  # fail now, not at load time, when the reference is wrong
         files: dict[str, str] = {}
         for name, path in model.artifacts.items():

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fti.errors import BackendError, ValidationError
-from fti.registry.flavors.base import library_loaded
+from fti.errors import ValidationError
+from fti.registry.flavors.base import library_loaded, reject_options, require
 
 if TYPE_CHECKING:
     import numpy as np
@@ -37,6 +37,7 @@ class PyTorchFlavor:
         return isinstance(model, torch.nn.Module)
 
     def save(self, model: Any, directory: Path, *, example: Any = None, **options: Any) -> dict[str, Any]:
+        reject_options(self.name, options)
         torch = _torch()
         script = model
         if not isinstance(model, torch.jit.ScriptModule):
@@ -73,11 +74,7 @@ class PyTorchFlavor:
 
 
 def _torch() -> Any:
-    try:
-        import torch
-    except ImportError as exc:
-        raise BackendError("the pytorch flavor needs torch: pip install 'fti[torch]'") from exc
-    return torch
+    return require("torch", "torch")
 
 
 def _tensor(X: Any) -> Any:

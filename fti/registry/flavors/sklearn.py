@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import IntegrityError, ValidationError
-from fti.registry.flavors.base import align_input, as_array, library_loaded
+from fti.registry.flavors.base import align_input, as_array, library_loaded, reject_options, require
 
 if TYPE_CHECKING:
     import numpy as np
@@ -49,7 +49,8 @@ class SklearnFlavor:
         trusted_types: list[str] | None = None,
         **options: Any,
     ) -> dict[str, Any]:
-        import skops.io as sio
+        reject_options(self.name, options)
+        sio = require("skops.io", "ml")
 
         _check_fitted(model)
         data = sio.dumps(model)
@@ -67,7 +68,7 @@ class SklearnFlavor:
         return {"file": MODEL_FILE, "trusted_types": needed, "class": _qualname(model)}
 
     def load(self, directory: Path, options: dict[str, Any]) -> Any:
-        import skops.io as sio
+        sio = require("skops.io", "ml")
 
         data = (directory / options.get("file", MODEL_FILE)).read_bytes()
         trusted = list(options.get("trusted_types", []))

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import IntegrityError, ValidationError
-from fti.registry.flavors.base import align_input, as_array, library_loaded
+from fti.registry.flavors.base import align_input, as_array, library_loaded, reject_options, require
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,7 +36,8 @@ class XGBoostFlavor:
     def save(
         self, model: Any, directory: Path, *, example: Any = None, format: str = "ubj", **options: Any
     ) -> dict[str, Any]:
-        import xgboost as xgb
+        reject_options(self.name, options)
+        xgb = require("xgboost", "ml")
 
         if format not in FORMATS:
             raise ValidationError(f"XGBoost models are saved as 'ubj' or 'json', got format={format!r}")
@@ -58,7 +59,7 @@ class XGBoostFlavor:
         return {"file": file, "kind": "booster"}
 
     def load(self, directory: Path, options: dict[str, Any]) -> Any:
-        import xgboost as xgb
+        xgb = require("xgboost", "ml")
 
         path = str(directory / options["file"])
         if options.get("kind") == "booster":
@@ -73,7 +74,7 @@ class XGBoostFlavor:
         return model
 
     def predict(self, model: Any, X: np.ndarray | pd.DataFrame) -> dict[str, np.ndarray]:
-        import xgboost as xgb
+        xgb = require("xgboost", "ml")
 
         if isinstance(model, xgb.Booster):
             import numpy as np
