@@ -189,3 +189,30 @@ def test_changed_source_is_refused_until_redeployed(sqlite_project: fti.Project,
     run = sqlite_project.pipelines.run("train")
     assert run.status == "failed" and run.exit_code == 3
     assert "changed since it was deployed" in sqlite_project.pipelines.logs(run.id)["stderr"]
+
+
+def test_window_and_event_input_is_checked(sqlite_project: fti.Project, tmp_path: Path) -> None:
+    path = write_module(
+        tmp_path,
+        """
+import fti
+
+@fti.feature_pipeline
+def manual_window(project, start, end, region: str):
+    pass
+""",
+        "manual.py",
+    )
+    sqlite_project.pipelines.deploy(path)
+    with pytest.raises(ValidationError, match="needs a window: pass start and end"):
+        sqlite_project.pipelines.run("manual_window", params={"region": "eu"})
+    t = datetime(2024, 1, 1, tzinfo=UTC)
+    with pytest.raises(ValidationError, match=r"needs parameter\(s\) region"):
+        sqlite_project.pipelines.run("manual_window", start=t, end=t + timedelta(hours=1))
+    with pytest.raises(ValidationError, match="pass both start and end"):
+        sqlite_project.pipelines.run("manual_window", params={"region": "eu"}, start=t)
+    with pytest.raises(ValidationError, match="JSON-serialisable"):
+        sqlite_project.pipelines.fire_event("drift_detected", {"at": object()})
+    with pytest.raises(ValidationError, match="must be a dict"):
+        sqlite_project.pipelines.fire_event("drift_detected", ["not", "a", "dict"])  # type: ignore[arg-type]
+    assert count(sqlite_project, pipeline_runs) == 0
