@@ -38,7 +38,11 @@ _LAZY = {
     "on_event": "fti.pipelines.definitions",
 }
 
+# subpackages reachable as attributes of ``fti`` (``fti.batch.score(...)``), imported on first use
+_SUBMODULES = ("batch",)
+
 if TYPE_CHECKING:
+    from fti import batch as batch
     from fti.config import Settings
     from fti.pipelines.definitions import (
         every,
@@ -53,6 +57,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"fti.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'fti' has no attribute {name!r}")
@@ -62,7 +68,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+    return sorted([*globals(), *_LAZY, *_SUBMODULES])
 
 
 __all__ = [

@@ -117,7 +117,10 @@ class OnnxScorer:
             if name == "predict" and value.ndim == 2 and value.shape[1] == 1:
                 value = value.ravel()
             cast = self._casts.get(name)
-            out[name] = value if cast is None else value.astype(cast, copy=False)
+            value = value if cast is None else value.astype(cast, copy=False)
+            if name == "predict_proba":  # float32 sums like 1 - p can land just outside [0, 1]
+                value = np.clip(value, 0.0, 1.0, out=value if value.flags.writeable else None)
+            out[name] = value
         return out
 
     def match_dtypes(self, reference: dict[str, np.ndarray]) -> None:

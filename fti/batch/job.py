@@ -1,0 +1,369 @@
+"""A batch inference job: feature view batch data -> fastest verified scorer -> predictions group.
+
+Memory stays bounded whatever the row count: the time range is cut into windows of about
+``chunk_rows`` spine rows (boundaries computed by DuckDB over the spine's event-time column), and
+each window is read through the feature view (point-in-time join and transformations, exactly as
+in training and online serving), scored, and appended to a temporary Parquet file on disk.
+
+Predictions are committed once, at the end, to the output feature group (primary key and event
+time of the input rows, ``prediction``, one ``proba_<class>`` column per class for classifiers,
+``model_name``, ``model_version``, ``scored_at``): a failure while scoring writes nothing. Runs of
+more than ``COMMIT_ROWS`` predictions commit in slices of that size to keep the final insert's
+memory bounded too; that is safe because the group upserts by (primary key, event time), so
+re-running a job after a crash converges to the same rows.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fti._names import check_name
+from fti.errors import ValidationError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pyarrow as pa
+
+    from fti.features.feature_group import FeatureGroup
+    from fti.features.feature_view import FeatureView
+    from fti.project import Project
+    from fti.registry.scoring import Scorer
+
+DEFAULT_CHUNK_ROWS = 262_144
+COMMIT_ROWS = 4_000_000
+SAMPLE_ROWS = 2_000
+Progress = Callable[[int, int], None]
+"""Called with (rows scored so far, total rows) after each window."""
+
+
+@dataclass(frozen=True)
+class BatchScoreResult:
+    """What a batch scoring run did."""
+
+    feature_group: FeatureGroup | None
+    """The predictions group (None when the window held no rows and nothing was written)."""
+    rows: int
+    model_name: str
+    model_version: int
+    scorer: str
+    """The scorer kind that ran (``native``, ``onnx``, ``compiled``)."""
+    commit_versions: list[int]
+    """Offline commit versions of the predictions group written by this run (usually one)."""
+    scored_at: datetime
+    seconds: float
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "output": None if self.feature_group is None else self.feature_group.name,
+            "output_version": None if self.feature_group is None else self.feature_group.version,
+            "rows": self.rows,
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "scorer": self.scorer,
+            "commit_versions": self.commit_versions,
+            "scored_at": self.scored_at.isoformat(),
+            "seconds": round(self.seconds, 3),
+            "rows_per_second": round(self.rows_per_second, 1),
+        }
+
+
+def score(
+    project: Project,
+    model: str,
+    *,
+    start_time: datetime | None = None,
+    end_time: datetime | None = None,
+    output: str,
+    output_version: int = 1,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    prefer: str = "fastest",
+    progress: Progress | None = None,
+) -> BatchScoreResult:
+    """Score a registered model over its feature view's rows in ``[start_time, end_time)``.
+
+    Args:
+        project: The project holding the model and its feature view.
+        model: ``"name@alias"`` (e.g. ``"fraud@production"``), ``"name"`` (latest version) or
+            ``"name:3"`` (version 3).
+        start_time: Inclusive lower bound on the spine's event time (tz-aware; None = no bound).
+        end_time: Exclusive upper bound (tz-aware; None = no bound).
+        output: The predictions feature group, created on first use with the view's primary key
+            and event time.
+        output_version: Version of the predictions group.
+        chunk_rows: About how many rows are read and scored at once (memory bound).
+        prefer: Scorer choice, see :func:`fti.registry.scoring.get_scorer`.
+        progress: Optional callback ``(rows_done, rows_total)``.
+
+    Returns:
+        The predictions group, the row count, the model version and scorer used.
+
+    Raises:
+        ValidationError: bad times, names or chunk size; the model has no feature view.
+        NotFoundError: unknown model, alias or version.
+    """
+    started = time.perf_counter()
+    check_name(output, "output feature group")
+    if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
+        raise ValidationError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
+    _check_times(start_time, end_time)
+    if not isinstance(model, str) or not model:
+        raise ValidationError(f"model must be 'name@alias', 'name' or 'name:version', got {model!r}")
+
+    version = _resolve(project, model)
+    fv = version.feature_view()
+    if fv is None:
+        raise ValidationError(
+            f"model {version.name!r} version {version.version} was registered without a feature "
+            "view, so batch scoring cannot read its inputs; register it with its feature view "
+            "(e.g. run.log_model(..., feature_view=fv))"
+        )
+    td_version = version.training_dataset_version
+    columns = fv.feature_names(transformed=True, training_dataset_version=td_version)
+    keys = [*fv.primary_key, *([fv.event_time] if fv.event_time else [])]
+    scored_at = datetime.now(UTC)
+    windows = _windows(project, fv, start_time, end_time, chunk_rows)
+    total = sum(n for _, _, n in windows)
+
+    workdir = Path(tempfile.mkdtemp(prefix="fti-batch-", dir=_scratch(project)))
+    try:
+        scorer: Scorer | None = None
+        names: list[str] | None = None
+        done = 0
+        writer: Any = None
+        path = workdir / "predictions.parquet"
+        for window_start, window_end, _ in windows:
+            data = fv.get_batch_data(
+                window_start,
+                window_end,
+                with_keys=True,
+                return_type="arrow",
+                training_dataset_version=td_version,
+            )
+            from fti.registry.scoring import to_matrix
+
+            if scorer is None and data.num_rows:
+                # verify and time the candidates on the first rows of the range
+                sample = to_matrix(data.slice(0, SAMPLE_ROWS), columns)
+                scorer = _scorer(project, version, sample, prefer)
+            for chunk in _slices(data, chunk_rows):
+                assert scorer is not None
+                matrix = to_matrix(chunk, columns)
+                outputs = scorer.predict(matrix)
+                if names is None:
+                    names = _output_columns(outputs, _classes(scorer, version))
+                table = _predictions(chunk, keys, outputs, names, version, scored_at)
+                if writer is None:
+                    import pyarrow.parquet as pq
+
+                    writer = pq.ParquetWriter(path, table.schema)
+                writer.write_table(table)
+                done += chunk.num_rows
+            if progress is not None:
+                progress(done, max(total, done))
+        if writer is None:
+            return BatchScoreResult(
+                None, 0, version.name, version.version, "none", [], scored_at, time.perf_counter() - started
+            )
+        writer.close()
+        group = project.feature_store.get_or_create_feature_group(
+            output,
+            output_version,
+            primary_key=fv.primary_key,
+            event_time=fv.event_time,
+            description=f"batch predictions of model {version.name!r} over feature view {fv.name!r}",
+        )
+        commits = _commit(group, path)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    assert scorer is not None
+    return BatchScoreResult(
+        group,
+        done,
+        version.name,
+        version.version,
+        scorer.kind,
+        commits,
+        scored_at,
+        time.perf_counter() - started,
+    )
+
+
+def _check_times(start_time: datetime | None, end_time: datetime | None) -> None:
+    for label, value in (("start_time", start_time), ("end_time", end_time)):
+        if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
+            raise ValidationError(
+                f"{label} must be a tz-aware datetime or None, got {value!r} "
+                "(e.g. datetime(2024, 1, 1, tzinfo=UTC))"
+            )
+    if start_time is not None and end_time is not None and not start_time < end_time:
+        raise ValidationError(
+            f"start_time {start_time.isoformat()} must be before end_time {end_time.isoformat()}"
+        )
+
+
+def _resolve(project: Project, model: str) -> Any:
+    registry = project.model_registry
+    name, sep, version = model.partition(":")
+    if sep:
+        if not version.isdigit():
+            raise ValidationError(f"model version in {model!r} must be an integer, e.g. 'fraud:3'")
+        return registry.get_model(name, version=int(version))
+    return registry.resolve(model)
+
+
+def _scratch(project: Project) -> str | None:
+    """Temporary files go under the fti home when it is local (same disk as the data)."""
+    home = Path(project.settings.home)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        scratch = home / "tmp"
+        scratch.mkdir(exist_ok=True)
+        return str(scratch)
+    except OSError:
+        return None
+
+
+def _scorer(project: Project, version: Any, sample: np.ndarray, prefer: str) -> Scorer:
+    from fti.registry.scoring import get_scorer
+
+    return get_scorer(
+        version,
+        sample=sample,
+        prefer=prefer,
+        cache_dir=Path(project.settings.home) / "cache" / "scorers",
+    )
+
+
+def _windows(
+    project: Project, fv: FeatureView, start: datetime | None, end: datetime | None, chunk_rows: int
+) -> list[tuple[datetime | None, datetime | None, int]]:
+    """Time windows ``[lo, hi)`` of about ``chunk_rows`` spine rows each, covering [start, end).
+
+    Rows sharing one event time are never split, so a window can exceed ``chunk_rows`` when many
+    rows share a timestamp. A spine without event time is one window.
+    """
+    spine = fv.query.spine
+    if spine.event_time is None:
+        return [(None, None, 0)]
+    from fti._duckdb import connect, quote
+    from fti.errors import NotFoundError
+
+    try:
+        dataset = project.backends.offline.dataset(spine.table_name)
+    except NotFoundError:  # nothing inserted yet
+        return []
+    ts = quote(spine.event_time)
+    where, params = [], []
+    if start is not None:
+        where.append(f"{ts} >= ?")
+        params.append(start)
+    if end is not None:
+        where.append(f"{ts} < ?")
+        params.append(end)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    con = connect()
+    try:
+        con.register("spine", dataset)
+        found = con.execute(f"SELECT count(*) FROM spine {clause}", params).fetchone()
+        count = int(found[0]) if found else 0
+        if count == 0:
+            return []
+        # every chunk_rows-th event time (in order) starts a window
+        bounds = con.execute(
+            f"SELECT DISTINCT epoch_us(t) AS t FROM (SELECT {ts} AS t, row_number() OVER (ORDER BY {ts}) - 1 AS rn "
+            f"FROM spine {clause}) WHERE rn % {int(chunk_rows)} = 0 ORDER BY t",
+            params,
+        ).fetchall()
+    finally:
+        con.close()
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    edges: list[datetime | None] = [start, *(epoch + timedelta(microseconds=us) for (us,) in bounds[1:]), end]
+    sizes = [min(chunk_rows, count - i * chunk_rows) for i in range(len(edges) - 1)]
+    sizes[-1] = count - sum(sizes[:-1])
+    return list(zip(edges[:-1], edges[1:], sizes, strict=True))
+
+
+def _slices(table: pa.Table, rows: int) -> Iterator[pa.Table]:
+    for offset in range(0, table.num_rows, rows):
+        yield table.slice(offset, rows)
+
+
+def _classes(scorer: Scorer, version: Any) -> list[Any] | None:
+    model = getattr(scorer, "model", None)
+    if model is None:
+        model = version.load()
+    classes = getattr(model, "classes_", None)
+    return None if classes is None else list(classes)
+
+
+def _output_columns(outputs: dict[str, np.ndarray], classes: list[Any] | None) -> list[str]:
+    """Column names: ``prediction`` (or ``prediction_<i>``) and ``proba_<class>``."""
+    pred = outputs["predict"]
+    names = ["prediction"] if pred.ndim == 1 else [f"prediction_{i}" for i in range(pred.shape[1])]
+    proba = outputs.get("predict_proba")
+    if proba is not None:
+        labels = classes if classes is not None and len(classes) == proba.shape[1] else range(proba.shape[1])
+        cols = [f"proba_{_slug(c)}" for c in labels]
+        if len(set(cols)) != len(cols):
+            cols = [f"proba_{i}" for i in range(proba.shape[1])]
+        names += cols
+    return names
+
+
+def _slug(value: Any) -> str:
+    return re.sub(r"[^a-z0-9_]", "_", str(value).lower()) or "_"
+
+
+def _predictions(
+    chunk: pa.Table,
+    keys: list[str],
+    outputs: dict[str, np.ndarray],
+    names: list[str],
+    version: Any,
+    scored_at: datetime,
+) -> pa.Table:
+    import numpy as np
+    import pyarrow as pa
+
+    pred = outputs["predict"]
+    values = [pred] if pred.ndim == 1 else list(pred.T)
+    proba = outputs.get("predict_proba")
+    if proba is not None:
+        values += list(np.asarray(proba, dtype=np.float64).T)
+    n = chunk.num_rows
+    columns = [chunk.column(k) for k in keys]
+    columns += [pa.array(v) if v.dtype != object else pa.array(v.tolist()) for v in values]
+    columns += [
+        pa.array(np.full(n, version.name, dtype=object), pa.string()),
+        pa.array(np.full(n, version.version, dtype=np.int64)),
+        pa.array(
+            np.full(n, np.datetime64(scored_at.replace(tzinfo=None), "us")), pa.timestamp("us", tz="UTC")
+        ),
+    ]
+    return pa.table(columns, names=[*keys, *names, "model_name", "model_version", "scored_at"])
+
+
+def _commit(group: FeatureGroup, path: Path) -> list[int]:
+    import pyarrow.parquet as pq
+
+    source = pq.ParquetFile(path)
+    if source.metadata.num_rows <= COMMIT_ROWS:
+        return [group.insert(source.read(), validation="none").version]
+    commits = []
+    for batch in source.iter_batches(batch_size=COMMIT_ROWS):
+        import pyarrow as pa
+
+        commits.append(group.insert(pa.Table.from_batches([batch]), validation="none").version)
+    return commits

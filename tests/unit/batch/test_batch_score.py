@@ -1,0 +1,175 @@
+"""Batch scoring end to end: a real feature group and feature view, a registered model, a real
+catalog (SQLite and PostgreSQL), predictions written to a feature group and read back."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import fti
+from fti.errors import NotFoundError, ValidationError
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+N = 240
+
+
+def at(hours: float) -> datetime:
+    return T0 + timedelta(hours=hours)
+
+
+def setup_model(project: fti.Project, model: Any = None, name: str = "fraud") -> tuple[Any, Any]:
+    """A transactions group, a feature view with transformations, a model registered from it."""
+    fs = project.feature_store
+    tx = fs.get_or_create_feature_group("transactions", primary_key=["tid"], event_time="ts")
+    rng = np.random.default_rng(3)
+    amount = rng.normal(50, 20, N)
+    category = [["food", "travel", "misc"][i % 3] for i in range(N)]
+    tx.insert(
+        pd.DataFrame(
+            {
+                "tid": np.arange(N),
+                "ts": [at(i // 2) for i in range(N)],  # two rows share each event time
+                "amount": amount,
+                "category": category,
+                "hour": (np.arange(N) % 24).astype(np.int64),
+                "is_fraud": ((amount > 60) | (np.arange(N) % 7 == 0)).astype(np.int64),
+            }
+        )
+    )
+    fv = fs.get_or_create_feature_view(
+        "fraud_view",
+        query=tx.select(["amount", "category", "hour", "is_fraud"]),
+        labels=["is_fraud"],
+        transformations={"amount": "standard_scaler", "category": "one_hot_encoder"},
+    )
+    x_train, _, y_train, _ = fv.train_test_split(test_size=0.25, seed=1)
+    names = fv.feature_names()
+    if model is None:
+        from sklearn.ensemble import RandomForestClassifier
+
+        model = RandomForestClassifier(10, max_depth=4, random_state=0)
+    model.fit(x_train[names], y_train)
+    mr = project.model_registry
+    version = mr.register(
+        name,
+        model,
+        feature_view=fv,
+        training_dataset_version=fv.last_training_dataset_version,
+        input_example=x_train[names].head(3),
+    )
+    mr.set_alias(name, version.version, "production")
+    return fv, model
+
+
+def test_score_writes_one_prediction_per_input_row(project: fti.Project) -> None:
+    fv, model = setup_model(project)
+    start, end = at(10), at(100)
+    result = fti.batch.score(
+        project, model="fraud@production", start_time=start, end_time=end, output="fraud_predictions"
+    )
+
+    expected_input = fv.get_batch_data(start, end, with_keys=True)
+    assert result.rows == len(expected_input) == 180
+    assert (result.model_name, result.model_version) == ("fraud", 1)
+    assert result.scorer in {"native", "onnx"} and len(result.commit_versions) == 1
+    group = result.feature_group
+    assert group is not None and (group.name, group.primary_key, group.event_time) == (
+        "fraud_predictions",
+        ["tid"],
+        "ts",
+    )
+    preds = group.read().sort_values("tid").reset_index(drop=True)
+    assert preds.columns.tolist() == [
+        "tid", "ts", "prediction", "proba_0", "proba_1", "model_name", "model_version", "scored_at"
+    ]  # fmt: skip
+    expected_input = expected_input.sort_values("tid").reset_index(drop=True)
+    assert preds["tid"].tolist() == expected_input["tid"].tolist()
+    assert preds["ts"].tolist() == expected_input["ts"].tolist()
+    features = expected_input[fv.feature_names()]
+    np.testing.assert_array_equal(preds["prediction"].to_numpy(), model.predict(features))
+    np.testing.assert_allclose(
+        preds[["proba_0", "proba_1"]].to_numpy(), model.predict_proba(features), atol=1e-6
+    )
+    assert set(preds["model_name"]) == {"fraud"} and set(preds["model_version"]) == {1}
+    assert preds["scored_at"].nunique() == 1 and preds["scored_at"].iloc[0] == result.scored_at
+
+
+def test_tiny_chunks_give_identical_predictions(sqlite_project: fti.Project) -> None:
+    setup_model(sqlite_project)
+    progress: list[tuple[int, int]] = []
+    whole = fti.batch.score(sqlite_project, "fraud", output="whole")
+    chunked = fti.batch.score(
+        sqlite_project,
+        "fraud:1",
+        output="chunked",
+        chunk_rows=7,
+        progress=lambda d, t: progress.append((d, t)),
+    )
+    assert whole.rows == chunked.rows == N
+    assert chunked.commit_versions == [0]  # many chunks, still one commit
+    assert len(progress) > N // 8 and progress[-1] == (N, N)
+    assert [d for d, _ in progress] == sorted(d for d, _ in progress)
+
+    def read(result: Any) -> pd.DataFrame:
+        return (
+            result.feature_group.read().drop(columns=["scored_at"]).sort_values("tid").reset_index(drop=True)
+        )
+
+    # the same rows, labels and metadata; probabilities equal to float32 precision (each run picks
+    # its fastest verified scorer, which may be ONNX in one and native in the other)
+    left, right = read(whole), read(chunked)
+    proba = ["proba_0", "proba_1"]
+    pd.testing.assert_frame_equal(left.drop(columns=proba), right.drop(columns=proba))
+    np.testing.assert_allclose(left[proba].to_numpy(), right[proba].to_numpy(), rtol=0, atol=1e-6)
+
+
+def test_rescoring_upserts_and_empty_window_writes_nothing(sqlite_project: fti.Project) -> None:
+    setup_model(sqlite_project)
+    first = fti.batch.score(sqlite_project, "fraud", start_time=at(0), end_time=at(30), output="preds")
+    again = fti.batch.score(sqlite_project, "fraud", start_time=at(20), end_time=at(50), output="preds")
+    assert (first.rows, again.rows) == (60, 60)
+    assert len(again.feature_group.read()) == 100  # the 20 overlapping rows were replaced, not duplicated
+    empty = fti.batch.score(sqlite_project, "fraud", start_time=at(500), output="nothing")
+    assert empty.rows == 0 and empty.feature_group is None
+    assert "nothing" not in [g.name for g in sqlite_project.feature_store.list_feature_groups()]
+
+
+def test_lightgbm_model_through_the_fastest_scorer(sqlite_project: fti.Project) -> None:
+    import lightgbm as lgb
+
+    fv, model = setup_model(sqlite_project, lgb.LGBMClassifier(n_estimators=10, num_leaves=6, verbose=-1))
+    result = fti.batch.score(sqlite_project, "fraud@production", output="lgb_preds", chunk_rows=50)
+    preds = result.feature_group.read().sort_values("tid")
+    data = fv.get_batch_data(with_keys=True).sort_values("tid")
+    expected = model.predict_proba(data[fv.feature_names()])
+    np.testing.assert_allclose(preds[["proba_0", "proba_1"]].to_numpy(), expected, atol=1e-6)
+    assert result.rows == N
+
+
+def test_bad_inputs_are_rejected_and_write_nothing(project: fti.Project) -> None:
+    setup_model(project)
+    mr = project.model_registry
+    from sklearn.linear_model import LogisticRegression
+
+    mr.register("loose", LogisticRegression().fit(np.eye(2), [0, 1]))
+    cases: list[tuple[dict[str, Any], type[Exception], str]] = [
+        ({"model": "nope@production"}, NotFoundError, "model 'nope' not found"),
+        ({"model": "fraud@staging"}, NotFoundError, "has no alias 'staging'"),
+        ({"model": "fraud:9"}, NotFoundError, "has no version 9"),
+        ({"model": "fraud:x"}, ValidationError, "must be an integer"),
+        ({"start_time": at(5), "end_time": at(1)}, ValidationError, "must be before end_time"),
+        ({"start_time": datetime(2024, 1, 1)}, ValidationError, "start_time must be a tz-aware datetime"),
+        ({"output": "Bad-Name"}, ValidationError, "invalid output feature group name"),
+        ({"chunk_rows": 0}, ValidationError, "chunk_rows must be a positive integer"),
+        ({"prefer": "gpu"}, ValidationError, "prefer must be one of"),
+        ({"model": "loose"}, ValidationError, "registered without a feature view"),
+    ]
+    for overrides, error, message in cases:
+        kwargs: dict[str, Any] = {"model": "fraud@production", "output": "preds", **overrides}
+        with pytest.raises(error, match=message):
+            fti.batch.score(project, **kwargs)
+    assert "preds" not in [g.name for g in project.feature_store.list_feature_groups()]
