@@ -1,21 +1,33 @@
-"""Arrow <-> Python row conversion shared by the online stores."""
+"""Arrow <-> Python conversions shared by the online stores: column kinds, storage values, keys.
+
+Every online store keeps values in a small set of *kinds* and converts them the same way, so the
+stores return identical Python values: timestamps are int microseconds since the epoch (restored
+as tz-aware UTC datetimes), dates are int days (restored as ``datetime.date``), bools are 0/1.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fti.errors import ValidationError
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH_DATE = date(1970, 1, 1)
+_MICRO = timedelta(microseconds=1)
 
 # Column kinds the stores know how to round-trip.
-INT, FLOAT, STR, BOOL, TS, BYTES, JSON = "int", "float", "str", "bool", "ts", "bytes", "json"
+INT, FLOAT, STR, BOOL, TS, DATE, BYTES, JSON = "int", "float", "str", "bool", "ts", "date", "bytes", "json"
+EVENT_TIME_KINDS = (TS, DATE, INT)
 
 
 def column_kind(dtype: pa.DataType) -> str:
+    if pa.types.is_dictionary(dtype):
+        return column_kind(dtype.value_type)
     if pa.types.is_boolean(dtype):
         return BOOL
     if pa.types.is_integer(dtype):
@@ -24,21 +36,31 @@ def column_kind(dtype: pa.DataType) -> str:
         return FLOAT
     if pa.types.is_string(dtype) or pa.types.is_large_string(dtype) or pa.types.is_string_view(dtype):
         return STR
-    if pa.types.is_timestamp(dtype) or pa.types.is_date(dtype):
+    if pa.types.is_timestamp(dtype):
         return TS
-    if pa.types.is_binary(dtype) or pa.types.is_large_binary(dtype):
+    if pa.types.is_date(dtype):
+        return DATE
+    if pa.types.is_binary(dtype) or pa.types.is_large_binary(dtype) or pa.types.is_fixed_size_binary(dtype):
         return BYTES
     return JSON
 
 
 def column_values(column: pa.ChunkedArray | pa.Array, kind: str) -> list[Any]:
-    """Storage-ready Python values: timestamps as int microseconds, bools as 0/1."""
+    """Storage-ready Python values: timestamps as int microseconds, dates as int days, bools as 0/1."""
+    if pa.types.is_dictionary(column.type):
+        column = pc.cast(column, column.type.value_type)
     if kind == TS:
         if pa.types.is_date(column.type):
             column = pc.cast(column, pa.timestamp("us"))
         return list(pc.cast(pc.cast(column, pa.timestamp("us", tz="UTC")), pa.int64()).to_pylist())
+    if kind == DATE:
+        if pa.types.is_timestamp(column.type):
+            column = pc.cast(column, pa.date32())
+        return list(pc.cast(pc.cast(column, pa.date32()), pa.int32()).to_pylist())
     if kind == BOOL:
         return list(pc.cast(column, pa.int8()).to_pylist())
+    if kind == FLOAT and pa.types.is_decimal(column.type):
+        column = pc.cast(column, pa.float64())
     if kind in (INT, FLOAT) and column.null_count == 0:
         return column.to_numpy().tolist()  # type: ignore[no-any-return]
     if kind == JSON:
@@ -63,6 +85,8 @@ def restore(value: Any, kind: str) -> Any:
         return None
     if kind == TS:
         return from_micros(value)
+    if kind == DATE:
+        return EPOCH_DATE + timedelta(days=value)
     if kind == BOOL:
         return bool(value)
     if kind == JSON:
@@ -70,3 +94,99 @@ def restore(value: Any, kind: str) -> Any:
 
         return orjson.loads(value)
     return value
+
+
+def check_rows(rows: Any, key_columns: Sequence[str], event_time: str | None, version: int) -> None:
+    """Reject a write the stores cannot apply, before anything is written."""
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise ValidationError(f"the applied version must be an int >= 0, got {version!r}")
+    if not isinstance(rows, pa.Table):
+        raise ValidationError(f"online rows must be a pyarrow.Table, got {type(rows).__name__}")
+    if isinstance(key_columns, str) or not key_columns:
+        raise ValidationError(f"key_columns must be a non-empty list of column names, got {key_columns!r}")
+    if len(set(key_columns)) != len(key_columns):
+        raise ValidationError(f"key_columns {list(key_columns)} name a column twice")
+    names = rows.column_names
+    if len(set(names)) != len(names):
+        raise ValidationError(f"online rows have duplicate column names: {names}")
+    needed = [*key_columns, *([event_time] if event_time is not None else [])]
+    missing = [c for c in needed if c not in names]
+    if missing:
+        raise ValidationError(f"online rows lack key/event-time column(s) {missing} (columns: {names})")
+    if event_time is not None and column_kind(rows.schema.field(event_time).type) not in EVENT_TIME_KINDS:
+        raise ValidationError(
+            f"event time column {event_time!r} has type {rows.schema.field(event_time).type}; "
+            "use a timestamp, date or integer column"
+        )
+    for name in needed:
+        nulls = rows.column(name).null_count
+        if nulls:
+            raise ValidationError(
+                f"column {name!r} has {nulls} null value(s); keys and event times need values"
+            )
+
+
+def check_keys(keys: Any) -> None:
+    if isinstance(keys, (str, bytes)) or not isinstance(keys, Sequence):
+        raise ValidationError(f"keys must be a list of key tuples, e.g. [(1,), (2,)], got {keys!r}")
+
+
+_MISS = object()
+
+
+def _key_part(value: Any, kind: str) -> Any:
+    """The storage form of one key element, or ``_MISS`` when no stored value of ``kind`` equals it."""
+    if value is None:
+        return _MISS
+    if not isinstance(value, (int, float, str, bytes, date)):
+        item = getattr(value, "item", None)  # numpy scalars
+        if item is not None:
+            value = item()
+    if kind == INT:
+        return value if isinstance(value, int) and not isinstance(value, bool) else _MISS
+    if kind == STR:
+        return value if isinstance(value, str) else _MISS
+    if kind == FLOAT:
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else _MISS
+    if kind == BOOL:
+        return int(value) if isinstance(value, bool) else _MISS
+    if kind == TS:
+        if not isinstance(value, datetime):
+            return _MISS
+        if value.tzinfo is None:
+            raise ValidationError(
+                f"lookup key value {value!r} is a naive datetime; pass a tz-aware one, e.g. "
+                "value.replace(tzinfo=datetime.UTC)"
+            )
+        return (value - EPOCH) // _MICRO
+    if kind == DATE:
+        return (
+            (value - EPOCH_DATE).days
+            if isinstance(value, date) and not isinstance(value, datetime)
+            else _MISS
+        )
+    if kind == BYTES:
+        return bytes(value) if isinstance(value, (bytes, bytearray, memoryview)) else _MISS
+    import orjson
+
+    return orjson.dumps(value).decode()
+
+
+def storage_key(key: Sequence[Any], kinds: Sequence[str]) -> tuple[Any, ...] | None:
+    """A lookup key in the stored form of the key columns, or None when it can match no stored key.
+
+    Types matter: int ``1`` never matches str ``"1"``, and bool ``True`` never matches int ``1``.
+    """
+    if isinstance(key, (str, bytes)) or not isinstance(key, Sequence):
+        raise ValidationError(f"an online key must be a tuple with one value per key column, got {key!r}")
+    if len(key) != len(kinds):
+        raise ValidationError(
+            f"online key {tuple(key)!r} has {len(key)} value(s); the table has {len(kinds)} key column(s)"
+        )
+    parts = []
+    for value, kind in zip(key, kinds, strict=True):
+        part = _key_part(value, kind)
+        if part is _MISS:
+            return None
+        parts.append(part)
+    return tuple(parts)

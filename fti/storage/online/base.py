@@ -18,11 +18,18 @@ class OnlineStore(Protocol):
     Invariants every implementation keeps (``fti.testing.contracts.online`` checks them):
 
     - ``write`` is idempotent per key and event time, and an older event never overwrites a newer
-      one (rows arriving out of order are ignored when the stored row is newer).
+      one (rows arriving out of order are ignored when the stored row is newer; an equal event
+      time overwrites). Without an event time column the last write wins.
+    - A written row replaces the stored row as a whole: stored columns absent from ``rows`` read
+      back as ``None``. New columns may appear in a later write; older rows read ``None`` there.
     - ``write`` records ``version`` as the table's applied offline version in the same atomic step
-      as the rows, so ``applied_version`` never claims rows that are not there.
-    - ``read`` returns one entry per requested key, in request order, ``None`` for misses.
-    - Values come back as Python scalars: int, float, str, bool, bytes, tz-aware UTC datetime, None.
+      as the rows (or after all of them), so ``applied_version`` never claims rows that are not
+      there. Invalid rows (missing or null key/event-time values) raise before anything is written.
+    - ``read`` returns one entry per requested key, in request order, ``None`` for misses (and for
+      every key of a table that does not exist). Key types matter: ``1`` never matches ``"1"``.
+    - Values come back as Python scalars: int, float, str, bool, bytes, tz-aware UTC datetime,
+      ``datetime.date``, None (float NaN reads back as None); list/struct values as JSON values.
+    - Tables are isolated: writing or deleting one never touches another.
     """
 
     url: str

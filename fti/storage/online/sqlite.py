@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -10,8 +11,19 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from fti.errors import BackendError
-from fti.storage.online._arrow import BOOL, JSON, TS, column_kind, iter_rows, restore
+from fti.errors import BackendError, SchemaError
+from fti.storage.online._arrow import (
+    BOOL,
+    DATE,
+    JSON,
+    TS,
+    check_keys,
+    check_rows,
+    column_kind,
+    iter_rows,
+    restore,
+    storage_key,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -24,6 +36,7 @@ _SQL_TYPES = {
     "str": "TEXT",
     "bool": "INTEGER",
     "ts": "INTEGER",
+    "date": "INTEGER",
     "bytes": "BLOB",
     "json": "TEXT",
 }
@@ -34,23 +47,40 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+_PLAIN = re.compile(r"[a-z0-9_]+")
+
+
+def _physical(table: str) -> str:
+    """The quoted SQLite name of an online table.
+
+    SQLite compares table names case-insensitively and reserves ``sqlite_*``: fti's own names
+    (lowercase, digits, ``_``) are used as they are; any other name is hex-encoded behind a ``~``,
+    which no plain name contains, so distinct tables never share a SQLite table.
+    """
+    if _PLAIN.fullmatch(table) and not table.startswith(("_fti", "sqlite_")):
+        return _q(table)
+    return _q("~" + table.encode().hex())
+
+
 class _TableInfo:
     """Column layout of one stored table, cached per process."""
 
-    __slots__ = ("columns", "converters", "key_columns", "kinds", "select_many", "select_one")
+    __slots__ = ("columns", "converters", "key_columns", "key_kinds", "kinds", "select_many", "select_one")
 
     def __init__(self, name: str, kinds: dict[str, str], key_columns: list[str]) -> None:
         self.kinds = kinds
         self.key_columns = key_columns
+        self.key_kinds = [kinds[k] for k in key_columns]
         self.columns = list(kinds)
-        # Only bool, timestamp and json columns need converting back; skip the rest on the hot path.
+        # Only bool, timestamp, date and json columns need converting back; skip the rest on the hot path.
         self.converters = [
-            (i, c, kinds[c]) for i, c in enumerate(self.columns) if kinds[c] in (BOOL, TS, JSON)
+            (i, c, kinds[c]) for i, c in enumerate(self.columns) if kinds[c] in (BOOL, TS, DATE, JSON)
         ]
-        cols = ", ".join(_q(c) for c in self.columns)
+        # SELECT * (not a column list) so that a row wider than this layout reveals columns
+        # another process appended since it was cached.
         where = " AND ".join(f"{_q(k)} = ?" for k in key_columns)
-        self.select_one = f"SELECT {cols} FROM {_q(name)} WHERE {where}"
-        self.select_many = f"SELECT {cols} FROM {_q(name)}"
+        self.select_one = f"SELECT * FROM {_physical(name)} WHERE {where}"
+        self.select_many = f"SELECT * FROM {_physical(name)}"
 
 
 class SqliteOnlineStore:
@@ -67,6 +97,7 @@ class SqliteOnlineStore:
         self.path = Path(url.removeprefix("sqlite:///"))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
         self._write_lock = threading.Lock()
         self._tables: dict[str, _TableInfo] = {}
         with self._conn() as conn:
@@ -84,6 +115,7 @@ class SqliteOnlineStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
+            self._connections.append(conn)
         return conn
 
     def _info(self, table: str) -> _TableInfo | None:
@@ -104,17 +136,22 @@ class SqliteOnlineStore:
         self, conn: sqlite3.Connection, table: str, schema: pa.Schema, key_columns: Sequence[str]
     ) -> _TableInfo:
         kinds = {field.name: column_kind(field.type) for field in schema}
-        row = conn.execute(f"SELECT kinds FROM {_META} WHERE name = ?", (table,)).fetchone()
+        row = conn.execute(f"SELECT kinds, key_columns FROM {_META} WHERE name = ?", (table,)).fetchone()
+        if row is not None and orjson.loads(row[1]) != list(key_columns):
+            raise SchemaError(
+                f"online table {table!r} is keyed by {orjson.loads(row[1])}, not {list(key_columns)}; "
+                "delete the table first to change its key"
+            )
         if row is None:
             cols = ", ".join(f"{_q(c)} {_SQL_TYPES[k]}" for c, k in kinds.items())
             pk = ", ".join(_q(k) for k in key_columns)
-            conn.execute(f"CREATE TABLE {_q(table)} ({cols}, PRIMARY KEY ({pk})) WITHOUT ROWID")
+            conn.execute(f"CREATE TABLE {_physical(table)} ({cols}, PRIMARY KEY ({pk})) WITHOUT ROWID")
             stored = kinds
         else:
             stored = orjson.loads(row[0])
             for name, kind in kinds.items():
                 if name not in stored:  # a feature appended to the group
-                    conn.execute(f"ALTER TABLE {_q(table)} ADD COLUMN {_q(name)} {_SQL_TYPES[kind]}")
+                    conn.execute(f"ALTER TABLE {_physical(table)} ADD COLUMN {_q(name)} {_SQL_TYPES[kind]}")
                     stored[name] = kind
         conn.execute(
             f"INSERT INTO {_META} (name, kinds, key_columns) VALUES (?, ?, ?) "
@@ -134,6 +171,7 @@ class SqliteOnlineStore:
         event_time: str | None,
         version: int,
     ) -> int:
+        check_rows(rows, key_columns, event_time, version)
         with self._write_lock:
             conn = self._conn()
             try:
@@ -142,16 +180,23 @@ class SqliteOnlineStore:
                 columns = rows.column_names
                 names = ", ".join(_q(c) for c in columns)
                 marks = ", ".join("?" for _ in columns)
-                updates = ", ".join(f"{_q(c)} = excluded.{_q(c)}" for c in columns if c not in key_columns)
+                # A write replaces the whole row: stored columns absent from ``rows`` become NULL.
+                updates = ", ".join(
+                    f"{_q(c)} = excluded.{_q(c)}" if c in columns else f"{_q(c)} = NULL"
+                    for c in info.columns
+                    if c not in key_columns
+                )
                 conflict = ", ".join(_q(k) for k in key_columns)
-                sql = f"INSERT INTO {_q(table)} ({names}) VALUES ({marks}) ON CONFLICT ({conflict}) DO "
+                sql = (
+                    f"INSERT INTO {_physical(table)} ({names}) VALUES ({marks}) ON CONFLICT ({conflict}) DO "
+                )
                 if not updates:
                     sql += "NOTHING"
                 else:
                     sql += f"UPDATE SET {updates}"
                     if event_time is not None:
                         # Out-of-order safety: an older event never replaces a newer one.
-                        sql += f" WHERE excluded.{_q(event_time)} >= {_q(table)}.{_q(event_time)}"
+                        sql += f" WHERE excluded.{_q(event_time)} >= {_physical(table)}.{_q(event_time)}"
                 if rows.num_rows:
                     conn.executemany(sql, iter_rows(rows, info.kinds))
                 conn.execute(f"UPDATE {_META} SET applied_version = ? WHERE name = ?", (version, table))
@@ -159,20 +204,25 @@ class SqliteOnlineStore:
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+                self._tables.pop(table, None)  # the cached layout may name columns the rollback removed
                 raise
         return int(rows.num_rows)
 
     def read(self, table: str, keys: Sequence[Key]) -> list[dict[str, Any] | None]:
+        check_keys(keys)
         info = self._info(table)
         if info is None:
             return [None] * len(keys)
         conn = self._conn()
-        if len(keys) == 1:
-            found = conn.execute(info.select_one, keys[0]).fetchall()
-            return [self._to_dict(info, found[0]) if found else None]
+        stored = [storage_key(k, info.key_kinds) for k in keys]
+        if len(stored) == 1:
+            if stored[0] is None:
+                return [None]
+            found = conn.execute(info.select_one, stored[0]).fetchall()
+            return [self._to_dict(self._current(table, info, found[0]), found[0]) if found else None]
         nkeys = len(info.key_columns)
-        by_key: dict[Key, dict[str, Any]] = {}
-        unique = list(dict.fromkeys(keys))
+        by_key: dict[Key, tuple[Any, ...]] = {}
+        unique = [k for k in dict.fromkeys(stored) if k is not None]
         for start in range(0, len(unique), 500):  # stay under SQLite's bound-parameter limit
             chunk = unique[start : start + 500]
             if nkeys == 1:
@@ -186,8 +236,18 @@ class SqliteOnlineStore:
                 params = [v for k in chunk for v in k]
             key_idx = [info.columns.index(k) for k in info.key_columns]
             for row in conn.execute(sql, params):
-                by_key[tuple(row[i] for i in key_idx)] = self._to_dict(info, row)
-        return [by_key.get(tuple(k)) for k in keys]
+                by_key[tuple(row[i] for i in key_idx)] = row
+        if by_key:
+            info = self._current(table, info, next(iter(by_key.values())))
+        # A fresh dict per entry: a key requested twice must not hand out one shared dict.
+        return [None if k is None or k not in by_key else self._to_dict(info, by_key[k]) for k in stored]
+
+    def _current(self, table: str, info: _TableInfo, row: tuple[Any, ...]) -> _TableInfo:
+        """``info``, reloaded when ``row`` shows columns appended by another connection."""
+        if len(row) == len(info.columns):
+            return info
+        self._tables.pop(table, None)
+        return self._info(table) or info
 
     @staticmethod
     def _to_dict(info: _TableInfo, row: tuple[Any, ...]) -> dict[str, Any]:
@@ -205,14 +265,20 @@ class SqliteOnlineStore:
     def delete_table(self, table: str) -> None:
         with self._write_lock:
             conn = self._conn()
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute(f"DROP TABLE IF EXISTS {_q(table)}")
-            conn.execute(f"DELETE FROM {_META} WHERE name = ?", (table,))
-            conn.execute("COMMIT")
-            self._tables.pop(table, None)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute(f"DROP TABLE IF EXISTS {_physical(table)}")
+                conn.execute(f"DELETE FROM {_META} WHERE name = ?", (table,))
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._tables.pop(table, None)
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        # Every thread's connection, not only the caller's: threads may be gone by now.
+        while self._connections:
+            self._connections.pop().close()
+        self._local = threading.local()

@@ -1,0 +1,1 @@
+"""Contract test suites that every backend of a storage role must pass."""

@@ -1,0 +1,113 @@
+"""A project whose online store is a real Redis server, driven through the public FeatureGroup API."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+import redis
+
+import fti
+from fti.storage.online.redis import RedisOnlineStore
+from fti.testing.servers import RedisServer
+
+pytestmark = pytest.mark.redis
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+_db = itertools.count(20)
+
+
+def frame(keys: list[int], hours: list[int], amounts: list[float]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "cc_num": keys,
+            "ts": [T0 + timedelta(hours=h) for h in hours],
+            "amount": amounts,
+            "category": [f"c{k}" for k in keys],
+        }
+    )
+
+
+@pytest.fixture
+def online_url(redis_server: RedisServer) -> Iterator[str]:
+    url = redis_server.url(next(_db) % 64)
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.close()
+
+
+@pytest.fixture
+def project(tmp_path: Path, online_url: str) -> Iterator[fti.Project]:
+    proj = fti.connect(home=tmp_path / "home", online_url=online_url)
+    yield proj
+    proj.close()
+
+
+def test_insert_lookup_and_materialize_catch_up(
+    project: fti.Project, online_url: str, tmp_path: Path
+) -> None:
+    assert isinstance(project.backends.online, RedisOnlineStore)
+    fg = project.feature_store.get_or_create_feature_group(
+        "transactions", version=1, primary_key=["cc_num"], event_time="ts", online_enabled=True
+    )
+    result = fg.insert(frame([1, 1, 2], [0, 3, 1], [1.0, 3.0, 2.0]))
+    assert result.online_rows == 2
+    rows = fg.online_lookup([{"cc_num": 2}, {"cc_num": 99}, {"cc_num": 1}, {"cc_num": 2}])
+    assert rows[1] is None
+    assert rows[0] == rows[3] == {"cc_num": 2, "ts": T0 + timedelta(hours=1), "amount": 2.0, "category": "c2"}
+    assert rows[2] is not None and rows[2]["amount"] == 3.0
+
+    fg.insert(frame([1], [2], [-1.0]))  # arrives late: older than the stored row
+    assert fg.online_lookup([{"cc_num": 1}])[0]["amount"] == 3.0  # type: ignore[index]
+
+    # A crash between the offline commit and the online write: materialize catches up.
+    project.backends.offline.write(
+        fg.table_name,
+        pa.Table.from_pandas(frame([1, 3], [9, 9], [9.0, 30.0]), preserve_index=False),
+        merge_keys=["cc_num", "ts"],
+    )
+    assert fg.online_lookup([{"cc_num": 3}]) == [None]
+    assert fg.materialize() == 3
+    assert [r["amount"] for r in fg.online_lookup([{"cc_num": 1}, {"cc_num": 3}]) if r] == [9.0, 30.0]
+    assert fg.materialize() == 0
+    assert project.backends.online.applied_version(fg.table_name) == fg.latest_commit_version()
+
+    # Another lost write, then a fresh connection (another process) catches up on connect.
+    project.backends.offline.write(
+        fg.table_name,
+        pa.Table.from_pandas(frame([4], [0], [4.0]), preserve_index=False),
+        merge_keys=["cc_num", "ts"],
+    )
+    again = fti.connect(home=tmp_path / "home", online_url=online_url)
+    try:
+        lookup = again.feature_store.get_feature_group("transactions").online_lookup([{"cc_num": 4}])
+        assert lookup[0] is not None and lookup[0]["amount"] == 4.0
+    finally:
+        again.close()
+
+
+def test_append_features_and_delete(project: fti.Project, online_url: str) -> None:
+    fg = project.feature_store.get_or_create_feature_group(
+        "cards", version=1, primary_key=["cc_num"], event_time="ts", online_enabled=True
+    )
+    fg.insert(frame([1], [0], [1.0]))
+    fg.append_features([fti.Feature("flag", "bool")])
+    fg.insert(frame([2], [1], [2.0]).assign(flag=[True]))
+    first, second = fg.online_lookup([{"cc_num": 1}, {"cc_num": 2}])
+    assert first is not None and first["flag"] is None
+    assert second is not None and second["flag"] is True
+
+    client = redis.Redis.from_url(online_url)
+    try:
+        assert len(client.keys("fti:*")) == 3  # two rows and the table's metadata
+        fg.delete()
+        assert client.keys("fti:*") == []
+    finally:
+        client.close()
+    assert project.backends.online.read(fg.table_name, [(1,)]) == [None]
