@@ -109,6 +109,10 @@ class FeatureView:
     def __repr__(self) -> str:
         return f"FeatureView(name={self.name!r}, version={self.version})"
 
+    def models(self) -> list[Any]:
+        """Model versions trained from this feature view (lineage, the other direction)."""
+        return self._project.model_registry.list_models(feature_view=self)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description (for the CLI and the UI)."""
         return {

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select
 
-from fti.errors import NotFoundError, ValidationError
+from fti.errors import FtiError, NotFoundError, ValidationError
 from fti.storage.metadata.tables import feature_views, run_metrics, run_params, runs, training_datasets
 
 if TYPE_CHECKING:
@@ -155,17 +155,41 @@ def lineage_of(project: Project, mv: ModelVersion) -> Lineage:
 
 @dataclass(frozen=True)
 class FeatureViewRef:
-    """The catalog identity of a feature view and its model-input columns."""
+    """The catalog identity of a feature view (and the FeatureView object when one was given)."""
 
     id: int
     name: str
     version: int
-    feature_names: list[str] | None
-    feature_dtypes: dict[str, str] | None
+    view: Any = None
+    training_dataset_version: int | None = None
+
+    def input_schema(self) -> tuple[list[str] | None, dict[str, str] | None]:
+        """The transformed feature names and dtypes (model-input order), or (None, None).
+
+        None when only ``(name, version)`` was given, or when the view cannot name its
+        transformed columns yet (e.g. transformations not fitted: no training dataset).
+        """
+        if self.view is None or not hasattr(self.view, "feature_names"):
+            return None, None
+        kwargs: dict[str, Any] = {"transformed": True}
+        if self.training_dataset_version is not None:
+            kwargs["training_dataset_version"] = self.training_dataset_version
+        try:
+            names = [str(n) for n in self.view.feature_names(**kwargs)]
+            dtypes = {str(k): str(v) for k, v in self.view.feature_dtypes(**kwargs).items()}
+        except FtiError:
+            return None, None
+        return names, dtypes
 
 
-def resolve_feature_view(conn: Connection, project: Project, feature_view: Any) -> FeatureViewRef:
-    """A FeatureView object or a ``(name, version)`` pair -> its catalog row in this project."""
+def resolve_feature_view(
+    conn: Connection, project: Project, feature_view: Any, training_dataset_version: int | None = None
+) -> FeatureViewRef:
+    """A FeatureView object or a ``(name, version)`` pair -> its catalog row in this project.
+
+    With a FeatureView object, its transformed feature names and dtypes (fitted on
+    ``training_dataset_version`` when given) are included for the signature.
+    """
     if isinstance(feature_view, tuple) and len(feature_view) == 2:
         name, version = feature_view
         obj = None
@@ -190,12 +214,9 @@ def resolve_feature_view(conn: Connection, project: Project, feature_view: Any) 
         raise NotFoundError(
             f"feature view {name!r} version {version!r} not found in project {project.name!r}"
         )
-    names = dtypes = None
-    if obj is not None and hasattr(obj, "feature_names"):
-        names = [str(n) for n in obj.feature_names(transformed=True)]
-        if hasattr(obj, "feature_dtypes"):
-            dtypes = {str(k): str(v) for k, v in obj.feature_dtypes(transformed=True).items()}
-    return FeatureViewRef(int(row["id"]), str(row["name"]), int(row["version"]), names, dtypes)
+    return FeatureViewRef(
+        int(row["id"]), str(row["name"]), int(row["version"]), obj, training_dataset_version
+    )
 
 
 def check_training_dataset(conn: Connection, fv: FeatureViewRef, td_version: int) -> None:

@@ -97,7 +97,7 @@ class ModelRegistry:
         from fti.registry._artifacts import digest_directory, upload
         from fti.registry.flavors.base import detect_flavor, get_flavor
         from fti.registry.lineage import check_training_dataset, resolve_feature_view
-        from fti.registry.signature import example_frame, infer_signature
+        from fti.registry.signature import check_example_columns, example_frame, infer_signature
 
         check_name(name, "model")
         if flavor is None:
@@ -114,7 +114,7 @@ class ModelRegistry:
         fv = None
         with self._engine.connect() as conn:
             if feature_view is not None:
-                fv = resolve_feature_view(conn, self._project, feature_view)
+                fv = resolve_feature_view(conn, self._project, feature_view, training_dataset_version)
                 if training_dataset_version is not None:
                     check_training_dataset(conn, fv, training_dataset_version)
             elif training_dataset_version is not None:
@@ -122,6 +122,8 @@ class ModelRegistry:
                     "training_dataset_version needs the feature_view it belongs to; pass feature_view=fv"
                 )
         example = example_frame(input_example)
+        names, dtypes = (None, None) if fv is None else fv.input_schema()
+        check_example_columns(example, names)
         outputs = None
         if example is not None:
             try:
@@ -131,12 +133,7 @@ class ModelRegistry:
                     f"predicting on input_example with the {impl.name} flavor failed: {exc!r}; pass rows "
                     "of the features the model was trained on"
                 ) from exc
-        signature = infer_signature(
-            example,
-            outputs,
-            feature_names=None if fv is None else fv.feature_names,
-            feature_dtypes=None if fv is None else fv.feature_dtypes,
-        )
+        signature = infer_signature(example, outputs, feature_names=names, feature_dtypes=dtypes)
         if save_options is not None and not isinstance(save_options, dict):
             raise ValidationError(f"save_options must be a dict, got {type(save_options).__name__}")
         options: dict[str, Any] = dict(save_options or {})

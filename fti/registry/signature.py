@@ -176,6 +176,19 @@ def example_frame(example: Any) -> pd.DataFrame | np.ndarray | None:
     return frame
 
 
+def check_example_columns(example: pd.DataFrame | np.ndarray | None, feature_names: list[str] | None) -> None:
+    """``ValidationError`` when a DataFrame example's columns are not the feature view's, in order."""
+    import pandas as pd
+
+    if feature_names is None or not isinstance(example, pd.DataFrame):
+        return
+    if list(example.columns) != list(feature_names):
+        raise ValidationError(
+            f"input_example columns {list(example.columns)} differ from the feature view's feature "
+            f"names {list(feature_names)}; pass the transformed training features in that order"
+        )
+
+
 def infer_signature(
     example: pd.DataFrame | np.ndarray | None,
     outputs: dict[str, np.ndarray] | None,
@@ -199,11 +212,7 @@ def infer_signature(
     inputs: list[TensorSpec] = []
     if feature_names is not None:
         dtypes = feature_dtypes or {}
-        if isinstance(example, pd.DataFrame) and list(example.columns) != list(feature_names):
-            raise ValidationError(
-                f"input_example columns {list(example.columns)} differ from the feature view's feature "
-                f"names {list(feature_names)}; pass the transformed training features in that order"
-            )
+        check_example_columns(example, feature_names)
         for i, name in enumerate(feature_names):
             if name in dtypes:
                 datatype = oip_datatype(dtypes[name])
