@@ -25,7 +25,6 @@ from fti.errors import NotFoundError, ValidationError
 from fti.pipelines import runs as run_records
 from fti.pipelines.definitions import (
     WINDOW_PARAMS,
-    OnEvent,
     OnNewData,
     PipelineSpec,
     Signature,
@@ -474,9 +473,6 @@ class PipelineCatalog:
                 )
             )
             return int(result.inserted_primary_key[0])  # type: ignore[index]
-
-    def event_pipelines(self) -> builtins.list[Pipeline]:
-        return [p for p in self.list() if isinstance(p.trigger, OnEvent)]
 
 
 def _schedule_windows(schedule: Schedule, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:

@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from fti.project import Project
 
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
-SETUP_FAILED = 3  # runner exit status when the module/function/project cannot be loaded
 HOST = socket.gethostname()
 
 

@@ -106,6 +106,12 @@ def test_bad_input_gives_clear_errors(tmp_path: Path) -> None:
 
 def test_scheduler_runs_in_the_foreground_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     home = tmp_path / "home"
+    module = tmp_path / "tick.py"
+    module.write_text(
+        "import fti\n\n@fti.feature_pipeline(schedule=fti.every(seconds=1))\n"
+        "def tick(project, start, end):\n    print('window', (end - start).total_seconds())\n"
+    )
+    assert run(home, "pipelines", "deploy", str(module))[0] == 0
     env = {**os.environ, "FTI_HOME": str(home)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "fti.cli.main", "scheduler", "--tick", "0.2", "--lease-ttl", "5"],
@@ -123,6 +129,12 @@ def test_scheduler_runs_in_the_foreground_and_stops_cleanly_on_ctrl_c(tmp_path: 
                     holder = conn.execute(select(scheduler_leases.c.holder)).scalar()
                 time.sleep(0.1)
             assert holder is not None and holder.startswith("scheduler:")
+            done: list = []
+            while not done and time.monotonic() < deadline:
+                done = [r for r in project.pipelines.runs("tick") if r.status == "succeeded"]
+                time.sleep(0.1)
+            assert done, "the real-time scheduler did not complete a run"
+            assert project.pipelines.logs(done[0].id)["stdout"] == "window 1.0\n"
             proc.send_signal(signal.SIGINT)
             _, err = proc.communicate(timeout=20)
             assert proc.returncode == 0, err
@@ -132,6 +144,7 @@ def test_scheduler_runs_in_the_foreground_and_stops_cleanly_on_ctrl_c(tmp_path: 
             from datetime import UTC, datetime
 
             assert expires is not None and expires <= datetime.now(UTC)  # lease released
+            assert not [r for r in project.pipelines.runs() if r.status in ("running", "queued")]
     finally:
         if proc.poll() is None:
             proc.kill()
