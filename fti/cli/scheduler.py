@@ -33,6 +33,7 @@ def scheduler(tick: float, lease_ttl: float) -> None:
             f"--tick must be > 0 and --lease-ttl greater than --tick (got {tick}, {lease_ttl})"
         )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     project = state().project(create=True)
     sched = Scheduler(project, tick_interval=tick, lease_ttl=timedelta(seconds=lease_ttl))
 

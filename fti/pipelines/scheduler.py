@@ -168,6 +168,8 @@ class Scheduler:
         leader = self._acquire_lease(now)
         if leader and not self.is_leader:
             log.info("%s is now the scheduler of project %r", self.holder, self.project.name)
+        elif self.is_leader and not leader:
+            log.warning("%s lost the lease of project %r; standing by", self.holder, self.project.name)
         self.is_leader = leader
         self._reap()
         if not leader:
@@ -243,6 +245,7 @@ class Scheduler:
                 )
             del self._procs[run_id]
             status = executor.finish(self.project, proc, owner=self.holder, now=self.clock.now())
+            log.info("run %s %s (exit code %s)", run_id, status, proc.popen.returncode)
             if status in run_records.RETRYABLE and self.is_leader:
                 self._retry(run_records.get_run(self._catalog, run_id), self.clock.now())
 
@@ -468,6 +471,14 @@ class Scheduler:
             proc = executor.launch(self.project, pipeline, run, owner=self.holder, now=now)
             if proc is not None:
                 self._procs[run.id] = proc
+                log.info(
+                    "started run %s of %r (%s, attempt %s, pid %s)",
+                    run.id,
+                    pipeline.name,
+                    run.trigger_key or run.trigger,
+                    run.attempt,
+                    proc.pid,
+                )
 
     def _cancel(self, run: PipelineRun, reason: str, now: datetime) -> None:
         proc = self._procs.pop(run.id, None)
