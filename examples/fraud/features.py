@@ -7,7 +7,8 @@ Three groups of features:
   and from the card holder's home;
 - **window features** (one row per transaction): per card, the count, sum and mean of amounts over
   the last hour, day and week up to and including the transaction, computed with DuckDB window
-  functions (``RANGE BETWEEN INTERVAL ... PRECEDING AND CURRENT ROW``);
+  functions (``RANGE BETWEEN INTERVAL ... PRECEDING AND CURRENT ROW``) and published just after
+  the transaction, so the next transaction (in training and online alike) sees them;
 - **profile features** (one row per card): static attributes of the card and its holder.
 
 Incremental by design: features of the rows in ``[start, end)`` need the card's transactions of
@@ -27,6 +28,9 @@ from examples.fraud.generator import CATEGORIES
 
 LOOKBACK: Final = timedelta(days=7)
 """History a window of transactions needs before its start (the longest aggregation window)."""
+
+PUBLISH_DELAY: Final = timedelta(microseconds=1)
+"""Window rows become available this long after their transaction (see :func:`window_features`)."""
 
 WINDOWS: Final = {"1h": "1 HOUR", "1d": "1 DAY", "7d": "7 DAY"}
 AMOUNT_BINS: Final = (10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0)
@@ -168,9 +172,15 @@ def window_features(
 ) -> pd.DataFrame:
     """Rolling count/sum/mean of amounts per card over 1 h, 1 day and 7 days, for ``[start, end)``.
 
-    Each row aggregates the card's transactions in ``(t - window, t]`` where ``t`` is the row's own
-    time (the transaction itself included). ``transactions`` must hold the :data:`LOOKBACK` before
-    ``start`` as well.
+    One row per transaction: the card's state after it, i.e. the aggregates of the card's
+    transactions in ``[t - window, t]`` where ``t`` is the transaction's time (itself included).
+    The row's ``datetime`` is when that state becomes available: ``t`` plus :data:`PUBLISH_DELAY`.
+    So a point-in-time join at a transaction's own time sees the state after the card's
+    *previous* transaction, which is exactly what the online store holds when a live transaction
+    arrives: training and online serving see the same values (no skew), and the live
+    transaction's own amount, time and place reach the model through the request-time features.
+
+    ``transactions`` must hold the :data:`LOOKBACK` before ``start`` as well.
     """
     import duckdb
 
@@ -193,7 +203,7 @@ def window_features(
     for w in WINDOWS:
         data[f"tx_count_{w}"] = data[f"tx_count_{w}"].astype(np.int64)
     data["cc_num"] = data["cc_num"].astype(np.int64)
-    data["datetime"] = data["datetime"].dt.tz_convert("UTC")
+    data["datetime"] = data["datetime"].dt.tz_convert("UTC") + PUBLISH_DELAY
     return (
         data.loc[:, list(WINDOW_COLUMNS)]
         .sort_values(["datetime", "cc_num"], kind="stable")

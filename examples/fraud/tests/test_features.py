@@ -10,6 +10,7 @@ import pytest
 
 from examples.fraud.features import (
     LOOKBACK,
+    PUBLISH_DELAY,
     WINDOW_COLUMNS,
     WINDOWS,
     amount_bin,
@@ -35,7 +36,7 @@ def brute_force_windows(tx: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for row in tx.itertuples():
         card = tx[tx["cc_num"] == row.cc_num]
-        out = {"cc_num": row.cc_num, "datetime": row.datetime}
+        out = {"cc_num": row.cc_num, "datetime": row.datetime + PUBLISH_DELAY}
         for name, span in SPANS.items():
             hits = card[(card["datetime"] >= row.datetime - span) & (card["datetime"] <= row.datetime)]
             out[f"tx_count_{name}"] = len(hits)
@@ -72,7 +73,10 @@ def test_window_boundaries_are_inclusive_and_per_card() -> None:
             "amount": [10.0, 20.0, 40.0, 1000.0, 5.0],
         }
     )
-    got = window_features(tx).set_index(["cc_num", "datetime"])
+    got = window_features(tx)
+    assert (got["datetime"] - PUBLISH_DELAY).tolist() == sorted(tx["datetime"])  # published just after
+    got["datetime"] -= PUBLISH_DELAY
+    got = got.set_index(["cc_num", "datetime"])
     at_1h = got.loc[(1, t0 + pd.Timedelta(hours=1))]
     assert at_1h["tx_count_1h"] == 2 and at_1h["amount_sum_1h"] == 30.0  # exactly 1 h back is included
     just_after = got.loc[(1, t0 + pd.Timedelta(hours=1, microseconds=1))]
@@ -113,7 +117,7 @@ def test_an_incremental_window_equals_the_full_backfill(sample: tuple[pd.DataFra
     pd.testing.assert_frame_equal(window_features(history, start, end), full_w)
     pd.testing.assert_frame_equal(transaction_features(history, profiles, start, end), full_t)
     assert len(full_w) > 0 and full_w["datetime"].min() >= pd.Timestamp(start)
-    assert full_w["datetime"].max() < pd.Timestamp(end)
+    assert (full_w["datetime"] - PUBLISH_DELAY).max() < pd.Timestamp(end)
 
 
 def test_a_gap_longer_than_the_lookback_reads_as_the_lookback() -> None:
