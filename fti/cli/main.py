@@ -24,6 +24,8 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
         "Pipelines: deploy, list, show, run, runs, logs, pause, resume, backfill.",
     ),
     "scheduler": ("fti.cli.scheduler:scheduler", "Run the pipeline scheduler in the foreground."),
+    "models": ("fti.cli.models:models", "Model registry: list, show, alias, promote, delete."),
+    "runs": ("fti.cli.runs:runs", "Training runs: list, show."),
 }
 
 

@@ -1,0 +1,210 @@
+"""``fti models``: list, show, alias, promote and delete registered model versions."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import click
+
+from fti.cli._common import emit, handle_errors, json_option, state
+from fti.errors import ValidationError
+
+_REQUIRE = re.compile(r"^\s*([^<>=!\s]+)\s*((?:>=|<=|==|!=|>|<).*)$")
+
+
+@click.group()
+def models() -> None:
+    """Model registry: list, show, alias, promote, delete."""
+
+
+def _row(mv: Any) -> dict[str, Any]:
+    return {
+        "name": mv.name,
+        "version": mv.version,
+        "flavor": mv.flavor,
+        "aliases": mv.aliases,
+        "metrics": mv.metrics,
+        "feature_view": None
+        if mv.feature_view_name is None
+        else f"{mv.feature_view_name}:{mv.feature_view_version}",
+        "training_dataset_version": mv.training_dataset_version,
+        "run_id": mv.run_id,
+        "created_at": mv.created_at.isoformat(),
+    }
+
+
+def _metrics_text(metrics: dict[str, float]) -> str:
+    return ", ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+
+
+@models.command("list")
+@click.argument("name", required=False)
+@json_option
+@handle_errors
+def list_(name: str | None) -> None:
+    """List model versions (of NAME only, when given)."""
+    data = [_row(mv) for mv in state().project().model_registry.list_models(name)]
+
+    def table(rows: list[dict[str, Any]]) -> None:
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table("name", "version", "flavor", "aliases", "metrics", "feature view", "run", "created at")
+        for r in rows:
+            t.add_row(
+                r["name"],
+                str(r["version"]),
+                r["flavor"],
+                ", ".join(r["aliases"]),
+                _metrics_text(r["metrics"]),
+                r["feature_view"] or "",
+                "" if r["run_id"] is None else str(r["run_id"]),
+                r["created_at"],
+            )
+        Console().print(t)
+
+    emit(data, table=table)
+
+
+@models.command()
+@click.argument("ref")
+@click.option("--version", "-v", type=int, default=None, help="Version (default: latest, or REF's @alias).")
+@json_option
+@handle_errors
+def show(ref: str, version: int | None) -> None:
+    """Show one model version: REF is NAME or NAME@ALIAS."""
+    mr = state().project().model_registry
+    mv = mr.get_model(ref, version=version)
+    data = mv.to_dict()
+    data["lineage"] = mv.lineage.to_dict()
+    data["alias_history"] = [h.to_dict() for h in mr.alias_history(mv.name)]
+
+    def table(d: dict[str, Any]) -> None:
+        from rich.console import Console
+        from rich.table import Table
+
+        console = Console()
+        t = Table(title=f"model {d['name']} version {d['version']}", show_header=False)
+        for key in (
+            "flavor",
+            "description",
+            "aliases",
+            "metrics",
+            "feature_view",
+            "created_at",
+            "created_by",
+        ):
+            value = d["lineage"][key] if key == "feature_view" else d[key]
+            if key == "aliases":
+                value = ", ".join(value)
+            elif key == "metrics":
+                value = _metrics_text(value)
+            elif key == "feature_view" and value is not None:
+                value = (
+                    f"{value}:{d['feature_view_version']} (training dataset {d['training_dataset_version']})"
+                )
+            t.add_row(key, "" if value is None else str(value))
+        run = d["lineage"]["run"]
+        if run is not None:
+            t.add_row("run", f"{run['id']} {run['name']} ({run['status']})")
+            t.add_row("git", f"{run['git_commit'] or '-'}{' (dirty)' if run['git_dirty'] else ''}")
+        console.print(t)
+        s = Table("kind", "name", "datatype", "shape", title="signature")
+        for kind in ("inputs", "outputs"):
+            for spec in d["signature"][kind]:
+                s.add_row(kind[:-1], spec["name"], spec["datatype"], str(spec["shape"]))
+        console.print(s)
+        if d["alias_history"]:
+            h = Table("alias", "from", "to", "changed at", "by", "reason", title="alias history")
+            for c in d["alias_history"]:
+                h.add_row(
+                    c["alias"],
+                    str(c["from_version"] or "-"),
+                    str(c["to_version"] or "-"),
+                    c["changed_at"],
+                    c["changed_by"],
+                    c["reason"],
+                )
+            console.print(h)
+
+    emit(data, table=table)
+
+
+@models.command()
+@click.argument("name")
+@click.argument("alias")
+@click.argument("version", type=int, required=False)
+@click.option("--delete", "remove", is_flag=True, help="Remove the alias instead of setting it.")
+@click.option("--reason", default="", help="Note recorded in the alias history.")
+@json_option
+@handle_errors
+def alias(name: str, alias: str, version: int | None, remove: bool, reason: str) -> None:
+    """Point ALIAS of model NAME at VERSION (or remove it with --delete)."""
+    mr = state().project().model_registry
+    if remove:
+        if version is not None:
+            raise ValidationError("give either VERSION (to set the alias) or --delete, not both")
+        mr.delete_alias(name, alias)
+        emit(
+            {"name": name, "alias": alias, "version": None},
+            table=lambda d: click.echo(f"removed {name}@{alias}"),
+        )
+        return
+    if version is None:
+        raise ValidationError(f"missing VERSION: fti models alias {name} {alias} <version> (or --delete)")
+    mv = mr.set_alias(name, version, alias, reason=reason)
+    emit(
+        {"name": name, "alias": alias, "version": mv.version},
+        table=lambda d: click.echo(f"{name}@{alias} -> version {mv.version}"),
+    )
+
+
+@models.command()
+@click.argument("name")
+@click.argument("version", type=int)
+@click.argument("alias")
+@click.option(
+    "--require",
+    "-r",
+    "requirements",
+    multiple=True,
+    help="A gate condition such as 'auc>=0.9' (repeatable).",
+)
+@click.option(
+    "--compare-to", default=None, help="Alias whose current version the candidate must not be worse than."
+)
+@json_option
+@handle_errors
+def promote(
+    name: str, version: int, alias: str, requirements: tuple[str, ...], compare_to: str | None
+) -> None:
+    """Move ALIAS to VERSION of NAME if it passes the gate (exit status 2 and the failed conditions if not)."""
+    require: dict[str, str] = {}
+    for text in requirements:
+        match = _REQUIRE.match(text)
+        if match is None:
+            raise ValidationError(f"invalid --require {text!r}: write METRIC OP NUMBER, e.g. 'auc>=0.9'")
+        require[match.group(1)] = match.group(2)
+    mv = (
+        state().project().model_registry.promote(name, version, alias, require=require, compare_to=compare_to)
+    )
+    emit(
+        {"name": name, "alias": alias, "version": mv.version, "require": require, "compare_to": compare_to},
+        table=lambda d: click.echo(f"promoted {name} version {mv.version} to {alias!r}"),
+    )
+
+
+@models.command()
+@click.argument("name")
+@click.argument("version", type=int)
+@click.option("--force", is_flag=True, help="Also remove aliases that point to the version.")
+@json_option
+@handle_errors
+def delete(name: str, version: int, force: bool) -> None:
+    """Hard-delete VERSION of model NAME: catalog rows and artifact files."""
+    state().project().model_registry.delete_version(name, version, force=force)
+    emit(
+        {"name": name, "version": version, "deleted": True},
+        table=lambda d: click.echo(f"deleted {name} version {version}"),
+    )
