@@ -189,7 +189,7 @@ def hangs(project, start, end):
 
 
 def test_overlap_policies_forbid_allow_replace(
-    sqlite_project: fti.Project, tmp_path: Path, clock, make_scheduler
+    project: fti.Project, tmp_path: Path, clock, make_scheduler
 ) -> None:  # type: ignore[no-untyped-def]
     body = ""
     for policy in ("forbid", "allow", "replace"):
@@ -199,22 +199,22 @@ def slow_{policy}(project, start, end):
     record("slow_{policy}", start=start.isoformat())
     time.sleep(120)
 '''
-    out = deploy(sqlite_project, tmp_path, body)
-    sched = make_scheduler(sqlite_project)
+    out = deploy(project, tmp_path, body)
+    sched = make_scheduler(project)
     clock.set(T0 + timedelta(seconds=31))  # 00:01:01
     drive([sched], lambda: all(lines(out, f"slow_{p}") for p in ("forbid", "allow", "replace")))
     clock.advance(60)  # the next fire time while all three still run
     drive([sched], lambda: len(lines(out, "slow_allow")) == 2 and len(lines(out, "slow_replace")) == 2)
-    forbid = runs(sqlite_project, "slow_forbid")
+    forbid = runs(project, "slow_forbid")
     assert [r.status for r in forbid] == ["running", "cancelled"]
     assert "still running (concurrency='forbid')" in (forbid[1].error or "")
-    assert [r.status for r in runs(sqlite_project, "slow_allow")] == ["running", "running"]
-    replace = runs(sqlite_project, "slow_replace")
+    assert [r.status for r in runs(project, "slow_allow")] == ["running", "running"]
+    replace = runs(project, "slow_replace")
     assert [r.status for r in replace] == ["cancelled", "running"]
     assert f"replaced by run {replace[1].id}" in (replace[0].error or "")
     assert len(lines(out, "slow_forbid")) == 1
     sched.shutdown()  # Ctrl-C path: running runs are cancelled, nothing stays running
-    assert not [r for r in sqlite_project.pipelines.runs() if r.status in ("running", "queued")]
+    assert not [r for r in project.pipelines.runs() if r.status in ("running", "queued")]
 
 
 def test_new_data_and_event_triggers(project: fti.Project, tmp_path: Path, clock, make_scheduler) -> None:  # type: ignore[no-untyped-def]
@@ -361,10 +361,10 @@ def long(project, start, end):
 
 
 def test_missed_runs_after_downtime_latest_or_skip_and_pause(
-    sqlite_project: fti.Project, tmp_path: Path, clock, make_scheduler
+    project: fti.Project, tmp_path: Path, clock, make_scheduler
 ) -> None:  # type: ignore[no-untyped-def]
     out = deploy(
-        sqlite_project,
+        project,
         tmp_path,
         """
 @fti.feature_pipeline(schedule="0 * * * *")
@@ -376,29 +376,24 @@ def skipper(project, start, end):
     record("skipper", start=start.isoformat())
 """,
     )
-    sched = make_scheduler(sqlite_project)
+    sched = make_scheduler(project)
     clock.set(T0 + 5 * HOUR + timedelta(minutes=10))  # down from 00:00:30 to 05:10:30
     drive(
         [sched],
-        lambda: (
-            bool(runs(sqlite_project, "catch_up"))
-            and runs(sqlite_project, "catch_up")[0].status == "succeeded"
-        ),
+        lambda: bool(runs(project, "catch_up")) and runs(project, "catch_up")[0].status == "succeeded",
     )
     for _ in range(3):
         sched.tick()
-    assert len(runs(sqlite_project, "catch_up")) == 1  # one run, never a burst of five
+    assert len(runs(project, "catch_up")) == 1  # one run, never a burst of five
     assert lines(out, "catch_up") == [
         {"start": "2030-01-01T04:00:00+00:00", "end": "2030-01-01T05:00:00+00:00"}
     ]
-    assert runs(sqlite_project, "skipper") == []  # late fire times skipped
-    sqlite_project.pipelines.pause("catch_up")
+    assert runs(project, "skipper") == []  # late fire times skipped
+    project.pipelines.pause("catch_up")
     clock.set(datetime(2030, 1, 1, 6, 0, 5, tzinfo=UTC))
     drive(
         [sched],
-        lambda: (
-            bool(runs(sqlite_project, "skipper")) and runs(sqlite_project, "skipper")[0].status == "succeeded"
-        ),
+        lambda: bool(runs(project, "skipper")) and runs(project, "skipper")[0].status == "succeeded",
     )
     assert lines(out, "skipper") == [{"start": "2030-01-01T05:00:00+00:00"}]  # on time: it runs
-    assert len(runs(sqlite_project, "catch_up")) == 1  # paused
+    assert len(runs(project, "catch_up")) == 1  # paused
