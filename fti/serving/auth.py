@@ -1,7 +1,8 @@
 """API keys: created once (shown once), stored as SHA-256 hashes, checked as ``Bearer`` tokens.
 
 Keys come from two places: the ``FTI_API_KEYS`` setting (comma-separated, for simple setups) and
-the catalog (``fti keys create|list|revoke``). Auth is on when either has at least one key. Keys
+the catalog (``fti keys create|list|revoke``). Auth is on when the setting has a key or the
+catalog has ever had one (revoking the last key does not turn auth off). Keys
 are 32 random bytes, so a plain SHA-256 is enough (no password-style stretching is needed) and
 comparison is by hash lookup, which does not leak timing about the key.
 """
@@ -114,24 +115,27 @@ class KeyChecker:
         raw = project.settings.api_keys or ""
         self._static = {hash_key(k.strip()) for k in raw.split(",") if k.strip()}
         self._stored: set[str] = set()
+        self._any_stored = False
         self._loaded_at = 0.0
         self._refresh_s = refresh_s
         self._lock = threading.Lock()
         self.refresh()
 
     def refresh(self) -> None:
-        query = select(api_keys.c.key_hash).where(
-            api_keys.c.project_id == self._project.id, api_keys.c.revoked_at.is_(None)
+        query = select(api_keys.c.key_hash, api_keys.c.revoked_at).where(
+            api_keys.c.project_id == self._project.id
         )
         with self._project.backends.catalog.engine.connect() as conn:
-            hashes = set(conn.execute(query).scalars())
+            rows = conn.execute(query).all()
         with self._lock:
-            self._stored = hashes
+            self._stored = {digest for digest, revoked_at in rows if revoked_at is None}
+            self._any_stored = bool(rows)
             self._loaded_at = time.monotonic()
 
     @property
     def enabled(self) -> bool:
-        return bool(self._static or self._stored)
+        """Auth is on once any key exists (revoking every key does not open the server)."""
+        return bool(self._static or self._any_stored)
 
     def needs_refresh(self, *, miss: bool = False) -> bool:
         age = time.monotonic() - self._loaded_at

@@ -311,6 +311,11 @@ class Serving:
             ValidationError: a bad argument. NotFoundError: the model reference does not resolve.
         """
         check_name(name, "deployment")
+        if len(name) > 49:
+            raise ValidationError(
+                f"deployment name {name!r} is too long: use at most 49 characters (the inference log "
+                "feature group is named '<deployment>_inference_log')"
+            )
         _check_model_ref(model)
         if version is not None and "@" in model:
             raise ValidationError(

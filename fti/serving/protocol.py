@@ -209,6 +209,14 @@ def _to_array(name: str, datatype: str, data: list[Any]) -> tuple[np.ndarray, bo
             missing = bool(np.isnan(array).any())
             if bool(np.isinf(array).any()):
                 raise ValidationError(f"input {name!r}: infinite values are not allowed")
+        if datatype != "FP64" and array.size:
+            limit = float(np.finfo(DATATYPES[datatype]).max)
+            values = array.astype(np.float64)
+            values = values[~np.isnan(values)]
+            if values.size and float(np.abs(values).max()) > limit:
+                raise ValidationError(
+                    f"input {name!r}: values out of range for {datatype} (|x| <= {limit:g})"
+                )
         return array.astype(DATATYPES[datatype], copy=False), missing
     low, high = _INT_RANGES[datatype]
     if kind not in "iu":  # big unsigned values come back as objects or floats: check them one by one

@@ -94,19 +94,17 @@ class LoadedModel:
 
 
 def _key_datatypes(feature_view: Any) -> dict[str, str]:
-    keys = list(feature_view.primary_key)
-    try:
-        dtypes = feature_view.key_dtypes() if hasattr(feature_view, "key_dtypes") else {}
-    except FtiError:
-        dtypes = {}
+    """OIP datatypes of the key columns, from the spine feature group's schema when known."""
     from fti.registry.signature import oip_datatype
 
+    spine = getattr(getattr(feature_view, "query", None), "spine", None)
+    declared = {f.name: f.dtype for f in (getattr(spine, "features", None) or [])}
     out: dict[str, str] = {}
-    for k in keys:
+    for key in feature_view.primary_key:
         try:
-            out[k] = oip_datatype(dtypes[k]) if k in dtypes else "INT64"
+            out[key] = oip_datatype(declared[key]) if key in declared else "INT64"
         except FtiError:
-            out[k] = "BYTES"
+            out[key] = "BYTES"
     return out
 
 

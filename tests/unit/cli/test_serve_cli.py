@@ -1,0 +1,99 @@
+"""``fti keys`` and ``fti serve``: the real command line, a real server process on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pandas as pd
+from click.testing import CliRunner
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+
+import fti
+from fti.cli.main import cli
+
+
+def run(home: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, ["--home", str(home), *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_keys_create_list_revoke(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    code, out, _ = run(home, "keys", "create", "ci", "--json")
+    assert code == 0
+    key = json.loads(out)["key"]
+    assert key.startswith("fti_")
+    code, out, _ = run(home, "keys", "list", "--json")
+    [listed] = json.loads(out)
+    assert (listed["name"], listed["active"], key.startswith(listed["prefix"])) == ("ci", True, True)
+    assert key not in out
+    assert run(home, "keys", "revoke", "ci")[0] == 0
+    assert json.loads(run(home, "keys", "list", "--json")[1])[0]["active"] is False
+    code, _, err = run(home, "keys", "revoke", "ci")
+    assert code == 2 and "no active API key named 'ci'" in err
+    code, _, err = run(home, "keys", "create", "ci")
+    assert code == 2 and "already exists" in err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_fti_serve_runs_the_deployments_and_predict_goes_over_http(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    X, y = make_classification(200, n_features=3, n_informative=2, n_redundant=0, random_state=0)
+    model = LogisticRegression().fit(X, y)
+    with fti.connect(home=home) as project:
+        project.model_registry.register(
+            "clf", model, input_example=pd.DataFrame(X[:5], columns=["a", "b", "c"])
+        )
+        project.serving.deploy("clf", model="clf", log_requests=False)
+    port = _free_port()
+    env = {**os.environ, "FTI_API_KEYS": "k1"}
+    args = [sys.executable, "-m", "fti.cli.main", "--home", str(home), "serve", "--port", str(port)]
+    process = subprocess.Popen([*args, "--poll-interval", "0.2"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/v2/health/ready").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.1)
+        auth = {"Authorization": "Bearer k1"}
+        assert httpx.get(f"{url}/v2/models/clf").status_code == 401
+        assert httpx.get(f"{url}/v2/models/clf", headers=auth).json()["inputs"][0]["name"] == "a"
+        announced = json.loads((home / "serving" / "server.json").read_text())
+        assert announced["url"] == url
+        with fti.connect(home=home, api_keys="k1") as project:
+            result = project.serving.get("clf").predict([{"a": r[0], "b": r[1], "c": r[2]} for r in X[:3]])
+        assert result["predict"] == model.predict(X[:3]).tolist()
+        metrics = httpx.get(f"{url}/metrics", headers=auth).text
+        assert 'fti_inference_requests_total{model="clf",version="1"} 1.0' in metrics  # it went over HTTP
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert '"path": "/v2/models/clf/infer", "status": 200' in err.replace('":', '": ').replace(',"', ', "')
+    assert not (home / "serving" / "server.json").exists()
+
+
+def test_serve_help_lists_the_options(tmp_path: Path) -> None:
+    code, out, _ = run(tmp_path, "serve", "--help")
+    assert code == 0
+    for option in ("--host", "--port", "--workers", "--lazy", "--threads"):
+        assert option in out
