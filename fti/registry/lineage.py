@@ -7,6 +7,7 @@ feature view or a run produced.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -62,9 +63,10 @@ def read_run(conn: Connection, run_id: int) -> RunRecord | None:
     row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
     if row is None:
         return None
-    params = dict(
-        conn.execute(select(run_params.c.key, run_params.c.value).where(run_params.c.run_id == run_id)).all()
-    )
+    rows = conn.execute(
+        select(run_params.c.key, run_params.c.value).where(run_params.c.run_id == run_id)
+    ).all()
+    params = {key: json.loads(value) for key, value in rows}
     metrics: dict[str, float] = {}
     query = (
         select(run_metrics.c.key, run_metrics.c.value)

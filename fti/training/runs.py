@@ -10,6 +10,7 @@ Python version and the installed distributions are captured when the run starts.
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -139,7 +140,7 @@ class Run:
                 )
             ).inserted_primary_key[0]  # type: ignore[index]
             for key, value in checked.items():
-                conn.execute(insert(run_params).values(run_id=run_id, key=key, value=value))
+                conn.execute(insert(run_params).values(run_id=run_id, key=key, value=json.dumps(value)))
         return cls(project, int(run_id))
 
     # --- context manager --------------------------------------------------------------------
@@ -174,11 +175,10 @@ class Run:
         """Set several params at once (all or none)."""
         checked = _check_params(params)
         with self._engine.begin() as conn:
-            existing = dict(
-                conn.execute(
-                    select(run_params.c.key, run_params.c.value).where(run_params.c.run_id == self.id)
-                ).all()
-            )
+            rows = conn.execute(
+                select(run_params.c.key, run_params.c.value).where(run_params.c.run_id == self.id)
+            ).all()
+            existing = {key: json.loads(value) for key, value in rows}
             changed = {k: (existing[k], v) for k, v in checked.items() if k in existing and existing[k] != v}
             if changed:
                 detail = "; ".join(f"{k}: set to {old!r}, given {new!r}" for k, (old, new) in changed.items())
@@ -189,14 +189,14 @@ class Run:
                 )
             for key, value in checked.items():
                 if key not in existing:
-                    conn.execute(insert(run_params).values(run_id=self.id, key=key, value=value))
+                    conn.execute(insert(run_params).values(run_id=self.id, key=key, value=json.dumps(value)))
 
     @property
     def params(self) -> dict[str, Any]:
         """All params of the run."""
         query = select(run_params.c.key, run_params.c.value).where(run_params.c.run_id == self.id)
         with self._engine.connect() as conn:
-            return dict(sorted(conn.execute(query).all()))
+            return {key: json.loads(value) for key, value in sorted(conn.execute(query).all())}
 
     # --- metrics ----------------------------------------------------------------------------
     def log_metric(self, key: str, value: float, step: int | None = None) -> int:

@@ -51,7 +51,7 @@ def test_models_list_and_show(registry_home: Path) -> None:
     data = json.loads(out)
     assert code == 0 and data["flavor"] == "sklearn"
     assert [s["name"] for s in data["signature"]["inputs"]] == ["a", "b"]
-    assert data["lineage"]["run"]["params"] == {"C": 1}
+    assert data["lineage"]["run"]["params"] == {"C": 1.0}
     code, out, _ = run(registry_home, "models", "show", "fraud", "-v", "1")
     assert code == 0 and "model fraud version 1" in out and "predict_proba" in out
     code, out, _ = run(registry_home, "models", "list")

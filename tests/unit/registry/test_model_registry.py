@@ -51,7 +51,7 @@ def test_register_get_load_and_signature(project: fti.Project, xy, classifier) -
     assert mr.get_model("fraud") == mv == mr.get_model("fraud", version=1) == mr.resolve("fraud")
     lineage = mv.lineage
     assert lineage.run is not None and lineage.run.id == run.id
-    assert lineage.run.params == {"C": 1} and lineage.run.metrics == {"auc": 0.93}
+    assert lineage.run.params == {"C": 1.0} and lineage.run.metrics == {"auc": 0.93}
     assert lineage.run.status == "finished"
     assert [m.version for m in run.models()] == [1]
     assert [m.version for m in mr.list_models(run=run)] == [1]

@@ -15,7 +15,9 @@ from fti.training.runs import get_run, git_state, list_runs
 
 
 def test_run_records_params_metrics_status_and_environment(project: fti.Project) -> None:
-    with project.run("fraud-training", params={"max_depth": 6, "lr": 0.1, "cols": ["a", "b"]}) as run:
+    with project.run(
+        "fraud-training", params={"max_depth": 6, "lr": 0.1, "alpha": 1.0, "cols": ["a", "b"]}
+    ) as run:
         assert run.status == "running"
         assert run.log_metric("loss", 0.5) == 0
         assert run.log_metric("loss", 0.25) == 1
@@ -23,7 +25,8 @@ def test_run_records_params_metrics_status_and_environment(project: fti.Project)
         run.log_metrics({"auc": 0.93, "f1": 0.8})
     assert run.status == "finished"
     assert run.end_time is not None and run.end_time >= run.start_time
-    assert run.params == {"cols": ["a", "b"], "lr": 0.1, "max_depth": 6}
+    assert run.params == {"alpha": 1.0, "cols": ["a", "b"], "lr": 0.1, "max_depth": 6}
+    assert type(run.params["alpha"]) is float and type(run.params["max_depth"]) is int
     assert run.metrics == {"auc": 0.93, "f1": 0.8, "loss": 0.2}
     history = run.metric_history()["loss"]
     assert [(p.step, p.value) for p in history] == [(0, 0.5), (1, 0.25), (5, 0.2)]

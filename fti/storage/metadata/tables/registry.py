@@ -44,7 +44,8 @@ run_params = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
     Column("key", String(255), nullable=False),
-    Column("value", JsonType, nullable=True),
+    # JSON text: a JSON column would let SQLite's numeric affinity turn 1.0 into 1
+    Column("value", Text, nullable=False),
     UniqueConstraint("run_id", "key", name="uq_run_params_key"),
 )
 

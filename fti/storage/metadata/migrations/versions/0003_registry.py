@@ -42,7 +42,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer, autoincrement=True),
         sa.Column("run_id", sa.Integer, nullable=False),
         sa.Column("key", sa.String(255), nullable=False),
-        sa.Column("value", JsonType, nullable=True),
+        sa.Column("value", sa.Text, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_run_params"),
         sa.ForeignKeyConstraint(
             ["run_id"], ["runs.id"], ondelete="CASCADE", name="fk_run_params_run_id_runs"
