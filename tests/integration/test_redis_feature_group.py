@@ -105,7 +105,7 @@ def test_append_features_and_delete(project: fti.Project, online_url: str) -> No
 
     client = redis.Redis.from_url(online_url)
     try:
-        assert len(client.keys("fti:*")) == 3  # two rows and the table's metadata
+        assert len(client.keys("fti:*")) == 4  # two rows, the table's metadata and generation
         fg.delete()
         assert client.keys("fti:*") == []
     finally:

@@ -6,9 +6,11 @@ table's keys are a prefix of another's and glob patterns match literally):
 - ``fti:{E}:m`` — a hash: ``columns`` (JSON list of ``[name, kind]``, append-only so a row
   written earlier is a prefix of the current layout), ``key_columns`` (JSON list) and ``version``
   (the applied offline version).
-- ``fti:{E}:r:<key>`` — one row: a 19-digit event-time prefix, then the row as a JSON list in
-  ``columns`` order. The key is the JSON list of the key's stored values, so ``1`` and ``"1"``
-  differ. ``{E}`` is a hash tag: all keys of a table live in one slot.
+- ``fti:{E}:g`` — the table's generation: 8 random hex digits set when the table is created, so a
+  reader notices (in the same MGET as the rows) that another process deleted and recreated it.
+- ``fti:{E}:r:<key>`` — one row: a 19-digit event-time prefix, the generation, then the row as a
+  JSON list in ``columns`` order. The key is the JSON list of the key's stored values, so ``1``
+  and ``"1"`` differ. ``{E}`` is a hash tag: all keys of a table live in one slot.
 
 Each write batch is one Lua call that compares event-time prefixes server-side, so "an older event
 never overwrites a newer one" holds under concurrent writers. The version is recorded by the last
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -48,6 +51,8 @@ if TYPE_CHECKING:
 from fti.storage.online.base import Key
 
 _WIDTH = 19
+_GENERATION = 8  # hex digits naming one incarnation of a table, stored after the event time
+_HEAD = _WIDTH + _GENERATION
 _OFFSET = 1 << 62  # event times are stored as value + 2**62, zero-padded: string order = time order
 _NO_EVENT = b"0" * _WIDTH
 _BATCH_ROWS = 2000  # rows per Lua call (the server is busy for a few ms per call)
@@ -76,12 +81,14 @@ end
 return #KEYS - 1
 """
 
-# Compare-and-set of the column layout: KEYS[1] = meta hash; ARGV = expected, new, key columns.
+# Compare-and-set of the column layout: KEYS[1] = meta hash, KEYS[2] = generation key;
+# ARGV = expected layout, new layout, key columns, and the generation of a table being created.
 _COLUMNS_LUA = """
 local current = redis.call('HGET', KEYS[1], 'columns')
 if not current then current = '' end
 if current ~= ARGV[1] then return current end
 redis.call('HSET', KEYS[1], 'columns', ARGV[2], 'key_columns', ARGV[3])
+if current == '' then redis.call('SET', KEYS[2], ARGV[4]) end
 return ARGV[2]
 """
 
@@ -100,11 +107,12 @@ def _import_redis() -> Any:
 class _TableInfo:
     """Column layout of one stored table, cached per process."""
 
-    __slots__ = ("columns", "converters", "key_columns", "key_kinds", "kinds", "raw")
+    __slots__ = ("columns", "converters", "generation", "key_columns", "key_kinds", "kinds", "raw")
 
-    def __init__(self, raw_columns: bytes, key_columns: list[str]) -> None:
+    def __init__(self, raw_columns: bytes, key_columns: list[str], generation: bytes) -> None:
         pairs = orjson.loads(raw_columns)
         self.raw = raw_columns
+        self.generation = generation
         self.columns: list[str] = [name for name, _ in pairs]
         self.kinds: dict[str, str] = {name: kind for name, kind in pairs}
         self.key_columns = key_columns
@@ -195,16 +203,24 @@ class RedisOnlineStore:
         return b"fti:{" + _escape(table) + b"}:m"
 
     @staticmethod
+    def _generation_key(table: str) -> bytes:
+        """A string key (so that MGET can fetch it with the rows) naming the table's incarnation."""
+        return b"fti:{" + _escape(table) + b"}:g"
+
+    @staticmethod
     def _row_prefix(table: str) -> bytes:
         return b"fti:{" + _escape(table) + b"}:r:"
 
     # --- layout ----------------------------------------------------------------------------
     def _load_info(self, table: str) -> _TableInfo | None:
-        raw, raw_keys = self._client.hmget(self._meta_key(table), "columns", "key_columns")
-        if raw is None or raw_keys is None:
+        pipe = self._client.pipeline(transaction=False)
+        pipe.hmget(self._meta_key(table), "columns", "key_columns")
+        pipe.get(self._generation_key(table))
+        (raw, raw_keys), generation = pipe.execute()
+        if raw is None or raw_keys is None or generation is None:
             self._tables.pop(table, None)
             return None
-        info = _TableInfo(raw, orjson.loads(raw_keys))
+        info = _TableInfo(raw, orjson.loads(raw_keys), generation)
         self._tables[table] = info
         return info
 
@@ -212,6 +228,7 @@ class RedisOnlineStore:
         """The table's layout with every column of ``schema`` in it (appended when new)."""
         incoming = [(field.name, column_kind(field.type)) for field in schema]
         keys_raw = orjson.dumps(list(key_columns))
+        new_generation = os.urandom(_GENERATION // 2).hex().encode()
         for _ in range(50):  # retried only while other writers change the layout concurrently
             info = self._load_info(table)
             if info is not None:
@@ -228,11 +245,12 @@ class RedisOnlineStore:
             else:
                 expected = b""
                 layout = orjson.dumps([[n, k] for n, k in incoming])
+            args = [expected, layout, keys_raw, new_generation]
             if (
-                self._columns_script(keys=[self._meta_key(table)], args=[expected, layout, keys_raw])
+                self._columns_script(keys=[self._meta_key(table), self._generation_key(table)], args=args)
                 == layout
             ):
-                info = _TableInfo(layout, list(key_columns))
+                info = _TableInfo(layout, list(key_columns), info.generation if info else new_generation)
                 self._tables[table] = info
                 return info
         raise BackendError(f"the column layout of online table {table!r} kept changing during a write; retry")
@@ -263,8 +281,10 @@ class RedisOnlineStore:
             _payload_values(rows.column(name), info.kinds[name]) if name in names else itertools.repeat(None)
             for name in info.columns
         ]
+        generation = info.generation
         values = [
-            stamp + orjson.dumps(row) for stamp, row in zip(stamps, zip(*columns, strict=False), strict=False)
+            stamp + generation + orjson.dumps(row)
+            for stamp, row in zip(stamps, zip(*columns, strict=False), strict=False)
         ]
         return keys, values
 
@@ -308,26 +328,40 @@ class RedisOnlineStore:
             info = self._tables.get(table) or self._load_info(table)
             if info is None:
                 return [None] * len(keys)
-            prefix = self._row_prefix(table)
-            tokens: list[bytes | None] = []
-            for key in keys:
-                parts = storage_key(key, info.key_kinds)
-                tokens.append(None if parts is None else prefix + _token(parts))
-            wanted = list(dict.fromkeys(t for t in tokens if t is not None))
-            found = {
-                token: orjson.loads(value[_WIDTH:])
-                for token, value in zip(wanted, self._fetch(wanted), strict=True)
-                if value is not None
-            }
-            if any(len(values) > len(info.columns) for values in found.values()):
-                # Another process appended columns since the layout was cached.
-                info = self._load_info(table) or info
+            tokens, generation, found = self._lookup(table, info, keys)
+            if generation != info.generation or any(len(v) > len(info.columns) for _, v in found.values()):
+                # The cached layout is stale: another process appended columns, or deleted and
+                # recreated the table. Reload it and look the keys up again.
+                info = self._load_info(table)
+                if info is None:
+                    return [None] * len(keys)
+                tokens, generation, found = self._lookup(table, info, keys)
+        # Rows of another generation are leftovers of a deleted incarnation of the table: misses.
+        generation = info.generation
+        rows = {t: values for t, (gen, values) in found.items() if gen == generation}
         # A fresh dict per entry: a key requested twice must not hand out one shared dict.
-        return [None if t is None or t not in found else self._to_dict(info, found[t]) for t in tokens]
+        return [None if t is None or t not in rows else self._to_dict(info, rows[t]) for t in tokens]
+
+    def _lookup(
+        self, table: str, info: _TableInfo, keys: Sequence[Key]
+    ) -> tuple[list[bytes | None], bytes | None, dict[bytes, tuple[bytes, list[Any]]]]:
+        """Each key's row key (None when no stored key can match), the table's current generation
+        and the rows found, decoded: all in one round trip."""
+        prefix = self._row_prefix(table)
+        tokens: list[bytes | None] = []
+        for key in keys:
+            parts = storage_key(key, info.key_kinds)
+            tokens.append(None if parts is None else prefix + _token(parts))
+        wanted = list(dict.fromkeys(t for t in tokens if t is not None))
+        generation, *values = self._fetch([self._generation_key(table), *wanted])
+        found = {
+            t: (v[_WIDTH:_HEAD], orjson.loads(v[_HEAD:]))
+            for t, v in zip(wanted, values, strict=True)
+            if v is not None
+        }
+        return tokens, generation, found
 
     def _fetch(self, wanted: list[bytes]) -> list[bytes | None]:
-        if not wanted:
-            return []
         if len(wanted) <= _MGET_CHUNK:
             return list(self._client.mget(wanted))
         pipe = self._client.pipeline(transaction=False)
@@ -371,7 +405,7 @@ class RedisOnlineStore:
                     batch = []
             if batch:
                 self._client.unlink(*batch)
-            self._client.delete(meta)
+            self._client.delete(meta, self._generation_key(table))
             self._tables.pop(table, None)
 
     def close(self) -> None:

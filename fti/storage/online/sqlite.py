@@ -100,6 +100,7 @@ class SqliteOnlineStore:
         self._connections: list[sqlite3.Connection] = []
         self._write_lock = threading.Lock()
         self._tables: dict[str, _TableInfo] = {}
+        self._schema_version = -1
         with self._conn() as conn:
             conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {_META} (name TEXT PRIMARY KEY, kinds TEXT NOT NULL, "
@@ -210,10 +211,16 @@ class SqliteOnlineStore:
 
     def read(self, table: str, keys: Sequence[Key]) -> list[dict[str, Any] | None]:
         check_keys(keys)
+        conn = self._conn()
+        # Any CREATE/ALTER/DROP, by any connection, bumps the schema version: drop cached layouts
+        # so a table another process recreated with other columns is read with its new layout.
+        schema_version = conn.execute("PRAGMA schema_version").fetchone()[0]
+        if schema_version != self._schema_version:
+            self._tables.clear()
+            self._schema_version = schema_version
         info = self._info(table)
         if info is None:
             return [None] * len(keys)
-        conn = self._conn()
         stored = [storage_key(k, info.key_kinds) for k in keys]
         if len(stored) == 1:
             if stored[0] is None:

@@ -300,6 +300,26 @@ class OnlineStoreContract:
         finally:
             other.close()
 
+    def test_a_table_recreated_by_another_connection_reads_its_new_layout(
+        self, online_store: OnlineStore
+    ) -> None:
+        other: OnlineStore = type(online_store)(online_store.url)  # type: ignore[call-arg]
+        try:
+            write(online_store, "t", {"id": [1], "ts": [at(0)], "v": [1]}, version=3)
+            assert values(online_store, "t", [1]) == [1]  # the layout is now known to this connection
+            other.delete_table("t")
+            write(
+                other,
+                "t",
+                {"id": ["a", "b"], "w": [2.5, 3.5], "x": [True, False]},
+                event_time=None,
+                version=0,
+            )
+            assert online_store.read("t", [("a",), (1,)]) == [{"id": "a", "w": 2.5, "x": True}, None]
+            assert online_store.applied_version("t") == 0
+        finally:
+            other.close()
+
     # --- applied version -----------------------------------------------------------------------
     def test_applied_version(self, online_store: OnlineStore) -> None:
         assert online_store.applied_version("t") is None

@@ -78,7 +78,7 @@ def test_read_of_many_keys_is_one_round_trip(store: RedisOnlineStore) -> None:
     assert [None if r is None else r["v"] for r in got] == [None] * 100 + list(range(1_000))
     calls = commandstats(store)
     assert calls.pop("mget") == 1
-    assert set(calls) <= {"info", "config|resetstat"}
+    assert set(calls) <= {"info", "config|resetstat"}  # the generation check rides in the same MGET
 
 
 def test_writes_are_batched_and_pipelined(store: RedisOnlineStore) -> None:
@@ -148,14 +148,25 @@ def test_delete_table_removes_every_key_and_nothing_else(store: RedisOnlineStore
     store._client.set("somebody_else", "x")
     store.delete_table("t")
     remaining = sorted(store._client.keys("*"))
-    assert remaining == sorted([b"somebody_else", store._meta_key("t_2"), store._row_prefix("t_2") + b"[1]"])
+    assert remaining == sorted(
+        [
+            b"somebody_else",
+            store._meta_key("t_2"),
+            store._generation_key("t_2"),
+            store._row_prefix("t_2") + b"[1]",
+        ]
+    )
 
 
 def test_layout_is_stored_in_redis(store: RedisOnlineStore) -> None:
     store.write("t", rows([1], [0], [1]), key_columns=["id"], event_time="ts", version=3)
     meta = store._client.hgetall(store._meta_key("t"))
+    generation = store._client.get(store._generation_key("t"))
+    assert generation is not None and len(generation) == 8
     assert meta == {
         b"columns": b'[["id","int"],["ts","ts"],["v","int"]]',
         b"key_columns": b'["id"]',
         b"version": b"3",
     }
+    row = store._client.get(store._row_prefix("t") + b"[1]")
+    assert row == b"%019d" % ((1 << 62) + 1_704_067_200_000_000) + generation + b"[1,1704067200000000,1]"
