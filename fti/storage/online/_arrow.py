@@ -23,6 +23,7 @@ _MICRO = timedelta(microseconds=1)
 # Column kinds the stores know how to round-trip.
 INT, FLOAT, STR, BOOL, TS, DATE, BYTES, JSON = "int", "float", "str", "bool", "ts", "date", "bytes", "json"
 EVENT_TIME_KINDS = (TS, DATE, INT)
+EVENT_TIME_LIMIT = 1 << 62  # event times (int, or microseconds) must lie within +/- this
 
 
 def column_kind(dtype: pa.DataType) -> str:
@@ -123,6 +124,13 @@ def check_rows(rows: Any, key_columns: Sequence[str], event_time: str | None, ve
         if nulls:
             raise ValidationError(
                 f"column {name!r} has {nulls} null value(s); keys and event times need values"
+            )
+    if event_time is not None and rows.num_rows and column_kind(rows.schema.field(event_time).type) == INT:
+        bounds = pc.min_max(rows.column(event_time)).as_py()
+        if bounds["min"] < -EVENT_TIME_LIMIT or bounds["max"] >= EVENT_TIME_LIMIT:
+            raise ValidationError(
+                f"integer event time column {event_time!r} holds values outside +/-2**62 "
+                f"(min {bounds['min']}, max {bounds['max']})"
             )
 
 

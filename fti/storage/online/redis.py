@@ -34,6 +34,7 @@ from fti.storage.online._arrow import (
     BOOL,
     BYTES,
     DATE,
+    EVENT_TIME_LIMIT,
     FLOAT,
     JSON,
     TS,
@@ -53,7 +54,7 @@ from fti.storage.online.base import Key
 _WIDTH = 19
 _GENERATION = 8  # hex digits naming one incarnation of a table, stored after the event time
 _HEAD = _WIDTH + _GENERATION
-_OFFSET = 1 << 62  # event times are stored as value + 2**62, zero-padded: string order = time order
+_OFFSET = EVENT_TIME_LIMIT  # event times are stored as value + 2**62, zero-padded: string order = time order
 _NO_EVENT = b"0" * _WIDTH
 _BATCH_ROWS = 2000  # rows per Lua call (the server is busy for a few ms per call)
 _CALLS_PER_ROUND_TRIP = 8

@@ -397,6 +397,7 @@ class OnlineStoreContract:
             ({"id": [1, None], "ts": [at(0), at(0)], "v": [1, 2]}, {}, "null"),
             ({"id": [1, 2], "ts": [at(0), None], "v": [1, 2]}, {}, "null"),
             ({"id": [1], "ts": ["yesterday"], "v": [1]}, {}, "timestamp"),
+            ({"id": [1, 2], "seq": [0, 2**62], "v": [1, 2]}, {"event_time": "seq"}, "outside"),
             ({"id": [1], "ts": [at(0)], "v": [1]}, {"version": -1}, "version"),
             ({"id": [1], "ts": [at(0)], "v": [1]}, {"key": ()}, "key_columns"),
         ],
