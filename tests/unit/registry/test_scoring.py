@@ -149,6 +149,21 @@ def test_converted_model_is_cached_on_disk(tmp_path: Path) -> None:
     _assert_same(second.predict(X_TEST), native_predict(model, X_TEST))
 
 
+def test_fastest_choice_is_remembered(tmp_path: Path) -> None:
+    model = MODELS["lgb"][0]
+    first = get_scorer(model, sample=X_TEST[:300], cache_dir=tmp_path, cache_key="lgb-v1")
+    choice = tmp_path / f"{next(p.name for p in tmp_path.glob('*.choice'))}"
+    winner = choice.read_text()
+    assert winner in {"native", "_build_lleaves", "_build_onnx_lightgbm"}
+    choice.write_text("native")  # later runs take the recorded winner without timing again
+    assert get_scorer(model, sample=X_TEST[:300], cache_dir=tmp_path, cache_key="lgb-v1").kind == "native"
+    choice.write_text("_build_onnx_lightgbm")
+    again = get_scorer(model, sample=X_TEST[:300], cache_dir=tmp_path, cache_key="lgb-v1")
+    assert again.kind == "onnx"
+    _assert_same(again.predict(X_TEST), native_predict(model, X_TEST))
+    assert first.kind in {"native", "compiled", "onnx"}
+
+
 def test_corrupted_cache_entry_is_not_trusted(tmp_path: Path) -> None:
     model = MODELS["rf"][0]
     get_scorer(model, sample=X_TEST[:200], prefer="converted", cache_dir=tmp_path, cache_key="rf-v1")
