@@ -95,6 +95,9 @@ def launch(
 ) -> RunProcess | None:
     """Mark ``run`` running (if it is still queued) and start its subprocess.
 
+    The run executes the pipeline's currently deployed code (a retry queued before a fix and
+    redeploy runs the fix); the digest it ran is recorded on the run.
+
     Returns None when another process started or cancelled the run first.
     """
     catalog = project.backends.catalog
@@ -106,6 +109,7 @@ def launch(
         owner=owner,
         host=HOST,
         started_at=now,
+        source_digest=pipeline.source_digest,
     ):
         return None
     spec = {
@@ -113,7 +117,7 @@ def launch(
         "project": project.name,
         "pipeline": pipeline.name,
         "source_path": pipeline.source_path,
-        "source_digest": run.source_digest,
+        "source_digest": pipeline.source_digest,
         "function": pipeline.function,
         "attempt": run.attempt,
         "params": run.params,

@@ -101,8 +101,8 @@ def make_scheduler(clock: ManualClock) -> Iterator[Callable[..., Scheduler]]:
 
 
 def test_scheduled_run_fails_then_retries_with_backoff(
-    project: fti.Project, tmp_path: Path, clock, make_scheduler
-) -> None:  # type: ignore[no-untyped-def]
+    project: fti.Project, tmp_path: Path, clock: ManualClock, make_scheduler: Callable[..., Scheduler]
+) -> None:
     out = deploy(
         project,
         tmp_path,
@@ -161,8 +161,8 @@ def always_fails(project, start, end):
 
 
 def test_timeout_kills_the_whole_process_group(
-    sqlite_project: fti.Project, tmp_path: Path, clock, make_scheduler
-) -> None:  # type: ignore[no-untyped-def]
+    sqlite_project: fti.Project, tmp_path: Path, clock: ManualClock, make_scheduler: Callable[..., Scheduler]
+) -> None:
     out = deploy(
         sqlite_project,
         tmp_path,
@@ -189,8 +189,8 @@ def hangs(project, start, end):
 
 
 def test_overlap_policies_forbid_allow_replace(
-    project: fti.Project, tmp_path: Path, clock, make_scheduler
-) -> None:  # type: ignore[no-untyped-def]
+    project: fti.Project, tmp_path: Path, clock: ManualClock, make_scheduler: Callable[..., Scheduler]
+) -> None:
     body = ""
     for policy in ("forbid", "allow", "replace"):
         body += f'''
@@ -217,7 +217,9 @@ def slow_{policy}(project, start, end):
     assert not [r for r in project.pipelines.runs() if r.status in ("running", "queued")]
 
 
-def test_new_data_and_event_triggers(project: fti.Project, tmp_path: Path, clock, make_scheduler) -> None:  # type: ignore[no-untyped-def]
+def test_new_data_and_event_triggers(
+    project: fti.Project, tmp_path: Path, clock: ManualClock, make_scheduler: Callable[..., Scheduler]
+) -> None:
     out = deploy(
         project,
         tmp_path,
@@ -260,8 +262,8 @@ def on_drift(project, event):
 
 
 def test_two_schedulers_fire_each_slot_once_and_fail_over(
-    project: fti.Project, tmp_path: Path, clock, make_scheduler
-) -> None:  # type: ignore[no-untyped-def]
+    project: fti.Project, tmp_path: Path, clock: ManualClock, make_scheduler: Callable[..., Scheduler]
+) -> None:
     out = deploy(
         project,
         tmp_path,
@@ -314,8 +316,8 @@ def minutely(project, start, end):
 
 
 def test_crash_recovery_marks_orphaned_run_failed_and_retries(
-    project: fti.Project, tmp_path: Path, clock, make_scheduler
-) -> None:  # type: ignore[no-untyped-def]
+    project: fti.Project, tmp_path: Path, clock: ManualClock, make_scheduler: Callable[..., Scheduler]
+) -> None:
     out = deploy(
         project,
         tmp_path,
@@ -361,8 +363,8 @@ def long(project, start, end):
 
 
 def test_missed_runs_after_downtime_latest_or_skip_and_pause(
-    project: fti.Project, tmp_path: Path, clock, make_scheduler
-) -> None:  # type: ignore[no-untyped-def]
+    project: fti.Project, tmp_path: Path, clock: ManualClock, make_scheduler: Callable[..., Scheduler]
+) -> None:
     out = deploy(
         project,
         tmp_path,
@@ -397,3 +399,26 @@ def skipper(project, start, end):
     )
     assert lines(out, "skipper") == [{"start": "2030-01-01T05:00:00+00:00"}]  # on time: it runs
     assert len(runs(project, "catch_up")) == 1  # paused
+
+
+def test_retry_after_a_redeploy_runs_the_fixed_code(
+    sqlite_project: fti.Project, tmp_path: Path, clock: ManualClock, make_scheduler: Callable[..., Scheduler]
+) -> None:
+    broken = """
+@fti.feature_pipeline(schedule=fti.every(hours=1), retries=1, retry_backoff=5)
+def buggy(project, start, end):
+    raise ZeroDivisionError("bug")
+"""
+    out = deploy(sqlite_project, tmp_path, broken)
+    sched = make_scheduler(sqlite_project)
+    clock.set(T0 + HOUR)
+    drive([sched], lambda: [r.status for r in runs(sqlite_project, "buggy")] == ["failed", "queued"])
+    path = tmp_path / "pipes.py"
+    path.write_text(path.read_text().replace('raise ZeroDivisionError("bug")', 'record("buggy", ok=True)'))
+    fixed = sqlite_project.pipelines.deploy(path, now=clock.now())[0]
+    clock.advance(7)
+    drive([sched], lambda: runs(sqlite_project, "buggy")[1].status == "succeeded")
+    first, retry = runs(sqlite_project, "buggy")
+    assert "ZeroDivisionError: bug" in (first.error or "")
+    assert retry.source_digest == fixed.source_digest != first.source_digest
+    assert lines(out, "buggy") == [{"ok": True}]
