@@ -188,6 +188,8 @@ class PipelineCatalog:
 
         Schedules start counting from ``now``: no fire time before the deploy runs. Redeploying
         keeps a pipeline's paused state and run history; a changed schedule restarts its count.
+        Pipelines deployed earlier from the same file that it no longer declares are paused
+        (their history stays; they would otherwise fail on the changed file).
 
         Raises:
             NotFoundError: no such file.
@@ -234,6 +236,16 @@ class PipelineCatalog:
                     )
                 if existing is None or existing.trigger != values["trigger"]:
                     self._reset_cursor(conn, pipeline_id, spec.trigger)
+            conn.execute(
+                update(pipelines)
+                .where(
+                    pipelines.c.project_id == self._project.id,
+                    pipelines.c.source_path == source,
+                    pipelines.c.name.not_in([spec.name for spec in specs]),
+                    pipelines.c.paused.is_(False),
+                )
+                .values(paused=True, updated_at=now)
+            )
         return [self.get(spec.name) for spec in specs]
 
     def _reset_cursor(self, conn: Any, pipeline_id: int, trigger: Trigger | None) -> None:

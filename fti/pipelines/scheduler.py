@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import signal
 import threading
 import time
 import uuid
@@ -284,7 +285,7 @@ class Scheduler:
                 if host != executor.HOST or _pid_alive(int(pid)):
                     continue  # a CLI run in progress
             if run.host == executor.HOST and run.pid and executor.process_alive(run.pid, run.id):
-                executor.kill_group(run.pid, 9)
+                executor.kill_group(run.pid, signal.SIGKILL)
             if run_records.transition(
                 self._catalog,
                 run.id,
@@ -487,7 +488,7 @@ class Scheduler:
             executor.finish(self.project, proc, owner=self.holder, now=now)
             return
         if run.host == executor.HOST and run.pid and executor.process_alive(run.pid, run.id):
-            executor.kill_group(run.pid, 9)
+            executor.kill_group(run.pid, signal.SIGKILL)
         run_records.transition(
             self._catalog,
             run.id,

@@ -216,3 +216,24 @@ def manual_window(project, start, end, region: str):
     with pytest.raises(ValidationError, match="must be a dict"):
         sqlite_project.pipelines.fire_event("drift_detected", ["not", "a", "dict"])  # type: ignore[arg-type]
     assert count(sqlite_project, pipeline_runs) == 0
+
+
+def test_redeploy_pauses_pipelines_the_file_no_longer_declares(project: fti.Project, tmp_path: Path) -> None:
+    two = """
+import fti
+
+@fti.feature_pipeline(schedule="0 * * * *")
+def kept(project, start, end): pass
+
+@fti.feature_pipeline(schedule="0 * * * *")
+def dropped(project, start, end): pass
+"""
+    path = write_module(tmp_path, two)
+    project.pipelines.deploy(path)
+    old_digest = project.pipelines.get("kept").source_digest
+    path.write_text(two[: two.index("\n@fti.feature_pipeline", two.index("def kept"))])  # drop `dropped`
+    deployed = project.pipelines.deploy(path)
+    assert [p.name for p in deployed] == ["kept"]
+    kept = project.pipelines.get("kept")
+    assert kept.source_digest != old_digest and not kept.paused
+    assert project.pipelines.get("dropped").paused is True
