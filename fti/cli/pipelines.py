@@ -92,12 +92,20 @@ def _print_runs(rows: list[dict[str, Any]]) -> None:
 @handle_errors
 def deploy(path: str) -> None:
     """Register (or update) the pipelines declared in the Python module at PATH."""
-    deployed = state().project(create=True).pipelines.deploy(path)
+    from pathlib import Path
+
+    catalog = state().project(create=True).pipelines
+    source = str(Path(path).expanduser().resolve())
+    before = {p.name for p in catalog.list() if p.source_path == source and not p.paused}
+    deployed = catalog.deploy(path)
     data = [_summary(p) for p in deployed]
+    vanished = sorted(before - {p.name for p in deployed})
 
     def table(rows: list[dict[str, Any]]) -> None:
         for r in rows:
             click.echo(f"deployed {r['kind']} pipeline {r['name']}: {r['when']}")
+        for name in vanished:
+            click.echo(f"paused pipeline {name}: {path} no longer declares it")
 
     emit(data, table=table)
 
