@@ -154,7 +154,9 @@ class Scheduler:
                     self.tick()
                 except Exception:  # a catalog hiccup must not end the loop; the next tick retries
                     log.exception("scheduler tick failed; retrying in %ss", self.tick_interval)
-                if not self._stop.is_set():
+                if isinstance(self.clock, SystemClock):
+                    self._stop.wait(self.tick_interval)  # stop() wakes it at once
+                elif not self._stop.is_set():
                     self.clock.sleep(self.tick_interval)
         finally:
             self.shutdown()
