@@ -27,11 +27,11 @@ def compute_statistics(table: pa.Table | Any) -> dict[str, dict[str, Any]]:
     selects: list[str] = ["count(*)"]
     for field in schema:
         c = _q(field.name)
-        numeric = pa.types.is_integer(field.type) or pa.types.is_floating(field.type)
+        is_numeric = pa.types.is_integer(field.type) or pa.types.is_floating(field.type)
         temporal = pa.types.is_timestamp(field.type) or pa.types.is_date(field.type)
         selects.append(f"count({c})")
         selects.append(f"approx_count_distinct({c})")
-        if numeric:
+        if is_numeric:
             selects += [
                 f"avg({c})::DOUBLE",
                 f"stddev_samp({c})::DOUBLE",
