@@ -53,17 +53,26 @@ def check_alias(alias: object) -> str:
     return alias
 
 
-def current(conn: Connection, model_id: int, alias: str) -> int | None:
-    """The version ``alias`` points to, or None."""
-    query = (
-        select(model_versions.c.version)
-        .select_from(
-            model_aliases.join(model_versions, model_aliases.c.model_version_id == model_versions.c.id)
-        )
-        .where(model_aliases.c.model_id == model_id, model_aliases.c.alias == alias)
+def current(conn: Connection, model_id: int, alias: str, *, lock: bool = False) -> int | None:
+    """The version ``alias`` points to, or None.
+
+    With ``lock``, the alias row stays locked until the transaction ends (PostgreSQL; SQLite
+    transactions are already serialised), so concurrent moves record exact from/to history.
+    """
+    # Lock the alias row alone: a FOR UPDATE over a join would re-check the join after a
+    # concurrent move and lose the row (PostgreSQL EvalPlanQual), turning a move into an insert.
+    query = select(model_aliases.c.model_version_id).where(
+        model_aliases.c.model_id == model_id, model_aliases.c.alias == alias
     )
-    found = conn.execute(query).scalar_one_or_none()
-    return None if found is None else int(found)
+    if lock:
+        query = query.with_for_update()
+    version_id = conn.execute(query).scalar_one_or_none()
+    if version_id is None:
+        return None
+    found = conn.execute(
+        select(model_versions.c.version).where(model_versions.c.id == version_id)
+    ).scalar_one()
+    return int(found)
 
 
 def aliases_of(conn: Connection, model_version_id: int) -> list[str]:
@@ -80,7 +89,7 @@ def set_alias(
     conn: Connection, model_id: int, alias: str, version_id: int, version: int, user: str, reason: str = ""
 ) -> int | None:
     """Point ``alias`` at a version row (in the caller's transaction); returns the previous version."""
-    previous = current(conn, model_id, alias)
+    previous = current(conn, model_id, alias, lock=True)
     now = utcnow()
     if previous is None:
         conn.execute(
@@ -104,7 +113,7 @@ def delete_alias(
     conn: Connection, model_id: int, model_name: str, alias: str, user: str, reason: str = ""
 ) -> int:
     """Remove ``alias`` (in the caller's transaction); returns the version it pointed to."""
-    previous = current(conn, model_id, alias)
+    previous = current(conn, model_id, alias, lock=True)
     if previous is None:
         raise NotFoundError(
             f"model {model_name!r} has no alias {alias!r} (aliases: {list_aliases(conn, model_id) or 'none'})"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from fti._names import check_name, check_version
-from fti.errors import ConflictError, NotFoundError, ValidationError
+from fti.errors import BackendError, ConflictError, NotFoundError, ValidationError
 from fti.registry import aliases as _aliases
 from fti.registry.metrics import check_metrics, current_user
 from fti.registry.model_version import ModelVersion
@@ -190,8 +191,12 @@ class ModelRegistry:
                     )
                     try:
                         upload(self._store, prefix, directory, digests)
-                    except BaseException:
+                    except BaseException as exc:
                         self._store.delete(prefix)
+                        if isinstance(exc, OSError):
+                            raise BackendError(
+                                f"writing the artifacts of model {name!r} to {self._store.url} failed: {exc}"
+                            ) from exc
                         raise
                 return version
             except SqlIntegrityError:
@@ -300,10 +305,13 @@ class ModelRegistry:
         """Point ``alias`` at ``version`` atomically (creating or moving it) and record the change."""
         _aliases.check_alias(alias)
         target = self.get_model(name, version=version)
-        with self._engine.begin() as conn:
+
+        def move(conn: Connection) -> None:
             _aliases.set_alias(
                 conn, target.model_id, alias, target.id, target.version, current_user(), reason
             )
+
+        self._write(move, f"set alias {alias!r} of model {name!r}")
         return target
 
     def delete_alias(self, name: str, alias: str) -> None:
@@ -349,10 +357,11 @@ class ModelRegistry:
         if compare_to is not None:
             _aliases.check_alias(compare_to)
         candidate = self.get_model(name, version=version)
-        with self._engine.begin() as conn:
+
+        def gate_and_move(conn: Connection) -> None:
             incumbent = None
             if compare_to is not None:
-                held = _aliases.current(conn, candidate.model_id, compare_to)
+                held = _aliases.current(conn, candidate.model_id, compare_to, lock=True)
                 if held is not None and held != candidate.version:
                     row = (
                         conn.execute(
@@ -385,6 +394,8 @@ class ModelRegistry:
                 current_user(),
                 reason(conditions, compare_to),
             )
+
+        self._write(gate_and_move, f"promote model {candidate.ref} to {alias!r}")
         return candidate
 
     # --- delete -----------------------------------------------------------------------------
@@ -410,6 +421,19 @@ class ModelRegistry:
         self._store.delete(target.artifact_prefix)
 
     # --- internals --------------------------------------------------------------------------
+    def _write(self, body: Callable[[Connection], None], what: str) -> None:
+        """Run ``body`` in one transaction, retrying when a concurrent writer won a unique key."""
+        for attempt in range(3):
+            try:
+                with self._engine.begin() as conn:
+                    body(conn)
+                return
+            except SqlIntegrityError as exc:
+                if attempt == 2:
+                    raise ConflictError(
+                        f"could not {what}: concurrent changes kept conflicting; retry"
+                    ) from exc
+
     def _aliases_of(self, mv: ModelVersion) -> list[str]:
         with self._engine.connect() as conn:
             return _aliases.aliases_of(conn, mv.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -217,3 +218,33 @@ def test_bad_registrations_write_nothing(project: fti.Project, classifier, xy) -
         mr.list_models("fraud")
     assert mr.list_models() == []
     assert not (_artifact_root(project) / "models").exists()
+
+
+def test_failed_artifact_write_leaves_nothing(sqlite_project: fti.Project, classifier) -> None:
+    from fti.errors import BackendError
+
+    root = _artifact_root(sqlite_project)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "models").write_text("a file where the models directory should be")
+    mr = sqlite_project.model_registry
+    with pytest.raises(BackendError, match="writing the artifacts of model 'fraud'"):
+        mr.register("fraud", classifier)
+    assert mr.list_models() == []
+    (root / "models").unlink()
+    assert mr.register("fraud", classifier).version == 1  # the version number was not used up
+
+
+def test_concurrent_registrations_get_distinct_versions(project: fti.Project, classifier) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    mr = project.model_registry
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        versions = sorted(pool.map(lambda i: mr.register("fraud", classifier).version, range(4)))
+    assert versions == [1, 2, 3, 4]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda v: mr.set_alias("fraud", v, "production"), [1, 2, 3, 4]))
+    history = mr.alias_history("fraud", "production")
+    assert len(history) == 4 and history[0].from_version is None
+    # every move starts where the previous one ended: no lost update
+    assert all(a.to_version == b.from_version for a, b in itertools.pairwise(history))
+    assert mr.get_model("fraud@production").version == history[-1].to_version
