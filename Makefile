@@ -15,6 +15,8 @@ test: system-deps $(STAMP) lint typecheck pytest
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	# PyTorch's CPU build first (TorchScript flavor tests); a bare range would pull a multi-GB CUDA build.
+	$(BIN)/python -m pip install --quiet 'torch==2.13.0'
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
