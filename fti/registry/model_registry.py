@@ -405,8 +405,13 @@ class ModelRegistry:
         Raises:
             ConflictError: aliases point to it and ``force`` is False.
         """
+        if not isinstance(force, bool):
+            raise ValidationError(f"force must be True or False, got {force!r}")
         target = self.get_model(name, version=version)
-        with self._engine.begin() as conn:
+
+        def remove(conn: Connection) -> None:
+            # an alias set concurrently makes the delete fail on its foreign key (RESTRICT); the
+            # retry then sees it here
             pointing = _aliases.aliases_of(conn, target.id)
             if pointing and not force:
                 raise ConflictError(
@@ -418,6 +423,8 @@ class ModelRegistry:
                     conn, target.model_id, name, alias, current_user(), f"version {version} deleted"
                 )
             conn.execute(delete(model_versions).where(model_versions.c.id == target.id))
+
+        self._write(remove, f"delete model {target.ref}")
         self._store.delete(target.artifact_prefix)
 
     # --- internals --------------------------------------------------------------------------
