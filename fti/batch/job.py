@@ -3,7 +3,8 @@
 Memory stays bounded whatever the row count: the time range is cut into windows of about
 ``chunk_rows`` spine rows (boundaries computed by DuckDB over the spine's event-time column), and
 each window is read through the feature view (point-in-time join and transformations, exactly as
-in training and online serving), scored, and appended to a temporary Parquet file on disk.
+in training and online serving), scored, and appended to a temporary Parquet file on disk. Reading the next window, scoring the
+current one and writing the previous one overlap in three threads (one window in flight each).
 
 Predictions are committed once, at the end, to the output feature group (primary key and event
 time of the input rows, ``prediction``, one ``proba_<class>`` column per class for classifiers,
@@ -19,7 +20,8 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -137,46 +139,57 @@ def score(
     total = sum(n for _, _, n in windows)
 
     workdir = Path(tempfile.mkdtemp(prefix="fti-batch-", dir=_scratch(project)))
+    reader = ThreadPoolExecutor(1, thread_name_prefix="fti-batch-read")
+    writer = ThreadPoolExecutor(1, thread_name_prefix="fti-batch-write")
     try:
-        scorer: Scorer | None = None
-        names: list[str] | None = None
-        done = 0
-        writer: Any = None
-        path = workdir / "predictions.parquet"
-        for window_start, window_end, _ in windows:
-            data = fv.get_batch_data(
-                window_start,
-                window_end,
-                with_keys=True,
-                return_type="arrow",
-                training_dataset_version=td_version,
-            )
+
+        def load(window: tuple[datetime | None, datetime | None, int]) -> tuple[pa.Table, np.ndarray]:
             from fti.registry.scoring import to_matrix
 
-            if scorer is None and data.num_rows:
-                # verify and time the candidates on the first rows of the range
-                sample = to_matrix(data.slice(0, SAMPLE_ROWS), columns)
-                scorer = _scorer(project, version, sample, prefer)
-            for chunk in _slices(data, chunk_rows):
-                assert scorer is not None
-                matrix = to_matrix(chunk, columns)
-                outputs = scorer.predict(matrix)
-                if names is None:
-                    names = _output_columns(outputs, _classes(scorer, version))
-                table = _predictions(chunk, keys, outputs, names, version, scored_at)
-                if writer is None:
-                    import pyarrow.parquet as pq
+            data = fv.get_batch_data(
+                window[0], window[1], with_keys=True, return_type="arrow", training_dataset_version=td_version
+            )
+            return data.select(keys), to_matrix(data, columns)
 
-                    writer = pq.ParquetWriter(path, table.schema)
-                writer.write_table(table)
-                done += chunk.num_rows
-            if progress is not None:
-                progress(done, max(total, done))
-        if writer is None:
+        # the first window is read here: its first rows verify and time the scorer candidates
+        current = load(windows[0]) if windows else None
+        if current is None or not len(current[1]):
             return BatchScoreResult(
                 None, 0, version.name, version.version, "none", [], scored_at, time.perf_counter() - started
             )
-        writer.close()
+        native, scorer = _scorer(project, version, current[1][:SAMPLE_ROWS], prefer)
+        classes = getattr(native, "classes_", None)
+        path = workdir / "predictions.parquet"
+        sink: Any = None
+        written: Future[None] | None = None
+        done = 0
+        # three stages overlap: the reader prefetches window i+1 (DuckDB and Arrow release the
+        # GIL) while window i is scored and the writer appends window i-1 to the staging file;
+        # at most one window is in flight per stage, so memory stays bounded
+        for i in range(len(windows)):
+            pending = reader.submit(load, windows[i + 1]) if i + 1 < len(windows) else None
+            assert current is not None
+            keys_table, matrix = current
+            for offset in range(0, len(matrix), chunk_rows):
+                outputs = scorer.predict(matrix[offset : offset + chunk_rows])
+                names = _output_columns(outputs, None if classes is None else list(classes))
+                table = _predictions(
+                    keys_table.slice(offset, chunk_rows), keys, outputs, names, version, scored_at
+                )
+                if sink is None:
+                    import pyarrow.parquet as pq
+
+                    sink = pq.ParquetWriter(path, table.schema)
+                if written is not None:
+                    written.result()
+                written = writer.submit(sink.write_table, table)
+                done += table.num_rows
+            if progress is not None:
+                progress(done, max(total, done))
+            current = None if pending is None else pending.result()
+        if written is not None:
+            written.result()
+        sink.close()
         group = project.feature_store.get_or_create_feature_group(
             output,
             output_version,
@@ -186,8 +199,9 @@ def score(
         )
         commits = _commit(group, path)
     finally:
+        reader.shutdown(wait=True, cancel_futures=True)
+        writer.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(workdir, ignore_errors=True)
-    assert scorer is not None
     return BatchScoreResult(
         group,
         done,
@@ -235,15 +249,20 @@ def _scratch(project: Project) -> str | None:
         return None
 
 
-def _scorer(project: Project, version: Any, sample: np.ndarray, prefer: str) -> Scorer:
-    from fti.registry.scoring import get_scorer
+def _scorer(project: Project, version: Any, sample: np.ndarray, prefer: str) -> tuple[Any, Scorer]:
+    """The native model and the fastest scorer verified on ``sample`` (conversions cached on disk)."""
+    from fti.registry.scoring import cache_key, get_scorer
 
-    return get_scorer(
-        version,
+    native = version.load()
+    scorer = get_scorer(
+        native,
         sample=sample,
         prefer=prefer,
         cache_dir=Path(project.settings.home) / "cache" / "scorers",
+        cache_key=cache_key(version),
+        predict_fn=version.flavor_impl.predict,
     )
+    return native, scorer
 
 
 def _windows(
@@ -293,19 +312,6 @@ def _windows(
     sizes = [min(chunk_rows, count - i * chunk_rows) for i in range(len(edges) - 1)]
     sizes[-1] = count - sum(sizes[:-1])
     return list(zip(edges[:-1], edges[1:], sizes, strict=True))
-
-
-def _slices(table: pa.Table, rows: int) -> Iterator[pa.Table]:
-    for offset in range(0, table.num_rows, rows):
-        yield table.slice(offset, rows)
-
-
-def _classes(scorer: Scorer, version: Any) -> list[Any] | None:
-    model = getattr(scorer, "model", None)
-    if model is None:
-        model = version.load()
-    classes = getattr(model, "classes_", None)
-    return None if classes is None else list(classes)
 
 
 def _output_columns(outputs: dict[str, np.ndarray], classes: list[Any] | None) -> list[str]:

@@ -315,9 +315,7 @@ def _try(
     return None
 
 
-def _unwrap(
-    model: Any, predict_fn: PredictFn | None, cache_key: str | None
-) -> tuple[Any, PredictFn, str | None]:
+def _unwrap(model: Any, predict_fn: PredictFn | None, name: str | None) -> tuple[Any, PredictFn, str | None]:
     """(native model, reference predict, cache key) from a ModelVersion or a native model."""
     if hasattr(model, "load") and hasattr(model, "flavor") and hasattr(model, "version"):
         native_model = model.load()
@@ -325,12 +323,18 @@ def _unwrap(
             from fti.registry.flavors.base import get_flavor
 
             predict_fn = get_flavor(model.flavor).predict
-        # the artifacts' SHA-256 digests name the exact model bytes (a re-registered name and
-        # version after a delete gets a new key)
-        digests = sorted((getattr(model, "artifacts", None) or {}).items())
-        key = cache_key or _key(f"{model.name}-v{model.version}-{digests}")
-        return native_model, predict_fn, key
-    return model, predict_fn or native_predict, None if cache_key is None else _key(cache_key)
+        return native_model, predict_fn, _key(name) if name else cache_key(model)
+    return model, predict_fn or native_predict, None if name is None else _key(name)
+
+
+def cache_key(version: Any) -> str:
+    """The cache name of a registered model version's conversions.
+
+    The artifacts' SHA-256 digests name the exact model bytes, so a name and version registered
+    again after a delete never reuses a stale conversion.
+    """
+    digests = sorted((getattr(version, "artifacts", None) or {}).items())
+    return _key(f"{version.name}-v{version.version}-{digests}")
 
 
 def _key(text: str) -> str:
