@@ -347,7 +347,12 @@ class PipelineCatalog:
         """Run ``name`` now, synchronously, as one attempt; returns the finished run.
 
         Window pipelines get ``start``/``end``; when omitted, a scheduled pipeline gets the window
-        that closed most recently. The pipeline's timeout applies.
+        that closed most recently. The pipeline's timeout applies; its retries and overlap policy
+        do not (a manual run is one explicit attempt, also for paused pipelines). Ctrl-C cancels it.
+
+        Raises:
+            NotFoundError: unknown pipeline.
+            ValidationError: unknown or missing parameters, or a bad window.
         """
         pipeline = self.get(name)
         checked = pipeline.check_params(params or {})
