@@ -49,7 +49,8 @@ _BY_NAME = {
     "float32": "FP32",
     "float64": "FP64",
     "double": "FP64",
-    "float": "FP32",
+    "float": "FP64",  # numpy's "float" is float64, like Python's float
+    "int": "INT64",
     # fti dtypes and pandas/numpy text-like dtypes travel as BYTES (UTF-8 strings)
     "string": "BYTES",
     "str": "BYTES",

@@ -38,7 +38,7 @@ class SklearnFlavor:
             return False
         from sklearn.base import BaseEstimator
 
-        return isinstance(model, BaseEstimator) and (hasattr(model, "predict") or hasattr(model, "transform"))
+        return isinstance(model, BaseEstimator) and hasattr(model, "predict")
 
     def save(
         self,

@@ -1,0 +1,96 @@
+"""Signatures: Open Inference Protocol datatypes, tensor specs and input-example handling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fti.errors import ValidationError
+from fti.registry.signature import ModelSignature, TensorSpec, example_frame, infer_signature, oip_datatype
+
+
+@pytest.mark.parametrize(
+    ("dtype", "expected"),
+    [
+        (np.dtype("float32"), "FP32"),
+        (np.dtype("float64"), "FP64"),
+        (np.dtype("float16"), "FP16"),
+        (np.dtype("int8"), "INT8"),
+        (np.dtype("int64"), "INT64"),
+        (np.dtype("uint16"), "UINT16"),
+        (np.dtype("bool"), "BOOL"),
+        (np.dtype("U4"), "BYTES"),
+        (np.dtype("O"), "BYTES"),
+        (pd.Int64Dtype(), "INT64"),
+        (pd.BooleanDtype(), "BOOL"),
+        (pd.StringDtype(), "BYTES"),
+        ("string", "BYTES"),  # fti dtypes
+        ("float64", "FP64"),
+        ("int32", "INT32"),
+        ("timestamp", "BYTES"),
+    ],
+)
+def test_oip_datatypes(dtype: object, expected: str) -> None:
+    assert oip_datatype(dtype) == expected
+
+
+def test_unmappable_dtype() -> None:
+    with pytest.raises(ValidationError, match="no Open Inference Protocol datatype"):
+        oip_datatype(np.dtype("complex128"))
+
+
+def test_tensor_specs_validate_and_round_trip() -> None:
+    sig = ModelSignature([TensorSpec("amount", "FP64")], [TensorSpec("predict_proba", "FP32", [-1, 2])])
+    assert ModelSignature.from_dict(sig.to_dict()) == sig
+    assert sig.input_names == ["amount"] and sig.output_names == ["predict_proba"]
+    with pytest.raises(ValidationError, match="datatype 'FLOAT'"):
+        TensorSpec("x", "FLOAT")
+    with pytest.raises(ValidationError, match="invalid shape"):
+        TensorSpec("x", "FP32", [-2])
+    with pytest.raises(ValidationError, match="non-empty"):
+        TensorSpec("", "FP32")
+
+
+def test_unnamed_array_example_gets_positional_names() -> None:
+    example = example_frame(np.zeros((3, 2), dtype=np.float32))
+    sig = infer_signature(example, {"predict": np.zeros(3, dtype=np.int64)})
+    assert sig.to_dict() == {
+        "inputs": [
+            {"name": "input_0", "datatype": "FP32", "shape": [-1]},
+            {"name": "input_1", "datatype": "FP32", "shape": [-1]},
+        ],
+        "outputs": [{"name": "predict", "datatype": "INT64", "shape": [-1]}],
+    }
+
+
+def test_feature_view_names_and_dtypes_win() -> None:
+    frame = pd.DataFrame({"a": [1.0], "b": ["x"]})
+    sig = infer_signature(
+        frame, None, feature_names=["a", "b"], feature_dtypes={"a": "float32", "b": "string"}
+    )
+    assert [(t.name, t.datatype) for t in sig.inputs] == [("a", "FP32"), ("b", "BYTES")]
+    with pytest.raises(ValidationError, match="differ from the feature view's feature names"):
+        infer_signature(frame, None, feature_names=["b", "a"])
+
+
+@pytest.mark.parametrize(
+    ("example", "message"),
+    [
+        (np.zeros((2, 2, 2)), "must be 2-D"),
+        (np.zeros((0, 3)), "has no rows"),
+        (pd.DataFrame({"a": []}), "has no rows"),
+        ("1,2,3", "must be a pandas or polars DataFrame"),
+    ],
+)
+def test_bad_input_examples(example: object, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        example_frame(example)
+
+
+def test_examples_from_rows_and_columns() -> None:
+    rows = example_frame([{"a": 1.0, "b": 2}, {"a": 3.0, "b": 4}])
+    columns = example_frame({"a": [1.0, 3.0], "b": [2, 4]})
+    assert isinstance(rows, pd.DataFrame) and isinstance(columns, pd.DataFrame)
+    pd.testing.assert_frame_equal(rows, columns)
+    assert example_frame(np.arange(3.0)).shape == (1, 3)
