@@ -185,6 +185,10 @@ def storage_key(key: Sequence[Any], kinds: Sequence[str]) -> tuple[Any, ...] | N
 
     Types matter: int ``1`` never matches str ``"1"``, and bool ``True`` never matches int ``1``.
     """
+    if type(key) is tuple and len(key) == 1 and len(kinds) == 1:  # the hot path: one int or str key
+        value_type, kind = type(key[0]), kinds[0]
+        if (value_type is int and kind == INT) or (value_type is str and kind == STR):
+            return key
     if isinstance(key, (str, bytes)) or not isinstance(key, Sequence):
         raise ValidationError(f"an online key must be a tuple with one value per key column, got {key!r}")
     if len(key) != len(kinds):

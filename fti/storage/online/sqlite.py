@@ -1,7 +1,15 @@
-"""SQLite online store: one table per feature group in a WAL-mode file, one writer, many readers."""
+"""SQLite online store: one table per feature group in a WAL-mode file, one writer, many readers.
+
+Each online table lives in a SQLite table named after it plus a random suffix chosen when it is
+created (recorded in ``_fti_online_tables.physical``); a view with the plain name points at it,
+for people and tools that query the file directly. Readers cache the layout; when another
+process deletes and recreates the table, the cached statement fails with "no such table" and the
+layout is reloaded, so the hot read path needs no extra query to stay correct.
+"""
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import threading
@@ -50,24 +58,34 @@ def _q(name: str) -> str:
 _PLAIN = re.compile(r"[a-z0-9_]+")
 
 
-def _physical(table: str) -> str:
-    """The quoted SQLite name of an online table.
+def _physical(table: str, generation: str) -> str:
+    """The SQLite name of one incarnation of an online table.
 
     SQLite compares table names case-insensitively and reserves ``sqlite_*``: fti's own names
-    (lowercase, digits, ``_``) are used as they are; any other name is hex-encoded behind a ``~``,
-    which no plain name contains, so distinct tables never share a SQLite table.
+    (lowercase, digits, ``_``) are kept readable; any other name is hex-encoded behind a ``~``.
+    The ``~generation`` suffix (no plain name contains ``~``) keeps incarnations apart.
     """
     if _PLAIN.fullmatch(table) and not table.startswith(("_fti", "sqlite_")):
-        return _q(table)
-    return _q("~" + table.encode().hex())
+        return f"{table}~{generation}"
+    return f"~{table.encode().hex()}~{generation}"
 
 
 class _TableInfo:
     """Column layout of one stored table, cached per process."""
 
-    __slots__ = ("columns", "converters", "key_columns", "key_kinds", "kinds", "select_many", "select_one")
+    __slots__ = (
+        "columns",
+        "converters",
+        "key_columns",
+        "key_kinds",
+        "kinds",
+        "physical",
+        "select_many",
+        "select_one",
+    )
 
-    def __init__(self, name: str, kinds: dict[str, str], key_columns: list[str]) -> None:
+    def __init__(self, physical: str, kinds: dict[str, str], key_columns: list[str]) -> None:
+        self.physical = physical
         self.kinds = kinds
         self.key_columns = key_columns
         self.key_kinds = [kinds[k] for k in key_columns]
@@ -79,8 +97,8 @@ class _TableInfo:
         # SELECT * (not a column list) so that a row wider than this layout reveals columns
         # another process appended since it was cached.
         where = " AND ".join(f"{_q(k)} = ?" for k in key_columns)
-        self.select_one = f"SELECT * FROM {_physical(name)} WHERE {where}"
-        self.select_many = f"SELECT * FROM {_physical(name)}"
+        self.select_one = f"SELECT * FROM {_q(physical)} WHERE {where}"
+        self.select_many = f"SELECT * FROM {_q(physical)}"
 
 
 class SqliteOnlineStore:
@@ -100,12 +118,20 @@ class SqliteOnlineStore:
         self._connections: list[sqlite3.Connection] = []
         self._write_lock = threading.Lock()
         self._tables: dict[str, _TableInfo] = {}
-        self._schema_version = -1
-        with self._conn() as conn:
+        with self._write_lock:
+            conn = self._conn()
             conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {_META} (name TEXT PRIMARY KEY, kinds TEXT NOT NULL, "
-                "key_columns TEXT NOT NULL, applied_version INTEGER)"
+                "key_columns TEXT NOT NULL, applied_version INTEGER, physical TEXT)"
             )
+            if "physical" not in {r[1] for r in conn.execute(f"PRAGMA table_info({_META})")}:
+                # Files from before per-incarnation names: their tables are named as the table.
+                try:
+                    conn.execute(f"ALTER TABLE {_META} ADD COLUMN physical TEXT")
+                except sqlite3.OperationalError as exc:  # another process upgraded it just now
+                    if "duplicate column" not in str(exc):
+                        raise
+                conn.execute(f"UPDATE {_META} SET physical = name WHERE physical IS NULL")
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -119,17 +145,18 @@ class SqliteOnlineStore:
             self._connections.append(conn)
         return conn
 
-    def _info(self, table: str) -> _TableInfo | None:
-        info = self._tables.get(table)
+    def _info(self, table: str, *, reload: bool = False) -> _TableInfo | None:
+        info = None if reload else self._tables.get(table)
         if info is None:
+            self._tables.pop(table, None)
             row = (
                 self._conn()
-                .execute(f"SELECT kinds, key_columns FROM {_META} WHERE name = ?", (table,))
+                .execute(f"SELECT kinds, key_columns, physical FROM {_META} WHERE name = ?", (table,))
                 .fetchone()
             )
             if row is None:
                 return None
-            info = _TableInfo(table, orjson.loads(row[0]), orjson.loads(row[1]))
+            info = _TableInfo(row[2], orjson.loads(row[0]), orjson.loads(row[1]))
             self._tables[table] = info
         return info
 
@@ -137,29 +164,35 @@ class SqliteOnlineStore:
         self, conn: sqlite3.Connection, table: str, schema: pa.Schema, key_columns: Sequence[str]
     ) -> _TableInfo:
         kinds = {field.name: column_kind(field.type) for field in schema}
-        row = conn.execute(f"SELECT kinds, key_columns FROM {_META} WHERE name = ?", (table,)).fetchone()
+        row = conn.execute(
+            f"SELECT kinds, key_columns, physical FROM {_META} WHERE name = ?", (table,)
+        ).fetchone()
         if row is not None and orjson.loads(row[1]) != list(key_columns):
             raise SchemaError(
                 f"online table {table!r} is keyed by {orjson.loads(row[1])}, not {list(key_columns)}; "
                 "delete the table first to change its key"
             )
         if row is None:
+            physical = _physical(table, os.urandom(4).hex())
             cols = ", ".join(f"{_q(c)} {_SQL_TYPES[k]}" for c, k in kinds.items())
             pk = ", ".join(_q(k) for k in key_columns)
-            conn.execute(f"CREATE TABLE {_physical(table)} ({cols}, PRIMARY KEY ({pk})) WITHOUT ROWID")
+            conn.execute(f"CREATE TABLE {_q(physical)} ({cols}, PRIMARY KEY ({pk})) WITHOUT ROWID")
+            if physical.startswith(table + "~"):  # a plain name: readable through a view
+                conn.execute(f"CREATE VIEW {_q(table)} AS SELECT * FROM {_q(physical)}")
             stored = kinds
         else:
+            physical = row[2]
             stored = orjson.loads(row[0])
             for name, kind in kinds.items():
                 if name not in stored:  # a feature appended to the group
-                    conn.execute(f"ALTER TABLE {_physical(table)} ADD COLUMN {_q(name)} {_SQL_TYPES[kind]}")
+                    conn.execute(f"ALTER TABLE {_q(physical)} ADD COLUMN {_q(name)} {_SQL_TYPES[kind]}")
                     stored[name] = kind
         conn.execute(
-            f"INSERT INTO {_META} (name, kinds, key_columns) VALUES (?, ?, ?) "
+            f"INSERT INTO {_META} (name, kinds, key_columns, physical) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(name) DO UPDATE SET kinds = excluded.kinds",
-            (table, orjson.dumps(stored).decode(), orjson.dumps(list(key_columns)).decode()),
+            (table, orjson.dumps(stored).decode(), orjson.dumps(list(key_columns)).decode(), physical),
         )
-        info = _TableInfo(table, stored, list(key_columns))
+        info = _TableInfo(physical, stored, list(key_columns))
         self._tables[table] = info
         return info
 
@@ -189,7 +222,7 @@ class SqliteOnlineStore:
                 )
                 conflict = ", ".join(_q(k) for k in key_columns)
                 sql = (
-                    f"INSERT INTO {_physical(table)} ({names}) VALUES ({marks}) ON CONFLICT ({conflict}) DO "
+                    f"INSERT INTO {_q(info.physical)} ({names}) VALUES ({marks}) ON CONFLICT ({conflict}) DO "
                 )
                 if not updates:
                     sql += "NOTHING"
@@ -197,7 +230,7 @@ class SqliteOnlineStore:
                     sql += f"UPDATE SET {updates}"
                     if event_time is not None:
                         # Out-of-order safety: an older event never replaces a newer one.
-                        sql += f" WHERE excluded.{_q(event_time)} >= {_physical(table)}.{_q(event_time)}"
+                        sql += f" WHERE excluded.{_q(event_time)} >= {_q(info.physical)}.{_q(event_time)}"
                 if rows.num_rows:
                     conn.executemany(sql, iter_rows(rows, info.kinds))
                 conn.execute(f"UPDATE {_META} SET applied_version = ? WHERE name = ?", (version, table))
@@ -211,17 +244,32 @@ class SqliteOnlineStore:
 
     def read(self, table: str, keys: Sequence[Key]) -> list[dict[str, Any] | None]:
         check_keys(keys)
-        conn = self._conn()
-        # Any CREATE/ALTER/DROP, by any connection, bumps the schema version: drop cached layouts
-        # so a table another process recreated with other columns is read with its new layout.
-        schema_version = conn.execute("PRAGMA schema_version").fetchone()[0]
-        if schema_version != self._schema_version:
-            self._tables.clear()
-            self._schema_version = schema_version
         info = self._info(table)
         if info is None:
             return [None] * len(keys)
         stored = [storage_key(k, info.key_kinds) for k in keys]
+        if None in stored:
+            # A key of another type than the cached key columns: check the cache is current
+            # (another process may have recreated the table with other key types) before answering.
+            info = self._info(table, reload=True)
+            if info is None:
+                return [None] * len(keys)
+            stored = [storage_key(k, info.key_kinds) for k in keys]
+        try:
+            return self._select(table, info, stored)
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+            # Another process deleted (and maybe recreated) the table since we cached it.
+            info = self._info(table, reload=True)
+            if info is None:
+                return [None] * len(keys)
+            return self._select(table, info, [storage_key(k, info.key_kinds) for k in keys])
+
+    def _select(
+        self, table: str, info: _TableInfo, stored: list[tuple[Any, ...] | None]
+    ) -> list[dict[str, Any] | None]:
+        conn = self._conn()
         if len(stored) == 1:
             if stored[0] is None:
                 return [None]
@@ -253,8 +301,7 @@ class SqliteOnlineStore:
         """``info``, reloaded when ``row`` shows columns appended by another connection."""
         if len(row) == len(info.columns):
             return info
-        self._tables.pop(table, None)
-        return self._info(table) or info
+        return self._info(table, reload=True) or info
 
     @staticmethod
     def _to_dict(info: _TableInfo, row: tuple[Any, ...]) -> dict[str, Any]:
@@ -274,8 +321,12 @@ class SqliteOnlineStore:
             conn = self._conn()
             try:
                 conn.execute("BEGIN IMMEDIATE")
-                conn.execute(f"DROP TABLE IF EXISTS {_physical(table)}")
-                conn.execute(f"DELETE FROM {_META} WHERE name = ?", (table,))
+                row = conn.execute(f"SELECT physical FROM {_META} WHERE name = ?", (table,)).fetchone()
+                if row is not None:
+                    if row[0] != table:
+                        conn.execute(f"DROP VIEW IF EXISTS {_q(table)}")
+                    conn.execute(f"DROP TABLE IF EXISTS {_q(row[0])}")
+                    conn.execute(f"DELETE FROM {_META} WHERE name = ?", (table,))
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:

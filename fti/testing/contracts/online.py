@@ -308,6 +308,8 @@ class OnlineStoreContract:
             write(online_store, "t", {"id": [1], "ts": [at(0)], "v": [1]}, version=3)
             assert values(online_store, "t", [1]) == [1]  # the layout is now known to this connection
             other.delete_table("t")
+            assert online_store.read("t", [(1,)]) == [None]
+            assert online_store.read("t", [(1,), (2,)]) == [None, None]
             write(
                 other,
                 "t",
