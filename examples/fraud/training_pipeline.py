@@ -60,13 +60,14 @@ def split_time(project: fti.Project, test_fraction: float = 0.25) -> datetime:
     """The start of the test period: the last ``test_fraction`` of the data, at a day boundary."""
     import pandas as pd
 
-    times = feature_groups(project).transactions.read(columns=["datetime"])["datetime"]
-    if times.empty:
+    transactions = feature_groups(project).transactions
+    if transactions.latest_commit_version() is None:
         from fti.errors import ValidationError
 
         raise ValidationError(
             "the transactions feature group is empty: run the fraud_features pipeline first"
         )
+    times = transactions.read(columns=["datetime"])["datetime"]
     first, last = times.min(), times.max()
     cut = (first + (last - first) * (1.0 - test_fraction)).floor("D")
     return pd.Timestamp(max(cut, first.ceil("D"))).to_pydatetime()
@@ -79,6 +80,7 @@ def train(
     promote it to ``fraud@production`` when AUC >= 0.85, and (re)deploy ``fraud``."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import average_precision_score, roc_auc_score
+    from threadpoolctl import threadpool_limits
 
     fv = feature_view(project)
     start_of_test = split_time(project)
@@ -96,7 +98,9 @@ def train(
         model = HistGradientBoostingClassifier(
             max_iter=max_iter, learning_rate=learning_rate, max_leaf_nodes=max_leaf_nodes, random_state=0
         )
-        model.fit(X_train, y_train)
+        # one OpenMP thread: on a small, busy machine idle-spinning threads slow fits down many times
+        with threadpool_limits(limits=1, user_api="openmp"):
+            model.fit(X_train, y_train)
         scores = model.predict_proba(X_test)[:, 1]
         metrics = {
             "auc": float(roc_auc_score(y_test, scores)),
