@@ -186,6 +186,7 @@ def main() -> int:
                 step()
                 progress.console.print(f"[green]✓[/green] {label} [dim]({time.monotonic() - t0:.1f}s)[/dim]")
                 progress.advance(overall)
+            progress.update(overall, description="pipelines done")
 
         registry = project.model_registry
         iris_model = registry.get_model("iris@production")
@@ -214,6 +215,7 @@ def main() -> int:
         server = start_server(project, port, log_path)
     except DemoError as exc:
         console.print(f"[red]demo failed:[/red] {exc}")
+        project.close()
         return 1
     try:
         wait_ready(url, [iris.DEPLOYMENT, fraud_inference.DEPLOYMENT], server)
@@ -257,8 +259,11 @@ def show_requests(console: Any, project: fti.Project, url: str) -> None:
     requests = [fraud_inference.request_for(project, t) for t in live]
     answer = infer(url, fraud_inference.DEPLOYMENT, requests)
     table = Table(title=f"POST {url}/v2/models/fraud/infer (cc_num + live transaction, enriched online)")
-    for column in ("cc_num", "transaction", "km from home", "min since last", "fraud probability"):
-        table.add_column(column)
+    table.add_column("cc_num", no_wrap=True)
+    table.add_column("live transaction")
+    table.add_column("km from home", justify="right")
+    table.add_column("min since last", justify="right")
+    table.add_column("fraud probability", justify="right")
     for txn, request, proba in zip(live, requests, answer["predict_proba"], strict=True):
         table.add_row(
             str(txn["cc_num"]),
