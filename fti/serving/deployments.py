@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from fti.project import Project
     from fti.serving.repository import LoadedModel
 
-_SCORERS = ("fastest", "native", "onnx")
+_SCORERS = ("fastest", "native", "converted")
 
 
 @dataclass(frozen=True)
@@ -304,8 +304,9 @@ class Serving:
             enrich: Take primary keys and look up the model's feature view online.
             allow_missing: Accept null/NaN feature values (for models that handle them).
             log_requests: Append every inference to the ``<name>_inference_log`` feature group.
-            scorer: ``"fastest"`` (e.g. ONNX Runtime for tree models, verified against the
-                native model), ``"onnx"`` or ``"native"``.
+            scorer: ``"fastest"`` (the quickest of the native model and its conversions, e.g.
+                ONNX Runtime, each verified against the native predictions on the input
+                example), ``"converted"`` (the first verified conversion) or ``"native"``.
 
         Raises:
             ValidationError: a bad argument. NotFoundError: the model reference does not resolve.

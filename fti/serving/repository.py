@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import FtiError, ModelNotReadyError, NotFoundError
@@ -133,7 +134,7 @@ def load_model(project: Project, spec: DeploymentSpec, version: int | None = Non
             )
         if hasattr(feature_view, "init_serving"):
             feature_view.init_serving(mv.training_dataset_version)
-    scorer = _make_scorer(mv, model, spec.scorer)
+    scorer = _make_scorer(mv, model, spec.scorer, project.settings.home / "serving" / "scorers")
     return LoadedModel(spec, mv, scorer, feature_view)
 
 
@@ -150,22 +151,28 @@ class _NativeScorer:
         return out
 
 
-def _make_scorer(mv: Any, model: Any, prefer: str) -> Any:
+def _make_scorer(mv: Any, model: Any, prefer: str, cache_dir: Path | None = None) -> Any:
+    """The registry's fastest verified scorer for the already loaded ``model`` (native fallback).
+
+    Converted models and the measured winner are cached under ``cache_dir`` per model version
+    (keyed by the artifacts' digests), so a restart does not convert again.
+    """
     from fti.registry.flavors.base import get_flavor
 
-    native = _NativeScorer(get_flavor(mv.flavor), model)
+    flavor = get_flavor(mv.flavor)
+    native = _NativeScorer(flavor, model)
     if prefer == "native":
         return native
-    try:
-        from fti.registry.scoring import get_scorer
-    except ImportError:
-        log.warning("fti.registry.scoring is not available; serving %s with the native scorer", mv.name)
-        return native
-    sample = _sample_input(mv)
-    try:
-        return get_scorer(mv, sample=sample, prefer=prefer)
-    except TypeError:  # a scorer that takes the native model
-        return get_scorer(model, sample=sample, prefer=prefer)
+    from fti.registry import scoring
+
+    return scoring.get_scorer(
+        model,
+        sample=_sample_input(mv),
+        prefer=prefer,
+        predict_fn=flavor.predict,
+        cache_dir=cache_dir,
+        cache_key=scoring.cache_key(mv),
+    )
 
 
 def _sample_input(mv: Any) -> Any:

@@ -1,0 +1,226 @@
+"""Model server throughput, latency, CPU per request, cold start and idle RSS (issue 5).
+
+Model: scikit-learn ``HistGradientBoostingClassifier`` on ``make_classification(100_000,
+n_features=20, random_state=0)``, deployed with dynamic batching (max_batch_size=64,
+max_batch_delay_ms=2) and the default request logging and access log on. ``fti serve`` runs as
+a real process on loopback; ``wrk`` (with a Lua body script) drives it with single-row V2 infer
+requests at 1, 8 and 64 connections, then 100-row requests at 8 connections. Server CPU per
+request comes from /proc (utime+stime of the server process). The whole run is done twice: with
+the native scikit-learn scorer and with the ONNX Runtime scorer (converted at load time and
+verified against the native model). Reference, measured in the same run: the model's raw
+in-process ``predict`` on one row and the ONNX scorer on one row.
+
+Targets: >= 2,000 req/s at 64 clients, p99 <= 20 ms at 8 clients, <= 0.5 ms server CPU per
+single-row request at 64 clients, cold start <= 2 s, idle RSS <= 250 MB.
+
+Run: .venv/bin/python -m benchmarks.serving.serve_bench [--seconds 15]   (needs `wrk` on PATH)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+
+import fti
+from benchmarks._report import median, repeat, row
+
+FEATURES = [f"f{i}" for i in range(20)]
+DATA = Path(__file__).resolve().parents[1] / ".data" / "serving"
+
+
+def body(rows: np.ndarray) -> dict[str, Any]:
+    return {
+        "inputs": [
+            {"name": name, "shape": [len(rows)], "datatype": "FP64", "data": rows[:, j].round(6).tolist()}
+            for j, name in enumerate(FEATURES)
+        ]
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def start_server(home: Path, port: int, log: Path) -> tuple[subprocess.Popen[bytes], float]:
+    """Start ``fti serve``; returns the process and seconds until the first successful prediction."""
+    url = f"http://127.0.0.1:{port}"
+    payload = body(np.zeros((1, 20)))
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fti.cli.main", "--home", str(home), "serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("w"),
+    )
+    while True:
+        try:
+            if httpx.post(f"{url}/v2/models/hgb/infer", json=payload, timeout=5).status_code == 200:
+                return process, time.perf_counter() - started
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None:
+            raise SystemExit(f"server exited; see {log}")
+        time.sleep(0.02)
+
+
+def wrk(
+    url: str, payload: dict[str, Any], connections: int, seconds: int, script_dir: Path
+) -> dict[str, float]:
+    script = script_dir / f"body_{connections}_{len(payload['inputs'][0]['data'])}.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = [[{json.dumps(payload)}]]\n"
+    )
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            url,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+
+    def latency(label: str) -> float:
+        match = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        assert match, out
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    errors = int(non2xx.group(1)) if non2xx else 0
+    if socket_errors:
+        errors += sum(int(g) for g in socket_errors.groups())
+    return {"rps": rps, "p50_ms": latency("50"), "p99_ms": latency("99"), "errors": errors, "requests": total}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=15, help="duration of each load run")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+
+    from sklearn.datasets import make_classification
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    X, y = make_classification(100_000, n_features=20, random_state=0)
+    model = HistGradientBoostingClassifier(random_state=0).fit(X, y)
+    DATA.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=DATA))
+    home = work / "home"
+    with fti.connect(home=home) as project:
+        mv = project.model_registry.register(
+            "hgb", model, input_example=pd.DataFrame(X[:200], columns=FEATURES)
+        )
+        project.model_registry.set_alias("hgb", mv.version, "production")
+
+        # reference: raw in-process predict on one row (native and the ONNX scorer)
+        from fti.registry.scoring import get_scorer
+
+        one = X[:1]
+        native_ms = median(repeat(lambda: model.predict(one), 300)) * 1000
+        native_proba_ms = median(repeat(lambda: model.predict_proba(one), 300)) * 1000
+        onnx = get_scorer(mv, sample=X[:200], prefer="fastest")
+        onnx_ms = median(repeat(lambda: onnx.predict(one), 300)) * 1000
+        onnx64_ms = median(repeat(lambda: onnx.predict(X[:64]), 300)) * 1000
+        native64_ms = median(repeat(lambda: model.predict_proba(X[:64]), 100)) * 1000
+        print(
+            f"# serving benchmark: HistGradientBoostingClassifier, 20 features, {args.seconds} s per load run"
+        )
+        row("reference: native predict, 1 row", ms=native_ms)
+        row("reference: native predict_proba, 1 row", ms=native_proba_ms)
+        row("reference: native predict_proba, 64 rows", ms=native64_ms)
+        row(f"reference: {onnx.kind} scorer (both outputs), 1 row", ms=onnx_ms)
+        row(f"reference: {onnx.kind} scorer (both outputs), 64 rows", ms=onnx64_ms)
+
+    single = body(X[1000:1001])
+    hundred = body(X[2000:2100])
+    results: dict[str, Any] = {}
+    for scorer in ("native", "fastest"):
+        with fti.connect(home=home) as project:
+            project.serving.deploy(
+                "hgb", model="hgb@production", max_batch_size=64, max_batch_delay_ms=2, scorer=scorer
+            )
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/v2/models/hgb/infer"
+        process, cold = start_server(home, port, work / f"server_{scorer}.log")
+        try:
+            time.sleep(2)
+            idle = rss_mb(process.pid)
+            kind = httpx.get(f"http://127.0.0.1:{port}/v2/models/hgb").json()["parameters"]["scorer"]
+            label = f"{scorer} ({kind})"
+            row(f"[{label}] cold start (process -> 1st prediction)", s=cold)
+            row(f"[{label}] idle RSS", MB=idle)
+            for connections, payload, rows in (
+                (1, single, 1),
+                (8, single, 1),
+                (64, single, 1),
+                (8, hundred, 100),
+            ):
+                cpu0 = cpu_seconds(process.pid)
+                figures = wrk(url, payload, connections, args.seconds, work)
+                cpu_ms = (cpu_seconds(process.pid) - cpu0) * 1000 / max(1, figures["requests"])
+                figures["server_cpu_ms_per_req"] = cpu_ms
+                results[f"{label} c={connections} rows={rows}"] = figures
+                row(
+                    f"[{label}] {rows}-row, {connections} clients",
+                    req_s=figures["rps"],
+                    p50_ms=figures["p50_ms"],
+                    p99_ms=figures["p99_ms"],
+                    errors=int(figures["errors"]),
+                    cpu_ms_req=cpu_ms,
+                )
+            row(f"[{label}] RSS after load", MB=rss_mb(process.pid))
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=60)
+    native64 = results["native (native) c=64 rows=1"]["rps"]
+    fast64 = next(v["rps"] for k, v in results.items() if k.startswith("fastest") and "c=64 rows=1" in k)
+    row("ratio: fastest / native req/s at 64 clients", x=fast64 / native64)
+    row("ratio: native 1-row predict ms / served 64-client ms per request", x=native_ms / (1000 / native64))
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
