@@ -86,7 +86,15 @@ class OnnxScorer:
 
     kind = "onnx"
 
-    def __init__(self, onnx_bytes: bytes, output_names: Sequence[str], dtype: Any) -> None:
+    def __init__(
+        self,
+        onnx_bytes: bytes,
+        output_names: Sequence[str],
+        dtype: Any,
+        post: Callable[[np.ndarray], dict[str, np.ndarray]] | None = None,
+    ) -> None:
+        """``post`` turns the graph's first output into the outputs by name (e.g. raw scores into
+        labels and probabilities); without it the graph's outputs map to ``output_names`` in order."""
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -98,6 +106,7 @@ class OnnxScorer:
         self._input = self._session.get_inputs()[0].name
         self._outputs = list(output_names)
         self._dtype = dtype
+        self._post = post
         self._casts: dict[str, Any] = {}
 
     def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
@@ -111,8 +120,13 @@ class OnnxScorer:
             for i in range(0, max(len(X), 1), ONNX_BLOCK_ROWS)
         ]
         results = parts[0] if len(parts) == 1 else [np.concatenate(p) for p in zip(*parts, strict=True)]
+        named = (
+            zip(self._outputs, results, strict=False)
+            if self._post is None
+            else self._post(np.asarray(results[0])).items()
+        )
         out: dict[str, np.ndarray] = {}
-        for name, value in zip(self._outputs, results, strict=False):
+        for name, value in named:
             value = np.asarray(value)
             if name == "predict" and value.ndim == 2 and value.shape[1] == 1:
                 value = value.ravel()
@@ -350,6 +364,8 @@ def _builders(model: Any) -> list[Callable[..., Scorer | None]]:
     if family == "lightgbm":
         return [_build_lleaves, _build_onnx_lightgbm]
     if family == "sklearn":
+        if type(model).__name__.startswith("HistGradientBoosting"):
+            return [_build_onnx_hgb]
         return [_build_onnx_sklearn]
     return []  # xgboost and others: native is the fastest correct path
 
@@ -434,14 +450,45 @@ def _build_lleaves(
     return CompiledLightGBMScorer(model, directory / f"{name}.lleaves.so", model_file)
 
 
+def _build_onnx_hgb(
+    model: Any, sample: np.ndarray, reference: dict[str, np.ndarray], cache: Path | None, key: str | None
+) -> Scorer | None:
+    import numpy as np
+
+    from fti.registry import _onnx_hgb
+
+    def post(raw: np.ndarray) -> dict[str, np.ndarray]:
+        return _onnx_hgb.outputs(model, raw)
+
+    n = sample.shape[1]
+    return _first_agreeing(
+        [
+            (
+                np.float32,
+                lambda: _cached(cache, key, ".hgb32.onnx", lambda: _onnx_hgb.to_onnx(model, n, np.float32)),
+            ),
+            (
+                np.float64,
+                lambda: _cached(cache, key, ".hgb64.onnx", lambda: _onnx_hgb.to_onnx(model, n, np.float64)),
+            ),
+        ],
+        sample,
+        reference,
+        post,
+    )
+
+
 def _first_agreeing(
-    options: list[tuple[Any, Callable[[], bytes]]], sample: np.ndarray, reference: dict[str, np.ndarray]
+    options: list[tuple[Any, Callable[[], bytes]]],
+    sample: np.ndarray,
+    reference: dict[str, np.ndarray],
+    post: Callable[[np.ndarray], dict[str, np.ndarray]] | None = None,
 ) -> Scorer | None:
     """The first ONNX variant (float32 input, then float64) that reproduces the reference."""
     names = list(reference)
     for dtype, load in options:
         try:
-            scorer = OnnxScorer(load(), names, dtype)
+            scorer = OnnxScorer(load(), names, dtype, post)
         except Exception:
             continue
         outputs = _safe_predict(scorer, sample)

@@ -29,6 +29,7 @@ def _models() -> dict[str, tuple[Any, set[str]]]:
     from sklearn.ensemble import (
         GradientBoostingClassifier,
         HistGradientBoostingClassifier,
+        HistGradientBoostingRegressor,
         RandomForestClassifier,
         RandomForestRegressor,
     )
@@ -53,8 +54,9 @@ def _models() -> dict[str, tuple[Any, set[str]]]:
             ),
             {"onnx"},
         ),
-        # skl2onnx cannot convert this model with the installed onnx: native is the answer
-        "hgb": (HistGradientBoostingClassifier(max_iter=15).fit(X_TRAIN, Y_CLASS), {"native", "onnx"}),
+        "hgb": (HistGradientBoostingClassifier(max_iter=15).fit(X_TRAIN, Y_CLASS), {"onnx"}),
+        "hgb_multiclass": (HistGradientBoostingClassifier(max_iter=10).fit(X_TRAIN, Y_MULTI), {"onnx"}),
+        "hgb_regressor": (HistGradientBoostingRegressor(max_iter=15).fit(X_TRAIN, Y_VALUE), {"onnx"}),
         "xgb": (xgb.XGBClassifier(n_estimators=15, max_depth=3, n_jobs=1).fit(X_TRAIN, Y_CLASS), {"native"}),
         "lgb": (lgb.LGBMClassifier(**lgb_options).fit(X_TRAIN, Y_CLASS), {"compiled", "onnx"}),
         "lgb_multiclass": (lgb.LGBMClassifier(**lgb_options).fit(X_TRAIN, Y_MULTI), {"compiled", "onnx"}),
