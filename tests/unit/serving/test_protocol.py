@@ -157,3 +157,33 @@ def test_outputs_encode_with_datatypes_and_shapes() -> None:
     labels = protocol.encode_output("label", np.array(["a", "b"], dtype=object))
     assert labels["datatype"] == "BYTES"
     assert labels["data"] == ["a", "b"]
+
+
+def test_fast_and_careful_parsing_agree() -> None:
+    inputs = [
+        {"name": "a", "shape": [2], "datatype": "FP64", "data": [1.5, 2]},
+        {"name": "b", "shape": [2, 1], "datatype": "FP32", "data": [3, 4.25]},
+        {"name": "c", "shape": [2], "datatype": "INT64", "data": [5, -6]},
+        {"name": "d", "shape": [2], "datatype": "INT32", "data": [7, 8]},
+    ]
+    fast = protocol.parse_infer_request({"inputs": inputs}).inputs
+    careful = [protocol.parse_input(item, i) for i, item in enumerate(inputs)]
+    for f, c in zip(fast, careful, strict=True):
+        assert (f.name, f.shape, f.datatype, f.data.dtype, f.has_missing) == (
+            c.name,
+            c.shape,
+            c.datatype,
+            c.data.dtype,
+            c.has_missing,
+        )
+        np.testing.assert_array_equal(f.data, c.data)
+    with pytest.raises(ValidationError, match="out of range for INT32"):
+        protocol.parse_infer_request(
+            {"inputs": [{"name": "x", "shape": [1], "datatype": "INT32", "data": [2**40]}]}
+        )
+
+
+@pytest.mark.parametrize("bad", [[], {}, 5, None])
+def test_non_string_datatypes_are_rejected(bad: Any) -> None:
+    with pytest.raises(ValidationError, match="unknown datatype"):
+        protocol.parse_infer_request({"inputs": [{"name": "x", "shape": [1], "datatype": bad, "data": [1]}]})
