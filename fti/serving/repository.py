@@ -199,7 +199,8 @@ class _Deployed:
     current: int | None = None  # the version new requests go to
     versions: dict[int, LoadedModel] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    reason: str = ""
+    reason: str = ""  # why the last load failed
+    failed_version: int | None = None  # retried only once the reference resolves elsewhere
 
 
 class ModelRepository:
@@ -269,7 +270,7 @@ class ModelRepository:
         await self._sync_specs()
         for name, dep in list(self._deployed.items()):
             if dep.current is None:
-                if not self.lazy and not dep.reason:
+                if not self.lazy and await self._worth_retrying(dep):
                     await self._try_load(name)
                 continue
             if self.lazy and self._idle(dep):
@@ -282,6 +283,15 @@ class ModelRepository:
                 continue
             if int(target.version) != dep.current:
                 await self.swap(name, int(target.version))
+
+    async def _worth_retrying(self, dep: _Deployed) -> bool:
+        if not dep.reason:
+            return True
+        try:
+            target = await asyncio.to_thread(resolve, self.project, dep.spec)
+        except FtiError:
+            return False
+        return int(target.version) != dep.failed_version
 
     def _idle(self, dep: _Deployed) -> bool:
         now = time.monotonic()
@@ -299,22 +309,39 @@ class ModelRepository:
                     await self._unload_version(name, version)
                 del self._deployed[name]
             elif running[name] != self._deployed[name].spec:  # redeployed with a new config
-                for version in list(self._deployed[name].versions):
-                    await self._unload_version(name, version)
-                self._deployed[name] = _Deployed(running[name])
+                old = self._deployed[name]
+                new = _Deployed(running[name])
+                if not self.lazy and old.current is not None:
+                    try:
+                        loaded = await asyncio.to_thread(load_model, self.project, new.spec, None)
+                        self._attach(loaded)
+                        new.versions[loaded.version] = loaded
+                        new.current = loaded.version
+                    except Exception as exc:  # serve the old config until the new one loads
+                        log.error("redeployed %s could not be loaded, keeping the old one: %s", name, exc)
+                        continue
+                self._deployed[name] = new  # new requests go to the new config from here
+                for version in list(old.versions):
+                    await self._unload_from(old, name, version)
         for name, spec in running.items():
             self._deployed.setdefault(name, _Deployed(spec))
 
     # --- loading --------------------------------------------------------------------------
     async def _try_load(self, name: str) -> None:
+        dep = self._deployed[name]
         try:
             await self.load(name)
+            return
         except FtiError as exc:
-            self._deployed[name].reason = exc.message
+            dep.reason = exc.message
             log.error("deployment %s could not be loaded: %s", name, exc.message)
         except Exception as exc:  # a broken artifact must not take the other deployments down
-            self._deployed[name].reason = f"{type(exc).__name__}: {exc}"
+            dep.reason = f"{type(exc).__name__}: {exc}"
             log.exception("deployment %s could not be loaded", name)
+        try:
+            dep.failed_version = int((await asyncio.to_thread(resolve, self.project, dep.spec)).version)
+        except FtiError:
+            dep.failed_version = None
 
     async def load(self, name: str, version: int | None = None) -> LoadedModel:
         """Load ``version`` (default: what the deployment's reference resolves to)."""
@@ -377,15 +404,22 @@ class ModelRepository:
 
     async def _unload_version(self, name: str, version: int) -> None:
         dep = self._deployed.get(name)
-        if dep is None or version not in dep.versions:
+        if dep is not None:
+            await self._unload_from(dep, name, version)
+
+    async def _unload_from(self, dep: _Deployed, name: str, version: int) -> None:
+        """Drain (requests already routed finish) and unload one version of ``dep``."""
+        loaded = dep.versions.get(version)
+        if loaded is None:
             return
-        loaded = dep.versions[version]
         if dep.current == version:
             dep.current = None
         if loaded.batcher is not None:
             await loaded.batcher.close()
         dep.versions.pop(version, None)
-        self.metrics.loaded.labels(name, str(version)).set(0)
+        serving = self._deployed.get(name)
+        if serving is None or version not in serving.versions:  # not reloaded under a new config
+            self.metrics.loaded.labels(name, str(version)).set(0)
         log.info("unloaded %s version %s", name, version)
 
     # --- lookups --------------------------------------------------------------------------

@@ -439,3 +439,65 @@ def test_queue_full_answers_503_with_retry_after(fresh: fti.Project) -> None:
     refused = next(r for r in responses if r.status_code == 503)
     assert refused.headers["retry-after"] == "1"
     assert re.search(r"queue is full \(1 requests waiting\)", refused.json()["error"])
+
+
+def test_redeploying_with_a_new_config_under_load_fails_no_request(fresh: fti.Project) -> None:
+    model_b, frame = _train(1)
+    fresh.model_registry.register("clf", model_b, input_example=frame.head(5))
+    fresh.serving.deploy("clf", model="clf", version=1, log_requests=False)
+    body = _body(frame.to_numpy()[:2])
+    seen: list[tuple[int, str]] = []
+    stop = threading.Event()
+    headers = {"Authorization": "Bearer static-key-1"}
+    with running_server(create_app(fresh, poll_interval_s=0.05)) as url:
+
+        async def load() -> None:
+            async with httpx.AsyncClient(base_url=url, headers=headers, timeout=20) as ac:
+
+                async def worker() -> None:
+                    while not stop.is_set():
+                        r = await ac.post("/v2/models/clf/infer", json=body)
+                        seen.append((r.status_code, r.json().get("model_version", r.text)))
+
+                await asyncio.gather(*(worker() for _ in range(4)))
+
+        thread = threading.Thread(target=asyncio.run, args=(load(),))
+        thread.start()
+        time.sleep(0.4)
+        fresh.serving.deploy("clf", model="clf", version=2, log_requests=False, max_batch_size=4)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not any(v == "2" for _, v in seen[-3:]):
+            time.sleep(0.05)
+        stop.set()
+        thread.join(timeout=20)
+    assert {s for s, _ in seen} == {200}, [x for x in seen if x[0] != 200][:3]
+    assert seen[0][1] == "1" and seen[-1][1] == "2"
+
+
+def test_a_model_that_fails_to_load_is_reported_and_a_fixed_version_is_picked_up(fresh: fti.Project) -> None:
+    mr = fresh.model_registry
+    model_b, frame = _train(1)
+    mr.set_alias("clf", 1, "production")
+    mr.register("clf", model_b, input_example=frame.head(5))
+    fresh.serving.deploy("clf", model="clf@production", log_requests=False)
+    stored = Path(fresh.settings.resolved_artifacts_url) / mr.get_model("clf", version=1).artifact_prefix
+    tampered = [p for p in stored.rglob("*") if p.is_file()]
+    assert tampered
+    for path in tampered:  # version 1 no longer matches its recorded digests
+        path.write_bytes(path.read_bytes() + b"tampered")
+    headers = {"Authorization": "Bearer static-key-1"}
+    with (
+        running_server(create_app(fresh, poll_interval_s=0.05)) as url,
+        httpx.Client(base_url=url, headers=headers) as c,
+    ):
+        assert c.get("/v2/health/ready").status_code == 503
+        [entry] = c.post("/v2/repository/index").json()
+        assert entry["state"] == "UNAVAILABLE" and entry["reason"]
+        refused = c.post("/v2/models/clf/infer", json=_body(np.ones((1, 4))))
+        assert refused.status_code == 503 and "is not loaded" in refused.json()["error"]
+        mr.set_alias("clf", 2, "production")
+        deadline = time.monotonic() + 10
+        while c.get("/v2/health/ready").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        response = c.post("/v2/models/clf/infer", json=_body(np.ones((1, 4))))
+        assert response.status_code == 200 and response.json()["model_version"] == "2"
