@@ -134,7 +134,7 @@ def load_model(project: Project, spec: DeploymentSpec, version: int | None = Non
             )
         if hasattr(feature_view, "init_serving"):
             feature_view.init_serving(mv.training_dataset_version)
-    scorer = _make_scorer(mv, model, spec.scorer, project.settings.home / "serving" / "scorers")
+    scorer = _make_scorer(mv, model, spec.scorer, project.settings.home / "cache" / "scorers")
     return LoadedModel(spec, mv, scorer, feature_view)
 
 
