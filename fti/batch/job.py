@@ -351,12 +351,10 @@ def _predictions(
     n = chunk.num_rows
     columns = [chunk.column(k) for k in keys]
     columns += [pa.array(v) if v.dtype != object else pa.array(v.tolist()) for v in values]
-    columns += [
-        pa.array(np.full(n, version.name, dtype=object), pa.string()),
-        pa.array(np.full(n, version.version, dtype=np.int64)),
-        pa.array(
-            np.full(n, np.datetime64(scored_at.replace(tzinfo=None), "us")), pa.timestamp("us", tz="UTC")
-        ),
+    columns += [  # constants filled by Arrow, not by Python objects
+        pa.repeat(pa.scalar(version.name, pa.string()), n),
+        pa.repeat(pa.scalar(version.version, pa.int64()), n),
+        pa.repeat(pa.scalar(scored_at, pa.timestamp("us", tz="UTC")), n),
     ]
     return pa.table(columns, names=[*keys, *names, "model_name", "model_version", "scored_at"])
 

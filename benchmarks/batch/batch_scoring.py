@@ -1,0 +1,232 @@
+"""Batch inference end to end against raw scorers, for the four model families of issue 7.
+
+Data: a feature group of 2,000,000 rows x 28 float64 features (plus key, event time and label),
+and a feature view over it. Models (trained on the first 200,000 rows, registered from the view):
+RandomForest(100, depth 8), HistGradientBoosting(200), XGBoost(200, depth 6), LightGBM(200).
+
+For each model, in the same run:
+* raw native ``predict`` on the in-memory 2M x 28 matrix (the reference);
+* every raw scorer we have (native ``predict_proba``, ONNX Runtime, LightGBM compiled with lleaves)
+  on the same matrix, each verified against native; the best one is the target reference;
+* end to end ``fti.batch.score`` (feature view windows -> scorer -> predictions feature group,
+  one commit) in a fresh subprocess, with its peak RSS. The disk cache of converted models is
+  filled by a warm-up run over the first hour first (conversion happens once per model version).
+
+Raw figures are medians of ``--repeat`` runs; end to end is one run per model.
+Target (issue 7): end to end >= 0.9x the best raw scorer.
+
+Run: .venv/bin/python -m benchmarks.batch.batch_scoring [--rows 2000000] [--train-rows 200000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import fti
+from benchmarks._report import median, row
+
+DATA = Path(__file__).resolve().parents[1] / ".data" / "batch"
+FEATURES = [f"f{i:02d}" for i in range(28)]
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+MODELS = ("rf", "hgb", "xgb", "lgb")
+
+
+def make_data(project: fti.Project, rows: int) -> Any:
+    """The feature group and view (reused when an earlier run built them with the same size)."""
+    fs = project.feature_store
+    group = fs.get_or_create_feature_group("events", primary_key=["id"], event_time="ts")
+    if group.latest_commit_version() is None:
+        rng = np.random.default_rng(0)
+        signal = rng.normal(size=(rows, 28))
+        weights = rng.normal(size=28)
+        logits = signal @ weights * 0.4 + np.sin(signal[:, 0] * 2) + signal[:, 1] * signal[:, 2]
+        frame = pd.DataFrame(signal, columns=FEATURES)
+        frame.insert(0, "id", np.arange(rows, dtype=np.int64))
+        frame.insert(1, "ts", pd.date_range(T0, periods=rows, freq="s", tz="UTC").as_unit("us"))
+        frame["label"] = (logits + rng.normal(scale=0.5, size=rows) > 0).astype(np.int64)
+        started = time.perf_counter()
+        group.insert(frame, validation="none")
+        row("data: insert into feature group", rows=rows, seconds=time.perf_counter() - started)
+    elif group.read_arrow(columns=["id"]).num_rows != rows:
+        raise SystemExit(f"{DATA} holds data of another size; delete it or pass --rows to match")
+    return fs.get_or_create_feature_view("events_view", query=group.select_all(), labels=["label"])
+
+
+def fit_models(project: fti.Project, fv: Any, train_rows: int) -> None:
+    import lightgbm as lgb
+    import xgboost as xgb
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+
+    mr = project.model_registry
+    existing = {m.name for m in mr.list_models()}
+    if set(MODELS) <= existing:
+        return
+    end = T0 + timedelta(seconds=train_rows)
+    version, _ = fv.create_training_data(end_time=end, description=f"first {train_rows} rows")
+    x, y = fv.get_training_data(version)
+    x = x[FEATURES]
+    factories = {
+        "rf": lambda: RandomForestClassifier(n_estimators=100, max_depth=8, n_jobs=2, random_state=0),
+        "hgb": lambda: HistGradientBoostingClassifier(max_iter=200, early_stopping=False, random_state=0),
+        "xgb": lambda: xgb.XGBClassifier(n_estimators=200, max_depth=6, n_jobs=2),
+        "lgb": lambda: lgb.LGBMClassifier(n_estimators=200, n_jobs=2, verbose=-1),
+    }
+    for name in MODELS:
+        if name in existing:
+            continue
+        started = time.perf_counter()
+        model = factories[name]().fit(x, y)
+        mv = mr.register(
+            name, model, feature_view=fv, training_dataset_version=version, input_example=x.head(3)
+        )
+        mr.set_alias(name, mv.version, "production")
+        row(f"train {name}", rows=len(x), seconds=time.perf_counter() - started)
+
+
+def raw_scorers(model: Any, matrix: np.ndarray, repeat: int) -> dict[str, float]:
+    """rows/s of each raw scorer on the in-memory matrix (median of ``repeat`` runs)."""
+    from fti.registry.scoring import (
+        CompiledLightGBMScorer,
+        NativeScorer,
+        OnnxScorer,
+        _builders,
+        native_predict,
+    )
+
+    frame = pd.DataFrame(matrix, columns=FEATURES)  # fitted on named columns; built once, untimed
+    sample = matrix[:2000]
+    reference = {k: np.asarray(v) for k, v in native_predict(model, sample).items()}
+    candidates: dict[str, Any] = {
+        "native predict": lambda m: model.predict(
+            frame if m is matrix else pd.DataFrame(m, columns=FEATURES)
+        ),
+        "native predict_proba (fused)": NativeScorer(model, fused=True).predict,
+    }
+    for build in _builders(model):
+        try:
+            scorer = build(model, sample, reference, None, None)
+        except Exception as exc:
+            print(f"    {build.__name__}: conversion failed: {type(exc).__name__}: {str(exc)[:120]}")
+            continue
+        if scorer is None:
+            continue
+        assert isinstance(scorer, (OnnxScorer, CompiledLightGBMScorer))
+        got = scorer.predict(matrix[:200_000])
+        expected = native_predict(model, matrix[:200_000])
+        agree = float((got["predict"] == np.asarray(expected["predict"])).mean())
+        print(f"    {scorer.kind}: labels agree with native on 200k rows: {agree:.6f}")
+        candidates[scorer.kind] = scorer.predict
+    rates: dict[str, float] = {}
+    for label, fn in candidates.items():
+        fn(matrix[:1000])
+        seconds = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            fn(matrix)
+            seconds.append(time.perf_counter() - started)
+        rates[label] = len(matrix) / median(seconds)
+    return rates
+
+
+def end_to_end(home: Path, name: str) -> dict[str, Any]:
+    """One batch scoring run in a fresh process: rows/s and the process's peak RSS."""
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.batch.batch_scoring", "--e2e", name, "--home", str(home)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def e2e_child(home: Path, name: str) -> None:
+    project = fti.connect(home=home, project="bench")
+    # warm-up on the first hour: converts and caches the model once, like a first daily run
+    fti.batch.score(project, f"{name}@production", end_time=T0 + timedelta(hours=1), output=f"warm_{name}")
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result = fti.batch.score(project, f"{name}@production", output=f"predictions_{name}")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        json.dumps(
+            {
+                "rows": result.rows,
+                "seconds": result.seconds,
+                "rows_per_second": result.rows_per_second,
+                "scorer": result.scorer,
+                "peak_rss_mb": peak,
+                "rss_before_mb": rss_before,
+            }
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--train-rows", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--home", type=Path, default=None)
+    parser.add_argument("--prepare", action="store_true", help="Only build the data and models.")
+    parser.add_argument("--e2e", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    home = args.home or DATA / f"home_{args.rows}"
+    if args.e2e:
+        e2e_child(home, args.e2e)
+        return
+
+    from fti.registry.scoring import to_matrix
+
+    project = fti.connect(home=home, project="bench")
+    fv = make_data(project, args.rows)
+    fit_models(project, fv, args.train_rows)
+    if args.prepare:
+        return
+    started = time.perf_counter()
+    matrix = to_matrix(fv.get_batch_data(return_type="arrow", training_dataset_version=1), FEATURES)
+    row("in-memory matrix (read + to_matrix)", rows=len(matrix), seconds=time.perf_counter() - started)
+    summary = []
+    for name in args.models.split(","):
+        model = project.model_registry.get_model(f"{name}@production").load()
+        print(f"{name}:")
+        rates = raw_scorers(model, matrix, args.repeat)
+        for label, rate in rates.items():
+            row(f"  raw {label}", rows_per_s=round(rate))
+        e2e = end_to_end(home, name)
+        best_label, best = max(rates.items(), key=lambda kv: kv[1])
+        ratio_native = e2e["rows_per_second"] / rates["native predict"]
+        ratio_best = e2e["rows_per_second"] / best
+        row(
+            "  end to end fti.batch.score",
+            rows=e2e["rows"],
+            rows_per_s=round(e2e["rows_per_second"]),
+            scorer=e2e["scorer"],
+            peak_rss_mb=round(e2e["peak_rss_mb"]),
+        )
+        row(f"  ratio vs raw native predict / best raw ({best_label})", native=ratio_native, best=ratio_best)
+        summary.append((name, e2e, rates["native predict"], best_label, best, ratio_best))
+    print(
+        "\nsummary (rows/s)           e2e      native    best raw (kind)                 e2e/best  peak RSS"
+    )
+    for name, e2e, native, best_label, best, ratio in summary:
+        print(
+            f"  {name:<6} {e2e['rows_per_second']:>17,.0f} {native:>11,.0f} {best:>11,.0f} ({best_label:<28}) "
+            f"{ratio:>6.2f}  {e2e['peak_rss_mb']:>6.0f} MB  [{e2e['scorer']}]"
+        )
+    project.close()
+
+
+if __name__ == "__main__":
+    main()
