@@ -1,0 +1,129 @@
+"""Point-in-time join of a feature view against a hand-written DuckDB ``ASOF JOIN``.
+
+Spine: 1,000,000 rows; two joined groups of 1,000,000 rows each over 100,000 keys with 10
+features each (20 features). Both sides read the same Delta snapshots as Arrow datasets in the
+same run; the reference is the plain two-way ``ASOF LEFT JOIN``. fti's join also orders the rows
+(spine event time, key) so training data is deterministic; the reference is timed with and without
+that ``ORDER BY``. Target (issue 3): <= 1.2x the raw query.
+
+Run: .venv/bin/python -m benchmarks.pit_join [--rows 1000000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import fti
+from benchmarks._report import median, row, timed
+from fti._duckdb import connect, fetch_arrow
+from fti.features import pit, training_data
+
+DATA = Path(__file__).parent / ".data" / "pit_join"
+KEYS = 100_000
+YEAR_S = 365 * 24 * 3600
+
+
+def frame(rng: np.random.Generator, n: int, prefix: str, label: bool = False) -> pd.DataFrame:
+    start = pd.Timestamp("2024-01-01", tz="UTC")
+    data = pd.DataFrame(
+        {
+            "cc_num": rng.integers(0, KEYS, n),
+            "ts": start + pd.to_timedelta(rng.integers(0, YEAR_S, n), unit="s"),
+        }
+    ).drop_duplicates(["cc_num", "ts"])
+    if label:
+        data.insert(0, "tid", np.arange(len(data)))
+        data["amount"] = rng.normal(50, 20, len(data))
+        data["is_fraud"] = rng.integers(0, 2, len(data))
+    else:
+        for i in range(10):
+            data[f"{prefix}{i}"] = rng.normal(size=len(data))
+    return data
+
+
+def build(home: Path, rows: int) -> fti.Project:
+    marker = home / f"ready-{rows}"
+    if not marker.exists():
+        shutil.rmtree(home, ignore_errors=True)
+        home.mkdir(parents=True)
+    project = fti.connect(home=home)
+    fs = project.feature_store
+    if not marker.exists():
+        rng = np.random.default_rng(0)
+        spine = fs.get_or_create_feature_group("tx", primary_key=["tid"], event_time="ts")
+        spine.insert(frame(rng, rows, "", label=True))
+        for name in ("a", "b"):
+            fs.get_or_create_feature_group(name, primary_key=["cc_num"], event_time="ts").insert(
+                frame(rng, rows, f"{name}_")
+            )
+        marker.touch()
+    return project
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    project = build(DATA, args.rows)
+    fs = project.feature_store
+    tx, a, b = (fs.get_feature_group(n) for n in ("tx", "a", "b"))
+    query = (
+        tx.select(["cc_num", "amount", "is_fraud"])
+        .join(a.select_all(), on=["cc_num"])
+        .join(b.select_all(), on=["cc_num"])
+    )
+    sources, _ = training_data.snapshot(query, project.backends.offline)
+
+    a_cols = ", ".join(f"a.a_{i}" for i in range(10))
+    b_cols = ", ".join(f"b.b_{i}" for i in range(10))
+    raw_sql = (
+        f"SELECT s.tid, s.ts, s.cc_num, s.amount, s.is_fraud, {a_cols}, {b_cols} FROM s "
+        "ASOF LEFT JOIN a ON s.cc_num = a.cc_num AND s.ts >= a.ts "
+        "ASOF LEFT JOIN b ON s.cc_num = b.cc_num AND s.ts >= b.ts"
+    )
+
+    def raw(order: bool) -> int:
+        con = connect()
+        con.execute("SET TimeZone = 'UTC'")
+        # the spine as an in-memory table: DuckDB's ASOF join crawls on a streaming probe side
+        con.register("s", sources[0].to_table())
+        con.register("a", sources[1])
+        con.register("b", sources[2])
+        result = fetch_arrow(con, raw_sql + (" ORDER BY s.ts, s.tid" if order else ""))
+        con.close()
+        return int(result.num_rows)
+
+    def fti_join() -> int:
+        return int(pit.run(query, sources).num_rows)
+
+    assert raw(False) == fti_join() == sources[0].count_rows()
+    print(
+        f"point-in-time join: spine {sources[0].count_rows():,} rows, 2 groups x "
+        f"{sources[1].count_rows():,} rows, {KEYS:,} keys, 20 features ({args.repeat} runs, seconds)"
+    )
+    results: dict[str, float] = {}
+    for label, fn in (
+        ("raw DuckDB ASOF JOIN", lambda: raw(False)),
+        ("raw DuckDB ASOF JOIN + ORDER BY", lambda: raw(True)),
+        ("fti pit.run (ordered)", fti_join),
+    ):
+        results[label] = median([timed(fn) for _ in range(args.repeat)])
+        row(label, median_s=results[label])
+    row("ratio fti / raw", ratio=results["fti pit.run (ordered)"] / results["raw DuckDB ASOF JOIN"])
+    row(
+        "ratio fti / raw + ORDER BY",
+        ratio=results["fti pit.run (ordered)"] / results["raw DuckDB ASOF JOIN + ORDER BY"],
+    )
+    row("peak RSS of the process", mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    project.close()
+
+
+if __name__ == "__main__":
+    main()
