@@ -156,7 +156,7 @@ def test_iris_over_http_equals_in_process(system: System, project: fti.Project) 
     model = project.model_registry.get_model("iris@production")
     expected = model.predict(pd.DataFrame(flowers)[iris.FEATURES])
     assert got["predict"].tolist() == expected["predict"].tolist() == ["setosa", "versicolor", "virginica"]
-    np.testing.assert_allclose(got["predict_proba"], expected["predict_proba"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(got["predict_proba"], expected["predict_proba"], rtol=0, atol=1e-6)
 
 
 def test_fraud_over_http_equals_in_process_enrichment(system: System, project: fti.Project) -> None:
@@ -173,7 +173,8 @@ def test_fraud_over_http_equals_in_process_enrichment(system: System, project: f
         return_type="pandas",
     )
     expected = model.predict(vectors)
-    np.testing.assert_allclose(got["predict_proba"], expected["predict_proba"], rtol=0, atol=1e-9)
+    # the server may use a faster scorer (ONNX Runtime, float32 trees) verified against native predict
+    np.testing.assert_allclose(got["predict_proba"], expected["predict_proba"], rtol=0, atol=1e-6)
     assert got["predict"].tolist() == expected["predict"].tolist()
     # the far-away purchases look riskier than the ordinary ones next to them
     risk = got["predict_proba"][:, 1]
