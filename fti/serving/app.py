@@ -35,6 +35,7 @@ from fti.errors import (
 from fti.serving import protocol
 from fti.serving.auth import KeyChecker
 from fti.serving.batching import InferenceTimeoutError, QueueFullError
+from fti.serving.dataplane import build_response
 from fti.serving.metrics import ServerMetrics
 from fti.serving.repository import ModelRepository
 from fti.serving.request_log import InferenceRecord, RequestLogger
@@ -242,31 +243,35 @@ async def infer(request: Request, state: ServerState) -> Response:
     name, version = request.path_params["model"], _version(request)
     repo = state.repository
     loaded = await repo.acquire(name, version)
-    label = str(loaded.version)
-    state.metrics.requests.labels(name, label).inc()
+    counters = loaded.counters
+    counters.requests.inc()
     started = time.perf_counter()
     try:
         body = await read_body(request, state.max_body_bytes)
-        parsed = protocol.parse_infer_request(protocol.loads(body))
-        if loaded.feature_view is not None:
-            prepared = await asyncio.to_thread(loaded.prepare, parsed)
+        payload = protocol.loads(body)
+        prepared = loaded.fast_prepare(payload)
+        if prepared is not None:
+            request_id, requested = payload.get("id"), None
         else:
-            prepared = loaded.prepare(parsed)
+            parsed = protocol.parse_infer_request(payload)
+            request_id, requested = parsed.id, parsed.outputs
+            if loaded.feature_view is not None:
+                prepared = await asyncio.to_thread(loaded.prepare, parsed)
+            else:
+                prepared = loaded.prepare(parsed)
         assert loaded.batcher is not None
         outputs = await loaded.batcher.predict(prepared.matrix, prepared.n)
     except FtiError as exc:
-        state.metrics.failures.labels(name, label, str(exc.http_status)).inc()
+        state.metrics.failures.labels(name, str(loaded.version), str(exc.http_status)).inc()
         raise
     except Exception:
-        state.metrics.failures.labels(name, label, "500").inc()
+        state.metrics.failures.labels(name, str(loaded.version), "500").inc()
         raise
     finally:
         repo.release(loaded)
-    request_id = parsed.id or uuid.uuid4().hex
-    from fti.serving.dataplane import build_response
-
-    response = JsonResponse(build_response(name, loaded.version, request_id, outputs, parsed.outputs))
-    state.metrics.latency.labels(name, label).observe(time.perf_counter() - started)
+    request_id = request_id or uuid.uuid4().hex
+    response = JsonResponse(build_response(name, loaded.version, request_id, outputs, requested))
+    counters.latency.observe(time.perf_counter() - started)
     if state.request_logger is not None and loaded.spec.log_requests:
         state.request_logger.log(
             InferenceRecord(
@@ -401,7 +406,9 @@ def create_app(
 
     m = "/v2/models/{model}"
     mv = "/v2/models/{model}/versions/{version}"
-    routes = [
+    routes = [  # infer first: routes are matched in order
+        _route(f"{m}/infer", infer, ["POST"]),
+        _route(f"{mv}/infer", infer, ["POST"]),
         _route("/v2/health/live", live, ["GET"], auth=False),
         _route("/v2/health/ready", ready, ["GET"], auth=False),
         _route("/v2", server_metadata, ["GET"]),
@@ -409,8 +416,6 @@ def create_app(
         _route(mv, model_metadata, ["GET"]),
         _route(f"{m}/ready", model_ready, ["GET"]),
         _route(f"{mv}/ready", model_ready, ["GET"]),
-        _route(f"{m}/infer", infer, ["POST"]),
-        _route(f"{mv}/infer", infer, ["POST"]),
         _route("/v2/repository/index", repository_index, ["POST"]),
         _route("/v2/repository/models/{model}/load", repository_load, ["POST"]),
         _route("/v2/repository/models/{model}/unload", repository_unload, ["POST"]),

@@ -114,13 +114,20 @@ class Batcher:
         self._queue.append(item)
         assert self._wakeup is not None
         self._wakeup.set()
+        # a timer instead of asyncio.wait_for: no extra task per request on the hot path
+        timer = loop.call_later(self.timeout_s, self._expire, item)
         try:
-            return await asyncio.wait_for(asyncio.shield(item.future), self.timeout_s)
-        except TimeoutError:
-            item.future.cancel()
-            raise InferenceTimeoutError(
-                f"no prediction within {self.timeout_s:g} s (the model is overloaded or slow); retry later"
-            ) from None
+            return await item.future
+        finally:
+            timer.cancel()
+
+    def _expire(self, item: _Item) -> None:
+        if not item.future.done():  # the collector skips it; a late result is dropped
+            item.future.set_exception(
+                InferenceTimeoutError(
+                    f"no prediction within {self.timeout_s:g} s (the model is overloaded or slow); retry later"
+                )
+            )
 
     def _ensure_started(self) -> None:
         if self._task is None or self._task.done():

@@ -174,6 +174,59 @@ def prepare_enriched(
     return PreparedRequest(matrix, n)
 
 
+_FAST_KEYS = frozenset({"id", "inputs", "parameters"})
+_FAST_INPUT_KEYS = frozenset({"name", "shape", "datatype", "data"})
+
+
+def fast_plain(payload: Any, order: dict[str, int]) -> PreparedRequest | None:
+    """The input matrix of a well-formed request in one numpy call, or None to take the careful path.
+
+    Applies to plain deployments whose inputs are all numeric, for requests with exactly the
+    signature's inputs as flat FP64/INT64 columns of equal length with finite values and no
+    requested outputs. Anything else (including every kind of bad input) returns None, and
+    :func:`prepare_plain` validates it and names the problem.
+    """
+    import numpy as np
+
+    if type(payload) is not dict or not _FAST_KEYS.issuperset(payload):
+        return None
+    rid = payload.get("id")
+    if rid is not None and type(rid) is not str:
+        return None
+    inputs = payload.get("inputs")
+    k = len(order)
+    if type(inputs) is not list or len(inputs) != k:
+        return None
+    slots: list[Any] = [None] * k
+    n = -1
+    for item in inputs:
+        if type(item) is not dict or not _FAST_INPUT_KEYS.issuperset(item):
+            return None
+        j = order.get(item.get("name"))  # type: ignore[arg-type]
+        data = item.get("data")
+        if j is None or slots[j] is not None or item.get("datatype") not in ("FP64", "INT64"):
+            return None
+        if type(data) is not list or not data or type(data[0]) is list:
+            return None
+        shape = item.get("shape")
+        if shape != [len(data)] and shape != [len(data), 1]:
+            return None
+        if n == -1:
+            n = len(data)
+        elif len(data) != n:
+            return None
+        slots[j] = data
+    try:
+        big = np.array([v for data in slots for v in data])
+    except (ValueError, OverflowError, TypeError):
+        return None
+    if big.dtype.kind not in "fi" or big.size != n * k:
+        return None
+    if big.dtype.kind == "f" and not bool(np.isfinite(big).all()):
+        return None
+    return PreparedRequest(np.ascontiguousarray(big.reshape(k, n).T, dtype=np.float64), n)
+
+
 def build_response(
     model_name: str,
     model_version: int,

@@ -6,12 +6,32 @@ With several worker processes each reports its own counters (scrape each, or run
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from fti.serving.batching import BatchStats
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+@dataclass(frozen=True)
+class ModelCounters:
+    """Per-request metrics of one model version, already labelled."""
+
+    requests: Any
+    latency: Any
+    queue_time: Any
+    batch_size: Any
+    batch_requests: Any
+
+    def observe_batch(self, stats: BatchStats) -> None:
+        self.batch_size.observe(stats.size)
+        self.batch_requests.observe(stats.requests)
+        for seconds in stats.queue_seconds:
+            self.queue_time.observe(seconds)
 
 
 class ServerMetrics:
@@ -79,12 +99,15 @@ class ServerMetrics:
             registry=self.registry,
         )
 
-    def observe_batch(self, model: str, version: str, stats: BatchStats) -> None:
-        self.batch_size.labels(model, version).observe(stats.size)
-        self.batch_requests.labels(model, version).observe(stats.requests)
-        hist = self.queue_time.labels(model, version)
-        for seconds in stats.queue_seconds:
-            hist.observe(seconds)
+    def bind(self, model: str, version: str) -> ModelCounters:
+        """The metric children of one model version (label lookups done once, not per request)."""
+        return ModelCounters(
+            self.requests.labels(model, version),
+            self.latency.labels(model, version),
+            self.queue_time.labels(model, version),
+            self.batch_size.labels(model, version),
+            self.batch_requests.labels(model, version),
+        )
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

@@ -48,10 +48,24 @@ class LoadedModel:
         self.feature_view = feature_view
         self.batcher: Batcher | None = None
         self.last_used = time.monotonic()
+        # the one-numpy-call lane for well-formed requests (plain, all-numeric signatures)
+        numeric = all(s.datatype not in ("BYTES",) for s in self.signature.inputs)
+        self.fast_order: dict[str, int] | None = (
+            {s.name: j for j, s in enumerate(self.signature.inputs)}
+            if feature_view is None and numeric and not spec.allow_missing
+            else None
+        )
+        self.counters: Any = None  # metric children bound to (model, version) by the repository
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    def fast_prepare(self, payload: Any) -> dataplane.PreparedRequest | None:
+        """The matrix of a well-formed plain request without building per-input objects."""
+        if self.fast_order is None:
+            return None
+        return dataplane.fast_plain(payload, self.fast_order)
 
     def prepare(self, request: InferRequest) -> dataplane.PreparedRequest:
         """Validate the request and build the input matrix (enrichment does I/O: call in a thread
@@ -369,17 +383,17 @@ class ModelRepository:
 
     def _attach(self, loaded: LoadedModel) -> None:
         name, version = loaded.name, str(loaded.version)
-        metrics = self.metrics
         spec = loaded.spec
+        counters = loaded.counters = self.metrics.bind(name, version)
         loaded.batcher = Batcher(
             loaded.predict,
             max_batch_size=spec.max_batch_size,
             max_batch_delay_ms=spec.max_batch_delay_ms,
             max_queue_size=spec.max_queue_size,
             timeout_s=spec.timeout_ms / 1000.0,
-            on_batch=lambda stats: metrics.observe_batch(name, version, stats),
+            on_batch=counters.observe_batch,
         )
-        metrics.loaded.labels(name, version).set(1)
+        self.metrics.loaded.labels(name, version).set(1)
 
     async def swap(self, name: str, version: int) -> None:
         """Hot swap: load ``version``, route new requests to it, drain and unload the old one."""
