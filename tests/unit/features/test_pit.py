@@ -256,3 +256,30 @@ def test_training_data_after_out_of_order_inserts_equals_brute_force(sqlite_proj
     assert df["label"].tolist() == [1, 0, 1, 0, 1]
     record = fv.training_dataset(version)
     assert record.input_versions == {spine.table_name: 0, a.table_name: 2}
+
+
+def test_spine_without_event_time_takes_the_latest_row_per_key(sqlite_project, groups) -> None:
+    fs = sqlite_project.feature_store
+    entities = fs.get_or_create_feature_group(
+        "entities", primary_key=["k1"], features=[fti.Feature("k1", "int64"), fti.Feature("w", "string")]
+    )
+    spine = pa.table({"k1": pa.array([1, 2, 3], pa.int64()), "w": pa.array(["u", "v", "w"])})
+    a = pa.table(
+        {
+            "k1": pa.array([1, 1, 2], pa.int64()),
+            "ts": pa.array([at for at in (T0 + timedelta(hours=9), T0, T0)], TS),
+            "x": pa.array([9.0, 0.0, 2.0]),
+            "y": pa.array(["late", "early", "only"]),
+        }
+    )
+    query = entities.select(["w"]).join(groups["a"].select(["x", "y"])).join(groups["c"].select_all())
+    c = pa.table({"k1": pa.array([3], pa.int64()), "z": pa.array([0.5])})
+    result = pit.run(query, [spine, a, c])
+    assert result.column_names == ["k1", "w", "x", "y", "z"]
+    assert result_rows(result) == [
+        (1, "u", 9.0, "late", None),
+        (2, "v", 2.0, "only", None),
+        (3, "w", None, None, 0.5),
+    ]
+    with pytest.raises(fti.ValidationError, match="max_age needs an event time"):
+        entities.select(["w"]).join(groups["c"].select_all(), max_age=timedelta(hours=1))
