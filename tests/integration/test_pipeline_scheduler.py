@@ -64,7 +64,11 @@ def drive(schedulers: list[Scheduler], until: Callable[[], bool], timeout: float
         if until():
             return
         time.sleep(0.03)
-    raise AssertionError("condition not reached before the timeout")
+    state = [
+        (r.id, r.pipeline, r.status, r.exit_code, r.error)
+        for r in schedulers[0].project.pipelines.runs(limit=None)
+    ]
+    raise AssertionError(f"condition not reached before the timeout; runs: {state}")
 
 
 def process_dead(pid: int) -> bool:
@@ -252,7 +256,11 @@ def on_drift(project, event):
     assert retrain["rows"] == 4 and retrain["event"]["rows"] == 4
     assert [c["rows"] for c in retrain["event"]["commits"]] == [2, 2]
     assert lines(out, "on_drift")[0]["event"]["payload"] == {"psi": 0.4, "feature": "amount"}
-    drive([sched], lambda: all(r.status == "succeeded" for r in project.pipelines.runs()))
+    drive([sched], lambda: all(r.status not in ("queued", "running") for r in project.pipelines.runs()))
+    finished = project.pipelines.runs()
+    assert all(r.status == "succeeded" for r in finished), [
+        (r.status, r.exit_code, r.error) for r in finished
+    ]
     assert {r.trigger for r in project.pipelines.runs()} == {"new_data", "event"}
     for _ in range(3):
         sched.tick()
