@@ -63,6 +63,7 @@ class FeatureView:
         self._transformers: dict[int | None, Transformer] = {}
         self._serving_version: int | None = None
         self._serving_resolved = False
+        self._serving_pinned = False
         self._server: VectorServer | None = None
         self.last_training_dataset_version: int | None = None
         """The training-dataset version this object created or read last."""
@@ -296,6 +297,9 @@ class FeatureView:
         )
         self.last_training_dataset_version = record.version
         self._transformers[record.version] = self._build_transformer(record.transformation_stats)
+        if not self._serving_pinned:  # "the latest version" just changed
+            self._serving_resolved = False
+            self._server = None
         return record.version, self._features_and_labels(table, record.version, True)
 
     def _split_spec(self, split: str, seed: int, **options: Any) -> dict[str, Any]:
@@ -445,6 +449,7 @@ class FeatureView:
             self.training_dataset(training_dataset_version)  # NotFoundError when unknown
             self._serving_version = training_dataset_version
             self._serving_resolved = True
+            self._serving_pinned = True
         transformer = self._transformer(self._resolve_version(None))
         self._server = VectorServer(
             self.query, [name for name, _ in self._inputs], transformer, self._project.backends.online

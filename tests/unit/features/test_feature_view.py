@@ -283,8 +283,17 @@ def test_unseen_categories_never_raise(project, groups) -> None:
 def test_init_serving_picks_the_statistics_of_a_version(project, groups) -> None:
     fv = make_view(project, groups, transformations={"amount": "standard_scaler"})
     fv.train_test_split(test_size=0.5, seed=1)
-    fv.train_test_split(test_size=0.5, seed=2)
-    s1, s2 = (fv.training_dataset(v).transformation_stats["amount"] for v in (1, 2))
+    s1 = fv.training_dataset(1).transformation_stats["amount"]
+    assert (
+        fv.get_feature_vector({"tid": 0}, passed_features={"amount": 10.0})[1]
+        == (10.0 - s1["mean"]) / s1["std"]
+    )
+    fv.train_test_split(test_size=0.5, seed=2)  # unpinned: serving follows the latest version
+    s2 = fv.training_dataset(2).transformation_stats["amount"]
+    assert (
+        fv.get_feature_vector({"tid": 0}, passed_features={"amount": 10.0})[1]
+        == (10.0 - s2["mean"]) / s2["std"]
+    )
     fv.init_serving(training_dataset_version=1)
     got = fv.get_feature_vector({"tid": 0}, passed_features={"amount": 10.0})[1]
     assert got == (10.0 - s1["mean"]) / s1["std"]
@@ -392,3 +401,17 @@ def test_feature_vector_request_missing_a_key_column(project, groups) -> None:
         fv.get_feature_vector({"tid": 1}, passed_features={"is_fraud": 1})
     with pytest.raises(ValidationError, match="return_type"):
         fv.get_feature_vectors([{"tid": 1}], return_type="dict")
+
+
+def test_offline_only_groups_are_supplied_by_passed_features(project, groups) -> None:
+    risk = project.feature_store.get_or_create_feature_group("risk", primary_key=["cc_num"])
+    risk.insert(pd.DataFrame({"cc_num": range(8), "risk": np.linspace(0, 1, 8)}))
+    query = groups["tx"].select(["amount"]).join(risk.select_all())
+    fv = project.feature_store.get_or_create_feature_view("offline_mix", query=query)
+    assert fv.get_batch_data()["risk"].tolist()[:3] == [0.0, 1 / 7, 2 / 7]
+    with pytest.raises(ValidationError, match=r"'risk' is not online-enabled, so its features \['risk'\]"):
+        fv.get_feature_vector({"tid": 1})
+    assert fv.get_feature_vector({"tid": 1}, passed_features={"risk": 0.25}) == [
+        groups["tx"].online_lookup([{"tid": 1}])[0]["amount"],
+        0.25,
+    ]
