@@ -179,6 +179,7 @@ def score(
                 if sink is None:
                     import pyarrow.parquet as pq
 
+                    _check_output(project, output, output_version, keys, fv, table.schema)
                     sink = pq.ParquetWriter(path, table.schema)
                 if written is not None:
                     written.result()
@@ -212,6 +213,33 @@ def score(
         scored_at,
         time.perf_counter() - started,
     )
+
+
+def _check_output(
+    project: Project, output: str, version: int, keys: list[str], fv: FeatureView, schema: pa.Schema
+) -> None:
+    """Fail before scoring everything when an existing output group cannot take these rows."""
+    from fti.errors import AlreadyExistsError, NotFoundError, SchemaError
+    from fti.types import dtype_of
+
+    try:
+        group = project.feature_store.get_feature_group(output, version)
+    except NotFoundError:
+        return
+    if group.primary_key != list(fv.primary_key) or group.event_time != fv.event_time:
+        raise AlreadyExistsError(
+            f"feature group {output!r} version {version} has primary key {group.primary_key} and event "
+            f"time {group.event_time!r}, but predictions of this model are keyed by {keys}; choose "
+            "another output name or version"
+        )
+    if group.features is not None:
+        stored = {f.name: f.dtype for f in group.features}
+        given = {field.name: dtype_of(field.type) for field in schema}
+        if stored != given:
+            raise SchemaError(
+                f"feature group {output!r} version {version} holds columns {stored}, but this model's "
+                f"predictions have {given}; write them to another output name or version"
+            )
 
 
 def _check_times(start_time: datetime | None, end_time: datetime | None) -> None:

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import fti
-from fti.errors import NotFoundError, ValidationError
+from fti.errors import AlreadyExistsError, NotFoundError, SchemaError, ValidationError
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 N = 240
@@ -173,3 +173,13 @@ def test_bad_inputs_are_rejected_and_write_nothing(project: fti.Project) -> None
         with pytest.raises(error, match=message):
             fti.batch.score(project, **kwargs)
     assert "preds" not in [g.name for g in project.feature_store.list_feature_groups()]
+    # an existing output group that cannot take the predictions is refused before any scoring
+    fs = project.feature_store
+    fs.get_or_create_feature_group("by_card", primary_key=["cc_num"])
+    with pytest.raises(AlreadyExistsError, match=r"has primary key \['cc_num'\]"):
+        fti.batch.score(project, "fraud", output="by_card")
+    other = fs.get_or_create_feature_group("other_preds", primary_key=["tid"], event_time="ts")
+    other.insert(pd.DataFrame({"tid": [1], "ts": [T0], "score": [0.5]}))
+    with pytest.raises(SchemaError, match="holds columns"):
+        fti.batch.score(project, "fraud", output="other_preds")
+    assert len(other.read()) == 1
