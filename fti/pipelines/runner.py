@@ -3,7 +3,8 @@
 It imports the deployed module by path (refusing a file whose content changed since deploy),
 connects to the project named in the spec with the backend URLs from the environment, and calls
 the function with the project, the window and the params. Exit status: 0 success, 1 the
-function raised (traceback on stderr), 3 the run could not be set up.
+function raised (traceback on stderr), 3 the run could not be set up. The process exits with
+``os._exit`` once the function returned, so ``atexit`` handlers do not run.
 """
 
 from __future__ import annotations
@@ -83,5 +84,17 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def _exit(code: int) -> None:
+    """Flush and leave at once: a library's leftover non-daemon thread must not keep a finished
+    run "running" until its timeout (the function has returned; there is nothing left to do)."""
+    import logging
+    import os
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    _exit(main(sys.argv))
