@@ -72,7 +72,11 @@ def main(argv: list[str]) -> int:
         return SETUP_FAILED
     try:
         with project:
-            func(project, **kwargs)
+            result = func(project, **kwargs)
+            if inspect.isawaitable(result):  # async def pipelines
+                import asyncio
+
+                asyncio.run(result)  # type: ignore[arg-type]
     except SystemExit as exc:  # sys.exit(n) inside a pipeline keeps its status
         if exc.code is None or isinstance(exc.code, int):
             return exc.code or 0

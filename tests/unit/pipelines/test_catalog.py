@@ -237,3 +237,23 @@ def dropped(project, start, end): pass
     kept = project.pipelines.get("kept")
     assert kept.source_digest != old_digest and not kept.paused
     assert project.pipelines.get("dropped").paused is True
+
+
+def test_async_pipeline_is_awaited(sqlite_project: fti.Project, tmp_path: Path) -> None:
+    path = write_module(
+        tmp_path,
+        """
+import asyncio
+import fti
+
+@fti.inference_pipeline
+async def score(project, batch: int = 1):
+    await asyncio.sleep(0)
+    print("scored batch", batch * 2)
+""",
+        "async_pipes.py",
+    )
+    sqlite_project.pipelines.deploy(path)
+    run = sqlite_project.pipelines.run("score", params={"batch": 21})
+    assert run.status == "succeeded", run.error
+    assert sqlite_project.pipelines.logs(run.id)["stdout"] == "scored batch 42\n"
