@@ -110,8 +110,7 @@ def train(
             "test_fraud_rate": float(y_test.mean()),
         }
         run.log_metrics(metrics)
-        # serve with this training dataset's fitted transformations; also resolves them before
-        # register() reads the feature names (it holds a catalog connection while it does)
+        # online vectors use the transformations fitted on this training dataset
         fv.init_serving(training_dataset_version=fv.last_training_dataset_version)
         mr = project.model_registry
         version = mr.register(

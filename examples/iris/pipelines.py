@@ -115,8 +115,7 @@ def train(project: fti.Project, n_neighbors: int = 5) -> dict[str, float]:
             "f1_macro": float(f1_score(y_test, predicted, average="macro")),
         }
         run.log_metrics(metrics)
-        # serve with this training dataset's fitted transformations; also resolves them before
-        # register() reads the feature names (it holds a catalog connection while it does)
+        # online vectors use the transformations fitted on this training dataset
         fv.init_serving(training_dataset_version=fv.last_training_dataset_version)
         mr = project.model_registry
         version = mr.register(
