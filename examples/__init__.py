@@ -1,0 +1,1 @@
+"""Complete FTI systems built on fti: iris and credit-card fraud (see each README), and `make demo`."""

@@ -1,0 +1,1 @@
+"""Iris: the smallest complete FTI system (see README.md)."""
