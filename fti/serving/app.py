@@ -246,6 +246,9 @@ async def infer(request: Request, state: ServerState) -> Response:
     counters = loaded.counters
     counters.requests.inc()
     started = time.perf_counter()
+    batcher = loaded.batcher
+    assert batcher is not None
+    predicting = False
     try:
         body = await read_body(request, state.max_body_bytes)
         payload = protocol.loads(body)
@@ -259,8 +262,8 @@ async def infer(request: Request, state: ServerState) -> Response:
                 prepared = await asyncio.to_thread(loaded.prepare, parsed)
             else:
                 prepared = loaded.prepare(parsed)
-        assert loaded.batcher is not None
-        outputs = await loaded.batcher.predict(prepared.matrix, prepared.n)
+        predicting = True
+        outputs = await batcher.predict(prepared.matrix, prepared.n)
     except FtiError as exc:
         state.metrics.failures.labels(name, str(loaded.version), str(exc.http_status)).inc()
         raise
@@ -268,6 +271,8 @@ async def infer(request: Request, state: ServerState) -> Response:
         state.metrics.failures.labels(name, str(loaded.version), "500").inc()
         raise
     finally:
+        if not predicting:
+            batcher.cancel_expected()
         repo.release(loaded)
     request_id = request_id or uuid.uuid4().hex
     response = JsonResponse(build_response(name, loaded.version, request_id, outputs, requested))

@@ -65,6 +65,12 @@ class BatchStats:
 class Batcher:
     """Merge concurrent predict calls of one model version.
 
+    Callers announce a request with :meth:`expect` as soon as it is routed to the model (before
+    its body is parsed) and then call :meth:`predict` (or :meth:`cancel_expected` if it fails
+    before that). The collector waits for more rows only while announced requests are still on
+    their way, so a lone request is never delayed and a batch is sent as soon as every expected
+    request has joined it.
+
     Args:
         predict: The scorer's ``predict(X) -> {output: array}`` (runs in a worker thread).
         max_batch_size: Most rows per predict call (1 disables batching).
@@ -91,35 +97,62 @@ class Batcher:
         self.timeout_s = float(timeout_s)
         self._on_batch = on_batch
         self._queue: deque[_Item] = deque()
-        self._wakeup: asyncio.Event | None = None
+        self._queued_rows = 0
+        self._waiter: asyncio.Future[None] | None = None
+        self._wake_rows = 1  # wake the sleeping collector once this many rows are queued
         self._task: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fti-predict")
-        self.inflight = 0  # requests for this model between arrival and response
+        self.inflight = 0  # requests for this model between routing and response
+        self.arriving = 0  # announced requests that have not reached predict() yet
         self._closed = False
 
     # --- request side ---------------------------------------------------------------------
+    def expect(self) -> None:
+        """A request was routed to this model: it counts in flight and as arriving."""
+        self.inflight += 1
+        self.arriving += 1
+
+    def cancel_expected(self) -> None:
+        """An announced request failed before :meth:`predict` (e.g. a 400)."""
+        self.arriving -= 1
+        self._wake_if_ready()
+
+    def done(self) -> None:
+        """An announced request has its response (or error)."""
+        self.inflight -= 1
+
     async def predict(self, rows: Any, n: int) -> dict[str, Any]:
-        """Predict ``n`` rows; returns this request's slice of every output."""
+        """Predict ``n`` rows of an announced request; returns its slice of every output."""
+        self.arriving -= 1
         if self._closed:
             from fti.errors import ModelNotReadyError
 
             raise ModelNotReadyError("the model version was unloaded; retry the request")
         if len(self._queue) >= self.max_queue_size:
+            self._wake_if_ready()
             raise QueueFullError(
                 f"the model's queue is full ({self.max_queue_size} requests waiting); retry shortly",
             )
-        self._ensure_started()
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
         loop = asyncio.get_running_loop()
         item = _Item(rows, n, loop.create_future())
         self._queue.append(item)
-        assert self._wakeup is not None
-        self._wakeup.set()
+        self._queued_rows += n
+        self._wake_if_ready()
         # a timer instead of asyncio.wait_for: no extra task per request on the hot path
         timer = loop.call_later(self.timeout_s, self._expire, item)
         try:
             return await item.future
         finally:
             timer.cancel()
+
+    def _wake_if_ready(self) -> None:
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return
+        if self._queued_rows >= self._wake_rows or (self._queue and self.arriving <= 0):
+            waiter.set_result(None)
 
     def _expire(self, item: _Item) -> None:
         if not item.future.done():  # the collector skips it; a late result is dropped
@@ -128,11 +161,6 @@ class Batcher:
                     f"no prediction within {self.timeout_s:g} s (the model is overloaded or slow); retry later"
                 )
             )
-
-    def _ensure_started(self) -> None:
-        if self._task is None or self._task.done():
-            self._wakeup = asyncio.Event()
-            self._task = asyncio.get_running_loop().create_task(self._run())
 
     @property
     def queued(self) -> int:
@@ -159,46 +187,52 @@ class Batcher:
         self._executor.shutdown(wait=False)
 
     # --- collector ------------------------------------------------------------------------
+    async def _sleep(self, loop: asyncio.AbstractEventLoop, wake_rows: int, timeout: float | None) -> None:
+        """Sleep until ``wake_rows`` rows are queued, nothing more is arriving, or ``timeout``."""
+        self._wake_rows = wake_rows
+        waiter = self._waiter = loop.create_future()
+        timer = None if timeout is None else loop.call_later(timeout, _resolve, waiter)
+        self._wake_if_ready()
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
+
     async def _run(self) -> None:
-        assert self._wakeup is not None
         loop = asyncio.get_running_loop()
         while True:
             if not self._queue:
-                self._wakeup.clear()
-                await self._wakeup.wait()
-            batch = await self._collect()
-            if not batch:
-                continue
-            await self._execute(loop, batch)
+                await self._sleep(loop, 1, None)
+            batch = await self._collect(loop)
+            if batch:
+                await self._execute(loop, batch)
 
-    async def _collect(self) -> list[_Item]:
+    async def _collect(self, loop: asyncio.AbstractEventLoop) -> list[_Item]:
         batch: list[_Item] = []
         rows = 0
         deadline = time.perf_counter() + self.max_batch_delay
         while True:
-            while self._queue and rows < self.max_batch_size:
+            while self._queue:
                 item = self._queue[0]
                 if item.future.done():  # timed out while waiting
                     self._queue.popleft()
+                    self._queued_rows -= item.n
                     continue
                 if batch and rows + item.n > self.max_batch_size:
-                    break
+                    return batch
                 self._queue.popleft()
+                self._queued_rows -= item.n
                 batch.append(item)
                 rows += item.n
-            if rows >= self.max_batch_size or (self._queue and batch):
-                break
-            # wait for more only while other requests for this model are on their way
-            waiting_for = self.inflight - len(batch)
             remaining = deadline - time.perf_counter()
-            if waiting_for <= 0 or remaining <= 0:
-                break
-            self._wakeup.clear()  # type: ignore[union-attr]
-            try:
-                await asyncio.wait_for(self._wakeup.wait(), remaining)  # type: ignore[union-attr]
-            except TimeoutError:
-                break
-        return batch
+            # wait for more only while announced requests for this model are on their way
+            if rows >= self.max_batch_size or self.arriving <= 0 or remaining <= 0:
+                return batch
+            await self._sleep(loop, self.max_batch_size - rows, remaining)
+            if time.perf_counter() >= deadline and not self._queue:
+                return batch
 
     async def _execute(self, loop: asyncio.AbstractEventLoop, batch: list[_Item]) -> None:
         started = time.perf_counter()
@@ -219,6 +253,11 @@ class Batcher:
             offset = end
         if self._on_batch is not None:
             self._on_batch(BatchStats(offset, len(batch), queue_seconds))
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 def _concat(parts: list[Any]) -> Any:

@@ -466,14 +466,14 @@ class ModelRepository:
                     f"POST /v2/repository/models/{name}/load"
                 )
         assert loaded.batcher is not None
-        loaded.batcher.inflight += 1
+        loaded.batcher.expect()
         loaded.last_used = time.monotonic()
         return loaded
 
     @staticmethod
     def release(loaded: LoadedModel) -> None:
         assert loaded.batcher is not None
-        loaded.batcher.inflight -= 1
+        loaded.batcher.done()
 
     async def _check_version_exists(self, dep: _Deployed, version: int | None) -> None:
         if version is None:

@@ -28,11 +28,13 @@ def test_concurrent_requests_are_merged_and_split_back_in_order() -> None:
 
     async def main() -> list[Any]:
         batcher = Batcher(_double(calls), max_batch_size=64, max_batch_delay_ms=50, on_batch=stats.append)
-        batcher.inflight = 40  # forty requests are on their way
+        for _ in range(40):  # forty requests are on their way
+            batcher.expect()
 
         async def one(i: int) -> Any:
+            await asyncio.sleep(0.001 * (i % 5))  # arriving over a few milliseconds
             out = await batcher.predict(np.array([[float(i)], [float(i) + 0.5]]), 2)
-            batcher.inflight -= 1
+            batcher.done()
             return out
 
         results = await asyncio.gather(*(one(i) for i in range(40)))
@@ -99,3 +101,32 @@ def test_model_errors_reach_every_request_of_the_batch() -> None:
         await batcher.close()
 
     asyncio.run(main())
+
+
+def test_a_batch_leaves_as_soon_as_every_announced_request_joined() -> None:
+    calls: list[int] = []
+
+    async def main() -> float:
+        batcher = Batcher(_double(calls), max_batch_size=64, max_batch_delay_ms=5000)
+        for _ in range(4):
+            batcher.expect()
+        started = time.perf_counter()
+
+        async def one(i: int) -> Any:
+            await asyncio.sleep(0.01 * i)
+            try:
+                if i == 3:  # this one fails validation before predicting
+                    batcher.cancel_expected()
+                    return None
+                return await batcher.predict(np.array([[float(i)]]), 1)
+            finally:
+                batcher.done()
+
+        results = await asyncio.gather(*(one(i) for i in range(4)))
+        took = time.perf_counter() - started
+        assert [r["y"].tolist() for r in results[:3]] == [[0.0], [2.0], [4.0]]
+        await batcher.close()
+        return took
+
+    assert asyncio.run(main()) < 1.0  # not the 5 s delay
+    assert calls == [3]
