@@ -26,6 +26,7 @@ from fti.storage.metadata.tables._base import utcnow
 from fti.types import arrow_type
 
 if TYPE_CHECKING:
+    from fti.features.feature_group import FeatureGroup
     from fti.features.feature_view import FeatureView
     from fti.features.query import Query
     from fti.storage.offline.base import OfflineStore
@@ -114,6 +115,44 @@ def assign_splits(table: pa.Table, split: dict[str, Any], event_time: str | None
                 )
             )
     return result
+
+
+def split_spec(split: str, seed: int, spine: FeatureGroup, **options: Any) -> dict[str, Any]:
+    """Check split options and return the split description stored with a training dataset."""
+    if split not in ("random", "time"):
+        raise ValidationError(f"split must be 'random' or 'time', got {split!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValidationError(f"seed must be an integer, got {seed!r}")
+    spec: dict[str, Any] = {"kind": split}
+    if split == "random":
+        total = 0.0
+        for name in ("validation", "test"):
+            size = options.get(f"{name}_size")
+            if f"{name}_size" not in options:
+                continue
+            if isinstance(size, bool) or not isinstance(size, (int, float)) or not 0 < size < 1:
+                raise ValidationError(f"{name}_size must be a fraction in (0, 1), got {size!r}")
+            spec[f"{name}_size"] = float(size)
+            total += float(size)
+        if total >= 1:
+            raise ValidationError(f"validation_size + test_size must be < 1, got {total}")
+        spec["seed"] = seed
+        return spec
+    if spine.event_time is None:
+        raise ValidationError(f"a time split needs an event time, but the spine {spine.name!r} has none")
+    starts = []
+    for name in ("validation", "test"):
+        key = f"{name}_start"
+        if key not in options or (name == "validation" and options.get("validation_size") is None):
+            continue
+        when = options.get(key)
+        if not isinstance(when, datetime) or when.tzinfo is None:
+            raise ValidationError(f"split='time' needs {key} as a tz-aware datetime, got {when!r}")
+        spec[key] = when
+        starts.append(when)
+    if len(starts) == 2 and not starts[0] < starts[1]:
+        raise ValidationError("validation_start must be before test_start")
+    return spec
 
 
 def _has(split: dict[str, Any], name: str) -> bool:
