@@ -9,6 +9,7 @@ inserted since (ARCHITECTURE.md invariant 3, "reproducible").
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -197,8 +198,8 @@ def create(
 
     for _ in range(5):  # another process may take the same version number: retry with the next
         version = max(fv.training_dataset_versions(), default=0) + 1
-        table_name = f"{project.name}__fv_{fv.name}__v{fv.version}__td{version}"
-        offline.delete(table_name)  # a leftover of an interrupted attempt
+        # A unique name per attempt: a concurrent writer of the same version never touches ours.
+        table_name = f"{project.name}__fv_{fv.name}__v{fv.version}__td{version}_{uuid.uuid4().hex[:8]}"
         table_version = offline.write(table_name, stored)
         record = TrainingDataset(
             version=version,
@@ -232,7 +233,11 @@ def create(
                     )
                 )
         except SqlIntegrityError:
+            offline.delete(table_name)
             continue
+        except BaseException:
+            offline.delete(table_name)
+            raise
         return record, stored
     raise ValidationError(f"could not allocate a training-dataset version for {fv.name!r}; retry")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import struct
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -174,6 +175,8 @@ def test_reproducible_after_new_inserts(project, groups) -> None:
     pd.testing.assert_frame_equal(after[0], x_train)
     assert fv.training_dataset(1).input_versions == record.input_versions
     assert record.input_versions == {g.table_name: 0 for g in groups.values()}
+    assert record.table_name.startswith("default__fv_fraud__v1__td1_")
+    assert project.backends.offline.version(record.table_name) == record.table_version == 0
     # a new version sees the new rows
     _, df = fv.create_training_data()
     assert len(df) == 41
@@ -388,7 +391,8 @@ def test_time_split_with_an_empty_side(project, groups) -> None:
     with pytest.raises(ValidationError, match="no spine rows"):
         fv.create_training_data(start_time=at(500))
     assert fv.training_dataset_versions() == []
-    assert project.backends.offline.version("default__fv_fraud__v1__td1") is None
+    offline_dir = Path(project.settings.resolved_offline_url.removeprefix("file://"))
+    assert not [p.name for p in offline_dir.iterdir() if "__fv_" in p.name]
 
 
 def test_feature_vector_request_missing_a_key_column(project, groups) -> None:
