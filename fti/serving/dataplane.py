@@ -202,7 +202,10 @@ def fast_plain(payload: Any, order: dict[str, int]) -> PreparedRequest | None:
     for item in inputs:
         if type(item) is not dict or not _FAST_INPUT_KEYS.issuperset(item):
             return None
-        j = order.get(item.get("name"))  # type: ignore[arg-type]
+        name = item.get("name")
+        if type(name) is not str:
+            return None
+        j = order.get(name)
         data = item.get("data")
         if j is None or slots[j] is not None or item.get("datatype") not in ("FP64", "INT64"):
             return None

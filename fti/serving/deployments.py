@@ -351,6 +351,11 @@ class Serving:
             raise ValidationError(
                 f"enrich=True needs a model with a feature view; {mv.name!r} version {mv.version} has none"
             )
+        if scorer != "native":
+            # convert and verify now (cached per model version), so servers start without converting
+            from fti.serving.repository import load_model
+
+            load_model(self._project, spec, int(mv.version))
         now = utcnow()
         values = {"model": model, "model_version": version, "config": spec.config(), "status": "running"}
         from sqlalchemy.exc import IntegrityError as SqlIntegrityError

@@ -64,7 +64,26 @@ tensor = st.fixed_dictionaries(
     },
     optional={"parameters": json_values},
 )
+
+
+@st.composite
+def near_valid(draw: st.DrawFn) -> dict[str, Any]:
+    """All the model's inputs, each a little off in one way or another (or not at all)."""
+    n = draw(st.integers(1, 3))
+    inputs = []
+    for name in draw(st.permutations(FEATURES)):
+        size = draw(st.sampled_from([n, n, n, n + 1]))
+        data = draw(
+            st.lists(st.floats(-1e6, 1e6) | st.integers(-5, 5) | scalars, min_size=size, max_size=size)
+        )
+        shape = draw(st.sampled_from([[n], [n, 1], [1, n], [size]]))
+        datatype = draw(st.sampled_from(["FP64", "FP64", "INT64", "FP32", "BYTES", "BOOL"]))
+        inputs.append({"name": name, "shape": shape, "datatype": datatype, "data": data})
+    return {"inputs": inputs, **draw(st.fixed_dictionaries({}, optional={"id": st.text(max_size=3)}))}
+
+
 bodies = st.one_of(
+    near_valid(),
     json_values,
     st.fixed_dictionaries(
         {"inputs": st.lists(tensor, max_size=4) | json_values},
@@ -89,7 +108,7 @@ def _check(response: httpx.Response) -> None:
         assert set(orjson.loads(response.content)) == {"error"}
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(path=paths, body=bodies)
 def test_generated_json_bodies_never_cause_a_server_error(client: httpx.Client, path: str, body: Any) -> None:
     _check(client.post(path, content=json.dumps(body), headers={"content-type": "application/json"}))

@@ -53,6 +53,8 @@ def test_fast_lane_equals_the_careful_path() -> None:
         lambda p: p["inputs"][2].update(parameters={}),
         lambda p: p.update(outputs=[{"name": "predict"}]),
         lambda p: p.update(id=5),
+        lambda p: p["inputs"][0].update(name=["c"]),
+        lambda p: p["inputs"][0].update(datatype=["FP64"]),
     ],
 )
 def test_anything_unusual_takes_the_careful_path(change: Any) -> None:
