@@ -221,6 +221,8 @@ def test_skew_feature_vector_equals_batch_row(project, groups) -> None:
     ]
     window = fv.get_batch_data(start_time=at(20), end_time=at(30))
     assert len(window) == 10
+    unordered = fv.get_batch_data(with_keys=True, order=False).sort_values("ts", ignore_index=True)
+    pd.testing.assert_frame_equal(unordered, batch)
     arrow = fv.get_batch_data(return_type="arrow")
     assert arrow.column_names == names and arrow.num_rows == 40
     assert fv.get_batch_data(return_type="polars").height == 40
