@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fti
-from fti.features import pit
+from fti.features import pit, training_data
 from fti.features.query import Query
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -283,3 +283,56 @@ def test_spine_without_event_time_takes_the_latest_row_per_key(sqlite_project, g
     ]
     with pytest.raises(fti.ValidationError, match="max_age needs an event time"):
         entities.select(["w"]).join(groups["c"].select_all(), max_age=timedelta(hours=1))
+
+
+_case = iter(range(10_000))
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    spine_rows=st.lists(st.tuples(hours, keys1), min_size=1, max_size=12),
+    batches=st.lists(
+        st.lists(st.tuples(keys1, hours, st.floats(-5, 5, allow_nan=False)), min_size=1, max_size=8),
+        min_size=1,
+        max_size=3,
+    ),
+    age=ages,
+)
+def test_pit_join_over_real_out_of_order_inserts(sqlite_project, spine_rows, batches, age) -> None:
+    fs = sqlite_project.feature_store
+    case = next(_case)
+    spine = fs.get_or_create_feature_group(f"s{case}", primary_key=["id"], event_time="ts")
+    right = fs.get_or_create_feature_group(f"r{case}", primary_key=["k1"], event_time="ts")
+    spine.insert(
+        pd.DataFrame(
+            {
+                "id": range(len(spine_rows)),
+                "ts": [T0 + timedelta(hours=h) for h, _ in spine_rows],
+                "k1": [k for _, k in spine_rows],
+            }
+        )
+    )
+    model: dict[tuple[int, int], float] = {}  # the right group's rows: the last write wins
+    for batch in batches:
+        unique = {(k, h): x for k, h, x in batch}
+        right.insert(
+            pd.DataFrame(
+                {
+                    "k1": [k for k, _ in unique],
+                    "ts": [T0 + timedelta(hours=h) for _, h in unique],
+                    "x": list(unique.values()),
+                }
+            )
+        )
+        model.update(unique)
+    query = spine.select(["k1"]).join(right.select(["x"]), max_age=age)
+    sources, versions = training_data.snapshot(query, sqlite_project.backends.offline)
+    assert versions == {spine.table_name: 0, right.table_name: len(batches) - 1}
+    expected_right = pa.table(
+        {
+            "k1": pa.array([k for k, _ in model], pa.int64()),
+            "ts": pa.array([T0 + timedelta(hours=h) for _, h in model], TS),
+            "x": pa.array(list(model.values()), pa.float64()),
+        }
+    )
+    assert result_rows(pit.run(query, sources)) == brute_force(query, [spine.read_arrow(), expected_right])
