@@ -260,6 +260,8 @@ class FeatureView:
         from fti.features import training_data
 
         record = training_data.get(self, training_dataset_version)
+        if record.version not in self._transformers:
+            self._transformers[record.version] = self._build_transformer(record.transformation_stats)
         table = training_data.read(self, record)
         self.last_training_dataset_version = record.version
         if split is not None and split not in record.splits:
@@ -397,8 +399,7 @@ class FeatureView:
             raise ValidationError(f"return_type must be one of {BATCH_RETURN_TYPES}, got {return_type!r}")
         self._check_range(start_time, end_time)
         version = self._resolve_version(training_dataset_version)
-        transformer_check = self._transformer(version)  # fails early when statistics are missing
-        del transformer_check
+        self._transformer(version)  # fails early, before the join, when statistics are missing
         sources, _ = training_data.snapshot(self.query, self._project.backends.offline)
         table = pit.run(self.query, sources, start_time=start_time, end_time=end_time, order=order)
         result = self._transform_table(table, version, True, with_keys)
