@@ -10,11 +10,15 @@ dropped, so the worst case is always the native scorer.
 
 Candidates per family (measured on 2 cores, see ``benchmarks/batch/``):
 
-* XGBoost: native ``inplace_predict`` is the fastest; no conversion is attempted.
-* LightGBM: a compiled forest (``lleaves``, LLVM; installed with ``fti[fast]``), then ONNX Runtime.
-* scikit-learn ensembles and pipelines: ONNX Runtime via ``skl2onnx`` (random forests, gradient
-  boosting, pipelines of numeric transformers), with the native ``predict_proba`` as the usual
-  winner on 2 cores; the measurement decides.
+* XGBoost: native predict (``inplace_predict``) is the fastest; no conversion is attempted.
+* LightGBM: a forest compiled to machine code (``lleaves``, LLVM), then ONNX Runtime
+  (``onnxmltools``).
+* scikit-learn: ONNX Runtime via ``skl2onnx`` (random forests, gradient boosting, pipelines of
+  numeric transformers); HistGradientBoosting through :mod:`fti.registry._onnx_hgb`.
+* Native classifiers run one ``predict_proba`` pass and take labels from it (checked against
+  ``predict`` on the sample).
+
+The converters are optional (``pip install 'fti[fast]'``): without them only native remains.
 
 Converted models are cached on disk (``cache_dir``) under a key naming the model version, so a
 conversion runs once per model version, at first use.
@@ -153,7 +157,6 @@ class CompiledLightGBMScorer:
         self._compiled = lleaves.Model(model_file=str(model_file))
         self._compiled.compile(cache=str(library))
         self._classes = getattr(model, "classes_", None)
-        self._objective = str(getattr(model, "objective_", "") or "")
 
     def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
         import numpy as np
