@@ -151,6 +151,11 @@ class Query:
                     f"max_age needs an event time, but feature group {right.name!r} has none "
                     "(it is joined on key only)"
                 )
+            if spine.event_time is None:
+                raise ValidationError(
+                    f"max_age is measured from the spine's event time, but the spine {spine.name!r} "
+                    "has none (joined groups contribute their latest row per key)"
+                )
         part = Part(right, other.parts[0].features, tuple(keys), prefix, max_age)
         return Query([*self.parts, part])
 

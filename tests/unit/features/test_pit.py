@@ -283,6 +283,8 @@ def test_spine_without_event_time_takes_the_latest_row_per_key(sqlite_project, g
     ]
     with pytest.raises(fti.ValidationError, match="max_age needs an event time"):
         entities.select(["w"]).join(groups["c"].select_all(), max_age=timedelta(hours=1))
+    with pytest.raises(fti.ValidationError, match="max_age is measured from the spine's event time"):
+        entities.select(["w"]).join(groups["a"].select(["x"]), max_age=timedelta(hours=1))
 
 
 _case = iter(range(10_000))
