@@ -285,6 +285,12 @@ def test_spine_without_event_time_takes_the_latest_row_per_key(sqlite_project, g
         entities.select(["w"]).join(groups["c"].select_all(), max_age=timedelta(hours=1))
     with pytest.raises(fti.ValidationError, match="max_age is measured from the spine's event time"):
         entities.select(["w"]).join(groups["a"].select(["x"]), max_age=timedelta(hours=1))
+    fv = fs.get_or_create_feature_view("timeless", query=query)
+    with pytest.raises(fti.ValidationError, match="a time split needs an event time"):
+        fv.train_test_split(split="time", test_start=T0)
+    with pytest.raises(fti.ValidationError, match="start_time filters on event time"):
+        fv.create_training_data(start_time=T0)
+    assert fv.training_dataset_versions() == []
 
 
 _case = iter(range(10_000))
