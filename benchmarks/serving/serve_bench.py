@@ -5,9 +5,9 @@ n_features=20, random_state=0)``, deployed with dynamic batching (max_batch_size
 max_batch_delay_ms=2) and the default request logging and access log on. ``fti serve`` runs as
 a real process on loopback; ``wrk`` (with a Lua body script) drives it with single-row V2 infer
 requests at 1, 8 and 64 connections, then 100-row requests at 8 connections. Server CPU per
-request comes from /proc (utime+stime of the server process). The whole run is done twice: with
-the native scikit-learn scorer and with the ONNX Runtime scorer (converted at load time and
-verified against the native model). Reference, measured in the same run: the model's raw
+request comes from /proc (utime+stime of the server process). The whole run is done three times:
+with the native scikit-learn scorer, with the fastest verified scorer (ONNX Runtime, converted
+at deploy time and verified against the native model), and the latter without request logging. Reference, measured in the same run: the model's raw
 in-process ``predict`` on one row and the ONNX scorer on one row.
 
 Targets: >= 2,000 req/s at 64 clients, p99 <= 20 ms at 8 clients, <= 0.5 ms server CPU per
@@ -177,19 +177,24 @@ def main() -> None:
     single = body(X[1000:1001])
     hundred = body(X[2000:2100])
     results: dict[str, Any] = {}
-    for scorer in ("native", "fastest"):
+    for scorer, log_requests in (("native", True), ("fastest", True), ("fastest", False)):
         with fti.connect(home=home) as project:
             project.serving.deploy(
-                "hgb", model="hgb@production", max_batch_size=64, max_batch_delay_ms=2, scorer=scorer
+                "hgb",
+                model="hgb@production",
+                max_batch_size=64,
+                max_batch_delay_ms=2,
+                scorer=scorer,
+                log_requests=log_requests,
             )
         port = free_port()
         url = f"http://127.0.0.1:{port}/v2/models/hgb/infer"
-        process, cold = start_server(home, port, work / f"server_{scorer}.log")
+        process, cold = start_server(home, port, work / f"server_{scorer}_{log_requests}.log")
         try:
             time.sleep(2)
             idle = rss_mb(process.pid)
             kind = httpx.get(f"http://127.0.0.1:{port}/v2/models/hgb").json()["parameters"]["scorer"]
-            label = f"{scorer} ({kind})"
+            label = f"{scorer} ({kind}){'' if log_requests else ', no request log'}"
             row(f"[{label}] cold start (process -> 1st prediction)", s=cold)
             row(f"[{label}] idle RSS", MB=idle)
             for connections, payload, rows in (
@@ -215,6 +220,7 @@ def main() -> None:
         finally:
             process.send_signal(signal.SIGINT)
             process.wait(timeout=60)
+    print(f"# machine load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     native64 = results["native (native) c=64 rows=1"]["rps"]
     fast64 = next(v["rps"] for k, v in results.items() if k.startswith("fastest") and "c=64 rows=1" in k)
     row("ratio: fastest / native req/s at 64 clients", x=fast64 / native64)

@@ -232,7 +232,7 @@ async def model_ready(request: Request, state: ServerState) -> Response:
     name, version = request.path_params["model"], _version(request)
     loaded = state.repository.get_loaded(name, version)
     if loaded is None:
-        await state.repository._check_version_exists(state.repository._get(name), version)
+        await state.repository.check_version(name, version)
         raise ModelNotReadyError(
             f"model {name!r} is not loaded; load it with POST /v2/repository/models/{name}/load"
         )
@@ -332,8 +332,7 @@ async def repository_load(request: Request, state: ServerState) -> Response:
     payload = await _json_body(request, state)
     name = request.path_params["model"]
     version = _parameter_version(payload)
-    dep = state.repository._get(name)
-    await state.repository._check_version_exists(dep, version)
+    await state.repository.check_version(name, version)
     await state.repository.load(name, version)
     return JsonResponse({})
 

@@ -475,6 +475,10 @@ class ModelRepository:
         assert loaded.batcher is not None
         loaded.batcher.done()
 
+    async def check_version(self, name: str, version: int | None) -> None:
+        """Raise NotFoundError unless ``name`` is deployed and ``version`` (if given) exists."""
+        await self._check_version_exists(self._get(name), version)
+
     async def _check_version_exists(self, dep: _Deployed, version: int | None) -> None:
         if version is None:
             return

@@ -284,30 +284,40 @@ def test_concurrent_requests_are_batched_in_order_and_metered(
     assert _metric(text, "fti_inference_queue_seconds_count", model="clf") >= 48
 
 
+def _logged(project: fti.Project, request_id: str, rows: int) -> pd.DataFrame:
+    deadline = time.monotonic() + 15
+    logged = pd.DataFrame()
+    while time.monotonic() < deadline:
+        try:
+            logged = project.feature_store.get_feature_group("clf_inference_log").read()
+            if "request_id" in logged and (logged["request_id"] == request_id).sum() == rows:
+                break
+        except fti.NotFoundError:
+            pass
+        time.sleep(0.2)
+    return logged[logged["request_id"] == request_id].sort_values("row") if "request_id" in logged else logged
+
+
 def test_inferences_are_logged_to_the_inference_log_feature_group(
     served: dict[str, Any], client: httpx.Client
 ) -> None:
     rows = served["frame"].to_numpy()[10:13]
     assert client.post("/v2/models/clf/infer", json=_body(rows, id="logged-1")).status_code == 200
-    group = None
-    deadline = time.monotonic() + 15
-    logged = pd.DataFrame()
-    while time.monotonic() < deadline:
-        try:
-            group = served["project"].feature_store.get_feature_group("clf_inference_log")
-            logged = group.read()
-            if "request_id" in logged and (logged["request_id"] == "logged-1").sum() == 3:
-                break
-        except fti.NotFoundError:
-            pass
-        time.sleep(0.2)
-    mine = logged[logged["request_id"] == "logged-1"].sort_values("row")
+    mine = _logged(served["project"], "logged-1", 3)
     assert mine["row"].tolist() == [0, 1, 2]
     np.testing.assert_allclose(mine[FEATURES].to_numpy(), rows)
     assert set(mine["model_version"]) == {1}
     expected = served["model"].predict(rows)
     assert mine["predict"].tolist() == expected.tolist()
     assert {"timestamp", "model_name", "predict_proba_0", "predict_proba_1"} <= set(mine.columns)
+    # later flushes are plain appends, recorded as commits of the group
+    group = served["project"].feature_store.get_feature_group("clf_inference_log")
+    commits = len(group.commits())
+    assert client.post("/v2/models/clf/infer", json=_body(rows[:1], id="logged-2")).status_code == 200
+    second = _logged(served["project"], "logged-2", 1)
+    assert second["predict"].tolist() == expected[:1].tolist()
+    assert len(group.commits()) > commits
+    assert (group.read()["request_id"] == "logged-1").sum() == 3  # nothing rewritten
 
 
 def test_openapi_document_describes_the_routes(client: httpx.Client) -> None:

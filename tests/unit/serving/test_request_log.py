@@ -1,0 +1,75 @@
+"""The inference log: column-wise frames, append-only commits, and a full buffer that drops."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+import fti
+from fti.errors import SchemaError
+from fti.serving.metrics import ServerMetrics
+from fti.serving.request_log import InferenceRecord, RequestLogger, append_log_rows, to_frame
+
+NAMES = ["a", "b"]
+
+
+def _record(request_id: str, rows: int = 2, names: list[str] = NAMES) -> InferenceRecord:
+    return InferenceRecord(
+        "dep",
+        "model",
+        3,
+        request_id,
+        datetime(2024, 1, 1, tzinfo=UTC),
+        names,
+        np.arange(rows * len(names), dtype=np.float64).reshape(rows, len(names)),
+        {"predict": np.arange(rows), "predict_proba": np.full((rows, 2), 0.5)},
+    )
+
+
+def test_frames_have_one_row_per_predicted_row() -> None:
+    frame = to_frame([_record("r1"), _record("r2", rows=1), _record("r1")])  # r1 repeated: last wins
+    assert frame["request_id"].tolist() == ["r2", "r1", "r1"]
+    assert frame["row"].tolist() == [0, 0, 1]
+    assert list(frame.columns) == [
+        "request_id", "row", "timestamp", "model_name", "model_version",
+        "a", "b", "predict", "predict_proba_0", "predict_proba_1",
+    ]  # fmt: skip
+    assert str(frame["timestamp"].dtype) == "datetime64[us, UTC]"
+
+
+def test_log_commits_are_appends_and_a_wrong_schema_writes_nothing(sqlite_project: fti.Project) -> None:
+    group = sqlite_project.feature_store.get_or_create_feature_group(
+        "dep_inference_log", 1, primary_key=["request_id", "row"], event_time="timestamp"
+    )
+    append_log_rows(sqlite_project, group, to_frame([_record("r1")]))  # first: a normal insert
+    group = sqlite_project.feature_store.get_feature_group("dep_inference_log")
+    append_log_rows(sqlite_project, group, to_frame([_record("r2")]))
+    assert sorted(group.read()["request_id"]) == ["r1", "r1", "r2", "r2"]
+    assert len(group.commits()) == 2
+    with pytest.raises(SchemaError):
+        append_log_rows(sqlite_project, group, to_frame([_record("r3", names=["a", "zz"])]))
+    assert len(group.read()) == 4 and len(group.commits()) == 2
+
+
+def test_a_full_buffer_drops_with_a_counter_and_a_warning(
+    sqlite_project: fti.Project, caplog: pytest.LogCaptureFixture
+) -> None:
+    metrics = ServerMetrics()
+    logger = RequestLogger(sqlite_project, metrics, capacity=2, flush_interval_s=0.05)
+    started = time.perf_counter()
+    with caplog.at_level(logging.WARNING, logger="fti.serving.request_log"):
+        for i in range(50):  # the writer is not running: the buffer fills up
+            logger.log(_record(f"r{i}"))
+    assert time.perf_counter() - started < 0.5  # never blocks
+    assert logger.dropped == 48 * 2
+    assert b'fti_inference_log_dropped_total{model="dep"} 96.0' in metrics.render()
+    assert "dropped inference-log rows of dep: the inference-log buffer is full" in caplog.text
+    logger.start()
+    logger.stop()
+    assert logger.written == 4
+    logged = sqlite_project.feature_store.get_feature_group("dep_inference_log").read()
+    assert sorted(logged["request_id"].unique()) == ["r0", "r1"]
