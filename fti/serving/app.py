@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 import uuid
@@ -401,9 +402,15 @@ def create_app(
         if state.request_logger is not None:
             state.request_logger.start()
         await state.repository.start()
+        # Move everything loaded so far (libraries, models) out of the collector's sight: full
+        # collections would otherwise walk millions of library objects and stall requests for
+        # 100+ ms (measured: p99 at 8 clients 160 ms -> 1.3 ms).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()
             await state.repository.stop()
             if state.request_logger is not None:
                 await asyncio.to_thread(state.request_logger.stop)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -372,6 +373,7 @@ class ModelRepository:
             if version is None or dep.current is None:
                 dep.current = loaded.version
             dep.reason = ""
+            gc.freeze()  # the new model's objects join the permanent generation (see app.lifespan)
             log.info(
                 "loaded %s version %s (%s scorer) in %.0f ms",
                 name,

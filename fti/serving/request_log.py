@@ -11,12 +11,13 @@ append-only: a client that reuses a request id gets several rows with that id.
 
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import FtiError
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("fti.serving.request_log")
 
 LOG_SUFFIX = "_inference_log"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def log_group_name(deployment: str) -> str:
@@ -56,7 +59,8 @@ class RequestLogger:
     Args:
         project: Where the feature groups live.
         metrics: Counts written and dropped rows.
-        capacity: Most buffered requests; more are dropped (never blocking).
+        capacity: Most buffered requests; more are dropped (never blocking). A quarter of it
+            (at most 10,000 requests) triggers a flush before ``flush_interval_s`` is over.
         flush_interval_s: How often the writer thread inserts what is buffered.
     """
 
@@ -65,7 +69,7 @@ class RequestLogger:
         project: Project,
         metrics: ServerMetrics,
         *,
-        capacity: int = 10_000,
+        capacity: int = 100_000,
         flush_interval_s: float = 1.0,
     ) -> None:
         self._project = project
@@ -73,19 +77,31 @@ class RequestLogger:
         self._queue: queue.Queue[InferenceRecord] = queue.Queue(maxsize=capacity)
         self._flush_interval_s = flush_interval_s
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._pending = 0
+        self._flush_requests = max(1, min(10_000, capacity // 4))
         self._thread: threading.Thread | None = None
         self._last_warning = 0.0
         self._groups: dict[str, Any] = {}
         self.dropped = 0
         self.written = 0
+        self._frozen = False
 
     def start(self) -> None:
+        # import what the writer needs now, before the server freezes the startup objects out
+        # of the garbage collector's sight (see fti.serving.app)
+        import deltalake  # noqa: F401
+        import pyarrow  # noqa: F401
+
+        from fti.features import ingestion  # noqa: F401
+
         self._thread = threading.Thread(target=self._run, name="fti-inference-log", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         """Flush what is buffered and stop the writer thread."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
 
@@ -95,6 +111,11 @@ class RequestLogger:
             self._queue.put_nowait(record)
         except queue.Full:
             self._drop(record, "the inference-log buffer is full")
+            return
+        self._pending += 1
+        if self._pending >= self._flush_requests:  # busy: flush before the interval is over
+            self._pending = 0
+            self._wake.set()
 
     def _drop(self, record: InferenceRecord, why: str) -> None:
         rows = len(record.features)
@@ -107,7 +128,8 @@ class RequestLogger:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._stop.wait(self._flush_interval_s)
+            self._wake.wait(self._flush_interval_s)
+            self._wake.clear()
             self.flush()
         self.flush()
 
@@ -155,6 +177,9 @@ class RequestLogger:
             append_log_rows(self._project, group, frame)
         self.written += len(frame)
         self._metrics.log_written.labels(deployment).inc(len(frame))
+        if not self._frozen:  # the first write loaded more library state: freeze it too
+            gc.freeze()
+            self._frozen = True
 
 
 def append_log_rows(project: Project, group: Any, frame: Any) -> int:
@@ -177,45 +202,53 @@ def append_log_rows(project: Project, group: Any, frame: Any) -> int:
 
 
 def to_frame(records: list[InferenceRecord]) -> Any:
-    """One row per predicted row: ids, time, model, features, outputs (k-wide outputs as ``name_j``).
+    """A pyarrow Table with one row per predicted row: ids, time, model, features, outputs
+    (k-wide outputs as ``name_j``). A request id seen twice in one flush keeps its last record.
 
-    Built column-wise over all records at once: the writer thread handles thousands of requests
-    per flush, so per-record DataFrames would cost more CPU than the predictions themselves.
+    Built column-wise with numpy and Arrow (no pandas): the writer thread shares the GIL with
+    the event loop, so a flush must stay short.
     """
     import numpy as np
-    import pandas as pd
+    import pyarrow as pa
 
-    counts = np.array([len(r.features) for r in records], dtype=np.int64)
-    total = int(counts.sum())
-    names = records[0].feature_names
-    same = [r for r in records if r.feature_names == names and set(r.outputs) == set(records[0].outputs)]
-    if len(same) != len(records):  # a model swap mid-flush changed the columns: keep the first kind
-        records, counts = same, np.array([len(r.features) for r in same], dtype=np.int64)
-        total = int(counts.sum())
-    cols: dict[str, Any] = {
-        "request_id": pd.array(
-            np.repeat(np.array([r.request_id for r in records], dtype=object), counts), dtype="string"
+    latest: dict[str, InferenceRecord] = {}
+    for record in records:
+        latest.pop(record.request_id, None)  # re-insert: keeps arrival order of the last one
+        latest[record.request_id] = record
+    first = next(iter(latest.values()))
+    kept = [
+        r
+        for r in latest.values()
+        if r.feature_names == first.feature_names and r.outputs.keys() == first.outputs.keys()
+    ]  # a model swap mid-flush changed the columns: the rest is written by the next flush's kind
+    counts = np.array([len(r.features) for r in kept], dtype=np.int64)
+    columns: dict[str, Any] = {
+        "request_id": pa.array(
+            np.repeat(np.array([r.request_id for r in kept], dtype=object), counts), pa.string()
         ),
-        "row": np.concatenate([np.arange(n, dtype=np.int64) for n in counts]),
-        "timestamp": pd.DatetimeIndex(np.repeat(np.array([r.timestamp for r in records]), counts)).as_unit(
-            "us"
+        "row": pa.array(np.concatenate([np.arange(n, dtype=np.int64) for n in counts])),
+        "timestamp": pa.array(
+            np.repeat(
+                np.array([(r.timestamp - _EPOCH) // _MICROSECOND for r in kept], dtype=np.int64), counts
+            ),
+            pa.timestamp("us", tz="UTC"),
         ),
-        "model_name": pd.array(
-            np.repeat(np.array([r.model_name for r in records], dtype=object), counts), dtype="string"
+        "model_name": pa.array(
+            np.repeat(np.array([r.model_name for r in kept], dtype=object), counts), pa.string()
         ),
-        "model_version": np.repeat(np.array([r.model_version for r in records], dtype=np.int64), counts),
+        "model_version": pa.array(
+            np.repeat(np.array([r.model_version for r in kept], dtype=np.int64), counts)
+        ),
     }
-    features = np.concatenate([np.asarray(r.features).reshape(len(r.features), -1) for r in records])
-    for j, name in enumerate(names):
+    features = np.concatenate([np.asarray(r.features).reshape(len(r.features), -1) for r in kept])
+    for j, name in enumerate(first.feature_names):
         column = features[:, j]
-        cols[name] = pd.array(column, dtype="string") if column.dtype == object else column
-    for name in records[0].outputs:
-        values = np.concatenate([np.asarray(r.outputs[name]).reshape(len(r.features), -1) for r in records])
-        if values.shape[1] == 1 and np.asarray(records[0].outputs[name]).ndim == 1:
-            cols[name] = values[:, 0]
+        columns[name] = pa.array(column.astype(str) if column.dtype == object else column)
+    for name, sample in first.outputs.items():
+        values = np.concatenate([np.asarray(r.outputs[name]).reshape(len(r.features), -1) for r in kept])
+        if np.asarray(sample).ndim == 1:
+            columns[name] = pa.array(values[:, 0])
         else:
             for j in range(values.shape[1]):
-                cols[f"{name}_{j}"] = values[:, j]
-    frame = pd.DataFrame(cols)
-    assert len(frame) == total
-    return frame.drop_duplicates(subset=["request_id", "row"], keep="last")
+                columns[f"{name}_{j}"] = pa.array(values[:, j])
+    return pa.table(columns)

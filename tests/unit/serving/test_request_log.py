@@ -23,7 +23,7 @@ def _record(request_id: str, rows: int = 2, names: list[str] = NAMES) -> Inferen
         "model",
         3,
         request_id,
-        datetime(2024, 1, 1, tzinfo=UTC),
+        datetime(2024, 1, 1, 12, 30, 5, 123457, tzinfo=UTC),
         names,
         np.arange(rows * len(names), dtype=np.float64).reshape(rows, len(names)),
         {"predict": np.arange(rows), "predict_proba": np.full((rows, 2), 0.5)},
@@ -31,14 +31,16 @@ def _record(request_id: str, rows: int = 2, names: list[str] = NAMES) -> Inferen
 
 
 def test_frames_have_one_row_per_predicted_row() -> None:
-    frame = to_frame([_record("r1"), _record("r2", rows=1), _record("r1")])  # r1 repeated: last wins
+    frame = to_frame([_record("r1"), _record("r2", rows=1), _record("r1")]).to_pandas()  # r1 again: last wins
     assert frame["request_id"].tolist() == ["r2", "r1", "r1"]
     assert frame["row"].tolist() == [0, 0, 1]
+    assert frame["a"].tolist() == [0.0, 0.0, 2.0]
     assert list(frame.columns) == [
         "request_id", "row", "timestamp", "model_name", "model_version",
         "a", "b", "predict", "predict_proba_0", "predict_proba_1",
     ]  # fmt: skip
     assert str(frame["timestamp"].dtype) == "datetime64[us, UTC]"
+    assert frame["timestamp"].iloc[0].to_pydatetime() == datetime(2024, 1, 1, 12, 30, 5, 123457, tzinfo=UTC)
 
 
 def test_log_commits_are_appends_and_a_wrong_schema_writes_nothing(sqlite_project: fti.Project) -> None:
