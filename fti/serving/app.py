@@ -410,10 +410,10 @@ def create_app(
         try:
             yield
         finally:
-            gc.unfreeze()
             await state.repository.stop()
             if state.request_logger is not None:
                 await asyncio.to_thread(state.request_logger.stop)
+            gc.unfreeze()  # let the interpreter (or the next app in this process) collect normally
 
     m = "/v2/models/{model}"
     mv = "/v2/models/{model}/versions/{version}"

@@ -216,6 +216,7 @@ class _Deployed:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     reason: str = ""  # why the last load failed
     failed_version: int | None = None  # retried only once the reference resolves elsewhere
+    held: bool = False  # unloaded through the repository API: stays unloaded until loaded again
 
 
 class ModelRepository:
@@ -285,7 +286,7 @@ class ModelRepository:
         await self._sync_specs()
         for name, dep in list(self._deployed.items()):
             if dep.current is None:
-                if not self.lazy and await self._worth_retrying(dep):
+                if not self.lazy and not dep.held and await self._worth_retrying(dep):
                     await self._try_load(name)
                 continue
             if self.lazy and self._idle(dep):
@@ -361,6 +362,7 @@ class ModelRepository:
     async def load(self, name: str, version: int | None = None) -> LoadedModel:
         """Load ``version`` (default: what the deployment's reference resolves to)."""
         dep = self._get(name)
+        dep.held = False
         async with dep.lock:
             if version is not None and version in dep.versions:
                 return dep.versions[version]
@@ -411,6 +413,8 @@ class ModelRepository:
         """Unload ``version`` (default: every loaded version) after draining its requests."""
         dep = self._get(name)
         versions = [version] if version is not None else list(dep.versions)
+        if version is None or version == dep.current:
+            dep.held = True  # the poller must not load it back
         for v in versions:
             if v not in dep.versions:
                 raise NotFoundError(
@@ -425,14 +429,16 @@ class ModelRepository:
 
     async def _unload_from(self, dep: _Deployed, name: str, version: int) -> None:
         """Drain (requests already routed finish) and unload one version of ``dep``."""
-        loaded = dep.versions.get(version)
-        if loaded is None:
-            return
-        if dep.current == version:
-            dep.current = None
-        if loaded.batcher is not None:
-            await loaded.batcher.close()
-        dep.versions.pop(version, None)
+        async with dep.lock:  # never interleaved with a load of the same deployment
+            loaded = dep.versions.get(version)
+            if loaded is None:
+                return
+            if dep.current == version:
+                dep.current = None
+            if loaded.batcher is not None:
+                await loaded.batcher.close()
+            if dep.versions.get(version) is loaded:
+                dep.versions.pop(version)
         serving = self._deployed.get(name)
         if serving is None or version not in serving.versions:  # not reloaded under a new config
             self.metrics.loaded.labels(name, str(version)).set(0)

@@ -177,7 +177,7 @@ class RequestLogger:
             append_log_rows(self._project, group, frame)
         self.written += len(frame)
         self._metrics.log_written.labels(deployment).inc(len(frame))
-        if not self._frozen:  # the first write loaded more library state: freeze it too
+        if not self._frozen and not self._stop.is_set():  # the first write loaded more library state
             gc.freeze()
             self._frozen = True
 

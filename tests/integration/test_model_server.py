@@ -232,6 +232,8 @@ def test_tritonclient_drives_the_server_in_json_mode(served: dict[str, Any]) -> 
 
         triton_client.unload_model("clf")
         assert not triton_client.is_model_ready("clf")
+        time.sleep(0.5)  # several polls later it is still unloaded (the poller does not reload it)
+        assert not triton_client.is_model_ready("clf")
         with pytest.raises(InferenceServerException, match="is not loaded"):
             triton_client.infer("clf", inputs, outputs=outputs)
         with httpx.Client(base_url=served["url"]) as c:
