@@ -513,3 +513,31 @@ def test_a_model_that_fails_to_load_is_reported_and_a_fixed_version_is_picked_up
             time.sleep(0.05)
         response = c.post("/v2/models/clf/infer", json=_body(np.ones((1, 4))))
         assert response.status_code == 200 and response.json()["model_version"] == "2"
+
+
+def test_several_versions_at_once_addressed_explicitly(fresh: fti.Project) -> None:
+    model_b, frame = _train(1)
+    fresh.model_registry.register("clf", model_b, input_example=frame.head(5))
+    fresh.serving.deploy("clf", model="clf", log_requests=False)  # follows the latest: version 2
+    headers = {"Authorization": "Bearer static-key-1"}
+    body = _body(frame.to_numpy()[:3])
+    with running_server(create_app(fresh)) as url, httpx.Client(base_url=url, headers=headers) as c:
+        assert c.post("/v2/models/clf/infer", json=body).json()["model_version"] == "2"
+        not_loaded = c.post("/v2/models/clf/versions/1/infer", json=body)
+        assert not_loaded.status_code == 503 and "version 1 is not loaded" in not_loaded.json()["error"]
+        bad = c.post("/v2/repository/models/clf/load", json={"parameters": {"version": 9}})
+        assert bad.status_code == 404 and "no version 9" in bad.json()["error"]
+        assert (
+            c.post("/v2/repository/models/clf/load", json={"parameters": {"version": 1}}).status_code == 200
+        )
+        v1 = c.post("/v2/models/clf/versions/1/infer", json=body).json()
+        v2 = c.post("/v2/models/clf/versions/2/infer", json=body).json()
+        assert (v1["model_version"], v2["model_version"]) == ("1", "2")
+        assert v1["outputs"][1]["data"] != v2["outputs"][1]["data"]  # two different models answer
+        assert [e["version"] for e in c.post("/v2/repository/index").json()] == ["1", "2"]
+        assert c.get("/v2/models/clf/versions/1/ready").json()["ready"] is True
+        assert (
+            c.post("/v2/repository/models/clf/unload", json={"parameters": {"version": 1}}).status_code == 200
+        )
+        assert c.post("/v2/models/clf/versions/1/infer", json=body).status_code == 503
+        assert c.post("/v2/models/clf/infer", json=body).json()["model_version"] == "2"
