@@ -113,13 +113,21 @@ class FeatureGroup:
         }
 
     # --- writing --------------------------------------------------------------------------
-    def insert(self, df: Any, validation: str = "strict") -> InsertResult:
+    def insert(
+        self, df: Any, validation: str = "strict", *, write_mode: str = "upsert", statistics: bool = True
+    ) -> InsertResult:
         """Validate ``df`` and commit it.
 
         Args:
             df: A pandas or polars DataFrame or a pyarrow Table with every feature of the group.
             validation: ``"strict"`` rejects the whole insert when an expectation fails;
                 ``"warn"`` inserts and stores the report; ``"none"`` skips the suite.
+            write_mode: ``"upsert"`` (default) replaces stored rows with the same primary key and
+                event time, so re-running a pipeline is idempotent; ``"append"`` skips that
+                check for append-only data whose (key, event time) never repeats, such as logs,
+                so a commit costs in proportion to the insert rather than to the table.
+            statistics: Compute the table's statistics at this commit (a full scan). With False,
+                ``statistics(version)`` computes them on demand.
 
         Returns:
             The new offline commit version, the row count and the validation outcome.
@@ -131,12 +139,16 @@ class FeatureGroup:
         """
         from fti.features import ingestion
 
+        if write_mode not in ("upsert", "append"):
+            raise ValidationError(f"write_mode must be 'upsert' or 'append', got {write_mode!r}")
         table, new_schema = ingestion.prepare(self, df)
         status, report = ingestion.run_validation(self, table, validation)
         store = self._project.feature_store
         if new_schema is not None:
             self._meta = store._set_features(self._meta, new_schema)
-        return store._commit_insert(self, table, status, report)
+        return store._commit_insert(
+            self, table, status, report, merge=write_mode == "upsert", with_statistics=statistics
+        )
 
     def append_features(self, features: Sequence[Feature]) -> int:
         """Add nullable features to the schema; existing rows read them as null.

@@ -220,18 +220,28 @@ class FeatureStore:
         return replace(meta, features=features)
 
     def _commit_insert(
-        self, fg: FeatureGroup, table: pa.Table, status: str, report: dict[str, Any] | None
+        self,
+        fg: FeatureGroup,
+        table: pa.Table,
+        status: str,
+        report: dict[str, Any] | None,
+        *,
+        merge: bool = True,
+        with_statistics: bool = True,
     ) -> InsertResult:
         from fti.features.statistics import compute_statistics
 
         offline = self._project.backends.offline
         previous = offline.version(fg.table_name)
         merge_keys = [*fg.primary_key, *([fg.event_time] if fg.event_time else [])]
-        version = offline.write(fg.table_name, table, merge_keys=merge_keys if previous is not None else None)
-        # On the first commit the table is exactly this insert: skip re-reading it from disk.
-        stats = compute_statistics(
-            table if previous is None else offline.dataset(fg.table_name, version=version)
-        )
+        upsert = merge and previous is not None
+        version = offline.write(fg.table_name, table, merge_keys=merge_keys if upsert else None)
+        stats = None
+        if with_statistics:
+            # On the first commit the table is exactly this insert: skip re-reading it from disk.
+            stats = compute_statistics(
+                table if previous is None else offline.dataset(fg.table_name, version=version)
+            )
         self._record_commit(fg, version, "insert", table.num_rows, status, report, stats)
         online_rows = 0
         if fg.online_enabled:

@@ -298,3 +298,15 @@ def test_declared_schema_is_enforced_from_the_first_insert(project: fti.Project)
     assert fg.read()["x"].tolist() == [0.5]
     with pytest.raises(ValidationError, match="unknown dtype"):
         fti.Feature("y", "float")
+
+
+def test_append_mode_skips_the_merge_and_statistics_can_be_deferred(transactions) -> None:
+    transactions.insert(frame([1], [0], [1.0]))
+    result = transactions.insert(frame([2, 3], [1, 2], [2.0, 3.0]), write_mode="append", statistics=False)
+    assert result.rows == 2
+    assert sorted(transactions.read()["cc_num"].tolist()) == [1, 2, 3]
+    assert transactions.online_lookup([{"cc_num": 3}])[0]["amount"] == 3.0
+    # not stored at that commit, computed on demand from the table at that version
+    assert transactions.statistics(version=result.version)["amount"]["count"] == 3
+    with pytest.raises(ValidationError, match="write_mode must be"):
+        transactions.insert(frame([4], [3], [4.0]), write_mode="overwrite")
