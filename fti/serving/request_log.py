@@ -3,7 +3,7 @@
 The request path only puts a record into a bounded in-memory buffer (``put_nowait``): when the
 buffer is full the record is dropped, counted (``fti_inference_log_dropped``) and a warning is
 logged at most every ten seconds — the request never waits. A writer thread flushes the buffer
-every ``flush_interval_s`` as one append per deployment (see :func:`append_log_rows`).
+every ``flush_interval_s`` (or sooner when busy) as one append per deployment.
 Monitoring reads these tables: one row per predicted row with the request id, time, model
 name/version, the model's input features (after enrichment) and its outputs. The log is
 append-only: a client that reuses a request id gets several rows with that id.
@@ -170,11 +170,7 @@ class RequestLogger:
 
     def _write(self, deployment: str, records: list[InferenceRecord]) -> None:
         frame = to_frame(records)
-        group = self._group(deployment)
-        if group.features is None:  # the first commit fixes the schema through the normal insert
-            group.insert(frame, validation="none")
-        else:
-            append_log_rows(self._project, group, frame)
+        append_log_rows(self._group(deployment), frame)
         self.written += len(frame)
         self._metrics.log_written.labels(deployment).inc(len(frame))
         if not self._frozen and not self._stop.is_set():  # the first write loaded more library state
@@ -182,23 +178,11 @@ class RequestLogger:
             self._frozen = True
 
 
-def append_log_rows(project: Project, group: Any, frame: Any) -> int:
-    """Append rows to an inference-log group: checked against its schema like any insert, but
-    written as a plain Delta append and recorded as a commit without whole-table statistics.
-
-    ``FeatureGroup.insert`` upserts by key (a merge that scans the table) and recomputes the
-    statistics of the whole table at every commit; for a log that grows every second both costs
-    grow with the table, so the log would fall ever further behind. A log row is never updated,
-    so an append keeps the cost of a flush proportional to the flush.
-    """
-    from fti.features import ingestion
-
-    table, new_schema = ingestion.prepare(group, frame)
-    if new_schema is not None:  # not fixed yet: let insert record it
-        return int(group.insert(frame, validation="none").version)
-    version = project.backends.offline.write(group.table_name, table)
-    project.feature_store._record_commit(group, version, "insert", table.num_rows, "none", None, None)
-    return int(version)
+def append_log_rows(group: Any, frame: Any) -> int:
+    """Append rows to an inference-log group: checked against its schema like any insert, written
+    as a plain Delta append without whole-table statistics (``write_mode="append"``,
+    ``statistics=False``), so a flush costs in proportion to the flush, not to the log."""
+    return int(group.insert(frame, validation="none", write_mode="append", statistics=False).version)
 
 
 def to_frame(records: list[InferenceRecord]) -> Any:

@@ -47,13 +47,12 @@ def test_log_commits_are_appends_and_a_wrong_schema_writes_nothing(sqlite_projec
     group = sqlite_project.feature_store.get_or_create_feature_group(
         "dep_inference_log", 1, primary_key=["request_id", "row"], event_time="timestamp"
     )
-    append_log_rows(sqlite_project, group, to_frame([_record("r1")]))  # first: a normal insert
-    group = sqlite_project.feature_store.get_feature_group("dep_inference_log")
-    append_log_rows(sqlite_project, group, to_frame([_record("r2")]))
+    append_log_rows(group, to_frame([_record("r1")]))
+    append_log_rows(group, to_frame([_record("r2")]))
     assert sorted(group.read()["request_id"]) == ["r1", "r1", "r2", "r2"]
     assert len(group.commits()) == 2
     with pytest.raises(SchemaError):
-        append_log_rows(sqlite_project, group, to_frame([_record("r3", names=["a", "zz"])]))
+        append_log_rows(group, to_frame([_record("r3", names=["a", "zz"])]))
     assert len(group.read()) == 4 and len(group.commits()) == 2
 
 
