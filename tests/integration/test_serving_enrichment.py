@@ -43,12 +43,10 @@ def enriched(tmp_path: Path) -> Iterator[dict[str, Any]]:
     )
     x_train, _, y_train, _ = fv.train_test_split(test_size=0.2, seed=1)
     model = LogisticRegression().fit(x_train.to_numpy(), y_train.to_numpy().ravel())
-    # resolved before register(): register() reads the feature names inside its own catalog
-    # transaction, and a first (uncached) read would open a second SQLite write transaction
-    assert fv.feature_names() == ["amount_avg", "n_tx"]
     proj.model_registry.register(
         "fraud", model, feature_view=fv, training_dataset_version=1, input_example=x_train.head(5)
     )
+    assert fv.feature_names() == ["amount_avg", "n_tx"]
     proj.serving.deploy("fraud", model="fraud", enrich=True, log_requests=True)
     yield {"project": proj, "fv": fv, "model": model}
     proj.close()
