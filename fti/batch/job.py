@@ -308,6 +308,11 @@ def _windows(
     """
     spine = fv.query.spine
     if spine.event_time is None:
+        if start is not None or end is not None:
+            raise ValidationError(
+                f"start_time/end_time filter on event time, but the spine {spine.name!r} of feature view "
+                f"{fv.name!r} has none; omit them to score every row"
+            )
         return [(None, None, 0)]
     from fti._duckdb import connect, quote
     from fti.errors import NotFoundError

@@ -183,3 +183,26 @@ def test_bad_inputs_are_rejected_and_write_nothing(project: fti.Project) -> None
     with pytest.raises(SchemaError, match="holds columns"):
         fti.batch.score(project, "fraud", output="other_preds")
     assert len(other.read()) == 1
+
+
+def test_spine_without_event_time_is_scored_whole(sqlite_project: fti.Project) -> None:
+    from sklearn.tree import DecisionTreeClassifier
+
+    fs = sqlite_project.feature_store
+    cards = fs.get_or_create_feature_group("cards", primary_key=["cc_num"])
+    cards.insert(
+        pd.DataFrame({"cc_num": np.arange(30), "limit": np.arange(30) * 10.0, "risky": np.arange(30) % 2})
+    )
+    fv = fs.get_or_create_feature_view("cards_view", query=cards.select(["limit", "risky"]), labels=["risky"])
+    x, y = fv.get_training_data(fv.create_training_data()[0])
+    model = DecisionTreeClassifier(random_state=0).fit(x[fv.feature_names()], y)
+    sqlite_project.model_registry.register(
+        "cards_model", model, feature_view=fv, training_dataset_version=fv.last_training_dataset_version
+    )
+    result = fti.batch.score(sqlite_project, "cards_model", output="card_preds", chunk_rows=8)
+    group = result.feature_group
+    assert result.rows == 30 and group is not None and group.event_time is None
+    preds = group.read().sort_values("cc_num")
+    assert preds["prediction"].tolist() == (np.arange(30) % 2).tolist()
+    with pytest.raises(ValidationError, match="spine 'cards' of feature view 'cards_view' has none"):
+        fti.batch.score(sqlite_project, "cards_model", output="card_preds", start_time=T0)
