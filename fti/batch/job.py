@@ -162,7 +162,7 @@ def score(
             return BatchScoreResult(
                 None, 0, version.name, version.version, "none", [], scored_at, time.perf_counter() - started
             )
-        native, scorer = _scorer(project, version, current[1][:SAMPLE_ROWS], prefer)
+        native, scorer = _scorer(project, version, current[1], prefer)
         classes = getattr(native, "classes_", None)
         path = workdir / "predictions.parquet"
         sink: Any = None
@@ -282,14 +282,16 @@ def _scratch(project: Project) -> str | None:
         return None
 
 
-def _scorer(project: Project, version: Any, sample: np.ndarray, prefer: str) -> tuple[Any, Scorer]:
-    """The native model and the fastest scorer verified on ``sample`` (conversions cached on disk)."""
-    from fti.registry.scoring import cache_key, get_scorer
+def _scorer(project: Project, version: Any, rows: np.ndarray, prefer: str) -> tuple[Any, Scorer]:
+    """The native model and the fastest scorer, verified on the first ``SAMPLE_ROWS`` of ``rows``
+    and timed on up to ``TIMING_ROWS`` of them (conversions and the winner cached on disk)."""
+    from fti.registry.scoring import TIMING_ROWS, cache_key, get_scorer
 
     native = version.load()
     scorer = get_scorer(
         native,
-        sample=sample,
+        sample=rows[:SAMPLE_ROWS],
+        timing_sample=rows[:TIMING_ROWS],
         prefer=prefer,
         cache_dir=Path(project.settings.home) / "cache" / "scorers",
         cache_key=cache_key(version),
