@@ -281,6 +281,12 @@ class FeatureGroup:
         if isinstance(keys, Mapping) or not isinstance(keys, Sequence) or isinstance(keys, str):
             raise ValidationError("keys must be a list of mappings, e.g. [{'cc_num': 1}]")
         pk = self._meta.primary_key
+        if len(pk) == 1:  # the common case, kept lean: it is on the online hot path
+            name = pk[0]
+            try:
+                return [(_plain(entry[name]),) for entry in keys]
+            except (KeyError, TypeError):
+                pass  # fall through to the loop below for a precise error
         out: list[tuple[Any, ...]] = []
         for entry in keys:
             try:

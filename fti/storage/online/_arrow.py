@@ -80,6 +80,21 @@ def from_micros(value: int) -> datetime:
     return EPOCH + timedelta(microseconds=value)
 
 
+def restorer(kind: str) -> Any:
+    """A one-argument function undoing the storage conversion of ``kind`` (values are not None)."""
+    if kind == TS:
+        return from_micros
+    if kind == DATE:
+        return lambda value: EPOCH_DATE + timedelta(days=value)
+    if kind == BOOL:
+        return bool
+    if kind == JSON:
+        import orjson
+
+        return orjson.loads
+    return lambda value: value
+
+
 def restore(value: Any, kind: str) -> Any:
     """Undo the storage conversion of one value."""
     if value is None:

@@ -29,7 +29,7 @@ from fti.storage.online._arrow import (
     check_rows,
     column_kind,
     iter_rows,
-    restore,
+    restorer,
     storage_key,
 )
 
@@ -77,6 +77,7 @@ class _TableInfo:
         "columns",
         "converters",
         "key_columns",
+        "key_index",
         "key_kinds",
         "kinds",
         "physical",
@@ -92,8 +93,9 @@ class _TableInfo:
         self.columns = list(kinds)
         # Only bool, timestamp, date and json columns need converting back; skip the rest on the hot path.
         self.converters = [
-            (i, c, kinds[c]) for i, c in enumerate(self.columns) if kinds[c] in (BOOL, TS, DATE, JSON)
+            (c, restorer(kinds[c])) for c in self.columns if kinds[c] in (BOOL, TS, DATE, JSON)
         ]
+        self.key_index = [self.columns.index(k) for k in key_columns]
         # SELECT * (not a column list) so that a row wider than this layout reveals columns
         # another process appended since it was cached.
         where = " AND ".join(f"{_q(k)} = ?" for k in key_columns)
@@ -289,13 +291,31 @@ class SqliteOnlineStore:
                 cols = ", ".join(_q(k) for k in info.key_columns)
                 sql = f"{info.select_many} WHERE ({cols}) IN (VALUES {', '.join(tuple_marks for _ in chunk)})"
                 params = [v for k in chunk for v in k]
-            key_idx = [info.columns.index(k) for k in info.key_columns]
-            for row in conn.execute(sql, params):
-                by_key[tuple(row[i] for i in key_idx)] = row
+            if nkeys == 1:
+                index = info.key_index[0]
+                for row in conn.execute(sql, params):
+                    by_key[(row[index],)] = row
+            else:
+                key_index = info.key_index
+                for row in conn.execute(sql, params):
+                    by_key[tuple([row[i] for i in key_index])] = row
         if by_key:
             info = self._current(table, info, next(iter(by_key.values())))
         # A fresh dict per entry: a key requested twice must not hand out one shared dict.
-        return [None if k is None or k not in by_key else self._to_dict(info, by_key[k]) for k in stored]
+        columns, converters = info.columns, info.converters
+        out: list[dict[str, Any] | None] = []
+        for k in stored:
+            row = by_key.get(k) if k is not None else None
+            if row is None:
+                out.append(None)
+                continue
+            record = dict(zip(columns, row, strict=True))
+            for name, convert in converters:
+                value = record[name]
+                if value is not None:
+                    record[name] = convert(value)
+            out.append(record)
+        return out
 
     def _current(self, table: str, info: _TableInfo, row: tuple[Any, ...]) -> _TableInfo:
         """``info``, reloaded when ``row`` shows columns appended by another connection."""
@@ -306,10 +326,10 @@ class SqliteOnlineStore:
     @staticmethod
     def _to_dict(info: _TableInfo, row: tuple[Any, ...]) -> dict[str, Any]:
         record = dict(zip(info.columns, row, strict=True))
-        for _, name, kind in info.converters:
+        for name, convert in info.converters:
             value = record[name]
             if value is not None:
-                record[name] = restore(value, kind)
+                record[name] = convert(value)
         return record
 
     def applied_version(self, table: str) -> int | None:
