@@ -8,11 +8,19 @@ import duckdb
 import pyarrow as pa
 
 
-def connect(threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """A fresh in-memory DuckDB connection (cheap; one per query keeps them thread-safe)."""
+def connect(threads: int | None = None, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """A fresh in-memory DuckDB connection (cheap; one per query keeps them thread-safe).
+
+    Args:
+        threads: Worker threads (default: DuckDB's, one per core).
+        memory_limit: DuckDB's memory limit, e.g. ``"512MB"`` (default: DuckDB's, 80% of RAM);
+            operators that can spill go to disk beyond it.
+    """
     config: dict[str, Any] = {}
     if threads is not None:
         config["threads"] = threads
+    if memory_limit is not None:
+        config["memory_limit"] = memory_limit
     return duckdb.connect(config=config)
 
 

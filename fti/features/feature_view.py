@@ -9,7 +9,7 @@ datasets (:mod:`fti.features.training_data`); its batch data and online feature 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from fti.project import Project
 
 BATCH_RETURN_TYPES = ("pandas", "arrow", "polars")
+DEFAULT_BATCH_ROWS = 262_144
 
 
 @dataclass(frozen=True)
@@ -410,6 +411,65 @@ class FeatureView:
 
             return pl.from_arrow(result)
         return result.to_pandas()
+
+    def iter_batch_data(
+        self,
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+        *,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        with_keys: bool = False,
+        training_dataset_version: int | None = None,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+    ) -> Iterator[pa.Table]:
+        """The rows of :meth:`get_batch_data` (``order=False``) as a stream of Arrow tables.
+
+        The point-in-time join runs once over the whole range and its result is read
+        incrementally, so memory holds about one batch rather than the whole range; each batch
+        passes through the same fitted transformer as :meth:`get_batch_data`. Inputs are
+        validated when this is called; the join starts at the first ``next()``.
+
+        Args:
+            batch_rows: Rows per yielded table (every table but the last has exactly this many).
+            with_keys: Also return the spine's primary key and event-time columns (first).
+            training_dataset_version: Whose fitted statistics to use (default: serving version).
+            threads: DuckDB worker threads (default: one per core).
+            memory_limit: DuckDB memory limit such as ``"512MB"`` (default: DuckDB's).
+
+        Raises:
+            ValidationError: bad ``batch_rows`` or time range.
+            NotFoundError: unknown training dataset version.
+        """
+        from fti.features import pit, training_data
+
+        if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
+            raise ValidationError(f"batch_rows must be a positive integer, got {batch_rows!r}")
+        self._check_range(start_time, end_time)
+        version = self._resolve_version(training_dataset_version)
+        self._transformer(version)  # fails now, not at the first next(), when statistics are missing
+        sources, _ = training_data.snapshot(self.query, self._project.backends.offline)
+        tables = pit.stream(
+            self.query,
+            sources,
+            batch_rows=batch_rows,
+            start_time=start_time,
+            end_time=end_time,
+            threads=threads,
+            memory_limit=memory_limit,
+        )
+        return self._transform_stream(tables, version, with_keys)
+
+    def _transform_stream(
+        self, tables: Iterator[pa.Table], version: int | None, with_keys: bool
+    ) -> Iterator[pa.Table]:
+        try:
+            for table in tables:
+                yield self._transform_table(table, version, True, with_keys)
+        finally:
+            close = getattr(tables, "close", None)
+            if close is not None:
+                close()  # releases the query engine's connection when the reader stops early
 
     def init_serving(self, training_dataset_version: int | None = None) -> None:
         """Prepare online serving with the fitted statistics of ``training_dataset_version``

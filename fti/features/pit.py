@@ -12,7 +12,7 @@ streams and parallelises the whole join; there is no Python row loop.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -145,6 +145,61 @@ def run(
         return fetch_arrow(con, sql, params)
     finally:
         con.close()
+
+
+def stream(
+    query: Query,
+    sources: Sequence[Any],
+    *,
+    batch_rows: int,
+    start_time: datetime | None = None,
+    end_time: datetime | None = None,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+) -> Iterator[pa.Table]:
+    """Execute the point-in-time join of ``query`` once over the whole range and yield the result
+    in tables of exactly ``batch_rows`` rows (the last one may be shorter), in the query engine's
+    order.
+
+    The same SQL as :func:`run` (without ``ORDER BY``), read through a streaming Arrow reader, so
+    memory holds about one batch of the result rather than all of it. A query of the spine alone
+    scans the spine dataset lazily (projection and time filter pushed down); with joined groups the
+    spine's needed columns are loaded first (see :func:`_load_spine`). The DuckDB connection stays
+    open until the generator is exhausted or closed.
+    """
+    from fti._duckdb import connect
+
+    sql, params = build_sql(query, start_time=start_time, end_time=end_time, order=False)
+    spine = sources[0] if len(query.parts) == 1 else _load_spine(query, sources[0], start_time, end_time)
+    con = connect(threads=threads, memory_limit=memory_limit)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        for index, source in enumerate([spine, *sources[1:]]):
+            con.register(source_name(index), source)
+        reader = con.sql(sql, params=params or None).to_arrow_reader(batch_rows)
+        yield from _rebatch(reader, batch_rows)
+    finally:
+        con.close()
+
+
+def _rebatch(batches: Any, rows: int) -> Iterator[pa.Table]:
+    """Regroup a stream of record batches of any sizes into tables of exactly ``rows`` rows."""
+    import pyarrow as pa
+
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        if not batch.num_rows:
+            continue
+        pending.append(batch)
+        count += batch.num_rows
+        while count >= rows:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, rows)
+            rest = table.slice(rows)
+            pending, count = rest.to_batches(), rest.num_rows
+    if count:
+        yield pa.Table.from_batches(pending)
 
 
 def _load_spine(query: Query, source: Any, start_time: datetime | None, end_time: datetime | None) -> Any:
