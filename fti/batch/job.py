@@ -1,17 +1,20 @@
 """A batch inference job: feature view batch data -> fastest verified scorer -> predictions group.
 
-Memory stays bounded whatever the row count: the time range is cut into windows of about
-``chunk_rows`` spine rows (boundaries computed by DuckDB over the spine's event-time column), and
-each window is read through the feature view (point-in-time join and transformations, exactly as
-in training and online serving), scored, and appended to a temporary Parquet file on disk. Reading the next window, scoring the
-current one and writing the previous one overlap in three threads (one window in flight each).
+Memory stays bounded whatever the row count: the feature view's point-in-time join runs once over
+the whole range and is read as a stream of ``chunk_rows``-row batches
+(:meth:`~fti.features.feature_view.FeatureView.iter_batch_data`, transformations exactly as in
+training and online serving); each batch is scored and appended to a temporary Parquet file on
+disk. Reading the next batch, scoring the current one and writing the previous one overlap in three
+threads (one batch in flight each).
 
 Predictions are committed once, at the end, to the output feature group (primary key and event
 time of the input rows, ``prediction``, one ``proba_<class>`` column per class for classifiers,
 ``model_name``, ``model_version``, ``scored_at``): a failure while scoring writes nothing. Runs of
 more than ``COMMIT_ROWS`` predictions commit in slices of that size to keep the final insert's
 memory bounded too; that is safe because the group upserts by (primary key, event time), so
-re-running a job after a crash converges to the same rows.
+re-running a job after a crash converges to the same rows. When the group holds no row in the
+scored time range (a new group, or the next day of a daily job) nothing can be replaced, so the
+commit appends instead of merging; statistics of the predictions are computed on demand.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -135,29 +138,32 @@ def score(
     columns = fv.feature_names(transformed=True, training_dataset_version=td_version)
     keys = [*fv.primary_key, *([fv.event_time] if fv.event_time else [])]
     scored_at = datetime.now(UTC)
-    windows = _windows(project, fv, start_time, end_time, chunk_rows)
-    total = sum(n for _, _, n in windows)
+    total = _count(project, fv, start_time, end_time)
+    batches = (
+        fv.iter_batch_data(
+            start_time,
+            end_time,
+            batch_rows=chunk_rows,
+            with_keys=True,
+            training_dataset_version=td_version,
+        )
+        if total
+        else iter(())
+    )
 
     workdir = Path(tempfile.mkdtemp(prefix="fti-batch-", dir=_scratch(project)))
     reader = ThreadPoolExecutor(1, thread_name_prefix="fti-batch-read")
     writer = ThreadPoolExecutor(1, thread_name_prefix="fti-batch-write")
     try:
 
-        def load(window: tuple[datetime | None, datetime | None, int]) -> tuple[pa.Table, np.ndarray]:
+        def load() -> tuple[pa.Table, np.ndarray] | None:
             from fti.registry.scoring import to_matrix
 
-            data = fv.get_batch_data(  # unordered: predictions are keyed, and the sort costs ~30%
-                window[0],
-                window[1],
-                with_keys=True,
-                return_type="arrow",
-                training_dataset_version=td_version,
-                order=False,
-            )
-            return data.select(keys), to_matrix(data, columns)
+            data = next(batches, None)
+            return None if data is None else (data.select(keys), to_matrix(data, columns))
 
-        # the first window is read here: its first rows verify and time the scorer candidates
-        current = load(windows[0]) if windows else None
+        # the first batch is read here: its first rows verify and time the scorer candidates
+        current = load()
         if current is None or not len(current[1]):
             return BatchScoreResult(
                 None, 0, version.name, version.version, "none", [], scored_at, time.perf_counter() - started
@@ -168,12 +174,11 @@ def score(
         sink: Any = None
         written: Future[None] | None = None
         done = 0
-        # three stages overlap: the reader prefetches window i+1 (DuckDB and Arrow release the
-        # GIL) while window i is scored and the writer appends window i-1 to the staging file;
-        # at most one window is in flight per stage, so memory stays bounded
-        for i in range(len(windows)):
-            pending = reader.submit(load, windows[i + 1]) if i + 1 < len(windows) else None
-            assert current is not None
+        # three stages overlap: the reader prefetches batch i+1 (DuckDB and Arrow release the
+        # GIL) while batch i is scored and the writer appends batch i-1 to the staging file;
+        # at most one batch is in flight per stage, so memory stays bounded
+        while current is not None:
+            pending = reader.submit(load)
             keys_table, matrix = current
             for offset in range(0, len(matrix), chunk_rows):
                 outputs = scorer.predict(matrix[offset : offset + chunk_rows])
@@ -192,7 +197,7 @@ def score(
                 done += table.num_rows
             if progress is not None:
                 progress(done, max(total, done))
-            current = None if pending is None else pending.result()
+            current = pending.result()
         if written is not None:
             written.result()
         sink.close()
@@ -203,10 +208,13 @@ def score(
             event_time=fv.event_time,
             description=f"batch predictions of model {version.name!r} over feature view {fv.name!r}",
         )
-        commits = _commit(group, path)
+        commits = _commit(group, path, append=_range_is_empty(project, group, start_time, end_time))
     finally:
         reader.shutdown(wait=True, cancel_futures=True)
         writer.shutdown(wait=True, cancel_futures=True)
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()  # stops the feature view's query when scoring failed midway
         shutil.rmtree(workdir, ignore_errors=True)
     return BatchScoreResult(
         group,
@@ -300,58 +308,55 @@ def _scorer(project: Project, version: Any, rows: np.ndarray, prefer: str) -> tu
     return native, scorer
 
 
-def _windows(
-    project: Project, fv: FeatureView, start: datetime | None, end: datetime | None, chunk_rows: int
-) -> list[tuple[datetime | None, datetime | None, int]]:
-    """Time windows ``[lo, hi)`` of about ``chunk_rows`` spine rows each, covering [start, end).
-
-    Rows sharing one event time are never split, so a window can exceed ``chunk_rows`` when many
-    rows share a timestamp. A spine without event time is one window.
-    """
+def _count(project: Project, fv: FeatureView, start: datetime | None, end: datetime | None) -> int:
+    """The number of spine rows in ``[start, end)`` (for progress and to skip an empty run)."""
     spine = fv.query.spine
-    if spine.event_time is None:
-        if start is not None or end is not None:
-            raise ValidationError(
-                f"start_time/end_time filter on event time, but the spine {spine.name!r} of feature view "
-                f"{fv.name!r} has none; omit them to score every row"
-            )
-        return [(None, None, 0)]
-    from fti._duckdb import connect, quote
+    if spine.event_time is None and (start is not None or end is not None):
+        raise ValidationError(
+            f"start_time/end_time filter on event time, but the spine {spine.name!r} of feature view "
+            f"{fv.name!r} has none; omit them to score every row"
+        )
     from fti.errors import NotFoundError
 
     try:
         dataset = project.backends.offline.dataset(spine.table_name)
     except NotFoundError:  # nothing inserted yet
-        return []
-    ts = quote(spine.event_time)
-    where, params = [], []
-    if start is not None:
-        where.append(f"{ts} >= ?")
-        params.append(start)
-    if end is not None:
-        where.append(f"{ts} < ?")
-        params.append(end)
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
-    con = connect()
+        return 0
+    return int(dataset.count_rows(filter=_time_filter(spine.event_time, start, end)))
+
+
+def _time_filter(column: str | None, start: datetime | None, end: datetime | None) -> Any:
+    """A pyarrow dataset filter ``start <= column < end`` (None when unbounded)."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    condition = None
+    if column is not None:
+        ts_type = pa.timestamp("us", tz="UTC")
+        if start is not None:
+            condition = ds.field(column) >= pa.scalar(start, ts_type)
+        if end is not None:
+            upper = ds.field(column) < pa.scalar(end, ts_type)
+            condition = upper if condition is None else condition & upper
+    return condition
+
+
+def _range_is_empty(
+    project: Project, group: FeatureGroup, start: datetime | None, end: datetime | None
+) -> bool:
+    """True when ``group`` stores no row with event time in ``[start, end)``, so no scored row can
+    replace a stored one (they all have event times in that range) and appending is exact."""
+    from fti.errors import NotFoundError
+
+    if group.latest_commit_version() is None:
+        return True
+    if group.event_time is None:
+        return False
     try:
-        con.register("spine", dataset)
-        found = con.execute(f"SELECT count(*) FROM spine {clause}", params).fetchone()
-        count = int(found[0]) if found else 0
-        if count == 0:
-            return []
-        # every chunk_rows-th event time (in order) starts a window
-        bounds = con.execute(
-            f"SELECT DISTINCT epoch_us(t) AS t FROM (SELECT {ts} AS t, row_number() OVER (ORDER BY {ts}) - 1 AS rn "
-            f"FROM spine {clause}) WHERE rn % {int(chunk_rows)} = 0 ORDER BY t",
-            params,
-        ).fetchall()
-    finally:
-        con.close()
-    epoch = datetime(1970, 1, 1, tzinfo=UTC)
-    edges: list[datetime | None] = [start, *(epoch + timedelta(microseconds=us) for (us,) in bounds[1:]), end]
-    sizes = [min(chunk_rows, count - i * chunk_rows) for i in range(len(edges) - 1)]
-    sizes[-1] = count - sum(sizes[:-1])
-    return list(zip(edges[:-1], edges[1:], sizes, strict=True))
+        dataset = project.backends.offline.dataset(group.table_name)
+    except NotFoundError:
+        return True
+    return int(dataset.count_rows(filter=_time_filter(group.event_time, start, end))) == 0
 
 
 def _output_columns(outputs: dict[str, np.ndarray], classes: list[Any] | None) -> list[str]:
@@ -399,15 +404,16 @@ def _predictions(
     return pa.table(columns, names=[*keys, *names, "model_name", "model_version", "scored_at"])
 
 
-def _commit(group: FeatureGroup, path: Path) -> list[int]:
+def _commit(group: FeatureGroup, path: Path, *, append: bool) -> list[int]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
+    mode = "append" if append else "upsert"
     source = pq.ParquetFile(path)
     if source.metadata.num_rows <= COMMIT_ROWS:
-        return [group.insert(source.read(), validation="none").version]
+        return [group.insert(source.read(), validation="none", write_mode=mode, statistics=False).version]
     commits = []
     for batch in source.iter_batches(batch_size=COMMIT_ROWS):
-        import pyarrow as pa
-
-        commits.append(group.insert(pa.Table.from_batches([batch]), validation="none").version)
+        table = pa.Table.from_batches([batch])
+        commits.append(group.insert(table, validation="none", write_mode=mode, statistics=False).version)
     return commits

@@ -133,6 +133,12 @@ def test_rescoring_upserts_and_empty_window_writes_nothing(sqlite_project: fti.P
     again = fti.batch.score(sqlite_project, "fraud", start_time=at(20), end_time=at(50), output="preds")
     assert (first.rows, again.rows) == (60, 60)
     assert len(again.feature_group.read()) == 100  # the 20 overlapping rows were replaced, not duplicated
+    later = fti.batch.score(sqlite_project, "fraud", start_time=at(50), end_time=at(60), output="preds")
+    assert later.rows == 20 and len(later.feature_group.read()) == 120
+    # a new group and a range with no stored predictions append; an overlapping range merges
+    table = later.feature_group.table_name
+    operations = [c.operation for c in sqlite_project.backends.offline.history(table)]
+    assert [op.upper() for op in operations[-3:]] == ["WRITE", "MERGE", "WRITE"], operations
     empty = fti.batch.score(sqlite_project, "fraud", start_time=at(500), output="nothing")
     assert empty.rows == 0 and empty.feature_group is None
     assert "nothing" not in [g.name for g in sqlite_project.feature_store.list_feature_groups()]
