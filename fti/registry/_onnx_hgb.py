@@ -101,3 +101,46 @@ def outputs(model: Any, raw: np.ndarray) -> dict[str, np.ndarray]:
     # scikit-learn's rule for two classes is "> 0", not ">= 0" (argmax of [0.5, 0.5] is 0)
     encoded = (raw.ravel() > 0).astype(int) if raw.shape[1] == 1 else np.argmax(raw, axis=1)
     return {"predict": classes[encoded], "predict_proba": proba}
+
+
+_LINKS = {"IdentityLink": "identity", "LogLink": "log", "LogitLink": "logit", "MultinomialLogit": "softmax"}
+
+
+def post_spec(model: Any) -> dict[str, Any] | None:
+    """What :func:`outputs` needs, as JSON-able data (``None`` for a link this module cannot
+    reproduce): lets a cached conversion run without loading scikit-learn."""
+    link = _LINKS.get(type(getattr(getattr(model, "_loss", None), "link", None)).__name__)
+    if link is None:
+        return None
+    classes = getattr(model, "classes_", None)
+    if classes is None:
+        return {"link": link, "classes": None, "classes_dtype": None}
+    classes = np.asarray(classes)
+    if classes.dtype == object:
+        return None
+    return {"link": link, "classes": classes.tolist(), "classes_dtype": classes.dtype.str}
+
+
+def outputs_from_spec(spec: dict[str, Any], raw: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`outputs` computed from a :func:`post_spec` instead of the model (numpy only)."""
+    raw = np.asarray(raw, dtype=np.float64)
+    link = spec["link"]
+    if spec["classes"] is None:
+        values = raw.ravel()
+        if link == "log":
+            values = np.exp(values)
+        elif link != "identity":
+            raise ValueError(f"link {link!r} is not a regression link")
+        return {"predict": values}
+    classes = np.asarray(spec["classes"], dtype=np.dtype(spec["classes_dtype"]))
+    if raw.shape[1] == 1:
+        if link != "logit":
+            raise ValueError(f"link {link!r} is not a binary classification link")
+        positive = 1.0 / (1.0 + np.exp(-raw[:, 0]))
+        proba = np.column_stack([1.0 - positive, positive])
+        return {"predict": classes[(raw[:, 0] > 0).astype(int)], "predict_proba": proba}
+    if link != "softmax":
+        raise ValueError(f"link {link!r} is not a multiclass link")
+    shifted = np.exp(raw - raw.max(axis=1, keepdims=True))
+    proba = shifted / shifted.sum(axis=1, keepdims=True)
+    return {"predict": classes[np.argmax(raw, axis=1)], "predict_proba": proba}

@@ -115,15 +115,20 @@ class OnnxScorer:
         options.log_severity_level = 3  # shape warnings of converted tree ensembles are noise
         self._session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name
-        self._outputs = list(output_names)
-        self._dtype = dtype
+        self.output_names = list(output_names)
+        self.dtype = dtype
         self._post = post
-        self._casts: dict[str, Any] = {}
+        self.has_post = post is not None
+        self.casts: dict[str, Any] = {}
+        self.artifact: str | None = None
+        """The cache file suffix of the graph (``.hgb32.onnx``), when it came from the cache."""
+        self.post_spec: dict[str, Any] | None = None
+        """``post`` as JSON-able data (see ``_onnx_hgb.post_spec``), when it can be expressed."""
 
     def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
         import numpy as np
 
-        X = np.ascontiguousarray(X, dtype=self._dtype)
+        X = np.ascontiguousarray(X, dtype=self.dtype)
         # ONNX Runtime's tree ensembles are markedly faster on cache-sized blocks than on one
         # huge input (measured: ~2x on 500k rows), so large inputs run block by block
         parts = [
@@ -132,7 +137,7 @@ class OnnxScorer:
         ]
         results = parts[0] if len(parts) == 1 else [np.concatenate(p) for p in zip(*parts, strict=True)]
         named = (
-            zip(self._outputs, results, strict=False)
+            zip(self.output_names, results, strict=False)
             if self._post is None
             else self._post(np.asarray(results[0])).items()
         )
@@ -141,7 +146,7 @@ class OnnxScorer:
             value = np.asarray(value)
             if name == "predict" and value.ndim == 2 and value.shape[1] == 1:
                 value = value.ravel()
-            cast = self._casts.get(name)
+            cast = self.casts.get(name)
             value = value if cast is None else value.astype(cast, copy=False)
             if name == "predict_proba":  # float32 sums like 1 - p can land just outside [0, 1]
                 value = np.clip(value, 0.0, 1.0, out=value if value.flags.writeable else None)
@@ -150,7 +155,7 @@ class OnnxScorer:
 
     def match_dtypes(self, reference: dict[str, np.ndarray]) -> None:
         """Return outputs in the native dtypes (float64 probabilities, the labels' own type)."""
-        self._casts = {name: value.dtype for name, value in reference.items() if value.dtype != object}
+        self.casts = {name: value.dtype for name, value in reference.items() if value.dtype != object}
 
 
 class CompiledLightGBMScorer:
@@ -307,6 +312,7 @@ def get_scorer(
             if build.__name__ == winner:
                 scorer = _try(build, native_model, sample, reference, cache, key)
                 if scorer is not None:
+                    _remember(cache, key, winner, scorer, sample, reference)
                     return scorer
     candidates: list[tuple[str, Scorer]] = [("native", native)]
     for build in builders:
@@ -324,7 +330,30 @@ def get_scorer(
             best = fastest
     if choice is not None:
         _write_atomic(choice, best[0].encode())
+        _remember(cache, key, best[0], best[1], sample, reference)
     return best[1]
+
+
+def _remember(
+    cache: Path | None,
+    key: str | None,
+    builder: str,
+    scorer: Scorer,
+    sample: np.ndarray,
+    reference: dict[str, np.ndarray],
+) -> None:
+    """Record a converted winner so later loads can build it without the native model
+    (:mod:`fti.registry.scorer_manifest`); never fails the caller."""
+    if cache is None or key is None or not isinstance(scorer, OnnxScorer):
+        return
+    from fti.registry import scorer_manifest
+
+    try:  # rewritten on every verified pick, so a corrupt entry heals on the next native load
+        scorer_manifest.write(cache, key, builder, scorer, sample, reference)
+    except Exception:  # the manifest is an optimisation: without it loads take the native path
+        import logging
+
+        logging.getLogger("fti.registry").warning("could not record scorer %s", key, exc_info=True)
 
 
 def _try(
@@ -421,8 +450,16 @@ def _build_onnx_sklearn(
 
     return _first_agreeing(
         [
-            (np.float32, lambda: _cached(cache, key, ".sk32.onnx", lambda: convert(np.float32))),
-            (np.float64, lambda: _cached(cache, key, ".sk64.onnx", lambda: convert(np.float64))),
+            (
+                np.float32,
+                ".sk32.onnx",
+                lambda: _cached(cache, key, ".sk32.onnx", lambda: convert(np.float32)),
+            ),
+            (
+                np.float64,
+                ".sk64.onnx",
+                lambda: _cached(cache, key, ".sk64.onnx", lambda: convert(np.float64)),
+            ),
         ],
         sample,
         reference,
@@ -443,7 +480,7 @@ def _build_onnx_lightgbm(
         return bytes(onx.SerializeToString())
 
     return _first_agreeing(
-        [(np.float32, lambda: _cached(cache, key, ".lgb32.onnx", convert))], sample, reference
+        [(np.float32, ".lgb32.onnx", lambda: _cached(cache, key, ".lgb32.onnx", convert))], sample, reference
     )
 
 
@@ -468,7 +505,7 @@ def _build_lleaves(
 
 def _build_onnx_hgb(
     model: Any, sample: np.ndarray, reference: dict[str, np.ndarray], cache: Path | None, key: str | None
-) -> Scorer | None:
+) -> OnnxScorer | None:
     import numpy as np
 
     from fti.registry import _onnx_hgb
@@ -477,14 +514,16 @@ def _build_onnx_hgb(
         return _onnx_hgb.outputs(model, raw)
 
     n = sample.shape[1]
-    return _first_agreeing(
+    scorer = _first_agreeing(
         [
             (
                 np.float32,
+                ".hgb32.onnx",
                 lambda: _cached(cache, key, ".hgb32.onnx", lambda: _onnx_hgb.to_onnx(model, n, np.float32)),
             ),
             (
                 np.float64,
+                ".hgb64.onnx",
                 lambda: _cached(cache, key, ".hgb64.onnx", lambda: _onnx_hgb.to_onnx(model, n, np.float64)),
             ),
         ],
@@ -492,17 +531,20 @@ def _build_onnx_hgb(
         reference,
         post,
     )
+    if scorer is not None:
+        scorer.post_spec = _onnx_hgb.post_spec(model)
+    return scorer
 
 
 def _first_agreeing(
-    options: list[tuple[Any, Callable[[], bytes]]],
+    options: list[tuple[Any, str, Callable[[], bytes]]],
     sample: np.ndarray,
     reference: dict[str, np.ndarray],
     post: Callable[[np.ndarray], dict[str, np.ndarray]] | None = None,
-) -> Scorer | None:
+) -> OnnxScorer | None:
     """The first ONNX variant (float32 input, then float64) that reproduces the reference."""
     names = list(reference)
-    for dtype, load in options:
+    for dtype, suffix, load in options:
         try:
             scorer = OnnxScorer(load(), names, dtype, post)
         except Exception:
@@ -510,6 +552,7 @@ def _first_agreeing(
         outputs = _safe_predict(scorer, sample)
         if _agrees(outputs, reference):
             scorer.match_dtypes(reference)
+            scorer.artifact = suffix
             return scorer
     return None
 

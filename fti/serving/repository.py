@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,7 +46,6 @@ class LoadedModel:
         self.version: int = int(model_version.version)
         self.signature = model_version.signature
         self.scorer = scorer
-        self.scorer_kind: str = str(getattr(scorer, "kind", "native"))
         self.feature_view = feature_view
         self.batcher: Batcher | None = None
         self.last_used = time.monotonic()
@@ -61,6 +61,11 @@ class LoadedModel:
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def scorer_kind(self) -> str:
+        """``native``, ``onnx`` or ``compiled`` (a cached conversion may fall back to native)."""
+        return str(getattr(self.scorer, "kind", "native"))
 
     def fast_prepare(self, payload: Any) -> dataplane.PreparedRequest | None:
         """The matrix of a well-formed plain request without building per-input objects."""
@@ -138,7 +143,12 @@ def resolve(project: Project, spec: DeploymentSpec, version: int | None = None) 
 def load_model(project: Project, spec: DeploymentSpec, version: int | None = None) -> LoadedModel:
     """Load a deployment's model version with its scorer (blocking: call in a thread)."""
     mv = resolve(project, spec, version)
-    model = mv.load()
+    cache_dir = project.settings.home / "cache" / "scorers"
+    # a verified conversion cached for these exact artifacts runs without the native model
+    # (no scikit-learn/skops/PyTorch import: most of the cold start and idle memory)
+    scorer = _cached_scorer(mv, spec.scorer, cache_dir)
+    if scorer is None:
+        scorer = _make_scorer(mv, mv.load(), spec.scorer, cache_dir)
     feature_view = None
     if spec.enrich:
         feature_view = mv.feature_view()
@@ -149,7 +159,6 @@ def load_model(project: Project, spec: DeploymentSpec, version: int | None = Non
             )
         if hasattr(feature_view, "init_serving"):
             feature_view.init_serving(mv.training_dataset_version)
-    scorer = _make_scorer(mv, model, spec.scorer, project.settings.home / "cache" / "scorers")
     return LoadedModel(spec, mv, scorer, feature_view)
 
 
@@ -164,6 +173,63 @@ class _NativeScorer:
     def predict(self, X: Any) -> dict[str, Any]:
         out: dict[str, Any] = self.flavor.predict(self.model, X)
         return out
+
+
+def _cached_scorer(mv: Any, prefer: str, cache_dir: Path) -> Any:
+    """The cached verified winner of ``mv`` built without loading the model, or None.
+
+    The artifacts are still read and checked against their recorded digests (as ``mv.load()``
+    does), so a tampered model version fails to load whatever the cache holds. Wrapped so that a failure at predict time loads the native model and serves it from then on.
+    """
+    if prefer == "native":
+        return None
+    from fti.registry import scorer_manifest, scoring
+
+    converted = scorer_manifest.load(cache_dir, scoring.cache_key(mv))
+    if converted is None:
+        return None
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="fti-model-") as tmp:
+        mv.download(tmp)  # the stored artifacts still match their digests (IntegrityError if not)
+    return _FallbackScorer(
+        converted, lambda: _make_scorer(mv, mv.load(), "native"), f"{mv.name} v{mv.version}"
+    )
+
+
+class _FallbackScorer:
+    """A converted scorer built without the native model; if it ever fails, the native model is
+    loaded (once) and serves this and every later call."""
+
+    def __init__(self, converted: Any, load_native: Callable[[], Any], label: str) -> None:
+        self._converted = converted
+        self._load_native = load_native
+        self._label = label
+        self._native: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def kind(self) -> str:
+        return str((self._native or self._converted).kind)
+
+    def predict(self, X: Any) -> dict[str, Any]:
+        if self._native is None:
+            try:
+                out: dict[str, Any] = self._converted.predict(X)
+                return out
+            except Exception as exc:
+                with self._lock:
+                    if self._native is None:
+                        log.warning(
+                            "%s: cached %s scorer failed (%s: %s); loading the native model",
+                            self._label,
+                            self._converted.kind,
+                            type(exc).__name__,
+                            exc,
+                        )
+                        self._native = self._load_native()
+        result: dict[str, Any] = self._native.predict(X)
+        return result
 
 
 def _make_scorer(mv: Any, model: Any, prefer: str, cache_dir: Path | None = None) -> Any:

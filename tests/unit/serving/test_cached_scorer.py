@@ -1,0 +1,223 @@
+"""Serving a cached verified conversion without loading the native model (cold start, memory)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import make_classification
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+import fti
+from fti.errors import IntegrityError
+from fti.registry import scorer_manifest, scoring
+from fti.serving.repository import _FallbackScorer, _make_scorer, load_model
+
+FEATURES = ["a", "b", "c", "d"]
+WINNER = "_build_onnx_hgb"
+
+
+def _fit(seed: int) -> tuple[HistGradientBoostingClassifier, np.ndarray]:
+    X, y = make_classification(400, n_features=4, n_informative=3, n_redundant=0, random_state=seed)
+    return HistGradientBoostingClassifier(max_iter=15, random_state=seed).fit(X, y), X
+
+
+def _register(project: fti.Project, seed: int = 0) -> tuple[Any, Any, np.ndarray]:
+    model, X = _fit(seed)
+    example = pd.DataFrame(X[:50], columns=FEATURES)
+    mv = project.model_registry.register("hgb", model, input_example=example)
+    project.model_registry.set_alias("hgb", mv.version, "production")
+    return mv, model, X
+
+
+def _cache(project: fti.Project) -> Path:
+    return project.settings.home / "cache" / "scorers"
+
+
+def _deploy_with_onnx_winner(project: fti.Project, mv: Any, scorer: str = "fastest") -> str:
+    """Deploy with ONNX as the remembered winner (timing is machine-dependent; the winner is
+    re-verified against the native model at deploy, which records the manifest)."""
+    key = scoring.cache_key(mv)
+    _cache(project).mkdir(parents=True, exist_ok=True)
+    _choice(project, key).write_text(WINNER)
+    project.serving.deploy("hgb", model="hgb@production", scorer=scorer)
+    return key
+
+
+def _choice(project: fti.Project, key: str) -> Path:
+    return _cache(project) / f"{scorer_manifest.stored_key(key)}.choice"
+
+
+def _native(model: HistGradientBoostingClassifier, X: np.ndarray) -> dict[str, np.ndarray]:
+    return {"predict": model.predict(X), "predict_proba": model.predict_proba(X)}
+
+
+def _assert_native(out: dict[str, Any], model: HistGradientBoostingClassifier, X: np.ndarray) -> None:
+    expected = _native(model, X)
+    np.testing.assert_array_equal(np.asarray(out["predict"]), expected["predict"])
+    np.testing.assert_allclose(np.asarray(out["predict_proba"]), expected["predict_proba"], atol=1e-5)
+
+
+SERVER_SCRIPT = """
+import asyncio, json, sys
+import numpy as np
+import fti
+from fti.errors import IntegrityError
+from fti.serving.metrics import ServerMetrics
+from fti.serving.repository import ModelRepository
+
+async def main():
+    project = fti.connect(home=sys.argv[1])
+    repo = ModelRepository(project, ServerMetrics(), poll_interval_s=60)
+    await repo.start()
+    loaded = await repo.acquire("hgb")
+    X = np.asarray(json.loads(sys.argv[2]), dtype=np.float64)
+    out = await asyncio.to_thread(loaded.predict, X)
+    repo.release(loaded)
+    await repo.stop()
+    heavy = sorted({m.split(".")[0] for m in sys.modules if m.split(".")[0] in ("sklearn", "skops", "torch")})
+    print(json.dumps({"kind": loaded.scorer_kind, "heavy": heavy,
+                      "predict": np.asarray(out["predict"]).tolist(),
+                      "predict_proba": np.asarray(out["predict_proba"]).tolist()}))
+    project.close()
+
+asyncio.run(main())
+"""
+
+
+def _serve_in_fresh_process(home: Path, X: np.ndarray) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-c", SERVER_SCRIPT, str(home), json.dumps(X.tolist())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_cached_onnx_winner_is_served_without_importing_sklearn(sqlite_project: fti.Project) -> None:
+    mv, model, X = _register(sqlite_project)
+    key = _deploy_with_onnx_winner(sqlite_project, mv)
+    manifest = json.loads(scorer_manifest.path(_cache(sqlite_project), key).read_text())
+    assert manifest["builder"] == WINNER and manifest["artifact"] in (".hgb32.onnx", ".hgb64.onnx")
+    result = _serve_in_fresh_process(sqlite_project.settings.home, X[100:160])
+    assert result["heavy"] == [] and result["kind"] == "onnx"
+    _assert_native(result, model, X[100:160])
+
+
+def test_without_a_manifest_the_server_loads_the_native_model(sqlite_project: fti.Project) -> None:
+    mv, model, X = _register(sqlite_project)
+    _deploy_with_onnx_winner(sqlite_project, mv)
+    for file in _cache(sqlite_project).glob(f"*{scorer_manifest.SUFFIX}"):
+        file.unlink()  # a cache from before manifests existed: the previous behaviour
+    result = _serve_in_fresh_process(sqlite_project.settings.home, X[:30])
+    assert "sklearn" in result["heavy"] and result["kind"] == "onnx"
+    _assert_native(result, model, X[:30])
+
+
+def test_no_cache_keeps_the_current_behaviour(sqlite_project: fti.Project) -> None:
+    mv, model, X = _register(sqlite_project)
+    spec = sqlite_project.serving.deploy("hgb", model="hgb@production").spec
+    assert not isinstance(load_model(sqlite_project, spec).scorer, _FallbackScorer) or (
+        # the deploy may have measured ONNX as the winner and recorded it: then it is reused
+        _choice(sqlite_project, scoring.cache_key(mv)).read_text() == WINNER
+    )
+    for file in _cache(sqlite_project).iterdir():
+        file.unlink()
+    loaded = load_model(sqlite_project, spec)
+    assert not isinstance(loaded.scorer, _FallbackScorer)
+    _assert_native(loaded.predict(X[:40]), model, X[:40])
+    native = sqlite_project.serving.deploy("hgb", model="hgb@production", scorer="native").spec
+    assert load_model(sqlite_project, native).scorer_kind == "native"
+
+
+def test_cached_scorer_is_used_in_process_and_falls_back_at_predict_time(
+    sqlite_project: fti.Project,
+) -> None:
+    mv, model, X = _register(sqlite_project)
+    _deploy_with_onnx_winner(sqlite_project, mv)
+    loaded = load_model(sqlite_project, sqlite_project.serving.get("hgb").spec)
+    assert isinstance(loaded.scorer, _FallbackScorer) and loaded.scorer_kind == "onnx"
+    _assert_native(loaded.predict(X[:25]), model, X[:25])
+
+    class _LostSession:  # a converted scorer that fails at predict time
+        kind = "onnx"
+
+        def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
+            raise RuntimeError("onnxruntime session lost")
+
+    fallback = _FallbackScorer(_LostSession(), lambda: _make_scorer(mv, mv.load(), "native"), "hgb v1")
+    _assert_native(fallback.predict(X[:25]), model, X[:25])
+    assert fallback.kind == "native"
+    _assert_native(fallback.predict(X[25:50]), model, X[25:50])  # stays on native
+
+
+def _corrupt_graph(cache: Path, key: str, manifest: dict[str, Any]) -> None:
+    (cache / f"{scorer_manifest.stored_key(key)}{manifest['artifact']}").write_bytes(b"not an onnx model")
+
+
+def _tamper_reference(cache: Path, key: str, manifest: dict[str, Any]) -> None:
+    manifest["reference"]["predict"]["data"] = [1 - v for v in manifest["reference"]["predict"]["data"]]
+    scorer_manifest.path(cache, key).write_text(json.dumps(manifest))
+
+
+def _truncate_manifest(cache: Path, key: str, manifest: dict[str, Any]) -> None:
+    path = scorer_manifest.path(cache, key)
+    path.write_text(path.read_text()[:100])
+
+
+def _native_winner(cache: Path, key: str, manifest: dict[str, Any]) -> None:
+    (cache / f"{scorer_manifest.stored_key(key)}.choice").write_text("native")
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [_corrupt_graph, _tamper_reference, _truncate_manifest, _native_winner],
+    ids=lambda f: f.__name__,
+)
+def test_a_corrupt_or_mismatching_cache_entry_falls_back_to_native(
+    sqlite_project: fti.Project, damage: Any
+) -> None:
+    mv, model, X = _register(sqlite_project)
+    key = _deploy_with_onnx_winner(sqlite_project, mv)
+    cache = _cache(sqlite_project)
+    damage(cache, key, json.loads(scorer_manifest.path(cache, key).read_text()))
+    assert scorer_manifest.load(cache, key) is None
+    loaded = load_model(sqlite_project, sqlite_project.serving.get("hgb").spec)
+    assert not isinstance(loaded.scorer, _FallbackScorer)  # the native model was loaded
+    _assert_native(loaded.predict(X[:40]), model, X[:40])
+
+
+def test_a_new_model_version_never_reuses_another_versions_conversion(sqlite_project: fti.Project) -> None:
+    mv, _, _ = _register(sqlite_project, seed=0)
+    key = _deploy_with_onnx_winner(sqlite_project, mv)
+    cache = _cache(sqlite_project)
+    mv2, model2, X2 = _register(sqlite_project, seed=1)
+    key2 = scoring.cache_key(mv2)
+    assert key2 != key and scorer_manifest.load(cache, key2) is None
+    # even a copied manifest of another model is rejected: its graph file is not this key's
+    scorer_manifest.path(cache, key2).write_text(scorer_manifest.path(cache, key).read_text())
+    _choice(sqlite_project, key2).write_text(WINNER)
+    assert scorer_manifest.load(cache, key2) is None
+    loaded = load_model(sqlite_project, sqlite_project.serving.get("hgb").spec, version=int(mv2.version))
+    assert loaded.version == int(mv2.version)
+    _assert_native(loaded.predict(X2[:40]), model2, X2[:40])
+
+
+def test_tampered_artifacts_fail_to_load_even_with_a_cached_conversion(sqlite_project: fti.Project) -> None:
+    mv, _, _ = _register(sqlite_project)
+    key = _deploy_with_onnx_winner(sqlite_project, mv)
+    assert scorer_manifest.load(_cache(sqlite_project), key) is not None
+    stored = Path(sqlite_project.settings.resolved_artifacts_url) / mv.artifact_prefix
+    for path in [p for p in stored.rglob("*") if p.is_file()]:
+        path.write_bytes(path.read_bytes() + b"tampered")
+    with pytest.raises(IntegrityError, match="does not match its recorded digest"):
+        load_model(sqlite_project, sqlite_project.serving.get("hgb").spec)
