@@ -14,6 +14,9 @@ Targets: >= 2,000 req/s at 64 clients, p99 <= 20 ms at 8 clients, <= 0.5 ms serv
 single-row request at 64 clients, cold start <= 2 s, idle RSS <= 250 MB.
 
 Run: .venv/bin/python -m benchmarks.serving.serve_bench [--seconds 15]   (needs `wrk` on PATH)
+     .venv/bin/python -m benchmarks.serving.serve_bench --cold-only   (cold start and idle RSS only:
+     native; fastest with the converted winner cached but not its manifest, i.e. the native model
+     is loaded and the winner re-verified; fastest built from the cached manifest alone)
 """
 
 from __future__ import annotations
@@ -134,11 +137,47 @@ def wrk(
     return {"rps": rps, "p50_ms": latency("50"), "p99_ms": latency("99"), "errors": errors, "requests": total}
 
 
+def cold_starts(home: Path, work: Path, starts: int) -> None:
+    """Median cold start and idle RSS over ``starts`` server starts per scorer configuration."""
+    from fti.registry import scorer_manifest
+
+    cache = home / "cache" / "scorers"
+    figures: dict[str, tuple[float, float]] = {}
+    for scorer, manifest in (("native", False), ("fastest", False), ("fastest", True)):
+        with fti.connect(home=home) as project:
+            project.serving.deploy("hgb", model="hgb@production", scorer=scorer, log_requests=True)
+        colds, rss, kind = [], [], ""
+        for i in range(starts):
+            if not manifest:  # the cache as it was before manifests: native model loaded at start
+                for file in cache.glob(f"*{scorer_manifest.SUFFIX}"):
+                    file.unlink()
+            port = free_port()
+            process, cold = start_server(home, port, work / f"cold_{scorer}_{manifest}_{i}.log")
+            try:
+                time.sleep(2)
+                rss.append(rss_mb(process.pid))
+                kind = httpx.get(f"http://127.0.0.1:{port}/v2/models/hgb").json()["parameters"]["scorer"]
+                colds.append(cold)
+            finally:
+                process.send_signal(signal.SIGINT)
+                process.wait(timeout=60)
+        label = f"{scorer} ({kind}){', from the cached manifest' if manifest else ''}"
+        figures[label] = (median(colds), median(rss))
+        row(f"[{label}] cold start (process -> 1st prediction), median of {starts}", s=median(colds))
+        row(f"[{label}] idle RSS, median of {starts}", MB=median(rss))
+    (native_cold, native_rss), *_, (cached_cold, cached_rss) = figures.values()
+    row("ratio: native / cached-manifest cold start", x=native_cold / cached_cold)
+    row("ratio: native / cached-manifest idle RSS", x=native_rss / cached_rss)
+    print(f"# machine load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=15, help="duration of each load run")
+    parser.add_argument("--cold-only", action="store_true", help="only cold start and idle RSS (no wrk)")
+    parser.add_argument("--starts", type=int, default=3, help="server starts per config with --cold-only")
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
+    if not args.cold_only and shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
 
     from sklearn.datasets import make_classification
@@ -174,6 +213,10 @@ def main() -> None:
         row(f"reference: {onnx.kind} scorer (both outputs), 1 row", ms=onnx_ms)
         row(f"reference: {onnx.kind} scorer (both outputs), 64 rows", ms=onnx64_ms)
 
+    if args.cold_only:
+        cold_starts(home, work, args.starts)
+        shutil.rmtree(work, ignore_errors=True)
+        return
     single = body(X[1000:1001])
     hundred = body(X[2000:2100])
     results: dict[str, Any] = {}
