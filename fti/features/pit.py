@@ -179,7 +179,7 @@ def stream(
         con.execute("SET TimeZone = 'UTC'")
         for index, source in enumerate([spine, *sources[1:]]):
             con.register(source_name(index), source)
-        reader = con.sql(sql, params=params or None).to_arrow_reader(batch_rows)
+        reader = con.sql(sql, params=params or None).to_arrow_reader(min(batch_rows, 65_536))
         yield from _rebatch(reader, batch_rows)
     finally:
         con.close()
