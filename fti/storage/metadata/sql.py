@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,27 @@ from sqlalchemy.pool import NullPool
 from fti.errors import BackendError
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
+_REVISION = re.compile(r"^(down_revision|revision)\s*(?::[^=]*)?=\s*(?:None|[\"']([^\"']+)[\"'])\s*$", re.M)
+
+
+@functools.cache
+def _head_revision() -> str | None:
+    """The head revision read from the version files' ``revision``/``down_revision`` lines.
+
+    None when the files do not describe one linear history this parser understands (several
+    heads, a tuple ``down_revision``...): the caller then asks Alembic itself.
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in sorted((_MIGRATIONS / "versions").glob("*.py")):
+        found = dict((m.group(1), m.group(2)) for m in _REVISION.finditer(path.read_text("utf-8")))
+        if "revision" not in found or found["revision"] is None or "down_revision" not in found:
+            return None
+        revisions.add(found["revision"])
+        if found["down_revision"] is not None:
+            parents.add(found["down_revision"])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 and parents <= revisions else None
 
 
 class SqlCatalog:
@@ -41,7 +64,21 @@ class SqlCatalog:
     def close(self) -> None:
         self._engine.dispose()
 
+    def _current_revision(self) -> str | None:
+        """The single revision in ``alembic_version``, or None (no table yet, none or several)."""
+        with self._engine.connect() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                return None  # a fresh catalog: Alembic creates the table
+            rows = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+        return str(rows[0][0]) if len(rows) == 1 else None
+
     def _migrate(self) -> None:
+        # Fast path, taken by every connect to an up-to-date catalog (e.g. a model server's):
+        # comparing alembic_version with the head read from the version files avoids importing
+        # Alembic and loading every migration module (~11 MB RSS, tens of ms).
+        head = _head_revision()
+        if head is not None and self._current_revision() == head:
+            return
         from alembic.config import Config
         from alembic.runtime.migration import MigrationContext
         from alembic.script import ScriptDirectory

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
-from sqlalchemy import inspect
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
 
 from fti.errors import BackendError
 from fti.plugins import catalog_from_url, offline_store_from_url, online_store_from_url
-from fti.storage.metadata.sql import SqlCatalog
+from fti.storage.metadata.sql import _MIGRATIONS, SqlCatalog, _head_revision
 from fti.storage.metadata.tables import metadata
 
 
@@ -26,6 +33,54 @@ def test_connecting_twice_is_a_no_op(catalog_url: str) -> None:
     SqlCatalog(catalog_url).close()
     catalog = SqlCatalog(catalog_url)
     assert "alembic_version" in catalog.table_names()
+    catalog.close()
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    return config
+
+
+def test_the_cheaply_read_head_is_alembics_head() -> None:
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    assert _head_revision() == head
+
+
+def test_an_up_to_date_catalog_is_opened_without_importing_alembic(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    SqlCatalog(url).close()
+    script = (
+        "import sys; from fti.storage.metadata.sql import SqlCatalog; "
+        "SqlCatalog(sys.argv[1]).close(); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'alembic', 'mako'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", script, url], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_an_outdated_catalog_is_still_migrated_to_head(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    catalog = SqlCatalog(url)
+    head = _head_revision()
+    assert head is not None
+    config = _alembic_config()
+    with catalog.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "-1")
+    with catalog.engine.connect() as conn:
+        outdated = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
+    assert outdated != head
+    dropped = set(metadata.tables) - set(catalog.table_names())
+    assert dropped  # the last migration's tables are gone
+    catalog.close()
+
+    catalog = SqlCatalog(url)
+    assert set(metadata.tables) <= set(catalog.table_names())
+    with catalog.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head
     catalog.close()
 
 
