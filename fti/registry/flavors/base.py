@@ -143,6 +143,16 @@ def align_input(X: Any, feature_names: list[str] | None) -> Any:
     return array
 
 
+def estimator_outputs(model: Any, X: Any, feature_names: Any = None) -> dict[str, np.ndarray]:
+    """The outputs of a scikit-learn-style estimator: ``predict``, plus ``predict_proba`` for a
+    classifier. ``X`` is aligned to ``feature_names`` (the names the model was fitted with) first."""
+    data = align_input(X, None if feature_names is None else [str(n) for n in feature_names])
+    outputs = {"predict": as_array(model.predict(data))}
+    if hasattr(model, "predict_proba") and hasattr(model, "classes_"):
+        outputs["predict_proba"] = as_array(model.predict_proba(data))
+    return outputs
+
+
 def as_array(values: Any) -> np.ndarray:
     """A numpy array from a prediction (pandas, lists, arrays)."""
     import numpy as np

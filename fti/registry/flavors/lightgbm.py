@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import IntegrityError, ValidationError
-from fti.registry.flavors.base import align_input, as_array, library_loaded, reject_options, require
+from fti.registry.flavors.base import (
+    align_input,
+    as_array,
+    estimator_outputs,
+    library_loaded,
+    reject_options,
+    require,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -102,11 +109,7 @@ class LightGBMFlavor:
             data = X if isinstance(X, pd.DataFrame) else align_input(X, None)
             return {"predict": as_array(model.predict(data))}
         names = model.feature_name_ if getattr(model, "_fitted_with_feature_names", False) else None
-        data = align_input(X, None if names is None else [str(n) for n in names])
-        outputs = {"predict": as_array(model.predict(data))}
-        if hasattr(model, "predict_proba") and hasattr(model, "classes_"):
-            outputs["predict_proba"] = as_array(model.predict_proba(data))
-        return outputs
+        return estimator_outputs(model, X, names)
 
 
 def _json_safe(value: Any) -> bool:

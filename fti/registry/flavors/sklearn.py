@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import IntegrityError, ValidationError
-from fti.registry.flavors.base import align_input, as_array, library_loaded, reject_options, require
+from fti.registry.flavors.base import (
+    estimator_outputs,
+    library_loaded,
+    reject_options,
+    require,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -83,11 +88,7 @@ class SklearnFlavor:
 
     def predict(self, model: Any, X: np.ndarray | pd.DataFrame) -> dict[str, np.ndarray]:
         names = getattr(model, "feature_names_in_", None)
-        data = align_input(X, None if names is None else [str(n) for n in names])
-        outputs = {"predict": as_array(model.predict(data))}
-        if hasattr(model, "predict_proba") and hasattr(model, "classes_"):
-            outputs["predict_proba"] = as_array(model.predict_proba(data))
-        return outputs
+        return estimator_outputs(model, X, names)
 
 
 def _check_fitted(model: Any) -> None:

@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import IntegrityError, ValidationError
-from fti.registry.flavors.base import align_input, as_array, library_loaded, reject_options, require
+from fti.registry.flavors.base import (
+    as_array,
+    estimator_outputs,
+    library_loaded,
+    reject_options,
+    require,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -87,8 +93,4 @@ class XGBoostFlavor:
                 matrix = xgb.DMatrix(np.asarray(X, dtype=np.float64), feature_names=names)
             return {"predict": as_array(model.predict(matrix))}
         names = getattr(model, "feature_names_in_", None)
-        data = align_input(X, None if names is None else [str(n) for n in names])
-        outputs = {"predict": as_array(model.predict(data))}
-        if hasattr(model, "predict_proba") and hasattr(model, "classes_"):
-            outputs["predict_proba"] = as_array(model.predict_proba(data))
-        return outputs
+        return estimator_outputs(model, X, names)
