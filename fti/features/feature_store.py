@@ -229,8 +229,6 @@ class FeatureStore:
         merge: bool = True,
         with_statistics: bool = True,
     ) -> InsertResult:
-        from fti.features.statistics import compute_statistics
-
         offline = self._project.backends.offline
         previous = offline.version(fg.table_name)
         merge_keys = [*fg.primary_key, *([fg.event_time] if fg.event_time else [])]
@@ -238,6 +236,8 @@ class FeatureStore:
         version = offline.write(fg.table_name, table, merge_keys=merge_keys if upsert else None)
         stats = None
         if with_statistics:
+            from fti.features.statistics import compute_statistics  # DuckDB: only when needed
+
             # On the first commit the table is exactly this insert: skip re-reading it from disk.
             stats = compute_statistics(
                 table if previous is None else offline.dataset(fg.table_name, version=version)

@@ -154,28 +154,83 @@ def _check_not_null(fg: FeatureGroup, table: pa.Table) -> None:
             )
 
 
+# Below this many rows the duplicate check uses Arrow's hash aggregation; above it, DuckDB's
+# (parallel, about twice as fast on millions of rows). Small appends, such as the model server's
+# inference-log flushes, then never load DuckDB.
+ARROW_UNIQUE_MAX_ROWS = 100_000
+
+
 def _check_unique(fg: FeatureGroup, table: pa.Table) -> None:
+    keys = [*fg.primary_key, *([fg.event_time] if fg.event_time else [])]
+    if table.num_rows <= ARROW_UNIQUE_MAX_ROWS:
+        groups, examples = _duplicates_arrow(table, keys)
+    else:
+        groups, examples = _duplicates_duckdb(table, keys)
+    if groups:
+        shown = [
+            {k: (str(v) if k == fg.event_time else v) for k, v in zip(keys, e, strict=True)} for e in examples
+        ]
+        what = "(primary key, event time)" if fg.event_time else "primary key"
+        raise ValidationError(
+            f"{groups} duplicate {what} value(s) in one insert into {fg.name!r}, e.g. "
+            f"{shown}; keep one row per {what}"
+        )
+
+
+def _duplicates_arrow(table: pa.Table, keys: list[str]) -> tuple[int, list[tuple[Any, ...]]]:
+    """How many key tuples occur more than once, and the first few of them in key order.
+
+    Compute kernels and numpy only: ``Table.group_by`` would load Acero and with it pandas.
+    """
+    import numpy as np
+
+    # number each key tuple: one integer when the product of the columns' cardinalities fits
+    # (sorting a 1-D array is far faster than np.unique(axis=0)), else one row of codes
+    encoded = [pc.dictionary_encode(table.column(k).combine_chunks()) for k in keys]
+    cardinalities = [len(e.dictionary) for e in encoded]
+    if np.prod(np.array(cardinalities, dtype=np.float64)) < 2.0**62:
+        codes = np.zeros(table.num_rows, dtype=np.int64)
+        for e, cardinality in zip(encoded, cardinalities, strict=True):
+            codes = codes * cardinality + _numpy(e.indices).astype(np.int64)
+        _, first, counts = np.unique(codes, return_index=True, return_counts=True)
+    else:
+        rows = np.column_stack([_numpy(e.indices) for e in encoded])
+        _, first, counts = np.unique(rows, axis=0, return_index=True, return_counts=True)
+    repeated = first[counts > 1]
+    if not len(repeated):
+        return 0, []
+    shown = table.select(keys).take(repeated).sort_by([(k, "ascending") for k in keys])
+    columns = [shown.column(k).to_pylist()[:MAX_EXAMPLES] for k in keys]
+    return len(repeated), list(zip(*columns, strict=True))
+
+
+def _numpy(indices: pa.Array) -> Any:
+    """A null-free integer array as numpy, read from its buffer (``to_numpy`` imports pandas)."""
+    import numpy as np
+
+    dtype = np.dtype(f"int{indices.type.bit_width}")
+    return np.frombuffer(
+        indices.buffers()[1], dtype=dtype, count=len(indices), offset=indices.offset * dtype.itemsize
+    )
+
+
+def _duplicates_duckdb(table: pa.Table, keys: list[str]) -> tuple[int, list[tuple[Any, ...]]]:
     from fti._duckdb import connect, quote
 
-    keys = [*fg.primary_key, *([fg.event_time] if fg.event_time else [])]
     cols = ", ".join(quote(k) for k in keys)
     # Timestamps come back as text: DuckDB's Python conversion of TIMESTAMPTZ needs pytz.
-    shown = ", ".join(f"{quote(k)}::VARCHAR" if k == fg.event_time else quote(k) for k in keys)
+    shown = ", ".join(
+        f"{quote(k)}::VARCHAR" if pa.types.is_timestamp(table.schema.field(k).type) else quote(k)
+        for k in keys
+    )
     con = connect()
     con.register("data", table.select(keys))
     dupes = con.execute(
-        f"SELECT {shown}, count(*) AS n, count(*) OVER () AS groups FROM data GROUP BY {cols} "
-        f"HAVING count(*) > 1 "
-        f"ORDER BY {cols} LIMIT {MAX_EXAMPLES}"
+        f"SELECT {shown}, count(*) OVER () AS groups FROM data GROUP BY {cols} "
+        f"HAVING count(*) > 1 ORDER BY {cols} LIMIT {MAX_EXAMPLES}"
     ).fetchall()
     con.close()
-    if dupes:
-        examples = [dict(zip(keys, d[: len(keys)], strict=True)) for d in dupes]
-        what = "(primary key, event time)" if fg.event_time else "primary key"
-        raise ValidationError(
-            f"{dupes[0][-1]} duplicate {what} value(s) in one insert into {fg.name!r}, e.g. "
-            f"{examples}; keep one row per {what}"
-        )
+    return (dupes[0][-1] if dupes else 0), [d[: len(keys)] for d in dupes]
 
 
 def run_validation(fg: FeatureGroup, table: pa.Table, mode: str) -> tuple[str, dict[str, Any] | None]:

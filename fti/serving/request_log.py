@@ -189,8 +189,9 @@ def to_frame(records: list[InferenceRecord]) -> Any:
     """A pyarrow Table with one row per predicted row: ids, time, model, features, outputs
     (k-wide outputs as ``name_j``). A request id seen twice in one flush keeps its last record.
 
-    Built column-wise with numpy and Arrow (no pandas): the writer thread shares the GIL with
-    the event loop, so a flush must stay short.
+    Built column-wise from numpy buffers (no pandas): the writer thread shares the GIL with the
+    event loop, so a flush must stay short, and an idle server should not hold pandas in memory
+    (``pa.array`` imports it on first use; ``Array.from_buffers`` does not).
     """
     import numpy as np
     import pyarrow as pa
@@ -206,33 +207,56 @@ def to_frame(records: list[InferenceRecord]) -> Any:
         if r.feature_names == first.feature_names and r.outputs.keys() == first.outputs.keys()
     ]  # a model swap mid-flush changed the columns: the rest is written by the next flush's kind
     counts = np.array([len(r.features) for r in kept], dtype=np.int64)
+    owner = _numeric(np.repeat(np.arange(len(kept), dtype=np.int64), counts))  # record of each row
+    micros = np.array([(r.timestamp - _EPOCH) // _MICROSECOND for r in kept], dtype=np.int64)
     columns: dict[str, Any] = {
-        "request_id": pa.array(
-            np.repeat(np.array([r.request_id for r in kept], dtype=object), counts), pa.string()
-        ),
-        "row": pa.array(np.concatenate([np.arange(n, dtype=np.int64) for n in counts])),
-        "timestamp": pa.array(
-            np.repeat(
-                np.array([(r.timestamp - _EPOCH) // _MICROSECOND for r in kept], dtype=np.int64), counts
-            ),
-            pa.timestamp("us", tz="UTC"),
-        ),
-        "model_name": pa.array(
-            np.repeat(np.array([r.model_name for r in kept], dtype=object), counts), pa.string()
-        ),
-        "model_version": pa.array(
-            np.repeat(np.array([r.model_version for r in kept], dtype=np.int64), counts)
-        ),
+        "request_id": _strings([r.request_id for r in kept]).take(owner),
+        "row": _numeric(np.concatenate([np.arange(n, dtype=np.int64) for n in counts])),
+        "timestamp": _numeric(np.repeat(micros, counts), pa.timestamp("us", tz="UTC")),
+        "model_name": _strings([r.model_name for r in kept]).take(owner),
+        "model_version": _numeric(np.repeat(np.array([r.model_version for r in kept], np.int64), counts)),
     }
     features = np.concatenate([np.asarray(r.features).reshape(len(r.features), -1) for r in kept])
     for j, name in enumerate(first.feature_names):
         column = features[:, j]
-        columns[name] = pa.array(column.astype(str) if column.dtype == object else column)
+        columns[name] = (
+            _strings(column.astype(str).tolist()) if column.dtype.kind in "OUS" else _numeric(column)
+        )
     for name, sample in first.outputs.items():
         values = np.concatenate([np.asarray(r.outputs[name]).reshape(len(r.features), -1) for r in kept])
         if np.asarray(sample).ndim == 1:
-            columns[name] = pa.array(values[:, 0])
+            columns[name] = (
+                _numeric(values[:, 0])
+                if values.dtype.kind not in "OUS"
+                else _strings(values[:, 0].astype(str).tolist())
+            )
         else:
             for j in range(values.shape[1]):
-                columns[f"{name}_{j}"] = pa.array(values[:, j])
-    return pa.table(columns)
+                columns[f"{name}_{j}"] = _numeric(values[:, j])
+    return pa.Table.from_arrays(list(columns.values()), names=list(columns))
+
+
+def _numeric(values: np.ndarray, arrow_type: Any = None) -> Any:
+    """A null-free Arrow array over a copy of a numeric (or bool) numpy column."""
+    import numpy as np
+    import pyarrow as pa
+
+    if values.dtype == np.bool_:
+        return pa.Array.from_buffers(
+            pa.bool_(), len(values), [None, pa.py_buffer(np.packbits(values, bitorder="little"))]
+        )
+    contiguous = np.ascontiguousarray(values)
+    kind = arrow_type if arrow_type is not None else pa.from_numpy_dtype(contiguous.dtype)
+    return pa.Array.from_buffers(kind, len(contiguous), [None, pa.py_buffer(contiguous)])
+
+
+def _strings(values: list[str]) -> Any:
+    """A null-free Arrow string array built from its offsets and UTF-8 bytes."""
+    import numpy as np
+    import pyarrow as pa
+
+    encoded = [v.encode() for v in values]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
+    np.cumsum([len(e) for e in encoded], out=offsets[1:])
+    data = b"".join(encoded)
+    return pa.Array.from_buffers(pa.string(), len(encoded), [None, pa.py_buffer(offsets), pa.py_buffer(data)])

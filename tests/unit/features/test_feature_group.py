@@ -272,6 +272,23 @@ def test_duplicate_keys_in_one_insert(transactions) -> None:
     assert_nothing_written(transactions)
 
 
+def test_duplicate_keys_in_a_large_insert(transactions, monkeypatch) -> None:
+    """Above ARROW_UNIQUE_MAX_ROWS the check runs in DuckDB: same verdict, same message."""
+    from fti.features import ingestion
+
+    monkeypatch.setattr(ingestion, "ARROW_UNIQUE_MAX_ROWS", 4)
+    n = 10
+    keys = [*range(n), 7, 3]
+    hours = [*range(n), 7, 3]
+    with pytest.raises(
+        ValidationError,
+        match=r"2 duplicate \(primary key, event time\) value\(s\).*'cc_num': 3.*'cc_num': 7",
+    ):
+        transactions.insert(frame(keys, hours, [1.0] * len(keys)))
+    assert_nothing_written(transactions)
+    assert transactions.insert(frame(list(range(n)), list(range(n)), [1.0] * n)).rows == n
+
+
 def test_online_lookup_missing_key_column(transactions) -> None:
     transactions.insert(frame([1], [0], [1.0]))
     with pytest.raises(ValidationError, match=r"missing primary-key column\(s\) \['cc_num'\]"):

@@ -15,9 +15,10 @@ from fti.registry import scorer_manifest, scoring
 
 FEATURES = ["a", "b", "c", "d"]
 
-# Modules an idle server must not hold: the catalog is at head (no Alembic), the model is served
-# from its cached verified ONNX conversion (no sklearn/skops/torch), and the inference-log writer
-# has not flushed yet (pandas/duckdb come with the first write).
+# Modules a server must not hold, idle or after serving and logging requests: the catalog is at
+# head (no Alembic), the model is served from its cached verified ONNX conversion (no
+# sklearn/skops/torch), and the inference-log writer builds and appends its rows without pandas
+# or DuckDB.
 AVOIDED = ("alembic", "mako", "sklearn", "skops", "torch", "pandas", "duckdb")
 
 SERVER_SCRIPT = """
@@ -36,14 +37,20 @@ async def main():
             body = {"inputs": [{"name": n, "shape": [1], "datatype": "FP64", "data": [0.5]}
                                for n in json.loads(sys.argv[2])]}
             status = (await client.post("/v2/models/hgb/infer", json=body)).status_code
-    print(json.dumps({"idle": idle, "status": status}))
+        logger = app.state.fti.request_logger
+        for _ in range(200):  # the writer flushes every second
+            if logger.written:
+                break
+            await asyncio.sleep(0.05)
+        served = sorted({m.split(".")[0] for m in sys.modules})
+    print(json.dumps({"idle": idle, "served": served, "status": status, "logged": logger.written}))
     project.close()
 
 asyncio.run(main())
 """
 
 
-def test_an_idle_server_imports_no_avoidable_heavy_module(sqlite_project: fti.Project) -> None:
+def test_a_server_imports_no_avoidable_heavy_module(sqlite_project: fti.Project) -> None:
     X, y = make_classification(400, n_features=4, n_informative=3, n_redundant=0, random_state=0)
     model = HistGradientBoostingClassifier(max_iter=15, random_state=0).fit(X, y)
     mv = sqlite_project.model_registry.register(
@@ -67,3 +74,7 @@ def test_an_idle_server_imports_no_avoidable_heavy_module(sqlite_project: fti.Pr
     assert result["status"] == 200  # the model really was loaded and serves
     assert "onnxruntime" in result["idle"]  # sanity: the listing is the server's modules
     assert sorted(set(AVOIDED) & set(result["idle"])) == []
+    assert result["logged"] == 1  # the request was written to the inference log ...
+    assert sorted(set(AVOIDED) & set(result["served"])) == []  # ... without pandas or DuckDB
+    log = sqlite_project.feature_store.get_feature_group("hgb_inference_log").read()
+    assert log[FEATURES].to_numpy().tolist() == [[0.5] * len(FEATURES)]
