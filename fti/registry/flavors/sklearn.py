@@ -12,6 +12,9 @@ that list. A file swapped for one that needs other types is refused before any o
 
 from __future__ import annotations
 
+import sys
+import threading
+from importlib.machinery import ModuleSpec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,7 +58,7 @@ class SklearnFlavor:
         **options: Any,
     ) -> dict[str, Any]:
         reject_options(self.name, options)
-        sio = require("skops.io", "ml")
+        sio = _skops_io()
 
         _check_fitted(model)
         data = sio.dumps(model)
@@ -73,7 +76,7 @@ class SklearnFlavor:
         return {"file": MODEL_FILE, "trusted_types": needed, "class": _qualname(model)}
 
     def load(self, directory: Path, options: dict[str, Any]) -> Any:
-        sio = require("skops.io", "ml")
+        sio = _skops_io()
 
         data = (directory / options.get("file", MODEL_FILE)).read_bytes()
         trusted = list(options.get("trusted_types", []))
@@ -89,6 +92,38 @@ class SklearnFlavor:
     def predict(self, model: Any, X: np.ndarray | pd.DataFrame) -> dict[str, np.ndarray]:
         names = getattr(model, "feature_names_in_", None)
         return estimator_outputs(model, X, names)
+
+
+def _skops_io() -> Any:
+    """``skops.io``, imported without importing PyTorch.
+
+    At import, skops lists scikit-learn's estimators with ``sklearn.utils.all_estimators()``,
+    whose package walk imports ``sklearn.externals.array_api_compat.torch`` and with it PyTorch
+    when it is installed (about 250 MB and a second for a server that serves one scikit-learn
+    model). No estimator lives there, and the walk skips packages that fail to import, so for the
+    duration of the import, in this thread only, importing ``torch`` fails.
+    """
+    if "skops.io" in sys.modules or "torch" in sys.modules:
+        return require("skops.io", "ml")
+    blocker = _RefuseImport("torch", threading.get_ident())
+    sys.meta_path.insert(0, blocker)
+    try:
+        return require("skops.io", "ml")
+    finally:
+        sys.meta_path.remove(blocker)
+
+
+class _RefuseImport:
+    """A meta-path finder that makes importing one package fail in one thread."""
+
+    def __init__(self, package: str, thread: int) -> None:
+        self.package = package
+        self.thread = thread
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> ModuleSpec | None:
+        if name.split(".")[0] == self.package and threading.get_ident() == self.thread:
+            raise ImportError(f"{self.package} is not imported while skops lists estimators", name=name)
+        return None
 
 
 def _check_fitted(model: Any) -> None:

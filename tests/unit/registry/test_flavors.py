@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -227,3 +228,37 @@ def test_detecting_a_flavor_imports_no_other_ml_library(tmp_path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_loading_a_sklearn_model_imports_no_pytorch(sqlite_project: fti.Project, xy) -> None:
+    """skops' import walks scikit-learn's packages, which would import PyTorch (~250 MB)."""
+    import subprocess
+    import sys
+
+    from sklearn.tree import DecisionTreeClassifier
+
+    X = np.asarray(xy[0], dtype=float)
+    model = DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, xy[1])
+    sqlite_project.model_registry.register("tree", model, input_example=X[:5])
+    code = (
+        "import sys, json, numpy as np\n"
+        "import fti\n"
+        "with fti.connect(home=sys.argv[1]) as p:\n"
+        "    model = p.model_registry.get_model('tree').load()\n"
+        "    X = np.array(json.loads(sys.argv[2]))\n"
+        "    finders = [type(f).__name__ for f in sys.meta_path]\n"
+        "    print(json.dumps({'torch': 'torch' in sys.modules, 'pred': model.predict(X).tolist(),\n"
+        "                      'finders': finders}))\n"
+    )
+    X_sample = X[:20]
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(sqlite_project.settings.home), json.dumps(X_sample.tolist())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["torch"] is False
+    assert out["pred"] == model.predict(X_sample).tolist()
+    assert "_RefuseImport" not in out["finders"]  # the import guard is gone once skops is in
