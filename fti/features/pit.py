@@ -161,19 +161,21 @@ def stream(
     in tables of exactly ``batch_rows`` rows (the last one may be shorter), in the query engine's
     order.
 
-    The same SQL as :func:`run` (without ``ORDER BY``), read through a streaming Arrow reader, so
-    memory holds about one batch of the result rather than all of it. A query of the spine alone
-    scans the spine dataset lazily (projection and time filter pushed down); with joined groups the
-    spine's needed columns are loaded first (see :func:`_load_spine`). The DuckDB connection stays
-    open until the generator is exhausted or closed.
+    With joined groups, the same SQL as :func:`run` (without ``ORDER BY``) read through a
+    streaming Arrow reader, so memory holds about one batch of the result rather than all of it;
+    the spine's needed columns are loaded first (see :func:`_load_spine`) and the DuckDB
+    connection stays open until the generator is exhausted or closed. A query of the spine alone
+    needs no query engine: its dataset is scanned lazily (projection and time filter pushed down)
+    and the batches are renamed as :func:`build_sql` would.
     """
     from fti._duckdb import connect
 
+    if len(query.parts) == 1:  # no join: the spine's filtered, projected scan is the result
+        reader = _spine_reader(query, sources[0], start_time, end_time, batch_rows)
+        yield from _rebatch((_project_spine(query, batch) for batch in reader), batch_rows)
+        return
     sql, params = build_sql(query, start_time=start_time, end_time=end_time, order=False)
-    if len(query.parts) == 1:  # no ASOF join: the spine streams too
-        spine = _spine_reader(query, sources[0], start_time, end_time, batch_rows)
-    else:
-        spine = _load_spine(query, sources[0], start_time, end_time)
+    spine = _load_spine(query, sources[0], start_time, end_time)
     con = connect(threads=threads, memory_limit=memory_limit)
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -183,6 +185,16 @@ def stream(
         yield from _rebatch(reader, batch_rows)
     finally:
         con.close()
+
+
+def _project_spine(query: Query, batch: pa.RecordBatch) -> pa.RecordBatch:
+    """A batch of the spine scan with the columns and names :func:`build_sql` selects."""
+    import pyarrow as pa
+
+    keys = query.key_columns()
+    names = [*keys, *(c.name for c in query.columns() if c.part == 0 and c.name not in keys)]
+    columns = [*keys, *(c.column for c in query.columns() if c.part == 0 and c.name not in keys)]
+    return pa.RecordBatch.from_arrays([batch.column(c) for c in columns], names=names)
 
 
 def _rebatch(batches: Any, rows: int) -> Iterator[pa.Table]:
@@ -214,53 +226,33 @@ def _load_spine(query: Query, source: Any, start_time: datetime | None, end_time
     """
     import pyarrow as pa
 
+    from fti.storage.offline.scan import time_condition
+
     if isinstance(source, pa.Table):
         return source
-    columns, condition = _spine_scan(query, start_time, end_time)
-    return source.to_table(columns=columns, filter=condition)
+    condition = time_condition(query.spine.event_time, start_time, end_time)
+    return source.to_table(columns=_spine_columns(query), filter=condition)
 
 
 def _spine_reader(
     query: Query, source: Any, start_time: datetime | None, end_time: datetime | None, batch_rows: int
-) -> Any:
-    """The spine's needed columns, time-filtered, as a one-pass stream with bounded read-ahead.
+) -> Iterator[pa.RecordBatch]:
+    """The spine's needed columns, time-filtered, pulled batch by batch (see
+    :func:`fti.storage.offline.scan.iter_batches`: no read-ahead beyond one batch)."""
+    from fti.storage.offline.scan import iter_batches
 
-    Data files are often one large row group each; the default scan decodes several whole files
-    ahead (about 1 GB for 2M x 30 float64 rows), this one reads one file at a time, page by page.
-    """
-    import pyarrow as pa
-    import pyarrow.dataset as ds
-
-    if isinstance(source, pa.Table):
-        return source
-    columns, condition = _spine_scan(query, start_time, end_time)
-    return source.scanner(
-        columns=columns,
-        filter=condition,
-        batch_size=min(batch_rows, 65_536),
-        batch_readahead=1,
-        fragment_readahead=1,
-        fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False, use_buffered_stream=True),
-    ).to_reader()
+    return iter_batches(
+        source,
+        _spine_columns(query),
+        time_column=query.spine.event_time,
+        start=start_time,
+        end=end_time,
+        batch_rows=min(batch_rows, 65_536),
+    )
 
 
-def _spine_scan(
-    query: Query, start_time: datetime | None, end_time: datetime | None
-) -> tuple[list[str], Any]:
-    """The spine columns a join needs and the pyarrow filter of ``[start_time, end_time)``."""
-    import pyarrow as pa
-    import pyarrow.dataset as ds
-
-    spine = query.spine
+def _spine_columns(query: Query) -> list[str]:
+    """The spine columns a join needs."""
     needed = [*query.key_columns(), *(c.column for c in query.columns() if c.part == 0)]
     needed += [k for part in query.parts[1:] for k in part.on]
-    condition = None
-    if spine.event_time is not None:
-        field = ds.field(spine.event_time)
-        ts_type = pa.timestamp("us", tz="UTC")
-        if start_time is not None:
-            condition = field >= pa.scalar(start_time, ts_type)
-        if end_time is not None:
-            upper = field < pa.scalar(end_time, ts_type)
-            condition = upper if condition is None else condition & upper
-    return list(dict.fromkeys(needed)), condition
+    return list(dict.fromkeys(needed))
