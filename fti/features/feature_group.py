@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -148,6 +148,44 @@ class FeatureGroup:
             self._meta = store._set_features(self._meta, new_schema)
         return store._commit_insert(
             self, table, status, report, merge=write_mode == "upsert", with_statistics=statistics
+        )
+
+    def insert_stream(
+        self, batches: Iterable[Any], validation: str = "strict", *, write_mode: str = "append"
+    ) -> InsertResult:
+        """Commit a stream of pieces (pyarrow Tables or RecordBatches, pandas or polars
+        DataFrames) as one offline commit, holding about one piece in memory at a time.
+
+        Each piece is checked like an :meth:`insert` (schema, null keys, duplicate keys within
+        the piece, the expectation suite) just before it is written; a piece that fails, or an
+        exception raised by ``batches``, aborts the whole commit: nothing becomes visible.
+        Duplicate (key, event time) values across pieces are not detected: with
+        ``write_mode="append"`` the caller guarantees they never repeat, as for append-only
+        data such as predictions keyed by their input rows. Statistics are computed on demand
+        (``statistics(version)``); an online-enabled group is materialized after the commit.
+
+        Args:
+            batches: The pieces, all with the group's columns (the first one fixes the schema
+                of a new group).
+            validation: ``"strict"`` or ``"none"`` (``"warn"`` needs the whole data at once;
+                use :meth:`insert`).
+            write_mode: ``"append"`` (default) or ``"upsert"`` (a Delta merge on the primary key
+                and event time, which reads the stored table).
+
+        Raises:
+            ValidationError: an empty stream, or the errors of :meth:`insert` for a piece.
+            SchemaError: a piece does not match the schema.
+            ExpectationError: a piece failed the expectation suite.
+        """
+        if write_mode not in ("upsert", "append"):
+            raise ValidationError(f"write_mode must be 'upsert' or 'append', got {write_mode!r}")
+        if validation not in ("strict", "none"):
+            raise ValidationError(
+                f"insert_stream validation must be 'strict' or 'none', got {validation!r} "
+                "(for 'warn', insert the data at once with insert())"
+            )
+        return self._project.feature_store._commit_stream(
+            self, batches, validation, merge=write_mode == "upsert"
         )
 
     def append_features(self, features: Sequence[Feature]) -> int:

@@ -5,7 +5,7 @@ Thin by design: each operation delegates to ``ingestion``, ``statistics`` and th
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, select, update
@@ -208,12 +208,12 @@ class FeatureStore:
         return [feature_view._load(self._project, m) for m in feature_view.list_all(self._project)]
 
     # --- internals used by FeatureGroup ---------------------------------------------------
-    def _set_features(self, meta: FeatureGroupMeta, features: list[Feature]) -> FeatureGroupMeta:
+    def _set_features(self, meta: FeatureGroupMeta, features: list[Feature] | None) -> FeatureGroupMeta:
         with self._catalog.engine.begin() as conn:
             conn.execute(
                 update(feature_groups)
                 .where(feature_groups.c.id == meta.id)
-                .values(features=[f.to_dict() for f in features])
+                .values(features=None if features is None else [f.to_dict() for f in features])
             )
         from dataclasses import replace
 
@@ -262,6 +262,58 @@ class FeatureStore:
         return InsertResult(
             version=version, rows=table.num_rows, validation=status, report=report, online_rows=online_rows
         )
+
+    def _commit_stream(
+        self, fg: FeatureGroup, batches: Iterable[Any], validation: str, *, merge: bool
+    ) -> InsertResult:
+        """Check each piece of ``batches`` and write them all as one offline commit."""
+        import pyarrow as pa
+
+        from fti.features import ingestion
+
+        pieces = iter(batches)
+        first = next(pieces, None)
+        if first is None:
+            raise ValidationError(f"cannot insert an empty stream into feature group {fg.name!r}")
+        table, new_schema = ingestion.prepare(fg, first)
+        status, _ = ingestion.run_validation(fg, table, validation)
+        if new_schema is not None:
+            fg._meta = self._set_features(fg._meta, new_schema)
+        failure: list[BaseException] = []
+        rows = 0
+
+        def checked() -> Iterator[pa.RecordBatch]:
+            nonlocal rows
+            try:
+                current: pa.Table | None = table
+                while current is not None:
+                    rows += current.num_rows
+                    yield from current.to_batches()
+                    piece = next(pieces, None)
+                    if piece is None:
+                        current = None
+                    else:
+                        current, _ = ingestion.prepare(fg, piece)
+                        ingestion.run_validation(fg, current, validation)
+            except BaseException as exc:  # surfaces through the writer as a generic error
+                failure.append(exc)
+                raise
+
+        offline = self._project.backends.offline
+        merge_keys = [*fg.primary_key, *([fg.event_time] if fg.event_time else [])]
+        upsert = merge and offline.version(fg.table_name) is not None
+        reader = pa.RecordBatchReader.from_batches(table.schema, checked())
+        try:
+            version = offline.write(fg.table_name, reader, merge_keys=merge_keys if upsert else None)
+        except Exception:
+            if new_schema is not None:  # nothing was committed: the group has no schema yet
+                fg._meta = self._set_features(fg._meta, None)
+            if failure:
+                raise failure[0] from None
+            raise
+        self._record_commit(fg, version, "insert", rows, status, None)
+        online_rows = self._materialize(fg) if fg.online_enabled else 0
+        return InsertResult(version=version, rows=rows, validation=status, online_rows=online_rows)
 
     def _record_commit(
         self,

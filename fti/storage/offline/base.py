@@ -30,11 +30,15 @@ class OfflineStore(Protocol):
 
     url: str
 
-    def write(self, table: str, data: pa.Table, *, merge_keys: Sequence[str] | None = None) -> int:
+    def write(
+        self, table: str, data: pa.Table | pa.RecordBatchReader, *, merge_keys: Sequence[str] | None = None
+    ) -> int:
         """Append ``data`` (creating the table on first write) and return the new version.
 
         With ``merge_keys``, rows whose keys match an existing row replace it (an upsert), so
-        re-running the same write is idempotent. ``data`` must match the table's schema.
+        re-running the same write is idempotent. ``data`` must match the table's schema. A
+        ``RecordBatchReader`` is consumed as it is written and committed once at its end; if
+        reading it raises, nothing is committed.
         """
         ...
 

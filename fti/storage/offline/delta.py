@@ -49,7 +49,9 @@ class DeltaOfflineStore:
                 ) from exc
         return dt
 
-    def write(self, table: str, data: pa.Table, *, merge_keys: Sequence[str] | None = None) -> int:
+    def write(
+        self, table: str, data: pa.Table | pa.RecordBatchReader, *, merge_keys: Sequence[str] | None = None
+    ) -> int:
         from deltalake import write_deltalake
 
         current = self.version(table)
