@@ -50,6 +50,9 @@ MARGIN = 0.9
 """A converted scorer must take at most this fraction of native's time: timings on a shared
 machine are noisy, and native is the reference path."""
 ONNX_BLOCK_ROWS = 65_536
+PIECE_ROWS = 16_384
+"""Rows per piece of a :class:`ParallelScorer`: small enough to balance, large enough that the
+per-call overhead of every scorer stays negligible (measured: same throughput as 64k pieces)."""
 
 
 class Scorer(Protocol):
@@ -103,13 +106,17 @@ class OnnxScorer:
         output_names: Sequence[str],
         dtype: Any,
         post: Callable[[np.ndarray], dict[str, np.ndarray]] | None = None,
+        *,
+        threads: int | None = None,
     ) -> None:
         """``post`` turns the graph's first output into the outputs by name (e.g. raw scores into
-        labels and probabilities); without it the graph's outputs map to ``output_names`` in order."""
+        labels and probabilities); without it the graph's outputs map to ``output_names`` in order.
+        ``threads`` is ONNX Runtime's intra-op thread count (default: the usable cores)."""
         import onnxruntime as ort
 
+        self._bytes = onnx_bytes
         options = ort.SessionOptions()
-        options.intra_op_num_threads = _threads()
+        options.intra_op_num_threads = threads or _threads()
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3  # shape warnings of converted tree ensembles are noise
@@ -153,6 +160,12 @@ class OnnxScorer:
             out[name] = value
         return out
 
+    def with_threads(self, threads: int) -> OnnxScorer:
+        """The same scorer on a session of ``threads`` intra-op threads."""
+        other = OnnxScorer(self._bytes, self.output_names, self.dtype, self._post, threads=threads)
+        other.casts, other.artifact, other.post_spec = dict(self.casts), self.artifact, self.post_spec
+        return other
+
     def match_dtypes(self, reference: dict[str, np.ndarray]) -> None:
         """Return outputs in the native dtypes (float64 probabilities, the labels' own type)."""
         self.casts = {name: value.dtype for name, value in reference.items() if value.dtype != object}
@@ -169,17 +182,81 @@ class CompiledLightGBMScorer:
         self._compiled = lleaves.Model(model_file=str(model_file))
         self._compiled.compile(cache=str(library))
         self._classes = getattr(model, "classes_", None)
+        self.threads = _threads()
 
     def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
         import numpy as np
 
-        raw = np.asarray(self._compiled.predict(np.ascontiguousarray(X, dtype=np.float64), n_jobs=_threads()))
+        raw = np.asarray(
+            self._compiled.predict(np.ascontiguousarray(X, dtype=np.float64), n_jobs=self.threads)
+        )
         if self._classes is None:
             return {"predict": raw}
         proba = raw.reshape(len(X), -1)
         if proba.shape[1] == 1:
             proba = np.column_stack([1.0 - proba[:, 0], proba[:, 0]])
         return {"predict": np.asarray(self._classes).take(proba.argmax(axis=1)), "predict_proba": proba}
+
+
+class ParallelScorer:
+    """Scores large batches as pieces pulled by one worker thread per core, each piece through a
+    single-threaded copy of a scorer.
+
+    A library's own threads split each call statically, one share per core, so when another
+    thread of the process (a batch job's reader or writer) takes a core, the whole call waits
+    for the share that lost it. Pieces pulled by workers balance themselves instead. The
+    libraries release the GIL while they score, so the workers run in parallel.
+    """
+
+    def __init__(self, scorer: Scorer, workers: int | None = None, piece_rows: int = PIECE_ROWS) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.kind = scorer.kind
+        self.workers = workers or _threads()
+        self.piece_rows = piece_rows
+        self._scorer = single_threaded(scorer)
+        self._pool = ThreadPoolExecutor(
+            self.workers, thread_name_prefix="fti-score", initializer=_one_openmp_thread
+        )
+
+    def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        import numpy as np
+
+        pieces = [X[i : i + self.piece_rows] for i in range(0, len(X), self.piece_rows)]
+        parts = list(self._pool.map(self._scorer.predict, pieces))
+        if len(parts) == 1:
+            return parts[0]
+        return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+def single_threaded(scorer: Scorer) -> Scorer:
+    """``scorer`` restricted to one thread per call (its model's ``n_jobs`` set to 1 for native
+    scorers; OpenMP-based models follow the calling thread's limit, see :class:`ParallelScorer`)."""
+    if isinstance(scorer, OnnxScorer):
+        return scorer.with_threads(1)
+    if isinstance(scorer, CompiledLightGBMScorer):
+        scorer.threads = 1
+        return scorer
+    model = getattr(scorer, "model", None)
+    params = getattr(model, "get_params", None)
+    if callable(params) and "n_jobs" in params():
+        model.set_params(n_jobs=1)  # type: ignore[union-attr]
+    elif model is not None and _family(model) == "xgboost" and hasattr(model, "set_param"):
+        model.set_param({"nthread": 1})  # a bare Booster
+    return scorer
+
+
+def _one_openmp_thread() -> None:
+    """Limit OpenMP parallel regions started from this (worker) thread to one thread: the limit
+    is per calling thread, so the rest of the process keeps its threads."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # no OpenMP-based library installed either
+        return
+    threadpool_limits(1, user_api="openmp")
 
 
 def to_matrix(data: Any, columns: Sequence[str]) -> np.ndarray:

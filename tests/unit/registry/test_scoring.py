@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from fti.errors import SchemaError, ValidationError
-from fti.registry.scoring import get_scorer, native_predict, to_matrix
+from fti.registry.scoring import ParallelScorer, get_scorer, native_predict, to_matrix
 
 rng = np.random.default_rng(7)
 X_TRAIN = rng.normal(size=(600, 6))
@@ -90,6 +90,39 @@ def test_every_scorer_agrees_with_native(name: str) -> None:
     native = get_scorer(model, sample=X_TEST[:500], prefer="native")
     assert native.kind == "native"
     _assert_same(native.predict(X_TEST), expected)
+
+
+@pytest.mark.parametrize("name", ["rf", "hgb", "xgb", "lgb", "lgb_regressor"])
+@pytest.mark.parametrize("prefer", ["native", "converted"])
+def test_parallel_scorer_gives_the_same_outputs_with_one_thread_per_worker(name: str, prefer: str) -> None:
+    import copy
+
+    import threadpoolctl
+
+    def openmp_threads() -> list[int]:
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "openmp"]
+
+    model = copy.deepcopy(MODELS[name][0])
+    scorer = get_scorer(model, sample=X_TEST[:500], prefer=prefer)
+    expected = scorer.predict(X_TEST)
+    before = openmp_threads()
+    parallel = ParallelScorer(scorer, workers=2, piece_rows=701)  # 5 pieces, the last one short
+    try:
+        assert parallel.kind == scorer.kind
+        got = parallel.predict(X_TEST)
+        _assert_same(got, native_predict(MODELS[name][0], X_TEST))
+        if prefer == "native":  # the same library code on the same rows: bit-identical
+            for output in expected:
+                np.testing.assert_array_equal(got[output], expected[output])
+        assert parallel.predict(X_TEST[:3])["predict"].shape == (3,)
+        # the workers run one OpenMP thread each; the rest of the process keeps its threads
+        workers = list(parallel._pool.map(lambda _: openmp_threads(), range(4)))
+        assert all(threads and set(threads) == {1} for threads in workers)
+        assert openmp_threads() == before
+        if prefer == "native" and "n_jobs" in model.get_params():
+            assert model.get_params()["n_jobs"] == 1  # library threads off for native models
+    finally:
+        parallel.close()
 
 
 def test_labels_of_a_converted_scorer_keep_their_type() -> None:
