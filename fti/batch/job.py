@@ -3,27 +3,26 @@
 Memory stays bounded whatever the row count: the feature view's point-in-time join runs once over
 the whole range and is read as a stream of ``chunk_rows``-row batches
 (:meth:`~fti.features.feature_view.FeatureView.iter_batch_data`, transformations exactly as in
-training and online serving); each batch is scored and appended to a temporary Parquet file on
-disk. Reading the next batch, scoring the current one and writing the previous one overlap in three
-threads (one batch in flight each).
+training and online serving). Three threads overlap, with at most one batch in flight between
+each: a reader prefetches batch i+1 while batch i is scored and the predictions of batch i-1 are
+written.
 
-Predictions are committed once, at the end, to the output feature group (primary key and event
-time of the input rows, ``prediction``, one ``proba_<class>`` column per class for classifiers,
-``model_name``, ``model_version``, ``scored_at``): a failure while scoring writes nothing. Runs of
-more than ``COMMIT_ROWS`` predictions commit in slices of that size to keep the final insert's
-memory bounded too; that is safe because the group upserts by (primary key, event time), so
-re-running a job after a crash converges to the same rows. When the group holds no row in the
-scored time range (a new group, or the next day of a daily job) nothing can be replaced, so the
-commit appends instead of merging; statistics of the predictions are computed on demand.
+Predictions go to the output feature group (primary key and event time of the input rows,
+``prediction``, one ``proba_<class>`` column per class for classifiers, ``model_name``,
+``model_version``, ``scored_at``) through :meth:`~fti.features.feature_group.FeatureGroup.insert_stream`:
+written as they are scored and committed once, at the end, so a failure while scoring commits
+nothing. When the group holds no row in the scored time range (a new group, or the next day of a
+daily job) nothing can be replaced and the commit appends; otherwise it upserts by (primary key,
+event time), so re-running a job converges to the same rows. Statistics of the predictions are
+computed on demand.
 """
 
 from __future__ import annotations
 
+import queue
 import re
-import shutil
-import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,10 +39,9 @@ if TYPE_CHECKING:
     from fti.features.feature_group import FeatureGroup
     from fti.features.feature_view import FeatureView
     from fti.project import Project
-    from fti.registry.scoring import Scorer
+    from fti.registry.scoring import ParallelScorer
 
 DEFAULT_CHUNK_ROWS = 262_144
-COMMIT_ROWS = 4_000_000
 SAMPLE_ROWS = 2_000
 Progress = Callable[[int, int], None]
 """Called with (rows scored so far, total rows) after each window."""
@@ -151,9 +149,12 @@ def score(
         else iter(())
     )
 
-    workdir = Path(tempfile.mkdtemp(prefix="fti-batch-", dir=_scratch(project)))
     reader = ThreadPoolExecutor(1, thread_name_prefix="fti-batch-read")
     writer = ThreadPoolExecutor(1, thread_name_prefix="fti-batch-write")
+    feed: queue.Queue[Any] = queue.Queue(maxsize=1)
+    written: Future[Any] | None = None
+    scorer: ParallelScorer | None = None
+    created = False
     try:
 
         def load() -> tuple[pa.Table, np.ndarray] | None:
@@ -170,13 +171,8 @@ def score(
             )
         native, scorer = _scorer(project, version, current[1], prefer)
         classes = getattr(native, "classes_", None)
-        path = workdir / "predictions.parquet"
-        sink: Any = None
-        written: Future[None] | None = None
+        group: FeatureGroup | None = None
         done = 0
-        # three stages overlap: the reader prefetches batch i+1 (DuckDB and Arrow release the
-        # GIL) while batch i is scored and the writer appends batch i-1 to the staging file;
-        # at most one batch is in flight per stage, so memory stays bounded
         while current is not None:
             pending = reader.submit(load)
             keys_table, matrix = current
@@ -186,46 +182,96 @@ def score(
                 table = _predictions(
                     keys_table.slice(offset, chunk_rows), keys, outputs, names, version, scored_at
                 )
-                if sink is None:
-                    import pyarrow.parquet as pq
-
-                    _check_output(project, output, output_version, keys, fv, table.schema)
-                    sink = pq.ParquetWriter(path, table.schema)
-                if written is not None:
-                    written.result()
-                written = writer.submit(sink.write_table, table)
+                if group is None:  # the first predictions fix the output's schema
+                    group, created = _output_group(project, output, output_version, keys, fv, version, table)
+                    mode = "append" if _range_is_empty(project, group, start_time, end_time) else "upsert"
+                    written = writer.submit(group.insert_stream, _drain(feed), "none", write_mode=mode)
+                _hand_over(feed, table, written)
                 done += table.num_rows
             if progress is not None:
                 progress(done, max(total, done))
             current = pending.result()
-        if written is not None:
-            written.result()
-        sink.close()
-        group = project.feature_store.get_or_create_feature_group(
-            output,
-            output_version,
-            primary_key=fv.primary_key,
-            event_time=fv.event_time,
-            description=f"batch predictions of model {version.name!r} over feature view {fv.name!r}",
-        )
-        commits = _commit(group, path, append=_range_is_empty(project, group, start_time, end_time))
+        assert group is not None and written is not None
+        _hand_over(feed, _END, written)
+        commit = written.result()
+    except BaseException:
+        if written is not None:  # stop the writer without committing, then drop what this run created
+            _hand_over(feed, _ABORT, written)
+            written.exception()
+            if created and group is not None:
+                group.delete()
+        raise
     finally:
+        if scorer is not None:
+            scorer.close()
         reader.shutdown(wait=True, cancel_futures=True)
         writer.shutdown(wait=True, cancel_futures=True)
         close = getattr(batches, "close", None)
         if close is not None:
             close()  # stops the feature view's query when scoring failed midway
-        shutil.rmtree(workdir, ignore_errors=True)
     return BatchScoreResult(
         group,
         done,
         version.name,
         version.version,
         scorer.kind,
-        commits,
+        [commit.version],
         scored_at,
         time.perf_counter() - started,
     )
+
+
+_END = object()
+_ABORT = object()
+
+
+class _Aborted(Exception):
+    """Scoring failed: the predictions stream stops and nothing is committed."""
+
+
+def _drain(feed: queue.Queue[Any]) -> Iterator[pa.Table]:
+    """The predictions tables handed over by the scoring loop, until it ends or aborts."""
+    while True:
+        item = feed.get()
+        if item is _END:
+            return
+        if item is _ABORT:
+            raise _Aborted("batch scoring failed; nothing was committed")
+        yield item
+
+
+def _hand_over(feed: queue.Queue[Any], item: Any, writer: Future[Any] | None) -> None:
+    """Put ``item`` on the writer's feed, unless the writer has stopped (its error is raised)."""
+    while True:
+        try:
+            feed.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            if writer is not None and writer.done():
+                if item is not _ABORT:
+                    writer.result()  # raises the writer's error
+                return
+
+
+def _output_group(
+    project: Project, output: str, version: int, keys: list[str], fv: FeatureView, model: Any, table: pa.Table
+) -> tuple[FeatureGroup, bool]:
+    """The predictions group (checked against ``table``) and whether this run created it."""
+    from fti.errors import NotFoundError
+
+    _check_output(project, output, version, keys, fv, table.schema)
+    try:
+        return project.feature_store.get_feature_group(output, version), False
+    except NotFoundError:
+        pass
+    group = project.feature_store.get_or_create_feature_group(
+        output,
+        version,
+        primary_key=fv.primary_key,
+        event_time=fv.event_time,
+        description=f"batch predictions of model {model.name!r} over feature view {fv.name!r}",
+    )
+    return group, True
 
 
 def _check_output(
@@ -278,25 +324,14 @@ def _resolve(project: Project, model: str) -> Any:
     return registry.resolve(model)
 
 
-def _scratch(project: Project) -> str | None:
-    """Temporary files go under the fti home when it is local (same disk as the data)."""
-    home = Path(project.settings.home)
-    try:
-        home.mkdir(parents=True, exist_ok=True)
-        scratch = home / "tmp"
-        scratch.mkdir(exist_ok=True)
-        return str(scratch)
-    except OSError:
-        return None
-
-
-def _scorer(project: Project, version: Any, rows: np.ndarray, prefer: str) -> tuple[Any, Scorer]:
+def _scorer(project: Project, version: Any, rows: np.ndarray, prefer: str) -> tuple[Any, ParallelScorer]:
     """The native model and the fastest scorer, verified on the first ``SAMPLE_ROWS`` of ``rows``
-    and timed on up to ``TIMING_ROWS`` of them (conversions and the winner cached on disk)."""
-    from fti.registry.scoring import TIMING_ROWS, cache_key, get_scorer
+    and timed on up to ``TIMING_ROWS`` of them (conversions and the winner cached on disk), run
+    by one single-threaded worker per core (see :class:`~fti.registry.scoring.ParallelScorer`)."""
+    from fti.registry.scoring import TIMING_ROWS, ParallelScorer, cache_key, get_scorer
 
     native = version.load()
-    scorer = get_scorer(
+    chosen = get_scorer(
         native,
         sample=rows[:SAMPLE_ROWS],
         timing_sample=rows[:TIMING_ROWS],
@@ -305,7 +340,7 @@ def _scorer(project: Project, version: Any, rows: np.ndarray, prefer: str) -> tu
         cache_key=cache_key(version),
         predict_fn=version.flavor_impl.predict,
     )
-    return native, scorer
+    return native, ParallelScorer(chosen)
 
 
 def _count(project: Project, fv: FeatureView, start: datetime | None, end: datetime | None) -> int:
@@ -317,28 +352,13 @@ def _count(project: Project, fv: FeatureView, start: datetime | None, end: datet
             f"{fv.name!r} has none; omit them to score every row"
         )
     from fti.errors import NotFoundError
+    from fti.storage.offline.scan import time_condition
 
     try:
         dataset = project.backends.offline.dataset(spine.table_name)
     except NotFoundError:  # nothing inserted yet
         return 0
-    return int(dataset.count_rows(filter=_time_filter(spine.event_time, start, end)))
-
-
-def _time_filter(column: str | None, start: datetime | None, end: datetime | None) -> Any:
-    """A pyarrow dataset filter ``start <= column < end`` (None when unbounded)."""
-    import pyarrow as pa
-    import pyarrow.dataset as ds
-
-    condition = None
-    if column is not None:
-        ts_type = pa.timestamp("us", tz="UTC")
-        if start is not None:
-            condition = ds.field(column) >= pa.scalar(start, ts_type)
-        if end is not None:
-            upper = ds.field(column) < pa.scalar(end, ts_type)
-            condition = upper if condition is None else condition & upper
-    return condition
+    return int(dataset.count_rows(filter=time_condition(spine.event_time, start, end)))
 
 
 def _range_is_empty(
@@ -347,6 +367,7 @@ def _range_is_empty(
     """True when ``group`` stores no row with event time in ``[start, end)``, so no scored row can
     replace a stored one (they all have event times in that range) and appending is exact."""
     from fti.errors import NotFoundError
+    from fti.storage.offline.scan import time_condition
 
     if group.latest_commit_version() is None:
         return True
@@ -356,7 +377,7 @@ def _range_is_empty(
         dataset = project.backends.offline.dataset(group.table_name)
     except NotFoundError:
         return True
-    return int(dataset.count_rows(filter=_time_filter(group.event_time, start, end))) == 0
+    return int(dataset.count_rows(filter=time_condition(group.event_time, start, end))) == 0
 
 
 def _output_columns(outputs: dict[str, np.ndarray], classes: list[Any] | None) -> list[str]:
@@ -402,18 +423,3 @@ def _predictions(
         pa.repeat(pa.scalar(scored_at, pa.timestamp("us", tz="UTC")), n),
     ]
     return pa.table(columns, names=[*keys, *names, "model_name", "model_version", "scored_at"])
-
-
-def _commit(group: FeatureGroup, path: Path, *, append: bool) -> list[int]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    mode = "append" if append else "upsert"
-    source = pq.ParquetFile(path)
-    if source.metadata.num_rows <= COMMIT_ROWS:
-        return [group.insert(source.read(), validation="none", write_mode=mode, statistics=False).version]
-    commits = []
-    for batch in source.iter_batches(batch_size=COMMIT_ROWS):
-        table = pa.Table.from_batches([batch])
-        commits.append(group.insert(table, validation="none", write_mode=mode, statistics=False).version)
-    return commits

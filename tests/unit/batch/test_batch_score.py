@@ -212,3 +212,26 @@ def test_spine_without_event_time_is_scored_whole(sqlite_project: fti.Project) -
     assert preds["prediction"].tolist() == (np.arange(30) % 2).tolist()
     with pytest.raises(ValidationError, match="spine 'cards' of feature view 'cards_view' has none"):
         fti.batch.score(sqlite_project, "cards_model", output="card_preds", start_time=T0)
+
+
+def test_a_failure_midway_commits_nothing(project: fti.Project) -> None:
+    setup_model(project)
+    calls: list[int] = []
+
+    def fail_on_the_third_chunk(done: int, total: int) -> None:
+        calls.append(done)
+        if len(calls) == 3:
+            raise RuntimeError("interrupted")
+
+    def run(output: str) -> None:
+        with pytest.raises(RuntimeError, match="interrupted"):
+            fti.batch.score(project, "fraud", output=output, chunk_rows=20, progress=fail_on_the_third_chunk)
+
+    run("fresh_preds")  # a group this run created is removed again
+    assert "fresh_preds" not in [g.name for g in project.feature_store.list_feature_groups()]
+    kept = fti.batch.score(project, "fraud", end_time=at(10), output="kept_preds")
+    calls.clear()
+    run("kept_preds")  # an existing group keeps exactly what it had
+    group = project.feature_store.get_feature_group("kept_preds")
+    assert [c.version for c in group.commits()] == kept.commit_versions
+    assert len(group.read()) == kept.rows == 20
