@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from fti.project import Project
     from fti.registry.scoring import ParallelScorer
 
-DEFAULT_CHUNK_ROWS = 262_144
+DEFAULT_CHUNK_ROWS = 65_536
 SAMPLE_ROWS = 2_000
 Progress = Callable[[int, int], None]
 """Called with (rows scored so far, total rows) after each window."""
@@ -169,8 +169,7 @@ def score(
             return BatchScoreResult(
                 None, 0, version.name, version.version, "none", [], scored_at, time.perf_counter() - started
             )
-        native, scorer = _scorer(project, version, current[1], prefer)
-        classes = getattr(native, "classes_", None)
+        classes, scorer = _scorer(project, version, current[1], prefer)
         group: FeatureGroup | None = None
         done = 0
         while current is not None:
@@ -325,22 +324,39 @@ def _resolve(project: Project, model: str) -> Any:
 
 
 def _scorer(project: Project, version: Any, rows: np.ndarray, prefer: str) -> tuple[Any, ParallelScorer]:
-    """The native model and the fastest scorer, verified on the first ``SAMPLE_ROWS`` of ``rows``
-    and timed on up to ``TIMING_ROWS`` of them (conversions and the winner cached on disk), run
-    by one single-threaded worker per core (see :class:`~fti.registry.scoring.ParallelScorer`)."""
-    from fti.registry.scoring import TIMING_ROWS, ParallelScorer, cache_key, get_scorer
+    """The model's classes (None for regressors) and its fastest scorer, run by one
+    single-threaded worker per core (see :class:`~fti.registry.scoring.ParallelScorer`).
 
+    A converted winner cached with a manifest (:mod:`fti.registry.scorer_manifest`) is rebuilt
+    and re-verified without loading the native model (its artifacts' digests are still checked);
+    otherwise the native model is loaded and the candidates verified on the first
+    ``SAMPLE_ROWS`` of ``rows`` and timed on up to ``TIMING_ROWS`` of them (conversions and the
+    winner cached on disk).
+    """
+    import tempfile
+
+    from fti.registry import scorer_manifest
+    from fti.registry.scoring import CLASSES_NOT_RECORDED, TIMING_ROWS, ParallelScorer, cache_key, get_scorer
+
+    cache = Path(project.settings.home) / "cache" / "scorers"
+    if prefer != "native":
+        converted = scorer_manifest.load(cache, cache_key(version))
+        classes = getattr(converted, "classes", CLASSES_NOT_RECORDED)
+        if converted is not None and classes is not CLASSES_NOT_RECORDED:
+            with tempfile.TemporaryDirectory(prefix="fti-model-") as tmp:
+                version.download(tmp)  # IntegrityError if a stored file was changed
+            return classes, ParallelScorer(converted)
     native = version.load()
     chosen = get_scorer(
         native,
         sample=rows[:SAMPLE_ROWS],
         timing_sample=rows[:TIMING_ROWS],
         prefer=prefer,
-        cache_dir=Path(project.settings.home) / "cache" / "scorers",
+        cache_dir=cache,
         cache_key=cache_key(version),
         predict_fn=version.flavor_impl.predict,
     )
-    return native, ParallelScorer(chosen)
+    return getattr(native, "classes_", None), ParallelScorer(chosen)
 
 
 def _count(project: Project, fv: FeatureView, start: datetime | None, end: datetime | None) -> int:

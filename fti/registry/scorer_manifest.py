@@ -58,9 +58,12 @@ def write(
     scorer: OnnxScorer,
     sample: np.ndarray,
     reference: dict[str, np.ndarray],
+    *,
+    classes: Any = None,
 ) -> bool:
     """Record ``scorer`` (the verified winner ``builder`` of the stored key ``key``) so it can be
-    rebuilt alone.
+    rebuilt alone, with the native model's ``classes`` (None for models without) when they are
+    JSON values.
 
     The manifest is written only if a scorer rebuilt from it reproduces ``reference`` on the
     kept sample rows; returns whether it was written.
@@ -89,6 +92,9 @@ def write(
         "sample": rows.tolist(),
         "reference": {name: _encode(value[:VERIFY_ROWS]) for name, value in reference.items()},
     }
+    labels = None if classes is None else np.asarray(classes).tolist()
+    if labels is None or all(type(label) in (int, str, bool) for label in labels):
+        manifest["classes"] = labels  # absent: not recorded (other types, or older manifests)
     text = json.dumps(manifest)
     if _build(json.loads(text), graph) is None:
         return False
@@ -144,6 +150,8 @@ def _build(manifest: dict[str, Any], graph: bytes) -> Scorer | None:
     scorer.casts = {name: np.dtype(dtype) for name, dtype in manifest["casts"].items()}
     scorer.artifact = manifest["artifact"]
     scorer.post_spec = manifest["post"]
+    if "classes" in manifest:
+        scorer.classes = manifest["classes"]
     sample = np.asarray(manifest["sample"], dtype=np.float64)
     reference = {name: _decode(value) for name, value in manifest["reference"].items()}
     if len(sample) == 0 or not scoring._agrees(scoring._safe_predict(scorer, sample), reference):

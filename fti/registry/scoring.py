@@ -50,6 +50,7 @@ MARGIN = 0.9
 """A converted scorer must take at most this fraction of native's time: timings on a shared
 machine are noisy, and native is the reference path."""
 ONNX_BLOCK_ROWS = 65_536
+CLASSES_NOT_RECORDED: Any = object()
 PIECE_ROWS = 16_384
 """Rows per piece of a :class:`ParallelScorer`: small enough to balance, large enough that the
 per-call overhead of every scorer stays negligible (measured: same throughput as 64k pieces)."""
@@ -131,6 +132,9 @@ class OnnxScorer:
         """The cache file suffix of the graph (``.hgb32.onnx``), when it came from the cache."""
         self.post_spec: dict[str, Any] | None = None
         """``post`` as JSON-able data (see ``_onnx_hgb.post_spec``), when it can be expressed."""
+        self.classes: Any = CLASSES_NOT_RECORDED
+        """The native model's ``classes_`` (a list, or None for models without), when rebuilt
+        from a manifest that recorded them."""
 
     def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
         import numpy as np
@@ -164,6 +168,7 @@ class OnnxScorer:
         """The same scorer on a session of ``threads`` intra-op threads."""
         other = OnnxScorer(self._bytes, self.output_names, self.dtype, self._post, threads=threads)
         other.casts, other.artifact, other.post_spec = dict(self.casts), self.artifact, self.post_spec
+        other.classes = self.classes
         return other
 
     def match_dtypes(self, reference: dict[str, np.ndarray]) -> None:
@@ -389,7 +394,7 @@ def get_scorer(
             if build.__name__ == winner:
                 scorer = _try(build, native_model, sample, reference, cache, key)
                 if scorer is not None:
-                    _remember(cache, key, winner, scorer, sample, reference)
+                    _remember(cache, key, winner, scorer, sample, reference, native_model)
                     return scorer
     candidates: list[tuple[str, Scorer]] = [("native", native)]
     for build in builders:
@@ -407,7 +412,7 @@ def get_scorer(
             best = fastest
     if choice is not None:
         _write_atomic(choice, best[0].encode())
-        _remember(cache, key, best[0], best[1], sample, reference)
+        _remember(cache, key, best[0], best[1], sample, reference, native_model)
     return best[1]
 
 
@@ -418,15 +423,18 @@ def _remember(
     scorer: Scorer,
     sample: np.ndarray,
     reference: dict[str, np.ndarray],
+    model: Any = None,
 ) -> None:
     """Record a converted winner so later loads can build it without the native model
-    (:mod:`fti.registry.scorer_manifest`); never fails the caller."""
+    (:mod:`fti.registry.scorer_manifest`), with the model's ``classes_``; never fails the caller."""
     if cache is None or key is None or not isinstance(scorer, OnnxScorer):
         return
     from fti.registry import scorer_manifest
 
     try:  # rewritten on every verified pick, so a corrupt entry heals on the next native load
-        scorer_manifest.write(cache, key, builder, scorer, sample, reference)
+        scorer_manifest.write(
+            cache, key, builder, scorer, sample, reference, classes=getattr(model, "classes_", None)
+        )
     except Exception:  # the manifest is an optimisation: without it loads take the native path
         import logging
 

@@ -235,3 +235,43 @@ def test_a_failure_midway_commits_nothing(project: fti.Project) -> None:
     group = project.feature_store.get_feature_group("kept_preds")
     assert [c.version for c in group.commits()] == kept.commit_versions
     assert len(group.read()) == kept.rows == 20
+
+
+def test_a_cached_converted_winner_scores_without_loading_the_model(
+    sqlite_project: fti.Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from fti.registry import scorer_manifest, scoring
+    from fti.registry.model_version import ModelVersion
+
+    setup_model(sqlite_project, HistGradientBoostingClassifier(max_iter=10, random_state=0))
+    mv = sqlite_project.model_registry.get_model("fraud@production")
+    cache = sqlite_project.settings.home / "cache" / "scorers"
+    cache.mkdir(parents=True, exist_ok=True)
+    key = scorer_manifest.stored_key(scoring.cache_key(mv))
+    (cache / f"{key}.choice").write_text("_build_onnx_hgb")  # ONNX won an earlier timing
+    first = fti.batch.score(sqlite_project, "fraud", output="first")  # native load, records it
+    assert first.scorer == "onnx"
+    manifest = json.loads((cache / f"{key}{scorer_manifest.SUFFIX}").read_text())
+    assert manifest["classes"] == [0, 1]
+
+    def refuse(self: ModelVersion) -> None:
+        raise AssertionError("the native model was loaded")
+
+    monkeypatch.setattr(ModelVersion, "load", refuse)
+    second = fti.batch.score(sqlite_project, "fraud", output="second")
+    assert second.scorer == "onnx" and second.rows == first.rows == N
+
+    def read(result: Any) -> pd.DataFrame:
+        frame = result.feature_group.read().drop(columns=["scored_at"])
+        return frame.sort_values("tid").reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(read(first), read(second))
+    # without recorded classes (an older manifest) the model is loaded, as before
+    del manifest["classes"]
+    (cache / f"{key}{scorer_manifest.SUFFIX}").write_text(json.dumps(manifest))
+    with pytest.raises(AssertionError, match="the native model was loaded"):
+        fti.batch.score(sqlite_project, "fraud", output="third")
