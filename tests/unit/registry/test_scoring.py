@@ -135,16 +135,25 @@ def test_labels_of_a_converted_scorer_keep_their_type() -> None:
     assert out["predict"].tolist() == model.predict(X_TEST).tolist()
 
 
-def test_model_fitted_on_a_dataframe_is_scored_without_warnings() -> None:
+@pytest.mark.parametrize("family", ["sklearn", "xgboost", "lightgbm"])
+def test_model_fitted_on_a_dataframe_is_scored_without_warnings(family: str) -> None:
+    import lightgbm as lgb
+    import xgboost as xgb
     from sklearn.ensemble import RandomForestClassifier
 
     frame = pd.DataFrame(X_TRAIN, columns=[f"f{i}" for i in range(6)])
-    model = RandomForestClassifier(5, max_depth=3, random_state=0).fit(frame, Y_CLASS)
+    model = {
+        "sklearn": lambda: RandomForestClassifier(5, max_depth=3, random_state=0),
+        "xgboost": lambda: xgb.XGBClassifier(n_estimators=8, max_depth=3, n_jobs=1),
+        "lightgbm": lambda: lgb.LGBMClassifier(n_estimators=8, num_leaves=6, verbose=-1, n_jobs=1),
+    }[family]().fit(frame, Y_CLASS)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         scorer = get_scorer(model, sample=X_TEST[:200], prefer="native")
         out = scorer.predict(X_TEST)
-    np.testing.assert_array_equal(out["predict"], model.predict(pd.DataFrame(X_TEST, columns=frame.columns)))
+    named = pd.DataFrame(X_TEST, columns=frame.columns)
+    np.testing.assert_array_equal(out["predict"], model.predict(named))
+    np.testing.assert_array_equal(out["predict_proba"], model.predict_proba(named))
 
 
 def test_mismatch_falls_back_to_native() -> None:
