@@ -255,35 +255,22 @@ def _hand_over(feed: queue.Queue[Any], item: Any, writer: Future[Any] | None) ->
 def _output_group(
     project: Project, output: str, version: int, keys: list[str], fv: FeatureView, model: Any, table: pa.Table
 ) -> tuple[FeatureGroup, bool]:
-    """The predictions group (checked against ``table``) and whether this run created it."""
-    from fti.errors import NotFoundError
-
-    _check_output(project, output, version, keys, fv, table.schema)
-    try:
-        return project.feature_store.get_feature_group(output, version), False
-    except NotFoundError:
-        pass
-    group = project.feature_store.get_or_create_feature_group(
-        output,
-        version,
-        primary_key=fv.primary_key,
-        event_time=fv.event_time,
-        description=f"batch predictions of model {model.name!r} over feature view {fv.name!r}",
-    )
-    return group, True
-
-
-def _check_output(
-    project: Project, output: str, version: int, keys: list[str], fv: FeatureView, schema: pa.Schema
-) -> None:
-    """Fail before scoring everything when an existing output group cannot take these rows."""
+    """The predictions group and whether this run created it; an existing group must have the
+    view's keys and the columns of ``table`` (checked before anything is written)."""
     from fti.errors import AlreadyExistsError, NotFoundError, SchemaError
     from fti.types import dtype_of
 
     try:
         group = project.feature_store.get_feature_group(output, version)
     except NotFoundError:
-        return
+        created = project.feature_store.get_or_create_feature_group(
+            output,
+            version,
+            primary_key=fv.primary_key,
+            event_time=fv.event_time,
+            description=f"batch predictions of model {model.name!r} over feature view {fv.name!r}",
+        )
+        return created, True
     if group.primary_key != list(fv.primary_key) or group.event_time != fv.event_time:
         raise AlreadyExistsError(
             f"feature group {output!r} version {version} has primary key {group.primary_key} and event "
@@ -292,12 +279,13 @@ def _check_output(
         )
     if group.features is not None:
         stored = {f.name: f.dtype for f in group.features}
-        given = {field.name: dtype_of(field.type) for field in schema}
+        given = {field.name: dtype_of(field.type) for field in table.schema}
         if stored != given:
             raise SchemaError(
                 f"feature group {output!r} version {version} holds columns {stored}, but this model's "
                 f"predictions have {given}; write them to another output name or version"
             )
+    return group, False
 
 
 def _check_times(start_time: datetime | None, end_time: datetime | None) -> None:
