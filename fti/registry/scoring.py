@@ -51,6 +51,8 @@ MARGIN = 0.9
 machine are noisy, and native is the reference path."""
 ONNX_BLOCK_ROWS = 65_536
 CLASSES_NOT_RECORDED: Any = object()
+LLEAVES_MODEL = ".lgb.txt"
+LLEAVES_LIBRARY = ".lleaves.so"
 PIECE_ROWS = 16_384
 """Rows per piece of a :class:`ParallelScorer`: small enough to balance, large enough that the
 per-call overhead of every scorer stays negligible (measured: same throughput as 64k pieces)."""
@@ -181,12 +183,18 @@ class CompiledLightGBMScorer:
 
     kind = "compiled"
 
-    def __init__(self, model: Any, library: Path, model_file: Path) -> None:
+    artifact = LLEAVES_LIBRARY
+    model_file_suffix = LLEAVES_MODEL
+
+    def __init__(self, classes: Any, library: Path, model_file: Path) -> None:
+        """``classes``: the model's ``classes_`` (None for regressors); ``library``: the compiled
+        forest (built from ``model_file``, LightGBM's text format, if it does not exist yet)."""
         import lleaves
 
         self._compiled = lleaves.Model(model_file=str(model_file))
         self._compiled.compile(cache=str(library))
-        self._classes = getattr(model, "classes_", None)
+        self._classes = classes
+        self.classes = None if classes is None else list(classes)
         self.threads = _threads()
 
     def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
@@ -427,7 +435,7 @@ def _remember(
 ) -> None:
     """Record a converted winner so later loads can build it without the native model
     (:mod:`fti.registry.scorer_manifest`), with the model's ``classes_``; never fails the caller."""
-    if cache is None or key is None or not isinstance(scorer, OnnxScorer):
+    if cache is None or key is None or not isinstance(scorer, (OnnxScorer, CompiledLightGBMScorer)):
         return
     from fti.registry import scorer_manifest
 
@@ -582,10 +590,12 @@ def _build_lleaves(
     directory = cache if cache is not None else Path(tempfile.mkdtemp(prefix="fti-lleaves-"))
     directory.mkdir(parents=True, exist_ok=True)
     name = key or _key(text)
-    model_file = directory / f"{name}.lgb.txt"
+    model_file = directory / f"{name}{LLEAVES_MODEL}"
     if not model_file.exists():
         model_file.write_text(text)
-    return CompiledLightGBMScorer(model, directory / f"{name}.lleaves.so", model_file)
+    return CompiledLightGBMScorer(
+        getattr(model, "classes_", None), directory / f"{name}{LLEAVES_LIBRARY}", model_file
+    )
 
 
 def _build_onnx_hgb(

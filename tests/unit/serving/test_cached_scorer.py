@@ -221,3 +221,54 @@ def test_tampered_artifacts_fail_to_load_even_with_a_cached_conversion(sqlite_pr
         path.write_bytes(path.read_bytes() + b"tampered")
     with pytest.raises(IntegrityError, match="does not match its recorded digest"):
         load_model(sqlite_project, sqlite_project.serving.get("hgb").spec)
+
+
+def test_a_compiled_lightgbm_winner_is_rebuilt_without_lightgbm(sqlite_project: fti.Project) -> None:
+    """The lleaves library is cached with a manifest: a server (or batch job) rebuilds it without
+    importing LightGBM or scikit-learn, and refuses a library whose digest changed."""
+    import lightgbm as lgb
+
+    X, y = make_classification(400, n_features=4, n_informative=3, n_redundant=0, random_state=0)
+    labels = np.where(y == 1, "fraud", "ok")  # string classes round-trip through the manifest
+    model = lgb.LGBMClassifier(n_estimators=12, num_leaves=6, verbose=-1).fit(
+        pd.DataFrame(X, columns=FEATURES), labels
+    )
+    mv = sqlite_project.model_registry.register(
+        "lgbm", model, input_example=pd.DataFrame(X[:50], columns=FEATURES)
+    )
+    key = scoring.cache_key(mv)
+    cache = _cache(sqlite_project)
+    cache.mkdir(parents=True, exist_ok=True)
+    _choice(sqlite_project, key).write_text("_build_lleaves")
+    chosen = scoring.get_scorer(mv, sample=X[:200], cache_dir=cache, cache_key=key)
+    assert chosen.kind == "compiled"
+    manifest = json.loads(scorer_manifest.path(cache, key).read_text())
+    assert (manifest["kind"], manifest["classes"]) == ("compiled", ["fraud", "ok"])
+
+    code = (
+        "import json, sys\n"
+        "import numpy as np\n"
+        "from pathlib import Path\n"
+        "from fti.registry import scorer_manifest\n"
+        "scorer = scorer_manifest.load(Path(sys.argv[1]), sys.argv[2])\n"
+        "out = scorer.predict(np.asarray(json.loads(sys.argv[3])))\n"
+        "print(json.dumps({'kind': scorer.kind, 'classes': scorer.classes,\n"
+        "                  'predict': out['predict'].tolist(), 'proba': out['predict_proba'].tolist(),\n"
+        "                  'imported': sorted(m for m in ('lightgbm', 'sklearn') if m in sys.modules)}))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(cache), key, json.dumps(X[:30].tolist())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    named = pd.DataFrame(X[:30], columns=FEATURES)
+    assert (result["kind"], result["classes"], result["imported"]) == ("compiled", ["fraud", "ok"], [])
+    assert result["predict"] == model.predict(named).tolist()
+    np.testing.assert_allclose(result["proba"], model.predict_proba(named), rtol=0, atol=1e-9)
+
+    library = cache / f"{scorer_manifest.stored_key(key)}{scoring.LLEAVES_LIBRARY}"
+    library.write_bytes(library.read_bytes() + b"\0")
+    assert scorer_manifest.load(cache, key) is None
