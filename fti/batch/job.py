@@ -136,17 +136,10 @@ def score(
     columns = fv.feature_names(transformed=True, training_dataset_version=td_version)
     keys = [*fv.primary_key, *([fv.event_time] if fv.event_time else [])]
     scored_at = datetime.now(UTC)
-    total = _count(project, fv, start_time, end_time)
-    batches = (
-        fv.iter_batch_data(
-            start_time,
-            end_time,
-            batch_rows=chunk_rows,
-            with_keys=True,
-            training_dataset_version=td_version,
-        )
-        if total
-        else iter(())
+    _check_spine_time(fv, start_time, end_time)
+    total = _count(project, fv, start_time, end_time) if progress is not None else 0
+    batches = fv.iter_batch_data(
+        start_time, end_time, batch_rows=chunk_rows, with_keys=True, training_dataset_version=td_version
     )
 
     reader = ThreadPoolExecutor(1, thread_name_prefix="fti-batch-read")
@@ -347,14 +340,18 @@ def _scorer(project: Project, version: Any, rows: np.ndarray, prefer: str) -> tu
     return getattr(native, "classes_", None), ParallelScorer(chosen)
 
 
-def _count(project: Project, fv: FeatureView, start: datetime | None, end: datetime | None) -> int:
-    """The number of spine rows in ``[start, end)`` (for progress and to skip an empty run)."""
+def _check_spine_time(fv: FeatureView, start: datetime | None, end: datetime | None) -> None:
     spine = fv.query.spine
     if spine.event_time is None and (start is not None or end is not None):
         raise ValidationError(
             f"start_time/end_time filter on event time, but the spine {spine.name!r} of feature view "
             f"{fv.name!r} has none; omit them to score every row"
         )
+
+
+def _count(project: Project, fv: FeatureView, start: datetime | None, end: datetime | None) -> int:
+    """The number of spine rows in ``[start, end)`` (the total a progress callback is given)."""
+    spine = fv.query.spine
     from fti.errors import NotFoundError
     from fti.storage.offline.scan import time_condition
 
