@@ -163,6 +163,7 @@ def score(
                 None, 0, version.name, version.version, "none", [], scored_at, time.perf_counter() - started
             )
         classes, scorer = _scorer(project, version, current[1], prefer)
+        constants = _constants(version, scored_at, chunk_rows)
         group: FeatureGroup | None = None
         done = 0
         while current is not None:
@@ -171,9 +172,7 @@ def score(
             for offset in range(0, len(matrix), chunk_rows):
                 outputs = scorer.predict(matrix[offset : offset + chunk_rows])
                 names = _output_columns(outputs, None if classes is None else list(classes))
-                table = _predictions(
-                    keys_table.slice(offset, chunk_rows), keys, outputs, names, version, scored_at
-                )
+                table = _predictions(keys_table.slice(offset, chunk_rows), keys, outputs, names, constants)
                 if group is None:  # the first predictions fix the output's schema
                     group, created = _output_group(project, output, output_version, keys, fv, version, table)
                     mode = "append" if _range_is_empty(project, group, start_time, end_time) else "upsert"
@@ -399,28 +398,35 @@ def _slug(value: Any) -> str:
     return re.sub(r"[^a-z0-9_]", "_", str(value).lower()) or "_"
 
 
+def _constants(version: Any, scored_at: datetime, rows: int) -> list[pa.Array]:
+    """``model_name``, ``model_version`` and ``scored_at`` for ``rows`` rows, built once per job
+    by Arrow (every predictions table takes a zero-copy slice)."""
+    import pyarrow as pa
+
+    return [
+        pa.repeat(pa.scalar(version.name, pa.string()), rows),
+        pa.repeat(pa.scalar(version.version, pa.int64()), rows),
+        pa.repeat(pa.scalar(scored_at, pa.timestamp("us", tz="UTC")), rows),
+    ]
+
+
 def _predictions(
     chunk: pa.Table,
     keys: list[str],
     outputs: dict[str, np.ndarray],
     names: list[str],
-    version: Any,
-    scored_at: datetime,
+    constants: list[pa.Array],
 ) -> pa.Table:
     import numpy as np
     import pyarrow as pa
 
     pred = outputs["predict"]
-    values = [pred] if pred.ndim == 1 else list(pred.T)
+    values = [pred] if pred.ndim == 1 else list(np.ascontiguousarray(pred.T))
     proba = outputs.get("predict_proba")
-    if proba is not None:
-        values += list(np.asarray(proba, dtype=np.float64).T)
+    if proba is not None:  # one transposing copy, then each class's column is contiguous
+        values += list(np.ascontiguousarray(np.asarray(proba, dtype=np.float64).T))
     n = chunk.num_rows
     columns = [chunk.column(k) for k in keys]
     columns += [pa.array(v) if v.dtype != object else pa.array(v.tolist()) for v in values]
-    columns += [  # constants filled by Arrow, not by Python objects
-        pa.repeat(pa.scalar(version.name, pa.string()), n),
-        pa.repeat(pa.scalar(version.version, pa.int64()), n),
-        pa.repeat(pa.scalar(scored_at, pa.timestamp("us", tz="UTC")), n),
-    ]
+    columns += [constant.slice(0, n) for constant in constants]
     return pa.table(columns, names=[*keys, *names, "model_name", "model_version", "scored_at"])
