@@ -70,6 +70,11 @@ class FeatureGroup:
         return self._meta.event_time
 
     @property
+    def key_columns(self) -> list[str]:
+        """The primary key and the event time (if any): what identifies a row."""
+        return [*self._meta.primary_key, *([self._meta.event_time] if self._meta.event_time else [])]
+
+    @property
     def online_enabled(self) -> bool:
         return self._meta.online_enabled
 

@@ -231,7 +231,7 @@ class FeatureStore:
     ) -> InsertResult:
         offline = self._project.backends.offline
         previous = offline.version(fg.table_name)
-        merge_keys = [*fg.primary_key, *([fg.event_time] if fg.event_time else [])]
+        merge_keys = fg.key_columns
         upsert = merge and previous is not None
         version = offline.write(fg.table_name, table, merge_keys=merge_keys if upsert else None)
         stats = None
@@ -300,7 +300,7 @@ class FeatureStore:
                 raise
 
         offline = self._project.backends.offline
-        merge_keys = [*fg.primary_key, *([fg.event_time] if fg.event_time else [])]
+        merge_keys = fg.key_columns
         upsert = merge and offline.version(fg.table_name) is not None
         reader = pa.RecordBatchReader.from_batches(table.schema, checked())
         try:

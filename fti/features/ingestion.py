@@ -143,7 +143,7 @@ def _cast(column: pa.ChunkedArray, dtype: str) -> pa.ChunkedArray | None:
 
 
 def _check_not_null(fg: FeatureGroup, table: pa.Table) -> None:
-    for name in [*fg.primary_key, *([fg.event_time] if fg.event_time else [])]:
+    for name in fg.key_columns:
         column = table.column(name)
         if column.null_count:
             rows = pc.indices_nonzero(pc.is_null(column)).to_pylist()[:MAX_EXAMPLES]
@@ -161,7 +161,7 @@ ARROW_UNIQUE_MAX_ROWS = 500_000
 
 
 def _check_unique(fg: FeatureGroup, table: pa.Table) -> None:
-    keys = [*fg.primary_key, *([fg.event_time] if fg.event_time else [])]
+    keys = fg.key_columns
     if table.num_rows <= ARROW_UNIQUE_MAX_ROWS:
         groups, examples = _duplicates_arrow(table, keys)
     else:

@@ -92,7 +92,7 @@ class Query:
             raise SchemaError(
                 f"unknown feature(s) {unknown} in feature group {group.name!r}; it has {list(schema)}"
             )
-        skip = {*features, *group.primary_key, *([group.event_time] if group.event_time else [])}
+        skip = {*features, *group.key_columns}
         chosen = [name for name in schema if name not in skip]
         if not chosen:
             raise ValidationError(f"the selection from {group.name!r} has no features left")
@@ -170,8 +170,7 @@ class Query:
 
     def key_columns(self) -> list[str]:
         """The spine's primary key and event time: always part of the joined result."""
-        spine = self.spine
-        return [*spine.primary_key, *([spine.event_time] if spine.event_time else [])]
+        return self.spine.key_columns
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description; groups are referenced by name and version."""
@@ -237,7 +236,7 @@ def _check_on(on: Sequence[str] | str | None, right: FeatureGroup) -> list[str]:
 
 def _resolve(parts: tuple[Part, ...]) -> list[OutputColumn]:
     spine = parts[0].group
-    reserved = {*spine.primary_key, *([spine.event_time] if spine.event_time else [])}
+    reserved = set(spine.key_columns)
     owners: dict[str, str] = {name: spine.name for name in reserved}
     columns: list[OutputColumn] = []
     for index, part in enumerate(parts):

@@ -193,8 +193,7 @@ class CompiledLightGBMScorer:
 
         self._compiled = lleaves.Model(model_file=str(model_file))
         self._compiled.compile(cache=str(library))
-        self._classes = classes
-        self.classes = None if classes is None else list(classes)
+        self.classes = classes
         self.threads = _threads()
 
     def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
@@ -203,12 +202,12 @@ class CompiledLightGBMScorer:
         raw = np.asarray(
             self._compiled.predict(np.ascontiguousarray(X, dtype=np.float64), n_jobs=self.threads)
         )
-        if self._classes is None:
+        if self.classes is None:
             return {"predict": raw}
         proba = raw.reshape(len(X), -1)
         if proba.shape[1] == 1:
             proba = np.column_stack([1.0 - proba[:, 0], proba[:, 0]])
-        return {"predict": np.asarray(self._classes).take(proba.argmax(axis=1)), "predict_proba": proba}
+        return {"predict": np.asarray(self.classes).take(proba.argmax(axis=1)), "predict_proba": proba}
 
 
 class ParallelScorer:
