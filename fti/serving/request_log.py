@@ -237,7 +237,7 @@ def to_frame(records: list[InferenceRecord]) -> Any:
 
 
 def _numeric(values: np.ndarray, arrow_type: Any = None) -> Any:
-    """A null-free Arrow array over a copy of a numeric (or bool) numpy column."""
+    """A null-free Arrow array over a numeric (or bool) numpy column's memory (copied only if strided)."""
     import numpy as np
     import pyarrow as pa
 
