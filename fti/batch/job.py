@@ -22,6 +22,7 @@ from __future__ import annotations
 import queue
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from fti.features.feature_group import FeatureGroup
     from fti.features.feature_view import FeatureView
     from fti.project import Project
-    from fti.registry.scoring import ParallelScorer
+    from fti.registry.scoring import ParallelScorer, Scores
 
 DEFAULT_CHUNK_ROWS = 65_536
 SAMPLE_ROWS = 2_000
@@ -138,9 +139,7 @@ def score(
     scored_at = datetime.now(UTC)
     _check_spine_time(fv, start_time, end_time)
     total = _count(project, fv, start_time, end_time) if progress is not None else 0
-    batches = fv.iter_batch_data(
-        start_time, end_time, batch_rows=chunk_rows, with_keys=True, training_dataset_version=td_version
-    )
+    batches: Iterator[pa.Table] | None = None
 
     reader = ThreadPoolExecutor(1, thread_name_prefix="fti-batch-read")
     writer = ThreadPoolExecutor(1, thread_name_prefix="fti-batch-write")
@@ -151,37 +150,67 @@ def score(
     try:
 
         def load() -> tuple[pa.Table, np.ndarray] | None:
+            nonlocal batches
             from fti.registry.scoring import to_matrix
 
+            if batches is None:  # opened in the reader thread, while the scorer loads
+                batches = fv.iter_batch_data(
+                    start_time,
+                    end_time,
+                    batch_rows=chunk_rows,
+                    with_keys=True,
+                    training_dataset_version=td_version,
+                )
             data = next(batches, None)
             return None if data is None else (data.select(keys), to_matrix(data, columns))
 
-        # the first batch is read here: its first rows verify and time the scorer candidates
-        current = load()
+        # the first batch is read while a cached scorer is rebuilt; without one, the first rows
+        # of that batch verify and time the scorer candidates
+        pending = reader.submit(load)
+        cached = None if prefer == "native" else _cached_scorer(project, version)
+        if cached is not None:
+            scorer = cached[1]
+        current = pending.result()
         if current is None or not len(current[1]):
             return BatchScoreResult(
                 None, 0, version.name, version.version, "none", [], scored_at, time.perf_counter() - started
             )
-        classes, scorer = _scorer(project, version, current[1], prefer)
+        classes, scorer = (
+            cached if cached is not None else _native_scorer(project, version, current[1], prefer)
+        )
         constants = _constants(version, scored_at, chunk_rows)
         group: FeatureGroup | None = None
         done = 0
-        while current is not None:
-            pending = reader.submit(load)
-            keys_table, matrix = current
-            for offset in range(0, len(matrix), chunk_rows):
-                outputs = scorer.predict(matrix[offset : offset + chunk_rows])
-                names = _output_columns(outputs, None if classes is None else list(classes))
-                table = _predictions(keys_table.slice(offset, chunk_rows), keys, outputs, names, constants)
-                if group is None:  # the first predictions fix the output's schema
-                    group, created = _output_group(project, output, output_version, keys, fv, version, table)
-                    mode = "append" if _range_is_empty(project, group, start_time, end_time) else "upsert"
-                    written = writer.submit(group.insert_stream, _drain(feed), "none", write_mode=mode)
-                _hand_over(feed, table, written)
-                done += table.num_rows
+
+        def emit(keys_table: pa.Table, scores: Scores) -> None:
+            """Turn a batch's scores into predictions and hand them to the writer."""
+            nonlocal group, created, written, done
+            outputs = scores.result()
+            names = _output_columns(outputs, None if classes is None else list(classes))
+            table = _predictions(keys_table, keys, outputs, names, constants)
+            if group is None:  # the first predictions fix the output's schema
+                group, created = _output_group(project, output, output_version, keys, fv, version, table)
+                mode = "append" if _range_is_empty(project, group, start_time, end_time) else "upsert"
+                # keyed by the spine's rows, which its group keeps unique
+                written = writer.submit(
+                    group.insert_stream, _drain(feed), "none", write_mode=mode, unique_keys=True
+                )
+            _hand_over(feed, table, written)
+            done += table.num_rows
             if progress is not None:
                 progress(done, max(total, done))
+
+        # Two batches are scored at a time: the workers start on the pieces of batch i while
+        # the last pieces of batch i-1 finish, so no core waits for the slowest piece of a batch.
+        scoring: deque[tuple[pa.Table, Scores]] = deque()
+        while current is not None:
+            pending = reader.submit(load)
+            scoring.append((current[0], scorer.submit(current[1])))
+            if len(scoring) > 1:
+                emit(*scoring.popleft())
             current = pending.result()
+        while scoring:
+            emit(*scoring.popleft())
         assert group is not None and written is not None
         _hand_over(feed, _END, written)
         commit = written.result()
@@ -303,29 +332,37 @@ def _resolve(project: Project, model: str) -> Any:
     return registry.resolve(model)
 
 
-def _scorer(project: Project, version: Any, rows: np.ndarray, prefer: str) -> tuple[Any, ParallelScorer]:
-    """The model's classes (None for regressors) and its fastest scorer, run by one
-    single-threaded worker per core (see :class:`~fti.registry.scoring.ParallelScorer`).
-
-    A converted winner cached with a manifest (:mod:`fti.registry.scorer_manifest`) is rebuilt
-    and re-verified without loading the native model (its artifacts' digests are still checked);
-    otherwise the native model is loaded and the candidates verified on the first
-    ``SAMPLE_ROWS`` of ``rows`` and timed on up to ``TIMING_ROWS`` of them (conversions and the
-    winner cached on disk).
+def _cached_scorer(project: Project, version: Any) -> tuple[Any, ParallelScorer] | None:
+    """The model's classes and its converted fastest scorer, rebuilt from a cached manifest
+    (:mod:`fti.registry.scorer_manifest`) without loading the native model, or None when no
+    manifest with the classes is cached. The model's artifacts are still checked against their
+    digests, and the manifest against the converted files'.
     """
     import tempfile
 
     from fti.registry import scorer_manifest
-    from fti.registry.scoring import CLASSES_NOT_RECORDED, TIMING_ROWS, ParallelScorer, cache_key, get_scorer
+    from fti.registry.scoring import CLASSES_NOT_RECORDED, ParallelScorer, cache_key
 
-    cache = Path(project.settings.home) / "cache" / "scorers"
-    if prefer != "native":
-        converted = scorer_manifest.load(cache, cache_key(version))
-        classes = getattr(converted, "classes", CLASSES_NOT_RECORDED)
-        if converted is not None and classes is not CLASSES_NOT_RECORDED:
-            with tempfile.TemporaryDirectory(prefix="fti-model-") as tmp:
-                version.download(tmp)  # IntegrityError if a stored file was changed
-            return classes, ParallelScorer(converted)
+    converted = scorer_manifest.load(_cache_dir(project), cache_key(version))
+    classes = getattr(converted, "classes", CLASSES_NOT_RECORDED)
+    if converted is None or classes is CLASSES_NOT_RECORDED:
+        return None
+    with tempfile.TemporaryDirectory(prefix="fti-model-") as tmp:
+        version.download(tmp)  # IntegrityError if a stored file was changed
+    return classes, ParallelScorer(converted)
+
+
+def _native_scorer(
+    project: Project, version: Any, rows: np.ndarray, prefer: str
+) -> tuple[Any, ParallelScorer]:
+    """The model's classes (None for regressors) and its fastest scorer, run by one
+    single-threaded worker per core (see :class:`~fti.registry.scoring.ParallelScorer`): the
+    native model is loaded and the candidates verified on the first ``SAMPLE_ROWS`` of ``rows``
+    and timed on up to ``TIMING_ROWS`` of them (conversions and the winner cached on disk).
+    """
+    from fti.registry.scoring import TIMING_ROWS, ParallelScorer, cache_key, get_scorer
+
+    cache = _cache_dir(project)
     native = version.load()
     chosen = get_scorer(
         native,
@@ -337,6 +374,10 @@ def _scorer(project: Project, version: Any, rows: np.ndarray, prefer: str) -> tu
         predict_fn=version.flavor_impl.predict,
     )
     return getattr(native, "classes_", None), ParallelScorer(chosen)
+
+
+def _cache_dir(project: Project) -> Path:
+    return Path(project.settings.home) / "cache" / "scorers"
 
 
 def _check_spine_time(fv: FeatureView, start: datetime | None, end: datetime | None) -> None:

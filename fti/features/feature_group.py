@@ -156,7 +156,12 @@ class FeatureGroup:
         )
 
     def insert_stream(
-        self, batches: Iterable[Any], validation: str = "strict", *, write_mode: str = "append"
+        self,
+        batches: Iterable[Any],
+        validation: str = "strict",
+        *,
+        write_mode: str = "append",
+        unique_keys: bool = False,
     ) -> InsertResult:
         """Commit a stream of pieces (pyarrow Tables or RecordBatches, pandas or polars
         DataFrames) as one offline commit, holding about one piece in memory at a time.
@@ -176,6 +181,10 @@ class FeatureGroup:
                 use :meth:`insert`).
             write_mode: ``"append"`` (default) or ``"upsert"`` (a Delta merge on the primary key
                 and event time, which reads the stored table).
+            unique_keys: True when the caller guarantees that no (primary key, event time) value
+                repeats within a piece either, as for rows keyed by the rows of a feature group
+                (batch predictions): the per-piece duplicate check is skipped. Schema, null-key
+                and expectation checks still run.
 
         Raises:
             ValidationError: an empty stream, or the errors of :meth:`insert` for a piece.
@@ -189,8 +198,10 @@ class FeatureGroup:
                 f"insert_stream validation must be 'strict' or 'none', got {validation!r} "
                 "(for 'warn', insert the data at once with insert())"
             )
+        if not isinstance(unique_keys, bool):
+            raise ValidationError(f"unique_keys must be True or False, got {unique_keys!r}")
         return self._project.feature_store._commit_stream(
-            self, batches, validation, merge=write_mode == "upsert"
+            self, batches, validation, merge=write_mode == "upsert", unique_keys=unique_keys
         )
 
     def append_features(self, features: Sequence[Feature]) -> int:

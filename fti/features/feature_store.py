@@ -264,7 +264,7 @@ class FeatureStore:
         )
 
     def _commit_stream(
-        self, fg: FeatureGroup, batches: Iterable[Any], validation: str, *, merge: bool
+        self, fg: FeatureGroup, batches: Iterable[Any], validation: str, *, merge: bool, unique_keys: bool
     ) -> InsertResult:
         """Check each piece of ``batches`` and write them all as one offline commit."""
         import pyarrow as pa
@@ -275,7 +275,7 @@ class FeatureStore:
         first = next(pieces, None)
         if first is None:
             raise ValidationError(f"cannot insert an empty stream into feature group {fg.name!r}")
-        table, new_schema = ingestion.prepare(fg, first)
+        table, new_schema = ingestion.prepare(fg, first, check_unique=not unique_keys)
         status, _ = ingestion.run_validation(fg, table, validation)
         if new_schema is not None:
             fg._meta = self._set_features(fg._meta, new_schema)
@@ -293,7 +293,7 @@ class FeatureStore:
                     if piece is None:
                         current = None
                     else:
-                        current, _ = ingestion.prepare(fg, piece)
+                        current, _ = ingestion.prepare(fg, piece, check_unique=not unique_keys)
                         ingestion.run_validation(fg, current, validation)
             except BaseException as exc:  # surfaces through the writer as a generic error
                 failure.append(exc)

@@ -50,10 +50,14 @@ class CommitInfo:
     validation_report: dict[str, Any] | None
 
 
-def prepare(fg: FeatureGroup, data: Any) -> tuple[pa.Table, list[Feature] | None]:
+def prepare(
+    fg: FeatureGroup, data: Any, *, check_unique: bool = True
+) -> tuple[pa.Table, list[Feature] | None]:
     """Check ``data`` against the group and return it in the stored column order and types.
 
     Returns the table and, on the first insert, the schema it fixes. Raises before any write.
+    ``check_unique=False`` skips the duplicate-key check, for callers whose keys are unique by
+    construction.
     """
     table = to_arrow(data, what=f"data for feature group {fg.name!r}")
     if table.num_rows == 0:
@@ -80,7 +84,8 @@ def prepare(fg: FeatureGroup, data: Any) -> tuple[pa.Table, list[Feature] | None
             f"got {table.column(fg.event_time).type}"
         )
     _check_not_null(fg, table)
-    _check_unique(fg, table)
+    if check_unique:
+        _check_unique(fg, table)
     return table, new_schema
 
 

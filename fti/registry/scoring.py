@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from fti.errors import ValidationError
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     import numpy as np
 
 PREFER = ("fastest", "native", "converted")
@@ -232,16 +234,33 @@ class ParallelScorer:
         )
 
     def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        return self.submit(X).result()
+
+    def submit(self, X: np.ndarray) -> Scores:
+        """Queue the pieces of ``X`` behind those already submitted; the scores are collected
+        with :meth:`Scores.result`."""
+        pieces = [X[i : i + self.piece_rows] for i in range(0, len(X), self.piece_rows)]
+        return Scores([self._pool.submit(self._scorer.predict, piece) for piece in pieces])
+
+    def close(self) -> None:
+        """Stop the workers; pieces not started yet are dropped."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class Scores:
+    """The pending outputs of one :meth:`ParallelScorer.submit`."""
+
+    def __init__(self, parts: list[Future[dict[str, np.ndarray]]]) -> None:
+        self._parts = parts
+
+    def result(self) -> dict[str, np.ndarray]:
+        """The outputs of every piece, in order (waits for them; raises a piece's error)."""
         import numpy as np
 
-        pieces = [X[i : i + self.piece_rows] for i in range(0, len(X), self.piece_rows)]
-        parts = list(self._pool.map(self._scorer.predict, pieces))
+        parts = [part.result() for part in self._parts]
         if len(parts) == 1:
             return parts[0]
         return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
 
 
 def single_threaded(scorer: Scorer) -> Scorer:

@@ -92,4 +92,22 @@ def test_bad_arguments(group: Any) -> None:
         group.insert_stream(iter([frame([1], [0], [1.0])]), write_mode="merge")
     with pytest.raises(ValidationError, match="duplicate"):
         group.insert_stream(iter([frame([1, 1], [0, 0], [1.0, 2.0])]))
+    with pytest.raises(ValidationError, match="unique_keys must be True or False"):
+        group.insert_stream(iter([frame([1], [0], [1.0])]), unique_keys="yes")
     assert group.commits() == []
+
+
+def test_unique_keys_skips_only_the_duplicate_check(group: Any) -> None:
+    """The caller's guarantee replaces the duplicate check; every other check still runs."""
+    group.insert(frame([9], [0], [9.0]))
+    nulls = frame([7, 8], [0, 0], [1.0, 2.0])
+    nulls["cc_num"] = pd.array([7, None], dtype="Int64")
+    with pytest.raises(ValidationError, match="null value"):
+        group.insert_stream(iter([nulls]), unique_keys=True)
+    with pytest.raises(SchemaError, match="unexpected column"):
+        group.insert_stream(iter([frame([1], [0], [1.0]).assign(extra=1)]), unique_keys=True)
+    assert [c.version for c in group.commits()] == [0]
+    # a repeated key is the caller's to avoid: with the guarantee it is written as given
+    result = group.insert_stream(iter([frame([1, 1], [0, 0], [1.0, 2.0])]), unique_keys=True)
+    assert result.rows == 2
+    assert sorted(group.read()["amount"].tolist()) == [1.0, 2.0, 9.0]

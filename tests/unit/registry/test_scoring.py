@@ -125,6 +125,24 @@ def test_parallel_scorer_gives_the_same_outputs_with_one_thread_per_worker(name:
         parallel.close()
 
 
+def test_parallel_scorer_submits_queue_in_order_and_raise_their_own_errors() -> None:
+    model = MODELS["rf"][0]
+    parallel = ParallelScorer(
+        get_scorer(model, sample=X_TEST[:500], prefer="native"), workers=2, piece_rows=97
+    )
+    try:
+        halves = [X_TEST[: len(X_TEST) // 2], X_TEST[len(X_TEST) // 2 :]]
+        pending = [parallel.submit(half) for half in halves]  # both in flight at once
+        outputs = [scores.result() for scores in pending]
+        for half, got in zip(halves, outputs, strict=True):
+            _assert_same(got, native_predict(model, half))
+        wrong = parallel.submit(X_TEST[:10, :3])  # too few features: the piece's own error
+        with pytest.raises(ValueError, match="features"):
+            wrong.result()
+    finally:
+        parallel.close()
+
+
 def test_labels_of_a_converted_scorer_keep_their_type() -> None:
     from sklearn.ensemble import RandomForestClassifier
 
