@@ -156,9 +156,13 @@ def connect(
 
         settings = load_settings(home, **overrides)
     backends = Backends(settings)
-    project_id = _get_or_create_project(backends.catalog, project, create)
-    proj = Project(project, project_id, backends)
-    proj.feature_store.materialize_all()
+    try:
+        project_id = _get_or_create_project(backends.catalog, project, create)
+        proj = Project(project, project_id, backends)
+        proj.feature_store.materialize_all()
+    except BaseException:
+        backends.close()  # a failed connect keeps no database connection open
+        raise
     return proj
 
 

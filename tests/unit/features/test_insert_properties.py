@@ -115,6 +115,7 @@ def test_a_killed_writer_leaves_a_readable_table_and_online_catches_up(tmp_path:
     time.sleep(0.3)  # then kill it somewhere inside a later insert
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    proc.stdout.close()
 
     with fti.connect(home=home) as project:  # connect runs the online catch-up
         fg = project.feature_store.get_feature_group("crash")
