@@ -121,10 +121,13 @@ def run(
     end_time: datetime | None = None,
     order: bool = True,
 ) -> pa.Table:
-    """Execute the point-in-time join of ``query`` over ``sources`` (one Arrow table or dataset per
-    query part, in part order) and return the result as one Arrow table."""
+    """Execute the point-in-time join of ``query`` over ``sources`` (one Arrow table, dataset or
+    :class:`~fti.storage.offline.scan.LocalFiles` per query part, in part order) and return the
+    result as one Arrow table."""
     from fti._duckdb import connect, fetch_arrow
+    from fti.storage.offline.scan import as_dataset
 
+    sources = [as_dataset(source) for source in sources]
     sql, params = build_sql(query, start_time=start_time, end_time=end_time, order=order)
     spine = _load_spine(query, sources[0], start_time, end_time)
     if order:
@@ -174,6 +177,9 @@ def stream(
         reader = _spine_reader(query, sources[0], start_time, end_time, batch_rows)
         yield from _rebatch((_project_spine(query, batch) for batch in reader), batch_rows)
         return
+    from fti.storage.offline.scan import as_dataset
+
+    sources = [as_dataset(source) for source in sources]
     sql, params = build_sql(query, start_time=start_time, end_time=end_time, order=False)
     spine = _load_spine(query, sources[0], start_time, end_time)
     con = connect(threads=threads, memory_limit=memory_limit)

@@ -61,7 +61,9 @@ class TrainingDataset:
 
 
 def snapshot(query: Query, offline: OfflineStore) -> tuple[list[Any], dict[str, int | None]]:
-    """The latest Delta snapshot of every group of ``query``, and the versions read."""
+    """The latest Delta snapshot of every group of ``query`` (local files, a dataset, or an empty
+    table for a group without data; see :func:`fti.storage.offline.scan.as_dataset`), and the
+    versions read."""
     sources: list[Any] = []
     versions: dict[str, int | None] = {}
     for part in query.parts:
@@ -72,7 +74,8 @@ def snapshot(query: Query, offline: OfflineStore) -> tuple[list[Any], dict[str, 
             features = group.features or []
             sources.append(pa.schema([pa.field(f.name, arrow_type(f.dtype)) for f in features]).empty_table())
         else:
-            sources.append(offline.dataset(group.table_name, version=version))
+            files = offline.local_files(group.table_name, version)
+            sources.append(files if files is not None else offline.dataset(group.table_name, version=version))
     return sources, versions
 
 

@@ -11,6 +11,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.dataset as ds
 
+    from fti.storage.offline.scan import LocalFiles
+
 
 @dataclass(frozen=True)
 class TableCommit:
@@ -44,6 +46,11 @@ class OfflineStore(Protocol):
 
     def dataset(self, table: str, *, version: int | datetime | None = None) -> ds.Dataset:
         """A lazily scanned Arrow dataset of the table at ``version`` (None = latest) or at a time."""
+        ...
+
+    def local_files(self, table: str, version: int) -> LocalFiles | None:
+        """The table at ``version`` as plain Parquet files on local disk, or None when it cannot
+        be read that way (an object store, or a table whose readers need more than its files)."""
         ...
 
     def version(self, table: str) -> int | None:

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     import pyarrow.dataset as ds
     from deltalake import DeltaTable
 
+    from fti.storage.offline.scan import LocalFiles
+
 
 class DeltaOfflineStore:
     """Each table is a Delta table under ``url``; a commit is a Delta version."""
@@ -77,6 +79,22 @@ class DeltaOfflineStore:
 
     def dataset(self, table: str, *, version: int | datetime | None = None) -> ds.Dataset:
         return self._table(table, version).to_pyarrow_dataset()
+
+    def local_files(self, table: str, version: int) -> LocalFiles | None:
+        import pyarrow as pa
+
+        from fti.storage.offline.scan import LocalFiles
+
+        if not self._local:
+            return None
+        dt = self._table(table, version)
+        if dt.protocol().min_reader_version > 1:  # column mapping or deletion vectors: not plain files
+            return None
+        return LocalFiles(
+            tuple(dt.file_uris()),
+            pa.schema(dt.schema().to_arrow()),
+            dt.to_pyarrow_dataset,  # the same snapshot, for query engines
+        )
 
     def version(self, table: str) -> int | None:
         from deltalake import DeltaTable
