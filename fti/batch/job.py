@@ -164,19 +164,20 @@ def score(
             data = next(batches, None)
             return None if data is None else (data.select(keys), to_matrix(data, columns))
 
-        # the first batch is read while a cached scorer is rebuilt; without one, the first rows
-        # of that batch verify and time the scorer candidates
+        # the first batch is read while a cached scorer is rebuilt or the native model loads;
+        # without a cached scorer, the first rows of that batch verify and time the candidates
         pending = reader.submit(load)
         cached = None if prefer == "native" else _cached_scorer(project, version)
         if cached is not None:
             scorer = cached[1]
+        native = version.load() if cached is None else None
         current = pending.result()
         if current is None or not len(current[1]):
             return BatchScoreResult(
                 None, 0, version.name, version.version, "none", [], scored_at, time.perf_counter() - started
             )
         classes, scorer = (
-            cached if cached is not None else _native_scorer(project, version, current[1], prefer)
+            cached if cached is not None else _native_scorer(project, version, native, current[1], prefer)
         )
         constants = _constants(version, scored_at, chunk_rows)
         group: FeatureGroup | None = None
@@ -353,17 +354,17 @@ def _cached_scorer(project: Project, version: Any) -> tuple[Any, ParallelScorer]
 
 
 def _native_scorer(
-    project: Project, version: Any, rows: np.ndarray, prefer: str
+    project: Project, version: Any, native: Any, rows: np.ndarray, prefer: str
 ) -> tuple[Any, ParallelScorer]:
-    """The model's classes (None for regressors) and its fastest scorer, run by one
-    single-threaded worker per core (see :class:`~fti.registry.scoring.ParallelScorer`): the
-    native model is loaded and the candidates verified on the first ``SAMPLE_ROWS`` of ``rows``
-    and timed on up to ``TIMING_ROWS`` of them (conversions and the winner cached on disk).
+    """The classes (None for regressors) and fastest scorer of ``native``, the loaded model of
+    ``version``, run by one single-threaded worker per core (see
+    :class:`~fti.registry.scoring.ParallelScorer`): the candidates are verified on the first
+    ``SAMPLE_ROWS`` of ``rows`` and timed on up to ``TIMING_ROWS`` of them (conversions and the
+    winner cached on disk).
     """
     from fti.registry.scoring import TIMING_ROWS, ParallelScorer, cache_key, get_scorer
 
     cache = _cache_dir(project)
-    native = version.load()
     chosen = get_scorer(
         native,
         sample=rows[:SAMPLE_ROWS],
