@@ -56,6 +56,40 @@ def test_log_commits_are_appends_and_a_wrong_schema_writes_nothing(sqlite_projec
     assert len(group.read()) == 4 and len(group.commits()) == 2
 
 
+def test_a_large_flush_is_appended_without_a_query_engine(tmp_path) -> None:
+    """The keys of a flush are unique by construction, so even 600k rows (beyond the size at
+    which an insert's duplicate check moves to DuckDB) commit without loading DuckDB or pandas."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from datetime import UTC, datetime
+        import numpy as np
+        import fti
+        from fti.serving.request_log import InferenceRecord, append_log_rows, to_frame
+        project = fti.connect(home={str(tmp_path)!r})
+        group = project.feature_store.get_or_create_feature_group(
+            "dep_inference_log", 1, primary_key=["request_id", "row"], event_time="timestamp"
+        )
+        rows = 600_000
+        record = InferenceRecord(
+            "dep", "model", 3, "big", datetime(2024, 1, 1, tzinfo=UTC), ["a"],
+            np.arange(rows, dtype=np.float64).reshape(rows, 1), {{"predict": np.arange(rows)}},
+        )
+        version = append_log_rows(group, to_frame([record]))
+        loaded = sorted(m for m in ("duckdb", "pandas") if m in sys.modules)
+        stored = group.read_arrow(columns=["row"]).column("row")
+        print(version, stored.length(), len(set(stored.to_pylist())), loaded)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True)
+    assert out.stdout.split("[")[0].split() == ["0", "600000", "600000"]
+    assert out.stdout.strip().endswith("[]")
+
+
 def test_a_full_buffer_drops_with_a_counter_and_a_warning(
     sqlite_project: fti.Project, caplog: pytest.LogCaptureFixture
 ) -> None:
