@@ -116,6 +116,16 @@ def test_local_files_of_a_version_and_their_dataset(tmp_path: Path) -> None:
     assert DeltaOfflineStore("s3://bucket/offline").local_files("t", 0) is None  # objects: no local files
 
 
+def test_a_table_whose_readers_need_more_than_its_files_is_read_through_its_dataset(tmp_path: Path) -> None:
+    from deltalake import write_deltalake
+
+    store = DeltaOfflineStore(str(tmp_path))
+    # deletion vectors need reader protocol 3: the Parquet files alone may hold deleted rows
+    write_deltalake(str(tmp_path / "dv"), table(0, 5), configuration={"delta.enableDeletionVectors": "true"})
+    assert store.local_files("dv", 0) is None
+    assert store.local_files("t", store.write("t", table(0, 5))) is not None
+
+
 def test_streaming_a_view_without_joins_loads_neither_pandas_nor_the_dataset_layer(tmp_path: Path) -> None:
     """Arrow's dataset layer imports pandas: a batch job's reader avoids both (about 0.1 s)."""
     setup = textwrap.dedent(
