@@ -23,6 +23,7 @@ import fti
 from benchmarks._report import median, row, timed
 from fti._duckdb import connect, fetch_arrow
 from fti.features import pit, training_data
+from fti.storage.offline.scan import as_dataset
 
 DATA = Path(__file__).parent / ".data" / "pit_join"
 KEYS = 100_000
@@ -79,7 +80,8 @@ def main() -> None:
         .join(a.select_all(), on=["cc_num"])
         .join(b.select_all(), on=["cc_num"])
     )
-    sources, _ = training_data.snapshot(query, project.backends.offline)
+    snapshot, _ = training_data.snapshot(query, project.backends.offline)
+    datasets = [as_dataset(source) for source in snapshot]  # what DuckDB is given
 
     a_cols = ", ".join(f"a.a_{i}" for i in range(10))
     b_cols = ", ".join(f"b.b_{i}" for i in range(10))
@@ -93,20 +95,20 @@ def main() -> None:
         con = connect()
         con.execute("SET TimeZone = 'UTC'")
         # the spine as an in-memory table: DuckDB's ASOF join crawls on a streaming probe side
-        con.register("s", sources[0].to_table())
-        con.register("a", sources[1])
-        con.register("b", sources[2])
+        con.register("s", datasets[0].to_table())
+        con.register("a", datasets[1])
+        con.register("b", datasets[2])
         result = fetch_arrow(con, raw_sql + (" ORDER BY s.ts, s.tid" if order else ""))
         con.close()
         return int(result.num_rows)
 
     def fti_join(order: bool) -> int:
-        return int(pit.run(query, sources, order=order).num_rows)
+        return int(pit.run(query, snapshot, order=order).num_rows)
 
-    assert raw(False) == fti_join(True) == sources[0].count_rows()
+    assert raw(False) == fti_join(True) == datasets[0].count_rows()
     print(
-        f"point-in-time join: spine {sources[0].count_rows():,} rows, 2 groups x "
-        f"{sources[1].count_rows():,} rows, {KEYS:,} keys, 20 features ({args.repeat} runs, seconds)"
+        f"point-in-time join: spine {datasets[0].count_rows():,} rows, 2 groups x "
+        f"{datasets[1].count_rows():,} rows, {KEYS:,} keys, 20 features ({args.repeat} runs, seconds)"
     )
     runs = (
         ("raw DuckDB ASOF JOIN", lambda: raw(False)),
