@@ -3,9 +3,10 @@
 Memory stays bounded whatever the row count: the feature view's point-in-time join runs once over
 the whole range and is read as a stream of ``chunk_rows``-row batches
 (:meth:`~fti.features.feature_view.FeatureView.iter_batch_data`, transformations exactly as in
-training and online serving). Three threads overlap, with at most one batch in flight between
-each: a reader prefetches batch i+1 while batch i is scored and the predictions of batch i-1 are
-written.
+training and online serving). Reading, scoring and writing overlap, a few batches at a time: a
+reader thread prefetches batch i+1 while the scorer's workers finish batch i-1 and start on batch
+i, and a writer thread writes the predictions of the batch before. The first batch is read while
+the scorer loads.
 
 Predictions go to the output feature group (primary key and event time of the input rows,
 ``prediction``, one ``proba_<class>`` column per class for classifiers, ``model_name``,
