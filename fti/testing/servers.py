@@ -47,6 +47,8 @@ class PostgresServer:
     pg_ctl: str
     user: str
     _as_postgres: bool = field(default=False, repr=False)
+    _private_dir: Path | None = field(default=None, repr=False)
+    """A directory made for this server alone (as root), removed by :meth:`stop`."""
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
@@ -60,9 +62,12 @@ class PostgresServer:
         return self.url(name)
 
     def stop(self) -> None:
+        """Stop the server; a directory made for it alone is removed with its databases."""
         _run_pg(
             [self.pg_ctl, "-D", str(self.datadir), "-m", "immediate", "stop"], self._as_postgres, check=False
         )
+        if self._private_dir is not None:
+            shutil.rmtree(self._private_dir, ignore_errors=True)
 
 
 def _run_pg(cmd: list[str], as_postgres: bool, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -80,11 +85,12 @@ def start_postgres(base: Path) -> PostgresServer:
             "PostgreSQL server not found: apt-get install postgresql (make test does this)"
         )
     as_postgres = os.geteuid() == 0
+    private_dir = None
     if as_postgres:
         # The postgres user must be able to traverse every parent: pytest's temp dirs are 0700 root.
         import tempfile
 
-        base = Path(tempfile.mkdtemp(prefix="fti-pg-"))
+        base = private_dir = Path(tempfile.mkdtemp(prefix="fti-pg-"))
     datadir = base / "pgdata"
     sockdir = base / "pgsock"
     sockdir.mkdir(parents=True, exist_ok=True)
@@ -102,8 +108,17 @@ def start_postgres(base: Path) -> PostgresServer:
     )
     if result.returncode != 0:
         log = (base / "pg.log").read_text() if (base / "pg.log").exists() else ""
+        if private_dir is not None:
+            shutil.rmtree(private_dir, ignore_errors=True)
         raise RuntimeError(f"PostgreSQL failed to start: {result.stderr}\n{log}")
-    return PostgresServer(port=port, datadir=datadir, pg_ctl=pg_ctl, user=user, _as_postgres=as_postgres)
+    return PostgresServer(
+        port=port,
+        datadir=datadir,
+        pg_ctl=pg_ctl,
+        user=user,
+        _as_postgres=as_postgres,
+        _private_dir=private_dir,
+    )
 
 
 @dataclass
