@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fti._buffers import integer_view
 from fti.errors import ExpectationError, SchemaError, ValidationError
 from fti.features._frames import normalize, to_arrow
 from fti.types import Feature, arrow_type, dtype_of
@@ -196,10 +197,10 @@ def _duplicates_arrow(table: pa.Table, keys: list[str]) -> tuple[int, list[tuple
     if np.prod(np.array(cardinalities, dtype=np.float64)) < 2.0**62:
         codes = np.zeros(table.num_rows, dtype=np.int64)
         for e, cardinality in zip(encoded, cardinalities, strict=True):
-            codes = codes * cardinality + _numpy(e.indices).astype(np.int64)
+            codes = codes * cardinality + integer_view(e.indices).astype(np.int64)
         _, first, counts = np.unique(codes, return_index=True, return_counts=True)
     else:
-        rows = np.column_stack([_numpy(e.indices) for e in encoded])
+        rows = np.column_stack([integer_view(e.indices) for e in encoded])
         _, first, counts = np.unique(rows, axis=0, return_index=True, return_counts=True)
     repeated = first[counts > 1]
     if not len(repeated):
@@ -207,16 +208,6 @@ def _duplicates_arrow(table: pa.Table, keys: list[str]) -> tuple[int, list[tuple
     shown = table.select(keys).take(repeated).sort_by([(k, "ascending") for k in keys])
     columns = [shown.column(k).to_pylist()[:MAX_EXAMPLES] for k in keys]
     return len(repeated), list(zip(*columns, strict=True))
-
-
-def _numpy(indices: pa.Array) -> Any:
-    """A null-free integer array as numpy, read from its buffer (``to_numpy`` imports pandas)."""
-    import numpy as np
-
-    dtype = np.dtype(f"int{indices.type.bit_width}")
-    return np.frombuffer(
-        indices.buffers()[1], dtype=dtype, count=len(indices), offset=indices.offset * dtype.itemsize
-    )
 
 
 def _duplicates_duckdb(table: pa.Table, keys: list[str]) -> tuple[int, list[tuple[Any, ...]]]:

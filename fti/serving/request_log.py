@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from fti._buffers import to_arrow
 from fti.errors import FtiError
 
 if TYPE_CHECKING:
@@ -208,47 +209,33 @@ def to_frame(records: list[InferenceRecord]) -> Any:
         if r.feature_names == first.feature_names and r.outputs.keys() == first.outputs.keys()
     ]  # a model swap mid-flush changed the columns: the rest is written by the next flush's kind
     counts = np.array([len(r.features) for r in kept], dtype=np.int64)
-    owner = _numeric(np.repeat(np.arange(len(kept), dtype=np.int64), counts))  # record of each row
+    owner = to_arrow(np.repeat(np.arange(len(kept), dtype=np.int64), counts))  # record of each row
     micros = np.array([(r.timestamp - _EPOCH) // _MICROSECOND for r in kept], dtype=np.int64)
     columns: dict[str, Any] = {
         "request_id": _strings([r.request_id for r in kept]).take(owner),
-        "row": _numeric(np.concatenate([np.arange(n, dtype=np.int64) for n in counts])),
-        "timestamp": _numeric(np.repeat(micros, counts), pa.timestamp("us", tz="UTC")),
+        "row": to_arrow(np.concatenate([np.arange(n, dtype=np.int64) for n in counts])),
+        "timestamp": to_arrow(np.repeat(micros, counts), pa.timestamp("us", tz="UTC")),
         "model_name": _strings([r.model_name for r in kept]).take(owner),
-        "model_version": _numeric(np.repeat(np.array([r.model_version for r in kept], np.int64), counts)),
+        "model_version": to_arrow(np.repeat(np.array([r.model_version for r in kept], np.int64), counts)),
     }
     features = np.concatenate([np.asarray(r.features).reshape(len(r.features), -1) for r in kept])
     for j, name in enumerate(first.feature_names):
         column = features[:, j]
         columns[name] = (
-            _strings(column.astype(str).tolist()) if column.dtype.kind in "OUS" else _numeric(column)
+            _strings(column.astype(str).tolist()) if column.dtype.kind in "OUS" else to_arrow(column)
         )
     for name, sample in first.outputs.items():
         values = np.concatenate([np.asarray(r.outputs[name]).reshape(len(r.features), -1) for r in kept])
         if np.asarray(sample).ndim == 1:
             columns[name] = (
-                _numeric(values[:, 0])
+                to_arrow(values[:, 0])
                 if values.dtype.kind not in "OUS"
                 else _strings(values[:, 0].astype(str).tolist())
             )
         else:
             for j in range(values.shape[1]):
-                columns[f"{name}_{j}"] = _numeric(values[:, j])
+                columns[f"{name}_{j}"] = to_arrow(values[:, j])
     return pa.Table.from_arrays(list(columns.values()), names=list(columns))
-
-
-def _numeric(values: np.ndarray, arrow_type: Any = None) -> Any:
-    """A null-free Arrow array over a numeric (or bool) numpy column's memory (copied only if strided)."""
-    import numpy as np
-    import pyarrow as pa
-
-    if values.dtype == np.bool_:
-        return pa.Array.from_buffers(
-            pa.bool_(), len(values), [None, pa.py_buffer(np.packbits(values, bitorder="little"))]
-        )
-    contiguous = np.ascontiguousarray(values)
-    kind = arrow_type if arrow_type is not None else pa.from_numpy_dtype(contiguous.dtype)
-    return pa.Array.from_buffers(kind, len(contiguous), [None, pa.py_buffer(contiguous)])
 
 
 def _strings(values: list[str]) -> Any:

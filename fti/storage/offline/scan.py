@@ -162,23 +162,22 @@ def _filtered(
     Compared in numpy on the column's integer ticks: turning a datetime into an Arrow scalar
     imports pandas."""
     import numpy as np
-    import pyarrow as pa
+
+    from fti._buffers import integer_view, to_arrow
 
     times = batch.column(time_column)
-    validity, data = times.buffers()
-    ticks = np.frombuffer(data, dtype=np.int64, count=len(times), offset=times.offset * 8)
+    ticks = integer_view(times)
     keep = np.ones(len(times), dtype=bool)
     if start is not None:
         keep &= ticks >= _ticks(start, times.type.unit)
     if end is not None:
         keep &= ticks < _ticks(end, times.type.unit)
     if times.null_count:  # a null time is in no range
-        bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
+        bits = np.unpackbits(np.frombuffer(times.buffers()[0], dtype=np.uint8), bitorder="little")
         keep &= bits[times.offset : times.offset + len(times)].astype(bool)
     if keep.all():
         return batch
-    rows = np.flatnonzero(keep).astype(np.int64)
-    return batch.take(pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(rows)]))
+    return batch.take(to_arrow(np.flatnonzero(keep).astype(np.int64)))
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
