@@ -336,21 +336,17 @@ def _resolve(project: Project, model: str) -> Any:
 
 def _cached_scorer(project: Project, version: Any) -> tuple[Any, ParallelScorer] | None:
     """The model's classes and its converted fastest scorer, rebuilt from a cached manifest
-    (:mod:`fti.registry.scorer_manifest`) without loading the native model, or None when no
-    manifest with the classes is cached. The model's artifacts are still checked against their
-    digests, and the manifest against the converted files'.
+    (:func:`fti.registry.scorer_manifest.load_version`: the model's artifacts still checked
+    against their digests) without loading the native model, or None when no manifest with the
+    classes is cached.
     """
-    import tempfile
-
     from fti.registry import scorer_manifest
-    from fti.registry.scoring import CLASSES_NOT_RECORDED, ParallelScorer, cache_key
+    from fti.registry.scoring import CLASSES_NOT_RECORDED, ParallelScorer
 
-    converted = scorer_manifest.load(_cache_dir(project), cache_key(version))
+    converted = scorer_manifest.load_version(_cache_dir(project), version)
     classes = getattr(converted, "classes", CLASSES_NOT_RECORDED)
     if converted is None or classes is CLASSES_NOT_RECORDED:
         return None
-    with tempfile.TemporaryDirectory(prefix="fti-model-") as tmp:
-        version.download(tmp)  # IntegrityError if a stored file was changed
     return classes, ParallelScorer(converted)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,6 +43,25 @@ def fetch(store: ArtifactStore, prefix: str, digests: dict[str, str], dest: Path
         IntegrityError: a file is missing or its digest differs from the one recorded at
             registration (tampered or corrupted); nothing of that file is written to ``dest``.
     """
+    for relative, data in _verified(store, prefix, digests):
+        target = dest / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return dest
+
+
+def verify(store: ArtifactStore, prefix: str, digests: dict[str, str]) -> None:
+    """Check every file of a model version against its recorded SHA-256, copying nothing.
+
+    Raises:
+        IntegrityError: as :func:`fetch`.
+    """
+    for _ in _verified(store, prefix, digests):
+        pass
+
+
+def _verified(store: ArtifactStore, prefix: str, digests: dict[str, str]) -> Iterator[tuple[str, bytes]]:
+    """Each file of a model version, read once and checked against its recorded digest."""
     for relative, expected in sorted(digests.items()):
         key = f"{prefix}/{relative}"
         try:
@@ -58,7 +78,4 @@ def fetch(store: ArtifactStore, prefix: str, digests: dict[str, str], dest: Path
                 f"{expected}): the file was modified after registration; refusing to load it",
                 details={"artifact": key, "expected_sha256": expected, "actual_sha256": actual},
             )
-        target = dest / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-    return dest
+        yield relative, data

@@ -156,6 +156,16 @@ class ModelVersion:
         target.mkdir(parents=True, exist_ok=True)
         return fetch(self._registry._store, self.artifact_prefix, self.artifacts, target)
 
+    def verify(self) -> None:
+        """Check the version's stored files against their recorded SHA-256, copying nothing.
+
+        Raises:
+            IntegrityError: a stored file is missing or does not match its recorded digest.
+        """
+        from fti.registry._artifacts import verify
+
+        verify(self._registry._store, self.artifact_prefix, self.artifacts)
+
     def load(self) -> Any:
         """Load the native model object (digests verified first; no pickle is ever involved).
 

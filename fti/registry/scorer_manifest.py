@@ -115,6 +115,23 @@ def write(
     return True
 
 
+def load_version(cache: Path | None, version: Any) -> Scorer | None:
+    """The verified converted scorer cached for a registered model version, or None.
+
+    The version's stored artifacts are still checked against their recorded digests (as
+    ``version.load()`` does), so a tampered model version fails whatever the cache holds.
+
+    Raises:
+        IntegrityError: a stored artifact of ``version`` was changed or is missing.
+    """
+    from fti.registry.scoring import cache_key
+
+    scorer = load(cache, cache_key(version))
+    if scorer is not None:
+        version.verify()
+    return scorer
+
+
 def load(cache: Path | None, cache_key: str) -> Scorer | None:
     """The verified converted scorer cached for ``cache_key`` (as given to ``get_scorer``), built
     without the native model, or None."""

@@ -178,20 +178,17 @@ class _NativeScorer:
 def _cached_scorer(mv: Any, prefer: str, cache_dir: Path) -> Any:
     """The cached verified winner of ``mv`` built without loading the model, or None.
 
-    The artifacts are still read and checked against their recorded digests (as ``mv.load()``
-    does), so a tampered model version fails to load whatever the cache holds. Wrapped so that a failure at predict time loads the native model and serves it from then on.
+    The artifacts are still checked against their recorded digests (as ``mv.load()`` does), so
+    a tampered model version fails to load whatever the cache holds. Wrapped so that a failure
+    at predict time loads the native model and serves it from then on.
     """
     if prefer == "native":
         return None
-    from fti.registry import scorer_manifest, scoring
+    from fti.registry import scorer_manifest
 
-    converted = scorer_manifest.load(cache_dir, scoring.cache_key(mv))
+    converted = scorer_manifest.load_version(cache_dir, mv)
     if converted is None:
         return None
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="fti-model-") as tmp:
-        mv.download(tmp)  # the stored artifacts still match their digests (IntegrityError if not)
     return _FallbackScorer(
         converted, lambda: _make_scorer(mv, mv.load(), "native"), f"{mv.name} v{mv.version}"
     )

@@ -4,6 +4,7 @@ catalog (SQLite and PostgreSQL), predictions written to a feature group and read
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,7 @@ import pandas as pd
 import pytest
 
 import fti
-from fti.errors import AlreadyExistsError, NotFoundError, SchemaError, ValidationError
+from fti.errors import AlreadyExistsError, IntegrityError, NotFoundError, SchemaError, ValidationError
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 N = 240
@@ -275,3 +276,14 @@ def test_a_cached_converted_winner_scores_without_loading_the_model(
     (cache / f"{key}{scorer_manifest.SUFFIX}").write_text(json.dumps(manifest))
     with pytest.raises(AssertionError, match="the native model was loaded"):
         fti.batch.score(sqlite_project, "fraud", output="third")
+    # a stored artifact changed after registration: refused even though a conversion is cached
+    manifest["classes"] = [0, 1]
+    (cache / f"{key}{scorer_manifest.SUFFIX}").write_text(json.dumps(manifest))
+    artifacts = Path(sqlite_project.settings.resolved_artifacts_url) / mv.artifact_prefix
+    for path in artifacts.rglob("*"):
+        if path.is_file():
+            path.write_bytes(path.read_bytes() + b"tampered")
+    with pytest.raises(IntegrityError, match="does not match its recorded digest"):
+        fti.batch.score(sqlite_project, "fraud", output="fourth")
+    with pytest.raises(NotFoundError):
+        sqlite_project.feature_store.get_feature_group("fourth")

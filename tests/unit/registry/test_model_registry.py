@@ -171,6 +171,7 @@ def test_delete_version_needs_force_when_aliased(project: fti.Project, classifie
 
 def test_tampered_artifact_is_refused(project: fti.Project, classifier, tmp_path: Path) -> None:
     mv = project.model_registry.register("fraud", classifier)
+    mv.verify()  # untouched: passes
     path = _artifact_root(project) / mv.artifact_prefix / "model.skops"
     data = bytearray(path.read_bytes())
     data[-10] ^= 0xFF
@@ -181,9 +182,13 @@ def test_tampered_artifact_is_refused(project: fti.Project, classifier, tmp_path
     with pytest.raises(IntegrityError):
         mv.download(tmp_path / "out")
     assert not (tmp_path / "out" / "model.skops").exists()
+    with pytest.raises(IntegrityError, match="does not match its recorded digest"):
+        mv.verify()
     path.unlink()
     with pytest.raises(IntegrityError, match="is missing"):
         mv.load()
+    with pytest.raises(IntegrityError, match="is missing"):
+        mv.verify()
 
 
 def test_download_writes_verified_files(sqlite_project: fti.Project, classifier, tmp_path: Path) -> None:
