@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from fti._buffers import to_arrow
+from fti._buffers import strings_to_arrow, to_arrow
 from fti.errors import FtiError
 
 if TYPE_CHECKING:
@@ -212,39 +212,26 @@ def to_frame(records: list[InferenceRecord]) -> Any:
     owner = to_arrow(np.repeat(np.arange(len(kept), dtype=np.int64), counts))  # record of each row
     micros = np.array([(r.timestamp - _EPOCH) // _MICROSECOND for r in kept], dtype=np.int64)
     columns: dict[str, Any] = {
-        "request_id": _strings([r.request_id for r in kept]).take(owner),
+        "request_id": strings_to_arrow([r.request_id for r in kept]).take(owner),
         "row": to_arrow(np.concatenate([np.arange(n, dtype=np.int64) for n in counts])),
         "timestamp": to_arrow(np.repeat(micros, counts), pa.timestamp("us", tz="UTC")),
-        "model_name": _strings([r.model_name for r in kept]).take(owner),
+        "model_name": strings_to_arrow([r.model_name for r in kept]).take(owner),
         "model_version": to_arrow(np.repeat(np.array([r.model_version for r in kept], np.int64), counts)),
     }
     features = np.concatenate([np.asarray(r.features).reshape(len(r.features), -1) for r in kept])
     for j, name in enumerate(first.feature_names):
         column = features[:, j]
-        columns[name] = (
-            _strings(column.astype(str).tolist()) if column.dtype.kind in "OUS" else to_arrow(column)
-        )
+        columns[name] = _column(column)
     for name, sample in first.outputs.items():
         values = np.concatenate([np.asarray(r.outputs[name]).reshape(len(r.features), -1) for r in kept])
         if np.asarray(sample).ndim == 1:
-            columns[name] = (
-                to_arrow(values[:, 0])
-                if values.dtype.kind not in "OUS"
-                else _strings(values[:, 0].astype(str).tolist())
-            )
+            columns[name] = _column(values[:, 0])
         else:
             for j in range(values.shape[1]):
-                columns[f"{name}_{j}"] = to_arrow(values[:, j])
+                columns[f"{name}_{j}"] = _column(values[:, j])
     return pa.Table.from_arrays(list(columns.values()), names=list(columns))
 
 
-def _strings(values: list[str]) -> Any:
-    """A null-free Arrow string array built from its offsets and UTF-8 bytes."""
-    import numpy as np
-    import pyarrow as pa
-
-    encoded = [v.encode() for v in values]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
-    np.cumsum([len(e) for e in encoded], out=offsets[1:])
-    data = b"".join(encoded)
-    return pa.Array.from_buffers(pa.string(), len(encoded), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+def _column(values: np.ndarray) -> Any:
+    """One numpy column as Arrow: text (object or string dtypes) as strings, the rest as is."""
+    return strings_to_arrow(values.astype(str).tolist()) if values.dtype.kind in "OUS" else to_arrow(values)

@@ -43,6 +43,24 @@ def test_frames_have_one_row_per_predicted_row() -> None:
     assert frame["timestamp"].iloc[0].to_pydatetime() == datetime(2024, 1, 1, 12, 30, 5, 123457, tzinfo=UTC)
 
 
+def test_text_features_and_labels_become_string_columns_in_any_output_width() -> None:
+    record = InferenceRecord(
+        "dep",
+        "model",
+        1,
+        "r1",
+        datetime(2024, 1, 1, tzinfo=UTC),
+        ["city", "x"],
+        np.array([["Oslo", 1.5], ["Lima", 2.5]], dtype=object),
+        {"predict": np.array(["ok", "fraud"]), "top2": np.array([["a", "b"], ["c", "d"]], dtype=object)},
+    )
+    frame = to_frame([record])
+    assert frame.column("city").to_pylist() == ["Oslo", "Lima"]
+    assert frame.column("predict").to_pylist() == ["ok", "fraud"]
+    assert [frame.column(f"top2_{j}").to_pylist() for j in range(2)] == [["a", "c"], ["b", "d"]]
+    assert {str(frame.schema.field(n).type) for n in ("city", "predict", "top2_0")} == {"string"}
+
+
 def test_log_commits_are_appends_and_a_wrong_schema_writes_nothing(sqlite_project: fti.Project) -> None:
     group = sqlite_project.feature_store.get_or_create_feature_group(
         "dep_inference_log", 1, primary_key=["request_id", "row"], event_time="timestamp"
