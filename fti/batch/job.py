@@ -136,7 +136,7 @@ def score(
         )
     td_version = version.training_dataset_version
     columns = fv.feature_names(transformed=True, training_dataset_version=td_version)
-    keys = [*fv.primary_key, *([fv.event_time] if fv.event_time else [])]
+    keys = fv.query.key_columns()
     scored_at = datetime.now(UTC)
     _check_spine_time(fv, start_time, end_time)
     total = _count(project, fv, start_time, end_time) if progress is not None else 0
@@ -389,15 +389,11 @@ def _check_spine_time(fv: FeatureView, start: datetime | None, end: datetime | N
 
 def _count(project: Project, fv: FeatureView, start: datetime | None, end: datetime | None) -> int:
     """The number of spine rows in ``[start, end)`` (the total a progress callback is given)."""
-    spine = fv.query.spine
-    from fti.errors import NotFoundError
-    from fti.storage.offline.scan import time_condition
+    from fti.storage.offline.scan import count_rows, table_source
 
-    try:
-        dataset = project.backends.offline.dataset(spine.table_name)
-    except NotFoundError:  # nothing inserted yet
-        return 0
-    return int(dataset.count_rows(filter=time_condition(spine.event_time, start, end)))
+    spine = fv.query.spine
+    source = table_source(project.backends.offline, spine.table_name)
+    return 0 if source is None else count_rows(source, spine.event_time, start, end)
 
 
 def _range_is_empty(
@@ -405,18 +401,12 @@ def _range_is_empty(
 ) -> bool:
     """True when ``group`` stores no row with event time in ``[start, end)``, so no scored row can
     replace a stored one (they all have event times in that range) and appending is exact."""
-    from fti.errors import NotFoundError
-    from fti.storage.offline.scan import time_condition
+    from fti.storage.offline.scan import count_rows, table_source
 
-    if group.latest_commit_version() is None:
-        return True
     if group.event_time is None:
-        return False
-    try:
-        dataset = project.backends.offline.dataset(group.table_name)
-    except NotFoundError:
-        return True
-    return int(dataset.count_rows(filter=time_condition(group.event_time, start, end))) == 0
+        return group.latest_commit_version() is None
+    source = table_source(project.backends.offline, group.table_name)
+    return source is None or count_rows(source, group.event_time, start, end) == 0
 
 
 def _output_columns(outputs: dict[str, np.ndarray], classes: list[Any] | None) -> list[str]:

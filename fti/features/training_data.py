@@ -24,6 +24,7 @@ from fti.features import pit
 from fti.features.transformations import fit
 from fti.storage.metadata.tables import training_datasets
 from fti.storage.metadata.tables._base import utcnow
+from fti.storage.offline.scan import table_source
 from fti.types import arrow_type
 
 if TYPE_CHECKING:
@@ -74,8 +75,7 @@ def snapshot(query: Query, offline: OfflineStore) -> tuple[list[Any], dict[str, 
             features = group.features or []
             sources.append(pa.schema([pa.field(f.name, arrow_type(f.dtype)) for f in features]).empty_table())
         else:
-            files = offline.local_files(group.table_name, version)
-            sources.append(files if files is not None else offline.dataset(group.table_name, version=version))
+            sources.append(table_source(offline, group.table_name, version))
     return sources, versions
 
 

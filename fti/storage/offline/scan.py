@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.dataset as ds
 
+    from fti.storage.offline.base import OfflineStore
+
 READ_BUFFER_BYTES = 1 << 20
 
 
@@ -34,6 +36,38 @@ class LocalFiles:
     paths: tuple[str, ...]
     schema: pa.Schema
     open_dataset: Callable[[], ds.Dataset]
+
+
+def table_source(offline: OfflineStore, table: str, version: int | None = None) -> Any:
+    """``table`` at ``version`` (None = latest) for reading: its :class:`LocalFiles` when it can
+    be read as plain files, else the store's dataset; None when the table does not exist."""
+    if version is None:
+        version = offline.version(table)
+        if version is None:
+            return None
+    files = offline.local_files(table, version)
+    return files if files is not None else offline.dataset(table, version=version)
+
+
+def count_rows(source: Any, time_column: str | None, start: datetime | None, end: datetime | None) -> int:
+    """The rows of ``source`` (as for :func:`iter_batches`) with ``start <= time_column < end``.
+
+    Local files are counted from their footers when the range is unbounded, else by reading only
+    the time column of the row groups their statistics cannot rule out.
+    """
+    import pyarrow as pa
+
+    bounded = time_column is not None and (start is not None or end is not None)
+    if isinstance(source, pa.Table) and not bounded:
+        return int(source.num_rows)
+    if isinstance(source, LocalFiles) and not bounded:
+        import pyarrow.parquet as pq
+
+        return sum(pq.ParquetFile(path).metadata.num_rows for path in source.paths)
+    if isinstance(source, (pa.Table, LocalFiles)):
+        batches = iter_batches(source, [str(time_column)], time_column=time_column, start=start, end=end)
+        return sum(batch.num_rows for batch in batches)
+    return int(source.count_rows(filter=time_condition(time_column, start, end)))
 
 
 def as_dataset(source: Any) -> Any:

@@ -15,7 +15,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from fti.storage.offline.delta import DeltaOfflineStore
-from fti.storage.offline.scan import LocalFiles, _row_groups, as_dataset, iter_batches, time_condition
+from fti.storage.offline.scan import (
+    LocalFiles,
+    _row_groups,
+    as_dataset,
+    count_rows,
+    iter_batches,
+    table_source,
+    time_condition,
+)
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -116,6 +124,29 @@ def test_local_files_of_a_version_and_their_dataset(tmp_path: Path) -> None:
     assert DeltaOfflineStore("s3://bucket/offline").local_files("t", 0) is None  # objects: no local files
 
 
+def test_counts_match_a_filtered_dataset_count_for_every_kind_of_source(tmp_path: Path) -> None:
+    store = DeltaOfflineStore(str(tmp_path))
+    assert table_source(store, "t") is None  # no table yet
+    store.write("t", table(0, 1000))
+    store.write("t", table(1000, 500))
+    files = table_source(store, "t")
+    assert isinstance(files, LocalFiles)
+    dataset = store.dataset("t")
+    windows = [
+        (None, None),
+        (T0 + timedelta(minutes=990), T0 + timedelta(minutes=1010)),
+        (T0 + timedelta(minutes=1200), None),
+        (None, T0),
+        (T0 + timedelta(days=5), None),
+    ]
+    for start, end in windows:
+        expected = dataset.count_rows(filter=time_condition("ts", start, end))
+        for source in (files, dataset, dataset.to_table()):
+            assert count_rows(source, "ts", start, end) == expected, (type(source), start, end)
+    assert count_rows(files, None, None, None) == 1500
+    assert [count_rows(table_source(store, "t", v), "ts", None, None) for v in (0, 1)] == [1000, 1500]
+
+
 def test_a_table_whose_readers_need_more_than_its_files_is_read_through_its_dataset(tmp_path: Path) -> None:
     from deltalake import write_deltalake
 
@@ -126,8 +157,10 @@ def test_a_table_whose_readers_need_more_than_its_files_is_read_through_its_data
     assert store.local_files("t", store.write("t", table(0, 5))) is not None
 
 
-def test_streaming_a_view_without_joins_loads_neither_pandas_nor_the_dataset_layer(tmp_path: Path) -> None:
-    """Arrow's dataset layer imports pandas: a batch job's reader avoids both (about 0.1 s)."""
+def test_streaming_and_counting_a_view_without_joins_load_neither_pandas_nor_the_dataset_layer(
+    tmp_path: Path,
+) -> None:
+    """Arrow's dataset layer imports pandas: a batch job's reader and its row counts avoid both."""
     setup = textwrap.dedent(
         f"""
         from datetime import UTC, datetime, timedelta
@@ -153,6 +186,9 @@ def test_streaming_a_view_without_joins_loads_neither_pandas_nor_the_dataset_lay
         batches = view.iter_batch_data(t0 + timedelta(hours=10), t0 + timedelta(hours=70), batch_rows=25, with_keys=True)
         ids = [i for b in batches for i in b.column("id").to_pylist()]
         assert ids == list(range(10, 70)), ids
+        from fti.storage.offline.scan import count_rows, table_source
+        source = table_source(project.backends.offline, view.query.spine.table_name)
+        assert count_rows(source, "ts", t0 + timedelta(hours=10), None) == 90
         print(sorted(m for m in ("pandas", "pyarrow.dataset") if m in sys.modules))
         """
     )
