@@ -125,6 +125,9 @@ def score(
     _check_times(start_time, end_time)
     if not isinstance(model, str) or not model:
         raise ValidationError(f"model must be 'name@alias', 'name' or 'name:version', got {model!r}")
+    from fti.registry.scoring import check_prefer
+
+    check_prefer(prefer)  # before a cached scorer could be taken without looking at it
 
     version = _resolve(project, model)
     fv = version.feature_view()

@@ -9,6 +9,7 @@ import click
 
 from fti.cli._common import emit, handle_errors, json_option, state
 from fti.errors import ValidationError
+from fti.registry.scoring import PREFER
 
 
 @click.group()
@@ -31,7 +32,7 @@ def batch() -> None:
 @click.option("--chunk-rows", type=int, default=None, help="Rows read and scored at once (memory bound).")
 @click.option(
     "--scorer",
-    type=click.Choice(["fastest", "native", "converted"]),
+    type=click.Choice(PREFER),
     default="fastest",
     show_default=True,
     help="fastest: the quickest scorer verified against native predictions.",

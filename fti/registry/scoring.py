@@ -393,8 +393,7 @@ def get_scorer(
     """
     import numpy as np
 
-    if prefer not in PREFER:
-        raise ValidationError(f"prefer must be one of {PREFER}, got {prefer!r}")
+    check_prefer(prefer)
     sample = np.asarray(sample)
     if sample.ndim != 2 or len(sample) == 0:
         raise ValidationError(
@@ -495,6 +494,12 @@ def _unwrap(model: Any, predict_fn: PredictFn | None, name: str | None) -> tuple
             predict_fn = get_flavor(model.flavor).predict
         return native_model, predict_fn, _key(name) if name else cache_key(model)
     return model, predict_fn or native_predict, None if name is None else _key(name)
+
+
+def check_prefer(prefer: Any) -> None:
+    """Raise ``ValidationError`` unless ``prefer`` is one of :data:`PREFER`."""
+    if prefer not in PREFER:
+        raise ValidationError(f"prefer must be one of {PREFER}, got {prefer!r}")
 
 
 def cache_key(version: Any) -> str:

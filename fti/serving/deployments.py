@@ -19,6 +19,7 @@ from sqlalchemy import delete, insert, select, update
 
 from fti._names import check_name
 from fti.errors import FtiError, NotFoundError, ValidationError
+from fti.registry.scoring import PREFER
 from fti.storage.metadata.tables import deployments
 from fti.storage.metadata.tables._base import utcnow
 
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
     from fti.project import Project
     from fti.serving.repository import LoadedModel
 
-_SCORERS = ("fastest", "native", "converted")
 
 
 @dataclass(frozen=True)
@@ -338,8 +338,8 @@ class Serving:
         ):
             if not isinstance(value, bool):
                 raise ValidationError(f"{flag} must be True or False, got {value!r}")
-        if scorer not in _SCORERS:
-            raise ValidationError(f"scorer must be one of {_SCORERS}, got {scorer!r}")
+        if scorer not in PREFER:
+            raise ValidationError(f"scorer must be one of {PREFER}, got {scorer!r}")
         spec = DeploymentSpec(
             name, model, version, int(max_batch_size), float(max_batch_delay_ms), int(max_queue_size),
             int(timeout_ms), enrich, allow_missing, log_requests, scorer,

@@ -271,6 +271,8 @@ def test_a_cached_converted_winner_scores_without_loading_the_model(
         return frame.sort_values("tid").reset_index(drop=True)
 
     pd.testing.assert_frame_equal(read(first), read(second))
+    with pytest.raises(ValidationError, match="prefer must be one of"):  # checked before the cache
+        fti.batch.score(sqlite_project, "fraud", output="never", prefer="gpu")
     # without recorded classes (an older manifest) the model is loaded, as before
     del manifest["classes"]
     (cache / f"{key}{scorer_manifest.SUFFIX}").write_text(json.dumps(manifest))
