@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from fti.serving.repository import LoadedModel
 
 
-
 @dataclass(frozen=True)
 class DeploymentSpec:
     """What a server needs to serve a deployment."""
