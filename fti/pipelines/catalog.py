@@ -22,6 +22,7 @@ from sqlalchemy import func, insert, select, update
 
 from fti._names import check_name
 from fti.errors import NotFoundError, ValidationError
+from fti.features import records as feature_records
 from fti.pipelines import runs as run_records
 from fti.pipelines.definitions import (
     WINDOW_PARAMS,
@@ -34,8 +35,6 @@ from fti.pipelines.definitions import (
 )
 from fti.pipelines.schedules import Schedule, parse_duration, split_window
 from fti.storage.metadata.tables import (
-    feature_groups,
-    fg_commits,
     pipeline_cursors,
     pipeline_events,
     pipelines,
@@ -256,19 +255,12 @@ class PipelineCatalog:
         if trigger is None:
             return
         if isinstance(trigger, OnNewData):
-            query = (
-                select(func.max(fg_commits.c.id))
-                .join(feature_groups, feature_groups.c.id == fg_commits.c.feature_group_id)
-                .where(
-                    feature_groups.c.project_id == self._project.id,
-                    feature_groups.c.name == trigger.feature_group,
-                )
-            )
+            position = feature_records.last_commit_position(conn, self._project.id, trigger.feature_group)
         else:
             query = select(func.max(pipeline_events.c.id)).where(
                 pipeline_events.c.project_id == self._project.id
             )
-        position = conn.execute(query).scalar() or 0
+            position = conn.execute(query).scalar() or 0
         conn.execute(insert(pipeline_cursors).values(pipeline_id=pipeline_id, position=int(position)))
 
     def list(self) -> builtins.list[Pipeline]:

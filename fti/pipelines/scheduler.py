@@ -31,14 +31,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
+from fti.features import records as feature_records
 from fti.pipelines import executor
 from fti.pipelines import runs as run_records
 from fti.pipelines.catalog import Pipeline, PipelineCatalog
 from fti.pipelines.definitions import OnEvent, OnNewData
 from fti.pipelines.schedules import plan_fire, retry_delay
 from fti.storage.metadata.tables import (
-    feature_groups,
-    fg_commits,
     pipeline_cursors,
     pipeline_events,
     pipeline_runs,
@@ -365,26 +364,11 @@ class Scheduler:
 
     def _fire_new_data(self, pipeline: Pipeline, trigger: OnNewData, now: datetime) -> None:
         cursor = self._cursor(pipeline.id)
-        query = (
-            select(
-                fg_commits.c.id,
-                fg_commits.c.rows_inserted,
-                fg_commits.c.delta_version,
-                feature_groups.c.version,
-            )
-            .join(feature_groups, feature_groups.c.id == fg_commits.c.feature_group_id)
-            .where(
-                feature_groups.c.project_id == self.project.id,
-                feature_groups.c.name == trigger.feature_group,
-                fg_commits.c.id > cursor,
-            )
-            .order_by(fg_commits.c.id)
-        )
-        if trigger.version is not None:
-            query = query.where(feature_groups.c.version == trigger.version)
         with self._catalog.engine.connect() as conn:
-            commits = conn.execute(query).all()
-        rows = sum(int(c.rows_inserted) for c in commits)
+            commits = feature_records.commits_after(
+                conn, self.project.id, trigger.feature_group, cursor, trigger.version
+            )
+        rows = sum(c.rows for c in commits)
         if not commits or rows < trigger.min_rows:
             return
         last = int(commits[-1].id)
@@ -395,7 +379,7 @@ class Scheduler:
             "feature_group": trigger.feature_group,
             "rows": rows,
             "commits": [
-                {"version": c.version, "commit": c.delta_version, "rows": c.rows_inserted} for c in commits
+                {"version": c.group_version, "commit": c.delta_version, "rows": c.rows} for c in commits
             ],
         }
         run_records.create_run(

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import select
 
 from fti.errors import FtiError, NotFoundError, ValidationError
-from fti.storage.metadata.tables import feature_views, run_metrics, run_params, runs, training_datasets
+from fti.features import records as feature_records
+from fti.storage.metadata.tables import run_metrics, run_params, runs
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -137,13 +138,9 @@ def lineage_of(project: Project, mv: ModelVersion) -> Lineage:
     with project.backends.catalog.engine.connect() as conn:
         run = None if mv.run_id is None else read_run(conn, mv.run_id)
         if mv.feature_view_id is not None and mv.training_dataset_version is not None:
-            query = select(training_datasets.c.input_versions).where(
-                training_datasets.c.feature_view_id == mv.feature_view_id,
-                training_datasets.c.version == mv.training_dataset_version,
+            inputs = feature_records.training_dataset_inputs(
+                conn, mv.feature_view_id, mv.training_dataset_version
             )
-            found = conn.execute(query).scalar_one_or_none()
-            if found is not None:
-                inputs = {str(k): int(v) for k, v in dict(found).items()}
     return Lineage(
         model=mv.name,
         version=mv.version,
@@ -201,34 +198,17 @@ def resolve_feature_view(
         raise ValidationError(
             f"feature_view must be a FeatureView or a (name, version) tuple, got {type(feature_view).__name__}"
         )
-    row = (
-        conn.execute(
-            select(feature_views.c.id, feature_views.c.name, feature_views.c.version).where(
-                feature_views.c.project_id == project.id,
-                feature_views.c.name == name,
-                feature_views.c.version == version,
-            )
-        )
-        .mappings()
-        .first()
-    )
-    if row is None:
+    key = feature_records.find_view_key(conn, project.id, name, version)
+    if key is None:
         raise NotFoundError(
             f"feature view {name!r} version {version!r} not found in project {project.name!r}"
         )
-    return FeatureViewRef(
-        int(row["id"]), str(row["name"]), int(row["version"]), obj, training_dataset_version
-    )
+    return FeatureViewRef(key.id, key.name, key.version, obj, training_dataset_version)
 
 
 def check_training_dataset(conn: Connection, fv: FeatureViewRef, td_version: int) -> None:
     """``ValidationError`` unless ``td_version`` is a training dataset of the feature view."""
-    existing = sorted(
-        int(v)
-        for v in conn.execute(
-            select(training_datasets.c.version).where(training_datasets.c.feature_view_id == fv.id)
-        ).scalars()
-    )
+    existing = feature_records.training_dataset_numbers(conn, fv.id)
     if td_version not in existing:
         raise ValidationError(
             f"training dataset version {td_version} does not belong to feature view {fv.name!r} version "
