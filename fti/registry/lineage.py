@@ -27,6 +27,24 @@ class RunLike(Protocol):
     id: int
 
 
+class FeatureViewLike(Protocol):
+    """What the registry needs of a feature view (``fti.features.feature_view.FeatureView``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> int: ...
+
+    def feature_names(
+        self, transformed: bool = ..., training_dataset_version: int | None = ...
+    ) -> list[str]: ...
+
+    def feature_dtypes(
+        self, transformed: bool = ..., training_dataset_version: int | None = ...
+    ) -> dict[str, str]: ...
+
+
 @dataclass(frozen=True)
 class Lineage:
     """Where a model version came from.
@@ -92,7 +110,7 @@ class FeatureViewRef:
     id: int
     name: str
     version: int
-    view: Any = None
+    view: FeatureViewLike | None = None
     training_dataset_version: int | None = None
 
     def input_schema(self) -> tuple[list[str] | None, dict[str, str] | None]:
@@ -115,7 +133,10 @@ class FeatureViewRef:
 
 
 def resolve_feature_view(
-    conn: Connection, project: Project, feature_view: Any, training_dataset_version: int | None = None
+    conn: Connection,
+    project: Project,
+    feature_view: FeatureViewLike | tuple[str, int],
+    training_dataset_version: int | None = None,
 ) -> FeatureViewRef:
     """A FeatureView object or a ``(name, version)`` pair -> its catalog row in this project.
 

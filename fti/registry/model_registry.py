@@ -27,7 +27,7 @@ from fti.training import records as training_records
 if TYPE_CHECKING:
     from fti.project import Project
     from fti.registry.aliases import AliasChange
-    from fti.registry.lineage import RunLike
+    from fti.registry.lineage import FeatureViewLike, RunLike
     from fti.storage.artifacts.base import ArtifactStore
     from fti.storage.metadata.base import Catalog, Connection
 
@@ -55,7 +55,7 @@ class ModelRegistry:
         model: Any,
         *,
         run: RunLike | int | None = None,
-        feature_view: Any = None,
+        feature_view: FeatureViewLike | tuple[str, int] | None = None,
         training_dataset_version: int | None = None,
         metrics: dict[str, float] | None = None,
         input_example: Any = None,
@@ -233,7 +233,11 @@ class ModelRegistry:
         return self.get_model(ref)
 
     def list_models(
-        self, name: str | None = None, *, feature_view: Any = None, run: RunLike | int | None = None
+        self,
+        name: str | None = None,
+        *,
+        feature_view: FeatureViewLike | tuple[str, int] | None = None,
+        run: RunLike | int | None = None,
     ) -> list[ModelVersion]:
         """Model versions, by name then version.
 
