@@ -1,7 +1,9 @@
 """Settings: one typed object, loaded once at the edge and passed down explicitly.
 
-Precedence: ``FTI_*`` environment variables > the optional TOML config file
-(``$FTI_HOME/config.toml``) > defaults under the home directory. Every setting is documented with
+Precedence: arguments (``fti.connect(..., catalog_url=...)``) > ``FTI_*`` environment variables >
+the optional TOML config file ``config.toml`` in the home directory > defaults under the home
+directory. The home directory is the ``home`` argument (``fti.connect(home=...)``,
+``fti --home``), else ``FTI_HOME``, else ``./.fti``. Every setting is documented with
 a ``description``; a test checks that none is left undocumented.
 """
 
@@ -12,7 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 
 class Settings(BaseSettings):
@@ -59,7 +66,12 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _TomlFileSource(settings_cls))
+        # The config file lives in the home directory, and a home given as an argument wins over
+        # FTI_HOME: the file source must look where the settings will point, not only at FTI_HOME.
+        home = None
+        if isinstance(init_settings, InitSettingsSource):
+            home = init_settings.init_kwargs.get("home")
+        return (init_settings, env_settings, _TomlFileSource(settings_cls, home))
 
     # Resolved URLs: defaults live under ``home``.
     @property
@@ -90,7 +102,11 @@ class Settings(BaseSettings):
 
 
 class _TomlFileSource(PydanticBaseSettingsSource):
-    """Reads ``config.toml`` from the home directory named by the environment or the default."""
+    """Reads ``config.toml`` from the home directory: ``home`` if given, else ``FTI_HOME`` or ``./.fti``."""
+
+    def __init__(self, settings_cls: type[BaseSettings], home: str | Path | None = None) -> None:
+        super().__init__(settings_cls)
+        self._home = home
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return self._data().get(field_name), field_name, False
@@ -98,8 +114,8 @@ class _TomlFileSource(PydanticBaseSettingsSource):
     def _data(self) -> dict[str, Any]:
         import os
 
-        home = Path(os.environ.get("FTI_HOME", ".fti")).expanduser()
-        path = home / "config.toml"
+        home = Path(self._home if self._home is not None else os.environ.get("FTI_HOME", ".fti"))
+        path = home.expanduser() / "config.toml"
         if not path.is_file():
             return {}
         with path.open("rb") as fh:

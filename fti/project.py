@@ -167,27 +167,15 @@ def connect(
 
 
 def _get_or_create_project(catalog: Catalog, name: str, create: bool) -> int:
-    from sqlalchemy import insert, select
-    from sqlalchemy.exc import IntegrityError as SqlIntegrityError
+    from fti.storage.metadata import projects
 
-    from fti.storage.metadata.tables import projects
-    from fti.storage.metadata.tables._base import utcnow
-
-    query = select(projects.c.id).where(projects.c.name == name)
-    with catalog.engine.begin() as conn:
-        found = conn.execute(query).scalar_one_or_none()
-        if found is not None:
-            return int(found)
-        if not create:
-            existing = ", ".join(conn.execute(select(projects.c.name)).scalars()) or "none yet"
-            raise NotFoundError(
-                f"project {name!r} does not exist (existing: {existing}); create it with "
-                f"fti.connect(project={name!r}) or `fti --project {name} info --create`"
-            )
-    try:
-        with catalog.engine.begin() as conn:
-            result = conn.execute(insert(projects).values(name=name, created_at=utcnow()))
-            return int(result.inserted_primary_key[0])  # type: ignore[index]
-    except SqlIntegrityError:  # created concurrently by another process
-        with catalog.engine.begin() as conn:
-            return int(conn.execute(query).scalar_one())
+    found = projects.find(catalog, name)
+    if found is not None:
+        return found.id
+    if not create:
+        existing = ", ".join(p.name for p in projects.list_projects(catalog)) or "none yet"
+        raise NotFoundError(
+            f"project {name!r} does not exist (existing: {existing}); create it with "
+            f"fti.connect(project={name!r}) or `fti --project {name} info --create`"
+        )
+    return projects.get_or_create(catalog, name).id

@@ -12,7 +12,7 @@ from fti.cli._common import emit, handle_errors, json_option, state
 from fti.errors import ValidationError
 
 if TYPE_CHECKING:
-    from fti.pipelines.catalog import Pipeline
+    from fti.pipelines.pipeline import Pipeline
     from fti.pipelines.runs import PipelineRun
 
 

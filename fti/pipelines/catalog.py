@@ -13,144 +13,29 @@ import itertools
 import json
 import os
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, select, update
-
 from fti._names import check_name
 from fti.errors import NotFoundError, ValidationError
 from fti.features import records as feature_records
+from fti.pipelines import records
 from fti.pipelines import runs as run_records
-from fti.pipelines.definitions import (
-    WINDOW_PARAMS,
-    OnNewData,
-    PipelineSpec,
-    Signature,
-    Trigger,
-    load_module,
-    trigger_from_dict,
-)
+from fti.pipelines.definitions import OnNewData, PipelineSpec, Trigger, load_module
+from fti.pipelines.pipeline import Pipeline
 from fti.pipelines.schedules import Schedule, parse_duration, split_window
-from fti.storage.metadata.tables import (
-    pipeline_cursors,
-    pipeline_events,
-    pipelines,
-)
-from fti.storage.metadata.tables._base import utcnow
 
 if TYPE_CHECKING:
     from fti.pipelines.runs import PipelineRun
     from fti.project import Project
+    from fti.storage.metadata.base import Catalog, Connection
+
+__all__ = ["Pipeline", "PipelineCatalog"]
 
 
-@dataclass(frozen=True)
-class Pipeline:
-    """A deployed pipeline (see :mod:`fti.pipelines.definitions` for the meaning of each policy)."""
-
-    id: int
-    name: str
-    kind: str
-    function: str
-    source_path: str
-    source_digest: str
-    schedule: Schedule | None
-    trigger: Trigger | None
-    retries: int
-    retry_backoff: float
-    timeout: float | None
-    concurrency: str
-    missed: str
-    signature: Signature
-    description: str
-    paused: bool
-    cursor: datetime | None
-    created_at: datetime
-    updated_at: datetime
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "function": self.function,
-            "source_path": self.source_path,
-            "source_digest": self.source_digest,
-            "schedule": None if self.schedule is None else self.schedule.to_dict(),
-            "trigger": None if self.trigger is None else self.trigger.to_dict(),
-            "retries": self.retries,
-            "retry_backoff": self.retry_backoff,
-            "timeout": self.timeout,
-            "concurrency": self.concurrency,
-            "missed": self.missed,
-            "parameters": self.signature.to_dict(),
-            "description": self.description,
-            "paused": self.paused,
-            "next_run": None if self.next_run is None else self.next_run.isoformat(),
-            "created_at": self.created_at.isoformat(),
-            "updated_at": self.updated_at.isoformat(),
-        }
-
-    @property
-    def next_run(self) -> datetime | None:
-        """The next scheduled fire time (None when unscheduled or paused)."""
-        if self.schedule is None or self.paused:
-            return None
-        return self.schedule.next_after(self.cursor or utcnow())
-
-    def check_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Validate run parameters against the function's signature."""
-        if not isinstance(params, dict):
-            raise ValidationError(f"params must be a dict of name -> value, got {params!r}")
-        sig = self.signature
-        for key in params:
-            if not isinstance(key, str) or not key.isidentifier():
-                raise ValidationError(f"invalid parameter name {key!r}: use a Python identifier")
-            if key in (*WINDOW_PARAMS, "event"):
-                raise ValidationError(
-                    f"parameter {key!r} is set by fti; pass the window with start=/end= (--start/--end)"
-                )
-            if key not in sig.params and not sig.var_keyword:
-                accepted = ", ".join(p for p in sig.params if p not in (*WINDOW_PARAMS, "event")) or "none"
-                raise ValidationError(
-                    f"pipeline {self.name!r} has no parameter {key!r} (accepted: {accepted})"
-                )
-        missing = [p for p in sig.required if p not in params and p != "event"]
-        if missing:
-            raise ValidationError(
-                f"pipeline {self.name!r} needs parameter(s) {', '.join(missing)}: pass --param k=v"
-            )
-        try:
-            json.dumps(params)
-        except (TypeError, ValueError) as exc:
-            raise ValidationError(f"params must be JSON-serialisable: {exc}") from exc
-        return dict(params)
-
-
-def _pipeline(row: Any) -> Pipeline:
-    m = row._mapping
-    return Pipeline(
-        id=m["id"],
-        name=m["name"],
-        kind=m["kind"],
-        function=m["function"],
-        source_path=m["source_path"],
-        source_digest=m["source_digest"],
-        schedule=None if m["schedule"] is None else Schedule.from_dict(m["schedule"]),
-        trigger=trigger_from_dict(m["trigger"]),
-        retries=m["retries"],
-        retry_backoff=m["retry_backoff"],
-        timeout=m["timeout"],
-        concurrency=m["concurrency"],
-        missed=m["missed"],
-        signature=Signature.from_dict(m["signature"]),
-        description=m["description"],
-        paused=m["paused"],
-        cursor=m["cursor"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-    )
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 def _definition(spec: PipelineSpec, source: str, digest: str) -> dict[str, Any]:
@@ -178,7 +63,7 @@ class PipelineCatalog:
         self._project = project
 
     @property
-    def _catalog(self) -> Any:
+    def _catalog(self) -> Catalog:
         return self._project.backends.catalog
 
     # --- definitions ------------------------------------------------------------------------
@@ -195,7 +80,7 @@ class PipelineCatalog:
             ValidationError: the module fails to import (message with traceback), declares no
                 pipeline, or a declaration is invalid. Nothing is registered then.
         """
-        now = now or utcnow()
+        now = now or _utcnow()
         _, digest, specs = load_module(path)
         source = str(Path(path).expanduser().resolve())
         if not specs:
@@ -203,85 +88,40 @@ class PipelineCatalog:
                 f"{source!r} declares no pipeline: decorate a function with @fti.feature_pipeline(...), "
                 "@fti.training_pipeline(...) or @fti.inference_pipeline(...)"
             )
-        with self._catalog.engine.begin() as conn:
+        with self._catalog.begin() as conn:
             for spec in specs:
-                values = _definition(spec, source, digest)
-                existing = conn.execute(
-                    select(pipelines).where(
-                        pipelines.c.project_id == self._project.id, pipelines.c.name == spec.name
-                    )
-                ).first()
-                if existing is None:
-                    result = conn.execute(
-                        insert(pipelines).values(
-                            project_id=self._project.id,
-                            name=spec.name,
-                            paused=False,
-                            cursor=now,
-                            created_at=now,
-                            updated_at=now,
-                            **values,
-                        )
-                    )
-                    pipeline_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-                else:
-                    pipeline_id = existing.id
-                    if existing.schedule != values["schedule"]:
-                        values["cursor"] = now
-                    conn.execute(
-                        update(pipelines)
-                        .where(pipelines.c.id == pipeline_id)
-                        .values(updated_at=now, **values)
-                    )
-                if existing is None or existing.trigger != values["trigger"]:
-                    self._reset_cursor(conn, pipeline_id, spec.trigger)
-            conn.execute(
-                update(pipelines)
-                .where(
-                    pipelines.c.project_id == self._project.id,
-                    pipelines.c.source_path == source,
-                    pipelines.c.name.not_in([spec.name for spec in specs]),
-                    pipelines.c.paused.is_(False),
+                definition = _definition(spec, source, digest)
+                pipeline_id, trigger_changed = records.save_pipeline(
+                    conn, self._project.id, spec.name, definition, now
                 )
-                .values(paused=True, updated_at=now)
-            )
+                if trigger_changed:
+                    records.reset_cursor(conn, pipeline_id, self._start_position(conn, spec.trigger))
+            records.pause_others(conn, self._project.id, source, [spec.name for spec in specs], now)
         return [self.get(spec.name) for spec in specs]
 
-    def _reset_cursor(self, conn: Any, pipeline_id: int, trigger: Trigger | None) -> None:
+    def _start_position(self, conn: Connection, trigger: Trigger | None) -> int | None:
         """Event triggers start after what exists at deploy time."""
-        from sqlalchemy import delete
-
-        conn.execute(delete(pipeline_cursors).where(pipeline_cursors.c.pipeline_id == pipeline_id))
         if trigger is None:
-            return
+            return None
         if isinstance(trigger, OnNewData):
-            position = feature_records.last_commit_position(conn, self._project.id, trigger.feature_group)
-        else:
-            query = select(func.max(pipeline_events.c.id)).where(
-                pipeline_events.c.project_id == self._project.id
-            )
-            position = conn.execute(query).scalar() or 0
-        conn.execute(insert(pipeline_cursors).values(pipeline_id=pipeline_id, position=int(position)))
+            return feature_records.last_commit_position(conn, self._project.id, trigger.feature_group)
+        return records.last_event_id(conn, self._project.id)
 
     def list(self) -> builtins.list[Pipeline]:
         """Every deployed pipeline of the project, by name."""
-        query = select(pipelines).where(pipelines.c.project_id == self._project.id).order_by(pipelines.c.name)
-        with self._catalog.engine.connect() as conn:
-            return [_pipeline(r) for r in conn.execute(query)]
+        return records.list_pipelines(self._catalog, self._project.id)
 
     def get(self, name: str) -> Pipeline:
         """The deployed pipeline ``name``; NotFoundError (listing the deployed ones) otherwise."""
         check_name(name, "pipeline")
-        query = select(pipelines).where(pipelines.c.project_id == self._project.id, pipelines.c.name == name)
-        with self._catalog.engine.connect() as conn:
-            row = conn.execute(query).first()
-        if row is None:
+        found = records.find_pipeline(self._catalog, self._project.id, name)
+        if found is None:
             known = ", ".join(p.name for p in self.list()) or "none deployed yet"
             raise NotFoundError(
                 f"pipeline {name!r} does not exist in project {self._project.name!r} (deployed: {known}); "
                 "deploy it with `fti pipelines deploy path/to/module.py`"
             )
-        return _pipeline(row)
+        return found
 
     def pause(self, name: str) -> Pipeline:
         """Stop scheduling and triggering ``name`` (running runs finish; manual runs still work)."""
@@ -293,23 +133,18 @@ class PipelineCatalog:
 
     def _set_paused(self, name: str, paused: bool, now: datetime | None = None) -> Pipeline:
         pipeline = self.get(name)
-        with self._catalog.engine.begin() as conn:
-            conn.execute(
-                update(pipelines)
-                .where(pipelines.c.id == pipeline.id)
-                .values(paused=paused, updated_at=now or utcnow())
-            )
+        records.set_paused(self._catalog, pipeline.id, paused, now or _utcnow())
         return self.get(name)
 
     # --- runs ---------------------------------------------------------------------------------
     def runs(self, name: str | None = None, *, limit: int | None = 50) -> builtins.list[PipelineRun]:
         """Runs of pipeline ``name`` (or of every pipeline), newest first."""
         pipeline_id = None if name is None else self.get(name).id
-        return run_records.list_runs(self._catalog, self._project.id, pipeline_id=pipeline_id, limit=limit)
+        return records.list_runs(self._catalog, self._project.id, pipeline_id=pipeline_id, limit=limit)
 
     def get_run(self, run_id: int) -> PipelineRun:
         """One run by id."""
-        run = run_records.get_run(self._catalog, run_id)
+        run = records.get_run(self._catalog, run_id)
         if run.pipeline_id not in {p.id for p in self.list()}:
             raise NotFoundError(f"pipeline run {run_id} does not exist in project {self._project.name!r}")
         return run
@@ -349,8 +184,8 @@ class PipelineCatalog:
         pipeline = self.get(name)
         checked = pipeline.check_params(params or {})
         window = self._window(pipeline, start, end)
-        now = utcnow()
-        run_id = run_records.create_run(
+        now = _utcnow()
+        run_id = records.create_run(
             self._catalog,
             pipeline_id=pipeline.id,
             source_digest=pipeline.source_digest,
@@ -372,7 +207,7 @@ class PipelineCatalog:
                         f"pipeline {pipeline.name!r} needs a window: pass start and end (--start/--end)"
                     )
                 return None
-            return pipeline.schedule.window(pipeline.schedule.latest_at_or_before(utcnow()))
+            return pipeline.schedule.window(pipeline.schedule.latest_at_or_before(_utcnow()))
         if start is None or end is None:
             raise ValidationError("pass both start and end (or neither)")
         if not pipeline.signature.takes_window:
@@ -392,8 +227,8 @@ class PipelineCatalog:
         from fti.pipelines import executor
 
         owner = f"cli:{executor.HOST}:{os.getpid()}"
-        run = run_records.get_run(self._catalog, run_id)
-        proc = executor.launch(self._project, pipeline, run, owner=owner, now=utcnow())
+        run = records.get_run(self._catalog, run_id)
+        proc = executor.launch(self._project, pipeline, run, owner=owner, now=_utcnow())
         if proc is not None:
             try:
                 while proc.poll() is None:
@@ -406,10 +241,10 @@ class PipelineCatalog:
                     time.sleep(0.02)
             except KeyboardInterrupt:
                 proc.kill(run_records.CANCELLED, "cancelled by the user (Ctrl-C)")
-                executor.finish(self._project, proc, owner=owner, now=utcnow())
+                executor.finish(self._project, proc, owner=owner, now=_utcnow())
                 raise
-            executor.finish(self._project, proc, owner=owner, now=utcnow())
-        return run_records.get_run(self._catalog, run_id)
+            executor.finish(self._project, proc, owner=owner, now=_utcnow())
+        return records.get_run(self._catalog, run_id)
 
     def backfill(
         self,
@@ -450,14 +285,14 @@ class PipelineCatalog:
             windows = [(start, end)]
         results = []
         for window in windows:
-            key = f"backfill:{window[0].isoformat()}/{window[1].isoformat()}:{utcnow().timestamp()}"
-            run_id = run_records.create_run(
+            key = f"backfill:{window[0].isoformat()}/{window[1].isoformat()}:{_utcnow().timestamp()}"
+            run_id = records.create_run(
                 self._catalog,
                 pipeline_id=pipeline.id,
                 source_digest=pipeline.source_digest,
                 trigger="backfill",
                 trigger_key=key,
-                now=utcnow(),
+                now=_utcnow(),
                 params=checked,
                 window=window,
             )
@@ -475,13 +310,7 @@ class PipelineCatalog:
             json.dumps(payload)
         except (TypeError, ValueError) as exc:
             raise ValidationError(f"event payload must be JSON-serialisable: {exc}") from exc
-        with self._catalog.engine.begin() as conn:
-            result = conn.execute(
-                insert(pipeline_events).values(
-                    project_id=self._project.id, name=event, payload=payload, created_at=utcnow()
-                )
-            )
-            return int(result.inserted_primary_key[0])  # type: ignore[index]
+        return records.add_event(self._catalog, self._project.id, event, payload, _utcnow())
 
 
 def _schedule_windows(schedule: Schedule, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:

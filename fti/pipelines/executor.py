@@ -24,10 +24,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fti.pipelines import records
 from fti.pipelines import runs as run_records
 
 if TYPE_CHECKING:
-    from fti.pipelines.catalog import Pipeline
+    from fti.pipelines.pipeline import Pipeline
     from fti.pipelines.runs import PipelineRun
     from fti.project import Project
 
@@ -101,7 +102,7 @@ def launch(
     Returns None when another process started or cancelled the run first.
     """
     catalog = project.backends.catalog
-    if not run_records.transition(
+    if not records.transition(
         catalog,
         run.id,
         from_states=(run_records.QUEUED,),
@@ -141,7 +142,7 @@ def launch(
     except OSError as exc:
         stdout.close()
         stderr.close()
-        run_records.transition(
+        records.transition(
             catalog,
             run.id,
             from_states=(run_records.RUNNING,),
@@ -151,7 +152,7 @@ def launch(
         )
         shutil.rmtree(log_dir, ignore_errors=True)
         return None
-    run_records.transition(catalog, run.id, from_states=(run_records.RUNNING,), pid=popen.pid)
+    records.transition(catalog, run.id, from_states=(run_records.RUNNING,), pid=popen.pid)
     deadline = None if pipeline.timeout is None else time.monotonic() + pipeline.timeout
     return RunProcess(run.id, popen, log_dir, deadline, pipeline.timeout, _files=[stdout, stderr])
 
@@ -176,7 +177,7 @@ def finish(project: Project, proc: RunProcess, *, owner: str, now: datetime) -> 
     else:
         status = run_records.FAILED
         error = _failure_reason(artifacts.get_bytes(keys["stderr"]), code)
-    run_records.transition(
+    records.transition(
         project.backends.catalog,
         proc.run_id,
         from_states=(run_records.RUNNING,),

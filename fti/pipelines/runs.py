@@ -1,24 +1,16 @@
-"""Pipeline run records in the catalog and their state transitions.
+"""Pipeline runs: the record of one attempt, and the states it moves through.
 
 States: ``queued -> running -> succeeded | failed | timed_out | cancelled`` (a queued run may also
-go straight to ``cancelled``). Every transition is a conditional UPDATE on the current state, so
-two processes can never both start or both finish the same run.
+go straight to ``cancelled``). Every transition is a conditional UPDATE on the current state
+(``fti.pipelines.records.transition``), so two processes can never both start or both finish the
+same run.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError as SqlIntegrityError
-
-from fti.errors import NotFoundError
-from fti.storage.metadata.tables import pipeline_runs, pipelines
-
-if TYPE_CHECKING:
-    from fti.storage.metadata.base import Catalog
+from typing import Any
 
 QUEUED, RUNNING = "queued", "running"
 SUCCEEDED, FAILED, TIMED_OUT, CANCELLED = "succeeded", "failed", "timed_out", "cancelled"
@@ -100,128 +92,3 @@ class PipelineRun:
             "error": self.error,
             "log_keys": self.log_keys,
         }
-
-
-_COLUMNS = [*pipeline_runs.c, pipelines.c.name.label("pipeline")]
-
-
-def _record(row: Any) -> PipelineRun:
-    m = row._mapping
-    return PipelineRun(
-        id=m["id"],
-        pipeline_id=m["pipeline_id"],
-        pipeline=m["pipeline"],
-        status=m["status"],
-        trigger=m["trigger"],
-        trigger_key=m["trigger_key"],
-        attempt=m["attempt"],
-        retry_of=m["retry_of"],
-        params=dict(m["params"] or {}),
-        window_start=m["window_start"],
-        window_end=m["window_end"],
-        event=m["event"],
-        source_digest=m["source_digest"],
-        queued_at=m["queued_at"],
-        not_before=m["not_before"],
-        started_at=m["started_at"],
-        finished_at=m["finished_at"],
-        exit_code=m["exit_code"],
-        error=m["error"],
-        owner=m["owner"],
-        host=m["host"],
-        pid=m["pid"],
-        log_keys=m["log_keys"],
-    )
-
-
-def _select() -> Any:
-    return select(*_COLUMNS).join(pipelines, pipelines.c.id == pipeline_runs.c.pipeline_id)
-
-
-def create_run(
-    catalog: Catalog,
-    *,
-    pipeline_id: int,
-    source_digest: str,
-    trigger: str,
-    now: datetime,
-    trigger_key: str | None = None,
-    attempt: int = 1,
-    retry_of: int | None = None,
-    params: dict[str, Any] | None = None,
-    window: tuple[datetime, datetime] | None = None,
-    event: dict[str, Any] | None = None,
-    not_before: datetime | None = None,
-    status: str = QUEUED,
-    error: str | None = None,
-) -> int | None:
-    """Insert a run; returns its id, or None when ``(trigger_key, attempt)`` already has one."""
-    values = {
-        "pipeline_id": pipeline_id,
-        "status": status,
-        "trigger": trigger,
-        "trigger_key": trigger_key,
-        "attempt": attempt,
-        "retry_of": retry_of,
-        "params": params or {},
-        "window_start": window[0] if window else None,
-        "window_end": window[1] if window else None,
-        "event": event,
-        "source_digest": source_digest,
-        "queued_at": now,
-        "not_before": not_before or now,
-        "error": error,
-        "finished_at": now if status in FINAL_STATES else None,
-    }
-    try:
-        with catalog.engine.begin() as conn:
-            result = conn.execute(insert(pipeline_runs).values(**values))
-            return int(result.inserted_primary_key[0])  # type: ignore[index]
-    except SqlIntegrityError:
-        return None  # another scheduler created this slot's run first
-
-
-def get_run(catalog: Catalog, run_id: int) -> PipelineRun:
-    """The run ``run_id``; NotFoundError if there is none."""
-    with catalog.engine.connect() as conn:
-        row = conn.execute(_select().where(pipeline_runs.c.id == run_id)).first()
-    if row is None:
-        raise NotFoundError(f"pipeline run {run_id} does not exist; list runs with `fti pipelines runs NAME`")
-    return _record(row)
-
-
-def list_runs(
-    catalog: Catalog,
-    project_id: int,
-    *,
-    pipeline_id: int | None = None,
-    statuses: tuple[str, ...] | None = None,
-    limit: int | None = None,
-) -> list[PipelineRun]:
-    """Runs of the project (or one pipeline), newest first."""
-    query = _select().where(pipelines.c.project_id == project_id)
-    if pipeline_id is not None:
-        query = query.where(pipeline_runs.c.pipeline_id == pipeline_id)
-    if statuses is not None:
-        query = query.where(pipeline_runs.c.status.in_(statuses))
-    query = query.order_by(pipeline_runs.c.id.desc())
-    if limit is not None:
-        query = query.limit(limit)
-    with catalog.engine.connect() as conn:
-        return [_record(r) for r in conn.execute(query)]
-
-
-def transition(
-    catalog: Catalog,
-    run_id: int,
-    *,
-    from_states: tuple[str, ...],
-    owned_by: str | None = None,
-    **values: Any,
-) -> bool:
-    """Update run ``run_id`` only if it is in one of ``from_states`` (and owned by ``owned_by``)."""
-    query = update(pipeline_runs).where(pipeline_runs.c.id == run_id, pipeline_runs.c.status.in_(from_states))
-    if owned_by is not None:
-        query = query.where(pipeline_runs.c.owner == owned_by)
-    with catalog.engine.begin() as conn:
-        return bool(conn.execute(query.values(**values)).rowcount == 1)

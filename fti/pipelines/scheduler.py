@@ -26,29 +26,21 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
-
-from sqlalchemy import insert, select, update
-from sqlalchemy.exc import IntegrityError as SqlIntegrityError
+from typing import TYPE_CHECKING, Protocol
 
 from fti.features import records as feature_records
-from fti.pipelines import executor
+from fti.pipelines import executor, records
 from fti.pipelines import runs as run_records
-from fti.pipelines.catalog import Pipeline, PipelineCatalog
+from fti.pipelines.catalog import PipelineCatalog
 from fti.pipelines.definitions import OnEvent, OnNewData
 from fti.pipelines.schedules import plan_fire, retry_delay
-from fti.storage.metadata.tables import (
-    pipeline_cursors,
-    pipeline_events,
-    pipeline_runs,
-    pipelines,
-    scheduler_leases,
-)
 
 if TYPE_CHECKING:
     from fti.pipelines.executor import RunProcess
+    from fti.pipelines.pipeline import Pipeline
     from fti.pipelines.runs import PipelineRun
     from fti.project import Project
+    from fti.storage.metadata.base import Catalog
 
 log = logging.getLogger("fti.scheduler")
 
@@ -136,7 +128,7 @@ class Scheduler:
         self._pipelines = PipelineCatalog(project)
 
     @property
-    def _catalog(self) -> Any:
+    def _catalog(self) -> Catalog:
         return self.project.backends.catalog
 
     @property
@@ -194,46 +186,12 @@ class Scheduler:
         for proc in list(self._procs.values()):
             proc.kill(run_records.CANCELLED, "cancelled: the scheduler was stopped")
         self._reap()
-        now = self.clock.now()
-        with self._catalog.engine.begin() as conn:
-            conn.execute(
-                update(scheduler_leases)
-                .where(
-                    scheduler_leases.c.project_id == self.project.id, scheduler_leases.c.holder == self.holder
-                )
-                .values(expires_at=now)
-            )
+        records.release_lease(self._catalog, self.project.id, self.holder, self.clock.now())
         self.is_leader = False
 
     # --- leadership -----------------------------------------------------------------------------
     def _acquire_lease(self, now: datetime) -> bool:
-        expires = now + self.lease_ttl
-        lease = scheduler_leases.c
-        with self._catalog.engine.begin() as conn:
-            renewed = conn.execute(
-                update(scheduler_leases)
-                .where(lease.project_id == self.project.id, lease.holder == self.holder)
-                .values(expires_at=expires)
-            ).rowcount
-            if renewed == 1:
-                return True
-            taken = conn.execute(
-                update(scheduler_leases)
-                .where(lease.project_id == self.project.id, lease.expires_at < now)
-                .values(holder=self.holder, acquired_at=now, expires_at=expires)
-            ).rowcount
-            if taken == 1:
-                return True
-        try:
-            with self._catalog.engine.begin() as conn:
-                conn.execute(
-                    insert(scheduler_leases).values(
-                        project_id=self.project.id, holder=self.holder, acquired_at=now, expires_at=expires
-                    )
-                )
-            return True
-        except SqlIntegrityError:
-            return False  # someone else holds a live lease
+        return records.acquire_lease(self._catalog, self.project.id, self.holder, now, now + self.lease_ttl)
 
     # --- runs we execute ------------------------------------------------------------------------
     def _reap(self) -> None:
@@ -249,7 +207,7 @@ class Scheduler:
             status = executor.finish(self.project, proc, owner=self.holder, now=self.clock.now())
             log.info("run %s %s (exit code %s)", run_id, status, proc.popen.returncode)
             if status in run_records.RETRYABLE and self.is_leader:
-                self._retry(run_records.get_run(self._catalog, run_id), self.clock.now())
+                self._retry(records.get_run(self._catalog, run_id), self.clock.now())
 
     def _retry(self, run: PipelineRun, now: datetime) -> None:
         pipeline = next((p for p in self._pipelines.list() if p.id == run.pipeline_id), None)
@@ -257,7 +215,7 @@ class Scheduler:
             return
         delay = retry_delay(pipeline.retry_backoff, run.attempt, rng=self.rng)
         root = run.retry_of or run.id
-        run_id = run_records.create_run(
+        run_id = records.create_run(
             self._catalog,
             pipeline_id=run.pipeline_id,
             source_digest=pipeline.source_digest,
@@ -276,7 +234,7 @@ class Scheduler:
 
     def _recover(self, now: datetime, by_id: dict[int, Pipeline]) -> None:
         """Mark runs whose executor is gone as failed, kill what they left behind, retry them."""
-        running = run_records.list_runs(self._catalog, self.project.id, statuses=(run_records.RUNNING,))
+        running = records.list_runs(self._catalog, self.project.id, statuses=(run_records.RUNNING,))
         for run in running:
             if run.owner == self.holder or run.pipeline_id not in by_id:
                 continue
@@ -287,7 +245,7 @@ class Scheduler:
                     continue  # a CLI run in progress
             if run.host == executor.HOST and run.pid and executor.process_alive(run.pid, run.id):
                 executor.kill_group(run.pid, signal.SIGKILL)
-            if run_records.transition(
+            if records.transition(
                 self._catalog,
                 run.id,
                 from_states=(run_records.RUNNING,),
@@ -296,7 +254,7 @@ class Scheduler:
                 error=f"its executor ({owner}) stopped while it was running; marked failed on recovery",
             ):
                 log.warning("run %s was left running by %s: marked failed", run.id, owner)
-                self._retry(run_records.get_run(self._catalog, run.id), now)
+                self._retry(records.get_run(self._catalog, run.id), now)
 
     # --- firing ---------------------------------------------------------------------------------
     def _fire_schedule(self, pipeline: Pipeline, now: datetime) -> None:
@@ -305,18 +263,7 @@ class Scheduler:
         plan = plan_fire(pipeline.schedule, cursor, now, missed=pipeline.missed, grace=self.misfire_grace)
         if plan.cursor == cursor:
             return
-        with self._catalog.engine.begin() as conn:
-            moved = conn.execute(
-                update(pipelines)
-                .where(
-                    pipelines.c.id == pipeline.id,
-                    pipelines.c.cursor.is_(None)
-                    if pipeline.cursor is None
-                    else pipelines.c.cursor == pipeline.cursor,
-                )
-                .values(cursor=plan.cursor)
-            ).rowcount
-        if moved != 1:
+        if not records.move_schedule_cursor(self._catalog, pipeline.id, pipeline.cursor, plan.cursor):
             return  # another scheduler handled these fire times
         if plan.skipped:
             log.warning(
@@ -327,7 +274,7 @@ class Scheduler:
                 plan.skipped[-1].isoformat(),
             )
         if plan.slot is not None:
-            run_records.create_run(
+            records.create_run(
                 self._catalog,
                 pipeline_id=pipeline.id,
                 source_digest=pipeline.source_digest,
@@ -337,34 +284,9 @@ class Scheduler:
                 now=now,
             )
 
-    def _cursor(self, pipeline_id: int) -> int:
-        with self._catalog.engine.connect() as conn:
-            pos = conn.execute(
-                select(pipeline_cursors.c.position).where(pipeline_cursors.c.pipeline_id == pipeline_id)
-            ).scalar()
-        if pos is None:
-            try:
-                with self._catalog.engine.begin() as conn:
-                    conn.execute(insert(pipeline_cursors).values(pipeline_id=pipeline_id, position=0))
-            except SqlIntegrityError:
-                return self._cursor(pipeline_id)
-            return 0
-        return int(pos)
-
-    def _advance_cursor(self, pipeline_id: int, old: int, new: int) -> bool:
-        with self._catalog.engine.begin() as conn:
-            return bool(
-                conn.execute(
-                    update(pipeline_cursors)
-                    .where(pipeline_cursors.c.pipeline_id == pipeline_id, pipeline_cursors.c.position == old)
-                    .values(position=new)
-                ).rowcount
-                == 1
-            )
-
     def _fire_new_data(self, pipeline: Pipeline, trigger: OnNewData, now: datetime) -> None:
-        cursor = self._cursor(pipeline.id)
-        with self._catalog.engine.connect() as conn:
+        cursor = records.cursor_position(self._catalog, pipeline.id)
+        with self._catalog.connect() as conn:
             commits = feature_records.commits_after(
                 conn, self.project.id, trigger.feature_group, cursor, trigger.version
             )
@@ -372,7 +294,7 @@ class Scheduler:
         if not commits or rows < trigger.min_rows:
             return
         last = int(commits[-1].id)
-        if not self._advance_cursor(pipeline.id, cursor, last):
+        if not records.advance_cursor(self._catalog, pipeline.id, cursor, last):
             return
         event = {
             "type": "new_data",
@@ -382,7 +304,7 @@ class Scheduler:
                 {"version": c.group_version, "commit": c.delta_version, "rows": c.rows} for c in commits
             ],
         }
-        run_records.create_run(
+        records.create_run(
             self._catalog,
             pipeline_id=pipeline.id,
             source_digest=pipeline.source_digest,
@@ -393,22 +315,13 @@ class Scheduler:
         )
 
     def _fire_event(self, pipeline: Pipeline, trigger: OnEvent, now: datetime) -> None:
-        cursor = self._cursor(pipeline.id)
-        with self._catalog.engine.connect() as conn:
-            rows = conn.execute(
-                select(pipeline_events.c.id, pipeline_events.c.payload)
-                .where(
-                    pipeline_events.c.project_id == self.project.id,
-                    pipeline_events.c.name == trigger.event,
-                    pipeline_events.c.id > cursor,
-                )
-                .order_by(pipeline_events.c.id)
-            ).all()
-        if not rows or not self._advance_cursor(pipeline.id, cursor, int(rows[-1].id)):
+        cursor = records.cursor_position(self._catalog, pipeline.id)
+        rows = records.events_after(self._catalog, self.project.id, trigger.event, cursor)
+        if not rows or not records.advance_cursor(self._catalog, pipeline.id, cursor, rows[-1].id):
             return
         # Several events since the last tick coalesce into one run with the latest payload.
         event = {"type": "event", "name": trigger.event, "payload": rows[-1].payload, "count": len(rows)}
-        run_records.create_run(
+        records.create_run(
             self._catalog,
             pipeline_id=pipeline.id,
             source_digest=pipeline.source_digest,
@@ -420,30 +333,19 @@ class Scheduler:
 
     # --- starting -------------------------------------------------------------------------------
     def _start_due(self, now: datetime, by_id: dict[int, Pipeline]) -> None:
-        query = (
-            select(pipeline_runs.c.id)
-            .where(
-                pipeline_runs.c.status == run_records.QUEUED,
-                pipeline_runs.c.not_before <= now,
-                pipeline_runs.c.pipeline_id.in_(list(by_id)),
-            )
-            .order_by(pipeline_runs.c.id)
-        )
-        with self._catalog.engine.connect() as conn:
-            due = list(conn.execute(query).scalars())
-        for run_id in due:
-            run = run_records.get_run(self._catalog, run_id)
+        for run_id in records.due_run_ids(self._catalog, list(by_id), now):
+            run = records.get_run(self._catalog, run_id)
             pipeline = by_id[run.pipeline_id]
             if pipeline.paused and run.trigger != "retry":
                 continue
             running = [
                 r
-                for r in run_records.list_runs(
+                for r in records.list_runs(
                     self._catalog, self.project.id, pipeline_id=pipeline.id, statuses=(run_records.RUNNING,)
                 )
             ]
             if running and pipeline.concurrency == "forbid":
-                run_records.transition(
+                records.transition(
                     self._catalog,
                     run.id,
                     from_states=(run_records.QUEUED,),
@@ -475,7 +377,7 @@ class Scheduler:
             return
         if run.host == executor.HOST and run.pid and executor.process_alive(run.pid, run.id):
             executor.kill_group(run.pid, signal.SIGKILL)
-        run_records.transition(
+        records.transition(
             self._catalog,
             run.id,
             from_states=(run_records.RUNNING,),

@@ -7,22 +7,18 @@ feature view or a run produced.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
-
-from sqlalchemy import select
 
 from fti.errors import FtiError, NotFoundError, ValidationError
 from fti.features import records as feature_records
-from fti.storage.metadata.tables import run_metrics, run_params, runs
+from fti.training import records as training_records
+from fti.training.records import RunRecord
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
-
     from fti.project import Project
     from fti.registry.model_version import ModelVersion
+    from fti.storage.metadata.base import Connection
 
 
 class RunLike(Protocol):
@@ -31,67 +27,22 @@ class RunLike(Protocol):
     id: int
 
 
-@dataclass(frozen=True)
-class RunRecord:
-    """What the catalog holds about a training run, read in one go."""
+class FeatureViewLike(Protocol):
+    """What the registry needs of a feature view (``fti.features.feature_view.FeatureView``)."""
 
-    id: int
-    name: str
-    description: str
-    status: str
-    start_time: datetime
-    end_time: datetime | None
-    error: str | None
-    git_commit: str | None
-    git_dirty: bool | None
-    python_version: str
-    packages: dict[str, str]
-    created_by: str
-    params: dict[str, Any]
-    metrics: dict[str, float]
+    @property
+    def name(self) -> str: ...
 
-    def to_dict(self, *, packages: bool = True) -> dict[str, Any]:
-        data = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        for key in ("start_time", "end_time"):
-            data[key] = None if data[key] is None else data[key].isoformat()
-        if not packages:
-            data["packages"] = len(self.packages)
-        return data
+    @property
+    def version(self) -> int: ...
 
+    def feature_names(
+        self, transformed: bool = ..., training_dataset_version: int | None = ...
+    ) -> list[str]: ...
 
-def read_run(conn: Connection, run_id: int) -> RunRecord | None:
-    """The run's record with its params and the latest value of each metric, or None."""
-    row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
-    if row is None:
-        return None
-    rows = conn.execute(
-        select(run_params.c.key, run_params.c.value).where(run_params.c.run_id == run_id)
-    ).all()
-    params = {key: json.loads(value) for key, value in rows}
-    metrics: dict[str, float] = {}
-    query = (
-        select(run_metrics.c.key, run_metrics.c.value)
-        .where(run_metrics.c.run_id == run_id)
-        .order_by(run_metrics.c.key, run_metrics.c.step)
-    )
-    for key, value in conn.execute(query):
-        metrics[key] = float(value)  # ordered by step: the last one wins
-    return RunRecord(
-        id=int(row["id"]),
-        name=row["name"],
-        description=row["description"],
-        status=row["status"],
-        start_time=row["start_time"],
-        end_time=row["end_time"],
-        error=row["error"],
-        git_commit=row["git_commit"],
-        git_dirty=None if row["git_dirty"] is None else bool(row["git_dirty"]),
-        python_version=row["python_version"],
-        packages=dict(row["packages"]),
-        created_by=row["created_by"],
-        params=dict(sorted(params.items())),
-        metrics=metrics,
-    )
+    def feature_dtypes(
+        self, transformed: bool = ..., training_dataset_version: int | None = ...
+    ) -> dict[str, str]: ...
 
 
 @dataclass(frozen=True)
@@ -135,8 +86,8 @@ class Lineage:
 def lineage_of(project: Project, mv: ModelVersion) -> Lineage:
     """The lineage record of a model version."""
     inputs: dict[str, int] | None = None
-    with project.backends.catalog.engine.connect() as conn:
-        run = None if mv.run_id is None else read_run(conn, mv.run_id)
+    with project.backends.catalog.connect() as conn:
+        run = None if mv.run_id is None else training_records.read_run(conn, mv.run_id)
         if mv.feature_view_id is not None and mv.training_dataset_version is not None:
             inputs = feature_records.training_dataset_inputs(
                 conn, mv.feature_view_id, mv.training_dataset_version
@@ -159,7 +110,7 @@ class FeatureViewRef:
     id: int
     name: str
     version: int
-    view: Any = None
+    view: FeatureViewLike | None = None
     training_dataset_version: int | None = None
 
     def input_schema(self) -> tuple[list[str] | None, dict[str, str] | None]:
@@ -182,7 +133,10 @@ class FeatureViewRef:
 
 
 def resolve_feature_view(
-    conn: Connection, project: Project, feature_view: Any, training_dataset_version: int | None = None
+    conn: Connection,
+    project: Project,
+    feature_view: FeatureViewLike | tuple[str, int],
+    training_dataset_version: int | None = None,
 ) -> FeatureViewRef:
     """A FeatureView object or a ``(name, version)`` pair -> its catalog row in this project.
 

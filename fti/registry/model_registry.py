@@ -11,28 +11,25 @@ from __future__ import annotations
 import json
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from sqlalchemy import delete, func, insert, select
-from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from fti._names import check_name, check_version
 from fti.errors import BackendError, ConflictError, NotFoundError, ValidationError
 from fti.registry import aliases as _aliases
+from fti.registry import records
 from fti.registry.metrics import check_metrics, current_user
 from fti.registry.model_version import ModelVersion
 from fti.registry.promotion import PromotionRejectedError, evaluate, parse_conditions, reason
-from fti.storage.metadata.tables import model_versions, models, runs
-from fti.storage.metadata.tables._base import utcnow
+from fti.training import records as training_records
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
-
     from fti.project import Project
     from fti.registry.aliases import AliasChange
-    from fti.registry.lineage import RunLike
+    from fti.registry.lineage import FeatureViewLike, RunLike
     from fti.storage.artifacts.base import ArtifactStore
+    from fti.storage.metadata.base import Catalog, Connection
 
 _EXAMPLE_ROWS = 20
 
@@ -44,8 +41,8 @@ class ModelRegistry:
         self._project = project
 
     @property
-    def _engine(self) -> Any:
-        return self._project.backends.catalog.engine
+    def _catalog(self) -> Catalog:
+        return self._project.backends.catalog
 
     @property
     def _store(self) -> ArtifactStore:
@@ -58,7 +55,7 @@ class ModelRegistry:
         model: Any,
         *,
         run: RunLike | int | None = None,
-        feature_view: Any = None,
+        feature_view: FeatureViewLike | tuple[str, int] | None = None,
         training_dataset_version: int | None = None,
         metrics: dict[str, float] | None = None,
         input_example: Any = None,
@@ -95,7 +92,7 @@ class ModelRegistry:
                 version that does not belong to the feature view, a bad input example.
             NotFoundError: the run or the feature view does not exist.
         """
-        from fti.registry._artifacts import digest_directory, upload
+        from fti.registry._artifacts import digest_directory
         from fti.registry.flavors.base import detect_flavor, get_flavor
         from fti.registry.lineage import check_training_dataset, resolve_feature_view
         from fti.registry.signature import check_example_columns, example_frame, infer_signature
@@ -113,7 +110,7 @@ class ModelRegistry:
         run_id = self._run_id(run)
         check_version(training_dataset_version, "training dataset", allow_none=True)
         fv = None
-        with self._engine.connect() as conn:
+        with self._catalog.connect() as conn:
             if feature_view is not None:
                 fv = resolve_feature_view(conn, self._project, feature_view, training_dataset_version)
                 if training_dataset_version is not None:
@@ -159,53 +156,40 @@ class ModelRegistry:
                 "training_dataset_version": training_dataset_version,
                 "created_by": current_user(),
             }
-            version = self._insert_version(name, values, directory, digests, upload)
+            version = self._insert_version(name, values, directory, digests)
         return self.get_model(name, version=version)
 
     def _insert_version(
-        self, name: str, values: dict[str, Any], directory: Path, digests: Any, upload: Any
+        self, name: str, values: dict[str, Any], directory: Path, digests: dict[str, str]
     ) -> int:
+        from fti.registry._artifacts import upload
+
         # The version row and the uploads share one transaction: a failed upload rolls the row
         # back (and removes partial files); a concurrent registration waits on the row and retries.
-        for attempt in range(5):
-            prefix = ""
+        def insert(conn: Connection) -> int:
+            model_id = records.model_id(conn, self._project.id, name, create=True)
+            assert model_id is not None
+            version = records.next_version(conn, model_id)
+            prefix = f"models/{self._project.name}/{name}/{version}"
+            records.insert_version(conn, model_id, version, prefix, values)
             try:
-                with self._engine.begin() as conn:
-                    model_id = self._model_id(conn, name, create=True)
-                    assert model_id is not None
-                    last = conn.execute(
-                        select(func.max(model_versions.c.version)).where(
-                            model_versions.c.model_id == model_id
-                        )
-                    ).scalar_one_or_none()
-                    version = 1 if last is None else int(last) + 1
-                    prefix = f"models/{self._project.name}/{name}/{version}"
-                    conn.execute(
-                        insert(model_versions).values(
-                            model_id=model_id,
-                            version=version,
-                            artifact_prefix=prefix,
-                            created_at=utcnow(),
-                            **values,
-                        )
-                    )
-                    try:
-                        upload(self._store, prefix, directory, digests)
-                    except BaseException as exc:
-                        self._store.delete(prefix)
-                        if isinstance(exc, OSError):
-                            raise BackendError(
-                                f"writing the artifacts of model {name!r} to {self._store.url} failed: {exc}"
-                            ) from exc
-                        raise
-                return version
-            except SqlIntegrityError:
-                if attempt == 4:
-                    raise ConflictError(
-                        f"could not register a new version of model {name!r}: concurrent registrations "
-                        "kept taking the next version number; retry"
-                    ) from None
-        raise AssertionError("unreachable")
+                upload(self._store, prefix, directory, digests)
+            except BaseException as exc:
+                self._store.delete(prefix)
+                if isinstance(exc, OSError):
+                    raise BackendError(
+                        f"writing the artifacts of model {name!r} to {self._store.url} failed: {exc}"
+                    ) from exc
+                raise
+            return version
+
+        return records.write(
+            self._catalog,
+            insert,
+            attempts=5,
+            conflict=f"could not register a new version of model {name!r}: concurrent registrations "
+            "kept taking the next version number; retry",
+        )
 
     # --- find -----------------------------------------------------------------------------
     def get_model(self, name: str, version: int | None = None) -> ModelVersion:
@@ -219,32 +203,27 @@ class ModelRegistry:
         if alias is not None and version is not None:
             raise ValidationError(f"give either an alias ({name!r}) or version={version}, not both")
         check_version(version, "model", allow_none=True)
-        with self._engine.connect() as conn:
-            model_id = self._model_id(conn, base, create=False)
+        with self._catalog.connect() as conn:
+            model_id = records.model_id(conn, self._project.id, base, create=False)
             if model_id is None:
                 raise NotFoundError(
                     f"model {base!r} not found in project {self._project.name!r} "
                     f"(models: {self._model_names(conn) or 'none registered yet'})"
                 )
             if alias is not None:
-                version = _aliases.current(conn, model_id, alias)
+                version = records.aliased_version(conn, model_id, alias)
                 if version is None:
-                    known = _aliases.list_aliases(conn, model_id)
+                    known = records.list_aliases(conn, model_id)
                     raise NotFoundError(
                         f"model {base!r} has no alias {alias!r} (aliases: {known or 'none'}); set one with "
                         f"set_alias({base!r}, version, {alias!r})"
                     )
-            query = select(model_versions).where(model_versions.c.model_id == model_id)
-            if version is None:
-                query = query.order_by(model_versions.c.version.desc()).limit(1)
-            else:
-                query = query.where(model_versions.c.version == version)
-            row = conn.execute(query).mappings().first()
-            if row is None:
-                versions = self._versions(conn, model_id)
+            found = records.find_version(conn, model_id, base, version)
+            if found is None:
+                versions = records.version_numbers(conn, model_id)
                 what = f"version {version}" if version is not None else "versions"
                 raise NotFoundError(f"model {base!r} has no {what} (versions: {versions or 'none'})")
-        return ModelVersion.from_row(row, base, self)
+        return self._bind(found)
 
     def resolve(self, ref: str) -> ModelVersion:
         """``"name@alias"`` or ``"name"`` (latest version) -> the version it points to now.
@@ -254,7 +233,11 @@ class ModelRegistry:
         return self.get_model(ref)
 
     def list_models(
-        self, name: str | None = None, *, feature_view: Any = None, run: RunLike | int | None = None
+        self,
+        name: str | None = None,
+        *,
+        feature_view: FeatureViewLike | tuple[str, int] | None = None,
+        run: RunLike | int | None = None,
     ) -> list[ModelVersion]:
         """Model versions, by name then version.
 
@@ -263,30 +246,23 @@ class ModelRegistry:
             feature_view: Only versions trained from this FeatureView (or ``(name, version)``).
             run: Only versions registered from this run (or run id).
         """
-        query = (
-            select(model_versions, models.c.name.label("model_name"))
-            .select_from(model_versions.join(models, model_versions.c.model_id == models.c.id))
-            .where(models.c.project_id == self._project.id)
-            .order_by(models.c.name, model_versions.c.version)
-        )
-        with self._engine.connect() as conn:
+        feature_view_id = None
+        with self._catalog.connect() as conn:
             if name is not None:
                 check_name(name, "model")
-                if self._model_id(conn, name, create=False) is None:
+                if records.model_id(conn, self._project.id, name, create=False) is None:
                     raise NotFoundError(
                         f"model {name!r} not found in project {self._project.name!r} "
                         f"(models: {self._model_names(conn) or 'none registered yet'})"
                     )
-                query = query.where(models.c.name == name)
             if feature_view is not None:
                 from fti.registry.lineage import resolve_feature_view
 
-                fv = resolve_feature_view(conn, self._project, feature_view)
-                query = query.where(model_versions.c.feature_view_id == fv.id)
-            if run is not None:
-                query = query.where(model_versions.c.run_id == self._run_id(run))
-            rows = conn.execute(query).mappings().all()
-        return [ModelVersion.from_row(r, r["model_name"], self) for r in rows]
+                feature_view_id = resolve_feature_view(conn, self._project, feature_view).id
+            found = records.list_versions(
+                conn, self._project.id, name=name, feature_view_id=feature_view_id, run_id=self._run_id(run)
+            )
+        return [self._bind(mv) for mv in found]
 
     def get_best_model(self, name: str, metric: str, direction: str = "max") -> ModelVersion:
         """The version of ``name`` with the highest (``max``) or lowest (``min``) ``metric``."""
@@ -307,9 +283,7 @@ class ModelRegistry:
         target = self.get_model(name, version=version)
 
         def move(conn: Connection) -> None:
-            _aliases.set_alias(
-                conn, target.model_id, alias, target.id, target.version, current_user(), reason
-            )
+            records.set_alias(conn, target.model_id, alias, target.id, target.version, current_user(), reason)
 
         self._write(move, f"set alias {alias!r} of model {name!r}")
         return target
@@ -317,21 +291,21 @@ class ModelRegistry:
     def delete_alias(self, name: str, alias: str) -> None:
         """Remove ``alias`` from model ``name`` (recorded in the history)."""
         _aliases.check_alias(alias)
-        with self._engine.begin() as conn:
+        with self._catalog.begin() as conn:
             model_id = self._require_model(conn, name)
-            _aliases.delete_alias(conn, model_id, name, alias, current_user())
+            records.delete_alias(conn, model_id, name, alias, current_user())
 
     def aliases(self, name: str) -> dict[str, int]:
         """``{alias: version}`` of model ``name``."""
-        with self._engine.connect() as conn:
-            return _aliases.list_aliases(conn, self._require_model(conn, name))
+        with self._catalog.connect() as conn:
+            return records.list_aliases(conn, self._require_model(conn, name))
 
     def alias_history(self, name: str, alias: str | None = None) -> list[AliasChange]:
         """Every change of the model's aliases (who, when, from, to), oldest first."""
         if alias is not None:
             _aliases.check_alias(alias)
-        with self._engine.connect() as conn:
-            return _aliases.history(conn, self._require_model(conn, name), alias)
+        with self._catalog.connect() as conn:
+            return records.history(conn, self._require_model(conn, name), alias)
 
     def promote(
         self,
@@ -361,19 +335,10 @@ class ModelRegistry:
         def gate_and_move(conn: Connection) -> None:
             incumbent = None
             if compare_to is not None:
-                held = _aliases.current(conn, candidate.model_id, compare_to, lock=True)
+                held = records.aliased_version(conn, candidate.model_id, compare_to, lock=True)
                 if held is not None and held != candidate.version:
-                    row = (
-                        conn.execute(
-                            select(model_versions).where(
-                                model_versions.c.model_id == candidate.model_id,
-                                model_versions.c.version == held,
-                            )
-                        )
-                        .mappings()
-                        .one()
-                    )
-                    incumbent = ModelVersion.from_row(row, name, self)
+                    incumbent = records.find_version(conn, candidate.model_id, name, held)
+                    assert incumbent is not None  # the alias row holds it (foreign key RESTRICT)
             failures = evaluate(
                 candidate.ref,
                 candidate.metrics,
@@ -385,7 +350,7 @@ class ModelRegistry:
                 raise PromotionRejectedError(
                     f"promotion of {candidate.ref} to {alias!r} refused: " + "; ".join(failures), failures
                 )
-            _aliases.set_alias(
+            records.set_alias(
                 conn,
                 candidate.model_id,
                 alias,
@@ -412,17 +377,17 @@ class ModelRegistry:
         def remove(conn: Connection) -> None:
             # an alias set concurrently makes the delete fail on its foreign key (RESTRICT); the
             # retry then sees it here
-            pointing = _aliases.aliases_of(conn, target.id)
+            pointing = records.aliases_of(conn, target.id)
             if pointing and not force:
                 raise ConflictError(
                     f"model {target.ref} is pointed to by alias(es) {pointing}; move them first "
                     "(set_alias) or delete with force=True"
                 )
             for alias in pointing:
-                _aliases.delete_alias(
+                records.delete_alias(
                     conn, target.model_id, name, alias, current_user(), f"version {version} deleted"
                 )
-            conn.execute(delete(model_versions).where(model_versions.c.id == target.id))
+            records.delete_version(conn, target.id)
 
         self._write(remove, f"delete model {target.ref}")
         self._store.delete(target.artifact_prefix)
@@ -430,34 +395,23 @@ class ModelRegistry:
     # --- internals --------------------------------------------------------------------------
     def _write(self, body: Callable[[Connection], None], what: str) -> None:
         """Run ``body`` in one transaction, retrying when a concurrent writer won a unique key."""
-        for attempt in range(3):
-            try:
-                with self._engine.begin() as conn:
-                    body(conn)
-                return
-            except SqlIntegrityError as exc:
-                if attempt == 2:
-                    raise ConflictError(
-                        f"could not {what}: concurrent changes kept conflicting; retry"
-                    ) from exc
+        records.write(
+            self._catalog,
+            body,
+            attempts=3,
+            conflict=f"could not {what}: concurrent changes kept conflicting; retry",
+        )
+
+    def _bind(self, mv: ModelVersion) -> ModelVersion:
+        return replace(mv, registry=self)
 
     def _aliases_of(self, mv: ModelVersion) -> list[str]:
-        with self._engine.connect() as conn:
-            return _aliases.aliases_of(conn, mv.id)
-
-    def _model_id(self, conn: Connection, name: str, *, create: bool) -> int | None:
-        query = select(models.c.id).where(models.c.project_id == self._project.id, models.c.name == name)
-        found = conn.execute(query).scalar_one_or_none()
-        if found is not None or not create:
-            return None if found is None else int(found)
-        result = conn.execute(
-            insert(models).values(project_id=self._project.id, name=name, created_at=utcnow())
-        )
-        return int(result.inserted_primary_key[0])  # type: ignore[index]
+        with self._catalog.connect() as conn:
+            return records.aliases_of(conn, mv.id)
 
     def _require_model(self, conn: Connection, name: str) -> int:
         check_name(name, "model")
-        model_id = self._model_id(conn, name, create=False)
+        model_id = records.model_id(conn, self._project.id, name, create=False)
         if model_id is None:
             raise NotFoundError(
                 f"model {name!r} not found in project {self._project.name!r} "
@@ -466,12 +420,7 @@ class ModelRegistry:
         return model_id
 
     def _model_names(self, conn: Connection) -> list[str]:
-        query = select(models.c.name).where(models.c.project_id == self._project.id).order_by(models.c.name)
-        return list(conn.execute(query).scalars())
-
-    def _versions(self, conn: Connection, model_id: int) -> list[int]:
-        query = select(model_versions.c.version).where(model_versions.c.model_id == model_id)
-        return sorted(int(v) for v in conn.execute(query).scalars())
+        return records.model_names(conn, self._project.id)
 
     def _run_id(self, run: RunLike | int | None) -> int | None:
         if run is None:
@@ -479,9 +428,8 @@ class ModelRegistry:
         run_id = run if isinstance(run, int) else getattr(run, "id", None)
         if isinstance(run_id, bool) or not isinstance(run_id, int):
             raise ValidationError(f"run must be a Run or a run id, got {type(run).__name__}")
-        query = select(runs.c.id).where(runs.c.id == run_id, runs.c.project_id == self._project.id)
-        with self._engine.connect() as conn:
-            if conn.execute(query).scalar_one_or_none() is None:
+        with self._catalog.connect() as conn:
+            if not training_records.run_exists(conn, self._project.id, run_id):
                 raise NotFoundError(f"run {run_id} does not exist in project {self._project.name!r}")
         return run_id
 

@@ -63,31 +63,6 @@ class ModelVersion:
     example: dict[str, Any] | None = field(default=None, repr=False)
     registry: ModelRegistry | None = field(default=None, repr=False, compare=False)
 
-    @classmethod
-    def from_row(cls, row: Any, name: str, registry: ModelRegistry) -> ModelVersion:
-        return cls(
-            id=int(row["id"]),
-            model_id=int(row["model_id"]),
-            name=name,
-            version=int(row["version"]),
-            flavor=row["flavor"],
-            flavor_options=dict(row["flavor_options"]),
-            artifacts=dict(row["artifacts"]),
-            artifact_prefix=row["artifact_prefix"],
-            signature=ModelSignature.from_dict(row["signature"]),
-            metrics={str(k): float(v) for k, v in row["metrics"].items()},
-            description=row["description"],
-            run_id=row["run_id"],
-            feature_view_id=row["feature_view_id"],
-            feature_view_name=row["feature_view_name"],
-            feature_view_version=row["feature_view_version"],
-            training_dataset_version=row["training_dataset_version"],
-            created_at=row["created_at"],
-            created_by=row["created_by"],
-            example=row["input_example"],
-            registry=registry,
-        )
-
     @property
     def _registry(self) -> ModelRegistry:
         assert self.registry is not None, "this ModelVersion is detached from a registry"

@@ -13,39 +13,23 @@ import hashlib
 import secrets
 import threading
 import time
-from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING
-
-from sqlalchemy import insert, select, update
 
 from fti._names import check_name
 from fti.errors import AlreadyExistsError, AuthenticationError, NotFoundError
-from fti.storage.metadata.tables import api_keys
-from fti.storage.metadata.tables._base import utcnow
+from fti.serving import records
+from fti.serving.records import ApiKey
 
 if TYPE_CHECKING:
     from fti.project import Project
+
+__all__ = ["ApiKey", "KeyChecker", "create_key", "hash_key", "list_keys", "revoke_key"]
 
 _PREFIX = "fti_"
 
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class ApiKey:
-    """A stored key's metadata (the key itself is never stored)."""
-
-    name: str
-    prefix: str
-    created_at: datetime
-    revoked_at: datetime | None
-
-    @property
-    def active(self) -> bool:
-        return self.revoked_at is None
 
 
 def create_key(project: Project, name: str) -> str:
@@ -56,49 +40,22 @@ def create_key(project: Project, name: str) -> str:
     """
     check_name(name, "api key")
     key = _PREFIX + secrets.token_urlsafe(32)
-    from sqlalchemy.exc import IntegrityError as SqlIntegrityError
-
-    try:
-        with project.backends.catalog.engine.begin() as conn:
-            conn.execute(
-                insert(api_keys).values(
-                    project_id=project.id,
-                    name=name,
-                    prefix=key[:10],
-                    key_hash=hash_key(key),
-                    created_at=utcnow(),
-                    revoked_at=None,
-                )
-            )
-    except SqlIntegrityError:
+    if not records.insert_key(project.backends.catalog, project.id, name, key[:10], hash_key(key)):
         raise AlreadyExistsError(
             f"an API key named {name!r} already exists in project {project.name!r}; pick another name"
-        ) from None
+        )
     return key
 
 
 def list_keys(project: Project) -> list[ApiKey]:
     """Every key of the project (active and revoked), by name."""
-    query = select(api_keys).where(api_keys.c.project_id == project.id).order_by(api_keys.c.name)
-    with project.backends.catalog.engine.connect() as conn:
-        return [
-            ApiKey(r["name"], r["prefix"], r["created_at"], r["revoked_at"])
-            for r in conn.execute(query).mappings()
-        ]
+    return records.list_keys(project.backends.catalog, project.id)
 
 
 def revoke_key(project: Project, name: str) -> None:
     """Revoke the key ``name``; servers refuse it within their refresh interval (a few seconds)."""
     check_name(name, "api key")
-    with project.backends.catalog.engine.begin() as conn:
-        result = conn.execute(
-            update(api_keys)
-            .where(
-                api_keys.c.project_id == project.id, api_keys.c.name == name, api_keys.c.revoked_at.is_(None)
-            )
-            .values(revoked_at=utcnow())
-        )
-    if result.rowcount == 0:
+    if not records.revoke_key(project.backends.catalog, project.id, name):
         known = [k.name for k in list_keys(project) if k.active]
         raise NotFoundError(f"no active API key named {name!r} (active keys: {known or 'none'})")
 
@@ -122,14 +79,10 @@ class KeyChecker:
         self.refresh()
 
     def refresh(self) -> None:
-        query = select(api_keys.c.key_hash, api_keys.c.revoked_at).where(
-            api_keys.c.project_id == self._project.id
-        )
-        with self._project.backends.catalog.engine.connect() as conn:
-            rows = conn.execute(query).all()
+        stored = records.key_hashes(self._project.backends.catalog, self._project.id)
         with self._lock:
-            self._stored = {digest for digest, revoked_at in rows if revoked_at is None}
-            self._any_stored = bool(rows)
+            self._stored = {digest for digest, active in stored.items() if active}
+            self._any_stored = bool(stored)
             self._loaded_at = time.monotonic()
 
     @property

@@ -10,46 +10,30 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, select, update
-
 from fti._names import check_name
-from fti.errors import FtiError, NotFoundError, ValidationError
+from fti.errors import NotFoundError, ValidationError
 from fti.registry.scoring import PREFER
-from fti.storage.metadata.tables import deployments
-from fti.storage.metadata.tables._base import utcnow
+from fti.serving import records
+from fti.serving.records import DeploymentSpec
 
 if TYPE_CHECKING:
     from fti.project import Project
     from fti.serving.repository import LoadedModel
 
-
-@dataclass(frozen=True)
-class DeploymentSpec:
-    """What a server needs to serve a deployment."""
-
-    name: str
-    model: str  # "name" (latest) or "name@alias"
-    model_version: int | None = None  # pinned version (ignores the alias)
-    max_batch_size: int = 32
-    max_batch_delay_ms: float = 2.0
-    max_queue_size: int = 1024
-    timeout_ms: int = 10_000
-    enrich: bool = False
-    allow_missing: bool = False
-    log_requests: bool = True
-    scorer: str = "fastest"
-    status: str = "running"
-
-    def config(self) -> dict[str, Any]:
-        data = asdict(self)
-        for key in ("name", "model", "model_version", "status"):
-            data.pop(key)
-        return data
+__all__ = [
+    "Deployment",
+    "DeploymentSpec",
+    "Serving",
+    "list_specs",
+    "running_server",
+    "server_file",
+    "to_inputs",
+]
 
 
 def _check_model_ref(model: object) -> str:
@@ -74,23 +58,9 @@ def _check_positive(value: object, what: str, *, allow_zero: bool = False) -> No
         )
 
 
-def _spec(row: Any) -> DeploymentSpec:
-    config = dict(row["config"] or {})
-    known = {k: v for k, v in config.items() if k in DeploymentSpec.__dataclass_fields__}
-    return DeploymentSpec(
-        name=row["name"],
-        model=row["model"],
-        model_version=row["model_version"],
-        status=row["status"],
-        **known,
-    )
-
-
 def list_specs(project: Project) -> list[DeploymentSpec]:
     """Every deployment of the project (running and stopped), by name."""
-    query = select(deployments).where(deployments.c.project_id == project.id).order_by(deployments.c.name)
-    with project.backends.catalog.engine.connect() as conn:
-        return [_spec(row) for row in conn.execute(query).mappings()]
+    return [found.spec for found in records.list_deployments(project.backends.catalog, project.id)]
 
 
 def server_file(project: Project) -> Path:
@@ -204,22 +174,12 @@ class Deployment:
         self._set_status("running")
 
     def _set_status(self, status: str) -> None:
-        with self._project.backends.catalog.engine.begin() as conn:
-            conn.execute(
-                update(deployments)
-                .where(deployments.c.project_id == self._project.id, deployments.c.name == self.name)
-                .values(status=status, updated_at=utcnow())
-            )
+        records.set_deployment_status(self._project.backends.catalog, self._project.id, self.name, status)
         self.spec = DeploymentSpec(**{**asdict(self.spec), "status": status})
 
     def delete(self) -> None:
         """Remove the deployment (its inference log feature group is kept)."""
-        with self._project.backends.catalog.engine.begin() as conn:
-            conn.execute(
-                delete(deployments).where(
-                    deployments.c.project_id == self._project.id, deployments.c.name == self.name
-                )
-            )
+        records.delete_deployment(self._project.backends.catalog, self._project.id, self.name)
         self._local = None
 
 
@@ -355,55 +315,23 @@ class Serving:
             from fti.serving.repository import load_model
 
             load_model(self._project, spec, int(mv.version))
-        now = utcnow()
-        values = {"model": model, "model_version": version, "config": spec.config(), "status": "running"}
-        from sqlalchemy.exc import IntegrityError as SqlIntegrityError
-
-        with self._project.backends.catalog.engine.begin() as conn:
-            found = conn.execute(
-                select(deployments.c.id).where(
-                    deployments.c.project_id == self._project.id, deployments.c.name == name
-                )
-            ).scalar_one_or_none()
-            if found is not None:
-                conn.execute(
-                    update(deployments).where(deployments.c.id == found).values(**values, updated_at=now)
-                )
-        if found is None:
-            try:
-                with self._project.backends.catalog.engine.begin() as conn:
-                    conn.execute(
-                        insert(deployments).values(
-                            project_id=self._project.id, name=name, created_at=now, updated_at=now, **values
-                        )
-                    )
-            except SqlIntegrityError:
-                raise FtiError(f"deployment {name!r} was created concurrently; retry") from None
+        records.save_deployment(self._project.backends.catalog, self._project.id, spec)
         return self.get(name)
 
     def get(self, name: str) -> Deployment:
         """The deployment ``name``."""
         check_name(name, "deployment")
-        query = select(deployments).where(
-            deployments.c.project_id == self._project.id, deployments.c.name == name
-        )
-        with self._project.backends.catalog.engine.connect() as conn:
-            row = conn.execute(query).mappings().one_or_none()
-        if row is None:
+        found = records.find_deployment(self._project.backends.catalog, self._project.id, name)
+        if found is None:
             known = [d.name for d in self.list()]
             raise NotFoundError(
                 f"deployment {name!r} not found in project {self._project.name!r} (deployments: {known or 'none'})"
             )
-        return Deployment(self._project, _spec(row), row["created_at"])
+        return Deployment(self._project, found.spec, found.created_at)
 
     def list(self) -> list[Deployment]:
         """Every deployment of the project, by name."""
-        query = (
-            select(deployments)
-            .where(deployments.c.project_id == self._project.id)
-            .order_by(deployments.c.name)
-        )
-        with self._project.backends.catalog.engine.connect() as conn:
-            return [
-                Deployment(self._project, _spec(r), r["created_at"]) for r in conn.execute(query).mappings()
-            ]
+        return [
+            Deployment(self._project, found.spec, found.created_at)
+            for found in records.list_deployments(self._project.backends.catalog, self._project.id)
+        ]

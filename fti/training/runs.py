@@ -10,38 +10,27 @@ Python version and the installed distributions are captured when the run starts.
 
 from __future__ import annotations
 
-import json
 import math
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, select, update
-
 from fti.errors import ConflictError, NotFoundError, ValidationError
 from fti.registry.metrics import check_metrics, current_user
-from fti.storage.metadata.tables import run_metrics, run_params, runs
-from fti.storage.metadata.tables._base import utcnow
+from fti.training import records
+from fti.training.records import MetricPoint, RunRecord
 
 if TYPE_CHECKING:
     from fti.project import Project
-    from fti.registry.lineage import RunRecord
     from fti.registry.model_version import ModelVersion
+    from fti.storage.metadata.base import Catalog
+
+__all__ = ["RUN_STATUSES", "MetricPoint", "Run", "get_run", "git_state", "installed_packages", "list_runs"]
 
 RUN_STATUSES = ("running", "finished", "failed")
-
-
-@dataclass(frozen=True)
-class MetricPoint:
-    """One point of a metric series."""
-
-    step: int
-    value: float
-    logged_at: datetime
 
 
 def _json_value(key: str, value: Any) -> Any:
@@ -124,24 +113,16 @@ class Run:
             raise ValidationError(f"description must be a string, got {type(description).__name__}")
         checked = _check_params(params)
         commit, dirty = git_state()
-        with project.backends.catalog.engine.begin() as conn:
-            run_id = conn.execute(
-                insert(runs).values(
-                    project_id=project.id,
-                    name=name,
-                    description=description,
-                    status="running",
-                    start_time=utcnow(),
-                    git_commit=commit,
-                    git_dirty=dirty,
-                    python_version=sys.version.split()[0],
-                    packages=installed_packages(),
-                    created_by=current_user(),
-                )
-            ).inserted_primary_key[0]  # type: ignore[index]
-            for key, value in checked.items():
-                conn.execute(insert(run_params).values(run_id=run_id, key=key, value=json.dumps(value)))
-        return cls(project, int(run_id))
+        start = records.RunStart(
+            name=name,
+            description=description,
+            git_commit=commit,
+            git_dirty=dirty,
+            python_version=sys.version.split()[0],
+            packages=installed_packages(),
+            created_by=current_user(),
+        )
+        return cls(project, records.create_run(project.backends.catalog, project.id, start, checked))
 
     # --- context manager --------------------------------------------------------------------
     def __enter__(self) -> Run:
@@ -157,14 +138,9 @@ class Run:
         """Mark the run ended with ``status`` (``finished`` or ``failed``)."""
         if status not in ("finished", "failed"):
             raise ValidationError(f"a run ends as 'finished' or 'failed', got {status!r}")
-        with self._engine.begin() as conn:
-            result = conn.execute(
-                update(runs)
-                .where(runs.c.id == self.id, runs.c.status == "running")
-                .values(status=status, end_time=utcnow(), error=error)
-            )
-            if result.rowcount == 0:
-                raise ConflictError(f"run {self.id} has already ended with status {self._status(conn)!r}")
+        if not records.end_run(self._catalog, self.id, status, error):
+            # an ended run never changes status again, so this read gives the one that refused us
+            raise ConflictError(f"run {self.id} has already ended with status {self._status()!r}")
 
     # --- params -----------------------------------------------------------------------------
     def log_param(self, key: str, value: Any) -> None:
@@ -174,29 +150,19 @@ class Run:
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Set several params at once (all or none)."""
         checked = _check_params(params)
-        with self._engine.begin() as conn:
-            rows = conn.execute(
-                select(run_params.c.key, run_params.c.value).where(run_params.c.run_id == self.id)
-            ).all()
-            existing = {key: json.loads(value) for key, value in rows}
-            changed = {k: (existing[k], v) for k, v in checked.items() if k in existing and existing[k] != v}
-            if changed:
-                detail = "; ".join(f"{k}: set to {old!r}, given {new!r}" for k, (old, new) in changed.items())
-                raise ConflictError(
-                    f"params of run {self.id} are immutable once set ({detail}); start a new run to "
-                    "change them",
-                    details={"params": sorted(changed)},
-                )
-            for key, value in checked.items():
-                if key not in existing:
-                    conn.execute(insert(run_params).values(run_id=self.id, key=key, value=json.dumps(value)))
+        changed = records.add_params(self._catalog, self.id, checked)
+        if changed:
+            detail = "; ".join(f"{k}: set to {old!r}, given {new!r}" for k, (old, new) in changed.items())
+            raise ConflictError(
+                f"params of run {self.id} are immutable once set ({detail}); start a new run to change them",
+                details={"params": sorted(changed)},
+            )
 
     @property
     def params(self) -> dict[str, Any]:
         """All params of the run."""
-        query = select(run_params.c.key, run_params.c.value).where(run_params.c.run_id == self.id)
-        with self._engine.connect() as conn:
-            return {key: json.loads(value) for key, value in sorted(conn.execute(query).all())}
+        with self._catalog.connect() as conn:
+            return records.run_params_of(conn, self.id)
 
     # --- metrics ----------------------------------------------------------------------------
     def log_metric(self, key: str, value: float, step: int | None = None) -> int:
@@ -217,28 +183,7 @@ class Run:
             raise ValidationError("log_metrics needs at least one metric, got an empty dict")
         if step is not None and (isinstance(step, bool) or not isinstance(step, int) or step < 0):
             raise ValidationError(f"metric step must be an integer >= 0, got {step!r}")
-        now = utcnow()
-        steps: dict[str, int] = {}
-        with self._engine.begin() as conn:
-            if self._status(conn) != "running":
-                raise ConflictError(f"run {self.id} has ended; metrics can only be logged while it runs")
-            for key, value in checked.items():
-                last = conn.execute(
-                    select(func.max(run_metrics.c.step)).where(
-                        run_metrics.c.run_id == self.id, run_metrics.c.key == key
-                    )
-                ).scalar_one_or_none()
-                this = (0 if last is None else int(last) + 1) if step is None else step
-                if last is not None and this <= int(last):
-                    raise ConflictError(
-                        f"metric {key!r} of run {self.id} already has step {int(last)}; series are "
-                        f"append-only, log step {int(last) + 1} or later (got {this})"
-                    )
-                conn.execute(
-                    insert(run_metrics).values(run_id=self.id, key=key, step=this, value=value, logged_at=now)
-                )
-                steps[key] = this
-        return steps
+        return records.append_metrics(self._catalog, self.id, checked, step, datetime.now(UTC))
 
     @property
     def metrics(self) -> dict[str, float]:
@@ -247,82 +192,67 @@ class Run:
 
     def metric_history(self) -> dict[str, list[MetricPoint]]:
         """Every metric series, points in step order."""
-        query = (
-            select(run_metrics.c.key, run_metrics.c.step, run_metrics.c.value, run_metrics.c.logged_at)
-            .where(run_metrics.c.run_id == self.id)
-            .order_by(run_metrics.c.key, run_metrics.c.step)
-        )
-        series: dict[str, list[MetricPoint]] = {}
-        with self._engine.connect() as conn:
-            for key, step, value, logged_at in conn.execute(query):
-                series.setdefault(key, []).append(MetricPoint(int(step), float(value), logged_at))
-        return series
+        return records.metric_history(self._catalog, self.id)
 
     # --- recorded state ---------------------------------------------------------------------
-    def _row(self) -> Any:
-        with self._engine.connect() as conn:
-            row = conn.execute(select(runs).where(runs.c.id == self.id)).mappings().first()
-        if row is None:
-            raise NotFoundError(f"run {self.id} does not exist in project {self._project.name!r}")
-        return row
-
-    def _status(self, conn: Any) -> str | None:
-        return conn.execute(select(runs.c.status).where(runs.c.id == self.id)).scalar_one_or_none()  # type: ignore[no-any-return]
-
     @property
-    def _engine(self) -> Any:
-        return self._project.backends.catalog.engine
+    def _catalog(self) -> Catalog:
+        return self._project.backends.catalog
+
+    def _status(self) -> str:
+        with self._catalog.connect() as conn:
+            found = records.run_status(conn, self.id)
+        if found is None:
+            raise NotFoundError(f"run {self.id} does not exist in project {self._project.name!r}")
+        return found
 
     @property
     def name(self) -> str:
-        return str(self._row()["name"])
+        return self.record().name
 
     @property
     def status(self) -> str:
         """``running``, ``finished`` or ``failed``."""
-        return str(self._row()["status"])
+        return self._status()
 
     def record(self) -> RunRecord:
         """Everything recorded about the run (params, latest metrics, code, environment)."""
-        from fti.registry.lineage import read_run
-
-        with self._engine.connect() as conn:
-            found = read_run(conn, self.id)
+        with self._catalog.connect() as conn:
+            found = records.read_run(conn, self.id)
         if found is None:
             raise NotFoundError(f"run {self.id} does not exist in project {self._project.name!r}")
         return found
 
     @property
     def description(self) -> str:
-        return str(self._row()["description"])
+        return self.record().description
 
     @property
     def start_time(self) -> datetime:
-        return self._row()["start_time"]  # type: ignore[no-any-return]
+        return self.record().start_time
 
     @property
     def end_time(self) -> datetime | None:
-        return self._row()["end_time"]  # type: ignore[no-any-return]
+        return self.record().end_time
 
     @property
     def git_commit(self) -> str | None:
         """HEAD of the git repository the run started in, or None outside a repository."""
-        return self._row()["git_commit"]  # type: ignore[no-any-return]
+        return self.record().git_commit
 
     @property
     def git_dirty(self) -> bool | None:
         """Whether tracked files had uncommitted changes when the run started (None outside git)."""
-        value = self._row()["git_dirty"]
-        return None if value is None else bool(value)
+        return self.record().git_dirty
 
     @property
     def python_version(self) -> str:
-        return str(self._row()["python_version"])
+        return self.record().python_version
 
     @property
     def packages(self) -> dict[str, str]:
         """Installed distributions and versions when the run started."""
-        return dict(self._row()["packages"])
+        return dict(self.record().packages)
 
     def models(self) -> list[ModelVersion]:
         """Model versions registered from this run (lineage, the other direction)."""
@@ -349,20 +279,15 @@ def _check_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def list_runs(project: Project, name: str | None = None) -> list[Run]:
     """Runs of the project (optionally only those called ``name``), newest first."""
-    query = select(runs.c.id).where(runs.c.project_id == project.id).order_by(runs.c.id.desc())
-    if name is not None:
-        query = query.where(runs.c.name == name)
-    with project.backends.catalog.engine.connect() as conn:
-        return [Run(project, int(i)) for i in conn.execute(query).scalars()]
+    return [Run(project, i) for i in records.run_ids(project.backends.catalog, project.id, name)]
 
 
 def get_run(project: Project, run_id: int) -> Run:
     """The run with id ``run_id`` of this project; ``NotFoundError`` otherwise."""
     if isinstance(run_id, bool) or not isinstance(run_id, int) or run_id < 1:
         raise ValidationError(f"run ids are integers >= 1, got {run_id!r}")
-    query = select(runs.c.id).where(runs.c.project_id == project.id, runs.c.id == run_id)
-    with project.backends.catalog.engine.connect() as conn:
-        if conn.execute(query).scalar_one_or_none() is None:
+    with project.backends.catalog.connect() as conn:
+        if not records.run_exists(conn, project.id, run_id):
             raise NotFoundError(
                 f"run {run_id} does not exist in project {project.name!r}; list runs with `fti runs list`"
             )

@@ -41,3 +41,62 @@ def test_env_beats_config_file_and_arguments_beat_env(
 def test_passwords_are_masked_in_describe(tmp_path: Path) -> None:
     settings = load_settings(tmp_path, catalog_url="postgresql://fti:secret@db:5432/fti")
     assert settings.describe()["catalog_url"] == "postgresql://fti:***@db:5432/fti"
+
+
+_URL_VARS = ("FTI_HOME", "FTI_CATALOG_URL", "FTI_ONLINE_URL", "FTI_OFFLINE_URL", "FTI_ARTIFACTS_URL")
+
+
+def _home_with_config(root: Path) -> tuple[Path, Path]:
+    """A home directory whose config.toml puts the catalog elsewhere; returns (home, catalog path)."""
+    home, catalog = root / "home", root / "elsewhere" / "catalog.db"
+    home.mkdir()
+    (home / "config.toml").write_text(f'catalog_url = "sqlite:///{catalog}"\n')
+    return home, catalog
+
+
+def test_connect_reads_the_config_file_of_the_home_it_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fti
+
+    for var in _URL_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)  # no ./.fti/config.toml to fall back on
+    home, catalog = _home_with_config(tmp_path)
+    with fti.connect(home=home) as project:
+        assert project.settings.resolved_catalog_url == f"sqlite:///{catalog}"
+    assert catalog.is_file()
+    assert not (home / "catalog.db").exists()
+
+
+def test_the_home_argument_beats_fti_home_for_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for var in _URL_VARS:
+        monkeypatch.delenv(var, raising=False)
+    home, catalog = _home_with_config(tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "config.toml").write_text('catalog_url = "sqlite:///other.db"\n')
+    monkeypatch.setenv("FTI_HOME", str(other))
+    assert load_settings(home).catalog_url == f"sqlite:///{catalog}"
+    assert load_settings().catalog_url == "sqlite:///other.db"
+
+
+def test_cli_home_option_reads_that_homes_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from fti.cli.main import cli
+
+    for var in _URL_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)
+    home, catalog = _home_with_config(tmp_path)
+    result = CliRunner().invoke(cli, ["--home", str(home), "info", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["settings"]["catalog_url"] == f"sqlite:///{catalog}"
+    assert catalog.is_file()

@@ -22,10 +22,10 @@ class FsspecArtifactStore:
     """Artifacts under a root URL. Local roots get atomic writes (temp file + rename)."""
 
     def __init__(self, url: str) -> None:
-        import fsspec
+        from fti.storage._filesystems import url_to_fs
 
         self.url = url.rstrip("/")
-        self._fs, self._root = fsspec.core.url_to_fs(self.url)
+        self._fs, self._root = url_to_fs(self.url)
         self._local = self._fs.protocol in ("file", ("file", "local"), "local") or "://" not in url
         if self._local:
             self._root = os.path.abspath(self._root)

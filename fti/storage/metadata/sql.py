@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import functools
 import re
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
@@ -60,6 +61,12 @@ class SqlCatalog:
     @property
     def dialect(self) -> str:
         return self._engine.dialect.name
+
+    def begin(self) -> AbstractContextManager[Connection]:
+        return self._engine.begin()
+
+    def connect(self) -> AbstractContextManager[Connection]:
+        return self._engine.connect()
 
     def close(self) -> None:
         self._engine.dispose()

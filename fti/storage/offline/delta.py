@@ -130,8 +130,8 @@ class DeltaOfflineStore:
         if self._local:
             shutil.rmtree(self._uri(table), ignore_errors=True)
             return
-        import fsspec
+        from fti.storage._filesystems import url_to_fs
 
-        fs, path = fsspec.core.url_to_fs(self._uri(table), **(self._storage_options or {}))
+        fs, path = url_to_fs(self._uri(table), **(self._storage_options or {}))
         if fs.exists(path):
             fs.rm(path, recursive=True)

@@ -15,16 +15,9 @@ from fti.storage.metadata.tables.pipelines import (
     pipelines,
     scheduler_leases,
 )
-from fti.storage.metadata.tables.registry import (
-    alias_history,
-    model_aliases,
-    model_versions,
-    models,
-    run_metrics,
-    run_params,
-    runs,
-)
+from fti.storage.metadata.tables.registry import alias_history, model_aliases, model_versions, models
 from fti.storage.metadata.tables.serving import api_keys, deployments
+from fti.storage.metadata.tables.training import run_metrics, run_params, runs
 
 __all__ = [
     "alias_history",
