@@ -99,6 +99,13 @@ class AuthenticationError(FtiError):
     http_status = 401
 
 
+class PermissionDeniedError(FtiError):
+    """The API key is valid but its role does not allow the action (e.g. a reader running a pipeline)."""
+
+    code = "permission_denied"
+    http_status = 403
+
+
 __all__ = [
     "AlreadyExistsError",
     "AuthenticationError",
@@ -109,6 +116,7 @@ __all__ = [
     "IntegrityError",
     "ModelNotReadyError",
     "NotFoundError",
+    "PermissionDeniedError",
     "SchemaError",
     "ValidationError",
 ]

@@ -18,7 +18,7 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     "info": ("fti.cli.info:info", "Show settings, backend URLs and what the project holds."),
     "fg": ("fti.cli.fg:fg", "Feature groups: list, show, read."),
     "serve": ("fti.cli.serve:serve", "Run the model server (Open Inference Protocol) for the deployments."),
-    "keys": ("fti.cli.keys:keys", "API keys of the model server: create, list, revoke."),
+    "keys": ("fti.cli.keys:keys", "API keys with a role (reader, writer, admin): create, list, revoke."),
     "pipelines": (
         "fti.cli.pipelines:pipelines",
         "Pipelines: deploy, list, show, run, runs, logs, pause, resume, backfill.",

@@ -33,6 +33,7 @@ TABLE_OWNERS = {
     "training": "fti/training/records.py",
     "serving": "fti/serving/records.py",
     "pipelines": "fti/pipelines/records.py",
+    "tags": "fti/tags/records.py",
     "core": "fti/storage/metadata/",
 }
 # the catalog's own code: table definitions and migrations may import any table

@@ -44,6 +44,17 @@ def test_keys_create_list_revoke(tmp_path: Path) -> None:
     assert code == 2 and "already exists" in err
 
 
+def test_keys_create_with_a_role(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    code, out, _ = run(home, "keys", "create", "viewer", "--role", "reader", "--json")
+    assert code == 0 and json.loads(out)["role"] == "reader"
+    assert run(home, "keys", "create", "ops")[0] == 0  # admin by default
+    code, out, _ = run(home, "keys", "list", "--json")
+    assert {k["name"]: k["role"] for k in json.loads(out)} == {"viewer": "reader", "ops": "admin"}
+    code, _, err = run(home, "keys", "create", "x", "--role", "owner")
+    assert code == 2 and "'owner' is not one of 'reader', 'writer', 'admin'" in err
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -17,6 +17,7 @@ from fti.storage.metadata.tables.pipelines import (
 )
 from fti.storage.metadata.tables.registry import alias_history, model_aliases, model_versions, models
 from fti.storage.metadata.tables.serving import api_keys, deployments
+from fti.storage.metadata.tables.tags import tags
 from fti.storage.metadata.tables.training import run_metrics, run_params, runs
 
 __all__ = [
@@ -39,5 +40,6 @@ __all__ = [
     "run_params",
     "runs",
     "scheduler_leases",
+    "tags",
     "training_datasets",
 ]
