@@ -26,6 +26,10 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     "scheduler": ("fti.cli.scheduler:scheduler", "Run the pipeline scheduler in the foreground."),
     "models": ("fti.cli.models:models", "Model registry: list, show, alias, promote, delete."),
     "runs": ("fti.cli.runs:runs", "Training runs: list, show."),
+    "tags": (
+        "fti.cli.tags:tags",
+        "Tags on feature groups, feature views, model versions and runs: add, rm, list.",
+    ),
     "batch": ("fti.cli.batch:batch", "Batch inference: score a model into a predictions feature group."),
 }
 

@@ -117,6 +117,26 @@ class FeatureGroup:
             "latest_version": self.latest_commit_version(),
         }
 
+    # --- tags -----------------------------------------------------------------------------
+    def add_tag(self, tag: str) -> None:
+        """Tag this feature group version (e.g. ``"pii"``); see :mod:`fti.tags`."""
+        from fti import tags
+
+        tags.add(self._project, "feature_group", self.id, tag)
+
+    def remove_tag(self, tag: str) -> None:
+        """Remove a tag; NotFoundError when the group does not have it."""
+        from fti import tags
+
+        tags.remove(self._project, "feature_group", self.id, tag, what=f"feature group {self.name!r}")
+
+    @property
+    def tags(self) -> list[str]:
+        """This version's tags, sorted."""
+        from fti import tags
+
+        return tags.tags_of(self._project, "feature_group", self.id)
+
     # --- writing --------------------------------------------------------------------------
     def insert(
         self, df: Any, validation: str = "strict", *, write_mode: str = "upsert", statistics: bool = True
@@ -235,7 +255,10 @@ class FeatureGroup:
         return self._project.feature_store._materialize(self)
 
     def delete(self) -> None:
-        """Delete the group: its online rows, its offline table (all history) and its metadata."""
+        """Delete the group: its online rows, its offline table (all history), its tags and its metadata."""
+        from fti import tags
+
+        tags.forget(self._project, "feature_group", self.id)  # first: a catalog id may be reused
         self._project.feature_store._delete(self)
 
     # --- queries (for feature views) -------------------------------------------------------

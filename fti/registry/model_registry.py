@@ -373,6 +373,7 @@ class ModelRegistry:
         if not isinstance(force, bool):
             raise ValidationError(f"force must be True or False, got {force!r}")
         target = self.get_model(name, version=version)
+        from fti.tags import records as tag_records
 
         def remove(conn: Connection) -> None:
             # an alias set concurrently makes the delete fail on its foreign key (RESTRICT); the
@@ -387,6 +388,8 @@ class ModelRegistry:
                 records.delete_alias(
                     conn, target.model_id, name, alias, current_user(), f"version {version} deleted"
                 )
+            # in the same transaction: a catalog id may be reused, and must not inherit old tags
+            tag_records.forget(conn, self._project.id, "model_version", target.id)
             records.delete_version(conn, target.id)
 
         self._write(remove, f"delete model {target.ref}")

@@ -78,6 +78,25 @@ class ModelVersion:
         """The aliases that currently point to this version."""
         return self._registry._aliases_of(self)
 
+    def add_tag(self, tag: str) -> None:
+        """Tag this model version (e.g. ``"champion"``); see :mod:`fti.tags`."""
+        from fti import tags
+
+        tags.add(self._registry._project, "model_version", self.id, tag)
+
+    def remove_tag(self, tag: str) -> None:
+        """Remove a tag; NotFoundError when the version does not have it."""
+        from fti import tags
+
+        tags.remove(self._registry._project, "model_version", self.id, tag, what=f"model {self.ref}")
+
+    @property
+    def tags(self) -> list[str]:
+        """This version's tags, sorted (read live: tags change)."""
+        from fti import tags
+
+        return tags.tags_of(self._registry._project, "model_version", self.id)
+
     @property
     def lineage(self) -> Lineage:
         """Run (params, metrics, code, environment) -> feature view -> training dataset -> inputs."""

@@ -254,6 +254,25 @@ class Run:
         """Installed distributions and versions when the run started."""
         return dict(self.record().packages)
 
+    def add_tag(self, tag: str) -> None:
+        """Tag this run (e.g. ``"baseline"``); see :mod:`fti.tags`."""
+        from fti import tags
+
+        tags.add(self._project, "run", self.id, tag)
+
+    def remove_tag(self, tag: str) -> None:
+        """Remove a tag; NotFoundError when the run does not have it."""
+        from fti import tags
+
+        tags.remove(self._project, "run", self.id, tag, what=f"run {self.id}")
+
+    @property
+    def tags(self) -> list[str]:
+        """The run's tags, sorted."""
+        from fti import tags
+
+        return tags.tags_of(self._project, "run", self.id)
+
     def models(self) -> list[ModelVersion]:
         """Model versions registered from this run (lineage, the other direction)."""
         return self._project.model_registry.list_models(run=self)
