@@ -9,8 +9,9 @@ file's SHA-256 recorded in the catalog and verified on every load and download.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,6 +64,7 @@ class ModelRegistry:
         flavor: str | None = None,
         trusted_types: list[str] | None = None,
         save_options: dict[str, Any] | None = None,
+        artifacts: Mapping[str, str | os.PathLike[str]] | None = None,
     ) -> ModelVersion:
         """Save ``model`` as the next version of ``name``.
 
@@ -83,6 +85,9 @@ class ModelRegistry:
             trusted_types: Extra types skops may construct when loading a scikit-learn model
                 (types outside scikit-learn/numpy/scipy, e.g. your own transformer classes).
             save_options: Flavor-specific save options, e.g. ``{"format": "json"}`` for XGBoost.
+            artifacts: Extra files stored with the version, ``{name: local path}`` such as
+                ``{"confusion_matrix.png": "cm.png"}``; digest-checked like the model's own files
+                and read back with ``mv.read_artifact(name)`` (``mv.artifacts`` lists every file).
 
         Returns:
             The new :class:`ModelVersion`.
@@ -92,7 +97,7 @@ class ModelRegistry:
                 version that does not belong to the feature view, a bad input example.
             NotFoundError: the run or the feature view does not exist.
         """
-        from fti.registry._artifacts import digest_directory
+        from fti.registry._artifacts import add_files, digest_directory
         from fti.registry.flavors.base import detect_flavor, get_flavor
         from fti.registry.lineage import check_training_dataset, resolve_feature_view
         from fti.registry.signature import check_example_columns, example_frame, infer_signature
@@ -140,6 +145,7 @@ class ModelRegistry:
         with tempfile.TemporaryDirectory(prefix="fti-register-") as tmp:
             directory = Path(tmp)
             flavor_options = impl.save(model, directory, example=example, **options)
+            add_files(directory, artifacts)
             digests = digest_directory(directory)
             values = {
                 "flavor": impl.name,
