@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
     from fti.features.feature_view import FeatureView
     from fti.features.query import Query
+    from fti.features.records import CommitEntry, FeatureGroupInfo, FeatureInfo, FeatureViewInfo
+    from fti.paging import Page
     from fti.project import Project
 
 
@@ -143,6 +145,37 @@ class FeatureStore:
         )
         with self._catalog.engine.connect() as conn:
             return [FeatureGroup(self._project, _meta(row)) for row in conn.execute(query).mappings()]
+
+    def search_feature_groups(
+        self, query: str = "", *, tag: str | None = None, offset: int = 0, limit: int = 50
+    ) -> Page[FeatureGroupInfo]:
+        """Feature group versions whose name, description or a tag contains ``query`` (see
+        :mod:`fti.features.search`), with their commit activity and tags, one page at a time."""
+        from fti.features import search
+
+        return search.search_feature_groups(self._project, query, tag=tag, offset=offset, limit=limit)
+
+    def search_features(self, query: str, *, offset: int = 0, limit: int = 50) -> Page[FeatureInfo]:
+        """A page of features (columns of any group version) whose name contains ``query``."""
+        from fti.features import search
+
+        return search.search_features(self._project, query, offset=offset, limit=limit)
+
+    def search_feature_views(
+        self, query: str = "", *, tag: str | None = None, feature_group: tuple[str, int] | None = None,
+        offset: int = 0, limit: int = 50,
+    ) -> Page[FeatureViewInfo]:  # fmt: skip
+        """Like :meth:`search_feature_groups`; ``feature_group=(name, version)``: views reading it."""
+        from fti.features import search
+
+        return search.search_feature_views(self._project, query, tag=tag, feature_group=feature_group,
+                                           offset=offset, limit=limit)  # fmt: skip
+
+    def recent_commits(self, limit: int = 10) -> list[CommitEntry]:
+        """The latest commits of any feature group of the project, newest first."""
+        from fti.features import search
+
+        return search.recent_commits(self._project, limit)
 
     def _find(self, name: str, version: int | None) -> FeatureGroupMeta | None:
         query = select(feature_groups).where(

@@ -26,9 +26,11 @@ from fti.registry.promotion import PromotionRejectedError, evaluate, parse_condi
 from fti.training import records as training_records
 
 if TYPE_CHECKING:
+    from fti.paging import Page
     from fti.project import Project
     from fti.registry.aliases import AliasChange
     from fti.registry.lineage import FeatureViewLike, RunLike
+    from fti.registry.records import ModelInfo
     from fti.storage.artifacts.base import ArtifactStore
     from fti.storage.metadata.base import Catalog, Connection
 
@@ -281,6 +283,25 @@ class ModelRegistry:
         return pick(
             candidates, key=lambda mv: (mv.metrics[metric], mv.version if direction == "max" else -mv.version)
         )
+
+    def search_models(self, query: str = "", *, offset: int = 0, limit: int = 50) -> Page[ModelInfo]:
+        """Models whose name or a version's description or tag contains ``query``, by name, one page
+        at a time, with version counts and aliases (see :mod:`fti.registry.search`)."""
+        from fti.registry.search import search_models
+
+        return search_models(self._project, query, offset=offset, limit=limit)
+
+    def search_model_versions(
+        self, query: str = "", *, name: str | None = None, tag: str | None = None,
+        order_by: str | None = None, offset: int = 0, limit: int = 50,
+    ) -> Page[ModelVersion]:  # fmt: skip
+        """A page of versions (of model ``name``) matching ``query``, ordered by ``"version"``,
+        ``"created_at"`` or ``"metrics.<name>"`` (``asc``/``desc``; see :mod:`fti.registry.search`)."""
+        from fti.registry.search import search_model_versions
+
+        page = search_model_versions(self._project, query, name=name, tag=tag, order_by=order_by,
+                                     offset=offset, limit=limit)  # fmt: skip
+        return replace(page, items=[self._bind(mv) for mv in page.items])
 
     # --- aliases ----------------------------------------------------------------------------
     def set_alias(self, name: str, version: int, alias: str, *, reason: str = "") -> ModelVersion:
