@@ -99,10 +99,10 @@ class ModelRegistry:
                 version that does not belong to the feature view, a bad input example.
             NotFoundError: the run or the feature view does not exist.
         """
+        from fti.registry import signature as sig
         from fti.registry._artifacts import add_files, digest_directory
         from fti.registry.flavors.base import detect_flavor, get_flavor
         from fti.registry.lineage import check_training_dataset, resolve_feature_view
-        from fti.registry.signature import check_example_columns, example_frame, infer_signature
 
         check_name(name, "model")
         if flavor is None:
@@ -126,9 +126,9 @@ class ModelRegistry:
                 raise ValidationError(
                     "training_dataset_version needs the feature_view it belongs to; pass feature_view=fv"
                 )
-        example = example_frame(input_example)
+        example = sig.example_frame(input_example)
         names, dtypes = (None, None) if fv is None else fv.input_schema()
-        check_example_columns(example, names)
+        sig.check_example_columns(example, names)
         outputs = None
         if example is not None:
             try:
@@ -138,7 +138,10 @@ class ModelRegistry:
                     f"predicting on input_example with the {impl.name} flavor failed: {exc!r}; pass rows "
                     "of the features the model was trained on"
                 ) from exc
-        signature = infer_signature(example, outputs, feature_names=names, feature_dtypes=dtypes)
+        classes = sig.class_labels(model)
+        signature = sig.infer_signature(
+            example, outputs, feature_names=names, feature_dtypes=dtypes, classes=classes
+        )
         if save_options is not None and not isinstance(save_options, dict):
             raise ValidationError(f"save_options must be a dict, got {type(save_options).__name__}")
         options: dict[str, Any] = dict(save_options or {})
