@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from fti.features.query import Query
+    from fti.paging import Page
     from fti.project import Project
 
 
@@ -319,6 +320,21 @@ class FeatureGroup:
         import polars as pl
 
         return pl.from_arrow(self.read_arrow(as_of, columns))  # type: ignore[return-value]
+
+    def read_page(
+        self, offset: int = 0, limit: int = 50, as_of: int | datetime | None = None
+    ) -> Page[dict[str, Any]]:
+        """Rows ``offset`` to ``offset + limit`` at ``as_of`` (in storage order) as dicts, and the
+        row count; reads only the files those rows are in (for browsing large groups)."""
+        from fti.paging import Page, check_page
+
+        offset, limit = check_page(offset, limit)
+        dataset = self._dataset(as_of)
+        if dataset is None:
+            return Page([], 0, offset, limit)
+        total = int(dataset.count_rows())  # from the Parquet footers
+        rows = dataset.head(offset + limit).slice(offset).to_pylist() if limit and offset < total else []
+        return Page(rows, total, offset, limit)
 
     def _check_columns(self, columns: Sequence[str] | None) -> list[str] | None:
         if columns is None:

@@ -8,7 +8,6 @@ file's SHA-256 recorded in the catalog and verified on every load and download.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import Callable, Mapping
@@ -33,8 +32,6 @@ if TYPE_CHECKING:
     from fti.registry.records import ModelInfo
     from fti.storage.artifacts.base import ArtifactStore
     from fti.storage.metadata.base import Catalog, Connection
-
-_EXAMPLE_ROWS = 20
 
 
 class ModelRegistry:
@@ -158,7 +155,7 @@ class ModelRegistry:
                 "artifacts": digests,
                 "signature": signature.to_dict(),
                 "metrics": checked_metrics,
-                "input_example": _example_json(example),
+                "input_example": sig.example_json(example),
                 "description": description,
                 "run_id": run_id,
                 "feature_view_id": None if fv is None else fv.id,
@@ -295,15 +292,16 @@ class ModelRegistry:
         return search_models(self._project, query, offset=offset, limit=limit)
 
     def search_model_versions(
-        self, query: str = "", *, name: str | None = None, tag: str | None = None,
-        order_by: str | None = None, offset: int = 0, limit: int = 50,
+        self, query: str = "", *, name: str | None = None, feature_view: tuple[str, int] | None = None,
+        tag: str | None = None, order_by: str | None = None, offset: int = 0, limit: int = 50,
     ) -> Page[ModelVersion]:  # fmt: skip
-        """A page of versions (of model ``name``) matching ``query``, ordered by ``"version"``,
-        ``"created_at"`` or ``"metrics.<name>"`` (``asc``/``desc``; see :mod:`fti.registry.search`)."""
+        """A page of versions (of model ``name``, from ``feature_view=(name, version)``) matching
+        ``query``, ordered by ``"version"``, ``"created_at"`` or ``"metrics.<name>"`` (``asc``/``desc``);
+        see :mod:`fti.registry.search`."""
         from fti.registry.search import search_model_versions
 
-        page = search_model_versions(self._project, query, name=name, tag=tag, order_by=order_by,
-                                     offset=offset, limit=limit)  # fmt: skip
+        page = search_model_versions(self._project, query, name=name, feature_view=feature_view, tag=tag,
+                                     order_by=order_by, offset=offset, limit=limit)  # fmt: skip
         return replace(page, items=[self._bind(mv) for mv in page.items])
 
     # --- aliases ----------------------------------------------------------------------------
@@ -478,21 +476,3 @@ def _split_ref(ref: str) -> tuple[str, str | None]:
         _aliases.check_alias(alias)
         return base, alias
     return base, None
-
-
-def _example_json(example: Any) -> dict[str, Any] | None:
-    """The first rows of the input example as JSON (stored in the catalog with the version)."""
-    if example is None:
-        return None
-    import pandas as pd
-
-    if isinstance(example, pd.DataFrame):
-        head = example.head(_EXAMPLE_ROWS)
-        data = json.loads(head.to_json(orient="split", index=False, date_format="iso"))
-        return {
-            "columns": [str(c) for c in head.columns],
-            "dtypes": {str(c): str(t) for c, t in head.dtypes.items()},
-            "data": data["data"],
-        }
-    head = pd.DataFrame(example[:_EXAMPLE_ROWS])
-    return {"columns": None, "dtypes": None, "data": json.loads(head.to_json(orient="values"))}

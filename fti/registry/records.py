@@ -372,6 +372,7 @@ def search_versions(
     *,
     text: str,
     name: str | None = None,
+    feature_view_id: int | None = None,
     also_ids: Sequence[int] = (),
     only_ids: Sequence[int] | None = None,
     order_by: tuple[str, bool],
@@ -383,6 +384,7 @@ def search_versions(
     Args:
         text: Lowercase text the model name or the version's description contains ("" for all).
         name: Only versions of this model.
+        feature_view_id: Only versions trained from this feature view.
         also_ids, only_ids: Versions that match anyway / the only versions allowed (tags).
         order_by: ``(key, descending)``; key ``"version"`` (model name, then version),
             ``"created_at"`` or ``"metrics.<name>"`` (versions without that metric last).
@@ -391,6 +393,8 @@ def search_versions(
     where = [m.project_id == project_id]
     if name is not None:
         where.append(m.name == name)
+    if feature_view_id is not None:
+        where.append(v.feature_view_id == feature_view_id)
     if text:
         where.append(
             or_(

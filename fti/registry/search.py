@@ -15,6 +15,7 @@ from fti._names import check_name
 from fti.errors import NotFoundError, ValidationError
 from fti.paging import Page, check_page, check_text
 from fti.registry import records
+from fti.registry.lineage import resolve_feature_view
 from fti.registry.records import ModelInfo
 
 if TYPE_CHECKING:
@@ -59,6 +60,7 @@ def search_model_versions(
     query: str = "",
     *,
     name: str | None = None,
+    feature_view: tuple[str, int] | None = None,
     tag: str | None = None,
     order_by: str | None = None,
     offset: int = 0,
@@ -67,8 +69,13 @@ def search_model_versions(
     """Model versions matching ``query`` (see the module docstring), one page at a time; the
     versions are detached (the registry facade binds them to itself).
 
+    Args:
+        name: Only versions of this model.
+        feature_view: Only versions trained from this feature view, as ``(name, version)``.
+        tag: Only versions with exactly this tag.
+
     Raises:
-        NotFoundError: ``name`` is not a model of the project.
+        NotFoundError: ``name`` is not a model, or ``feature_view`` not a view, of the project.
     """
     text = check_text(query)
     offset, limit = check_page(offset, limit)
@@ -81,11 +88,13 @@ def search_model_versions(
             and records.model_id(conn, project.id, check_name(name, "model"), create=False) is None
         ):
             raise NotFoundError(f"model {name!r} not found in project {project.name!r}")
+        view_id = None if feature_view is None else resolve_feature_view(conn, project, feature_view).id
         found, total = records.search_versions(
             conn,
             project.id,
             text=text,
             name=name,
+            feature_view_id=view_id,
             also_ids=by_tag,
             only_ids=only,
             order_by=order,

@@ -203,6 +203,30 @@ def example_frame(example: Any) -> pd.DataFrame | np.ndarray | None:
     return frame
 
 
+EXAMPLE_ROWS = 20
+"""How many rows of an input example are stored with a model version."""
+
+
+def example_json(example: pd.DataFrame | np.ndarray | None) -> dict[str, Any] | None:
+    """The first rows of a normalised input example as JSON (stored in the catalog with the version)."""
+    if example is None:
+        return None
+    import json
+
+    import pandas as pd
+
+    if isinstance(example, pd.DataFrame):
+        head = example.head(EXAMPLE_ROWS)
+        data = json.loads(head.to_json(orient="split", index=False, date_format="iso"))
+        return {
+            "columns": [str(c) for c in head.columns],
+            "dtypes": {str(c): str(t) for c, t in head.dtypes.items()},
+            "data": data["data"],
+        }
+    head = pd.DataFrame(example[:EXAMPLE_ROWS])
+    return {"columns": None, "dtypes": None, "data": json.loads(head.to_json(orient="values"))}
+
+
 def check_example_columns(example: pd.DataFrame | np.ndarray | None, feature_names: list[str] | None) -> None:
     """``ValidationError`` when a DataFrame example's columns are not the feature view's, in order."""
     import pandas as pd

@@ -74,3 +74,25 @@ def test_bad_order_by(sqlite_project: fti.Project, order: str) -> None:
 def test_unknown_model_name(sqlite_project: fti.Project) -> None:
     with pytest.raises(NotFoundError, match="model 'nope' not found"):
         sqlite_project.model_registry.search_model_versions(name="nope")
+
+
+def test_versions_of_one_feature_view(sqlite_project: fti.Project, classifier, xy) -> None:  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    X, y = xy
+    fs = sqlite_project.feature_store
+    fg = fs.get_or_create_feature_group("rows", primary_key=["id"])
+    fg.insert(pd.DataFrame({"id": range(len(X)), **{c: X[c] for c in X.columns}, "y": y}))
+    fv = fs.get_or_create_feature_view("view", query=fg.select([*X.columns, "y"]), labels=["y"])
+    other = fs.get_or_create_feature_view("other", query=fg.select(list(X.columns)))
+    mr = sqlite_project.model_registry
+    mr.register("a", classifier, feature_view=fv)
+    mr.register("b", classifier, feature_view=(fv.name, fv.version))
+    mr.register("a", classifier)
+    assert [(v.name, v.version) for v in mr.search_model_versions(feature_view=("view", 1))] == [
+        ("a", 1),
+        ("b", 1),
+    ]
+    assert mr.search_model_versions(feature_view=(other.name, other.version)).total == 0
+    with pytest.raises(NotFoundError, match="feature view 'nope' version 1 not found"):
+        mr.search_model_versions(feature_view=("nope", 1))
