@@ -20,6 +20,7 @@ from fti.paging import Page, check_page, check_text
 
 if TYPE_CHECKING:
     from fti.project import Project
+    from fti.storage.metadata.base import Connection
 
 __all__ = [
     "CommitEntry",
@@ -34,11 +35,11 @@ __all__ = [
 
 
 def _tag_filter(
-    project: Project, kind: str, text: str, tag: str | None
+    project: Project, conn: Connection, kind: str, text: str, tag: str | None
 ) -> tuple[list[int], list[int] | None]:
     """Ids matching ``text`` by a tag, and the only ids allowed by an exact ``tag`` (None: all)."""
-    by_tag = tags.find(project, kind, text) if text else []
-    only = None if tag is None else tags.find(project, kind, tags.check_tag(tag), exact=True)
+    by_tag = tags.find(project, kind, text, conn=conn) if text else []
+    only = None if tag is None else tags.find(project, kind, tag, exact=True, conn=conn)
     return by_tag, only
 
 
@@ -48,12 +49,14 @@ def search_feature_groups(
     """Feature group versions whose name, description or a tag contains ``query``, by name then version."""
     text = check_text(query)
     offset, limit = check_page(offset, limit)
-    by_tag, only = _tag_filter(project, "feature_group", text, tag)
-    with project.backends.catalog.connect() as conn:
+    if tag is not None:
+        tags.check_tag(tag)
+    with project.backends.catalog.connect() as conn:  # one connection: rows, activity and tags
+        by_tag, only = _tag_filter(project, conn, "feature_group", text, tag)
         infos, total = records.search_groups(
             conn, project.id, text=text, also_ids=by_tag, only_ids=only, offset=offset, limit=limit
         )
-    found = tags.tags_of_many(project, "feature_group", [i.id for i in infos])
+        found = tags.tags_of_many(project, "feature_group", [i.id for i in infos], conn=conn)
     return Page([replace(i, tags=found[i.id]) for i in infos], total, offset, limit)
 
 
@@ -86,8 +89,10 @@ def search_feature_views(
         if not isinstance(feature_group, tuple) or len(feature_group) != 2:
             raise ValidationError(f"feature_group must be a (name, version) tuple, got {feature_group!r}")
         check_version(feature_group[1], "feature group")
-    by_tag, only = _tag_filter(project, "feature_view", text, tag)
+    if tag is not None:
+        tags.check_tag(tag)
     with project.backends.catalog.connect() as conn:
+        by_tag, only = _tag_filter(project, conn, "feature_view", text, tag)
         infos, total = records.search_views(
             conn,
             project.id,
@@ -98,7 +103,7 @@ def search_feature_views(
             offset=offset,
             limit=limit,
         )
-    found = tags.tags_of_many(project, "feature_view", [i.id for i in infos])
+        found = tags.tags_of_many(project, "feature_view", [i.id for i in infos], conn=conn)
     return Page([replace(i, tags=found[i.id]) for i in infos], total, offset, limit)
 
 

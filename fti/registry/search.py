@@ -47,8 +47,8 @@ def search_models(project: Project, query: str = "", *, offset: int = 0, limit: 
     """Models whose name, or any version's description or tag, contains ``query``, by name."""
     text = check_text(query)
     offset, limit = check_page(offset, limit)
-    by_tag = tags.find(project, "model_version", text) if text else []
     with project.backends.catalog.connect() as conn:
+        by_tag = tags.find(project, "model_version", text, conn=conn) if text else []
         infos, total = records.search_models(
             conn, project.id, text=text, also_version_ids=by_tag, offset=offset, limit=limit
         )
@@ -80,9 +80,11 @@ def search_model_versions(
     text = check_text(query)
     offset, limit = check_page(offset, limit)
     order = parse_order(order_by)
-    by_tag = tags.find(project, "model_version", text) if text else []
-    only = None if tag is None else tags.find(project, "model_version", tags.check_tag(tag), exact=True)
+    if tag is not None:
+        tags.check_tag(tag)
     with project.backends.catalog.connect() as conn:
+        by_tag = tags.find(project, "model_version", text, conn=conn) if text else []
+        only = None if tag is None else tags.find(project, "model_version", tag, exact=True, conn=conn)
         if (
             name is not None
             and records.model_id(conn, project.id, check_name(name, "model"), create=False) is None

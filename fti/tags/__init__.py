@@ -19,6 +19,7 @@ from fti.tags import records
 
 if TYPE_CHECKING:
     from fti.project import Project
+    from fti.storage.metadata.base import Connection
 
 __all__ = ["KINDS", "add", "check_tag", "counts", "find", "forget", "remove", "tags_of", "tags_of_many"]
 
@@ -66,16 +67,29 @@ def tags_of(project: Project, kind: str, object_id: int) -> list[str]:
     return tags_of_many(project, kind, [object_id])[object_id]
 
 
-def tags_of_many(project: Project, kind: str, object_ids: Sequence[int]) -> dict[int, list[str]]:
-    """``{object id: sorted tags}`` of many objects of one kind, in one catalog query."""
-    return records.tags_of(project.backends.catalog, project.id, _check_kind(kind), object_ids)
+def tags_of_many(
+    project: Project, kind: str, object_ids: Sequence[int], *, conn: Connection | None = None
+) -> dict[int, list[str]]:
+    """``{object id: sorted tags}`` of many objects of one kind, in one catalog query (on ``conn``,
+    an open catalog connection, when given)."""
+    _check_kind(kind)
+    if conn is not None:
+        return records.tags_of(conn, project.id, kind, object_ids)
+    with project.backends.catalog.connect() as own:
+        return records.tags_of(own, project.id, kind, object_ids)
 
 
-def find(project: Project, kind: str, text: str, *, exact: bool = False) -> list[int]:
+def find(
+    project: Project, kind: str, text: str, *, exact: bool = False, conn: Connection | None = None
+) -> list[int]:
     """Ids of the objects of ``kind`` tagged ``text`` (``exact``) or with a tag containing it."""
     if not isinstance(text, str):
         raise ValidationError(f"tag search text must be a string, got {text!r}")
-    return records.tagged(project.backends.catalog, project.id, _check_kind(kind), text.lower(), exact=exact)
+    _check_kind(kind)
+    if conn is not None:
+        return records.tagged(conn, project.id, kind, text.lower(), exact=exact)
+    with project.backends.catalog.connect() as own:
+        return records.tagged(own, project.id, kind, text.lower(), exact=exact)
 
 
 def counts(project: Project) -> list[tuple[str, str, int]]:

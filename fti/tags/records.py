@@ -2,8 +2,9 @@
 (``fti.storage.metadata.tables.tags``).
 
 A tag row is ``(project, kind, object id, tag)``; ``fti.tags`` validates kinds and tags and the
-entities (feature groups, feature views, model versions, runs) call it with their own ids. The
-owner of an object calls :func:`forget` in the transaction that deletes it.
+entities (feature groups, feature views, model versions, runs) call it with their own ids. Reads
+take a ``Connection`` so a listing reads its rows and their tags in one go; the owner of an
+object calls :func:`forget` in the transaction that deletes it.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def forget(conn: Connection, project_id: int, kind: str, object_id: int) -> None
     )
 
 
-def tags_of(catalog: Catalog, project_id: int, kind: str, object_ids: Sequence[int]) -> dict[int, list[str]]:
+def tags_of(conn: Connection, project_id: int, kind: str, object_ids: Sequence[int]) -> dict[int, list[str]]:
     """``{object id: sorted tags}`` of several objects of one kind, in one query (untagged: [])."""
     found: dict[int, list[str]] = {int(i): [] for i in object_ids}
     if not found:
@@ -68,13 +69,12 @@ def tags_of(catalog: Catalog, project_id: int, kind: str, object_ids: Sequence[i
         .where(tags.c.project_id == project_id, tags.c.kind == kind, tags.c.object_id.in_(list(found)))
         .order_by(tags.c.tag)
     )
-    with catalog.connect() as conn:
-        for object_id, tag in conn.execute(query):
-            found[int(object_id)].append(str(tag))
+    for object_id, tag in conn.execute(query):
+        found[int(object_id)].append(str(tag))
     return found
 
 
-def tagged(catalog: Catalog, project_id: int, kind: str, text: str, *, exact: bool) -> list[int]:
+def tagged(conn: Connection, project_id: int, kind: str, text: str, *, exact: bool) -> list[int]:
     """Ids of the objects of ``kind`` with the tag ``text`` (``exact``) or a tag containing it."""
     condition = tags.c.tag == text if exact else tags.c.tag.contains(text, autoescape=True)
     query = (
@@ -82,8 +82,7 @@ def tagged(catalog: Catalog, project_id: int, kind: str, text: str, *, exact: bo
         .where(tags.c.project_id == project_id, tags.c.kind == kind, condition)
         .distinct()
     )
-    with catalog.connect() as conn:
-        return sorted(int(i) for i in conn.execute(query).scalars())
+    return sorted(int(i) for i in conn.execute(query).scalars())
 
 
 def counts(catalog: Catalog, project_id: int) -> list[tuple[str, str, int]]:

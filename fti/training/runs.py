@@ -339,9 +339,11 @@ def search_runs(
         raise ValidationError(f"status must be one of {', '.join(RUN_STATUSES)}, got {status!r}")
     if name is not None and not isinstance(name, str):
         raise ValidationError(f"name must be a string, got {name!r}")
-    by_tag = tags.find(project, "run", text) if text else []
-    only = None if tag is None else tags.find(project, "run", tags.check_tag(tag), exact=True)
+    if tag is not None:
+        tags.check_tag(tag)
     with project.backends.catalog.connect() as conn:
+        by_tag = tags.find(project, "run", text, conn=conn) if text else []
+        only = None if tag is None else tags.find(project, "run", tag, exact=True, conn=conn)
         found, total = records.search_runs(
             conn,
             project.id,

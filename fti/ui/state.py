@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fti.ui")
 
+NAMES_TTL_S = 5.0
+
 
 class UiState:
     """Shared state of one UI app (one per process)."""
@@ -36,6 +39,8 @@ class UiState:
         self._owned: set[str] = set()
         self._checkers: dict[str, KeyChecker] = {}
         self._deployments: dict[tuple[str, str], Deployment] = {}
+        self._names: list[str] = []
+        self._names_at = -NAMES_TTL_S
         self._lock = threading.Lock()
         # manual pipeline runs started from the UI run to completion in these threads (each
         # waits on its own subprocess), so a request never blocks on a run
@@ -81,8 +86,12 @@ class UiState:
         return announced(project)
 
     def project_names(self) -> list[str]:
-        """Every project of the catalog."""
-        return self.project(self.default_project).list_projects()
+        """Every project of the catalog (read at most every few seconds: every page shows them)."""
+        now = time.monotonic()
+        if now - self._names_at > NAMES_TTL_S:
+            self._names = self.project(self.default_project).list_projects()
+            self._names_at = now
+        return list(self._names)
 
     def projects_open_to(self, digest: str | None) -> list[str]:
         """The projects a session may view: those its key opens (with ``digest``), else those
