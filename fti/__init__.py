@@ -18,6 +18,7 @@ from fti.errors import (
     IntegrityError,
     ModelNotReadyError,
     NotFoundError,
+    PermissionDeniedError,
     SchemaError,
     ValidationError,
 )
@@ -81,6 +82,7 @@ __all__ = [
     "IntegrityError",
     "ModelNotReadyError",
     "NotFoundError",
+    "PermissionDeniedError",
     "Project",
     "SchemaError",
     "Settings",

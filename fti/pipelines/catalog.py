@@ -69,6 +69,8 @@ class Pipeline:
     cursor: datetime | None
     created_at: datetime
     updated_at: datetime
+    secrets: tuple[str, ...] = ()
+    """Names of the secrets a run receives."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +89,7 @@ class Pipeline:
             "parameters": self.signature.to_dict(),
             "description": self.description,
             "paused": self.paused,
+            "secrets": list(self.secrets),
             "next_run": None if self.next_run is None else self.next_run.isoformat(),
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
@@ -150,6 +153,7 @@ def _pipeline(row: Any) -> Pipeline:
         cursor=m["cursor"],
         created_at=m["created_at"],
         updated_at=m["updated_at"],
+        secrets=tuple(m["secrets"] or ()),
     )
 
 
@@ -168,6 +172,7 @@ def _definition(spec: PipelineSpec, source: str, digest: str) -> dict[str, Any]:
         "missed": spec.missed,
         "signature": spec.signature.to_dict(),
         "description": spec.description,
+        "secrets": list(spec.secrets),
     }
 
 

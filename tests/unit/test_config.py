@@ -41,3 +41,31 @@ def test_env_beats_config_file_and_arguments_beat_env(
 def test_passwords_are_masked_in_describe(tmp_path: Path) -> None:
     settings = load_settings(tmp_path, catalog_url="postgresql://fti:secret@db:5432/fti")
     assert settings.describe()["catalog_url"] == "postgresql://fti:***@db:5432/fti"
+
+
+def test_s3_settings_for_fsspec_and_object_store(tmp_path: Path) -> None:
+    from fti.errors import ValidationError
+
+    settings = load_settings(tmp_path, s3_endpoint_url="http://127.0.0.1:9000", s3_region="eu-central-1")
+    with pytest.raises(ValidationError, match="FTI_S3_ALLOW_HTTP"):
+        settings.s3_options()
+    settings = load_settings(
+        tmp_path, s3_endpoint_url="http://127.0.0.1:9000", s3_region="eu-central-1", s3_allow_http=True
+    )
+    assert settings.s3_options() == {
+        "endpoint_url": "http://127.0.0.1:9000",
+        "client_kwargs": {"region_name": "eu-central-1"},
+    }
+    assert settings.s3_object_store_options() == {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9000",
+        "AWS_REGION": "eu-central-1",
+        "AWS_ALLOW_HTTP": "true",
+    }
+    assert load_settings(tmp_path).s3_options() == {}
+
+
+def test_the_secret_key_is_never_described(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FTI_SECRET_KEY", "k" * 44)
+    settings = load_settings(tmp_path)
+    assert settings.describe()["secret_key"] == "from FTI_SECRET_KEY"
+    assert "k" * 44 not in repr(settings) and "k" * 44 not in str(settings.describe())

@@ -24,6 +24,7 @@ from fti.storage.metadata.tables.registry import (
     run_params,
     runs,
 )
+from fti.storage.metadata.tables.secrets import secrets
 from fti.storage.metadata.tables.serving import api_keys, deployments
 
 __all__ = [
@@ -46,5 +47,6 @@ __all__ = [
     "run_params",
     "runs",
     "scheduler_leases",
+    "secrets",
     "training_datasets",
 ]
