@@ -74,6 +74,9 @@ def main(argv: list[str]) -> int:
         if spec.get("event") is not None or "event" in inspect.signature(func).parameters:
             kwargs["event"] = spec.get("event")  # None for manual runs
         project = connect(project=spec["project"], create=False)
+        from fti.sources.base import bind_run_project
+
+        bind_run_project(project)  # sources created without project= use the run's
     except Exception:
         traceback.print_exc()
         return SETUP_FAILED

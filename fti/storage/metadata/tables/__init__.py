@@ -26,6 +26,7 @@ from fti.storage.metadata.tables.registry import (
 )
 from fti.storage.metadata.tables.secrets import secrets
 from fti.storage.metadata.tables.serving import api_keys, deployments
+from fti.storage.metadata.tables.sources import source_cursors
 
 __all__ = [
     "alias_history",
@@ -48,5 +49,6 @@ __all__ = [
     "runs",
     "scheduler_leases",
     "secrets",
+    "source_cursors",
     "training_datasets",
 ]
