@@ -2,8 +2,8 @@
 
 ``SQL(url)`` takes a SQLAlchemy URL. PostgreSQL is read with ADBC (``adbc-driver-postgresql``,
 the ``sources`` extra), which streams the result in PostgreSQL's binary COPY format straight into
-Arrow: measured about 6x faster than ``pandas.read_sql`` over SQLAlchemy and on par with or faster
-than ConnectorX, and unlike ConnectorX it binds query parameters (``benchmarks/sources.py``).
+Arrow: measured 3-4x faster than ``pandas.read_sql`` over SQLAlchemy and on par with ConnectorX,
+and unlike ConnectorX it binds query parameters and streams batches (``benchmarks/sources.py``).
 Every other database (SQLite, MySQL, ...) is read through SQLAlchemy with its own driver, chunk by
 chunk. ``driver="sqlalchemy"`` forces that path for PostgreSQL too.
 
