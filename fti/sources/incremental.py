@@ -4,7 +4,7 @@
 context manager around the write of its rows::
 
     with orders.read_incremental("SELECT * FROM orders", cursor="updated_at", name="orders") as batch:
-        fg.insert(batch.table)            # or fg.insert_stream(batch.batches())
+        fg.insert(batch.table)   # or fg.insert_stream(batch.batches(), write_mode="upsert")
 
 The cursor moves only when the block exits without an exception, after every row was read; a
 failed insert (or any exception) leaves it where it was, so a retried run reads the same rows
@@ -20,6 +20,10 @@ it). So every row is delivered, and an unchanged row once. When more than
 :data:`MAX_BOUNDARY_ROWS` rows share the last value (a date column), their digests are not kept
 and they are delivered again on the next read: still nothing skipped, and re-inserting them is
 idempotent because feature groups upsert by (key, event time).
+
+Write the rows with an upsert (``fg.insert`` does; ``fg.insert_stream`` needs
+``write_mode="upsert"``): a run that crashes after its insert but before the cursor moved reads
+those rows again, and only an upsert by (key, event time) makes that harmless.
 
 Rows whose cursor value is NULL are never read incrementally. The watermark must only grow for
 new rows: a row inserted later with an *older* value than the stored one is not read (use a
