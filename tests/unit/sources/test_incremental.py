@@ -224,7 +224,9 @@ def test_every_row_is_delivered_once_property(
 def test_streamed_into_a_feature_group(events: Database, sqlite_project: fti.Project) -> None:
     insert(events, [(i, i // 3) for i in range(1, 11)])
     source = SQL(events.url, project=sqlite_project, chunk_rows=3)
-    fg = sqlite_project.feature_store.get_or_create_feature_group("events", primary_key=["id"], event_time="ts")
+    fg = sqlite_project.feature_store.get_or_create_feature_group(
+        "events", primary_key=["id"], event_time="ts"
+    )
     with source.read_incremental("events", cursor="ts", name="ev") as batch:
         fg.insert_stream(batch.batches(), write_mode="upsert")  # one batch of 3 rows in memory at a time
     assert sorted(fg.read()["id"]) == list(range(1, 11))
