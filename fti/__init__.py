@@ -18,6 +18,7 @@ from fti.errors import (
     IntegrityError,
     ModelNotReadyError,
     NotFoundError,
+    PermissionDeniedError,
     SchemaError,
     ValidationError,
 )
@@ -39,10 +40,11 @@ _LAZY = {
 }
 
 # subpackages reachable as attributes of ``fti`` (``fti.batch.score(...)``), imported on first use
-_SUBMODULES = ("batch",)
+_SUBMODULES = ("batch", "sources")
 
 if TYPE_CHECKING:
     from fti import batch as batch
+    from fti import sources as sources
     from fti.config import Settings
     from fti.pipelines.definitions import (
         every,
@@ -81,6 +83,7 @@ __all__ = [
     "IntegrityError",
     "ModelNotReadyError",
     "NotFoundError",
+    "PermissionDeniedError",
     "Project",
     "SchemaError",
     "Settings",

@@ -99,6 +99,13 @@ class AuthenticationError(FtiError):
     http_status = 401
 
 
+class PermissionDeniedError(FtiError):
+    """The caller may not do this (e.g. a pipeline run reading a secret it did not declare)."""
+
+    code = "permission_denied"
+    http_status = 403
+
+
 __all__ = [
     "AlreadyExistsError",
     "AuthenticationError",
@@ -109,6 +116,7 @@ __all__ = [
     "IntegrityError",
     "ModelNotReadyError",
     "NotFoundError",
+    "PermissionDeniedError",
     "SchemaError",
     "ValidationError",
 ]

@@ -19,6 +19,10 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     "fg": ("fti.cli.fg:fg", "Feature groups: list, show, read."),
     "serve": ("fti.cli.serve:serve", "Run the model server (Open Inference Protocol) for the deployments."),
     "keys": ("fti.cli.keys:keys", "API keys of the model server: create, list, revoke."),
+    "secrets": (
+        "fti.cli.secrets:secrets",
+        "Secrets (credentials, encrypted in the catalog): set, list, delete.",
+    ),
     "pipelines": (
         "fti.cli.pipelines:pipelines",
         "Pipelines: deploy, list, show, run, runs, logs, pause, resume, backfill.",
