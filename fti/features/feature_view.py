@@ -10,49 +10,33 @@ datasets (:mod:`fti.features.training_data`); its batch data and online feature 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select
-
-from fti._names import check_name, check_version
-from fti.errors import AlreadyExistsError, NotFoundError, SchemaError, ValidationError
-from fti.features.query import Query
-from fti.storage.metadata.tables import feature_views
-from fti.storage.metadata.tables._base import utcnow
+from fti.errors import ValidationError
+from fti.features.records import FeatureViewMeta
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
+    from fti.features._project import FeatureProject
+    from fti.features.query import Query
     from fti.features.training_data import TrainingDataset
     from fti.features.transformations import Spec, Transformer
     from fti.features.vectors import VectorServer
-    from fti.project import Project
+    from fti.registry.model_version import ModelVersion
+
+__all__ = ["BATCH_RETURN_TYPES", "DEFAULT_BATCH_ROWS", "FeatureView", "FeatureViewMeta"]
 
 BATCH_RETURN_TYPES = ("pandas", "arrow", "polars")
 DEFAULT_BATCH_ROWS = 262_144
 
 
-@dataclass(frozen=True)
-class FeatureViewMeta:
-    """The catalog record of a feature view."""
-
-    id: int
-    name: str
-    version: int
-    description: str
-    query: dict[str, Any]
-    labels: list[str]
-    transformations: dict[str, str]
-    created_at: datetime
-
-
 class FeatureView:
     """A feature view. Obtain one from ``project.feature_store.get_or_create_feature_view``."""
 
-    def __init__(self, project: Project, meta: FeatureViewMeta, query: Query) -> None:
+    def __init__(self, project: FeatureProject, meta: FeatureViewMeta, query: Query) -> None:
         from fti.features.transformations import parse
 
         self._project = project
@@ -105,13 +89,18 @@ class FeatureView:
         return self.query.spine.event_time
 
     @property
-    def project(self) -> Project:
+    def transformation_specs(self) -> dict[str, Spec]:
+        """The parsed transformation of each transformed feature (what training data fits)."""
+        return dict(self._specs)
+
+    @property
+    def project(self) -> FeatureProject:
         return self._project
 
     def __repr__(self) -> str:
         return f"FeatureView(name={self.name!r}, version={self.version})"
 
-    def models(self) -> list[Any]:
+    def models(self) -> list[ModelVersion]:
         """Model versions trained from this feature view (lineage, the other direction)."""
         return self._project.model_registry.list_models(feature_view=self)
 
@@ -570,127 +559,3 @@ def _with_labels(x: pd.DataFrame, y: Any) -> pd.DataFrame:
 
     frame: pd.DataFrame = pd.concat([x, y.to_frame() if isinstance(y, pd.Series) else y], axis=1)
     return frame
-
-
-# --- catalog operations (used by FeatureStore) ----------------------------------------------------
-def get_or_create(
-    project: Project,
-    name: str,
-    version: int,
-    *,
-    query: Query,
-    labels: Sequence[str],
-    transformations: Mapping[str, str] | None,
-    description: str,
-) -> FeatureView:
-    from sqlalchemy.exc import IntegrityError as SqlIntegrityError
-
-    from fti.features.transformations import check, parse
-
-    check_name(name, "feature view")
-    check_version(version, "feature view")
-    if not isinstance(query, Query):
-        raise ValidationError(
-            f"query must be built with fg.select(...)/.join(...), got {type(query).__name__}"
-        )
-    if (
-        isinstance(labels, str)
-        or not isinstance(labels, Sequence)
-        or not all(isinstance(x, str) for x in labels)
-    ):
-        raise ValidationError(f"labels must be a list of column names, got {labels!r}")
-    dtypes = {c.name: c.dtype for c in query.columns()}
-    missing = [x for x in labels if x not in dtypes]
-    if missing:
-        raise SchemaError(
-            f"label(s) {missing} are not in the query; select them from the spine group "
-            f"(query columns: {list(dtypes)})"
-        )
-    transformations = dict(transformations or {})
-    if not all(isinstance(k, str) for k in transformations):
-        raise ValidationError("transformations must map feature names to transformation names")
-    on_labels = [k for k in transformations if k in labels]
-    if on_labels:
-        raise ValidationError(f"labels {on_labels} cannot be transformed; transformations apply to features")
-    specs = {feature: parse(spec, feature) for feature, spec in transformations.items()}
-    check(specs, {k: v for k, v in dtypes.items() if k not in labels})
-    if not isinstance(description, str):
-        raise ValidationError(f"description must be a string, got {description!r}")
-    definition = {"query": query.to_dict(), "labels": list(labels), "transformations": transformations}
-    existing = _find(project, name, version)
-    if existing is None:
-        try:
-            with project.backends.catalog.engine.begin() as conn:
-                conn.execute(
-                    insert(feature_views).values(
-                        project_id=project.id,
-                        name=name,
-                        version=version,
-                        description=description,
-                        created_at=utcnow(),
-                        **definition,
-                    )
-                )
-        except SqlIntegrityError:  # created concurrently: compare with the winner's below
-            pass
-        existing = _find(project, name, version)
-        assert existing is not None
-    stored = {"query": existing.query, "labels": existing.labels, "transformations": existing.transformations}
-    if stored != definition:
-        changed = [k for k in definition if stored[k] != definition[k]]
-        raise AlreadyExistsError(
-            f"feature view {name!r} version {version} already exists with a different {', '.join(changed)}; "
-            f"create version {version + 1} instead"
-        )
-    return FeatureView(project, existing, query)
-
-
-def get(project: Project, name: str, version: int | None) -> FeatureView:
-    check_name(name, "feature view")
-    check_version(version, "feature view", allow_none=True)
-    meta = _find(project, name, version)
-    if meta is None:
-        versions = [fv.version for fv in list_all(project, name)]
-        hint = f"existing versions: {versions}" if versions else "it does not exist in this project"
-        what = f"feature view {name!r}" + (f" version {version}" if version else "")
-        raise NotFoundError(f"{what} not found in project {project.name!r} ({hint})")
-    return _load(project, meta)
-
-
-def list_all(project: Project, name: str | None = None) -> list[FeatureViewMeta]:
-    query = select(feature_views).where(feature_views.c.project_id == project.id)
-    if name is not None:
-        query = query.where(feature_views.c.name == name)
-    with project.backends.catalog.engine.connect() as conn:
-        rows = conn.execute(query.order_by(feature_views.c.name, feature_views.c.version)).mappings()
-        return [_meta(row) for row in rows]
-
-
-def _load(project: Project, meta: FeatureViewMeta) -> FeatureView:
-    return FeatureView(project, meta, Query.from_dict(meta.query, project.feature_store))
-
-
-def _find(project: Project, name: str, version: int | None) -> FeatureViewMeta | None:
-    query = select(feature_views).where(
-        feature_views.c.project_id == project.id, feature_views.c.name == name
-    )
-    if version is None:
-        query = query.order_by(feature_views.c.version.desc()).limit(1)
-    else:
-        query = query.where(feature_views.c.version == version)
-    with project.backends.catalog.engine.connect() as conn:
-        row = conn.execute(query).mappings().first()
-    return None if row is None else _meta(row)
-
-
-def _meta(row: Any) -> FeatureViewMeta:
-    return FeatureViewMeta(
-        id=int(row["id"]),
-        name=row["name"],
-        version=int(row["version"]),
-        description=row["description"] or "",
-        query=dict(row["query"]),
-        labels=list(row["labels"]),
-        transformations=dict(row["transformations"]),
-        created_at=row["created_at"],
-    )

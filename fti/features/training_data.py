@@ -10,20 +10,17 @@ inserted since (ARCHITECTURE.md invariant 3, "reproducible").
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import insert, select
 
 from fti.errors import NotFoundError, ValidationError
-from fti.features import pit
+from fti.features import pit, records
+from fti.features.records import SPLITS, TrainingDataset
 from fti.features.transformations import fit
-from fti.storage.metadata.tables import training_datasets
-from fti.storage.metadata.tables._base import utcnow
 from fti.storage.offline.scan import table_source
 from fti.types import arrow_type
 
@@ -33,32 +30,10 @@ if TYPE_CHECKING:
     from fti.features.query import Query
     from fti.storage.offline.base import OfflineStore
 
+__all__ = ["ROW_COLUMN", "SPLITS", "SPLIT_COLUMN", "TrainingDataset"]
+
 SPLIT_COLUMN = "__fti_split"
 ROW_COLUMN = "__fti_row"
-SPLITS = ("train", "validation", "test")
-
-
-@dataclass(frozen=True)
-class TrainingDataset:
-    """The catalog record of a training-dataset version."""
-
-    version: int
-    description: str
-    start_time: datetime | None
-    end_time: datetime | None
-    split: dict[str, Any]
-    """``{"kind": "none" | "random" | "time", ...}`` with the sizes, seed or start times used."""
-    input_versions: dict[str, int | None]
-    """The Delta version read from each input group's offline table (None: the group was empty)."""
-    transformation_stats: dict[str, dict[str, Any]]
-    row_counts: dict[str, int]
-    table_name: str
-    table_version: int
-    created_at: datetime
-
-    @property
-    def splits(self) -> list[str]:
-        return [s for s in SPLITS if s in self.row_counts]
 
 
 def snapshot(query: Query, offline: OfflineStore) -> tuple[list[Any], dict[str, int | None]]:
@@ -185,7 +160,7 @@ def create(
         )
     splits = assign_splits(table, split, query.spine.event_time)
     train = table.filter(pc.equal(splits, "train"))
-    specs = fv._specs
+    specs = fv.transformation_specs
     stats = fit(specs, {name: train.column(name) for name in specs})
     counts = {"total": table.num_rows}
     for name in SPLITS:
@@ -196,9 +171,7 @@ def create(
         ROW_COLUMN, pa.array(np.arange(table.num_rows, dtype=np.int64))
     )
 
-    engine = project.backends.catalog.engine
-    from sqlalchemy.exc import IntegrityError as SqlIntegrityError
-
+    catalog = project.backends.catalog
     for _ in range(5):  # another process may take the same version number: retry with the next
         version = max(fv.training_dataset_versions(), default=0) + 1
         # A unique name per attempt: a concurrent writer of the same version never touches ours.
@@ -215,70 +188,23 @@ def create(
             row_counts=counts,
             table_name=table_name,
             table_version=table_version,
-            created_at=utcnow(),
+            created_at=datetime.now(UTC),
         )
         try:
-            with engine.begin() as conn:
-                conn.execute(
-                    insert(training_datasets).values(
-                        feature_view_id=fv.id,
-                        version=version,
-                        description=description,
-                        start_time=start_time,
-                        end_time=end_time,
-                        split=_json_split(split),
-                        input_versions=versions,
-                        transformation_stats=stats,
-                        row_counts=counts,
-                        table_name=table_name,
-                        table_version=table_version,
-                        created_at=record.created_at,
-                    )
-                )
-        except SqlIntegrityError:
-            offline.delete(table_name)
-            continue
+            stored_record = records.insert_training_dataset(catalog, fv.id, record)
         except BaseException:
             offline.delete(table_name)
             raise
+        if not stored_record:  # the version was taken meanwhile
+            offline.delete(table_name)
+            continue
         return record, stored
     raise ValidationError(f"could not allocate a training-dataset version for {fv.name!r}; retry")
 
 
-def _json_split(split: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in split.items()}
-
-
-def _split_from_json(split: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: datetime.fromisoformat(v) if k.endswith("_start") and isinstance(v, str) else v
-        for k, v in split.items()
-    }
-
-
 def find(fv: FeatureView, version: int | None = None) -> list[TrainingDataset]:
     """Training datasets of ``fv`` by version (all, or the one ``version``)."""
-    query = select(training_datasets).where(training_datasets.c.feature_view_id == fv.id)
-    if version is not None:
-        query = query.where(training_datasets.c.version == version)
-    with fv.project.backends.catalog.engine.connect() as conn:
-        rows = conn.execute(query.order_by(training_datasets.c.version)).mappings().all()
-    return [
-        TrainingDataset(
-            version=int(r["version"]),
-            description=r["description"] or "",
-            start_time=r["start_time"],
-            end_time=r["end_time"],
-            split=_split_from_json(dict(r["split"])),
-            input_versions=dict(r["input_versions"]),
-            transformation_stats=dict(r["transformation_stats"]),
-            row_counts=dict(r["row_counts"]),
-            table_name=r["table_name"],
-            table_version=int(r["table_version"]),
-            created_at=r["created_at"],
-        )
-        for r in rows
-    ]
+    return records.find_training_datasets(fv.project.backends.catalog, fv.id, version)
 
 
 def get(fv: FeatureView, version: int) -> TrainingDataset:
