@@ -25,9 +25,14 @@ from fti.storage.offline.scan import table_source
 from fti.types import arrow_type
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import pandas as pd
+
     from fti.features.feature_group import FeatureGroup
     from fti.features.feature_view import FeatureView
     from fti.features.query import Query
+    from fti.features.transformations import Transformer
     from fti.storage.offline.base import OfflineStore
 
 __all__ = ["ROW_COLUMN", "SPLITS", "SPLIT_COLUMN", "TrainingDataset"]
@@ -134,6 +139,19 @@ def split_spec(split: str, seed: int, spine: FeatureGroup, **options: Any) -> di
     return spec
 
 
+def check_time_range(start_time: datetime | None, end_time: datetime | None, spine: FeatureGroup) -> None:
+    """Check an optional ``[start_time, end_time)`` range on the spine's event times."""
+    for label, value in (("start_time", start_time), ("end_time", end_time)):
+        if value is None:
+            continue
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise ValidationError(f"{label} must be a tz-aware datetime, got {value!r}")
+        if spine.event_time is None:
+            raise ValidationError(f"{label} filters on event time, but the spine {spine.name!r} has none")
+    if start_time is not None and end_time is not None and not start_time < end_time:
+        raise ValidationError(f"start_time {start_time} must be before end_time {end_time}")
+
+
 def _has(split: dict[str, Any], name: str) -> bool:
     return split.get(f"{name}_size") is not None or split.get(f"{name}_start") is not None
 
@@ -229,3 +247,28 @@ def read(fv: FeatureView, record: TrainingDataset) -> pa.Table:
     ):
         table = table.take(pc.sort_indices(rows))
     return table
+
+
+def features_and_labels(
+    table: pa.Table, inputs: Sequence[str], transformer: Transformer | None, labels: Sequence[str]
+) -> tuple[pd.DataFrame, Any]:
+    """Training rows as ``X, y``: the ``inputs`` columns, transformed by ``transformer`` (None: as
+    stored); y is a Series for one label, a DataFrame for several, None without labels."""
+    if transformer is not None:
+        x = transformer.apply_table(table).to_pandas()
+    else:
+        x = pa.table([table.column(name) for name in inputs], names=list(inputs)).to_pandas()
+    if not labels:
+        return x, None
+    y = table.select(list(labels)).to_pandas()
+    return x, y[labels[0]] if len(labels) == 1 else y
+
+
+def with_labels(x: pd.DataFrame, y: Any) -> pd.DataFrame:
+    """``X`` and ``y`` side by side in one DataFrame."""
+    if y is None:
+        return x
+    import pandas as pd
+
+    frame: pd.DataFrame = pd.concat([x, y.to_frame() if isinstance(y, pd.Series) else y], axis=1)
+    return frame
