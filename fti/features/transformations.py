@@ -30,11 +30,14 @@ import importlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fti.errors import SchemaError, ValidationError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 UNSEEN_CATEGORY = -1
 """The ``label_encoder`` code of a category not seen in training (and of nulls)."""
@@ -292,6 +295,16 @@ class Transformer:
             else:
                 out.extend(step(column))
         return out
+
+    def apply_table(self, table: pa.Table, keys: Sequence[str] = ()) -> pa.Table:
+        """The model-input columns of ``table`` (which holds every input feature) as a table,
+        after those of the ``keys`` columns that are not model inputs themselves."""
+        import pyarrow as pa
+
+        names = self.output_names
+        columns = self.apply([table.column(name) for name in self.input_names])
+        keys = [k for k in keys if k not in names]
+        return pa.table([*(table.column(k) for k in keys), *columns], names=[*keys, *names])
 
 
 def _compile(

@@ -42,12 +42,6 @@ EXEMPT = ("fti/storage/metadata/tables/", "fti/storage/metadata/migrations/")
 # SQL data sources read the user's own databases (not the catalog) through SQLAlchemy
 SQL_CLIENTS = ("fti/sources/sql.py", "fti/sources/_adbc.py")
 
-# TEMPORARY: the feature domain is being moved onto fti/features/records.py on another branch;
-# until that merges, these three modules still write SQL. Remove this allowlist at the merge.
-TEMPORARY_ALLOWED = frozenset(
-    {"fti/features/feature_store.py", "fti/features/feature_view.py", "fti/features/training_data.py"}
-)
-
 
 def _imports(tree: ast.AST, package: str) -> list[tuple[str, list[str]]]:
     """``(imported module, names imported from it)`` for every import statement in the tree.
@@ -149,13 +143,7 @@ def ownership_violations(package: Path, allowed: frozenset[str] = frozenset()) -
 
 # --- the package -------------------------------------------------------------------------------
 def test_each_domains_records_module_alone_touches_its_tables() -> None:
-    assert ownership_violations(PACKAGE, TEMPORARY_ALLOWED) == []
-
-
-def test_the_temporary_allowlist_is_still_needed() -> None:
-    """An allowlisted module that no longer breaks the rules must leave the allowlist."""
-    flagged = {problem.split(" ", 1)[0] for problem in ownership_violations(PACKAGE)}
-    assert flagged == set(TEMPORARY_ALLOWED)
+    assert ownership_violations(PACKAGE) == []
 
 
 def test_every_tables_module_has_an_owner() -> None:
@@ -167,10 +155,10 @@ def test_every_tables_module_has_an_owner() -> None:
 def test_a_table_import_added_to_the_real_package_is_caught(tmp_path: Path) -> None:
     copy = tmp_path / "fti"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    assert ownership_violations(copy, TEMPORARY_ALLOWED) == []
+    assert ownership_violations(copy) == []
     app = copy / "serving" / "app.py"
     app.write_text(app.read_text("utf-8") + "\nfrom fti.storage.metadata.tables import runs\n")
-    assert ownership_violations(copy, TEMPORARY_ALLOWED) == [
+    assert ownership_violations(copy) == [
         "fti/serving/app.py imports the training tables (fti.storage.metadata.tables runs): "
         "only fti/training/records.py may"
     ]
