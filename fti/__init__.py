@@ -39,10 +39,11 @@ _LAZY = {
 }
 
 # subpackages reachable as attributes of ``fti`` (``fti.batch.score(...)``), imported on first use
-_SUBMODULES = ("batch",)
+_SUBMODULES = ("batch", "training")
 
 if TYPE_CHECKING:
     from fti import batch as batch
+    from fti import training as training
     from fti.config import Settings
     from fti.pipelines.definitions import (
         every,
