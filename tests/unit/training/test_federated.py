@@ -271,28 +271,6 @@ def test_the_run_records_rounds_clients_and_partition_sizes(
     np.testing.assert_allclose(served, result.model.predict_proba(batch.head(50)), rtol=1e-12)
 
 
-def test_non_iid_partitions_are_reported(project: fti.Project) -> None:
-    from sklearn.metrics import roc_auc_score
-
-    result = fti.training.federated(
-        view(project), partition_by="region", rounds=ROUNDS, strategy="fedprox", proximal_mu=0.05
-    )
-    sizes = {name: p["rows"]["train"] for name, p in result.partitions.items()}
-    rates = {name: p["positives"]["train"] / p["rows"]["train"] for name, p in result.partitions.items()}
-    assert sizes["north"] > sizes["south"] > sizes["east"]
-    assert rates["north"] > rates["east"] > rates["south"]
-    last = result.rounds[-1]
-    assert set(last.clients) == set(REGION_SHARES)  # every partition's own metrics are reported
-    assert all({"auc", "loss", "accuracy"} <= set(m) for m in last.clients.values())
-    central, X_test, y_test = centralized_auc(project, result.training_dataset_version)
-    federated = float(roc_auc_score(y_test, result.model.predict_proba(X_test)[:, 1]))
-    assert result.metrics["auc"] == pytest.approx(federated, abs=2e-3)  # the truth, whatever it is
-    history = result.run.metric_history()
-    assert {f"partition.{r}.auc" for r in REGION_SHARES} <= set(history)
-    assert result.run.params["proximal_mu"] == 0.05
-    print(f"non-IID: federated AUC {federated:.4f}, centralized {central:.4f}, per partition", last.clients)
-
-
 def test_a_torch_module_trains_across_partitions(project: fti.Project) -> None:
     import torch
 
@@ -301,15 +279,19 @@ def test_a_torch_module_trains_across_partitions(project: fti.Project) -> None:
     n = len(fv.feature_names(training_dataset_version=version))
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(n, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+    # through Flower's server-side DP wrapper, clipping only (no noise), to run that path too
     result = fti.training.federated(
         fv,
-        "bank_id",
+        "channel",
         model=TorchModuleSpec(net, learning_rate=0.1),
         rounds=3,
         training_dataset_version=version,
+        dp_noise=0.0,
+        dp_clipping_norm=100.0,
     )
     losses = [r.evaluation["loss"] for r in result.rounds]
     assert losses == sorted(losses, reverse=True) and result.metrics["auc"] > 0.8
+    assert result.run.params["dp_noise"] == 0.0 and result.run.params["dp_clipping_norm"] == 100.0
     assert isinstance(result.model, torch.jit.ScriptModule)
     mv = project.model_registry.register(
         "fraud_fed_torch", model=result.model, feature_view=fv, training_dataset_version=version
@@ -320,40 +302,61 @@ def test_a_torch_module_trains_across_partitions(project: fti.Project) -> None:
     np.testing.assert_allclose(np.asarray(mv.predict(X.head(20))["predict"]).reshape(-1), expected, rtol=1e-6)
 
 
-def test_the_cli_serves_clients_on_other_processes(project: fti.Project, tmp_path: Path) -> None:
-    fv = view(project)
-    version = fv.training_dataset_versions()[0]
-    home = str(project.settings.home)
+def test_non_iid_partitions_are_reported_by_a_server_with_remote_clients(project: fti.Project) -> None:
+    """``fti federated serve`` (here, in-process) and one ``fti federated client`` process per
+    region, as on three machines; the regions differ in size and fraud rate, and the result says
+    how it went."""
+    from click.testing import CliRunner
+    from sklearn.metrics import roc_auc_score
+
+    from fti.cli.main import cli
+
     port = _free_port()
-    env = {**_env(), "FTI_HOME": home}
-    cli = [sys.executable, "-m", "fti.cli.main"]
-    server = subprocess.Popen(
-        [*cli, "--json", "federated", "serve", "fraud_fed:1", "--partition-by", "channel",
-         "--training-dataset-version", str(version), "--address", f"127.0.0.1:{port}", "--rounds", "2",
-         "--dp-noise", "0.01", "--dp-clipping-norm", "5", "--register", "fraud_fed_cli"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-    )  # fmt: skip
-    client = [*cli, "federated", "client", "--server", f"127.0.0.1:{port}", "--partition"]
+    env = {**_env(), "FTI_HOME": str(project.settings.home)}
+    client = [sys.executable, "-m", "fti.cli.main", "federated", "client", "--server", f"127.0.0.1:{port}"]
     clients = [
-        subprocess.Popen([*client, f"channel={c}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-        for c in ("app", "branch")
-    ]
+        subprocess.Popen(
+            [*client, "--partition", f"region={r}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env
+        )
+        for r in REGION_SHARES
+    ]  # they wait for the server to listen
     try:
-        out, err = server.communicate(timeout=180)
-        assert server.returncode == 0, err.decode()
+        served = CliRunner().invoke(
+            cli,
+            ["--home", str(project.settings.home), "--json", "federated", "serve", "fraud_fed:1",
+             "--partition-by", "region", "--address", f"127.0.0.1:{port}", "--rounds", str(ROUNDS),
+             "--strategy", "fedprox", "--proximal-mu", "0.05", "--register", "fraud_fed_regions"],
+        )  # fmt: skip
+        assert served.exit_code == 0, served.output
         for process in clients:
             assert process.wait(timeout=60) == 0, process.stdout.read().decode() if process.stdout else ""
     finally:
-        for process in [server, *clients]:
+        for process in clients:
             if process.poll() is None:
                 process.kill()
                 process.wait()
+    out = served.stdout
     summary = json.loads(out)
-    assert summary["model"] == {"name": "fraud_fed_cli", "version": 1}
-    assert [r["round"] for r in summary["rounds"]] == [1, 2] and summary["metrics"]["auc"] > 0.8
+    assert [r["round"] for r in summary["rounds"]] == list(range(1, ROUNDS + 1))
+    partitions = summary["partitions"]
+    sizes = {name: p["rows"]["train"] for name, p in partitions.items()}
+    rates = {name: p["positives"]["train"] / p["rows"]["train"] for name, p in partitions.items()}
+    assert sizes["north"] > sizes["south"] > sizes["east"]
+    assert rates["north"] > rates["east"] > rates["south"]
+
     run = get_run(project, summary["run_id"])
-    assert run.params["dp_noise"] == 0.01 and run.params["dp_clipping_norm"] == 5.0
-    assert project.model_registry.get_model("fraud_fed_cli").training_dataset_version == version
+    assert run.params["strategy"] == "fedprox" and run.params["proximal_mu"] == 0.05
+    history = run.metric_history()
+    for region in REGION_SHARES:  # every region's own metrics, every round
+        for metric in ("auc", "loss", "accuracy", "train_loss"):
+            assert len(history[f"partition.{region}.{metric}"]) == ROUNDS
+    model = project.model_registry.get_model("fraud_fed_regions")
+    version = summary["training_dataset_version"]
+    assert model.version == summary["model"]["version"] and model.training_dataset_version == version
+    central, X_test, y_test = centralized_auc(project, version)
+    federated = float(roc_auc_score(y_test, model.predict(X_test)["predict_proba"][:, 1]))
+    assert summary["metrics"]["auc"] == pytest.approx(federated, abs=2e-3)  # the truth, whatever it is
+    print(f"non-IID: federated AUC {federated:.4f}, centralized {central:.4f}; per region", partitions)
 
 
 @pytest.mark.parametrize(
