@@ -160,10 +160,16 @@ def serve(
 @click.option(
     "--max-wait", type=float, default=300.0, show_default=True, help="Seconds to keep trying to connect."
 )
+@click.option("--feature-view", default=None, help="Only train on this feature view (NAME or NAME:VERSION).")
 @click.option("--verbose", is_flag=True, help="Show Flower's logs.")
 @handle_errors
 def client(
-    server: str, partition: str, root_certificates: str | None, max_wait: float, verbose: bool
+    server: str,
+    partition: str,
+    root_certificates: str | None,
+    max_wait: float,
+    feature_view: str | None,
+    verbose: bool,
 ) -> None:
     """Train on this party's partition only, until the server finishes.
 
@@ -174,7 +180,14 @@ def client(
 
     _flower.set_verbose(verbose)
     pem = None if root_certificates is None else Path(root_certificates).read_bytes()
-    run_client(state().project(), server, partition, root_certificates=pem, max_wait_seconds=max_wait)
+    run_client(
+        state().project(),
+        server,
+        partition,
+        root_certificates=pem,
+        max_wait_seconds=max_wait,
+        feature_view=feature_view,
+    )
     click.echo(f"client of {partition}: the server finished", err=True)
 
 

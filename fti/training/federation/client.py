@@ -48,10 +48,11 @@ NDArrays = list[np.ndarray]
 class PartitionClient(NumPyClient):  # type: ignore[misc]
     """The Flower client of one partition of a training dataset."""
 
-    def __init__(self, project: Project, column: str, value: str) -> None:
+    def __init__(self, project: Project, column: str, value: str, feature_view: str | None = None) -> None:
         self.project = project
         self.column = column
         self.value_text = value
+        self.feature_view = feature_view
         self._plan: msg.Plan | None = None
         self._train: pa.Table | None = None
         self._eval: pa.Table | None = None
@@ -80,6 +81,14 @@ class PartitionClient(NumPyClient):  # type: ignore[misc]
         from fti.features.training_data import SPLIT_COLUMN
         from fti.features.transformations import parse, sufficient_statistics
 
+        if self.feature_view is not None and self.feature_view not in (
+            plan.feature_view,
+            f"{plan.feature_view}:{plan.feature_view_version}",
+        ):
+            raise ValidationError(
+                f"the server asks to train on feature view {plan.feature_view}:{plan.feature_view_version}, "
+                f"but this client only takes part in training on {self.feature_view!r}"
+            )
         if plan.partition_by != self.column:
             raise ValidationError(
                 f"the server partitions by {plan.partition_by!r}, but this client holds the partition "
@@ -203,6 +212,7 @@ def run_client(
     *,
     root_certificates: bytes | None = None,
     max_wait_seconds: float | None = 300.0,
+    feature_view: str | None = None,
 ) -> None:
     """Connect to a federated-training server and serve one partition until the server ends.
 
@@ -212,11 +222,14 @@ def run_client(
         partition: ``column=value``, e.g. ``provider=visa``.
         root_certificates: PEM root certificates for TLS; None connects without TLS (loopback).
         max_wait_seconds: Give up connecting after this long.
+        feature_view: Only take part in training on this feature view (``name`` or
+            ``name:version``); by default the client trains on whatever view the server names,
+            always reading only its own partition.
     """
     column, sep, value = partition.partition("=")
     if not sep or not column or not value:
         raise ValidationError(f"partition must be COLUMN=VALUE, e.g. provider=visa; got {partition!r}")
-    client = PartitionClient(project, column, value)
+    client = PartitionClient(project, column, value, feature_view)
     _wait_for_server(server, max_wait_seconds)
     with _flower.importing():
         start_client(

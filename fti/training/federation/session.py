@@ -79,7 +79,8 @@ class FederatedResult:
         partitions: Rows and positive labels per partition and split.
         statistics: The transformation statistics combined from the partitions.
         feature_names: The model's input columns (transformed).
-        seconds: Wall time from the first client's setup to the last round.
+        seconds: Wall time of the run: client start-up, setup and rounds (not the creation of
+            the training dataset).
         setup_bytes: Bytes of the setup messages (plan, sufficient statistics, combined statistics).
     """
 

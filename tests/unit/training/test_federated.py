@@ -314,6 +314,7 @@ def test_non_iid_partitions_are_reported_by_a_server_with_remote_clients(project
     port = _free_port()
     env = {**_env(), "FTI_HOME": str(project.settings.home)}
     client = [sys.executable, "-m", "fti.cli.main", "federated", "client", "--server", f"127.0.0.1:{port}"]
+    client += ["--feature-view", "fraud_fed:1"]  # what each party agrees to train on
     clients = [
         subprocess.Popen(
             [*client, "--partition", f"region={r}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env
@@ -370,6 +371,26 @@ def test_a_client_checks_its_arguments_before_connecting(
 
     with pytest.raises(ValidationError, match=message):
         run_client(project, server, partition, max_wait_seconds=1)
+
+
+def test_a_client_refuses_plans_outside_its_boundary(project: fti.Project) -> None:
+    """The server names what to train; the client alone decides its rows and what it joins."""
+    from fti.training.federation.client import PartitionClient
+    from fti.training.federation.models import spec_config
+    from fti.training.federation.plan import PLAN, Plan
+
+    version = view(project).training_dataset_versions()[0]
+    plan = Plan("fraud_fed", 1, version, "bank_id", "test", spec_config(SGDClassifierSpec()), seed=0)
+    ask = {"fti.phase": "plan", PLAN: plan.to_json()}
+
+    reply = PartitionClient(project, "bank_id", "2", feature_view="fraud_fed:1").get_properties(ask)
+    assert reply["fti.partition"] == "2" and "fti.error" not in reply
+    other_view = PartitionClient(project, "bank_id", "2", feature_view="payments").get_properties(ask)
+    assert "only takes part in training on 'payments'" in other_view["fti.error"]
+    other_column = PartitionClient(project, "region", "east").get_properties(ask)
+    assert "start it with --partition bank_id=<value>" in other_column["fti.error"]
+    no_rows = PartitionClient(project, "bank_id", "7").get_properties(ask)
+    assert "no training rows" in no_rows["fti.error"] and no_rows["fti.error_code"] == "invalid_argument"
 
 
 # --- bad input: typed errors, nothing written ----------------------------------------------------
