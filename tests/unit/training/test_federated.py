@@ -302,19 +302,22 @@ def test_a_torch_module_trains_across_partitions(project: fti.Project) -> None:
     np.testing.assert_allclose(np.asarray(mv.predict(X.head(20))["predict"]).reshape(-1), expected, rtol=1e-6)
 
 
-def test_non_iid_partitions_are_reported_by_a_server_with_remote_clients(project: fti.Project) -> None:
+def test_non_iid_partitions_are_reported_by_a_server_with_remote_clients(
+    project: fti.Project, tmp_path: Path
+) -> None:
     """``fti federated serve`` (here, in-process) and one ``fti federated client`` process per
-    region, as on three machines; the regions differ in size and fraud rate, and the result says
-    how it went."""
+    region, as on three machines, over TLS; the regions differ in size and fraud rate, and the
+    result says how it went."""
     from click.testing import CliRunner
     from sklearn.metrics import roc_auc_score
 
     from fti.cli.main import cli
 
     port = _free_port()
+    ca, cert, key = _certificates(tmp_path)
     env = {**_env(), "FTI_HOME": str(project.settings.home)}
     client = [sys.executable, "-m", "fti.cli.main", "federated", "client", "--server", f"127.0.0.1:{port}"]
-    client += ["--feature-view", "fraud_fed:1"]  # what each party agrees to train on
+    client += ["--feature-view", "fraud_fed:1", "--root-certificates", str(ca)]
     clients = [
         subprocess.Popen(
             [*client, "--partition", f"region={r}"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env
@@ -326,7 +329,8 @@ def test_non_iid_partitions_are_reported_by_a_server_with_remote_clients(project
             cli,
             ["--home", str(project.settings.home), "--json", "federated", "serve", "fraud_fed:1",
              "--partition-by", "region", "--address", f"127.0.0.1:{port}", "--rounds", str(ROUNDS),
-             "--strategy", "fedprox", "--proximal-mu", "0.05", "--register", "fraud_fed_regions"],
+             "--strategy", "fedprox", "--proximal-mu", "0.05", "--register", "fraud_fed_regions",
+             "--certificates", str(ca), str(cert), str(key)],
         )  # fmt: skip
         assert served.exit_code == 0, served.output
         for process in clients:
@@ -473,6 +477,47 @@ def _env() -> dict[str, str]:
     import os
 
     return {**os.environ, "PYTHONPATH": f"{Path.cwd()}:{os.environ.get('PYTHONPATH', '')}"}
+
+
+def _certificates(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for 127.0.0.1 signed by it (PEM files)."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.now(UTC)
+
+    def certificate(subject: str, key: Any, issuer: str, signer: Any, ca: bool) -> Any:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+            builder = builder.add_extension(san, critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_cert = certificate("fti test CA", ca_key, "fti test CA", ca_key, ca=True)
+    server_cert = certificate("127.0.0.1", server_key, "fti test CA", ca_key, ca=False)
+    paths = directory / "ca.pem", directory / "server.pem", directory / "server.key"
+    paths[0].write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        server_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return paths
 
 
 def _free_port() -> int:
