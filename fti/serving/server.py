@@ -118,7 +118,7 @@ def serve(
             workers=workers,
             loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
             http="httptools" if importlib.util.find_spec("httptools") else "h11",
-            ws="none",  # no WebSocket routes; an installed `websockets` would load its deprecated legacy API
+            ws="none",  # the protocols are plain HTTP; never load a websockets package found installed
             access_log=False,
             log_level=log_level,
             timeout_graceful_shutdown=30,

@@ -20,7 +20,12 @@ def running_server(app: Any, *, startup_timeout_s: float = 30.0) -> Iterator[str
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=10, ws="none"
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+        ws="none",  # as fti.serving.server: no websockets import, whatever else is installed
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(

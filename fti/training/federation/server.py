@@ -135,6 +135,11 @@ class FederatedStrategy(Strategy):  # type: ignore[misc]
                 raise ValidationError(f"two clients hold partition {name!r}; start one client per partition")
             self.names[proxy.cid] = name
             self.sizes[name] = json.loads(str(props[msg.SIZES]))
+            if self.sizes[name]["train"] != expected[name].rows.get("train"):
+                raise IntegrityError(
+                    f"the client of {name!r} read {self.sizes[name]['train']} training rows, the training "
+                    f"dataset has {expected[name].rows.get('train')} in that partition"
+                )
             partials.append(json.loads(str(props[msg.STATISTICS])))
         self.statistics = combine_statistics(self.setup.specs, partials)
         check_statistics(self.statistics, self.setup.stored_statistics)
