@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -137,12 +138,17 @@ def _serve_with_local_clients(session: Session, strategy: FederatedStrategy, ver
             _check_clients(clients, crashed)
             if crashed and strategy.aborted is None:
                 name, code = next(iter(crashed.items()))
-                strategy.aborted = f"the client of partition {name!r} exited with status {code}"
+                strategy.aborted = f"the client of {session.partition_by}={name} exited with status {code}"
                 for server in grpc_servers:
                     server.stop(grace=0)  # fails the calls in flight, so the round ends now
             thread.join(0.1)
-        if failure:
-            time.sleep(0.5)  # a client that failed the run is usually exiting with its error now
+        if failure:  # a client that failed the run is usually exiting with its error now
+            deadline = time.monotonic() + 5.0
+            while time.monotonic() < deadline and any(p.poll() is None for p in clients.values()):
+                _check_clients(clients, crashed)
+                if crashed:
+                    break
+                time.sleep(0.05)
             _check_clients(clients, crashed)
     except BaseException:
         strategy.aborted = "interrupted"
@@ -152,12 +158,15 @@ def _serve_with_local_clients(session: Session, strategy: FederatedStrategy, ver
         raise
     finally:
         _stop(clients)
+        # the logs of the clients that failed go into the error; nothing is kept on disk
+        tails = {name: _tail(logs, name) for name in crashed}
+        shutil.rmtree(logs, ignore_errors=True)
     if failure:
         error = failure[0]
         if isinstance(error, FtiError) and not crashed:
             raise error
         logs_text = "".join(
-            f"\n--- client {name} (exit status {code}):\n{_tail(logs, name)}"
+            f"\n--- client of {session.partition_by}={name} (exit status {code}):\n{tails[name]}"
             for name, code in crashed.items()
         )
         reason = strategy.aborted or f"{type(error).__name__}: {error}"

@@ -134,8 +134,17 @@ def view(project: fti.Project) -> Any:
 
 
 @pytest.fixture(scope="module")
+def dataset(project: fti.Project) -> int:
+    """The training dataset (random 80/20 split) the runs share."""
+    fv = view(project)
+    fv.train_test_split(test_size=0.2, seed=7)
+    assert fv.last_training_dataset_version is not None
+    return fv.last_training_dataset_version
+
+
+@pytest.fixture(scope="module")
 def iid_run(
-    project: fti.Project, tmp_path_factory: pytest.TempPathFactory
+    project: fti.Project, dataset: int, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[FederatedResult, dict[str, list[dict[str, Any]]]]:
     """The IID run, with every offline-store read of each client process logged."""
     hooks = tmp_path_factory.mktemp("hooks")
@@ -145,7 +154,12 @@ def iid_run(
         mp.setenv("PYTHONPATH", f"{hooks}:{Path.cwd()}")
         mp.setenv("FTI_TEST_READ_LOG", str(reads))
         result = fti.training.federated(
-            view(project), partition_by="bank_id", model=SGDClassifierSpec(), rounds=ROUNDS, seed=7
+            view(project),
+            partition_by="bank_id",
+            model=SGDClassifierSpec(),
+            rounds=ROUNDS,
+            seed=7,
+            training_dataset_version=dataset,
         )
     by_partition: dict[str, list[dict[str, Any]]] = {}
     for path in reads.glob("*.jsonl"):
@@ -271,11 +285,11 @@ def test_the_run_records_rounds_clients_and_partition_sizes(
     np.testing.assert_allclose(served, result.model.predict_proba(batch.head(50)), rtol=1e-12)
 
 
-def test_a_torch_module_trains_across_partitions(project: fti.Project) -> None:
+def test_a_torch_module_trains_across_partitions(project: fti.Project, dataset: int) -> None:
     import torch
 
     fv = view(project)
-    version = fv.training_dataset_versions()[0]
+    version = dataset
     n = len(fv.feature_names(training_dataset_version=version))
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(n, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
@@ -377,14 +391,13 @@ def test_a_client_checks_its_arguments_before_connecting(
         run_client(project, server, partition, max_wait_seconds=1)
 
 
-def test_a_client_refuses_plans_outside_its_boundary(project: fti.Project) -> None:
+def test_a_client_refuses_plans_outside_its_boundary(project: fti.Project, dataset: int) -> None:
     """The server names what to train; the client alone decides its rows and what it joins."""
     from fti.training.federation.client import PartitionClient
     from fti.training.federation.models import spec_config
     from fti.training.federation.plan import PLAN, Plan
 
-    version = view(project).training_dataset_versions()[0]
-    plan = Plan("fraud_fed", 1, version, "bank_id", "test", spec_config(SGDClassifierSpec()), seed=0)
+    plan = Plan("fraud_fed", 1, dataset, "bank_id", "test", spec_config(SGDClassifierSpec()), seed=0)
     ask = {"fti.phase": "plan", PLAN: plan.to_json()}
 
     reply = PartitionClient(project, "bank_id", "2", feature_view="fraud_fed:1").get_properties(ask)
@@ -395,6 +408,28 @@ def test_a_client_refuses_plans_outside_its_boundary(project: fti.Project) -> No
     assert "start it with --partition bank_id=<value>" in other_column["fti.error"]
     no_rows = PartitionClient(project, "bank_id", "7").get_properties(ask)
     assert "no training rows" in no_rows["fti.error"] and no_rows["fti.error_code"] == "invalid_argument"
+
+
+class FailingSpec(SGDClassifierSpec):
+    """Trains like SGDClassifierSpec, except that the client of partition ``branch`` fails."""
+
+    def build(self, n_features: int) -> LocalModel:
+        model = super().build(n_features)
+        if "channel=branch" in sys.argv:
+            model.fit = _boom  # type: ignore[method-assign]
+        return model
+
+
+def _boom(*args: Any, **kwargs: Any) -> dict[str, float]:
+    raise RuntimeError("disk on fire in branch")
+
+
+def test_a_failing_client_fails_the_run_with_its_log(project: fti.Project, dataset: int) -> None:
+    fv = view(project)
+    with pytest.raises(fti.BackendError, match=r"(?s)channel.*branch.*disk on fire in branch"):
+        fti.training.federated(fv, "channel", model=FailingSpec(), rounds=2, training_dataset_version=dataset)
+    run = list_runs(project)[0]
+    assert run.status == "failed" and run.params["partition_by"] == "channel"
 
 
 # --- bad input: typed errors, nothing written ----------------------------------------------------
@@ -425,13 +460,13 @@ class NoWeights(ModelSpec):
     ],
 )
 def test_bad_input_is_a_typed_error_and_writes_no_run(
-    project: fti.Project, kwargs: dict[str, Any], error: type[Exception], message: str
+    project: fti.Project, dataset: int, kwargs: dict[str, Any], error: type[Exception], message: str
 ) -> None:
     from sklearn.ensemble import RandomForestClassifier
 
     fv = view(project)
     versions = fv.training_dataset_versions()
-    options: dict[str, Any] = {"partition_by": "bank_id", "training_dataset_version": versions[0], **kwargs}
+    options: dict[str, Any] = {"partition_by": "bank_id", "training_dataset_version": dataset, **kwargs}
     if kwargs.get("model") == "sgd":
         options["model"] = RandomForestClassifier()
     runs = len(list_runs(project))
