@@ -31,6 +31,7 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     "models": ("fti.cli.models:models", "Model registry: list, show, alias, promote, delete."),
     "runs": ("fti.cli.runs:runs", "Training runs: list, show."),
     "batch": ("fti.cli.batch:batch", "Batch inference: score a model into a predictions feature group."),
+    "federated": ("fti.cli.federated:federated", "Federated training (Flower): serve, client."),
 }
 
 
