@@ -7,6 +7,7 @@ import re
 from fti.errors import ValidationError
 
 _NAME = re.compile(r"^[a-z0-9_]{1,63}$")
+_SECRET_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 
 
 def check_name(name: object, kind: str) -> str:
@@ -26,3 +27,13 @@ def check_version(version: object, kind: str, *, allow_none: bool = False) -> in
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ValidationError(f"invalid {kind} version {version!r}: versions are integers >= 1")
     return version
+
+
+def check_secret_name(name: object) -> str:
+    """Secret names also allow ``-`` and ``.`` (``analytics-db``), like connection ids elsewhere."""
+    if not isinstance(name, str) or not _SECRET_NAME.match(name):
+        raise ValidationError(
+            f"invalid secret name {name!r}: use 1-63 lowercase letters, digits, '_', '-' or '.', "
+            "starting with a letter or digit (for example 'analytics-db')"
+        )
+    return name

@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -55,6 +55,24 @@ class Settings(BaseSettings):
         default=None,
         description="Key that signs web UI session cookies (default: a random key kept in $FTI_HOME/ui/secret_key).",
     )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Key that encrypts the secrets in the catalog (a Fernet key: `fti secrets generate-key`); "
+        "comma-separated keys rotate, the first encrypts. Default: $FTI_HOME/secret.key, made 0600 on first use.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="Endpoint of an S3-compatible object store (MinIO, Ceph, a local test server), e.g. "
+        "http://127.0.0.1:9000; unset means AWS S3. Credentials come from AWS_* variables or a secret.",
+    )
+    s3_region: str | None = Field(
+        default=None,
+        description="Region of the S3 buckets (e.g. eu-central-1); unset lets the AWS SDK decide (AWS_REGION).",
+    )
+    s3_allow_http: bool = Field(
+        default=False,
+        description="Allow a plain http:// S3 endpoint (test servers, MinIO without TLS); https is required otherwise.",
+    )
 
     @field_validator("home")
     @classmethod
@@ -94,15 +112,65 @@ class Settings(BaseSettings):
     def resolved_artifacts_url(self) -> str:
         return self.artifacts_url or str(self.home / "artifacts")
 
+    @property
+    def secret_key_file(self) -> Path:
+        """The key file used when ``secret_key`` is not set."""
+        return self.home / "secret.key"
+
     def describe(self) -> dict[str, str]:
-        """The effective settings as strings, for ``fti info``. Passwords in URLs are masked."""
-        return {
+        """The effective settings as strings, for ``fti info``. Passwords in URLs are masked; keys
+        are never shown, only where they come from."""
+        if self.secret_key is not None:
+            secret_key = "from FTI_SECRET_KEY"
+        elif self.secret_key_file.exists():
+            secret_key = f"key file {self.secret_key_file}"
+        else:
+            secret_key = f"none yet (made at {self.secret_key_file} by the first `fti secrets set`)"
+        described = {
             "home": str(self.home),
             "catalog_url": _mask(self.resolved_catalog_url),
             "offline_url": _mask(self.resolved_offline_url),
             "online_url": _mask(self.resolved_online_url),
             "artifacts_url": _mask(self.resolved_artifacts_url),
+            "secret_key": secret_key,
         }
+        if self.s3_endpoint_url is not None:
+            described["s3_endpoint_url"] = _mask(self.s3_endpoint_url)
+        return described
+
+    def s3_options(self) -> dict[str, Any]:
+        """fsspec (s3fs) storage options for ``s3://`` URLs from the S3 settings.
+
+        Credentials are not part of the settings: s3fs finds them in the AWS_* variables (or a
+        source passes them from a secret). See :meth:`s3_object_store_options` for delta-rs.
+        """
+        options: dict[str, Any] = {}
+        client_kwargs: dict[str, Any] = {}
+        if self.s3_endpoint_url is not None:
+            if self.s3_endpoint_url.startswith("http://") and not self.s3_allow_http:
+                from fti.errors import ValidationError
+
+                raise ValidationError(
+                    f"the S3 endpoint {_mask(self.s3_endpoint_url)!r} is plain http: set "
+                    "FTI_S3_ALLOW_HTTP=true to allow it (test servers, MinIO without TLS) or use https"
+                )
+            options["endpoint_url"] = self.s3_endpoint_url
+        if self.s3_region is not None:
+            client_kwargs["region_name"] = self.s3_region
+        if client_kwargs:
+            options["client_kwargs"] = client_kwargs
+        return options
+
+    def s3_object_store_options(self) -> dict[str, str]:
+        """The same settings as Rust ``object_store`` options (delta-rs ``storage_options``)."""
+        options: dict[str, str] = {}
+        if self.s3_endpoint_url is not None:
+            options["AWS_ENDPOINT_URL"] = self.s3_endpoint_url
+        if self.s3_region is not None:
+            options["AWS_REGION"] = self.s3_region
+        if self.s3_allow_http:
+            options["AWS_ALLOW_HTTP"] = "true"
+        return options
 
 
 class _TomlFileSource(PydanticBaseSettingsSource):

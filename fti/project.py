@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from fti.features.feature_store import FeatureStore
     from fti.pipelines.catalog import PipelineCatalog
     from fti.registry.model_registry import ModelRegistry
+    from fti.secrets.store import Secrets
     from fti.serving.deployments import Serving
     from fti.storage.artifacts.base import ArtifactStore
     from fti.storage.metadata.base import Catalog
@@ -106,6 +107,13 @@ class Project:
         from fti.training.runs import Run
 
         return Run.start(self, name, params, description)
+
+    @cached_property
+    def secrets(self) -> Secrets:
+        """The secrets of this project (set, get, list, delete), encrypted in the catalog."""
+        from fti.secrets.store import Secrets
+
+        return Secrets(self)
 
     @cached_property
     def serving(self) -> Serving:

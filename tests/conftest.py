@@ -1,4 +1,4 @@
-"""Shared fixtures: real PostgreSQL and Redis servers (started once per session) and projects.
+"""Shared fixtures: real PostgreSQL, Redis and S3 servers (started once per session) and projects.
 
 The ``project`` fixture runs each test against both catalog backends (SQLite and PostgreSQL).
 A missing server binary fails the run: ``make test`` installs them, and no test is skipped for it.
@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 import fti
-from fti.testing.servers import PostgresServer, RedisServer, start_postgres, start_redis
+from fti.testing.servers import (
+    PostgresServer,
+    RedisServer,
+    S3Server,
+    start_postgres,
+    start_redis,
+    start_s3,
+)
 
 _db_counter = itertools.count()
 
@@ -28,6 +35,17 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgr
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     server = start_redis(tmp_path_factory.mktemp("redis"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """An S3-compatible server (moto) on loopback; tests create their own buckets."""
+    import os
+
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"  # no cloud metadata lookups from botocore
+    server = start_s3(tmp_path_factory.mktemp("s3"))
     yield server
     server.stop()
 

@@ -23,6 +23,7 @@ def info(create: bool) -> None:
         "project": project.name,
         "settings": project.settings.describe(),
         "feature_groups": len(project.feature_store.list_feature_groups()),
+        "secrets": len(project.secrets.list()),
     }
 
     def table(d: dict[str, Any]) -> None:
@@ -33,6 +34,7 @@ def info(create: bool) -> None:
         for key, value in d["settings"].items():
             t.add_row(key, value)
         t.add_row("feature groups", str(d["feature_groups"]))
+        t.add_row("secrets", str(d["secrets"]))
         Console().print(t)
 
     emit(data, table=table)

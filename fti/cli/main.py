@@ -19,6 +19,10 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     "fg": ("fti.cli.fg:fg", "Feature groups: list, show, read."),
     "serve": ("fti.cli.serve:serve", "Run the model server (Open Inference Protocol) for the deployments."),
     "keys": ("fti.cli.keys:keys", "API keys with a role (reader, writer, admin): create, list, revoke."),
+    "secrets": (
+        "fti.cli.secrets:secrets",
+        "Secrets (credentials, encrypted in the catalog): set, list, delete.",
+    ),
     "pipelines": (
         "fti.cli.pipelines:pipelines",
         "Pipelines: deploy, list, show, run, runs, logs, pause, resume, backfill.",
@@ -32,6 +36,7 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
         "Tags on feature groups, feature views, model versions and runs: add, rm, list.",
     ),
     "batch": ("fti.cli.batch:batch", "Batch inference: score a model into a predictions feature group."),
+    "federated": ("fti.cli.federated:federated", "Federated training (Flower): serve, client."),
 }
 
 

@@ -1,41 +1,35 @@
-"""Feature groups: versioned tables of features with a primary key and optional event time."""
+"""Feature groups: versioned tables of features with a primary key and optional event time.
+
+A :class:`FeatureGroup` owns its behaviour: inserts (checked by :mod:`fti.features.ingestion`,
+committed by :mod:`fti.features.commit`), schema changes, materialization, deletion, history,
+statistics, reads and online lookups. Its catalog record is read and written through
+:mod:`fti.features.records`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import NotFoundError, SchemaError, ValidationError
-from fti.features.ingestion import CommitInfo, InsertResult
+from fti.features import commit, records
+from fti.features.ingestion import InsertResult
+from fti.features.records import CommitInfo, FeatureGroupMeta
 from fti.types import Feature, arrow_type
 
 if TYPE_CHECKING:
     import pandas as pd
     import polars as pl
     import pyarrow as pa
+    import pyarrow.dataset as ds
 
+    from fti.features._project import FeatureProject
     from fti.features.query import Query
     from fti.paging import Page
-    from fti.project import Project
 
-
-@dataclass(frozen=True)
-class FeatureGroupMeta:
-    """The catalog record of a feature group."""
-
-    id: int
-    name: str
-    version: int
-    primary_key: list[str]
-    event_time: str | None
-    online_enabled: bool
-    description: str
-    features: list[Feature] | None
-    expectation_suite: dict[str, Any] | None
-    table_name: str
-    created_at: datetime
+__all__ = ["CommitInfo", "FeatureGroup", "FeatureGroupMeta", "InsertResult"]
 
 
 class FeatureGroup:
@@ -45,7 +39,7 @@ class FeatureGroup:
     (when ``online_enabled``), the latest row per primary key is kept for low-latency lookups.
     """
 
-    def __init__(self, project: Project, meta: FeatureGroupMeta) -> None:
+    def __init__(self, project: FeatureProject, meta: FeatureGroupMeta) -> None:
         self._project = project
         self._meta = meta
 
@@ -97,7 +91,7 @@ class FeatureGroup:
         return self._meta.table_name
 
     @property
-    def project(self) -> Project:
+    def project(self) -> FeatureProject:
         return self._project
 
     def __repr__(self) -> str:
@@ -169,10 +163,9 @@ class FeatureGroup:
             raise ValidationError(f"write_mode must be 'upsert' or 'append', got {write_mode!r}")
         table, new_schema = ingestion.prepare(self, df)
         status, report = ingestion.run_validation(self, table, validation)
-        store = self._project.feature_store
         if new_schema is not None:
-            self._meta = store._set_features(self._meta, new_schema)
-        return store._commit_insert(
+            self._set_features(new_schema)
+        return commit.insert(
             self, table, status, report, merge=write_mode == "upsert", with_statistics=statistics
         )
 
@@ -221,9 +214,27 @@ class FeatureGroup:
             )
         if not isinstance(unique_keys, bool):
             raise ValidationError(f"unique_keys must be True or False, got {unique_keys!r}")
-        return self._project.feature_store._commit_stream(
-            self, batches, validation, merge=write_mode == "upsert", unique_keys=unique_keys
-        )
+        from fti.features import ingestion
+
+        pieces = iter(batches)
+        first = next(pieces, None)
+        if first is None:
+            raise ValidationError(f"cannot insert an empty stream into feature group {self.name!r}")
+        table, new_schema = ingestion.prepare(self, first, check_unique=not unique_keys)
+        status, _ = ingestion.run_validation(self, table, validation)
+        if new_schema is not None:
+            self._set_features(new_schema)
+        try:
+            version, rows = commit.write_stream(
+                self, table, pieces, validation, merge=write_mode == "upsert", unique_keys=unique_keys
+            )
+        except Exception:
+            if new_schema is not None:  # nothing was committed: the group has no schema yet
+                self._set_features(None)
+            raise
+        commit.record(self, version, "insert", rows, status, None)
+        online_rows = self.materialize() if self.online_enabled else 0
+        return InsertResult(version=version, rows=rows, validation=status, online_rows=online_rows)
 
     def append_features(self, features: Sequence[Feature]) -> int:
         """Add nullable features to the schema; existing rows read them as null.
@@ -240,27 +251,34 @@ class FeatureGroup:
             raise SchemaError(f"feature(s) {clashes} already exist in {self.name!r}")
         import pyarrow as pa
 
-        store = self._project.feature_store
         version = self._project.backends.offline.add_columns(
             self.table_name, [pa.field(f.name, arrow_type(f.dtype)) for f in features]
         )
-        self._meta = store._set_features(self._meta, [*self.features, *features])
-        store._record_commit(self, version, "append_features", 0, "none", None)
+        self._set_features([*self.features, *features])
+        commit.record(self, version, "append_features", 0, "none", None)
         return version
+
+    def _set_features(self, features: list[Feature] | None) -> None:
+        records.set_features(self._project.backends.catalog, self.id, features)
+        self._meta = replace(self._meta, features=features)
 
     def materialize(self) -> int:
         """Bring the online store up to the latest offline commit; returns rows written.
 
         Runs automatically at the next insert and on connect. Idempotent.
         """
-        return self._project.feature_store._materialize(self)
+        return commit.materialize(self)
 
     def delete(self) -> None:
         """Delete the group: its online rows, its offline table (all history), its tags and its metadata."""
         from fti import tags
 
         tags.forget(self._project, "feature_group", self.id)  # first: a catalog id may be reused
-        self._project.feature_store._delete(self)
+        backends = self._project.backends
+        if self.online_enabled:
+            backends.online.delete_table(self.table_name)
+        backends.offline.delete(self.table_name)
+        records.delete_feature_group(backends.catalog, self.id)
 
     # --- queries (for feature views) -------------------------------------------------------
     def select(self, features: Sequence[str]) -> Query:
@@ -282,7 +300,7 @@ class FeatureGroup:
         return Query.select_except(self, features)
 
     # --- reading --------------------------------------------------------------------------
-    def _dataset(self, as_of: int | datetime | None) -> Any:
+    def _dataset(self, as_of: int | datetime | None) -> ds.Dataset | None:
         if isinstance(as_of, datetime) and as_of.tzinfo is None:
             raise ValidationError("as_of must be a tz-aware datetime, e.g. datetime(..., tzinfo=UTC)")
         if (as_of is not None and not isinstance(as_of, (int, datetime))) or isinstance(as_of, bool):
@@ -306,7 +324,7 @@ class FeatureGroup:
             schema = pa.schema([pa.field(f.name, arrow_type(f.dtype)) for f in self.features or []])
             empty = schema.empty_table()
             return empty.select(cols) if cols else empty
-        return dataset.to_table(columns=cols)  # type: ignore[no-any-return]
+        return dataset.to_table(columns=cols)
 
     def read(self, as_of: int | datetime | None = None, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """The group's rows at ``as_of`` as a pandas DataFrame."""
@@ -349,14 +367,29 @@ class FeatureGroup:
 
     def commits(self) -> list[CommitInfo]:
         """The commit history, oldest first: version, time, rows inserted, validation outcome."""
-        return self._project.feature_store._commits(self)
+        return records.list_commits(self._project.backends.catalog, self.id)
 
     def latest_commit_version(self) -> int | None:
         return self._project.backends.offline.version(self.table_name)
 
     def statistics(self, version: int | None = None) -> dict[str, dict[str, Any]]:
         """Statistics per column as of commit ``version`` (None = latest)."""
-        return self._project.feature_store._statistics(self, version)
+        if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 0):
+            raise ValidationError(f"statistics version must be a commit version >= 0, got {version!r}")
+        found = records.commit_statistics(self._project.backends.catalog, self.id, version)
+        if found is None:
+            raise NotFoundError(
+                f"feature group {self.name!r} has no commit"
+                + (f" with version {version}" if version is not None else " yet; insert data first")
+            )
+        delta_version, stored = found
+        if stored is not None:
+            return stored
+        from fti.features.statistics import compute_statistics  # computed on demand (not stored)
+
+        return compute_statistics(
+            self._project.backends.offline.dataset(self.table_name, version=delta_version)
+        )
 
     def online_lookup(self, keys: Sequence[Mapping[str, Any]]) -> list[dict[str, Any] | None]:
         """The latest row for each key, in request order; ``None`` where the key has no row.
@@ -392,9 +425,6 @@ class FeatureGroup:
             except TypeError:
                 raise ValidationError(f"each lookup key must be a mapping, got {entry!r}") from None
         return out
-
-    def _with_meta(self, **changes: Any) -> None:
-        self._meta = replace(self._meta, **changes)
 
 
 def _plain(value: Any) -> Any:

@@ -1,58 +1,41 @@
 """Feature views: a query over feature groups, label columns and model-dependent transformations.
 
-A feature view is what a model is trained on and served from. Its training data comes from the
-point-in-time join of its query (:mod:`fti.features.pit`), materialized as versioned training
-datasets (:mod:`fti.features.training_data`); its batch data and online feature vectors
-(:mod:`fti.features.vectors`) pass through the same fitted
+A feature view is what a model is trained on and served from. This module holds its definition
+and training API: training data comes from the point-in-time join of its query
+(:mod:`fti.features.pit`), materialized as versioned training datasets
+(:mod:`fti.features.training_data`). Batch data (:mod:`fti.features.batch_data`) and online
+feature vectors (:class:`~fti.features.vectors.FeatureViewServing`) pass through the same fitted
 :class:`~fti.features.transformations.Transformer`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select
-
-from fti._names import check_name, check_version
-from fti.errors import AlreadyExistsError, NotFoundError, SchemaError, ValidationError
-from fti.features.query import Query
-from fti.storage.metadata.tables import feature_views
-from fti.storage.metadata.tables._base import utcnow
+from fti.errors import ValidationError
+from fti.features.batch_data import BATCH_RETURN_TYPES, DEFAULT_BATCH_ROWS
+from fti.features.records import FeatureViewMeta
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
+    from fti.features._project import FeatureProject
+    from fti.features.query import Query
     from fti.features.training_data import TrainingDataset
     from fti.features.transformations import Spec, Transformer
-    from fti.features.vectors import VectorServer
-    from fti.project import Project
+    from fti.features.vectors import FeatureViewServing
+    from fti.registry.model_version import ModelVersion
 
-BATCH_RETURN_TYPES = ("pandas", "arrow", "polars")
-DEFAULT_BATCH_ROWS = 262_144
-
-
-@dataclass(frozen=True)
-class FeatureViewMeta:
-    """The catalog record of a feature view."""
-
-    id: int
-    name: str
-    version: int
-    description: str
-    query: dict[str, Any]
-    labels: list[str]
-    transformations: dict[str, str]
-    created_at: datetime
+__all__ = ["BATCH_RETURN_TYPES", "DEFAULT_BATCH_ROWS", "FeatureView", "FeatureViewMeta"]
 
 
 class FeatureView:
     """A feature view. Obtain one from ``project.feature_store.get_or_create_feature_view``."""
 
-    def __init__(self, project: Project, meta: FeatureViewMeta, query: Query) -> None:
+    def __init__(self, project: FeatureProject, meta: FeatureViewMeta, query: Query) -> None:
         from fti.features.transformations import parse
 
         self._project = project
@@ -62,10 +45,11 @@ class FeatureView:
         label_set = set(meta.labels)
         self._inputs = [(c.name, c.dtype) for c in query.columns() if c.name not in label_set]
         self._transformers: dict[int | None, Transformer] = {}
-        self._serving_version: int | None = None
-        self._serving_resolved = False
+        """Fitted transformers by training-dataset version (None: nothing fitted), read once each."""
+        self._serving: FeatureViewServing | None = None
+        """What :meth:`get_feature_vector` uses: set by :meth:`init_serving` or at the first call."""
         self._serving_pinned = False
-        self._server: VectorServer | None = None
+        """:meth:`init_serving` named a version, so a new training dataset does not replace it."""
         self.last_training_dataset_version: int | None = None
         """The training-dataset version this object created or read last."""
 
@@ -105,7 +89,12 @@ class FeatureView:
         return self.query.spine.event_time
 
     @property
-    def project(self) -> Project:
+    def transformation_specs(self) -> dict[str, Spec]:
+        """The parsed transformation of each transformed feature (what training data fits)."""
+        return dict(self._specs)
+
+    @property
+    def project(self) -> FeatureProject:
         return self._project
 
     def __repr__(self) -> str:
@@ -130,7 +119,7 @@ class FeatureView:
 
         return tags.tags_of(self._project, "feature_view", self.id)
 
-    def models(self) -> list[Any]:
+    def models(self) -> list[ModelVersion]:
         """Model versions trained from this feature view (lineage, the other direction)."""
         return self._project.model_registry.list_models(feature_view=self)
 
@@ -159,7 +148,7 @@ class FeatureView:
         """
         if not transformed:
             return [name for name, _ in self._inputs]
-        return list(self._transformer(self._resolve_version(training_dataset_version)).output_names)
+        return list(self.transformer(training_dataset_version).output_names)
 
     def feature_dtypes(
         self, transformed: bool = True, training_dataset_version: int | None = None
@@ -167,7 +156,7 @@ class FeatureView:
         """fti dtypes of the model-input columns (see :meth:`feature_names`)."""
         if not transformed:
             return dict(self._inputs)
-        return dict(self._transformer(self._resolve_version(training_dataset_version)).output_dtypes)
+        return dict(self.transformer(training_dataset_version).output_dtypes)
 
     # --- training data --------------------------------------------------------------------
     def training_dataset_versions(self) -> list[int]:
@@ -203,8 +192,10 @@ class FeatureView:
         Returns:
             The new version and its rows: transformed features, then the label columns.
         """
+        from fti.features import training_data
+
         version, parts = self._create(start_time, end_time, description, {"kind": "none"})
-        return version, _with_labels(*parts)
+        return version, training_data.with_labels(*parts)
 
     def train_test_split(
         self,
@@ -297,7 +288,7 @@ class FeatureView:
                 if name is None
                 else table.filter(pc.equal(table.column(training_data.SPLIT_COLUMN), name))
             )
-            x, y = self._features_and_labels(part, record.version if transformed else None, transformed)
+            x, y = self._features_and_labels(part, record.version if transformed else None)
             xs.append(x)
             ys.append(y)
         return (*xs, *ys)
@@ -311,7 +302,7 @@ class FeatureView:
     ) -> tuple[int, tuple[pd.DataFrame, Any]]:
         from fti.features import training_data
 
-        self._check_range(start_time, end_time)
+        training_data.check_time_range(start_time, end_time, self.query.spine)
         if not isinstance(description, str):
             raise ValidationError(f"description must be a string, got {description!r}")
         record, table = training_data.create(
@@ -320,29 +311,28 @@ class FeatureView:
         self.last_training_dataset_version = record.version
         self._transformers[record.version] = self._build_transformer(record.transformation_stats)
         if not self._serving_pinned:  # "the latest version" just changed
-            self._serving_resolved = False
-            self._server = None
-        return record.version, self._features_and_labels(table, record.version, True)
+            self._serving = None
+        return record.version, self._features_and_labels(table, record.version)
+
+    def _features_and_labels(self, table: pa.Table, version: int | None) -> tuple[pd.DataFrame, Any]:
+        """X transformed with the statistics of training dataset ``version``, or as stored when
+        None; and y."""
+        from fti.features import training_data
+
+        transformer = None if version is None else self._transformer(version)
+        return training_data.features_and_labels(table, self.feature_names(False), transformer, self.labels)
 
     def _split_spec(self, split: str, seed: int, **options: Any) -> dict[str, Any]:
         from fti.features import training_data
 
         return training_data.split_spec(split, seed, self.query.spine, **options)
 
-    def _check_range(self, start_time: datetime | None, end_time: datetime | None) -> None:
-        for label, value in (("start_time", start_time), ("end_time", end_time)):
-            if value is None:
-                continue
-            if not isinstance(value, datetime) or value.tzinfo is None:
-                raise ValidationError(f"{label} must be a tz-aware datetime, got {value!r}")
-            if self.event_time is None:
-                raise ValidationError(
-                    f"{label} filters on event time, but the spine {self.query.spine.name!r} has none"
-                )
-        if start_time is not None and end_time is not None and not start_time < end_time:
-            raise ValidationError(f"start_time {start_time} must be before end_time {end_time}")
-
     # --- transformations ------------------------------------------------------------------
+    def transformer(self, training_dataset_version: int | None = None) -> Transformer:
+        """The fitted transformations of ``training_dataset_version`` (default: the serving one,
+        see :meth:`init_serving`): what training data, batch data and online vectors all apply."""
+        return self._transformer(self._resolve_version(training_dataset_version))
+
     def _build_transformer(self, stats: Mapping[str, Any]) -> Transformer:
         from fti.features.transformations import Transformer
 
@@ -356,41 +346,15 @@ class FeatureView:
         return transformer
 
     def _resolve_version(self, version: int | None) -> int | None:
+        """``version``, else the serving one: that of the current serving state, else the latest."""
         if version is not None:
             return version
-        if not self._serving_resolved:
-            versions = self.training_dataset_versions()
-            self._serving_version = versions[-1] if versions else None
-            self._serving_resolved = True
-        return self._serving_version
+        if self._serving is not None:
+            return self._serving.training_dataset_version
+        versions = self.training_dataset_versions()
+        return versions[-1] if versions else None
 
-    def _features_and_labels(
-        self, table: pa.Table, version: int | None, transformed: bool, with_keys: bool = False
-    ) -> tuple[pd.DataFrame, Any]:
-        x = self._transform_table(table, version, transformed, with_keys).to_pandas()
-        labels = self.labels
-        if not labels:
-            return x, None
-        y = table.select(labels).to_pandas()
-        return x, y[labels[0]] if len(labels) == 1 else y
-
-    def _transform_table(
-        self, table: pa.Table, version: int | None, transformed: bool, with_keys: bool
-    ) -> pa.Table:
-        import pyarrow as pa
-
-        inputs = [table.column(name) for name, _ in self._inputs]
-        if transformed:
-            transformer = self._transformer(version)
-            names, columns = transformer.output_names, transformer.apply(inputs)
-        else:
-            names, columns = [name for name, _ in self._inputs], inputs
-        if with_keys:
-            keys = [k for k in self.query.key_columns() if k not in names]
-            names, columns = [*keys, *names], [*(table.column(k) for k in keys), *columns]
-        return pa.table(columns, names=names)
-
-    # --- batch and online -----------------------------------------------------------------
+    # --- batch data -----------------------------------------------------------------------
     def get_batch_data(
         self,
         start_time: datetime | None = None,
@@ -413,23 +377,17 @@ class FeatureView:
             order: Sort rows by spine event time, then key. ``False`` returns them in the query
                 engine's order, which saves the sort (about 30% of the join time at 1M rows).
         """
-        from fti.features import pit, training_data
+        from fti.features import batch_data
 
-        if return_type not in BATCH_RETURN_TYPES:
-            raise ValidationError(f"return_type must be one of {BATCH_RETURN_TYPES}, got {return_type!r}")
-        self._check_range(start_time, end_time)
-        version = self._resolve_version(training_dataset_version)
-        self._transformer(version)  # fails early, before the join, when statistics are missing
-        sources, _ = training_data.snapshot(self.query, self._project.backends.offline)
-        table = pit.run(self.query, sources, start_time=start_time, end_time=end_time, order=order)
-        result = self._transform_table(table, version, True, with_keys)
-        if return_type == "arrow":
-            return result
-        if return_type == "polars":
-            import polars as pl
-
-            return pl.from_arrow(result)
-        return result.to_pandas()
+        return batch_data.get_batch_data(
+            self,
+            start_time,
+            end_time,
+            with_keys=with_keys,
+            return_type=return_type,
+            training_dataset_version=training_dataset_version,
+            order=order,
+        )
 
     def iter_batch_data(
         self,
@@ -460,56 +418,55 @@ class FeatureView:
             ValidationError: bad ``batch_rows`` or time range.
             NotFoundError: unknown training dataset version.
         """
-        from fti.features import pit, training_data
+        from fti.features import batch_data
 
-        if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows < 1:
-            raise ValidationError(f"batch_rows must be a positive integer, got {batch_rows!r}")
-        self._check_range(start_time, end_time)
-        version = self._resolve_version(training_dataset_version)
-        self._transformer(version)  # fails now, not at the first next(), when statistics are missing
-        sources, _ = training_data.snapshot(self.query, self._project.backends.offline)
-        tables = pit.stream(
-            self.query,
-            sources,
+        return batch_data.iter_batch_data(
+            self,
+            start_time,
+            end_time,
             batch_rows=batch_rows,
-            start_time=start_time,
-            end_time=end_time,
+            with_keys=with_keys,
+            training_dataset_version=training_dataset_version,
             threads=threads,
             memory_limit=memory_limit,
         )
-        return self._transform_stream(tables, version, with_keys)
 
-    def _transform_stream(
-        self, tables: Iterator[pa.Table], version: int | None, with_keys: bool
-    ) -> Iterator[pa.Table]:
-        try:
-            for table in tables:
-                yield self._transform_table(table, version, True, with_keys)
-        finally:
-            close = getattr(tables, "close", None)
-            if close is not None:
-                close()  # releases the query engine's connection when the reader stops early
+    # --- online feature vectors -------------------------------------------------------------
+    def serving(self, training_dataset_version: int | None = None) -> FeatureViewServing:
+        """Online feature vectors with the fitted statistics of ``training_dataset_version``
+        (default: the latest version), compiled now: its calls query no catalog.
+
+        The model server holds one per loaded model version; ``get_feature_vector(s)`` of this
+        view use the one :meth:`init_serving` prepared.
+
+        Raises:
+            NotFoundError: no such training-dataset version.
+        """
+        if training_dataset_version is None:
+            versions = self.training_dataset_versions()
+            return self._compile(versions[-1] if versions else None)
+        self.training_dataset(training_dataset_version)  # NotFoundError when unknown
+        return self._compile(training_dataset_version)
+
+    def _compile(self, version: int | None) -> FeatureViewServing:
+        from fti.features.vectors import FeatureViewServing
+
+        return FeatureViewServing(self, version, self._transformer(version), self._project.backends.online)
 
     def init_serving(self, training_dataset_version: int | None = None) -> None:
         """Prepare online serving with the fitted statistics of ``training_dataset_version``
         (default: the latest version). Later calls compile nothing and query no catalog."""
-        from fti.features.vectors import VectorServer
-
         if training_dataset_version is not None:
-            self.training_dataset(training_dataset_version)  # NotFoundError when unknown
-            self._serving_version = training_dataset_version
-            self._serving_resolved = True
+            self._serving = self.serving(training_dataset_version)
             self._serving_pinned = True
-        transformer = self._transformer(self._resolve_version(None))
-        self._server = VectorServer(
-            self.query, [name for name, _ in self._inputs], transformer, self._project.backends.online
-        )
+        else:
+            self._serving = self._compile(self._resolve_version(None))
 
-    def _vector_server(self) -> VectorServer:
-        if self._server is None:
+    def _current_serving(self) -> FeatureViewServing:
+        if self._serving is None:
             self.init_serving()
-        assert self._server is not None
-        return self._server
+        assert self._serving is not None
+        return self._serving
 
     def get_feature_vector(
         self,
@@ -519,23 +476,11 @@ class FeatureView:
     ) -> list[Any]:
         """The transformed model-input vector of one entity, from the online store.
 
-        Args:
-            entry: The primary-key value(s) of the spine group, e.g. ``{"cc_num": 42}``.
-            passed_features: Request-time values that override or supply features by name.
-            allow_missing: Return nulls instead of raising when a group has no row for the key.
-
-        Raises:
-            ValidationError: the entry lacks a key column, or ``passed_features`` names an unknown feature.
-            NotFoundError: a group has no online row for the key (and ``allow_missing`` is False).
+        See :meth:`FeatureViewServing.get_feature_vector
+        <fti.features.vectors.FeatureViewServing.get_feature_vector>`; this view's serving state
+        is the one :meth:`init_serving` prepared (by default, at the first call).
         """
-        from fti.features.vectors import check_entries, check_passed, to_rows
-
-        server = self._vector_server()
-        if not isinstance(entry, Mapping):
-            raise ValidationError(f"entry must be a mapping such as {{'id': 1}}, got {entry!r}")
-        check_entries((entry,), server.view_primary_key)
-        passed = check_passed(passed_features, 1, server.positions, many=False)
-        return to_rows(server.vectors((entry,), passed, allow_missing), 1)[0]
+        return self._current_serving().get_feature_vector(entry, passed_features, allow_missing)
 
     def get_feature_vectors(
         self,
@@ -546,170 +491,9 @@ class FeatureView:
     ) -> Any:
         """Transformed vectors of many entities: one online read per feature group for all of them.
 
-        Args:
-            entries: One key mapping per entity.
-            passed_features: One mapping for all entities, or a list with one per entity.
-            return_type: ``"list"`` (list of lists), ``"numpy"`` (2-D array), ``"pandas"`` or ``"polars"``.
-            allow_missing: As in :meth:`get_feature_vector`.
+        See :meth:`FeatureViewServing.get_feature_vectors
+        <fti.features.vectors.FeatureViewServing.get_feature_vectors>`.
         """
-        from fti.features.vectors import RETURN_TYPES, check_entries, check_passed, to_rows
-
-        if return_type not in RETURN_TYPES:
-            raise ValidationError(f"return_type must be one of {RETURN_TYPES}, got {return_type!r}")
-        if isinstance(entries, Mapping) or not isinstance(entries, Sequence) or isinstance(entries, str):
-            raise ValidationError("entries must be a list of mappings, e.g. [{'cc_num': 1}]")
-        server = self._vector_server()
-        check_entries(entries, server.view_primary_key)
-        passed = check_passed(passed_features, len(entries), server.positions, many=True)
-        n = len(entries)
-        columns = server.vectors(entries, passed, allow_missing) if n else [[] for _ in server.names]
-        if return_type == "list":
-            return to_rows(columns, n) if n else []
-        names = server.names
-        if return_type == "numpy":
-            import numpy as np
-
-            numeric = all(t.startswith(("int", "float")) for t in server.transformer.output_dtypes.values())
-            return np.array(to_rows(columns, n), dtype=np.float64 if numeric else object).reshape(
-                n, len(names)
-            )
-        if return_type == "pandas":
-            import pandas as pd
-
-            return pd.DataFrame(to_rows(columns, n), columns=names)
-        import polars as pl
-
-        return pl.DataFrame(to_rows(columns, n), schema=names, orient="row")
-
-
-def _with_labels(x: pd.DataFrame, y: Any) -> pd.DataFrame:
-    if y is None:
-        return x
-    import pandas as pd
-
-    frame: pd.DataFrame = pd.concat([x, y.to_frame() if isinstance(y, pd.Series) else y], axis=1)
-    return frame
-
-
-# --- catalog operations (used by FeatureStore) ----------------------------------------------------
-def get_or_create(
-    project: Project,
-    name: str,
-    version: int,
-    *,
-    query: Query,
-    labels: Sequence[str],
-    transformations: Mapping[str, str] | None,
-    description: str,
-) -> FeatureView:
-    from sqlalchemy.exc import IntegrityError as SqlIntegrityError
-
-    from fti.features.transformations import check, parse
-
-    check_name(name, "feature view")
-    check_version(version, "feature view")
-    if not isinstance(query, Query):
-        raise ValidationError(
-            f"query must be built with fg.select(...)/.join(...), got {type(query).__name__}"
+        return self._current_serving().get_feature_vectors(
+            entries, passed_features, return_type, allow_missing
         )
-    if (
-        isinstance(labels, str)
-        or not isinstance(labels, Sequence)
-        or not all(isinstance(x, str) for x in labels)
-    ):
-        raise ValidationError(f"labels must be a list of column names, got {labels!r}")
-    dtypes = {c.name: c.dtype for c in query.columns()}
-    missing = [x for x in labels if x not in dtypes]
-    if missing:
-        raise SchemaError(
-            f"label(s) {missing} are not in the query; select them from the spine group "
-            f"(query columns: {list(dtypes)})"
-        )
-    transformations = dict(transformations or {})
-    if not all(isinstance(k, str) for k in transformations):
-        raise ValidationError("transformations must map feature names to transformation names")
-    on_labels = [k for k in transformations if k in labels]
-    if on_labels:
-        raise ValidationError(f"labels {on_labels} cannot be transformed; transformations apply to features")
-    specs = {feature: parse(spec, feature) for feature, spec in transformations.items()}
-    check(specs, {k: v for k, v in dtypes.items() if k not in labels})
-    if not isinstance(description, str):
-        raise ValidationError(f"description must be a string, got {description!r}")
-    definition = {"query": query.to_dict(), "labels": list(labels), "transformations": transformations}
-    existing = _find(project, name, version)
-    if existing is None:
-        try:
-            with project.backends.catalog.engine.begin() as conn:
-                conn.execute(
-                    insert(feature_views).values(
-                        project_id=project.id,
-                        name=name,
-                        version=version,
-                        description=description,
-                        created_at=utcnow(),
-                        **definition,
-                    )
-                )
-        except SqlIntegrityError:  # created concurrently: compare with the winner's below
-            pass
-        existing = _find(project, name, version)
-        assert existing is not None
-    stored = {"query": existing.query, "labels": existing.labels, "transformations": existing.transformations}
-    if stored != definition:
-        changed = [k for k in definition if stored[k] != definition[k]]
-        raise AlreadyExistsError(
-            f"feature view {name!r} version {version} already exists with a different {', '.join(changed)}; "
-            f"create version {version + 1} instead"
-        )
-    return FeatureView(project, existing, query)
-
-
-def get(project: Project, name: str, version: int | None) -> FeatureView:
-    check_name(name, "feature view")
-    check_version(version, "feature view", allow_none=True)
-    meta = _find(project, name, version)
-    if meta is None:
-        versions = [fv.version for fv in list_all(project, name)]
-        hint = f"existing versions: {versions}" if versions else "it does not exist in this project"
-        what = f"feature view {name!r}" + (f" version {version}" if version else "")
-        raise NotFoundError(f"{what} not found in project {project.name!r} ({hint})")
-    return _load(project, meta)
-
-
-def list_all(project: Project, name: str | None = None) -> list[FeatureViewMeta]:
-    query = select(feature_views).where(feature_views.c.project_id == project.id)
-    if name is not None:
-        query = query.where(feature_views.c.name == name)
-    with project.backends.catalog.engine.connect() as conn:
-        rows = conn.execute(query.order_by(feature_views.c.name, feature_views.c.version)).mappings()
-        return [_meta(row) for row in rows]
-
-
-def _load(project: Project, meta: FeatureViewMeta) -> FeatureView:
-    return FeatureView(project, meta, Query.from_dict(meta.query, project.feature_store))
-
-
-def _find(project: Project, name: str, version: int | None) -> FeatureViewMeta | None:
-    query = select(feature_views).where(
-        feature_views.c.project_id == project.id, feature_views.c.name == name
-    )
-    if version is None:
-        query = query.order_by(feature_views.c.version.desc()).limit(1)
-    else:
-        query = query.where(feature_views.c.version == version)
-    with project.backends.catalog.engine.connect() as conn:
-        row = conn.execute(query).mappings().first()
-    return None if row is None else _meta(row)
-
-
-def _meta(row: Any) -> FeatureViewMeta:
-    return FeatureViewMeta(
-        id=int(row["id"]),
-        name=row["name"],
-        version=int(row["version"]),
-        description=row["description"] or "",
-        query=dict(row["query"]),
-        labels=list(row["labels"]),
-        transformations=dict(row["transformations"]),
-        created_at=row["created_at"],
-    )

@@ -1,14 +1,13 @@
-"""The insert path of a feature group: check, validate, commit offline, then update online.
+"""The checks of an insert into a feature group: schema, keys and the expectation suite.
 
-Order of operations (ARCHITECTURE.md invariant 4, "nothing lost"): every check runs before any
-write, so a rejected insert writes nothing; the Delta commit is the source of truth; the catalog
-record and the online upsert follow it and are caught up by ``materialize`` if a crash interrupts.
+Every check runs before any write (ARCHITECTURE.md invariant 4, "nothing lost"), so a rejected
+insert writes nothing; :mod:`fti.features.commit` then writes the checked data. Also the
+latest-row-per-key selection the online store is fed with.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -17,10 +16,13 @@ import pyarrow.compute as pc
 from fti._buffers import integer_view
 from fti.errors import ExpectationError, SchemaError, ValidationError
 from fti.features._frames import normalize, to_arrow
+from fti.features.records import CommitInfo
 from fti.types import Feature, arrow_type, dtype_of
 
 if TYPE_CHECKING:
     from fti.features.feature_group import FeatureGroup
+
+__all__ = ["CommitInfo", "InsertResult", "latest_per_key", "prepare", "run_validation"]
 
 VALIDATION_MODES = ("strict", "warn", "none")
 MAX_EXAMPLES = 5
@@ -37,18 +39,6 @@ class InsertResult:
     """``passed``, ``warned`` (failures stored in the report) or ``none`` (no suite)."""
     report: dict[str, Any] | None = None
     online_rows: int = 0
-
-
-@dataclass(frozen=True)
-class CommitInfo:
-    """One entry of a feature group's history."""
-
-    version: int
-    committed_at: datetime
-    operation: str
-    rows_inserted: int
-    validation_status: str
-    validation_report: dict[str, Any] | None
 
 
 def prepare(

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 from fti import tags
 from fti._names import check_version
 from fti.errors import ValidationError
-from fti.features import records
-from fti.features.records import CommitEntry, FeatureGroupInfo, FeatureInfo, FeatureViewInfo
+from fti.features.records import listing as records
+from fti.features.records.listing import CommitEntry, FeatureGroupInfo, FeatureInfo, FeatureViewInfo
 from fti.paging import Page, check_page, check_text
 
 if TYPE_CHECKING:
-    from fti.project import Project
+    from fti.features._project import FeatureProject as Project
     from fti.storage.metadata.base import Connection
 
 __all__ = [

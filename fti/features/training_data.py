@@ -10,55 +10,35 @@ inserted since (ARCHITECTURE.md invariant 3, "reproducible").
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import insert, select
 
 from fti.errors import NotFoundError, ValidationError
-from fti.features import pit
+from fti.features import pit, records
+from fti.features.records import SPLITS, TrainingDataset
 from fti.features.transformations import fit
-from fti.storage.metadata.tables import training_datasets
-from fti.storage.metadata.tables._base import utcnow
 from fti.storage.offline.scan import table_source
 from fti.types import arrow_type
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import pandas as pd
+
     from fti.features.feature_group import FeatureGroup
     from fti.features.feature_view import FeatureView
     from fti.features.query import Query
+    from fti.features.transformations import Transformer
     from fti.storage.offline.base import OfflineStore
+
+__all__ = ["ROW_COLUMN", "SPLITS", "SPLIT_COLUMN", "TrainingDataset"]
 
 SPLIT_COLUMN = "__fti_split"
 ROW_COLUMN = "__fti_row"
-SPLITS = ("train", "validation", "test")
-
-
-@dataclass(frozen=True)
-class TrainingDataset:
-    """The catalog record of a training-dataset version."""
-
-    version: int
-    description: str
-    start_time: datetime | None
-    end_time: datetime | None
-    split: dict[str, Any]
-    """``{"kind": "none" | "random" | "time", ...}`` with the sizes, seed or start times used."""
-    input_versions: dict[str, int | None]
-    """The Delta version read from each input group's offline table (None: the group was empty)."""
-    transformation_stats: dict[str, dict[str, Any]]
-    row_counts: dict[str, int]
-    table_name: str
-    table_version: int
-    created_at: datetime
-
-    @property
-    def splits(self) -> list[str]:
-        return [s for s in SPLITS if s in self.row_counts]
 
 
 def snapshot(query: Query, offline: OfflineStore) -> tuple[list[Any], dict[str, int | None]]:
@@ -159,6 +139,19 @@ def split_spec(split: str, seed: int, spine: FeatureGroup, **options: Any) -> di
     return spec
 
 
+def check_time_range(start_time: datetime | None, end_time: datetime | None, spine: FeatureGroup) -> None:
+    """Check an optional ``[start_time, end_time)`` range on the spine's event times."""
+    for label, value in (("start_time", start_time), ("end_time", end_time)):
+        if value is None:
+            continue
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise ValidationError(f"{label} must be a tz-aware datetime, got {value!r}")
+        if spine.event_time is None:
+            raise ValidationError(f"{label} filters on event time, but the spine {spine.name!r} has none")
+    if start_time is not None and end_time is not None and not start_time < end_time:
+        raise ValidationError(f"start_time {start_time} must be before end_time {end_time}")
+
+
 def _has(split: dict[str, Any], name: str) -> bool:
     return split.get(f"{name}_size") is not None or split.get(f"{name}_start") is not None
 
@@ -185,7 +178,7 @@ def create(
         )
     splits = assign_splits(table, split, query.spine.event_time)
     train = table.filter(pc.equal(splits, "train"))
-    specs = fv._specs
+    specs = fv.transformation_specs
     stats = fit(specs, {name: train.column(name) for name in specs})
     counts = {"total": table.num_rows}
     for name in SPLITS:
@@ -196,9 +189,7 @@ def create(
         ROW_COLUMN, pa.array(np.arange(table.num_rows, dtype=np.int64))
     )
 
-    engine = project.backends.catalog.engine
-    from sqlalchemy.exc import IntegrityError as SqlIntegrityError
-
+    catalog = project.backends.catalog
     for _ in range(5):  # another process may take the same version number: retry with the next
         version = max(fv.training_dataset_versions(), default=0) + 1
         # A unique name per attempt: a concurrent writer of the same version never touches ours.
@@ -215,70 +206,23 @@ def create(
             row_counts=counts,
             table_name=table_name,
             table_version=table_version,
-            created_at=utcnow(),
+            created_at=datetime.now(UTC),
         )
         try:
-            with engine.begin() as conn:
-                conn.execute(
-                    insert(training_datasets).values(
-                        feature_view_id=fv.id,
-                        version=version,
-                        description=description,
-                        start_time=start_time,
-                        end_time=end_time,
-                        split=_json_split(split),
-                        input_versions=versions,
-                        transformation_stats=stats,
-                        row_counts=counts,
-                        table_name=table_name,
-                        table_version=table_version,
-                        created_at=record.created_at,
-                    )
-                )
-        except SqlIntegrityError:
-            offline.delete(table_name)
-            continue
+            stored_record = records.insert_training_dataset(catalog, fv.id, record)
         except BaseException:
             offline.delete(table_name)
             raise
+        if not stored_record:  # the version was taken meanwhile
+            offline.delete(table_name)
+            continue
         return record, stored
     raise ValidationError(f"could not allocate a training-dataset version for {fv.name!r}; retry")
 
 
-def _json_split(split: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in split.items()}
-
-
-def _split_from_json(split: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: datetime.fromisoformat(v) if k.endswith("_start") and isinstance(v, str) else v
-        for k, v in split.items()
-    }
-
-
 def find(fv: FeatureView, version: int | None = None) -> list[TrainingDataset]:
     """Training datasets of ``fv`` by version (all, or the one ``version``)."""
-    query = select(training_datasets).where(training_datasets.c.feature_view_id == fv.id)
-    if version is not None:
-        query = query.where(training_datasets.c.version == version)
-    with fv.project.backends.catalog.engine.connect() as conn:
-        rows = conn.execute(query.order_by(training_datasets.c.version)).mappings().all()
-    return [
-        TrainingDataset(
-            version=int(r["version"]),
-            description=r["description"] or "",
-            start_time=r["start_time"],
-            end_time=r["end_time"],
-            split=_split_from_json(dict(r["split"])),
-            input_versions=dict(r["input_versions"]),
-            transformation_stats=dict(r["transformation_stats"]),
-            row_counts=dict(r["row_counts"]),
-            table_name=r["table_name"],
-            table_version=int(r["table_version"]),
-            created_at=r["created_at"],
-        )
-        for r in rows
-    ]
+    return records.find_training_datasets(fv.project.backends.catalog, fv.id, version)
 
 
 def get(fv: FeatureView, version: int) -> TrainingDataset:
@@ -303,3 +247,28 @@ def read(fv: FeatureView, record: TrainingDataset) -> pa.Table:
     ):
         table = table.take(pc.sort_indices(rows))
     return table
+
+
+def features_and_labels(
+    table: pa.Table, inputs: Sequence[str], transformer: Transformer | None, labels: Sequence[str]
+) -> tuple[pd.DataFrame, Any]:
+    """Training rows as ``X, y``: the ``inputs`` columns, transformed by ``transformer`` (None: as
+    stored); y is a Series for one label, a DataFrame for several, None without labels."""
+    if transformer is not None:
+        x = transformer.apply_table(table).to_pandas()
+    else:
+        x = pa.table([table.column(name) for name in inputs], names=list(inputs)).to_pandas()
+    if not labels:
+        return x, None
+    y = table.select(list(labels)).to_pandas()
+    return x, y[labels[0]] if len(labels) == 1 else y
+
+
+def with_labels(x: pd.DataFrame, y: Any) -> pd.DataFrame:
+    """``X`` and ``y`` side by side in one DataFrame."""
+    if y is None:
+        return x
+    import pandas as pd
+
+    frame: pd.DataFrame = pd.concat([x, y.to_frame() if isinstance(y, pd.Series) else y], axis=1)
+    return frame

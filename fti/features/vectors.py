@@ -1,10 +1,10 @@
 """Online feature vectors: look up each group's latest row, then transform.
 
-A :class:`VectorServer` is compiled once per feature view and training-dataset version (at
-``init_serving`` or the first call): the online tables, where each lookup key comes from, the
-model-input features and the fitted :class:`~fti.features.transformations.Transformer`. A call
-then does one online read per feature group (for all requested entities at once), no catalog
-query and no pandas.
+A :class:`FeatureViewServing` is compiled once per feature view and training-dataset version
+(``fv.serving(version)``; the model server holds one per loaded model version): the online
+tables, where each lookup key comes from, the model-input features and the fitted
+:class:`~fti.features.transformations.Transformer`. A call then does one online read per feature
+group (for all requested entities at once), no catalog query and no pandas.
 
 Lookup keys come from the request entry; a joined group's key that the entry does not hold is
 taken from ``passed_features`` or from the spine group's online row. Groups that are not
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from fti.errors import NotFoundError, ValidationError
 
 if TYPE_CHECKING:
-    from fti.features.query import Query
+    from fti.features.feature_view import FeatureView
     from fti.features.transformations import Transformer
     from fti.storage.online.base import OnlineStore
 
@@ -38,37 +38,137 @@ class _Group:
     """(input position, column) of the model-input features this group provides."""
 
 
-class VectorServer:
-    """Compiled online lookup + transformation for one feature view (see module docs)."""
+class FeatureViewServing:
+    """Online feature vectors of a feature view with the statistics of one training-dataset version.
+
+    Get one with ``fv.serving(training_dataset_version)``; see the module docs.
+    """
 
     def __init__(
         self,
-        query: Query,
-        inputs: Sequence[str],
+        view: FeatureView,
+        training_dataset_version: int | None,
         transformer: Transformer,
         online: OnlineStore,
     ) -> None:
-        self.view_primary_key = query.spine.primary_key
-        self.inputs = list(inputs)
-        self.positions = {name: i for i, name in enumerate(self.inputs)}
-        self.transformer = transformer
-        self.online = online
-        self.names = transformer.output_names
+        query = view.query
+        self._view = view
+        self._version = training_dataset_version
+        self._primary_key = query.spine.primary_key
+        self._inputs = view.feature_names(transformed=False)
+        self._positions = {name: i for i, name in enumerate(self._inputs)}
+        self._transformer = transformer
+        self._online = online
+        self._names = transformer.output_names
         by_name = {c.name: c for c in query.columns()}
         groups: list[_Group] = []
         for index, part in enumerate(query.parts):
             group = part.group
             keys = tuple(group.primary_key)  # joins are on the right group's key names
             features = tuple(
-                (self.positions[c.name], c.column)
+                (self._positions[c.name], c.column)
                 for c in by_name.values()
-                if c.part == index and c.name in self.positions
+                if c.part == index and c.name in self._positions
             )
             groups.append(_Group(group.name, group.table_name, group.online_enabled, keys, features))
-        self.groups = groups
-        self.spine_columns = {c for g in groups[1:] for c in g.keys} - set(self.view_primary_key)
+        self._groups = groups
+        self._spine_columns = {c for g in groups[1:] for c in g.keys} - set(self._primary_key)
 
-    def vectors(
+    @property
+    def view(self) -> FeatureView:
+        return self._view
+
+    @property
+    def training_dataset_version(self) -> int | None:
+        """Whose fitted statistics transform the vectors (None: the view has no training data)."""
+        return self._version
+
+    @property
+    def primary_key(self) -> list[str]:
+        """The entity key(s) a request needs: the spine group's primary key."""
+        return list(self._primary_key)
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The transformed model-input column names, in vector order."""
+        return list(self._names)
+
+    @property
+    def feature_dtypes(self) -> dict[str, str]:
+        """fti dtypes of the model-input columns."""
+        return dict(self._transformer.output_dtypes)
+
+    def __repr__(self) -> str:
+        return (
+            f"FeatureViewServing(view={self._view.name!r}, version={self._view.version}, "
+            f"training_dataset_version={self._version})"
+        )
+
+    def get_feature_vector(
+        self,
+        entry: Mapping[str, Any],
+        passed_features: Mapping[str, Any] | None = None,
+        allow_missing: bool = False,
+    ) -> list[Any]:
+        """The transformed model-input vector of one entity, from the online store.
+
+        Args:
+            entry: The primary-key value(s) of the spine group, e.g. ``{"cc_num": 42}``.
+            passed_features: Request-time values that override or supply features by name.
+            allow_missing: Return nulls instead of raising when a group has no row for the key.
+
+        Raises:
+            ValidationError: the entry lacks a key column, or ``passed_features`` names an unknown feature.
+            NotFoundError: a group has no online row for the key (and ``allow_missing`` is False).
+        """
+        if not isinstance(entry, Mapping):
+            raise ValidationError(f"entry must be a mapping such as {{'id': 1}}, got {entry!r}")
+        check_entries((entry,), self._primary_key)
+        passed = check_passed(passed_features, 1, self._positions, many=False)
+        return to_rows(self._vectors((entry,), passed, allow_missing), 1)[0]
+
+    def get_feature_vectors(
+        self,
+        entries: Sequence[Mapping[str, Any]],
+        passed_features: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+        return_type: str = "list",
+        allow_missing: bool = False,
+    ) -> Any:
+        """Transformed vectors of many entities: one online read per feature group for all of them.
+
+        Args:
+            entries: One key mapping per entity.
+            passed_features: One mapping for all entities, or a list with one per entity.
+            return_type: ``"list"`` (list of lists), ``"numpy"`` (2-D array), ``"pandas"`` or ``"polars"``.
+            allow_missing: As in :meth:`get_feature_vector`.
+        """
+        if return_type not in RETURN_TYPES:
+            raise ValidationError(f"return_type must be one of {RETURN_TYPES}, got {return_type!r}")
+        if isinstance(entries, Mapping) or not isinstance(entries, Sequence) or isinstance(entries, str):
+            raise ValidationError("entries must be a list of mappings, e.g. [{'cc_num': 1}]")
+        check_entries(entries, self._primary_key)
+        passed = check_passed(passed_features, len(entries), self._positions, many=True)
+        n = len(entries)
+        columns = self._vectors(entries, passed, allow_missing) if n else [[] for _ in self._names]
+        if return_type == "list":
+            return to_rows(columns, n) if n else []
+        names = self._names
+        if return_type == "numpy":
+            import numpy as np
+
+            numeric = all(t.startswith(("int", "float")) for t in self._transformer.output_dtypes.values())
+            return np.array(to_rows(columns, n), dtype=np.float64 if numeric else object).reshape(
+                n, len(names)
+            )
+        if return_type == "pandas":
+            import pandas as pd
+
+            return pd.DataFrame(to_rows(columns, n), columns=names)
+        import polars as pl
+
+        return pl.DataFrame(to_rows(columns, n), schema=names, orient="row")
+
+    def _vectors(
         self,
         entries: Sequence[Mapping[str, Any]],
         passed: Sequence[Mapping[str, Any] | None],
@@ -76,9 +176,9 @@ class VectorServer:
     ) -> list[Any]:
         """The transformed model-input columns for ``entries`` (one list/array per output column)."""
         n = len(entries)
-        columns: list[list[Any]] = [[None] * n for _ in self.inputs]
+        columns: list[list[Any]] = [[None] * n for _ in self._inputs]
         spine_rows: list[dict[str, Any] | None] = [None] * n
-        for index, group in enumerate(self.groups):
+        for index, group in enumerate(self._groups):
             rows = self._lookup(index, group, entries, passed, spine_rows, allow_missing)
             if index == 0:
                 spine_rows = rows
@@ -90,8 +190,8 @@ class VectorServer:
         for i, extra in enumerate(passed):
             if extra:
                 for name, value in extra.items():
-                    columns[self.positions[name]][i] = value
-        return self.transformer.apply(columns)
+                    columns[self._positions[name]][i] = value
+        return self._transformer.apply(columns)
 
     def _lookup(
         self,
@@ -103,8 +203,8 @@ class VectorServer:
         allow_missing: bool,
     ) -> list[dict[str, Any] | None]:
         n = len(entries)
-        needs_row = index == 0 and bool(self.spine_columns)
-        wanted = [self.inputs[p] for p, _ in group.features]
+        needs_row = index == 0 and bool(self._spine_columns)
+        wanted = [self._inputs[p] for p, _ in group.features]
         if not needs_row and all(p is not None and all(w in p for w in wanted) for p in passed):
             return [None] * n  # every feature of the group is passed in: no lookup
         if not group.online:
@@ -130,7 +230,7 @@ class VectorServer:
                 key.append(_plain(value))
             keys.append(None if any(v is None for v in key) else tuple(key))
         present = [k for k in keys if k is not None]
-        found = self.online.read(group.table, present) if present else []
+        found = self._online.read(group.table, present) if present else []
         if len(present) == n:
             rows = found
         else:

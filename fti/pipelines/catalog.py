@@ -53,6 +53,7 @@ def _definition(spec: PipelineSpec, source: str, digest: str) -> dict[str, Any]:
         "missed": spec.missed,
         "signature": spec.signature.to_dict(),
         "description": spec.description,
+        "secrets": list(spec.secrets),
     }
 
 

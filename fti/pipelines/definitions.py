@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar, overload
 
-from fti._names import check_name
+from fti._names import check_name, check_secret_name
 from fti.errors import ValidationError
 from fti.pipelines.schedules import Schedule, check_cron, check_timezone, parse_duration
 
@@ -164,6 +164,7 @@ class PipelineSpec:
     missed: str
     signature: Signature
     description: str = ""
+    secrets: tuple[str, ...] = ()
     func: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
 
 
@@ -226,6 +227,7 @@ def build_spec(
     timeout: str | float | None = None,
     concurrency: str = "forbid",
     missed: str = "latest",
+    secrets: list[str] | tuple[str, ...] = (),
 ) -> PipelineSpec:
     """Validate a declaration and return its spec (the decorators call this)."""
     if not callable(func) or not hasattr(func, "__name__"):
@@ -262,6 +264,12 @@ def build_spec(
         raise ValidationError(
             f"pipeline {pname!r}: invalid missed {missed!r}: use one of {', '.join(MISSED)}"
         )
+    if isinstance(secrets, str) or not isinstance(secrets, list | tuple):
+        raise ValidationError(
+            f"pipeline {pname!r}: secrets must be a list of secret names, e.g. secrets=['analytics-db'], "
+            f"got {secrets!r}"
+        )
+    declared = tuple(dict.fromkeys(check_secret_name(s) for s in secrets))
     signature = _inspect_signature(func, pname, needs_window=sched is not None)
     if (sched is not None or trigger is not None) and signature.required:
         raise ValidationError(
@@ -281,6 +289,7 @@ def build_spec(
         missed=missed,
         signature=signature,
         description=inspect.getdoc(func) or "",
+        secrets=declared,
         func=func,
     )
 
@@ -312,6 +321,8 @@ def feature_pipeline(func: F | None = None, /, **options: Any) -> Any:
         timeout: ``"15m"``, ``"1h"`` or seconds; the whole process group is killed after it.
         concurrency: ``"forbid"`` (skip while one runs), ``"allow"`` or ``"replace"`` (cancel the running one).
         missed: After downtime run the latest missed fire time (``"latest"``) or ``"skip"`` it.
+        secrets: Names of the secrets a run may read (``project.secrets.get(name)``, or a source's
+            ``secret=``); a run gets exactly these and none of the parent's credential variables.
     """
     return _decorator("feature", func, options)
 

@@ -5,6 +5,12 @@ it spawns share one process group), with stdout and stderr captured to files. Th
 the returned :class:`RunProcess`; ``kill`` signals the whole group, so a timeout or a
 cancellation leaves no grandchild behind. ``finish`` stores the captured output in the artifact
 store under ``pipelines/<project>/<run_id>/{stdout,stderr}.log`` and records the outcome.
+
+Secrets: ``launch`` decrypts exactly the secrets the pipeline declares and writes them to the
+child's standard input (never its command line or environment, which other processes of the user
+can read); the child's environment loses the secret key and every credential-looking variable.
+``finish`` masks those values in the captured output before it is stored, so neither the logs
+nor the failure reason recorded on the run contain them.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -24,8 +31,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fti.errors import FtiError
 from fti.pipelines import records
 from fti.pipelines import runs as run_records
+from fti.secrets.masking import Masker
 
 if TYPE_CHECKING:
     from fti.pipelines.pipeline import Pipeline
@@ -48,6 +57,8 @@ class RunProcess:
     outcome: str | None = None  # set when we kill it: timed_out or cancelled
     reason: str | None = None
     _files: list[Any] = field(default_factory=list)
+    masker: Masker = field(default_factory=lambda: Masker(()))
+    """Hides the run's secret values in its captured output."""
 
     @property
     def pid(self) -> int:
@@ -76,10 +87,32 @@ def kill_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
+# Variables a run does not inherit: the secret key, the servers' API keys and anything named like a
+# credential. A run gets the credentials it declares as secrets, not the scheduler's.
+_CREDENTIAL_NAME = re.compile(
+    r"PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIAL|^SSH_AUTH_SOCK$|^DATABASE_URL$",
+    re.IGNORECASE,
+)
+_AWS_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
 def child_environment(project: Project) -> dict[str, str]:
-    """The parent's environment plus the project's resolved backend URLs."""
+    """The parent's environment without credentials, plus the project's resolved backend URLs.
+
+    Dropped: ``FTI_SECRET_KEY``, ``FTI_API_KEYS`` and every variable whose name looks like a
+    credential (``*PASSWORD*``, ``*TOKEN*``, ``*SECRET*``, ``AWS_ACCESS_KEY_ID``...). Kept: the AWS
+    credentials when one of fti's own stores is on ``s3://`` (the run writes to it), and the
+    catalog URL (the run records its work in the catalog; its password, if any, is the one
+    credential a run necessarily holds).
+    """
     settings = project.settings
-    env = dict(os.environ)
+    store_urls = (settings.resolved_offline_url, settings.resolved_artifacts_url)
+    keep = set(_AWS_CREDENTIALS) if any(u.startswith("s3://") for u in store_urls) else set()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k in keep or not (k in ("FTI_SECRET_KEY", "FTI_API_KEYS") or _CREDENTIAL_NAME.search(k))
+    }
     env.update(
         FTI_HOME=str(settings.home),
         FTI_CATALOG_URL=settings.resolved_catalog_url,
@@ -99,7 +132,9 @@ def launch(
     The run executes the pipeline's currently deployed code (a retry queued before a fix and
     redeploy runs the fix); the digest it ran is recorded on the run.
 
-    Returns None when another process started or cancelled the run first.
+    Returns None when another process started or cancelled the run first, or when the run
+    failed before it started (a declared secret is missing or cannot be decrypted: the run is
+    recorded failed with the reason).
     """
     catalog = project.backends.catalog
     if not records.transition(
@@ -125,14 +160,27 @@ def launch(
         "start": None if run.window_start is None else run.window_start.isoformat(),
         "end": None if run.window_end is None else run.window_end.isoformat(),
         "event": run.event,
+        "secrets": list(pipeline.secrets),
     }
+    try:
+        secret_values = project.secrets.get_many(pipeline.secrets)
+    except FtiError as exc:
+        records.transition(
+            catalog,
+            run.id,
+            from_states=(run_records.RUNNING,),
+            status=run_records.FAILED,
+            finished_at=now,
+            error=f"the run's secrets are not available: {exc.message}",
+        )
+        return None
     log_dir = Path(tempfile.mkdtemp(prefix=f"fti-run-{run.id}-"))
     stdout = (log_dir / "stdout.log").open("wb")
     stderr = (log_dir / "stderr.log").open("wb")
     try:
         popen = subprocess.Popen(
             [sys.executable, "-m", "fti.pipelines.runner", json.dumps(spec)],
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE if secret_values else subprocess.DEVNULL,
             stdout=stdout,
             stderr=stderr,
             env=child_environment(project),
@@ -152,9 +200,21 @@ def launch(
         )
         shutil.rmtree(log_dir, ignore_errors=True)
         return None
+    if popen.stdin is not None:
+        # The runner reads this before anything else; a child that died early just closed the pipe.
+        with contextlib.suppress(BrokenPipeError), popen.stdin:
+            popen.stdin.write(json.dumps(secret_values).encode())
     records.transition(catalog, run.id, from_states=(run_records.RUNNING,), pid=popen.pid)
     deadline = None if pipeline.timeout is None else time.monotonic() + pipeline.timeout
-    return RunProcess(run.id, popen, log_dir, deadline, pipeline.timeout, _files=[stdout, stderr])
+    return RunProcess(
+        run.id,
+        popen,
+        log_dir,
+        deadline,
+        pipeline.timeout,
+        _files=[stdout, stderr],
+        masker=Masker(secret_values.values()),
+    )
 
 
 def finish(project: Project, proc: RunProcess, *, owner: str, now: datetime) -> str:
@@ -167,7 +227,13 @@ def finish(project: Project, proc: RunProcess, *, owner: str, now: datetime) -> 
     keys: dict[str, str] = {}
     for stream in ("stdout", "stderr"):
         key = f"pipelines/{project.name}/{proc.run_id}/{stream}.log"
-        artifacts.put_file(key, proc.log_dir / f"{stream}.log")
+        captured = proc.log_dir / f"{stream}.log"
+        if proc.masker:
+            masked = proc.log_dir / f"{stream}.masked.log"
+            with captured.open("rb") as source, masked.open("wb") as dest:
+                proc.masker.copy(source, dest)
+            captured = masked
+        artifacts.put_file(key, captured)
         keys[stream] = key
     shutil.rmtree(proc.log_dir, ignore_errors=True)
     if proc.outcome is not None:

@@ -40,6 +40,8 @@ class Pipeline:
     cursor: datetime | None
     created_at: datetime
     updated_at: datetime
+    secrets: tuple[str, ...] = ()
+    """Names of the secrets a run receives."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +60,7 @@ class Pipeline:
             "parameters": self.signature.to_dict(),
             "description": self.description,
             "paused": self.paused,
+            "secrets": list(self.secrets),
             "next_run": None if self.next_run is None else self.next_run.isoformat(),
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),

@@ -70,6 +70,7 @@ def _pipeline(row: Any) -> Pipeline:
         cursor=m["cursor"],
         created_at=m["created_at"],
         updated_at=m["updated_at"],
+        secrets=tuple(m["secrets"] or ()),
     )
 
 

@@ -2,7 +2,9 @@
 
 It imports the deployed module by path (refusing a file whose content changed since deploy),
 connects to the project named in the spec with the backend URLs from the environment, and calls
-the function with the project, the window and the params. Exit status: 0 success, 1 the
+the function with the project, the window and the params. The values of the secrets the pipeline
+declares arrive as JSON on standard input (read before the module is imported) and are the only
+secrets this process can read. Exit status: 0 success, 1 the
 function raised (traceback on stderr), 3 the run could not be set up. The process exits with
 ``os._exit`` once the function returned, so ``atexit`` handlers do not run.
 """
@@ -47,6 +49,11 @@ def main(argv: list[str]) -> int:
     try:
         from fti.pipelines.definitions import load_module
         from fti.project import connect
+        from fti.secrets.store import grant_run_secrets
+
+        declared = list(spec.get("secrets") or [])
+        values = json.loads(sys.stdin.read()) if declared else {}
+        grant_run_secrets(spec["pipeline"], {name: values[name] for name in declared})
 
         module, digest, _ = load_module(spec["source_path"])
         if digest != spec["source_digest"]:
@@ -67,6 +74,9 @@ def main(argv: list[str]) -> int:
         if spec.get("event") is not None or "event" in inspect.signature(func).parameters:
             kwargs["event"] = spec.get("event")  # None for manual runs
         project = connect(project=spec["project"], create=False)
+        from fti.sources.base import bind_run_project
+
+        bind_run_project(project)  # sources created without project= use the run's
     except Exception:
         traceback.print_exc()
         return SETUP_FAILED

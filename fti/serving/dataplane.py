@@ -2,9 +2,10 @@
 
 A plain deployment takes one input per signature input (a feature column, shape ``[n]`` or
 ``[n, 1]``). An enriched deployment takes the feature view's primary-key column(s), plus any
-passed features, and fetches the rest from the online store through
-``FeatureView.get_feature_vectors`` — the same code path as ``get_feature_vector``, so the fitted
-transformations are applied exactly as in training.
+passed features, and fetches the rest from the online store through the loaded model's
+``FeatureViewServing.get_feature_vectors`` — the same code path as ``fv.get_feature_vector``, with
+the statistics of the model's training dataset, so the fitted transformations are applied
+exactly as in training.
 """
 
 from __future__ import annotations

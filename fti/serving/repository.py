@@ -118,7 +118,7 @@ def _key_datatypes(feature_view: Any) -> dict[str, str]:
     """OIP datatypes of the key columns, from the spine feature group's schema when known."""
     from fti.registry.signature import oip_datatype
 
-    spine = getattr(getattr(feature_view, "query", None), "spine", None)
+    spine = getattr(getattr(getattr(feature_view, "view", None), "query", None), "spine", None)
     declared = {f.name: f.dtype for f in (getattr(spine, "features", None) or [])}
     out: dict[str, str] = {}
     for key in feature_view.primary_key:
@@ -157,8 +157,8 @@ def load_model(project: Project, spec: DeploymentSpec, version: int | None = Non
                 f"deployment {spec.name!r} enriches features but model {mv.name!r} version {mv.version} "
                 "has no feature view; redeploy with enrich=False"
             )
-        if hasattr(feature_view, "init_serving"):
-            feature_view.init_serving(mv.training_dataset_version)
+        # compiled once with the statistics the model was trained on: a request queries no catalog
+        feature_view = feature_view.serving(mv.training_dataset_version)
     return LoadedModel(spec, mv, scorer, feature_view)
 
 

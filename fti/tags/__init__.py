@@ -12,14 +12,29 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from fti.errors import NotFoundError, ValidationError
 from fti.tags import records
 
 if TYPE_CHECKING:
-    from fti.project import Project
-    from fti.storage.metadata.base import Connection
+    from fti.storage.metadata.base import Catalog, Connection
+
+
+class _Backends(Protocol):
+    @property
+    def catalog(self) -> Catalog: ...
+
+
+class Project(Protocol):
+    """What tags need of a project (``fti.project.Project`` has it): its id and catalog."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def backends(self) -> _Backends: ...
+
 
 __all__ = ["KINDS", "add", "check_tag", "counts", "find", "forget", "remove", "tags_of", "tags_of_many"]
 

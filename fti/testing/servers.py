@@ -1,4 +1,4 @@
-"""Start real PostgreSQL and Redis servers on free loopback ports in a temporary directory.
+"""Start real PostgreSQL, Redis and S3-compatible servers on free loopback ports.
 
 Used by the test suite, benchmarks and examples. As root, PostgreSQL runs as the ``postgres``
 user (it refuses to run as root). Missing binaries raise ``ServerUnavailable`` with the package to
@@ -52,6 +52,25 @@ class PostgresServer:
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
+
+    def create_password_user(self, name: str, password: str) -> None:
+        """A login role that must authenticate with ``password`` over TCP (scram-sha-256).
+
+        The server trusts every other user; a line for this one goes first in ``pg_hba.conf``.
+        """
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("CREATE ROLE {} LOGIN SUPERUSER PASSWORD {}").format(
+                    sql.Identifier(name), sql.Literal(password)
+                )
+            )
+            hba = self.datadir / "pg_hba.conf"
+            hba.write_text(f"host all {name} 127.0.0.1/32 scram-sha-256\n" + hba.read_text())
+            conn.execute("SELECT pg_reload_conf()")
 
     def create_database(self, name: str) -> str:
         import psycopg
@@ -176,3 +195,80 @@ def start_redis(base: Path) -> RedisServer:
             time.sleep(0.05)
     process.kill()
     raise RuntimeError("redis-server did not start within 20 s")
+
+
+@dataclass
+class S3Server:
+    """An S3-compatible server (moto in server mode) on loopback, with fixed test credentials."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+    access_key: str = "fti-test-key"
+    secret_key: str = "fti-test-secret"
+    region: str = "us-east-1"
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def storage_options(self) -> dict[str, object]:
+        """s3fs options for this server, credentials included."""
+        return {
+            "endpoint_url": self.endpoint_url,
+            "key": self.access_key,
+            "secret": self.secret_key,
+            "client_kwargs": {"region_name": self.region},
+        }
+
+    def create_bucket(self, name: str) -> None:
+        import boto3  # installed with moto
+
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name=self.region,
+        )
+        client.create_bucket(Bucket=name)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def start_s3(base: Path) -> S3Server:
+    """``moto_server`` on a free loopback port (``pip install 'moto[server]'``, part of fti[dev])."""
+    import importlib.util
+    import sys
+
+    if importlib.util.find_spec("moto") is None or importlib.util.find_spec("flask") is None:
+        raise ServerUnavailable("moto's S3 server not found: pip install 'moto[server]' (part of fti[dev])")
+    base.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["AWS_EC2_METADATA_DISABLED"] = "true"  # never ask a cloud metadata endpoint for credentials
+    log = (base / "moto.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=base,
+    )
+    log.close()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return S3Server(port=port, process=process)
+        except OSError:
+            if process.poll() is not None:
+                output = (base / "moto.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"moto server exited with code {process.returncode}: {output}") from None
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("moto server did not start within 60 s")

@@ -100,3 +100,31 @@ def test_cli_home_option_reads_that_homes_config_file(
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["settings"]["catalog_url"] == f"sqlite:///{catalog}"
     assert catalog.is_file()
+
+
+def test_s3_settings_for_fsspec_and_object_store(tmp_path: Path) -> None:
+    from fti.errors import ValidationError
+
+    settings = load_settings(tmp_path, s3_endpoint_url="http://127.0.0.1:9000", s3_region="eu-central-1")
+    with pytest.raises(ValidationError, match="FTI_S3_ALLOW_HTTP"):
+        settings.s3_options()
+    settings = load_settings(
+        tmp_path, s3_endpoint_url="http://127.0.0.1:9000", s3_region="eu-central-1", s3_allow_http=True
+    )
+    assert settings.s3_options() == {
+        "endpoint_url": "http://127.0.0.1:9000",
+        "client_kwargs": {"region_name": "eu-central-1"},
+    }
+    assert settings.s3_object_store_options() == {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9000",
+        "AWS_REGION": "eu-central-1",
+        "AWS_ALLOW_HTTP": "true",
+    }
+    assert load_settings(tmp_path).s3_options() == {}
+
+
+def test_the_secret_key_is_never_described(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FTI_SECRET_KEY", "k" * 44)
+    settings = load_settings(tmp_path)
+    assert settings.describe()["secret_key"] == "from FTI_SECRET_KEY"
+    assert "k" * 44 not in repr(settings) and "k" * 44 not in str(settings.describe())

@@ -27,23 +27,22 @@ SQL_LIBRARIES = ("sqlalchemy", "alembic")
 # tables module (fti/storage/metadata/tables/<stem>.py) -> the module, or the directory of modules
 # (ending in "/"), allowed to import it
 TABLE_OWNERS = {
-    "features": "fti/features/records.py",
-    "feature_views": "fti/features/records.py",
+    # the feature domain's records are a package: records/__init__.py and records/listing.py
+    "features": "fti/features/records/",
+    "feature_views": "fti/features/records/",
     "registry": "fti/registry/records.py",
     "training": "fti/training/records.py",
     "serving": "fti/serving/records.py",
     "pipelines": "fti/pipelines/records.py",
     "tags": "fti/tags/records.py",
     "core": "fti/storage/metadata/",
+    "secrets": "fti/secrets/records.py",
+    "sources": "fti/sources/records.py",
 }
 # the catalog's own code: table definitions and migrations may import any table
 EXEMPT = ("fti/storage/metadata/tables/", "fti/storage/metadata/migrations/")
-
-# TEMPORARY: the feature domain is being moved onto fti/features/records.py on another branch;
-# until that merges, these three modules still write SQL. Remove this allowlist at the merge.
-TEMPORARY_ALLOWED = frozenset(
-    {"fti/features/feature_store.py", "fti/features/feature_view.py", "fti/features/training_data.py"}
-)
+# SQL data sources read the user's own databases (not the catalog) through SQLAlchemy
+SQL_CLIENTS = ("fti/sources/sql.py", "fti/sources/_adbc.py")
 
 
 def _imports(tree: ast.AST, package: str) -> list[tuple[str, list[str]]]:
@@ -105,8 +104,9 @@ def _domains_touched(imported: str, names: list[str], tables: dict[str, str], mo
 
 
 def _is_records(rel: str) -> bool:
+    """A domain's records module: ``fti/<domain>/records.py`` or a module of ``fti/<domain>/records/``."""
     parts = rel.split("/")
-    return len(parts) == 3 and parts[2] == "records.py"
+    return (len(parts) == 3 and parts[2] == "records.py") or (len(parts) == 4 and parts[2] == "records")
 
 
 def _may_touch(rel: str, domain: str) -> bool:
@@ -131,7 +131,9 @@ def ownership_violations(package: Path, allowed: frozenset[str] = frozenset()) -
         package_name = path.parent.relative_to(package.parent).as_posix().replace("/", ".")
         for imported, names in _imports(ast.parse(path.read_text("utf-8")), package_name):
             root = imported.split(".")[0]
-            if root in SQL_LIBRARIES and not (rel.startswith("fti/storage/") or _is_records(rel)):
+            if root in SQL_LIBRARIES and not (
+                rel.startswith("fti/storage/") or _is_records(rel) or rel in SQL_CLIENTS
+            ):
                 problems.append(f"{rel} imports {imported}: only fti/storage/ and a domain's records.py may")
             for domain in sorted(_domains_touched(imported, names, tables, modules)):
                 if not _may_touch(rel, domain):
@@ -144,13 +146,7 @@ def ownership_violations(package: Path, allowed: frozenset[str] = frozenset()) -
 
 # --- the package -------------------------------------------------------------------------------
 def test_each_domains_records_module_alone_touches_its_tables() -> None:
-    assert ownership_violations(PACKAGE, TEMPORARY_ALLOWED) == []
-
-
-def test_the_temporary_allowlist_is_still_needed() -> None:
-    """An allowlisted module that no longer breaks the rules must leave the allowlist."""
-    flagged = {problem.split(" ", 1)[0] for problem in ownership_violations(PACKAGE)}
-    assert flagged == set(TEMPORARY_ALLOWED)
+    assert ownership_violations(PACKAGE) == []
 
 
 def test_every_tables_module_has_an_owner() -> None:
@@ -162,10 +158,10 @@ def test_every_tables_module_has_an_owner() -> None:
 def test_a_table_import_added_to_the_real_package_is_caught(tmp_path: Path) -> None:
     copy = tmp_path / "fti"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    assert ownership_violations(copy, TEMPORARY_ALLOWED) == []
+    assert ownership_violations(copy) == []
     app = copy / "serving" / "app.py"
     app.write_text(app.read_text("utf-8") + "\nfrom fti.storage.metadata.tables import runs\n")
-    assert ownership_violations(copy, TEMPORARY_ALLOWED) == [
+    assert ownership_violations(copy) == [
         "fti/serving/app.py imports the training tables (fti.storage.metadata.tables runs): "
         "only fti/training/records.py may"
     ]
@@ -265,3 +261,22 @@ def test_an_allowlisted_module_is_skipped(tmp_path: Path) -> None:
     package = _tree(tmp_path, {"fti/features/feature_store.py": "import sqlalchemy\n"})
     assert ownership_violations(package) != []
     assert ownership_violations(package, frozenset({"fti/features/feature_store.py"})) == []
+
+
+def test_a_records_package_owns_its_tables_and_nothing_deeper(tmp_path: Path) -> None:
+    features = "from sqlalchemy import Table\nfeature_groups = Table('fg')\n"
+    source = "import sqlalchemy\nfrom fti.storage.metadata.tables import feature_groups\n"
+    clean = _tree(
+        tmp_path / "a",
+        {
+            "fti/storage/metadata/tables/features.py": features,
+            "fti/features/records/__init__.py": source,
+            "fti/features/records/listing.py": source,
+        },
+    )
+    assert ownership_violations(clean) == []
+    nested = _tree(
+        tmp_path / "b",
+        {"fti/storage/metadata/tables/features.py": features, "fti/features/records/deep/x.py": source},
+    )
+    assert len(ownership_violations(nested)) == 2  # sqlalchemy and the table, one level too deep

@@ -148,3 +148,14 @@ def test_decorators_do_not_import_heavy_modules() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_secrets_are_validated_at_import() -> None:
+    @fti.feature_pipeline(secrets=["analytics-db", "s3.raw", "analytics-db"])
+    def uses(project):  # type: ignore[no-untyped-def]
+        pass
+
+    assert spec_of(uses).secrets == ("analytics-db", "s3.raw")  # type: ignore[union-attr]
+    for bad in ("analytics-db", ["Bad Name"], [1], {"a": 1}):
+        with pytest.raises(ValidationError, match="secret"):
+            fti.feature_pipeline(secrets=bad, name="uses")(lambda project: None)

@@ -75,7 +75,7 @@ def test_keys_made_before_roles_existed_become_admin(tmp_path: Path) -> None:
     config.set_main_option("script_location", str(_MIGRATIONS))
     with catalog.engine.begin() as conn:
         config.attributes["connection"] = conn
-        command.downgrade(config, "0005")
+        command.downgrade(config, "0007_source_cursors")  # the revision before roles
     with catalog.engine.begin() as conn:
         conn.execute(
             text("INSERT INTO projects (name, created_at) VALUES ('default', '2026-01-01 00:00:00')")

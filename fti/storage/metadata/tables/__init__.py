@@ -16,7 +16,9 @@ from fti.storage.metadata.tables.pipelines import (
     scheduler_leases,
 )
 from fti.storage.metadata.tables.registry import alias_history, model_aliases, model_versions, models
+from fti.storage.metadata.tables.secrets import secrets
 from fti.storage.metadata.tables.serving import api_keys, deployments
+from fti.storage.metadata.tables.sources import source_cursors
 from fti.storage.metadata.tables.tags import tags
 from fti.storage.metadata.tables.training import run_metrics, run_params, runs
 
@@ -40,6 +42,8 @@ __all__ = [
     "run_params",
     "runs",
     "scheduler_leases",
+    "secrets",
+    "source_cursors",
     "tags",
     "training_datasets",
 ]

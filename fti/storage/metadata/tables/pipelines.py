@@ -35,6 +35,7 @@ pipelines = Table(
     Column("missed", String(16), nullable=False),
     Column("signature", JsonType, nullable=False),
     Column("description", Text, nullable=False),
+    Column("secrets", JsonType, nullable=True),  # names of the secrets a run receives
     Column("paused", Boolean, nullable=False),
     Column("cursor", UtcDateTime, nullable=True),  # schedule fire times up to here are handled
     Column("created_at", UtcDateTime, nullable=False),

@@ -3,8 +3,8 @@
 ``api_keys.role`` (reader | writer | admin): keys that existed before roles keep working as admin.
 ``tags``: free labels on feature groups, feature views, model versions and runs.
 
-Revision ID: 0006_roles_tags
-Revises: 0005
+Revision ID: 0008_roles_tags
+Revises: 0007_source_cursors
 """
 
 import sqlalchemy as sa
@@ -12,8 +12,8 @@ from alembic import op
 
 from fti.storage.metadata.tables._base import UtcDateTime
 
-revision = "0006_roles_tags"
-down_revision = "0005"
+revision = "0008_roles_tags"
+down_revision = "0007_source_cursors"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,62 @@
+"""What the feature domain needs of a project: its identity, three storage roles and two facades.
+
+:class:`fti.project.Project` satisfies these Protocols; naming the contract here keeps
+``fti.features`` from depending on the composition root that imports it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from fti.features.feature_store import FeatureStore
+    from fti.registry.model_registry import ModelRegistry
+    from fti.storage.metadata.base import Catalog
+    from fti.storage.offline.base import OfflineStore
+    from fti.storage.online.base import OnlineStore
+
+
+class FeatureBackends(Protocol):
+    """The storage roles feature groups and views use."""
+
+    @property
+    def catalog(self) -> Catalog:
+        """Definitions, commits and training-dataset records (see :mod:`fti.features.records`)."""
+        ...
+
+    @property
+    def offline(self) -> OfflineStore:
+        """Feature-group history and training-dataset rows (Delta tables)."""
+        ...
+
+    @property
+    def online(self) -> OnlineStore:
+        """The latest row per key of online-enabled groups."""
+        ...
+
+
+class FeatureProject(Protocol):
+    """The project a feature group or view belongs to."""
+
+    @property
+    def id(self) -> int:
+        """The catalog id every feature record is scoped by."""
+        ...
+
+    @property
+    def name(self) -> str:
+        """Prefixes the offline table names."""
+        ...
+
+    @property
+    def backends(self) -> FeatureBackends: ...
+
+    @property
+    def feature_store(self) -> FeatureStore:
+        """Resolves the feature groups a stored feature-view query names."""
+        ...
+
+    @property
+    def model_registry(self) -> ModelRegistry:
+        """Finds the models trained from a feature view (``fv.models()``)."""
+        ...

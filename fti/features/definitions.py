@@ -1,0 +1,118 @@
+"""Feature group and feature view definitions: what a valid one is, checked before anything is stored.
+
+:class:`~fti.features.feature_store.FeatureStore` calls these when it creates a group or a view,
+so a rejected definition leaves nothing behind in the catalog.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fti.errors import SchemaError, ValidationError
+from fti.features.query import Query
+from fti.types import Feature
+
+
+def check_group(
+    primary_key: Sequence[str],
+    event_time: str | None,
+    online_enabled: bool,
+    features: Sequence[Feature] | None,
+    expectation_suite: Any,
+) -> tuple[list[str], list[Feature] | None, dict[str, Any] | None]:
+    """Check a feature group's definition before anything is stored.
+
+    Returns:
+        The primary key as a list, the declared features (or None) and the expectation suite as
+        stored in the catalog (or None).
+
+    Raises:
+        ValidationError: which argument is wrong and why.
+    """
+    pk = _check_primary_key(primary_key)
+    if event_time is not None and (not isinstance(event_time, str) or not event_time):
+        raise ValidationError(f"event_time must be a column name or None, got {event_time!r}")
+    if event_time in pk:
+        raise ValidationError(f"event_time {event_time!r} cannot also be a primary-key column")
+    if not isinstance(online_enabled, bool):
+        raise ValidationError(f"online_enabled must be True or False, got {online_enabled!r}")
+    declared = _check_features(features, pk, event_time)
+    from fti.features.validation import suite_to_json
+
+    return pk, declared, suite_to_json(expectation_suite)
+
+
+def _check_primary_key(primary_key: Any) -> list[str]:
+    if isinstance(primary_key, str):
+        primary_key = [primary_key]
+    if (
+        not isinstance(primary_key, Sequence)
+        or not primary_key
+        or not all(isinstance(k, str) and k for k in primary_key)
+    ):
+        raise ValidationError(f"primary_key must be a non-empty list of column names, got {primary_key!r}")
+    if len(set(primary_key)) != len(primary_key):
+        raise ValidationError(f"primary_key lists a column twice: {primary_key!r}")
+    return list(primary_key)
+
+
+def _check_features(
+    features: Sequence[Feature] | None, pk: list[str], event_time: str | None
+) -> list[Feature] | None:
+    if features is None:
+        return None
+    if not all(isinstance(f, Feature) for f in features) or not features:
+        raise ValidationError("features must be a non-empty list of fti.Feature(name, dtype)")
+    names = [f.name for f in features]
+    missing = [c for c in [*pk, *([event_time] if event_time else [])] if c not in names]
+    if missing:
+        raise ValidationError(f"features must declare the key and event time columns; missing {missing}")
+    if event_time and next(f for f in features if f.name == event_time).dtype != "timestamp":
+        raise ValidationError(f"event time feature {event_time!r} must have dtype 'timestamp'")
+    return list(features)
+
+
+def check_view(
+    query: Query, labels: Sequence[str], transformations: Mapping[str, str] | None, description: str
+) -> dict[str, Any]:
+    """Check a feature view's definition against its query.
+
+    Returns:
+        The definition as stored in the catalog: ``{"query": ..., "labels": ..., "transformations": ...}``.
+
+    Raises:
+        ValidationError: a query not built with ``fg.select(...)``, bad labels, an unknown
+            transformation name, a transformed label, a non-string description.
+        SchemaError: a label or transformed feature is not in the query, or has the wrong dtype.
+    """
+    from fti.features.transformations import check, parse
+
+    if not isinstance(query, Query):
+        raise ValidationError(
+            f"query must be built with fg.select(...)/.join(...), got {type(query).__name__}"
+        )
+    if (
+        isinstance(labels, str)
+        or not isinstance(labels, Sequence)
+        or not all(isinstance(x, str) for x in labels)
+    ):
+        raise ValidationError(f"labels must be a list of column names, got {labels!r}")
+    dtypes = {c.name: c.dtype for c in query.columns()}
+    missing = [x for x in labels if x not in dtypes]
+    if missing:
+        raise SchemaError(
+            f"label(s) {missing} are not in the query; select them from the spine group "
+            f"(query columns: {list(dtypes)})"
+        )
+    transformations = dict(transformations or {})
+    if not all(isinstance(k, str) for k in transformations):
+        raise ValidationError("transformations must map feature names to transformation names")
+    on_labels = [k for k in transformations if k in labels]
+    if on_labels:
+        raise ValidationError(f"labels {on_labels} cannot be transformed; transformations apply to features")
+    specs = {feature: parse(spec, feature) for feature, spec in transformations.items()}
+    check(specs, {k: v for k, v in dtypes.items() if k not in labels})
+    if not isinstance(description, str):
+        raise ValidationError(f"description must be a string, got {description!r}")
+    return {"query": query.to_dict(), "labels": list(labels), "transformations": transformations}
