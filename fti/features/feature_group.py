@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from fti.features._project import FeatureProject
     from fti.features.query import Query
+    from fti.paging import Page
 
 __all__ = ["CommitInfo", "FeatureGroup", "FeatureGroupMeta", "InsertResult"]
 
@@ -110,6 +111,26 @@ class FeatureGroup:
             "created_at": self._meta.created_at.isoformat(),
             "latest_version": self.latest_commit_version(),
         }
+
+    # --- tags -----------------------------------------------------------------------------
+    def add_tag(self, tag: str) -> None:
+        """Tag this feature group version (e.g. ``"pii"``); see :mod:`fti.tags`."""
+        from fti import tags
+
+        tags.add(self._project, "feature_group", self.id, tag)
+
+    def remove_tag(self, tag: str) -> None:
+        """Remove a tag; NotFoundError when the group does not have it."""
+        from fti import tags
+
+        tags.remove(self._project, "feature_group", self.id, tag, what=f"feature group {self.name!r}")
+
+    @property
+    def tags(self) -> list[str]:
+        """This version's tags, sorted."""
+        from fti import tags
+
+        return tags.tags_of(self._project, "feature_group", self.id)
 
     # --- writing --------------------------------------------------------------------------
     def insert(
@@ -249,7 +270,10 @@ class FeatureGroup:
         return commit.materialize(self)
 
     def delete(self) -> None:
-        """Delete the group: its online rows, its offline table (all history) and its metadata."""
+        """Delete the group: its online rows, its offline table (all history), its tags and its metadata."""
+        from fti import tags
+
+        tags.forget(self._project, "feature_group", self.id)  # first: a catalog id may be reused
         backends = self._project.backends
         if self.online_enabled:
             backends.online.delete_table(self.table_name)
@@ -314,6 +338,21 @@ class FeatureGroup:
         import polars as pl
 
         return pl.from_arrow(self.read_arrow(as_of, columns))  # type: ignore[return-value]
+
+    def read_page(
+        self, offset: int = 0, limit: int = 50, as_of: int | datetime | None = None
+    ) -> Page[dict[str, Any]]:
+        """Rows ``offset`` to ``offset + limit`` at ``as_of`` (in storage order) as dicts, and the
+        row count; reads only the files those rows are in (for browsing large groups)."""
+        from fti.paging import Page, check_page
+
+        offset, limit = check_page(offset, limit)
+        dataset = self._dataset(as_of)
+        if dataset is None:
+            return Page([], 0, offset, limit)
+        total = int(dataset.count_rows())  # from the Parquet footers
+        rows = dataset.head(offset + limit).slice(offset).to_pylist() if limit and offset < total else []
+        return Page(rows, total, offset, limit)
 
     def _check_columns(self, columns: Sequence[str] | None) -> list[str] | None:
         if columns is None:

@@ -100,6 +100,25 @@ class FeatureView:
     def __repr__(self) -> str:
         return f"FeatureView(name={self.name!r}, version={self.version})"
 
+    def add_tag(self, tag: str) -> None:
+        """Tag this feature view version; see :mod:`fti.tags`."""
+        from fti import tags
+
+        tags.add(self._project, "feature_view", self.id, tag)
+
+    def remove_tag(self, tag: str) -> None:
+        """Remove a tag; NotFoundError when the view does not have it."""
+        from fti import tags
+
+        tags.remove(self._project, "feature_view", self.id, tag, what=f"feature view {self.name!r}")
+
+    @property
+    def tags(self) -> list[str]:
+        """This version's tags, sorted."""
+        from fti import tags
+
+        return tags.tags_of(self._project, "feature_view", self.id)
+
     def models(self) -> list[ModelVersion]:
         """Model versions trained from this feature view (lineage, the other direction)."""
         return self._project.model_registry.list_models(feature_view=self)

@@ -116,6 +116,13 @@ class Deployment:
             "created_at": self.created_at.isoformat() if self.created_at else None,
         }
 
+    def model_version(self) -> Any:
+        """The registry's model version this deployment serves now (its pinned version, else
+        where its alias points, else the model's latest version)."""
+        from fti.serving.repository import resolve
+
+        return resolve(self._project, self.spec)
+
     def predict(
         self, data: Any, *, api_key: str | None = None, timeout_s: float = 30.0
     ) -> dict[str, list[Any]]:

@@ -37,6 +37,7 @@ def test_register_get_load_and_signature(project: fti.Project, xy, classifier) -
             TensorSpec("hour", "FP64", [-1]),
         ],
         outputs=[TensorSpec("predict", "INT64", [-1]), TensorSpec("predict_proba", "FP64", [-1, 2])],
+        classes=["0", "1"],
     )
     assert ModelSignature.from_dict(mv.signature.to_dict()) == mv.signature
     assert mv.artifact_prefix == f"models/{project.name}/fraud/1"

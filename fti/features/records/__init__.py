@@ -1,4 +1,5 @@
-"""The feature domain's catalog records: the only module that touches the feature tables.
+"""The feature domain's catalog records: with :mod:`.listing` (the listing and search queries of
+the UI and ``fs.search_*``), the only code that touches the feature tables.
 
 Feature groups, their commits, feature views and training datasets live in the tables declared in
 ``fti.storage.metadata.tables.features`` and ``...feature_views``. This module writes their SQL
