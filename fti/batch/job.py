@@ -28,7 +28,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fti._names import check_name
@@ -40,8 +39,10 @@ if TYPE_CHECKING:
 
     from fti.features.feature_group import FeatureGroup
     from fti.features.feature_view import FeatureView
+    from fti.inference.cache import ScorerCache
+    from fti.inference.parallel import ParallelScorer, Scores
     from fti.project import Project
-    from fti.registry.scoring import ParallelScorer, Scores
+    from fti.registry.model_version import ModelVersion
 
 DEFAULT_CHUNK_ROWS = 65_536
 SAMPLE_ROWS = 2_000
@@ -108,7 +109,7 @@ def score(
             and event time.
         output_version: Version of the predictions group.
         chunk_rows: About how many rows are read and scored at once (memory bound).
-        prefer: Scorer choice, see :func:`fti.registry.scoring.get_scorer`.
+        prefer: Scorer choice, see :func:`fti.inference.get_scorer`.
         progress: Optional callback ``(rows_done, rows_total)``.
 
     Returns:
@@ -125,7 +126,8 @@ def score(
     _check_times(start_time, end_time)
     if not isinstance(model, str) or not model:
         raise ValidationError(f"model must be 'name@alias', 'name' or 'name:version', got {model!r}")
-    from fti.registry.scoring import check_prefer
+    from fti.inference.cache import ScorerCache
+    from fti.inference.selection import check_prefer
 
     check_prefer(prefer)  # before a cached scorer could be taken without looking at it
 
@@ -155,7 +157,7 @@ def score(
 
         def load() -> tuple[pa.Table, np.ndarray] | None:
             nonlocal batches
-            from fti.registry.scoring import to_matrix
+            from fti.inference.matrix import to_matrix
 
             if batches is None:  # opened in the reader thread, while the scorer loads
                 batches = fv.iter_batch_data(
@@ -171,7 +173,8 @@ def score(
         # the first batch is read while a cached scorer is rebuilt or the native model loads;
         # without a cached scorer, the first rows of that batch verify and time the candidates
         pending = reader.submit(load)
-        cached = None if prefer == "native" else _cached_scorer(project, version)
+        cache = ScorerCache.at_home(project.settings.home)
+        cached = None if prefer == "native" else _cached_scorer(cache, version)
         if cached is not None:
             scorer = cached[1]
         native = version.load() if cached is None else None
@@ -181,7 +184,7 @@ def score(
                 None, 0, version.name, version.version, "none", [], scored_at, time.perf_counter() - started
             )
         classes, scorer = (
-            cached if cached is not None else _native_scorer(project, version, native, current[1], prefer)
+            cached if cached is not None else _native_scorer(cache, version, native, current[1], prefer)
         )
         constants = _constants(version, scored_at, chunk_rows)
         group: FeatureGroup | None = None
@@ -337,16 +340,15 @@ def _resolve(project: Project, model: str) -> Any:
     return registry.resolve(model)
 
 
-def _cached_scorer(project: Project, version: Any) -> tuple[Any, ParallelScorer] | None:
-    """The model's classes and its converted fastest scorer, rebuilt from a cached manifest
-    (:func:`fti.registry.scorer_manifest.load_version`: the model's artifacts still checked
-    against their digests) without loading the native model, or None when no manifest with the
-    classes is cached.
+def _cached_scorer(cache: ScorerCache, version: ModelVersion) -> tuple[Any, ParallelScorer] | None:
+    """The model's classes and its converted fastest scorer, rebuilt from the cache without
+    loading the native model (:meth:`~fti.inference.ScorerCache.load`: the model's artifacts
+    still checked against their digests), or None when no manifest with the classes is cached.
     """
-    from fti.registry import scorer_manifest
-    from fti.registry.scoring import CLASSES_NOT_RECORDED, ParallelScorer
+    from fti.inference.base import CLASSES_NOT_RECORDED
+    from fti.inference.parallel import ParallelScorer
 
-    converted = scorer_manifest.load_version(_cache_dir(project), version)
+    converted = cache.load(version)
     classes = getattr(converted, "classes", CLASSES_NOT_RECORDED)
     if converted is None or classes is CLASSES_NOT_RECORDED:
         return None
@@ -354,31 +356,21 @@ def _cached_scorer(project: Project, version: Any) -> tuple[Any, ParallelScorer]
 
 
 def _native_scorer(
-    project: Project, version: Any, native: Any, rows: np.ndarray, prefer: str
+    cache: ScorerCache, version: ModelVersion, native: Any, rows: np.ndarray, prefer: str
 ) -> tuple[Any, ParallelScorer]:
     """The classes (None for regressors) and fastest scorer of ``native``, the loaded model of
     ``version``, run by one single-threaded worker per core (see
-    :class:`~fti.registry.scoring.ParallelScorer`): the candidates are verified on the first
+    :class:`~fti.inference.ParallelScorer`): the candidates are verified on the first
     ``SAMPLE_ROWS`` of ``rows`` and timed on up to ``TIMING_ROWS`` of them (conversions and the
-    winner cached on disk).
+    winner cached).
     """
-    from fti.registry.scoring import TIMING_ROWS, ParallelScorer, cache_key, get_scorer
+    from fti.inference.parallel import ParallelScorer
+    from fti.inference.selection import TIMING_ROWS
 
-    cache = _cache_dir(project)
-    chosen = get_scorer(
-        native,
-        sample=rows[:SAMPLE_ROWS],
-        timing_sample=rows[:TIMING_ROWS],
-        prefer=prefer,
-        cache_dir=cache,
-        cache_key=cache_key(version),
-        predict_fn=version.flavor_impl.predict,
+    chosen = cache.build(
+        version, native, prefer=prefer, sample=rows[:SAMPLE_ROWS], timing_sample=rows[:TIMING_ROWS]
     )
     return getattr(native, "classes_", None), ParallelScorer(chosen)
-
-
-def _cache_dir(project: Project) -> Path:
-    return Path(project.settings.home) / "cache" / "scorers"
 
 
 def _check_spine_time(fv: FeatureView, start: datetime | None, end: datetime | None) -> None:

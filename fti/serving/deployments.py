@@ -19,7 +19,7 @@ from sqlalchemy import delete, insert, select, update
 
 from fti._names import check_name
 from fti.errors import FtiError, NotFoundError, ValidationError
-from fti.registry.scoring import PREFER
+from fti.inference.selection import PREFER
 from fti.storage.metadata.tables import deployments
 from fti.storage.metadata.tables._base import utcnow
 

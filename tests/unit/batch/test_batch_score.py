@@ -245,18 +245,17 @@ def test_a_cached_converted_winner_scores_without_loading_the_model(
 
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    from fti.registry import scorer_manifest, scoring
+    from fti.inference import manifest as scorer_manifest
+    from fti.inference.cache import ScorerCache
     from fti.registry.model_version import ModelVersion
 
     setup_model(sqlite_project, HistGradientBoostingClassifier(max_iter=10, random_state=0))
     mv = sqlite_project.model_registry.get_model("fraud@production")
-    cache = sqlite_project.settings.home / "cache" / "scorers"
-    cache.mkdir(parents=True, exist_ok=True)
-    key = scorer_manifest.stored_key(scoring.cache_key(mv))
-    (cache / f"{key}.choice").write_text("_build_onnx_hgb")  # ONNX won an earlier timing
+    entry = ScorerCache.at_home(sqlite_project.settings.home).entry(mv)
+    entry.remember_choice("_build_onnx_hgb")  # ONNX won an earlier timing
     first = fti.batch.score(sqlite_project, "fraud", output="first")  # native load, records it
     assert first.scorer == "onnx"
-    manifest = json.loads((cache / f"{key}{scorer_manifest.SUFFIX}").read_text())
+    manifest = json.loads(entry.path(scorer_manifest.SUFFIX).read_text())
     assert manifest["classes"] == [0, 1]
 
     def refuse(self: ModelVersion) -> None:
@@ -275,12 +274,12 @@ def test_a_cached_converted_winner_scores_without_loading_the_model(
         fti.batch.score(sqlite_project, "fraud", output="never", prefer="gpu")
     # without recorded classes (an older manifest) the model is loaded, as before
     del manifest["classes"]
-    (cache / f"{key}{scorer_manifest.SUFFIX}").write_text(json.dumps(manifest))
+    entry.path(scorer_manifest.SUFFIX).write_text(json.dumps(manifest))
     with pytest.raises(AssertionError, match="the native model was loaded"):
         fti.batch.score(sqlite_project, "fraud", output="third")
     # a stored artifact changed after registration: refused even though a conversion is cached
     manifest["classes"] = [0, 1]
-    (cache / f"{key}{scorer_manifest.SUFFIX}").write_text(json.dumps(manifest))
+    entry.path(scorer_manifest.SUFFIX).write_text(json.dumps(manifest))
     artifacts = Path(sqlite_project.settings.resolved_artifacts_url) / mv.artifact_prefix
     for path in artifacts.rglob("*"):
         if path.is_file():
