@@ -39,10 +39,9 @@ if TYPE_CHECKING:
 
     from fti.features.feature_group import FeatureGroup
     from fti.features.feature_view import FeatureView
-    from fti.inference.cache import ScorerCache
+    from fti.inference.base import Scorer
     from fti.inference.parallel import ParallelScorer, Scores
     from fti.project import Project
-    from fti.registry.model_version import ModelVersion
 
 DEFAULT_CHUNK_ROWS = 65_536
 SAMPLE_ROWS = 2_000
@@ -126,8 +125,10 @@ def score(
     _check_times(start_time, end_time)
     if not isinstance(model, str) or not model:
         raise ValidationError(f"model must be 'name@alias', 'name' or 'name:version', got {model!r}")
+    from fti.inference.base import CLASSES_NOT_RECORDED
     from fti.inference.cache import ScorerCache
-    from fti.inference.selection import check_prefer
+    from fti.inference.parallel import ParallelScorer
+    from fti.inference.selection import TIMING_ROWS, check_prefer
 
     check_prefer(prefer)  # before a cached scorer could be taken without looking at it
 
@@ -174,18 +175,27 @@ def score(
         # without a cached scorer, the first rows of that batch verify and time the candidates
         pending = reader.submit(load)
         cache = ScorerCache.at_home(project.settings.home)
-        cached = None if prefer == "native" else _cached_scorer(cache, version)
-        if cached is not None:
-            scorer = cached[1]
-        native = version.load() if cached is None else None
+        # a converted winner cached with the model's classes runs without loading the native model
+        # (the model's artifacts are still checked against their digests)
+        chosen: Scorer | None = None if prefer == "native" else cache.load(version)
+        classes = getattr(chosen, "classes", CLASSES_NOT_RECORDED)
+        if classes is CLASSES_NOT_RECORDED:  # a manifest without classes: the model names them
+            chosen = None
+        native = version.load() if chosen is None else None
         current = pending.result()
         if current is None or not len(current[1]):
             return BatchScoreResult(
                 None, 0, version.name, version.version, "none", [], scored_at, time.perf_counter() - started
             )
-        classes, scorer = (
-            cached if cached is not None else _native_scorer(cache, version, native, current[1], prefer)
-        )
+        if chosen is None:
+            # the candidates are verified on the first rows of the batch and timed on up to
+            # TIMING_ROWS of them (conversions and the winner cached)
+            rows = current[1]
+            chosen = cache.build(
+                version, native, prefer=prefer, sample=rows[:SAMPLE_ROWS], timing_sample=rows[:TIMING_ROWS]
+            )
+            classes = getattr(native, "classes_", None)
+        scorer = ParallelScorer(chosen)  # one single-threaded worker per core
         constants = _constants(version, scored_at, chunk_rows)
         group: FeatureGroup | None = None
         done = 0
@@ -338,39 +348,6 @@ def _resolve(project: Project, model: str) -> Any:
             raise ValidationError(f"model version in {model!r} must be an integer, e.g. 'fraud:3'")
         return registry.get_model(name, version=int(version))
     return registry.resolve(model)
-
-
-def _cached_scorer(cache: ScorerCache, version: ModelVersion) -> tuple[Any, ParallelScorer] | None:
-    """The model's classes and its converted fastest scorer, rebuilt from the cache without
-    loading the native model (:meth:`~fti.inference.ScorerCache.load`: the model's artifacts
-    still checked against their digests), or None when no manifest with the classes is cached.
-    """
-    from fti.inference.base import CLASSES_NOT_RECORDED
-    from fti.inference.parallel import ParallelScorer
-
-    converted = cache.load(version)
-    classes = getattr(converted, "classes", CLASSES_NOT_RECORDED)
-    if converted is None or classes is CLASSES_NOT_RECORDED:
-        return None
-    return classes, ParallelScorer(converted)
-
-
-def _native_scorer(
-    cache: ScorerCache, version: ModelVersion, native: Any, rows: np.ndarray, prefer: str
-) -> tuple[Any, ParallelScorer]:
-    """The classes (None for regressors) and fastest scorer of ``native``, the loaded model of
-    ``version``, run by one single-threaded worker per core (see
-    :class:`~fti.inference.ParallelScorer`): the candidates are verified on the first
-    ``SAMPLE_ROWS`` of ``rows`` and timed on up to ``TIMING_ROWS`` of them (conversions and the
-    winner cached).
-    """
-    from fti.inference.parallel import ParallelScorer
-    from fti.inference.selection import TIMING_ROWS
-
-    chosen = cache.build(
-        version, native, prefer=prefer, sample=rows[:SAMPLE_ROWS], timing_sample=rows[:TIMING_ROWS]
-    )
-    return getattr(native, "classes_", None), ParallelScorer(chosen)
 
 
 def _check_spine_time(fv: FeatureView, start: datetime | None, end: datetime | None) -> None:
