@@ -1,4 +1,4 @@
-"""Name and version rules for projects, feature groups, views, models and deployments."""
+"""Name, alias and version rules for projects, feature groups, views, models and deployments."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import re
 from fti.errors import ValidationError
 
 _NAME = re.compile(r"^[a-z0-9_]{1,63}$")
+_ALIAS = re.compile(r"^[a-z0-9_-]{1,63}$")
+MAX_VERSION = 2_147_483_647
+"""The largest version a catalog stores (a 32-bit integer column on PostgreSQL)."""
 
 
 def check_name(name: object, kind: str) -> str:
@@ -26,3 +29,12 @@ def check_version(version: object, kind: str, *, allow_none: bool = False) -> in
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ValidationError(f"invalid {kind} version {version!r}: versions are integers >= 1")
     return version
+
+
+def check_alias(alias: object) -> str:
+    """Return ``alias`` if it is 1-63 of ``[a-z0-9_-]``; else ``ValidationError``."""
+    if not isinstance(alias, str) or not _ALIAS.match(alias):
+        raise ValidationError(
+            f"invalid alias {alias!r}: use 1-63 lowercase letters, digits, '_' or '-' (e.g. 'production')"
+        )
+    return alias

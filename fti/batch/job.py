@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from fti._names import check_name
 from fti.errors import ValidationError
+from fti.types import ModelRef
 
 if TYPE_CHECKING:
     import numpy as np
@@ -86,7 +87,7 @@ class BatchScoreResult:
 
 def score(
     project: Project,
-    model: str,
+    model: str | ModelRef,
     *,
     start_time: datetime | None = None,
     end_time: datetime | None = None,
@@ -101,7 +102,7 @@ def score(
     Args:
         project: The project holding the model and its feature view.
         model: ``"name@alias"`` (e.g. ``"fraud@production"``), ``"name"`` (latest version) or
-            ``"name:3"`` (version 3).
+            ``"name:3"`` (version 3); see :class:`fti.types.ModelRef`.
         start_time: Inclusive lower bound on the spine's event time (tz-aware; None = no bound).
         end_time: Exclusive upper bound (tz-aware; None = no bound).
         output: The predictions feature group, created on first use with the view's primary key
@@ -123,8 +124,7 @@ def score(
     if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
         raise ValidationError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
     _check_times(start_time, end_time)
-    if not isinstance(model, str) or not model:
-        raise ValidationError(f"model must be 'name@alias', 'name' or 'name:version', got {model!r}")
+    ref = ModelRef.parse(model)
     from fti.inference.base import CLASSES_NOT_RECORDED
     from fti.inference.cache import ScorerCache
     from fti.inference.parallel import ParallelScorer
@@ -132,7 +132,7 @@ def score(
 
     check_prefer(prefer)  # before a cached scorer could be taken without looking at it
 
-    version = _resolve(project, model)
+    version = project.model_registry.resolve(ref)
     fv = version.feature_view()
     if fv is None:
         raise ValidationError(
@@ -338,16 +338,6 @@ def _check_times(start_time: datetime | None, end_time: datetime | None) -> None
         raise ValidationError(
             f"start_time {start_time.isoformat()} must be before end_time {end_time.isoformat()}"
         )
-
-
-def _resolve(project: Project, model: str) -> Any:
-    registry = project.model_registry
-    name, sep, version = model.partition(":")
-    if sep:
-        if not version.isdigit():
-            raise ValidationError(f"model version in {model!r} must be an integer, e.g. 'fraud:3'")
-        return registry.get_model(name, version=int(version))
-    return registry.resolve(model)
 
 
 def _check_spine_time(fv: FeatureView, start: datetime | None, end: datetime | None) -> None:

@@ -7,7 +7,6 @@ to, so a rollback is one ``set_alias`` call and the history shows it.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,11 +14,10 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 
-from fti.errors import NotFoundError, ValidationError
+from fti._names import check_alias as check_alias  # the alias rule lives with the other name rules
+from fti.errors import NotFoundError
 from fti.storage.metadata.tables import alias_history, model_aliases, model_versions
 from fti.storage.metadata.tables._base import utcnow
-
-_ALIAS = re.compile(r"^[a-z0-9_-]{1,63}$")
 
 
 @dataclass(frozen=True)
@@ -42,15 +40,6 @@ class AliasChange:
             "changed_by": self.changed_by,
             "reason": self.reason,
         }
-
-
-def check_alias(alias: object) -> str:
-    """Return ``alias`` if it is 1-63 of ``[a-z0-9_-]``; else ``ValidationError``."""
-    if not isinstance(alias, str) or not _ALIAS.match(alias):
-        raise ValidationError(
-            f"invalid alias {alias!r}: use 1-63 lowercase letters, digits, '_' or '-' (e.g. 'production')"
-        )
-    return alias
 
 
 def current(conn: Connection, model_id: int, alias: str, *, lock: bool = False) -> int | None:

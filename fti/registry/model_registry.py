@@ -25,6 +25,7 @@ from fti.registry.model_version import ModelVersion
 from fti.registry.promotion import PromotionRejectedError, evaluate, parse_conditions, reason
 from fti.storage.metadata.tables import model_versions, models, runs
 from fti.storage.metadata.tables._base import utcnow
+from fti.types import ModelRef
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -208,17 +209,20 @@ class ModelRegistry:
         raise AssertionError("unreachable")
 
     # --- find -----------------------------------------------------------------------------
-    def get_model(self, name: str, version: int | None = None) -> ModelVersion:
-        """A model version: ``get_model("fraud", version=3)``, ``get_model("fraud@production")``,
-        or ``get_model("fraud")`` for the latest version.
+    def get_model(self, name: str | ModelRef, version: int | None = None) -> ModelVersion:
+        """A model version: ``get_model("fraud:3")`` or ``get_model("fraud", version=3)``,
+        ``get_model("fraud@production")``, or ``get_model("fraud")`` for the latest version.
+
+        Args:
+            name: A model reference (see :class:`fti.types.ModelRef`).
+            version: A version, for a reference that names neither a version nor an alias.
 
         Raises:
+            ValidationError: a malformed reference, or a version given twice or with an alias.
             NotFoundError: unknown model, version or alias (the message lists what exists).
         """
-        base, alias = _split_ref(name)
-        if alias is not None and version is not None:
-            raise ValidationError(f"give either an alias ({name!r}) or version={version}, not both")
-        check_version(version, "model", allow_none=True)
+        ref = ModelRef.parse(name).pin(version)
+        base, version, alias = ref.name, ref.version, ref.alias
         with self._engine.connect() as conn:
             model_id = self._model_id(conn, base, create=False)
             if model_id is None:
@@ -246,8 +250,8 @@ class ModelRegistry:
                 raise NotFoundError(f"model {base!r} has no {what} (versions: {versions or 'none'})")
         return ModelVersion.from_row(row, base, self)
 
-    def resolve(self, ref: str) -> ModelVersion:
-        """``"name@alias"`` or ``"name"`` (latest version) -> the version it points to now.
+    def resolve(self, ref: str | ModelRef) -> ModelVersion:
+        """``"name@alias"``, ``"name"`` (latest version) or ``"name:3"`` -> the version it points to now.
 
         Serving polls this to notice alias moves.
         """
@@ -484,19 +488,6 @@ class ModelRegistry:
             if conn.execute(query).scalar_one_or_none() is None:
                 raise NotFoundError(f"run {run_id} does not exist in project {self._project.name!r}")
         return run_id
-
-
-def _split_ref(ref: str) -> tuple[str, str | None]:
-    if not isinstance(ref, str):
-        raise ValidationError(
-            f"model reference must be a string like 'fraud' or 'fraud@production', got {ref!r}"
-        )
-    base, sep, alias = ref.partition("@")
-    check_name(base, "model")
-    if sep:
-        _aliases.check_alias(alias)
-        return base, alias
-    return base, None
 
 
 def _example_json(example: Any) -> dict[str, Any] | None:

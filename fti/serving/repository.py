@@ -1,7 +1,7 @@
 """The model repository of a server: which deployment versions are loaded, and hot swaps.
 
 Each deployment follows a model reference (``"fraud@production"``, ``"fraud"`` = latest, or a
-pinned version). The repository loads the version the reference resolves to, polls
+pinned version, ``"fraud:3"``). The repository loads the version the reference resolves to, polls
 ``ModelRegistry.resolve`` and the deployments table, and when an alias moves it loads the new
 version, switches new requests to it, drains the old one (every request already routed to it
 finishes there) and unloads it — so a swap under load fails no request. With ``lazy=True`` a
@@ -132,13 +132,10 @@ def _key_datatypes(feature_view: Any) -> dict[str, str]:
 
 def resolve(project: Project, spec: DeploymentSpec, version: int | None = None) -> ModelVersion:
     """The registry's model version for ``spec`` (``version`` wins over the spec's reference)."""
-    mr = project.model_registry
-    name = spec.model.split("@", 1)[0]
+    ref = spec.ref
     if version is not None:
-        return mr.get_model(name, version=version)
-    if spec.model_version is not None:
-        return mr.get_model(name, version=spec.model_version)
-    return mr.resolve(spec.model)
+        return project.model_registry.get_model(ref.name, version=version)
+    return project.model_registry.resolve(ref)
 
 
 def load_model(project: Project, spec: DeploymentSpec, version: int | None = None) -> LoadedModel:

@@ -168,6 +168,8 @@ def test_bad_inputs_are_rejected_and_write_nothing(project: fti.Project) -> None
         ({"model": "fraud@staging"}, NotFoundError, "has no alias 'staging'"),
         ({"model": "fraud:9"}, NotFoundError, "has no version 9"),
         ({"model": "fraud:x"}, ValidationError, "must be an integer"),
+        ({"model": "fraud@production:1"}, ValidationError, "names both an alias and a version"),
+        ({"model": ""}, ValidationError, "model must be"),
         ({"start_time": at(5), "end_time": at(1)}, ValidationError, "must be before end_time"),
         ({"start_time": datetime(2024, 1, 1)}, ValidationError, "start_time must be a tz-aware datetime"),
         ({"output": "Bad-Name"}, ValidationError, "invalid output feature group name"),
