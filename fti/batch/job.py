@@ -45,7 +45,6 @@ if TYPE_CHECKING:
     from fti.project import Project
 
 DEFAULT_CHUNK_ROWS = 65_536
-SAMPLE_ROWS = 2_000
 Progress = Callable[[int, int], None]
 """Called with (rows scored so far, total rows) after each window."""
 
@@ -188,12 +187,10 @@ def score(
                 None, 0, version.name, version.version, "none", [], scored_at, time.perf_counter() - started
             )
         if chosen is None:
-            # the candidates are verified on the first rows of the batch and timed on up to
-            # TIMING_ROWS of them (conversions and the winner cached)
+            # the candidates are verified on the first rows of the batch (topped up with training
+            # rows when it is short) and timed on up to TIMING_ROWS of them (winner cached)
             rows = current[1]
-            chosen = cache.build(
-                version, native, prefer=prefer, sample=rows[:SAMPLE_ROWS], timing_sample=rows[:TIMING_ROWS]
-            )
+            chosen = cache.build(version, native, prefer=prefer, rows=rows, timing_sample=rows[:TIMING_ROWS])
             classes = getattr(native, "classes_", None)
         scorer = ParallelScorer(chosen)  # one single-threaded worker per core
         constants = _constants(version, scored_at, chunk_rows)

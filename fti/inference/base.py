@@ -54,6 +54,14 @@ class SignatureLike(Protocol):
     def inputs(self) -> Sequence[TensorLike]: ...
 
 
+class TrainingDataSource(Protocol):
+    """A feature view, as far as inference reads it: the rows of a training dataset version."""
+
+    def get_training_data(self, training_dataset_version: int) -> tuple[Any, ...]:
+        """``X, y`` (or the split tuple ``X_train, X_test, y_train, y_test``...) of the version."""
+        ...
+
+
 class ModelVersionLike(Protocol):
     """What inference needs from a registered model version (``fti.registry.ModelVersion``)."""
 
@@ -89,8 +97,8 @@ class ModelVersionLike(Protocol):
         """Check the stored artifacts against their digests (``IntegrityError`` if they differ)."""
         ...
 
-    def feature_view(self) -> Any:
-        """The feature view it was trained from (``get_training_data`` reads real rows), or None."""
+    def feature_view(self) -> TrainingDataSource | None:
+        """The feature view it was trained from (its training data are real rows), or None."""
         ...
 
     def input_example(self) -> Any:

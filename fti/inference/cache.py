@@ -74,7 +74,7 @@ class ScorerCache:
         model: Any,
         *,
         prefer: str = "fastest",
-        sample: np.ndarray | None = None,
+        rows: np.ndarray | None = None,
         timing_sample: np.ndarray | None = None,
     ) -> Scorer:
         """The fastest verified scorer of ``model``, the loaded native model of ``version``
@@ -84,16 +84,17 @@ class ScorerCache:
             version: The registered model version ``model`` was loaded from.
             model: Its native model object.
             prefer: One of :data:`~fti.inference.selection.PREFER`.
-            sample: Rows to verify the candidates on (default: the version's verification sample,
-                see :func:`fti.inference.samples.verification_sample`).
-            timing_sample: Distinct rows to time them on (default: ``sample`` repeated).
+            rows: Model-input rows at hand (a batch job's input). The candidates are verified on
+                them, topped up with rows of the version's training data and its input example
+                (:func:`fti.inference.samples.verification_sample`).
+            timing_sample: Distinct rows to time them on (default: the verification rows repeated).
         """
         from fti.inference.samples import verification_sample
         from fti.registry.flavors.base import get_flavor
 
         return get_scorer(
             model,
-            sample=verification_sample(version) if sample is None else sample,
+            sample=verification_sample(version, rows),
             prefer=prefer,
             cache_dir=self.directory,
             cache_key=version_key(version),
