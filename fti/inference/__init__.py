@@ -7,8 +7,9 @@ What belongs here (one module per concept):
   ``onnx_runtime`` (ONNX Runtime), ``compiled`` (LightGBM compiled by lleaves);
 * ``converters`` — building those candidates (skl2onnx, onnxmltools, lleaves, and ``_onnx_hgb``
   for scikit-learn's HistGradientBoosting);
-* ``verification`` and ``samples`` — a candidate is used only if it reproduces the native
-  outputs on real rows; ``selection`` — :func:`get_scorer` verifies, times and picks;
+* ``verification`` — a candidate is used only if it reproduces the native outputs on real rows
+  (the input at hand, the model's training data, its example); ``selection`` —
+  :func:`get_scorer` verifies, times and picks;
 * ``parallel`` — :class:`ParallelScorer` scores large batches on every core;
 * ``matrix`` — :func:`to_matrix`, columnar data to the scorers' row-major matrix;
 * ``entry``, ``manifest`` and ``cache`` — :class:`ScorerCache`, the one owner of the cache

@@ -86,10 +86,10 @@ class ScorerCache:
             prefer: One of :data:`~fti.inference.selection.PREFER`.
             rows: Model-input rows at hand (a batch job's input). The candidates are verified on
                 them, topped up with rows of the version's training data and its input example
-                (:func:`fti.inference.samples.verification_sample`).
+                (:func:`fti.inference.verification.verification_sample`).
             timing_sample: Distinct rows to time them on (default: the verification rows repeated).
         """
-        from fti.inference.samples import verification_sample
+        from fti.inference.verification import verification_sample
         from fti.registry.flavors.base import get_flavor
 
         return get_scorer(

@@ -65,7 +65,7 @@ def get_scorer(
         model: A registered ``ModelVersion`` (loaded with ``.load()``, its flavor's ``predict`` is
             the reference) or a native model object (scikit-learn, XGBoost, LightGBM).
         sample: A 2-D numeric matrix of representative rows (a few thousand real rows, see
-            :func:`fti.inference.samples.verification_sample`); every candidate must reproduce the
+            :func:`fti.inference.verification.verification_sample`); every candidate must reproduce the
             native outputs on it.
         prefer: ``"fastest"`` times the verified candidates and takes the quickest; ``"native"``
             skips conversion; ``"converted"`` takes the first verified converted scorer.

@@ -19,9 +19,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 import fti
 from fti.inference.cache import ScorerCache
 from fti.inference.native import native_predict
-from fti.inference.samples import training_rows, verification_sample
 from fti.inference.selection import get_scorer
-from fti.inference.verification import agrees
+from fti.inference.verification import agrees, training_rows, verification_sample
 
 N = 3_000
 SPLIT = 1_500
