@@ -123,12 +123,12 @@ def score(
     if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
         raise ValidationError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
     _check_times(start_time, end_time)
-    ref = ModelRef.parse(model)
     from fti.inference.base import CLASSES_NOT_RECORDED
     from fti.inference.cache import ScorerCache
     from fti.inference.parallel import ParallelScorer
     from fti.inference.selection import TIMING_ROWS, check_prefer
 
+    ref = ModelRef.parse(model)
     check_prefer(prefer)  # before a cached scorer could be taken without looking at it
 
     version = project.model_registry.resolve(ref)

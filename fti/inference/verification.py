@@ -119,7 +119,7 @@ def training_rows(version: ModelVersionLike, limit: int) -> np.ndarray | None:
         columns = [tensor.name for tensor in version.signature.inputs]
         # X parts, then y parts: (X, y), (X_train, X_test, y_train, y_test), or the six-tuple
         features = [to_matrix(x, columns) for x in parts[: len(parts) // 2]]
-    except FtiError as exc:
+    except (FtiError, OSError) as exc:  # a view or dataset deleted since: the example still verifies
         log.warning(
             "model %s version %s: its training dataset version %s cannot be read to verify "
             "converted scorers (%s); verifying on its input example only",

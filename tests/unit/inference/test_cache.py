@@ -116,6 +116,8 @@ def _serve_in_fresh_process(home: Path, X: np.ndarray) -> dict[str, Any]:
 def test_cached_onnx_winner_is_served_without_importing_sklearn(sqlite_project: fti.Project) -> None:
     mv, model, X = _register(sqlite_project)
     key = _deploy_with_onnx_winner(sqlite_project, mv)
+    # the documented place, shared by servers and batch jobs of this home (and by older releases)
+    assert _cache(sqlite_project) == sqlite_project.settings.home / "cache" / "scorers"
     recorded = json.loads(_entry(_cache(sqlite_project), key).path(manifest.SUFFIX).read_text())
     assert recorded["builder"] == WINNER and recorded["artifact"] in (".hgb32.onnx", ".hgb64.onnx")
     result = _serve_in_fresh_process(sqlite_project.settings.home, X[100:160])
