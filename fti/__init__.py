@@ -30,6 +30,7 @@ _LAZY = {
     "connect": "fti.project",
     "Project": "fti.project",
     "Feature": "fti.types",
+    "ModelRef": "fti.types",
     "Settings": "fti.config",
     "feature_pipeline": "fti.pipelines.definitions",
     "training_pipeline": "fti.pipelines.definitions",
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
         training_pipeline,
     )
     from fti.project import Project, connect
-    from fti.types import Feature
+    from fti.types import Feature, ModelRef
 
 
 def __getattr__(name: str) -> Any:
@@ -83,6 +84,7 @@ __all__ = [
     "FtiError",
     "IntegrityError",
     "ModelNotReadyError",
+    "ModelRef",
     "NotFoundError",
     "PermissionDeniedError",
     "Project",

@@ -23,6 +23,7 @@ from fti.registry.metrics import check_metrics, current_user
 from fti.registry.model_version import ModelVersion
 from fti.registry.promotion import PromotionRejectedError, evaluate, parse_conditions, reason
 from fti.training import records as training_records
+from fti.types import ModelRef
 
 if TYPE_CHECKING:
     from fti.paging import Page
@@ -200,17 +201,20 @@ class ModelRegistry:
         )
 
     # --- find -----------------------------------------------------------------------------
-    def get_model(self, name: str, version: int | None = None) -> ModelVersion:
-        """A model version: ``get_model("fraud", version=3)``, ``get_model("fraud@production")``,
-        or ``get_model("fraud")`` for the latest version.
+    def get_model(self, name: str | ModelRef, version: int | None = None) -> ModelVersion:
+        """A model version: ``get_model("fraud:3")`` or ``get_model("fraud", version=3)``,
+        ``get_model("fraud@production")``, or ``get_model("fraud")`` for the latest version.
+
+        Args:
+            name: A model reference (see :class:`fti.types.ModelRef`).
+            version: A version, for a reference that names neither a version nor an alias.
 
         Raises:
+            ValidationError: a malformed reference, or a version given twice or with an alias.
             NotFoundError: unknown model, version or alias (the message lists what exists).
         """
-        base, alias = _split_ref(name)
-        if alias is not None and version is not None:
-            raise ValidationError(f"give either an alias ({name!r}) or version={version}, not both")
-        check_version(version, "model", allow_none=True)
+        ref = ModelRef.parse(name).pin(version)
+        base, version, alias = ref.name, ref.version, ref.alias
         with self._catalog.connect() as conn:
             model_id = records.model_id(conn, self._project.id, base, create=False)
             if model_id is None:
@@ -233,8 +237,8 @@ class ModelRegistry:
                 raise NotFoundError(f"model {base!r} has no {what} (versions: {versions or 'none'})")
         return self._bind(found)
 
-    def resolve(self, ref: str) -> ModelVersion:
-        """``"name@alias"`` or ``"name"`` (latest version) -> the version it points to now.
+    def resolve(self, ref: str | ModelRef) -> ModelVersion:
+        """``"name@alias"``, ``"name"`` (latest version) or ``"name:3"`` -> the version it points to now.
 
         Serving polls this to notice alias moves.
         """
@@ -463,16 +467,3 @@ class ModelRegistry:
             if not training_records.run_exists(conn, self._project.id, run_id):
                 raise NotFoundError(f"run {run_id} does not exist in project {self._project.name!r}")
         return run_id
-
-
-def _split_ref(ref: str) -> tuple[str, str | None]:
-    if not isinstance(ref, str):
-        raise ValidationError(
-            f"model reference must be a string like 'fraud' or 'fraud@production', got {ref!r}"
-        )
-    base, sep, alias = ref.partition("@")
-    check_name(base, "model")
-    if sep:
-        _aliases.check_alias(alias)
-        return base, alias
-    return base, None

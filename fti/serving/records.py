@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from fti.errors import FtiError
 from fti.storage.metadata.tables import api_keys, deployments
 from fti.storage.metadata.tables._base import utcnow
+from fti.types import ModelRef
 
 if TYPE_CHECKING:
     from fti.storage.metadata.base import Catalog
@@ -38,6 +39,12 @@ class DeploymentSpec:
     log_requests: bool = True
     scorer: str = "fastest"
     status: str = "running"
+
+    @property
+    def ref(self) -> ModelRef:
+        """The model reference served: the pinned version if there is one, else ``model``."""
+        ref = ModelRef.parse(self.model)
+        return ref if self.model_version is None else ModelRef(ref.name, version=self.model_version)
 
     def config(self) -> dict[str, Any]:
         data = asdict(self)

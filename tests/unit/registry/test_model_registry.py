@@ -105,6 +105,30 @@ def test_unknown_model_version_and_alias(project: fti.Project, classifier) -> No
         mr.get_model("fraud", version=0)
 
 
+def test_get_model_takes_every_form_of_model_reference(project: fti.Project, classifier) -> None:
+    from fti.types import ModelRef
+
+    mr = project.model_registry
+    mr.register("fraud", classifier)
+    mr.register("fraud", classifier)
+    mr.set_alias("fraud", 1, "production")
+    assert mr.get_model("fraud:1").version == mr.get_model("fraud", version=1).version == 1
+    assert mr.get_model("fraud").version == mr.resolve("fraud:2").version == 2
+    assert mr.resolve(ModelRef("fraud", alias="production")).version == 1
+    with pytest.raises(NotFoundError, match=r"model 'fraud' has no version 7 \(versions: \[1, 2\]\)"):
+        mr.get_model("fraud:7")
+    with pytest.raises(ValidationError, match="either in the reference"):
+        mr.get_model("fraud:1", version=2)
+    with pytest.raises(ValidationError, match="must be an integer"):
+        mr.resolve("fraud:latest")
+    # a version beyond what the catalog column holds is bad input on both catalogs, not a
+    # database error from deep inside (PostgreSQL's integer column overflows)
+    with pytest.raises(ValidationError, match="from 1 to 2147483647"):
+        mr.get_model("fraud", version=2**31)
+    with pytest.raises(ValidationError, match="from 1 to 2147483647"):
+        mr.get_model("fraud:99999999999")
+
+
 @pytest.mark.parametrize("alias", ["Production", "prod env", "prod!", "", "x" * 64, "prod/1"])
 def test_alias_names_outside_the_allowed_characters(
     sqlite_project: fti.Project, classifier, alias: str
