@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fti.inference import manifest
-from fti.inference.base import ModelVersionLike, Scorer
+from fti.inference.base import ModelVersionLike, Scorer, numeric_inputs
 from fti.inference.entry import CacheEntry, version_key
 from fti.inference.native import NativeScorer
 from fti.inference.selection import check_prefer, get_scorer
@@ -79,6 +79,7 @@ class ScorerCache:
     ) -> Scorer:
         """The fastest verified scorer of ``model``, the loaded native model of ``version``
         (see :func:`~fti.inference.selection.get_scorer`); conversions and the winner are cached.
+        A model with a string input is scored natively (:func:`~fti.inference.base.numeric_inputs`).
 
         Args:
             version: The registered model version ``model`` was loaded from.
@@ -92,6 +93,9 @@ class ScorerCache:
         from fti.inference.verification import verification_sample
         from fti.registry.flavors.base import get_flavor
 
+        check_prefer(prefer)
+        if not numeric_inputs(version):
+            return NativeScorer(model, get_flavor(version.flavor).predict)
         return get_scorer(
             model,
             sample=verification_sample(version, rows),
@@ -108,8 +112,8 @@ class ScorerCache:
         With a cached converted winner, no native model is loaded (no scikit-learn, LightGBM,
         skops or PyTorch import: most of a model server's cold start and memory); should it ever
         fail at predict time, the native model is loaded and serves from then on. Otherwise the
-        native model is loaded and its fastest verified scorer built (``prefer="native"``: the
-        flavor's own predict).
+        native model is loaded and its fastest verified scorer built (``prefer="native"``, or a
+        model with a string input: the flavor's own predict).
 
         Raises:
             ValidationError: ``prefer`` is not one of :data:`~fti.inference.selection.PREFER`.
@@ -119,6 +123,8 @@ class ScorerCache:
 
         check_prefer(prefer)
         predict = get_flavor(version.flavor).predict
+        if not numeric_inputs(version):
+            prefer = "native"  # conversions take a float matrix: strings are scored natively
         if prefer != "native":
             converted = self.load(version)
             if converted is not None:
