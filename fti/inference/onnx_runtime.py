@@ -59,7 +59,8 @@ class OnnxScorer:
     def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
         import numpy as np
 
-        X = np.ascontiguousarray(X, dtype=self.dtype)
+        with np.errstate(over="ignore"):  # beyond float32's range is +-inf, as the graph sees it
+            X = np.ascontiguousarray(X, dtype=self.dtype)
         parts = [
             self._session.run(None, {self._input: X[i : i + ONNX_BLOCK_ROWS]})
             for i in range(0, max(len(X), 1), ONNX_BLOCK_ROWS)

@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from fti._names import MAX_VERSION
 from fti.errors import (
     AuthenticationError,
     BackendError,
@@ -203,17 +204,29 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _as_version(value: Any) -> int | None:
+    """``value`` (an int, or a string of ASCII digits) as a model version, or None if it is not
+    one: ``str.isdigit`` accepts "²" and ``int`` does not, and a version beyond the catalog's
+    range (:data:`~fti._names.MAX_VERSION`) cannot exist."""
+    if isinstance(value, str):
+        if not (value.isascii() and value.isdigit()) or len(value) > len(str(MAX_VERSION)):
+            return None
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_VERSION:
+        return None
+    return value
+
+
 def _version(request: Request) -> int | None:
     raw = request.path_params.get("version")
     if raw is None:
         return None
-    try:
-        version = int(raw)
-    except ValueError:
-        version = 0
-    if version < 1:
+    version = _as_version(raw)
+    if version is None:
+        shown = raw if len(raw) <= 24 else raw[:21] + "..."
         raise NotFoundError(
-            f"model {request.path_params['model']!r} has no version {raw!r}: versions are integers >= 1"
+            f"model {request.path_params['model']!r} has no version {shown!r}: versions are "
+            f"integers from 1 to {MAX_VERSION}"
         )
     return version
 
@@ -323,6 +336,7 @@ async def _json_body(request: Request, state: ServerState) -> dict[str, Any]:
 
 async def repository_index(request: Request, state: ServerState) -> Response:
     payload = await _json_body(request, state)
+    protocol.check_fields(payload, ("ready",), "the repository index request")
     ready_only = payload.get("ready")
     if ready_only is not None and not isinstance(ready_only, bool):
         raise ValidationError(f"'ready' must be true or false, got {ready_only!r}")
@@ -333,16 +347,20 @@ async def repository_index(request: Request, state: ServerState) -> Response:
 
 
 def _parameter_version(payload: dict[str, Any]) -> int | None:
+    """The version of a load/unload request body ``{"parameters": {"version": 2}}``."""
+    protocol.check_fields(payload, ("parameters",), "the repository request")
     params = payload.get("parameters") or {}
     if not isinstance(params, dict):
         raise ValidationError("'parameters' must be an object")
-    version = params.get("version")
-    if version is None:
+    raw = params.get("version")
+    if raw is None:
         return None
-    if isinstance(version, str) and version.isdigit():
-        version = int(version)
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ValidationError(f"parameters.version must be an integer >= 1, got {version!r}")
+    version = _as_version(raw)
+    if version is None:
+        shown = protocol.short_repr(raw)
+        raise ValidationError(
+            f"parameters.version must be an integer from 1 to {MAX_VERSION} (or such a string), got {shown}"
+        )
     return version
 
 
@@ -381,8 +399,13 @@ async def not_found(request: Request, exc: Exception) -> Response:
 
 async def method_not_allowed(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 405)
+    headers = dict(getattr(exc, "headers", None) or {})  # Starlette's router names the methods in Allow
+    allowed = headers.get("Allow")
+    hint = f"; use {allowed}" if allowed else ""
     return JsonResponse(
-        {"error": f"{request.method} is not allowed on {request.url.path}"}, status_code=status
+        {"error": f"{request.method} is not allowed on {request.url.path}{hint}"},
+        status_code=status,
+        headers=headers,
     )
 
 
