@@ -2,7 +2,8 @@
 
 The hot path parses the body with orjson and validates it by hand into :class:`InferRequest`
 (numpy arrays per input), because error messages must name the input and what is wrong with it.
-The pydantic models at the bottom describe the same payloads for the OpenAPI document.
+The pydantic models in :mod:`fti.serving.openapi` describe the same payloads for the OpenAPI
+document.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
 
 from fti.errors import ValidationError
 
@@ -419,89 +419,3 @@ def _default(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     return str(value)
-
-
-# --- pydantic models: the OpenAPI description of the same payloads ---------------------------
-Datatype = str
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class RequestInputModel(_Model):
-    name: str = Field(description="Input tensor name (a signature input or a feature-view key).")
-    shape: list[int] = Field(description="Tensor shape; the first dimension is the batch.")
-    datatype: Datatype = Field(
-        description="One of BOOL, UINT8..UINT64, INT8..INT64, FP16, FP32, FP64, BYTES."
-    )
-    parameters: dict[str, Any] | None = None
-    data: list[Any] = Field(description="Row-major values, flat or nested to the shape.")
-
-
-class RequestOutputModel(_Model):
-    name: str
-    parameters: dict[str, Any] | None = None
-
-
-class InferenceRequestModel(_Model):
-    id: str | None = Field(default=None, description="Echoed in the response.")
-    parameters: dict[str, Any] | None = None
-    inputs: list[RequestInputModel]
-    outputs: list[RequestOutputModel] | None = None
-
-
-class ResponseOutputModel(_Model):
-    name: str
-    shape: list[int]
-    datatype: Datatype
-    parameters: dict[str, Any] | None = None
-    data: list[Any]
-
-
-class InferenceResponseModel(_Model):
-    model_name: str
-    model_version: str | None = None
-    id: str
-    parameters: dict[str, Any] | None = None
-    outputs: list[ResponseOutputModel]
-
-
-class TensorMetadataModel(_Model):
-    name: str
-    datatype: Datatype
-    shape: list[int]
-
-
-class ModelMetadataModel(_Model):
-    name: str
-    versions: list[str] = []
-    platform: str
-    inputs: list[TensorMetadataModel]
-    outputs: list[TensorMetadataModel]
-    parameters: dict[str, Any] | None = None
-
-
-class ServerMetadataModel(_Model):
-    name: str
-    version: str
-    extensions: list[str]
-
-
-class RepositoryIndexEntryModel(_Model):
-    name: str
-    version: str | None = None
-    state: str
-    reason: str = ""
-
-
-class RepositoryIndexRequestModel(_Model):
-    ready: bool | None = None
-
-
-class RepositoryLoadRequestModel(_Model):
-    parameters: dict[str, Any] | None = None
-
-
-class ErrorModel(BaseModel):
-    error: str

@@ -9,12 +9,16 @@ oversubscribe the cores. The server announces its URL in ``$FTI_HOME/serving/ser
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from fti.errors import ConflictError, ValidationError
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -119,6 +123,19 @@ def serve(
         "ui": ui,
     }
     os.environ[_ENV] = json.dumps(options)
+    # bind before anything loads: a busy port is reported at once, not after the models loaded
+    sock = bind_socket(host, port)
+    config = uvicorn.Config(
+        "fti.serving.server:app_factory",
+        factory=True,
+        workers=workers,
+        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        ws="none",  # the protocols are plain HTTP; never load a websockets package found installed
+        access_log=False,
+        log_level=log_level,
+        timeout_graceful_shutdown=30,
+    )
     announce = settings.home / "serving" / "server.json"
     announce.parent.mkdir(parents=True, exist_ok=True)
     url_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
@@ -126,18 +143,38 @@ def serve(
         json.dumps({"url": f"http://{url_host}:{port}", "pid": os.getpid(), "project": project})
     )
     try:
-        uvicorn.run(
-            "fti.serving.server:app_factory",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-            http="httptools" if importlib.util.find_spec("httptools") else "h11",
-            ws="none",  # the protocols are plain HTTP; never load a websockets package found installed
-            access_log=False,
-            log_level=log_level,
-            timeout_graceful_shutdown=30,
-        )
+        if workers > 1:
+            from uvicorn.supervisors import Multiprocess
+
+            Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()
+        else:
+            uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # pragma: no cover - uvicorn handles SIGINT itself
+        pass
     finally:
+        sock.close()
         announce.unlink(missing_ok=True)
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening-ready socket bound to ``host:port`` (IPv6 when the host has a ':').
+
+    Raises:
+        ConflictError: the port is in use.
+        ValidationError: the address cannot be bound (unknown host, a privileged port).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConflictError(
+                f"port {port} on {host} is already in use (another server?): stop it or choose "
+                "another port with --port"
+            ) from None
+        raise ValidationError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)  # worker processes inherit it
+    return sock
