@@ -2,15 +2,18 @@
 
 Every error is ``{"error": "<message>"}`` with its status: 400 bad request, 401 missing or
 invalid API key, 403 a key whose role does not allow the route (loading and unloading models
-needs ``admin``), 404 unknown model/version or feature key, 413 body too large, 503 not ready or
-queue full (with ``Retry-After``), 504 timeout, and 500 only for genuine server faults. Each
-request is written to the ``fti.serving.access`` logger as one JSON line.
+needs ``admin``), 404 unknown model/version or feature key, 405 wrong method (with ``Allow``),
+408 a body too slow to arrive (the connection is closed), 413 body too large, 503 loading, not
+ready, overloaded or queue full (with ``Retry-After``), 504 timeout, and 500 only for genuine
+server faults. Each request is written to the ``fti.serving.access`` logger as one JSON line.
+The limits are in :mod:`fti.serving.limits`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 import time
@@ -21,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -40,6 +44,14 @@ from fti.serving import protocol
 from fti.serving.auth import KeyChecker, Principal
 from fti.serving.batching import InferenceTimeoutError, QueueFullError
 from fti.serving.dataplane import build_response
+from fti.serving.limits import (
+    Admission,
+    OverloadedError,
+    PayloadTooLargeError,
+    RequestTimeoutError,
+    ServerLimits,
+    ShedMiddleware,
+)
 from fti.serving.metrics import ServerMetrics
 from fti.serving.repository import ModelRepository
 from fti.serving.request_log import InferenceRecord, RequestLogger
@@ -50,20 +62,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("fti.serving")
 access_log = logging.getLogger("fti.serving.access")
 
-DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
-
-
-class PayloadTooLargeError(ValidationError):
-    """The request body is larger than the server accepts."""
-
-    code = "payload_too_large"
-    http_status = 413
+DEFAULT_MAX_BODY_BYTES = ServerLimits.max_body_bytes
 
 
 def error_for_status(status: int, message: str) -> FtiError:
     """The FtiError a client raises for an error response of the server."""
     classes: dict[int, type[FtiError]] = {
         400: ValidationError,
+        408: RequestTimeoutError,
         401: AuthenticationError,
         403: PermissionDeniedError,
         404: NotFoundError,
@@ -87,6 +93,8 @@ def error_response(exc: FtiError) -> Response:
     headers = {}
     if exc.http_status == 503:
         headers["Retry-After"] = str(getattr(exc, "retry_after", 1))
+    elif exc.http_status == 408:  # the rest of a slow body is not waited for: the connection ends
+        headers["Connection"] = "close"
     return JsonResponse({"error": exc.message}, status_code=exc.http_status, headers=headers)
 
 
@@ -100,7 +108,7 @@ class ServerState:
         lazy: bool,
         poll_interval_s: float,
         idle_unload_s: float,
-        max_body_bytes: int,
+        limits: ServerLimits,
         log_requests: bool,
     ) -> None:
         self.project = project
@@ -116,7 +124,8 @@ class ServerState:
             poll_interval_s=poll_interval_s,
             on_poll=self._refresh_keys,
         )
-        self.max_body_bytes = max_body_bytes
+        self.limits = limits
+        self.admission = Admission(limits)
         self._auth_refreshing = False
 
     def _refresh_keys(self) -> None:
@@ -183,25 +192,6 @@ def _route(
         return response
 
     return Route(path, endpoint, methods=methods)
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            size = int(declared)
-        except ValueError:
-            raise ValidationError(f"invalid Content-Length header {declared!r}") from None
-        if size > limit:
-            raise PayloadTooLargeError(f"request body of {size} bytes exceeds the limit of {limit} bytes")
-    chunks: list[bytes] = []
-    total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise PayloadTooLargeError(f"request body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _as_version(value: Any) -> int | None:
@@ -282,7 +272,7 @@ async def infer(request: Request, state: ServerState) -> Response:
     assert batcher is not None
     predicting = False
     try:
-        body = await read_body(request, state.max_body_bytes)
+        body = await state.admission.read_body(request)
         payload = protocol.loads(body)
         prepared = loaded.fast_prepare(payload)
         if prepared is not None:
@@ -326,7 +316,7 @@ async def infer(request: Request, state: ServerState) -> Response:
 
 
 async def _json_body(request: Request, state: ServerState) -> dict[str, Any]:
-    body = await read_body(request, state.max_body_bytes)
+    body = await state.admission.read_body(request)
     if not body.strip():
         return {}
     payload = protocol.loads(body)
@@ -418,8 +408,9 @@ def create_app(
     lazy: bool = False,
     poll_interval_s: float = 2.0,
     idle_unload_s: float = 300.0,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_body_bytes: int | None = None,
     log_requests: bool = True,
+    limits: ServerLimits | None = None,
 ) -> Starlette:
     """The model server app for ``project``'s running deployments.
 
@@ -428,15 +419,21 @@ def create_app(
         lazy: Load each model on its first request and unload it after ``idle_unload_s``.
         poll_interval_s: How often alias moves (hot swap), deployment changes and keys are read.
         idle_unload_s: Idle time before a lazily loaded model is unloaded.
-        max_body_bytes: Larger request bodies get 413.
+        max_body_bytes: Larger request bodies get 413 (the same as ``limits.max_body_bytes``).
         log_requests: Append inferences to the ``<deployment>_inference_log`` feature groups.
+        limits: In-flight, body-size, buffered-bytes and timeout limits of the worker
+            (:class:`~fti.serving.limits.ServerLimits`; its connection limits apply when it is
+            served by ``fti serve`` or ``fti.testing.serving.running_server``).
     """
+    limits = limits or ServerLimits()
+    if max_body_bytes is not None:
+        limits = dataclasses.replace(limits, max_body_bytes=max_body_bytes)
     state = ServerState(
         project,
         lazy=lazy,
         poll_interval_s=poll_interval_s,
         idle_unload_s=idle_unload_s,
-        max_body_bytes=max_body_bytes,
+        limits=limits,
         log_requests=log_requests,
     )
 
@@ -480,10 +477,22 @@ def create_app(
         _route("/openapi.json", openapi, ["GET"]),
     ]
     app = Starlette(
-        routes=routes, lifespan=lifespan, exception_handlers={404: not_found, 405: method_not_allowed}
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={404: not_found, 405: method_not_allowed},
+        # outermost: an overloaded worker refuses before routing, authenticating or reading
+        middleware=[Middleware(ShedMiddleware, admission=state.admission)],
     )
     app.state.fti = state
     return app
 
 
-__all__ = ["PayloadTooLargeError", "QueueFullError", "create_app", "error_for_status"]
+__all__ = [
+    "OverloadedError",
+    "PayloadTooLargeError",
+    "QueueFullError",
+    "RequestTimeoutError",
+    "ServerLimits",
+    "create_app",
+    "error_for_status",
+]

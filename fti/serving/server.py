@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import ConflictError, ValidationError
+from fti.serving.limits import ServerLimits
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
-_ENV = "FTI_SERVE_OPTIONS"
+_ENV = "FTI_SERVE_OPTIONS"  # = fti.serving.connections.OPTIONS_ENV
 
 
 def limit_threads(threads: int) -> None:
@@ -59,13 +60,15 @@ def app_factory() -> Starlette:
     from fti.serving.app import create_app
 
     project = connect(options["home"], options["project"], create=False)
+    from fti.serving.connections import limits_from_environment
+
     app = create_app(
         project,
         lazy=bool(options["lazy"]),
         poll_interval_s=float(options["poll_interval_s"]),
         idle_unload_s=float(options["idle_unload_s"]),
-        max_body_bytes=int(options["max_body_bytes"]),
         log_requests=bool(options["log_requests"]),
+        limits=limits_from_environment(),
     )
     if options.get("ui", True):
         mount_ui(app, project)
@@ -94,19 +97,28 @@ def serve(
     threads: int = 1,
     poll_interval_s: float = 2.0,
     idle_unload_s: float = 300.0,
-    max_body_bytes: int = 8 * 1024 * 1024,
     log_requests: bool = True,
     access_log: bool = True,
     log_level: str = "info",
     ui: bool = True,
+    limits: ServerLimits | None = None,
 ) -> None:
-    """Serve ``project``'s running deployments (and the web UI under ``/ui``) until interrupted."""
+    """Serve ``project``'s running deployments (and the web UI under ``/ui``) until interrupted.
+
+    ``limits`` (:class:`~fti.serving.limits.ServerLimits`) apply to each worker process: body
+    size, in-flight requests, buffered bytes, header and body read timeouts, connections.
+
+    Raises:
+        ConflictError: the port is in use (checked before anything is loaded).
+    """
+    limits = limits or ServerLimits()
     limit_threads(threads)
     import importlib.util
 
     import uvicorn
 
     from fti.config import load_settings
+    from fti.serving.connections import protocol_path
 
     settings = load_settings(home)
     options = {
@@ -116,7 +128,7 @@ def serve(
         "lazy": lazy,
         "poll_interval_s": poll_interval_s,
         "idle_unload_s": idle_unload_s,
-        "max_body_bytes": max_body_bytes,
+        "limits": limits.to_dict(),
         "log_requests": log_requests,
         "access_log": access_log,
         "log_level": log_level,
@@ -130,7 +142,9 @@ def serve(
         factory=True,
         workers=workers,
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        # uvicorn's protocol with a header timeout and a connection cap (fti.serving.connections)
+        http=protocol_path(httptools=importlib.util.find_spec("httptools") is not None),
+        timeout_keep_alive=limits.keep_alive_s,  # type: ignore[arg-type]  # a float works
         ws="none",  # the protocols are plain HTTP; never load a websockets package found installed
         access_log=False,
         log_level=log_level,

@@ -23,8 +23,15 @@ def running_server(app: Any, *, startup_timeout_s: float = 30.0, wait_loaded: bo
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
+    limits = getattr(getattr(getattr(app, "state", None), "fti", None), "limits", None)
+    extra: dict[str, Any] = {}
+    if limits is not None:  # a model server app: its connection limits, as `fti serve` has them
+        from fti.serving.connections import protocol_class
+
+        extra = {"http": protocol_class(limits), "timeout_keep_alive": limits.keep_alive_s}
     config = uvicorn.Config(
         app,
+        **extra,
         log_level="warning",
         access_log=False,
         lifespan="on",
