@@ -126,6 +126,7 @@ class ServerState:
         )
         self.limits = limits
         self.admission = Admission(limits)
+        self.metrics.watch(self.admission)
         self._auth_refreshing = False
 
     def _refresh_keys(self) -> None:

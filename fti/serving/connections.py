@@ -7,7 +7,11 @@ add to uvicorn's own (httptools, or h11 when httptools is not installed):
 * a **header read timeout**: a request's headers must arrive within ``header_timeout_s`` of the
   connection opening or of the previous response; otherwise the server answers 408 and closes;
 * a **connection cap**: beyond ``max_connections`` open connections a new one is answered 503
-  (with ``Retry-After``) and closed at once, before anything is parsed.
+  (with ``Retry-After``) and closed at once, before anything is parsed;
+* **load shedding at the parser** (httptools): an inference request that finds the worker's
+  in-flight cap reached (:class:`~fti.serving.limits.Admission`) is answered 503 right when its
+  headers are parsed, without an ASGI task, routing or reading its body — a refused request
+  costs a few microseconds, so a worker flooded far beyond its capacity keeps serving.
 
 The limits come from :class:`~fti.serving.limits.ServerLimits`: ``fti serve`` passes them to its
 worker processes in the environment (uvicorn imports these classes by name in each worker);
@@ -24,7 +28,7 @@ from typing import Any, ClassVar, cast
 from uvicorn.protocols.http.h11_impl import H11Protocol as _H11
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _HttpTools
 
-from fti.serving.limits import ServerLimits
+from fti.serving.limits import Admission, ServerLimits, find_admission, overloaded_body
 
 OPTIONS_ENV = "FTI_SERVE_OPTIONS"
 """The environment variable ``fti serve`` passes its options (including the limits) in."""
@@ -118,8 +122,63 @@ class _Limited:
             self.transport.close()
 
 
+class _NoEvent:
+    def set(self) -> None:
+        pass
+
+
+class _ShedCycle:
+    """Stands for a request answered by the protocol itself: its body is discarded."""
+
+    response_complete = True
+    message_event = _NoEvent()  # what uvicorn signals when the connection is lost
+
+
+_SHED_CYCLE = _ShedCycle()
+_INFER = b"/infer"
+
+
 class HttpToolsProtocol(_Limited, _HttpTools):
-    """uvicorn's httptools protocol with the header timeout and connection cap."""
+    """uvicorn's httptools protocol with the header timeout, the connection cap and load
+    shedding at the parser."""
+
+    _shed_response: ClassVar[dict[int, bytes]] = {}
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._admission: Admission | None = None if self._refused else find_admission(self.app)
+
+    def on_headers_complete(self) -> None:
+        admission = self._admission
+        if (
+            admission is not None
+            and admission.inflight >= admission.limits.max_inflight
+            and (self.cycle is None or self.cycle.response_complete)  # nothing pipelined before it
+            and self.parser.get_method() == b"POST"
+            and self.url.partition(b"?")[0].endswith(_INFER)
+        ):
+            admission.shed += 1
+            self.cycle = _SHED_CYCLE  # the parser's body callbacks see an answered request
+            self._seen_cycle = _SHED_CYCLE
+            self.transport.write(self._shed_bytes(admission))
+            if not self.parser.should_keep_alive():
+                self.transport.close()
+            else:
+                self._arm()
+            return
+        super().on_headers_complete()
+
+    @classmethod
+    def _shed_bytes(cls, admission: Admission) -> bytes:
+        key = id(admission.limits)
+        response = cls._shed_response.get(key)
+        if response is None:
+            body = overloaded_body(admission.limits)
+            response = cls._shed_response[key] = (
+                b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+                b"content-length: %d\r\nretry-after: 1\r\n\r\n%s" % (len(body), body)
+            )
+        return response
 
 
 class H11Protocol(_Limited, _H11):

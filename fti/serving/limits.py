@@ -3,7 +3,8 @@
 Per worker process (``fti serve --workers N`` multiplies them):
 
 * **in-flight cap** (``max_inflight``): an inference request beyond it is answered 503 with
-  ``Retry-After`` before its body is read or parsed (:class:`ShedMiddleware`), so an overload costs
+  ``Retry-After`` as soon as its headers are parsed, before its body is read (by the HTTP
+  protocol, :mod:`fti.serving.connections`, or :class:`ShedMiddleware`), so an overload costs
   the server a few microseconds per refused request instead of parsing work thrown away later;
 * **buffered body bytes** (``max_buffered_bytes``): request bodies being read or processed at
   once, all requests together (a request declares its size with ``Content-Length``; 503 beyond);
@@ -144,20 +145,42 @@ class Admission:
         scope[RESERVED] = scope.get(RESERVED, 0) + size
 
 
+def overloaded_body(limits: ServerLimits) -> bytes:
+    """The JSON body of the 503 a shed request gets."""
+    return orjson.dumps(
+        {
+            "error": f"the server is overloaded ({limits.max_inflight} inference requests in flight); retry shortly"
+        }
+    )
+
+
+def find_admission(app: Any) -> Admission | None:
+    """The :class:`Admission` of a model server app, looked up through the middleware uvicorn
+    wraps around it (``.app`` attributes), or None for any other app."""
+    for _ in range(8):
+        state = getattr(getattr(app, "state", None), "fti", None)
+        admission = getattr(state, "admission", None)
+        if isinstance(admission, Admission):
+            return admission
+        app = getattr(app, "app", None)
+        if app is None:
+            return None
+    return None
+
+
 class ShedMiddleware:
     """ASGI middleware: refuses inference requests beyond the in-flight cap before anything
-    reads their body, and releases every request's body bytes when it is answered."""
+    reads their body, and releases every request's body bytes when it is answered.
+
+    Under ``fti serve`` the HTTP protocol sheds first, without even starting an ASGI task
+    (:mod:`fti.serving.connections`); this is the same rule for any other ASGI server.
+    """
 
     def __init__(self, app: ASGIApp, admission: Admission) -> None:
         self.app = app
         self.admission = admission
         retry = str(OverloadedError.retry_after).encode()
-        body = orjson.dumps(
-            {
-                "error": f"the server is overloaded ({admission.limits.max_inflight} inference "
-                "requests in flight); retry shortly"
-            }
-        )
+        body = overloaded_body(admission.limits)
         self._start = {
             "type": "http.response.start",
             "status": 503,
