@@ -16,7 +16,8 @@ the same run: the peak goodput. Target: goodput at 4x saturation >= 80 % of the 
 printed: the share of requests shed (503), p99 latency of the run, and the server's CPU per 2xx
 response.
 
-Run: .venv/bin/python -m benchmarks.serving.overload [--seconds 10]   (needs `wrk` on PATH)
+Run: .venv/bin/python -m benchmarks.serving.overload [--seconds 10] [--max-inflight N]
+(needs `wrk` on PATH)
 """
 
 from __future__ import annotations
@@ -29,16 +30,19 @@ import resource
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+import numpy as np
 import pandas as pd
 
 import fti
 from benchmarks._report import row
-from benchmarks.serving.serve_bench import DATA, FEATURES, body, cpu_seconds, free_port, start_server
+from benchmarks.serving.serve_bench import DATA, FEATURES, body, cpu_seconds, free_port
 
 LEVELS = (1, 2, 4, 8, 16, 32, 64, 128)
 ISSUE_CONNECTIONS = 2_000
@@ -94,6 +98,23 @@ def wrk(url: str, payload: dict[str, Any], connections: int, seconds: int, work:
     }
 
 
+def start_server(home: Path, port: int, log: Path, options: list[str]) -> subprocess.Popen[bytes]:
+    """``fti serve`` with ``options``, once it answers a prediction."""
+    url = f"http://127.0.0.1:{port}/v2/models/hgb/infer"
+    args = [sys.executable, "-m", "fti.cli.main", "--home", str(home), "serve", "--port", str(port), *options]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log.open("w"))
+    payload = body(np.zeros((1, 20)))
+    while True:
+        try:
+            if httpx.post(url, json=payload, timeout=5).status_code == 200:
+                return process
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None:
+            raise SystemExit(f"server exited; see {log}")
+        time.sleep(0.05)
+
+
 def run(
     url: str, payload: dict[str, Any], connections: int, seconds: int, work: Path, pid: int
 ) -> dict[str, float]:
@@ -115,7 +136,9 @@ def run(
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10, help="duration of each load run")
+    parser.add_argument("--max-inflight", type=int, default=None, help="fti serve --max-inflight")
     args = parser.parse_args()
+    options = [] if args.max_inflight is None else ["--max-inflight", str(args.max_inflight)]
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -138,7 +161,7 @@ def main() -> None:
         project.serving.deploy("hgb", model="hgb@production", max_batch_size=64, max_batch_delay_ms=2)
     port = free_port()
     url = f"http://127.0.0.1:{port}/v2/models/hgb/infer"
-    process, _ = start_server(home, port, work / "server.log")
+    process = start_server(home, port, work / "server.log", options)
     payload = body(X[1000:1001])
     print(
         f"# overload benchmark: HistGradientBoostingClassifier, 20 features, 1-row requests, {args.seconds} s runs"

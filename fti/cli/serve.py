@@ -42,7 +42,7 @@ from fti.cli._common import handle_errors, state
 )
 @click.option(
     "--max-inflight",
-    default=256,
+    default=64,
     show_default=True,
     type=click.IntRange(1),
     help="Inference requests per worker at once; more get 503 before their body is read.",

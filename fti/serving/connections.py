@@ -10,8 +10,10 @@ add to uvicorn's own (httptools, or h11 when httptools is not installed):
   (with ``Retry-After``) and closed at once, before anything is parsed;
 * **load shedding at the parser** (httptools): an inference request that finds the worker's
   in-flight cap reached (:class:`~fti.serving.limits.Admission`) is answered 503 right when its
-  headers are parsed, without an ASGI task, routing or reading its body — a refused request
-  costs a few microseconds, so a worker flooded far beyond its capacity keeps serving.
+  headers are parsed, without an ASGI task, routing or reading its body; the connection is then
+  not read again for ``Retry-After`` (1 s). A refused request costs a few microseconds and a
+  client retrying at once costs nothing until it may, so a worker flooded far beyond its
+  capacity keeps serving at its capacity.
 
 The limits come from :class:`~fti.serving.limits.ServerLimits`: ``fti serve`` passes them to its
 worker processes in the environment (uvicorn imports these classes by name in each worker);
@@ -28,7 +30,7 @@ from typing import Any, ClassVar, cast
 from uvicorn.protocols.http.h11_impl import H11Protocol as _H11
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _HttpTools
 
-from fti.serving.limits import Admission, ServerLimits, find_admission, overloaded_body
+from fti.serving.limits import Admission, OverloadedError, ServerLimits, find_admission, overloaded_body
 
 OPTIONS_ENV = "FTI_SERVE_OPTIONS"
 """The environment variable ``fti serve`` passes its options (including the limits) in."""
@@ -163,10 +165,18 @@ class HttpToolsProtocol(_Limited, _HttpTools):
             self.transport.write(self._shed_bytes(admission))
             if not self.parser.should_keep_alive():
                 self.transport.close()
-            else:
-                self._arm()
+                return
+            self._arm()
+            # Retry-After, enforced: this connection is not read again before then, so a client
+            # that retries at once costs nothing until it may (its request waits in the socket)
+            self.flow.pause_reading()
+            self.loop.call_later(OverloadedError.retry_after, self._resume_after_shed)
             return
         super().on_headers_complete()
+
+    def _resume_after_shed(self) -> None:
+        if not self.transport.is_closing() and self.cycle is _SHED_CYCLE:
+            self.flow.resume_reading()
 
     @classmethod
     def _shed_bytes(cls, admission: Admission) -> bytes:
