@@ -13,7 +13,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from fti.errors import FtiError, ModelNotReadyError
+from fti.errors import FtiError, ModelNotReadyError, PermissionDeniedError
 from fti.serving import dataplane
 from fti.serving.batching import Batcher
 from fti.serving.deployments import DeploymentSpec
@@ -133,6 +133,9 @@ def resolve(project: Project, spec: DeploymentSpec, version: int | None = None) 
 def load_model(project: Project, spec: DeploymentSpec, version: int | None = None) -> LoadedModel:
     """Load a deployment's model version with its scorer (blocking: call in a thread).
 
+    A ``pyfunc`` model is refused (``PermissionDeniedError``) before anything is imported unless
+    the ``pyfunc`` setting (``FTI_PYFUNC``) allows its module.
+
     The scorer comes from the home's :class:`~fti.inference.ScorerCache`: a verified conversion
     cached for these exact artifacts runs without the native model (no scikit-learn, skops or
     PyTorch import: most of the cold start and idle memory); otherwise the native model is loaded
@@ -141,6 +144,10 @@ def load_model(project: Project, spec: DeploymentSpec, version: int | None = Non
     from fti.inference.cache import ScorerCache
 
     mv = resolve(project, spec, version)
+    if mv.flavor == "pyfunc":  # importing its module runs code: only what FTI_PYFUNC allows
+        refusal = project.settings.pyfunc_refusal(str(mv.flavor_options.get("function", "")))
+        if refusal is not None:
+            raise PermissionDeniedError(refusal)
     scorer = ScorerCache.at_home(project.settings.home).get(mv, prefer=spec.scorer)
     feature_view = None
     if spec.enrich:
