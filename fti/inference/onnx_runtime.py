@@ -56,6 +56,11 @@ class OnnxScorer:
         """The native model's ``classes_`` (a list, or None for models without), when rebuilt
         from a manifest that recorded them."""
 
+    @property
+    def graph_bytes(self) -> bytes:
+        """The serialized ONNX graph the session runs."""
+        return self._bytes
+
     def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
         import numpy as np
 

@@ -148,7 +148,7 @@ def load_model(project: Project, spec: DeploymentSpec, version: int | None = Non
         refusal = project.settings.pyfunc_refusal(str(mv.flavor_options.get("function", "")))
         if refusal is not None:
             raise PermissionDeniedError(refusal)
-    scorer = ScorerCache.at_home(project.settings.home).get(mv, prefer=spec.scorer)
+    scorer = ScorerCache.for_settings(project.settings).get(mv, prefer=spec.scorer)
     feature_view = None
     if spec.enrich:
         feature_view = mv.feature_view()
