@@ -289,6 +289,7 @@ async def infer(request: Request, state: ServerState) -> Response:
                 [s.name for s in loaded.signature.inputs],
                 prepared.matrix,
                 outputs,
+                prepared.logged,
             )
         )
     return response

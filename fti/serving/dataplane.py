@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from fti.errors import NotFoundError, ValidationError
 from fti.serving.protocol import NUMERIC, InferInput, InferRequest
+from fti.serving.request_log import LoggedInputs
 
 if TYPE_CHECKING:
     import numpy as np
@@ -29,6 +30,9 @@ class PreparedRequest:
 
     matrix: Any
     n: int
+    logged: LoggedInputs | None = None
+    """What the inference log records as the inputs when it is not ``matrix`` (enriched
+    requests: the key columns and the untransformed features)."""
 
 
 def _rows(inp: InferInput) -> int:
@@ -158,10 +162,10 @@ def prepare_enriched(
         cols = {name: given[name].data.reshape(-1).tolist() for name in passed_names}
         passed = [{name: cols[name][i] for name in passed_names} for i in range(n)]
     try:
-        vectors = feature_view.get_feature_vectors(entries, passed_features=passed, return_type="numpy")
+        served = feature_view.lookup(entries, passed_features=passed)
     except NotFoundError as exc:
         raise NotFoundError(f"feature lookup failed: {exc.message}") from None
-    matrix = np.asarray(vectors)
+    matrix = np.asarray(served.matrix)
     if matrix.ndim != 2 or matrix.shape[0] != n:
         raise NotFoundError(f"feature lookup returned {matrix.shape} for {n} key(s) {entries[:5]}")
     if matrix.dtype.kind in "iub":
@@ -172,7 +176,16 @@ def prepare_enriched(
     if matrix.dtype.kind == "f" and not allow_missing and bool(np.isnan(matrix).any()):
         rows = sorted({int(i) for i in np.argwhere(np.isnan(matrix))[:, 0]})
         raise NotFoundError(f"no complete features for key(s) {[entries[i] for i in rows[:5]]}")
-    return PreparedRequest(matrix, n)
+    raw_names: list[str] = feature_view.raw_feature_names
+    raw_dtypes = feature_view.raw_feature_dtypes
+    key_dtypes = feature_view.key_dtypes
+    extra_keys = [k for k in keys if k not in raw_names]  # a key that is also a feature is logged once
+    logged = LoggedInputs(
+        names=[*extra_keys, *raw_names],
+        columns=[*(key_columns[k] for k in extra_keys), *served.raw],
+        dtypes=[*(key_dtypes.get(k) for k in extra_keys), *(raw_dtypes.get(name) for name in raw_names)],
+    )
+    return PreparedRequest(matrix, n, logged)
 
 
 _FAST_KEYS = frozenset({"id", "inputs", "parameters"})

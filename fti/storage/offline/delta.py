@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import BackendError, NotFoundError
@@ -125,6 +126,30 @@ class DeltaOfflineStore:
         new = self.version(table)
         assert new is not None
         return new
+
+    def compact(self, table: str) -> int | None:
+        try:
+            metrics = self._table(table).optimize.compact()
+        except NotFoundError:
+            raise
+        except Exception as exc:
+            raise BackendError(f"compacting offline table {table!r} failed: {exc}") from exc
+        if not int(metrics.get("numFilesRemoved", 0)):
+            return None
+        return self.version(table)
+
+    def vacuum(self, table: str, retention: timedelta) -> int:
+        # delta-rs counts retention in whole hours: round up, never delete what should be kept
+        hours = math.ceil(retention.total_seconds() / 3600)
+        try:
+            removed = self._table(table).vacuum(
+                retention_hours=hours, dry_run=False, enforce_retention_duration=False
+            )
+        except NotFoundError:
+            raise
+        except Exception as exc:
+            raise BackendError(f"vacuuming offline table {table!r} failed: {exc}") from exc
+        return len(removed)
 
     def delete(self, table: str) -> None:
         if self._local:
