@@ -31,6 +31,10 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     "models": ("fti.cli.models:models", "Model registry: list, show, alias, promote, delete."),
     "runs": ("fti.cli.runs:runs", "Training runs: list, show."),
     "batch": ("fti.cli.batch:batch", "Batch inference: score a model into a predictions feature group."),
+    "monitor": (
+        "fti.cli.monitor:monitor",
+        "Monitors: create, list, show, run, backfill, labels, alerts.",
+    ),
 }
 
 

@@ -71,13 +71,12 @@ class Served:
         return ids
 
 
-@pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def build_system(home: Any) -> dict[str, Any]:
     """Cards with amount, city and a fraud label; a feature view; a logistic regression trained
-    on a time split; the enriched deployment ``fraud`` with request logging."""
+    on a random split; the enriched deployment ``fraud`` with request logging."""
     from sklearn.linear_model import LogisticRegression
 
-    project = fti.connect(home=tmp_path_factory.mktemp("monitoring") / "home")
+    project = fti.connect(home=home)
     fs = project.feature_store
     rng = np.random.default_rng(0)
     n = 3000
@@ -113,8 +112,14 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     project.model_registry.set_alias("fraud", 1, "production")
     project.serving.deploy("fraud", model="fraud@production", enrich=True, log_requests=True)
     served = Served(project)
-    yield {"project": project, "fv": fv, "model": model, "served": served, "rng": rng, "n": n}
-    project.close()
+    return {"project": project, "fv": fv, "model": model, "served": served, "rng": rng, "n": n}
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    built = build_system(tmp_path_factory.mktemp("monitoring") / "home")
+    yield built
+    built["project"].close()
 
 
 def _normal(system: dict[str, Any], when: Any, n: int = 300, seed: int = 1) -> list[str]:
@@ -131,10 +136,14 @@ def _drifted(system: dict[str, Any], when: Any, n: int = 300, seed: int = 2) -> 
     )
 
 
-@pytest.fixture(scope="module")
-def windows(system: dict[str, Any]) -> dict[str, Any]:
+def log_windows(system: dict[str, Any]) -> dict[str, Any]:
     """Hour 0: like the training data; hour 1: drifted; hour 2: empty."""
     return {
         "normal": _normal(system, T0 + timedelta(minutes=7)),
         "drifted": _drifted(system, T0 + HOUR + timedelta(minutes=3)),
     }
+
+
+@pytest.fixture(scope="module")
+def windows(system: dict[str, Any]) -> dict[str, Any]:
+    return log_windows(system)
