@@ -239,6 +239,28 @@ class Monitoring:
             self._project.backends.catalog, self._project.id, monitor_id=monitor_id, limit=limit
         )
 
+    def latest_statistics(self) -> builtins.list[dict[str, Any]]:
+        """Per monitor and column, the first drift test's statistic in the monitor's latest
+        evaluated window (what the model server exports to Prometheus). One catalog query."""
+        out: builtins.list[dict[str, Any]] = []
+        for name, (record, run) in sorted(
+            records.latest_runs(self._project.backends.catalog, self._project.id).items()
+        ):
+            base = {
+                "monitor": name,
+                "source_kind": record.source["kind"],
+                "source": record.source["name"],
+                "window_start": run.window_start,
+                "window_end": run.window_end,
+                "status": run.status,
+                "dataset_drift": run.dataset_drift,
+            }
+            for column, info in (run.summary.get("columns") or {}).items():
+                out.append({**base, "column": column, **info})
+            if not run.summary.get("columns"):
+                out.append({**base, "column": None})
+        return out
+
     # --- checks ---------------------------------------------------------------------------
     def _reference_kind(
         self, data: MonitoredData, model: str | None, reference: Any

@@ -37,6 +37,7 @@ from fti.serving import protocol
 from fti.serving.auth import KeyChecker
 from fti.serving.batching import InferenceTimeoutError, QueueFullError
 from fti.serving.dataplane import build_response
+from fti.serving.drift_metrics import DriftGauges
 from fti.serving.metrics import ServerMetrics
 from fti.serving.repository import ModelRepository
 from fti.serving.request_log import InferenceRecord, RequestLogger
@@ -114,9 +115,12 @@ class ServerState:
         )
         self.max_body_bytes = max_body_bytes
         self._auth_refreshing = False
+        self.drift = DriftGauges(project)  # monitoring's latest statistics, read on the poll
+        self.metrics.registry.register(self.drift)
 
     def _refresh_keys(self) -> None:
         self.auth.refresh()
+        self.drift.refresh()
 
     async def authenticate(self, request: Request) -> None:
         header = request.headers.get("authorization")

@@ -5,11 +5,13 @@ request's key, the untransformed features as served (passed features applied), m
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.linear_model import LogisticRegression
 
 import fti
@@ -71,4 +73,28 @@ def test_an_enriched_deployment_logs_keys_and_raw_features(tmp_path: Path) -> No
     proba = np.array(response.json()["outputs"][1]["data"]).reshape(2, 2)
     np.testing.assert_allclose(log[["predict_proba_0", "predict_proba_1"]].to_numpy(), proba, atol=1e-9)
     assert str(log["timestamp"].dtype) == "datetime64[us, UTC]"
+
+    # a monitor of the deployment: the server exports its latest statistics to Prometheus
+    mon = project.monitoring.create_monitor("fraud_watch", deployment="fraud", window="1d")
+    day = log["timestamp"].iloc[0].floor("D").to_pydatetime()
+    result = mon.run(day, day + timedelta(days=1))
+    assert result.rows == 2
+    amount = next(o for o in result.outcomes if o.column == "amount_avg" and o.kind == "drift")
+    with (
+        running_server(create_app(project, poll_interval_s=0.1)) as url,
+        httpx.Client(base_url=url) as client,
+    ):
+        deadline = time.monotonic() + 20
+        text = ""
+        while "fti_monitor_drift_statistic{" not in text and time.monotonic() < deadline:
+            text = client.get("/metrics").text
+            time.sleep(0.1)
+    labels = f'column="amount_avg",monitor="fraud_watch",source="fraud",test="{amount.test}"'
+    line = next(x for x in text.splitlines() if x.startswith("fti_monitor_drift_statistic{") and labels in x)
+    assert float(line.rsplit(" ", 1)[1]) == pytest.approx(amount.statistic)
+    drifted = 1.0 if amount.drifted else 0.0
+    assert (
+        f'fti_monitor_drifted{{column="amount_avg",monitor="fraud_watch",source="fraud"}} {drifted}' in text
+    )
+    assert 'fti_monitor_dataset_drift{monitor="fraud_watch",source="fraud"}' in text
     project.close()
