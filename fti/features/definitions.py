@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fti.errors import SchemaError, ValidationError
+from fti.features._frames import check_column_names
 from fti.features.query import Query
 from fti.types import Feature
 
@@ -65,6 +66,7 @@ def _check_features(
     if not all(isinstance(f, Feature) for f in features) or not features:
         raise ValidationError("features must be a non-empty list of fti.Feature(name, dtype)")
     names = [f.name for f in features]
+    check_column_names(names, what="features")
     missing = [c for c in [*pk, *([event_time] if event_time else [])] if c not in names]
     if missing:
         raise ValidationError(f"features must declare the key and event time columns; missing {missing}")

@@ -6,11 +6,12 @@ in :mod:`fti.features.records`, and everything a group or a view does is in the 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fti._names import check_name, check_version
-from fti.errors import AlreadyExistsError, NotFoundError
+from fti.errors import AlreadyExistsError, FtiError, NotFoundError
 from fti.features import definitions, records
 from fti.features.feature_group import FeatureGroup
 from fti.types import Feature
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from fti.features.query import Query
     from fti.features.records import FeatureViewMeta
     from fti.storage.metadata.base import Catalog
+
+log = logging.getLogger("fti.features")
 
 
 class FeatureStore:
@@ -122,9 +125,22 @@ class FeatureStore:
         ]
 
     def materialize_all(self) -> int:
-        """Catch up every online-enabled group whose online store lags the offline store."""
-        metas = records.list_feature_groups(self._catalog, self._project.id, online_only=True)
-        return sum(FeatureGroup(self._project, m).materialize() for m in metas)
+        """Catch up every group after a crash (run by ``fti.connect``); returns online rows written.
+
+        Records offline commits the catalog is missing (:meth:`FeatureGroup.reconcile`) and brings
+        every online store that lags its offline table up to date. A group that cannot be caught
+        up is logged and skipped: one broken group must not make connecting to the project fail
+        (its own inserts and reads still report the problem).
+        """
+        written = 0
+        for meta in records.list_feature_groups(self._catalog, self._project.id):
+            group = FeatureGroup(self._project, meta)
+            try:
+                group.reconcile()
+                written += group.materialize()
+            except FtiError as exc:
+                log.warning("feature group %r version %s was not caught up: %s", meta.name, meta.version, exc)
+        return written
 
     # --- feature views --------------------------------------------------------------------
     def get_or_create_feature_view(

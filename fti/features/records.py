@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Text, cast, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from fti.storage.metadata.tables import feature_groups, feature_views, fg_commits, training_datasets
@@ -144,14 +144,18 @@ def list_feature_groups(
         return [_group(row) for row in rows]
 
 
-def set_features(catalog: Catalog, group_id: int, features: list[Feature] | None) -> None:
-    """Store a feature group's schema (None: no schema yet)."""
+def set_features(
+    catalog: Catalog, group_id: int, features: list[Feature] | None, *, only_if_unset: bool = False
+) -> None:
+    """Store a feature group's schema (None: no schema yet); with ``only_if_unset``, only when it
+    has none yet (the first commit fixes it, whichever writer records it)."""
+    query = update(feature_groups).where(feature_groups.c.id == group_id)
+    if only_if_unset:
+        # SQLite stores a JSON None as the text 'null', PostgreSQL as SQL NULL
+        column = feature_groups.c.features
+        query = query.where(or_(column.is_(None), cast(column, Text) == "null"))
     with catalog.engine.begin() as conn:
-        conn.execute(
-            update(feature_groups)
-            .where(feature_groups.c.id == group_id)
-            .values(features=None if features is None else [f.to_dict() for f in features])
-        )
+        conn.execute(query.values(features=None if features is None else [f.to_dict() for f in features]))
 
 
 def delete_feature_group(catalog: Catalog, group_id: int) -> None:
@@ -189,20 +193,83 @@ def record_commit(
     report: dict[str, Any] | None,
     statistics: dict[str, Any] | None,
 ) -> None:
-    """Append one commit to a feature group's history."""
-    with catalog.engine.begin() as conn:
-        conn.execute(
-            insert(fg_commits).values(
-                feature_group_id=group_id,
-                delta_version=delta_version,
-                committed_at=utcnow(),
-                operation=operation,
-                rows_inserted=rows,
-                validation_status=status,
-                validation_report=report,
-                statistics=statistics,
+    """Add one commit to a feature group's history, or complete the entry that
+    :func:`recover_commit` made for it while the writer was between its commit and this call."""
+    values = {
+        "operation": operation,
+        "rows_inserted": rows,
+        "validation_status": status,
+        "validation_report": report,
+        "statistics": statistics,
+    }
+    try:
+        with catalog.engine.begin() as conn:
+            conn.execute(
+                insert(fg_commits).values(
+                    feature_group_id=group_id, delta_version=delta_version, committed_at=utcnow(), **values
+                )
             )
-        )
+    except SqlIntegrityError:
+        with catalog.engine.begin() as conn:
+            conn.execute(
+                update(fg_commits)
+                .where(
+                    fg_commits.c.feature_group_id == group_id, fg_commits.c.delta_version == delta_version
+                )
+                .values(**values)
+            )
+
+
+def recover_commit(
+    catalog: Catalog,
+    group_id: int,
+    *,
+    delta_version: int,
+    committed_at: datetime,
+    operation: str,
+    rows: int,
+    status: str,
+) -> bool:
+    """Add a commit found in the offline table's log but missing here; False when it is recorded
+    already (its writer, or another reconciler, got there first)."""
+    try:
+        with catalog.engine.begin() as conn:
+            conn.execute(
+                insert(fg_commits).values(
+                    feature_group_id=group_id,
+                    delta_version=delta_version,
+                    committed_at=committed_at,
+                    operation=operation,
+                    rows_inserted=rows,
+                    validation_status=status,
+                    validation_report=None,
+                    statistics=None,
+                )
+            )
+    except SqlIntegrityError:
+        return False
+    return True
+
+
+def commit_extent(catalog: Catalog, group_id: int) -> tuple[int, int | None]:
+    """How many commits a feature group has recorded, and the newest version among them."""
+    query = select(func.count(), func.max(fg_commits.c.delta_version)).where(
+        fg_commits.c.feature_group_id == group_id
+    )
+    with catalog.engine.connect() as conn:
+        count, newest = conn.execute(query).one()
+    return int(count), None if newest is None else int(newest)
+
+
+def commit_versions(catalog: Catalog, group_id: int) -> list[int]:
+    """The recorded offline versions of a feature group, ascending."""
+    query = (
+        select(fg_commits.c.delta_version)
+        .where(fg_commits.c.feature_group_id == group_id)
+        .order_by(fg_commits.c.delta_version)
+    )
+    with catalog.engine.connect() as conn:
+        return [int(v) for v in conn.execute(query).scalars()]
 
 
 def list_commits(catalog: Catalog, group_id: int) -> list[CommitInfo]:
