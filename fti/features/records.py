@@ -213,9 +213,7 @@ def record_commit(
         with catalog.engine.begin() as conn:
             conn.execute(
                 update(fg_commits)
-                .where(
-                    fg_commits.c.feature_group_id == group_id, fg_commits.c.delta_version == delta_version
-                )
+                .where(fg_commits.c.feature_group_id == group_id, fg_commits.c.delta_version == delta_version)
                 .values(**values)
             )
 

@@ -269,9 +269,8 @@ class DeltaOfflineStore:
         return sorted(commits, key=lambda c: c.version)
 
     def add_columns(self, table: str, fields: Sequence[pa.Field]) -> int:
-        from deltalake.schema import Field as DeltaField
-
         from deltalake.exceptions import CommitFailedError
+        from deltalake.schema import Field as DeltaField
 
         dt = self._table(table)
         delta_fields: list[Any] = [DeltaField.from_arrow(field.with_nullable(True)) for field in fields]

@@ -125,15 +125,15 @@ def test_nan_in_a_float_primary_key_is_rejected_before_any_write(project: fti.Pr
     # Arrow (and polars) keep NaN apart from null; pandas would turn it into a null
     df = pa.table({"score": [0.5, float("nan")], "ts": frame([1, 2], [0, 1], [1, 2])["ts"]})
     assert df.column("score").null_count == 0
-    with pytest.raises(ValidationError, match=r"primary key column 'score' has 1 NaN value\(s\) \(rows \[1\]\)"):
+    with pytest.raises(
+        ValidationError, match=r"primary key column 'score' has 1 NaN value\(s\) \(rows \[1\]\)"
+    ):
         fg.insert(df)
     assert_nothing_written(fg)
     assert fg.features is None
 
 
-def test_a_nan_key_already_in_the_offline_table_does_not_break_connect_or_inserts(
-    home, catalog_url
-) -> None:
+def test_a_nan_key_already_in_the_offline_table_does_not_break_connect_or_inserts(home, catalog_url) -> None:
     """Data committed before NaN keys were rejected: the online store skips the row (a NaN key
     can never be looked up), so neither fti.connect nor later inserts fail."""
     import pyarrow as pa
@@ -143,7 +143,9 @@ def test_a_nan_key_already_in_the_offline_table_does_not_break_connect_or_insert
         "scores", primary_key=["score"], event_time="ts", online_enabled=True
     )
     fg.insert(pd.DataFrame({"score": [0.5], "ts": frame([1], [0], [1])["ts"], "v": [1]}))
-    corrupt = pa.table({"score": [float("nan"), 0.75], "ts": frame([1, 2], [1, 1], [1, 2])["ts"], "v": [2, 3]})
+    corrupt = pa.table(
+        {"score": [float("nan"), 0.75], "ts": frame([1, 2], [1, 1], [1, 2])["ts"], "v": [2, 3]}
+    )
     project.backends.offline.write(fg.table_name, corrupt)
     project.close()
     with fti.connect(home=home, catalog_url=catalog_url) as again:
@@ -202,11 +204,15 @@ def test_nanosecond_timestamps_are_stored_when_exact_and_explained_when_not(proj
     )
     assert fg.insert(exact).rows == 1  # whole microseconds: converted without loss
     assert fg.read_arrow().column("ts").type == pa.timestamp("us", tz="UTC")
-    lossy = pa.table({"cc_num": [2], "ts": pa.array([1_700_000_000_000_001_234], pa.timestamp("ns", tz="UTC"))})
+    lossy = pa.table(
+        {"cc_num": [2], "ts": pa.array([1_700_000_000_000_001_234], pa.timestamp("ns", tz="UTC"))}
+    )
     message = r"column 'ts' has timestamps with nanoseconds \(e\.g\. row 0: 2023-11-14 22:13:20\.000001234"
     with pytest.raises(SchemaError, match=message + r".*microseconds.*dt\.floor\('us'\)"):
         fg.insert(lossy)
-    new = project.feature_store.get_or_create_feature_group("nanos_new", primary_key=["cc_num"], event_time="ts")
+    new = project.feature_store.get_or_create_feature_group(
+        "nanos_new", primary_key=["cc_num"], event_time="ts"
+    )
     with pytest.raises(SchemaError, match=message):
         new.insert(lossy)  # a first insert explains it the same way
     assert_nothing_written(new)
@@ -219,10 +225,14 @@ def test_unsigned_64_bit_values_beyond_int64_are_explained(project: fti.Project)
     fg.insert(pa.table({"cc_num": [1], "n": pa.array([5], pa.int64())}))
     assert fg.insert(pa.table({"cc_num": [2], "n": pa.array([7], pa.uint64())})).rows == 1
     big = pa.table({"cc_num": [3], "n": pa.array([2**63 + 1], pa.uint64())})
-    with pytest.raises(SchemaError, match=r"column 'n' holds 9223372036854775809 \(row 0\), beyond the int64 range"):
+    with pytest.raises(
+        SchemaError, match=r"column 'n' holds 9223372036854775809 \(row 0\), beyond the int64 range"
+    ):
         fg.insert(big)
     new = project.feature_store.get_or_create_feature_group("unsigned_new", primary_key=["cc_num"])
-    with pytest.raises(SchemaError, match=r"column 'n' holds 9223372036854775809 \(row 0\), beyond the int64 range"):
+    with pytest.raises(
+        SchemaError, match=r"column 'n' holds 9223372036854775809 \(row 0\), beyond the int64 range"
+    ):
         new.insert(big)
     assert_nothing_written(new)
 
@@ -235,4 +245,6 @@ def test_reserved_column_names_are_rejected_at_insert_and_declaration(project: f
         fg.insert(pd.DataFrame({"cc_num": [1], name: [1.0]}))
     assert_nothing_written(fg)
     with pytest.raises(ValidationError, match=f"{name!r} is reserved"):
-        fs.get_or_create_feature_group("declared", primary_key=["cc_num"], features=[fti.Feature(name, "float64")])
+        fs.get_or_create_feature_group(
+            "declared", primary_key=["cc_num"], features=[fti.Feature(name, "float64")]
+        )
