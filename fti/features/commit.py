@@ -128,7 +128,7 @@ def record(
     report: dict[str, Any] | None,
     stats: dict[str, Any] | None = None,
 ) -> None:
-    """Add offline commit ``version`` to the group's history in the catalog (replacing what
+    """Add offline commit ``version`` to the group's history in the catalog (completing what
     :func:`reconcile` may have recovered of it meanwhile), then fill any hole left before it."""
     records.record_commit(
         fg.project.backends.catalog,
@@ -166,7 +166,7 @@ def reconcile(fg: FeatureGroup, latest: int | None = None) -> int:
     count, newest = records.commit_extent(catalog, fg.id)
     if count >= latest + 1 and newest is not None and newest >= latest:
         return 0  # Delta versions are 0..latest, each recorded once: nothing is missing
-    known = set(records.commit_versions(catalog, fg.id))
+    known = {c.version for c in records.list_commits(catalog, fg.id)}
     added = 0
     for commit in offline.history(fg.table_name):
         if commit.version in known or commit.version > latest:
@@ -174,7 +174,7 @@ def reconcile(fg: FeatureGroup, latest: int | None = None) -> int:
         operation = commit.metadata.get("operation") or _OPERATIONS.get(
             commit.operation, commit.operation.lower()
         )
-        added += records.recover_commit(
+        added += records.record_commit(
             catalog,
             fg.id,
             delta_version=commit.version,
@@ -182,6 +182,7 @@ def reconcile(fg: FeatureGroup, latest: int | None = None) -> int:
             operation=operation[:32],
             rows=commit.rows or 0,
             status=commit.metadata.get("validation", "unknown")[:16],
+            recovered=True,
         )
     return added
 

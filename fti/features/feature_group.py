@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from fti.errors import BackendError, NotFoundError, SchemaError, ValidationError
+from fti.errors import BackendError, ConflictError, NotFoundError, SchemaError, ValidationError
 from fti.features import commit, records
 from fti.features.ingestion import InsertResult
 from fti.features.records import CommitInfo, FeatureGroupMeta
@@ -243,6 +243,13 @@ class FeatureGroup:
         commit.record(self, version, "append_features", 0, "none", None)
         return version
 
+    def update_description(self, description: str) -> None:
+        """Replace the group's description."""
+        if not isinstance(description, str):
+            raise ValidationError(f"description must be a string, got {description!r}")
+        records.set_description(self._project.backends.catalog, self.id, description)
+        self._meta = replace(self._meta, description=description)
+
     def _set_features(self, features: list[Feature] | None) -> None:
         records.set_features(self._project.backends.catalog, self.id, features)
         self._meta = replace(self._meta, features=features)
@@ -275,9 +282,35 @@ class FeatureGroup:
                 self._fix_schema([Feature(f.name, dtype_of(f.type) or "string") for f in schema])
         return added
 
-    def delete(self) -> None:
-        """Delete the group: its online rows, its offline table (all history) and its metadata."""
+    def delete(self, *, force: bool = False) -> None:
+        """Delete the group: its online rows, its offline table (all history) and its metadata.
+
+        Args:
+            force: Also delete the feature views that read this group (and their training
+                datasets). Without it, a group that a view reads is not deleted.
+
+        Raises:
+            ConflictError: feature views read the group and ``force`` is False.
+        """
+        if not isinstance(force, bool):
+            raise ValidationError(f"force must be True or False, got {force!r}")
         backends = self._project.backends
+        views = [
+            v
+            for v in records.list_feature_views(backends.catalog, self._project.id)
+            if any((p.get("group"), p.get("version")) == (self.name, self.version) for p in v.query["parts"])
+        ]
+        if views and not force:
+            names = ", ".join(f"{v.name} version {v.version}" for v in views)
+            raise ConflictError(
+                f"feature group {self.name!r} version {self.version} is used by feature view(s) "
+                f"{names}; delete them first (fv.delete()) or delete the group with force=True, "
+                "which deletes them too"
+            )
+        from fti.features.feature_view import FeatureView
+
+        for meta in views:
+            FeatureView(self._project, meta).delete()
         if self.online_enabled:
             backends.online.delete_table(self.table_name)
         backends.offline.delete(self.table_name)

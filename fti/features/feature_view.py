@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import ValidationError
@@ -35,15 +36,13 @@ __all__ = ["BATCH_RETURN_TYPES", "DEFAULT_BATCH_ROWS", "FeatureView", "FeatureVi
 class FeatureView:
     """A feature view. Obtain one from ``project.feature_store.get_or_create_feature_view``."""
 
-    def __init__(self, project: FeatureProject, meta: FeatureViewMeta, query: Query) -> None:
+    def __init__(self, project: FeatureProject, meta: FeatureViewMeta, query: Query | None = None) -> None:
         from fti.features.transformations import parse
 
         self._project = project
         self._meta = meta
-        self.query = query
+        self._query = query  # resolved on first use: a view whose group is gone can be listed, deleted
         self._specs: dict[str, Spec] = {f: parse(s, f) for f, s in meta.transformations.items()}
-        label_set = set(meta.labels)
-        self._inputs = [(c.name, c.dtype) for c in query.columns() if c.name not in label_set]
         self._transformers: dict[int | None, Transformer] = {}
         """Fitted transformers by training-dataset version (None: nothing fitted), read once each."""
         self._serving: FeatureViewServing | None = None
@@ -57,6 +56,28 @@ class FeatureView:
     @property
     def id(self) -> int:
         return self._meta.id
+
+    @property
+    def query(self) -> Query:
+        """The groups and features the view joins; NotFoundError when a group it reads is gone."""
+        if self._query is None:
+            from fti.features.query import Query
+
+            what = f"feature view {self.name!r} version {self.version}"
+            self._query = Query.of_view(self._meta.query, self._project.feature_store, what)
+        return self._query
+
+    @cached_property
+    def _inputs(self) -> list[tuple[str, str]]:
+        labels = set(self._meta.labels)
+        return [(c.name, c.dtype) for c in self.query.columns() if c.name not in labels]
+
+    def delete(self) -> None:
+        """Delete the view and its training datasets (rows and records); models registered from
+        it keep their lineage by name and version."""
+        from fti.features import training_data
+
+        training_data.delete_view(self)
 
     @property
     def name(self) -> str:
@@ -446,8 +467,7 @@ class FeatureView:
     def _current_serving(self) -> FeatureViewServing:
         if self._serving is None:
             self.init_serving()
-        assert self._serving is not None
-        return self._serving
+        return self._serving  # type: ignore[return-value]  # set by init_serving
 
     def get_feature_vector(
         self,

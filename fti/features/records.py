@@ -158,6 +158,14 @@ def set_features(
         conn.execute(query.values(features=None if features is None else [f.to_dict() for f in features]))
 
 
+def set_description(catalog: Catalog, group_id: int, description: str) -> None:
+    """Replace a feature group's description."""
+    with catalog.engine.begin() as conn:
+        conn.execute(
+            update(feature_groups).where(feature_groups.c.id == group_id).values(description=description)
+        )
+
+
 def delete_feature_group(catalog: Catalog, group_id: int) -> None:
     """Delete a feature group and its commit history (one transaction)."""
     with catalog.engine.begin() as conn:
@@ -190,11 +198,17 @@ def record_commit(
     operation: str,
     rows: int,
     status: str,
-    report: dict[str, Any] | None,
-    statistics: dict[str, Any] | None,
-) -> None:
-    """Add one commit to a feature group's history, or complete the entry that
-    :func:`recover_commit` made for it while the writer was between its commit and this call."""
+    report: dict[str, Any] | None = None,
+    statistics: dict[str, Any] | None = None,
+    committed_at: datetime | None = None,
+    recovered: bool = False,
+) -> bool:
+    """Add one commit to a feature group's history; returns whether this call added it.
+
+    A writer's record (``recovered=False``) completes the entry that reconciliation may have made
+    while the writer was between its offline commit and this call; a ``recovered`` commit (read
+    back from the offline table's log) never replaces an existing entry.
+    """
     values = {
         "operation": operation,
         "rows_inserted": rows,
@@ -206,47 +220,23 @@ def record_commit(
         with catalog.engine.begin() as conn:
             conn.execute(
                 insert(fg_commits).values(
-                    feature_group_id=group_id, delta_version=delta_version, committed_at=utcnow(), **values
-                )
-            )
-    except SqlIntegrityError:
-        with catalog.engine.begin() as conn:
-            conn.execute(
-                update(fg_commits)
-                .where(fg_commits.c.feature_group_id == group_id, fg_commits.c.delta_version == delta_version)
-                .values(**values)
-            )
-
-
-def recover_commit(
-    catalog: Catalog,
-    group_id: int,
-    *,
-    delta_version: int,
-    committed_at: datetime,
-    operation: str,
-    rows: int,
-    status: str,
-) -> bool:
-    """Add a commit found in the offline table's log but missing here; False when it is recorded
-    already (its writer, or another reconciler, got there first)."""
-    try:
-        with catalog.engine.begin() as conn:
-            conn.execute(
-                insert(fg_commits).values(
                     feature_group_id=group_id,
                     delta_version=delta_version,
-                    committed_at=committed_at,
-                    operation=operation,
-                    rows_inserted=rows,
-                    validation_status=status,
-                    validation_report=None,
-                    statistics=None,
+                    committed_at=committed_at or utcnow(),
+                    **values,
                 )
             )
+        return True
     except SqlIntegrityError:
-        return False
-    return True
+        if recovered:
+            return False
+    with catalog.engine.begin() as conn:
+        conn.execute(
+            update(fg_commits)
+            .where(fg_commits.c.feature_group_id == group_id, fg_commits.c.delta_version == delta_version)
+            .values(**values)
+        )
+    return False
 
 
 def commit_extent(catalog: Catalog, group_id: int) -> tuple[int, int | None]:
@@ -257,17 +247,6 @@ def commit_extent(catalog: Catalog, group_id: int) -> tuple[int, int | None]:
     with catalog.engine.connect() as conn:
         count, newest = conn.execute(query).one()
     return int(count), None if newest is None else int(newest)
-
-
-def commit_versions(catalog: Catalog, group_id: int) -> list[int]:
-    """The recorded offline versions of a feature group, ascending."""
-    query = (
-        select(fg_commits.c.delta_version)
-        .where(fg_commits.c.feature_group_id == group_id)
-        .order_by(fg_commits.c.delta_version)
-    )
-    with catalog.engine.connect() as conn:
-        return [int(v) for v in conn.execute(query).scalars()]
 
 
 def list_commits(catalog: Catalog, group_id: int) -> list[CommitInfo]:
@@ -348,6 +327,13 @@ def list_feature_views(catalog: Catalog, project_id: int, name: str | None = Non
     with catalog.engine.connect() as conn:
         rows = conn.execute(query.order_by(feature_views.c.name, feature_views.c.version)).mappings()
         return [_view(row) for row in rows]
+
+
+def delete_feature_view(catalog: Catalog, view_id: int) -> None:
+    """Delete a feature view and its training-dataset records (one transaction)."""
+    with catalog.engine.begin() as conn:
+        conn.execute(delete(training_datasets).where(training_datasets.c.feature_view_id == view_id))
+        conn.execute(delete(feature_views).where(feature_views.c.id == view_id))
 
 
 def _view(row: RowMapping) -> FeatureViewMeta:
