@@ -492,11 +492,12 @@ def training_dataset_numbers(conn: Connection, view_id: int) -> list[int]:
     return sorted(int(v) for v in conn.execute(query).scalars())
 
 
-def training_dataset_inputs(conn: Connection, view_id: int, version: int) -> dict[str, int] | None:
-    """The input Delta versions ``{offline table: version}`` of a training dataset, or None."""
+def training_dataset_inputs(conn: Connection, view_id: int, version: int) -> dict[str, int | None] | None:
+    """The input Delta versions ``{offline table: version}`` of a training dataset (None for a
+    group that had no commit yet), or None when there is no such training dataset."""
     found = conn.execute(
         select(training_datasets.c.input_versions).where(
             training_datasets.c.feature_view_id == view_id, training_datasets.c.version == version
         )
     ).scalar_one_or_none()
-    return None if found is None else {str(k): int(v) for k, v in dict(found).items()}
+    return None if found is None else {str(k): None if v is None else int(v) for k, v in dict(found).items()}
