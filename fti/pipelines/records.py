@@ -365,6 +365,17 @@ def advance_cursor(catalog: Catalog, pipeline_id: int, old: int, new: int) -> bo
     return bool(moved == 1)
 
 
+def advance_cursor_to(catalog: Catalog, pipeline_id: int, position: int) -> None:
+    """Move the cursor forward to ``position`` (never back); creates it when unset."""
+    cursor_position(catalog, pipeline_id)
+    with catalog.begin() as conn:
+        conn.execute(
+            update(pipeline_cursors)
+            .where(pipeline_cursors.c.pipeline_id == pipeline_id, pipeline_cursors.c.position < position)
+            .values(position=position)
+        )
+
+
 def reset_cursor(conn: Connection, pipeline_id: int, position: int | None) -> None:
     """Start the pipeline's trigger after ``position`` (None: the pipeline has no trigger)."""
     conn.execute(delete(pipeline_cursors).where(pipeline_cursors.c.pipeline_id == pipeline_id))

@@ -430,3 +430,38 @@ def buggy(project, start, end):
     assert "ZeroDivisionError: bug" in (first.error or "")
     assert retry.source_digest == fixed.source_digest != first.source_digest
     assert lines(out, "buggy") == [{"ok": True}]
+
+
+def test_a_manual_run_consumes_the_rows_its_new_data_trigger_waited_for(
+    project: fti.Project, tmp_path: Path, clock: ManualClock, make_scheduler: Callable[..., Scheduler]
+) -> None:
+    out = deploy(
+        project,
+        tmp_path,
+        """
+@fti.training_pipeline(trigger=fti.on_new_data("transactions", min_rows=2))
+def retrain(project, event=None):
+    fg = project.feature_store.get_feature_group("transactions")
+    record("retrain", rows=int(fg.read_arrow().num_rows), triggered=event is not None)
+""",
+    )
+    fg = project.feature_store.get_or_create_feature_group(
+        "transactions", primary_key=["id"], event_time="ts"
+    )
+
+    def insert(ids: list[int]) -> None:
+        fg.insert(pd.DataFrame({"id": ids, "ts": [T0] * len(ids), "amount": [1.0] * len(ids)}))
+
+    insert([1, 2, 3])
+    manual = project.pipelines.run("retrain")  # trains on rows 1-3 by hand
+    assert manual.status == "succeeded"
+    sched = make_scheduler(project)
+    for _ in range(3):
+        sched.tick()
+    assert [r.id for r in project.pipelines.runs("retrain")] == [manual.id]  # not retrained on them
+    insert([4, 5])
+    drive([sched], lambda: len(lines(out, "retrain")) == 2)
+    assert lines(out, "retrain") == [
+        {"rows": 3, "triggered": False},
+        {"rows": 5, "triggered": True},
+    ]
