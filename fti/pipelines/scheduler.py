@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fti.features import records as feature_records
 from fti.pipelines import executor, records
@@ -263,26 +263,48 @@ class Scheduler:
         plan = plan_fire(pipeline.schedule, cursor, now, missed=pipeline.missed, grace=self.misfire_grace)
         if plan.cursor == cursor:
             return
-        if not records.move_schedule_cursor(self._catalog, pipeline.id, pipeline.cursor, plan.cursor):
-            return  # another scheduler handled these fire times
+        new_runs = []
         if plan.skipped:
-            log.warning(
-                "pipeline %r: %d missed fire time(s) not run (missed=%r), last %s",
-                pipeline.name,
-                len(plan.skipped),
-                pipeline.missed,
-                plan.skipped[-1].isoformat(),
+            # recorded, not just logged: the run history shows which windows were not run and
+            # how to run them
+            start, end = pipeline.schedule.window(plan.skipped[0])[0], plan.skipped[-1]
+            error = (
+                f"not run: {len(plan.skipped)} fire time(s) missed (no scheduler running, or the "
+                f"pipeline paused; missed={pipeline.missed!r}); to run their windows: fti pipelines "
+                f"backfill {pipeline.name} --start {start.isoformat()} --end {end.isoformat()}"
+            )
+            new_runs.append(
+                self._run(pipeline, f"missed:{plan.skipped[0].isoformat()}", (start, end), now, error)
             )
         if plan.slot is not None:
-            records.create_run(
-                self._catalog,
-                pipeline_id=pipeline.id,
-                source_digest=pipeline.source_digest,
-                trigger="schedule",
-                trigger_key=f"schedule:{plan.slot.isoformat()}",
-                window=pipeline.schedule.window(plan.slot),
-                now=now,
+            slot = plan.slot
+            new_runs.append(
+                self._run(pipeline, f"schedule:{slot.isoformat()}", pipeline.schedule.window(slot), now)
             )
+        if not records.fire_schedule(self._catalog, pipeline.id, pipeline.cursor, plan.cursor, new_runs):
+            return  # another scheduler handled these fire times
+        if plan.skipped:
+            log.warning("pipeline %r: %s", pipeline.name, new_runs[0]["error"])
+
+    @staticmethod
+    def _run(
+        pipeline: Pipeline,
+        key: str,
+        window: tuple[datetime, datetime],
+        now: datetime,
+        error: str | None = None,
+    ) -> dict[str, Any]:
+        """A scheduled run (queued), or with ``error`` the record of windows that were not run."""
+        return records.run_values(
+            pipeline_id=pipeline.id,
+            source_digest=pipeline.source_digest,
+            trigger="schedule",
+            trigger_key=key,
+            window=window,
+            now=now,
+            status=run_records.QUEUED if error is None else run_records.CANCELLED,
+            error=error,
+        )
 
     def _fire_new_data(self, pipeline: Pipeline, trigger: OnNewData, now: datetime) -> None:
         cursor = records.cursor_position(self._catalog, pipeline.id)
@@ -344,6 +366,12 @@ class Scheduler:
                     self._catalog, self.project.id, pipeline_id=pipeline.id, statuses=(run_records.RUNNING,)
                 )
             ]
+            forbid = pipeline.concurrency == "forbid"
+            waits = run.trigger == "retry" or (forbid and run.window_start is not None)
+            if running and waits and pipeline.concurrency != "allow":
+                # a window is never dropped: it starts when the running one has finished (a
+                # retry, of an older window, never replaces a newer run either)
+                continue
             if running and pipeline.concurrency == "forbid":
                 records.transition(
                     self._catalog,

@@ -210,15 +210,18 @@ def slow_{policy}(project, start, end):
     clock.advance(60)  # the next fire time while all three still run
     drive([sched], lambda: len(lines(out, "slow_allow")) == 2 and len(lines(out, "slow_replace")) == 2)
     forbid = runs(project, "slow_forbid")
-    assert [r.status for r in forbid] == ["running", "cancelled"]
-    assert "still running (concurrency='forbid')" in (forbid[1].error or "")
+    assert [r.status for r in forbid] == ["running", "queued"]  # its window waits, never dropped
     assert [r.status for r in runs(project, "slow_allow")] == ["running", "running"]
     replace = runs(project, "slow_replace")
     assert [r.status for r in replace] == ["cancelled", "running"]
     assert f"replaced by run {replace[1].id}" in (replace[0].error or "")
     assert len(lines(out, "slow_forbid")) == 1
     sched.shutdown()  # Ctrl-C path: running runs are cancelled, nothing stays running
-    assert not [r for r in project.pipelines.runs() if r.status in ("running", "queued")]
+    assert not [r for r in project.pipelines.runs() if r.status == "running"]
+    assert [r.status for r in runs(project, "slow_forbid")] == [
+        "cancelled",
+        "queued",
+    ]  # for the next scheduler
 
 
 def test_new_data_and_event_triggers(
@@ -388,25 +391,23 @@ def skipper(project, start, end):
     )
     sched = make_scheduler(project)
     clock.set(T0 + 5 * HOUR + timedelta(minutes=10))  # down from 00:00:30 to 05:10:30
-    drive(
-        [sched],
-        lambda: bool(runs(project, "catch_up")) and runs(project, "catch_up")[0].status == "succeeded",
-    )
+    drive([sched], lambda: any(r.status == "succeeded" for r in runs(project, "catch_up")))
     for _ in range(3):
         sched.tick()
-    assert len(runs(project, "catch_up")) == 1  # one run, never a burst of five
+    missed, ran = runs(project, "catch_up")  # one run, never a burst of five
+    assert missed.status == "cancelled" and "4 fire time(s) missed" in (missed.error or "")
     assert lines(out, "catch_up") == [
         {"start": "2030-01-01T04:00:00+00:00", "end": "2030-01-01T05:00:00+00:00"}
     ]
-    assert runs(project, "skipper") == []  # late fire times skipped
+    assert [r.status for r in runs(project, "skipper")] == ["cancelled"]  # late fire times skipped
     project.pipelines.pause("catch_up")
     clock.set(datetime(2030, 1, 1, 6, 0, 5, tzinfo=UTC))
     drive(
         [sched],
-        lambda: bool(runs(project, "skipper")) and runs(project, "skipper")[0].status == "succeeded",
+        lambda: len(runs(project, "skipper")) == 2 and runs(project, "skipper")[1].status == "succeeded",
     )
     assert lines(out, "skipper") == [{"start": "2030-01-01T05:00:00+00:00"}]  # on time: it runs
-    assert len(runs(project, "catch_up")) == 1  # paused
+    assert len(runs(project, "catch_up")) == 2  # paused
 
 
 def test_retry_after_a_redeploy_runs_the_fixed_code(
@@ -465,3 +466,122 @@ def retrain(project, event=None):
         {"rows": 3, "triggered": False},
         {"rows": 5, "triggered": True},
     ]
+
+
+def test_a_retry_of_a_window_waits_for_the_next_slot_instead_of_being_cancelled(
+    project: fti.Project, tmp_path: Path, clock: ManualClock, make_scheduler: Callable[..., Scheduler]
+) -> None:
+    out = deploy(
+        project,
+        tmp_path,
+        """
+@fti.feature_pipeline(schedule=fti.every(minutes=1), retries=1, retry_backoff=20, concurrency="forbid")
+def windows(project, start, end):
+    record("attempts", start=start.isoformat())
+    if start.minute == 0 and not (OUT / "failed_once").exists():
+        (OUT / "failed_once").touch()
+        raise RuntimeError("interrupted")
+    if start.minute == 1:  # the next slot runs long: the retry of the first comes due meanwhile
+        while not (OUT / "release").exists():
+            time.sleep(0.05)
+    record("done", start=start.isoformat())
+""",
+    )
+    sched = make_scheduler(project)
+    clock.set(T0 + timedelta(seconds=80))  # 00:01:50: window 00:00-00:01 fails, retry at 00:02:10+
+    drive([sched], lambda: [r.status for r in runs(project, "windows")] == ["failed", "queued"])
+    clock.set(T0 + timedelta(seconds=91))  # 00:02:01: window 00:01-00:02 starts and runs long
+    drive([sched], lambda: len(lines(out, "attempts")) == 2)
+    clock.advance(30)  # the retry of window 00:00 is due while window 00:01 runs
+    for _ in range(5):
+        sched.tick()
+    retry = runs(project, "windows")[1]
+    assert (retry.trigger, retry.status) == ("retry", "queued"), retry.error  # waits, not cancelled
+    (out / "release").touch()
+    drive(
+        [sched], lambda: [r.status for r in runs(project, "windows")] == ["failed", "succeeded", "succeeded"]
+    )
+    assert sorted(x["start"] for x in lines(out, "done")) == [
+        "2030-01-01T00:00:00+00:00",
+        "2030-01-01T00:01:00+00:00",
+    ]
+
+
+DYING_LEADER = """
+import os, signal, sys
+from datetime import timedelta
+from sqlalchemy import event
+import fti
+from fti.pipelines.scheduler import ManualClock, Scheduler
+from tests.integration.test_pipeline_scheduler import T0
+
+project = fti.connect(home=sys.argv[1], catalog_url=sys.argv[2])
+
+@event.listens_for(project.backends.catalog.engine, "before_cursor_execute")
+def die_creating_the_run(conn, cursor, statement, *args):
+    if statement.lstrip().upper().startswith("INSERT INTO PIPELINE_RUNS"):
+        os.kill(os.getpid(), signal.SIGKILL)  # the leader dies while firing the slot
+
+Scheduler(project, clock=ManualClock(T0 + timedelta(seconds=31)), lease_ttl=timedelta(seconds=30)).tick()
+"""
+
+
+def test_a_slot_whose_leader_died_while_firing_it_runs_after_the_failover(
+    home: Path, catalog_url: str, tmp_path: Path, clock: ManualClock, make_scheduler: Callable[..., Scheduler]
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    project = fti.connect(home=home, catalog_url=catalog_url)
+    try:
+        out = deploy(
+            project,
+            tmp_path,
+            """
+@fti.feature_pipeline(schedule=fti.every(minutes=1))
+def minutely(project, start, end):
+    record("minutely", start=start.isoformat())
+""",
+        )
+        root = str(Path(__file__).resolve().parents[2])
+        dying = subprocess.run(
+            [sys.executable, "-c", DYING_LEADER, str(home), catalog_url], cwd=root, capture_output=True
+        )
+        assert dying.returncode == -signal.SIGKILL, dying.stderr.decode()
+        assert runs(project, "minutely") == []
+        successor = make_scheduler(project)
+        clock.set(T0 + timedelta(seconds=62))  # the dead leader's lease has expired
+        drive([successor], lambda: [r.status for r in runs(project, "minutely")] == ["succeeded"])
+        assert successor.is_leader
+        assert lines(out, "minutely") == [{"start": "2030-01-01T00:00:00+00:00"}]
+    finally:
+        project.close()
+
+
+def test_missed_fire_times_are_recorded_with_the_windows_to_backfill(
+    project: fti.Project, tmp_path: Path, clock: ManualClock, make_scheduler: Callable[..., Scheduler]
+) -> None:
+    deploy(
+        project,
+        tmp_path,
+        """
+@fti.feature_pipeline(schedule="0 * * * *")
+def hourly(project, start, end):
+    record("hourly", start=start.isoformat())
+""",
+    )
+    sched = make_scheduler(project)
+    clock.set(T0 + 3 * HOUR + timedelta(minutes=10))  # no scheduler from 00:00:30 to 03:10:30
+    drive([sched], lambda: any(r.status == "succeeded" for r in runs(project, "hourly")))
+    missed, latest = runs(project, "hourly")
+    assert (latest.window_start, latest.status) == (datetime(2030, 1, 1, 2, tzinfo=UTC), "succeeded")
+    assert missed.status == "cancelled" and (missed.window_start, missed.window_end) == (
+        datetime(2030, 1, 1, 0, tzinfo=UTC),
+        datetime(2030, 1, 1, 2, tzinfo=UTC),
+    )
+    assert missed.error == (
+        "not run: 2 fire time(s) missed (no scheduler running, or the pipeline paused; "
+        "missed='latest'); to run their windows: fti pipelines backfill hourly --start "
+        "2030-01-01T00:00:00+00:00 --end 2030-01-01T02:00:00+00:00"
+    )
