@@ -396,6 +396,7 @@ def skipper(project, start, end):
         sched.tick()
     missed, ran = runs(project, "catch_up")  # one run, never a burst of five
     assert missed.status == "cancelled" and "4 fire time(s) missed" in (missed.error or "")
+    assert ran.status == "succeeded" and ran.trigger == "schedule"
     assert lines(out, "catch_up") == [
         {"start": "2030-01-01T04:00:00+00:00", "end": "2030-01-01T05:00:00+00:00"}
     ]
