@@ -253,7 +253,8 @@ class PipelineCatalog:
                 window=None if run.window_start is None else (run.window_start, run.window_end),  # type: ignore[arg-type]
                 now=_utcnow(),
             )
-            assert retry_id is not None
+            if retry_id is None:  # created by someone else meanwhile: that one runs it
+                return run
             run = self._execute(pipeline, retry_id)
 
     def _window(
@@ -300,9 +301,9 @@ class PipelineCatalog:
                     time.sleep(0.02)
             except KeyboardInterrupt:
                 proc.kill(run_records.CANCELLED, "cancelled by the user (Ctrl-C)")
-                executor.finish(self._project, proc, owner=owner, now=_utcnow())
+                executor.finish(self._project, proc, now=_utcnow())
                 raise
-            executor.finish(self._project, proc, owner=owner, now=_utcnow())
+            executor.finish(self._project, proc, now=_utcnow())
         return records.get_run(self._catalog, run_id)
 
     def backfill(

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from fti.errors import NotFoundError
 from fti.pipelines.definitions import Signature, trigger_from_dict
 from fti.pipelines.pipeline import Pipeline
-from fti.pipelines.runs import FINAL_STATES, QUEUED, PipelineRun
+from fti.pipelines.runs import FINAL_STATES, QUEUED, RETRYABLE, PipelineRun
 from fti.pipelines.schedules import Schedule
 from fti.storage.metadata.tables import (
     pipeline_cursors,
@@ -306,6 +306,33 @@ def list_runs(
     query = query.order_by(pipeline_runs.c.id.desc())
     if limit is not None:
         query = query.limit(limit)
+    with catalog.connect() as conn:
+        return [_run(r) for r in conn.execute(query)]
+
+
+def unretried_failures(catalog: Catalog, project_id: int) -> list[PipelineRun]:
+    """Failed or timed-out runs whose pipeline allows another attempt that has none: their
+    retry was missed (the scheduler that should have queued it died)."""
+    retry = pipeline_runs.alias("next_attempt")
+    successor = (
+        select(retry.c.id)
+        .where(
+            retry.c.pipeline_id == pipeline_runs.c.pipeline_id,
+            retry.c.attempt == pipeline_runs.c.attempt + 1,
+            retry.c.retry_of == func.coalesce(pipeline_runs.c.retry_of, pipeline_runs.c.id),
+        )
+        .exists()
+    )
+    query = (
+        _select_runs()
+        .where(
+            pipelines.c.project_id == project_id,
+            pipeline_runs.c.status.in_(RETRYABLE),
+            pipeline_runs.c.attempt <= pipelines.c.retries,
+            ~successor,
+        )
+        .order_by(pipeline_runs.c.id)
+    )
     with catalog.connect() as conn:
         return [_run(r) for r in conn.execute(query)]
 

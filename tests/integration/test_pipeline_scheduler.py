@@ -7,7 +7,9 @@ while moving a ``ManualClock``; runs are real ``python -m fti.pipelines.runner``
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -130,7 +132,9 @@ def always_fails(project, start, end):
     assert project.pipelines.runs() == []  # nothing due before the first fire time
     clock.set(T0 + HOUR - timedelta(seconds=25))  # 01:00:05
     first_tick = clock.now()
-    drive([sched], lambda: len([r for r in project.pipelines.runs() if r.status in ("failed",)]) == 2)
+    drive(
+        [sched], lambda: sorted(r.status for r in project.pipelines.runs()) == ["failed"] * 2 + ["queued"] * 2
+    )
     flaky = runs(project, "flaky")
     assert flaky[0].status == "failed" and "RuntimeError: first attempt fails" in (flaky[0].error or "")
     assert (flaky[0].window_start, flaky[0].window_end) == (
@@ -326,7 +330,16 @@ def minutely(project, start, end):
     ]
 
 
-def test_crash_recovery_marks_orphaned_run_failed_and_retries(
+def _abandon(scheduler: Scheduler) -> None:
+    """Reap the handles a "crashed" in-process scheduler left, so nothing leaks from the test."""
+    for proc in scheduler._procs.values():
+        proc.popen.wait()
+        for fh in proc._files:
+            fh.close()
+    scheduler._procs.clear()
+
+
+def test_a_runner_killed_while_its_scheduler_was_dead_is_marked_failed_and_retried(
     project: fti.Project, tmp_path: Path, clock: ManualClock, make_scheduler: Callable[..., Scheduler]
 ) -> None:
     out = deploy(
@@ -348,7 +361,10 @@ def long(project, start, end):
     drive([crashed], lambda: (out / "pid").exists())
     orphan = int((out / "pid").read_text())
     assert runs(project, "long")[0].status == "running"
-    # the scheduler "crashes": it never ticks again and never releases its lease or its run
+    # the scheduler "crashes": it never ticks again and never releases its lease or its run;
+    # then its run's process is killed too (OOM killer, kill -9), so nothing records its end
+    os.kill(orphan, signal.SIGKILL)
+    crashed._procs[runs(project, "long")[0].id].popen.wait()
     survivor = make_scheduler(project, own_connection=True)
     survivor.tick()
     assert not survivor.is_leader and runs(project, "long")[0].status == "running"
@@ -357,20 +373,63 @@ def long(project, start, end):
     assert survivor.is_leader
     first = runs(project, "long")[0]
     assert first.status == "failed" and "stopped while it was running" in (first.error or "")
-    deadline = time.monotonic() + 5
-    while not process_dead(orphan) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert process_dead(orphan), "the orphaned run's process was not killed"
     clock.advance(2)
     drive([survivor], lambda: runs(project, "long")[-1].status == "succeeded")
     history = runs(project, "long")
     assert [(r.attempt, r.status) for r in history] == [(1, "failed"), (2, "succeeded")]
     assert history[1].retry_of == history[0].id and len(lines(out, "long")) == 1
-    for proc in crashed._procs.values():  # reap the abandoned handle so nothing leaks
-        proc.popen.wait()
-        for fh in proc._files:
-            fh.close()
-    crashed._procs.clear()
+    _abandon(crashed)
+
+
+def test_a_run_that_outlives_its_scheduler_records_its_own_end_and_is_not_run_again(
+    project: fti.Project, tmp_path: Path, clock: ManualClock, make_scheduler: Callable[..., Scheduler]
+) -> None:
+    """One run finishes while no scheduler is alive, the other is still running when the
+    successor takes over: both record their own outcome and logs, and neither runs twice."""
+    out = deploy(
+        project,
+        tmp_path,
+        """
+@fti.feature_pipeline(schedule=fti.every(hours=1), retries=2, retry_backoff=1)
+def finishes_alone(project, start, end):
+    record("finishes_alone", start=start.isoformat())  # the side effect
+    while not (OUT / "release_first").exists():
+        time.sleep(0.05)
+    print("finished with nobody watching")
+
+@fti.feature_pipeline(schedule=fti.every(hours=1), retries=2, retry_backoff=1, timeout="1h")
+def adopted(project, start, end):
+    record("adopted", start=start.isoformat())
+    while not (OUT / "release_second").exists():
+        time.sleep(0.05)
+    print("finished under the successor")
+""",
+    )
+    crashed = make_scheduler(project, own_connection=True)
+    clock.set(T0 + HOUR)
+    drive([crashed], lambda: bool(lines(out, "finishes_alone")) and bool(lines(out, "adopted")))
+    # the scheduler "crashes" (never ticks or releases anything again); one run ends meanwhile
+    (out / "release_first").touch()
+    first = runs(project, "finishes_alone")[0]
+    crashed._procs[first.id].popen.wait()
+    done = runs(project, "finishes_alone")[0]
+    assert (done.status, done.exit_code) == ("succeeded", 0) and done.finished_at is not None
+    assert "finished with nobody watching" in project.pipelines.logs(done.id)["stdout"]
+    survivor = make_scheduler(project, own_connection=True)
+    clock.advance(31)
+    survivor.tick()
+    assert survivor.is_leader
+    second = runs(project, "adopted")[0]
+    assert second.status == "running"  # still working: adopted, not killed and re-run
+    (out / "release_second").touch()
+    drive([survivor], lambda: runs(project, "adopted")[0].status == "succeeded")
+    for _ in range(3):
+        survivor.tick()
+    assert "finished under the successor" in project.pipelines.logs(second.id)["stdout"]
+    assert [r.status for r in runs(project, "finishes_alone")] == ["succeeded"]
+    assert [r.status for r in runs(project, "adopted")] == ["succeeded"]
+    assert len(lines(out, "finishes_alone")) == 1 and len(lines(out, "adopted")) == 1  # once each
+    _abandon(crashed)
 
 
 def test_missed_runs_after_downtime_latest_or_skip_and_pause(

@@ -312,3 +312,55 @@ def test_manual_runs_and_backfills_retry_per_policy_unless_told_not_to(
         "windows", start + timedelta(hours=5), start + timedelta(hours=6), step="1h", retries=False
     )
     assert [(r.status, r.attempt) for r in failed] == [("failed", 1)]
+
+
+ESCAPING = """
+import os, subprocess, time
+from pathlib import Path
+import fti
+
+OUT = Path({out!r})
+
+def escape(name):
+    # a grandchild in a session (and process group) of its own: the group kill does not reach it
+    child = subprocess.Popen(["setsid", "sleep", "1000"])
+    (OUT / name).write_text(str(child.pid))
+
+@fti.feature_pipeline(timeout="2s")
+def times_out(project):
+    escape("times_out")
+    time.sleep(60)
+
+@fti.feature_pipeline
+def returns(project):
+    escape("returns")
+"""
+
+
+def _dead(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"
+
+
+@pytest.mark.parametrize("name, status", [("times_out", "timed_out"), ("returns", "succeeded")])
+def test_descendants_in_new_sessions_do_not_outlive_the_run(
+    sqlite_project: fti.Project, tmp_path: Path, name: str, status: str
+) -> None:
+    import os
+    import signal
+    import time
+
+    sqlite_project.pipelines.deploy(write_module(tmp_path, ESCAPING.format(out=str(tmp_path))))
+    run = sqlite_project.pipelines.run(name)
+    assert run.status == status, run.error
+    pid = int((tmp_path / name).read_text())
+    deadline = time.monotonic() + 5
+    while not _dead(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    alive = not _dead(pid)
+    if alive:
+        os.kill(pid, signal.SIGKILL)  # do not leave it behind whatever the outcome
+    assert not alive, f"the run's grandchild {pid} in its own session survived the run"
