@@ -4,7 +4,7 @@ Runs ``python -m examples.demo``. In ``$FTI_HOME`` (default ``./.fti``) it regis
 fraud pipelines with the scheduler, runs each of them once (feature pipelines, training with a
 promotion gate, batch inference) as recorded pipeline runs, starts ``fti serve`` on 127.0.0.1,
 sends real prediction requests over HTTP, prints them and the ``curl`` lines to try, and keeps
-the server running until Ctrl-C.
+the server (and the web UI at ``/ui/``) running until Ctrl-C.
 
 Environment:
     DEMO_EXIT=1       stop after the requests (for tests and CI).
@@ -223,7 +223,9 @@ def main() -> int:
         console.print(f"[dim]demo took {time.monotonic() - began:.0f}s[/dim]")
         if exit_after:
             return 0
-        console.print(f"\nthe server keeps running on {url}; press [bold]Ctrl-C[/bold] to stop it")
+        console.print(
+            f"\nthe server keeps running on {url} (web UI: {url}/ui/); press [bold]Ctrl-C[/bold] to stop it"
+        )
         server.wait()
         return server.returncode or 0
     except DemoError as exc:
@@ -275,6 +277,7 @@ def show_requests(console: Any, project: fti.Project, url: str) -> None:
     console.print(table)
 
     console.rule("try it")
+    console.print(f"web UI: {url}/ui/  (browse the features, models, lineage and pipelines; try the models)")
     for line in (
         curl_line(url, iris.DEPLOYMENT, flowers[2]),
         curl_line(url, fraud_inference.DEPLOYMENT, requests[1]),

@@ -122,6 +122,12 @@ class Project:
 
         return Serving(self)
 
+    def list_projects(self) -> list[str]:
+        """The names of every project in this project's catalog (this one included), sorted."""
+        from fti.storage.metadata import projects
+
+        return [p.name for p in projects.list_projects(self.backends.catalog)]
+
     def close(self) -> None:
         """Close the backends' connections."""
         self.backends.close()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from fti.errors import BackendError, ConflictError, NotFoundError, SchemaError, ValidationError
 from fti.features import commit, records
+from fti.features._tagged import Tagged
 from fti.features.ingestion import InsertResult
 from fti.features.records import CommitInfo, FeatureGroupMeta
 from fti.types import Feature, arrow_type, dtype_of
@@ -28,18 +29,21 @@ if TYPE_CHECKING:
 
     from fti.features._project import FeatureProject
     from fti.features.query import Query
+    from fti.paging import Page
 
 __all__ = ["CommitInfo", "FeatureGroup", "FeatureGroupMeta", "InsertResult"]
 
 log = logging.getLogger("fti.features")
 
 
-class FeatureGroup:
+class FeatureGroup(Tagged):
     """A feature group. Obtain one from ``project.feature_store``.
 
     Offline, every insert is one Delta Lake commit (time travel by version or timestamp). Online
     (when ``online_enabled``), the latest row per primary key is kept for low-latency lookups.
     """
+
+    _tag_kind = "feature_group"
 
     def __init__(self, project: FeatureProject, meta: FeatureGroupMeta) -> None:
         self._project = project
@@ -283,7 +287,8 @@ class FeatureGroup:
         return added
 
     def delete(self, *, force: bool = False) -> None:
-        """Delete the group: its online rows, its offline table (all history) and its metadata.
+        """Delete the group: its online rows, its offline table (all history), its tags and its
+        metadata.
 
         Args:
             force: Also delete the feature views that read this group (and their training
@@ -307,10 +312,12 @@ class FeatureGroup:
                 f"{names}; delete them first (fv.delete()) or delete the group with force=True, "
                 "which deletes them too"
             )
+        from fti import tags
         from fti.features.feature_view import FeatureView
 
         for meta in views:
             FeatureView(self._project, meta).delete()
+        tags.forget(self._project, "feature_group", self.id)  # first: a catalog id may be reused
         if self.online_enabled:
             backends.online.delete_table(self.table_name)
         backends.offline.delete(self.table_name)
@@ -388,6 +395,21 @@ class FeatureGroup:
         import polars as pl
 
         return pl.from_arrow(self.read_arrow(as_of, columns))  # type: ignore[return-value]
+
+    def read_page(
+        self, offset: int = 0, limit: int = 50, as_of: int | datetime | None = None
+    ) -> Page[dict[str, Any]]:
+        """Rows ``offset`` to ``offset + limit`` at ``as_of`` (in storage order) as dicts, and the
+        row count; reads only the files those rows are in (for browsing large groups)."""
+        from fti.paging import Page, check_page
+
+        offset, limit = check_page(offset, limit)
+        dataset = self._dataset(as_of)
+        if dataset is None:
+            return Page([], 0, offset, limit)
+        total = int(dataset.count_rows())  # from the Parquet footers
+        rows = dataset.head(offset + limit).slice(offset).to_pylist() if limit and offset < total else []
+        return Page(rows, total, offset, limit)
 
     def _check_columns(self, columns: Sequence[str] | None) -> list[str] | None:
         if columns is None:

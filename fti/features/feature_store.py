@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from fti.features.feature_view import FeatureView
     from fti.features.query import Query
     from fti.features.records import FeatureViewMeta
+    from fti.features.search import CommitEntry, FeatureGroupInfo, FeatureInfo, FeatureViewInfo
+    from fti.paging import Page
     from fti.storage.metadata.base import Catalog
 
 log = logging.getLogger("fti.features")
@@ -120,6 +122,27 @@ class FeatureStore:
             for m in records.list_feature_groups(self._catalog, self._project.id)
         ]
 
+    def search_feature_groups(
+        self, query: str = "", *, tag: str | None = None, offset: int = 0, limit: int = 50
+    ) -> Page[FeatureGroupInfo]:
+        """Feature group versions whose name, description or a tag contains ``query`` (see
+        :mod:`fti.features.search`), with their commit activity and tags, one page at a time."""
+        from fti.features import search
+
+        return search.search_feature_groups(self._project, query, tag=tag, offset=offset, limit=limit)
+
+    def search_features(self, query: str, *, offset: int = 0, limit: int = 50) -> Page[FeatureInfo]:
+        """A page of features (columns of any group version) whose name contains ``query``."""
+        from fti.features import search
+
+        return search.search_features(self._project, query, offset=offset, limit=limit)
+
+    def recent_commits(self, limit: int = 10) -> list[CommitEntry]:
+        """The latest commits of any feature group of the project, newest first."""
+        from fti.features import search
+
+        return search.recent_commits(self._project, limit)
+
     def materialize_all(self) -> int:
         """Catch up every group after a crash (run by ``fti.connect``); returns online rows written.
 
@@ -208,6 +231,22 @@ class FeatureStore:
     def list_feature_views(self) -> list[FeatureView]:
         """Every feature view of the project, by name then version."""
         return [self._view(m) for m in records.list_feature_views(self._catalog, self._project.id)]
+
+    def search_feature_views(
+        self,
+        query: str = "",
+        *,
+        tag: str | None = None,
+        feature_group: tuple[str, int] | None = None,
+        offset: int = 0,
+        limit: int = 50,
+    ) -> Page[FeatureViewInfo]:
+        """Like :meth:`search_feature_groups`; ``feature_group=(name, version)``: views reading it."""
+        from fti.features import search
+
+        return search.search_feature_views(
+            self._project, query, tag=tag, feature_group=feature_group, offset=offset, limit=limit
+        )
 
     def _view(self, meta: FeatureViewMeta) -> FeatureView:
         from fti.features.feature_view import FeatureView

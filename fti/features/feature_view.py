@@ -16,6 +16,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import ValidationError
+from fti.features._tagged import Tagged
 from fti.features.batch_data import BATCH_RETURN_TYPES, DEFAULT_BATCH_ROWS
 from fti.features.records import FeatureViewMeta
 
@@ -33,8 +34,10 @@ if TYPE_CHECKING:
 __all__ = ["BATCH_RETURN_TYPES", "DEFAULT_BATCH_ROWS", "FeatureView", "FeatureViewMeta"]
 
 
-class FeatureView:
+class FeatureView(Tagged):
     """A feature view. Obtain one from ``project.feature_store.get_or_create_feature_view``."""
+
+    _tag_kind = "feature_view"
 
     def __init__(self, project: FeatureProject, meta: FeatureViewMeta, query: Query | None = None) -> None:
         from fti.features.transformations import parse
@@ -69,12 +72,10 @@ class FeatureView:
 
     @cached_property
     def _inputs(self) -> list[tuple[str, str]]:
-        labels = set(self._meta.labels)
-        return [(c.name, c.dtype) for c in self.query.columns() if c.name not in labels]
+        return self.query.inputs(self._meta.labels)
 
     def delete(self) -> None:
-        """Delete the view and its training datasets (rows and records); models registered from
-        it keep their lineage by name and version."""
+        """Delete the view and its training datasets; models trained from it keep their lineage."""
         from fti.features import training_data
 
         training_data.delete_view(self)
@@ -495,6 +496,5 @@ class FeatureView:
         See :meth:`FeatureViewServing.get_feature_vectors
         <fti.features.vectors.FeatureViewServing.get_feature_vectors>`.
         """
-        return self._current_serving().get_feature_vectors(
-            entries, passed_features, return_type, allow_missing
-        )
+        serving = self._current_serving()
+        return serving.get_feature_vectors(entries, passed_features, return_type, allow_missing)

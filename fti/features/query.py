@@ -188,6 +188,10 @@ class Query:
             ]
         }
 
+    def inputs(self, labels: Sequence[str]) -> list[tuple[str, str]]:
+        """``(name, dtype)`` of every output column except ``labels``: a model's inputs."""
+        return [(c.name, c.dtype) for c in self.columns() if c.name not in set(labels)]
+
     @classmethod
     def of_view(cls, data: dict[str, Any], store: FeatureStore, view: str) -> Query:
         """The stored query of ``view`` (described for messages); NotFoundError naming the

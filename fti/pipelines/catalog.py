@@ -142,10 +142,16 @@ class PipelineCatalog:
         return self.get(name)
 
     # --- runs ---------------------------------------------------------------------------------
-    def runs(self, name: str | None = None, *, limit: int | None = 50) -> builtins.list[PipelineRun]:
-        """Runs of pipeline ``name`` (or of every pipeline), newest first."""
+    def runs(
+        self, name: str | None = None, *, limit: int | None = 50, offset: int = 0
+    ) -> builtins.list[PipelineRun]:
+        """Runs of pipeline ``name`` (or of every pipeline), newest first, skipping ``offset``."""
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise ValidationError(f"offset must be an integer >= 0, got {offset!r}")
         pipeline_id = None if name is None else self.get(name).id
-        return records.list_runs(self._catalog, self._project.id, pipeline_id=pipeline_id, limit=limit)
+        return records.list_runs(
+            self._catalog, self._project.id, pipeline_id=pipeline_id, limit=limit, offset=offset
+        )
 
     def get_run(self, run_id: int) -> PipelineRun:
         """One run by id."""

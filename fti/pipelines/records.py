@@ -296,14 +296,17 @@ def list_runs(
     pipeline_id: int | None = None,
     statuses: tuple[str, ...] | None = None,
     limit: int | None = None,
+    offset: int = 0,
 ) -> list[PipelineRun]:
-    """Runs of the project (or one pipeline), newest first."""
+    """Runs of the project (or one pipeline), newest first, skipping the newest ``offset``."""
     query = _select_runs().where(pipelines.c.project_id == project_id)
     if pipeline_id is not None:
         query = query.where(pipeline_runs.c.pipeline_id == pipeline_id)
     if statuses is not None:
         query = query.where(pipeline_runs.c.status.in_(statuses))
     query = query.order_by(pipeline_runs.c.id.desc())
+    if offset:
+        query = query.offset(offset)
     if limit is not None:
         query = query.limit(limit)
     with catalog.connect() as conn:

@@ -37,6 +37,7 @@ def test_the_demo_runs_both_systems_serves_them_and_exits(tmp_path: Path) -> Non
     assert port is not None
     assert re.search(r"setosa\s.*\n.*versicolor\s.*\n.*virginica", out)  # the iris answers, in order
     assert f"curl -s http://127.0.0.1:{port.group(1)}/v2/models/fraud/infer" in out
+    assert f"web UI: http://127.0.0.1:{port.group(1)}/ui/" in out
     with fti.connect(home=tmp_path / "home") as project:
         assert project.model_registry.get_model("fraud@production").metrics["auc"] >= 0.85
         assert {d.name for d in project.serving.list()} == {"iris", "fraud"}

@@ -118,3 +118,19 @@ def test_time_travel_to_a_missing_version_names_the_versions(transactions) -> No
         "feature group 'transactions' version 1 has no commit 99: its commits are 0 to 1 "
         "(see fg.commits() or `fti fg show transactions`)"
     )
+
+
+def test_read_page_reads_a_window_of_rows_at_any_commit(sqlite_project: fti.Project) -> None:
+    fg = sqlite_project.feature_store.get_or_create_feature_group("paged", primary_key=["id"])
+    assert (fg.read_page().items, fg.read_page().total) == ([], 0)  # no commit yet
+    first = fg.insert(pd.DataFrame({"id": range(5), "x": [float(i) for i in range(5)]}))
+    fg.insert(pd.DataFrame({"id": range(5, 12), "x": [float(i) for i in range(5, 12)]}), write_mode="append")
+    whole = fg.read().to_dict("records")
+    page = fg.read_page(offset=3, limit=4)
+    assert (page.total, page.has_next) == (12, True)
+    assert page.items == whole[3:7]
+    assert fg.read_page(offset=10, limit=5).items == whole[10:]
+    old = fg.read_page(limit=50, as_of=first.version)
+    assert old.total == 5 and [r["id"] for r in old] == [0, 1, 2, 3, 4]
+    with pytest.raises(ValidationError, match="limit must be an integer from 0 to 1000"):
+        fg.read_page(limit=10_000)

@@ -164,6 +164,10 @@ def test_manual_run_succeeds_and_failure_is_recorded_with_logs(
     assert "Traceback" in project.pipelines.logs(failed.id)["stderr"]
     assert [r.id for r in project.pipelines.runs()] == [failed.id, ok.id]
     assert [r.id for r in project.pipelines.runs("hourly")] == [ok.id]
+    assert [r.id for r in project.pipelines.runs(limit=1, offset=1)] == [ok.id]  # the next page
+    assert project.pipelines.runs(offset=2) == []
+    with pytest.raises(ValidationError, match="offset must be an integer >= 0"):
+        project.pipelines.runs(offset=-1)
 
 
 def test_backfill_runs_each_window_in_order(
