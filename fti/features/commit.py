@@ -154,8 +154,8 @@ def reconcile(fg: FeatureGroup, latest: int | None = None) -> int:
     are recovered from the Delta log: version, time, operation, rows (from the commit's metrics)
     and the validation outcome the writer attached to the commit (``unknown`` without it); the
     validation report and statistics are not in the log (``statistics(v)`` computes them on
-    demand). A group whose first commit is recovered also gets its schema from the table. Cheap
-    when nothing is missing: one catalog query besides reading the table's version.
+    demand). Cheap when nothing is missing: one catalog query besides reading the table's version.
+    (:meth:`FeatureGroup.reconcile` also restores a schema its first writer did not store.)
     """
     offline = fg.project.backends.offline
     catalog = fg.project.backends.catalog
