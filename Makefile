@@ -22,11 +22,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# PostgreSQL and Redis servers for the integration tests, installed with apt-get when run as root.
+# PostgreSQL and Redis servers for the integration tests and headless Chromium (with its driver)
+# for the web UI's browser tests, installed with apt-get when run as root.
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then \
 			echo "installing$$missing with apt-get"; \

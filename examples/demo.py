@@ -7,7 +7,7 @@ sends real prediction requests over HTTP, prints them and the ``curl`` lines to 
 the monitoring loop of the fraud system (drifted data and live traffic, the monitor finds the
 drift and fires ``drift_detected``, the scheduler runs the retraining pipeline, the new version
 passes the gate; labels arrive and the realized AUC per week is shown), and keeps the server
-running until Ctrl-C.
+(and the web UI at ``/ui/``) running until Ctrl-C.
 
 Environment:
     DEMO_EXIT=1       stop after the requests (for tests and CI).
@@ -228,7 +228,9 @@ def main() -> int:
         console.print(f"[dim]demo took {time.monotonic() - began:.0f}s[/dim]")
         if exit_after:
             return 0
-        console.print(f"\nthe server keeps running on {url}; press [bold]Ctrl-C[/bold] to stop it")
+        console.print(
+            f"\nthe server keeps running on {url} (web UI: {url}/ui/); press [bold]Ctrl-C[/bold] to stop it"
+        )
         server.wait()
         return server.returncode or 0
     except DemoError as exc:
@@ -280,6 +282,7 @@ def show_requests(console: Any, project: fti.Project, url: str) -> None:
     console.print(table)
 
     console.rule("try it")
+    console.print(f"web UI: {url}/ui/  (browse the features, models, lineage and pipelines; try the models)")
     for line in (
         curl_line(url, iris.DEPLOYMENT, flowers[2]),
         curl_line(url, fraud_inference.DEPLOYMENT, requests[1]),

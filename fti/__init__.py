@@ -30,6 +30,7 @@ _LAZY = {
     "connect": "fti.project",
     "Project": "fti.project",
     "Feature": "fti.types",
+    "ModelRef": "fti.types",
     "Settings": "fti.config",
     "feature_pipeline": "fti.pipelines.definitions",
     "training_pipeline": "fti.pipelines.definitions",
@@ -41,11 +42,12 @@ _LAZY = {
 }
 
 # subpackages reachable as attributes of ``fti`` (``fti.batch.score(...)``), imported on first use
-_SUBMODULES = ("batch", "sources")
+_SUBMODULES = ("batch", "sources", "training")
 
 if TYPE_CHECKING:
     from fti import batch as batch
     from fti import sources as sources
+    from fti import training as training
     from fti.config import Settings
     from fti.monitoring.alerts import alert
     from fti.pipelines.definitions import (
@@ -57,7 +59,7 @@ if TYPE_CHECKING:
         training_pipeline,
     )
     from fti.project import Project, connect
-    from fti.types import Feature
+    from fti.types import Feature, ModelRef
 
 
 def __getattr__(name: str) -> Any:
@@ -84,6 +86,7 @@ __all__ = [
     "FtiError",
     "IntegrityError",
     "ModelNotReadyError",
+    "ModelRef",
     "NotFoundError",
     "PermissionDeniedError",
     "Project",

@@ -1,4 +1,4 @@
-"""Name and version rules for projects, feature groups, views, models and deployments."""
+"""Name, alias and version rules for projects, feature groups, views, models and deployments."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from fti.errors import ValidationError
 
 _NAME = re.compile(r"^[a-z0-9_]{1,63}$")
 _SECRET_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+_ALIAS = re.compile(r"^[a-z0-9_-]{1,63}$")
+MAX_VERSION = 2_147_483_647
+"""The largest version a catalog stores (a 32-bit integer column on PostgreSQL)."""
 
 
 def check_name(name: object, kind: str) -> str:
@@ -37,3 +40,12 @@ def check_secret_name(name: object) -> str:
             "starting with a letter or digit (for example 'analytics-db')"
         )
     return name
+
+
+def check_alias(alias: object) -> str:
+    """Return ``alias`` if it is 1-63 of ``[a-z0-9_-]``; else ``ValidationError``."""
+    if not isinstance(alias, str) or not _ALIAS.match(alias):
+        raise ValidationError(
+            f"invalid alias {alias!r}: use 1-63 lowercase letters, digits, '_' or '-' (e.g. 'production')"
+        )
+    return alias

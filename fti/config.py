@@ -51,6 +51,10 @@ class Settings(BaseSettings):
         default=None,
         description="Comma-separated API keys the servers accept (in addition to keys stored in the catalog).",
     )
+    ui_secret_key: str | None = Field(
+        default=None,
+        description="Key that signs web UI session cookies (default: a random key kept in $FTI_HOME/ui/secret_key).",
+    )
     secret_key: SecretStr | None = Field(
         default=None,
         description="Key that encrypts the secrets in the catalog (a Fernet key: `fti secrets generate-key`); "

@@ -100,7 +100,8 @@ class AuthenticationError(FtiError):
 
 
 class PermissionDeniedError(FtiError):
-    """The caller may not do this (e.g. a pipeline run reading a secret it did not declare)."""
+    """The caller may not do this: an API key whose role does not allow the action (a reader running
+    a pipeline), or a pipeline run reading a secret it did not declare."""
 
     code = "permission_denied"
     http_status = 403

@@ -64,6 +64,19 @@ def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
+@pytest.fixture(scope="session")
+def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home with the demo's iris and fraud systems (tests/demo_data.py), built once per session.
+
+    Read-only for tests: copy it (``shutil.copytree``) to change it.
+    """
+    from tests import demo_data
+
+    home = tmp_path_factory.mktemp("demo") / "home"
+    demo_data.build(home)
+    return home
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     return tmp_path / "home"

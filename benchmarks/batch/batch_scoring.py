@@ -100,13 +100,10 @@ def fit_models(project: fti.Project, fv: Any, train_rows: int) -> None:
 
 def raw_scorers(model: Any, matrix: np.ndarray, repeat: int) -> dict[str, float]:
     """rows/s of each raw scorer on the in-memory matrix (median of ``repeat`` runs)."""
-    from fti.registry.scoring import (
-        CompiledLightGBMScorer,
-        NativeScorer,
-        OnnxScorer,
-        _builders,
-        native_predict,
-    )
+    from fti.inference.compiled import CompiledLightGBMScorer
+    from fti.inference.converters import builders
+    from fti.inference.native import NativeScorer, native_predict
+    from fti.inference.onnx_runtime import OnnxScorer
 
     frame = pd.DataFrame(matrix, columns=FEATURES)  # fitted on named columns; built once, untimed
     sample = matrix[:2000]
@@ -117,9 +114,9 @@ def raw_scorers(model: Any, matrix: np.ndarray, repeat: int) -> dict[str, float]
         ),
         "native predict_proba (fused)": NativeScorer(model, fused=True).predict,
     }
-    for build in _builders(model):
+    for build in builders(model):
         try:
-            scorer = build(model, sample, reference, None, None)
+            scorer = build(model, sample, reference, None)
         except Exception as exc:
             print(f"    {build.__name__}: conversion failed: {type(exc).__name__}: {str(exc)[:120]}")
             continue
@@ -224,7 +221,7 @@ def main() -> None:
         e2e_child(home, args.e2e, args.first_use)
         return
 
-    from fti.registry.scoring import to_matrix
+    from fti.inference import to_matrix
 
     project = fti.connect(home=home, project="bench")
     fv = make_data(project, args.rows)

@@ -139,9 +139,10 @@ def wrk(
 
 def cold_starts(home: Path, work: Path, starts: int) -> None:
     """Median cold start and idle RSS over ``starts`` server starts per scorer configuration."""
-    from fti.registry import scorer_manifest
+    from fti.inference.cache import ScorerCache
+    from fti.inference.manifest import SUFFIX
 
-    cache = home / "cache" / "scorers"
+    cache = ScorerCache.at_home(home).directory
     figures: dict[str, tuple[float, float]] = {}
     for scorer, manifest in (("native", False), ("fastest", False), ("fastest", True)):
         with fti.connect(home=home) as project:
@@ -149,7 +150,7 @@ def cold_starts(home: Path, work: Path, starts: int) -> None:
         colds, rss, kind = [], [], ""
         for i in range(starts):
             if not manifest:  # the cache as it was before manifests: native model loaded at start
-                for file in cache.glob(f"*{scorer_manifest.SUFFIX}"):
+                for file in cache.glob(f"*{SUFFIX}"):
                     file.unlink()
             port = free_port()
             process, cold = start_server(home, port, work / f"cold_{scorer}_{manifest}_{i}.log")
@@ -195,7 +196,7 @@ def main() -> None:
         project.model_registry.set_alias("hgb", mv.version, "production")
 
         # reference: raw in-process predict on one row (native and the ONNX scorer)
-        from fti.registry.scoring import get_scorer
+        from fti.inference import get_scorer
 
         one = X[:1]
         native_ms = median(repeat(lambda: model.predict(one), 300)) * 1000

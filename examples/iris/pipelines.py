@@ -14,6 +14,7 @@ Register them with ``fti pipelines deploy examples/iris/pipelines.py`` (see the 
 from __future__ import annotations
 
 import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -117,20 +118,24 @@ def train(project: fti.Project, n_neighbors: int = 5) -> dict[str, float]:
         run.log_metrics(metrics)
         # online vectors use the transformations fitted on this training dataset
         fv.init_serving(training_dataset_version=fv.last_training_dataset_version)
+        labels = [str(c) for c in model.classes_]
         mr = project.model_registry
-        version = mr.register(
-            MODEL,
-            model,
-            run=run,
-            feature_view=fv,
-            training_dataset_version=fv.last_training_dataset_version,
-            metrics=metrics,
-            input_example=X_train.head(5),
-            description=f"k-NN (k={n_neighbors}) on the iris measurements",
-        )
-    labels = [str(c) for c in model.classes_]
-    png = confusion_matrix_png(confusion_matrix(y_test, predicted, labels=labels), labels)
-    project.backends.artifacts.put_bytes(f"{version.artifact_prefix}/confusion_matrix.png", png)
+        with tempfile.TemporaryDirectory(prefix="iris-") as tmp:
+            image = Path(tmp) / "confusion_matrix.png"
+            image.write_bytes(
+                confusion_matrix_png(confusion_matrix(y_test, predicted, labels=labels), labels)
+            )
+            version = mr.register(
+                MODEL,
+                model,
+                run=run,
+                feature_view=fv,
+                training_dataset_version=fv.last_training_dataset_version,
+                metrics=metrics,
+                input_example=X_train.head(5),
+                description=f"k-NN (k={n_neighbors}) on the iris measurements",
+                artifacts={"confusion_matrix.png": image},  # stored and digest-checked with the model
+            )
     mr.promote(MODEL, version.version, "production", require={"accuracy": f">= {ACCURACY_FLOOR}"})
     deploy(project)
     return metrics

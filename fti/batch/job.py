@@ -12,7 +12,8 @@ Predictions go to the output feature group (primary key and event time of the in
 ``prediction``, one ``proba_<class>`` column per class for classifiers, ``model_name``,
 ``model_version``, ``scored_at``) through :meth:`~fti.features.feature_group.FeatureGroup.insert_stream`:
 written as they are scored and committed once, at the end, so a failure while scoring commits
-nothing. When the group holds no row in the scored time range (a new group, or the next day of a
+nothing; a group created by a run that was killed before its commit is removed by the next
+run. When the group holds no row in the scored time range (a new group, or the next day of a
 daily job) nothing can be replaced and the commit appends; otherwise it upserts by (primary key,
 event time), so re-running a job converges to the same rows. Statistics of the predictions are
 computed on demand.
@@ -28,11 +29,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fti._names import check_name
 from fti.errors import ValidationError
+from fti.types import ModelRef
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,11 +41,11 @@ if TYPE_CHECKING:
 
     from fti.features.feature_group import FeatureGroup
     from fti.features.feature_view import FeatureView
+    from fti.inference.base import Scorer
+    from fti.inference.parallel import ParallelScorer, Scores
     from fti.project import Project
-    from fti.registry.scoring import ParallelScorer, Scores
 
 DEFAULT_CHUNK_ROWS = 65_536
-SAMPLE_ROWS = 2_000
 Progress = Callable[[int, int], None]
 """Called with (rows scored so far, total rows) after each window."""
 
@@ -86,7 +87,7 @@ class BatchScoreResult:
 
 def score(
     project: Project,
-    model: str,
+    model: str | ModelRef,
     *,
     start_time: datetime | None = None,
     end_time: datetime | None = None,
@@ -101,14 +102,14 @@ def score(
     Args:
         project: The project holding the model and its feature view.
         model: ``"name@alias"`` (e.g. ``"fraud@production"``), ``"name"`` (latest version) or
-            ``"name:3"`` (version 3).
+            ``"name:3"`` (version 3); see :class:`fti.types.ModelRef`.
         start_time: Inclusive lower bound on the spine's event time (tz-aware; None = no bound).
         end_time: Exclusive upper bound (tz-aware; None = no bound).
         output: The predictions feature group, created on first use with the view's primary key
             and event time.
         output_version: Version of the predictions group.
         chunk_rows: About how many rows are read and scored at once (memory bound).
-        prefer: Scorer choice, see :func:`fti.registry.scoring.get_scorer`.
+        prefer: Scorer choice, see :func:`fti.inference.get_scorer`.
         progress: Optional callback ``(rows_done, rows_total)``.
 
     Returns:
@@ -123,13 +124,15 @@ def score(
     if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
         raise ValidationError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
     _check_times(start_time, end_time)
-    if not isinstance(model, str) or not model:
-        raise ValidationError(f"model must be 'name@alias', 'name' or 'name:version', got {model!r}")
-    from fti.registry.scoring import check_prefer
+    from fti.inference.base import CLASSES_NOT_RECORDED
+    from fti.inference.cache import ScorerCache
+    from fti.inference.parallel import ParallelScorer
+    from fti.inference.selection import TIMING_ROWS, check_prefer
 
+    ref = ModelRef.parse(model)
     check_prefer(prefer)  # before a cached scorer could be taken without looking at it
 
-    version = _resolve(project, model)
+    version = project.model_registry.resolve(ref)
     fv = version.feature_view()
     if fv is None:
         raise ValidationError(
@@ -137,6 +140,7 @@ def score(
             "view, so batch scoring cannot read its inputs; register it with its feature view "
             "(e.g. run.log_model(..., feature_view=fv))"
         )
+    _drop_abandoned(project, output, output_version)
     td_version = version.training_dataset_version
     columns = fv.feature_names(transformed=True, training_dataset_version=td_version)
     keys = fv.query.key_columns()
@@ -155,7 +159,7 @@ def score(
 
         def load() -> tuple[pa.Table, np.ndarray] | None:
             nonlocal batches
-            from fti.registry.scoring import to_matrix
+            from fti.inference.matrix import to_matrix
 
             if batches is None:  # opened in the reader thread, while the scorer loads
                 batches = fv.iter_batch_data(
@@ -171,18 +175,26 @@ def score(
         # the first batch is read while a cached scorer is rebuilt or the native model loads;
         # without a cached scorer, the first rows of that batch verify and time the candidates
         pending = reader.submit(load)
-        cached = None if prefer == "native" else _cached_scorer(project, version)
-        if cached is not None:
-            scorer = cached[1]
-        native = version.load() if cached is None else None
+        cache = ScorerCache.at_home(project.settings.home)
+        # a converted winner cached with the model's classes runs without loading the native model
+        # (the model's artifacts are still checked against their digests)
+        chosen: Scorer | None = None if prefer == "native" else cache.load(version)
+        classes = getattr(chosen, "classes", CLASSES_NOT_RECORDED)
+        if classes is CLASSES_NOT_RECORDED:  # a manifest without classes: the model names them
+            chosen = None
+        native = version.load() if chosen is None else None
         current = pending.result()
         if current is None or not len(current[1]):
             return BatchScoreResult(
                 None, 0, version.name, version.version, "none", [], scored_at, time.perf_counter() - started
             )
-        classes, scorer = (
-            cached if cached is not None else _native_scorer(project, version, native, current[1], prefer)
-        )
+        if chosen is None:
+            # the candidates are verified on the first rows of the batch (topped up with training
+            # rows when it is short) and timed on up to TIMING_ROWS of them (winner cached)
+            rows = current[1]
+            chosen = cache.build(version, native, prefer=prefer, rows=rows, timing_sample=rows[:TIMING_ROWS])
+            classes = getattr(native, "classes_", None)
+        scorer = ParallelScorer(chosen)  # one single-threaded worker per core
         constants = _constants(version, scored_at, chunk_rows)
         group: FeatureGroup | None = None
         done = 0
@@ -278,6 +290,24 @@ def _hand_over(feed: queue.Queue[Any], item: Any, writer: Future[Any] | None) ->
                 return
 
 
+_DESCRIPTION = "batch predictions of model {model!r} over feature view {view!r}"
+
+
+def _drop_abandoned(project: Project, output: str, version: int) -> None:
+    """Delete the predictions group a killed run created and never committed to (no schema, no
+    commit, the description batch scoring gives the groups it creates); this run makes it anew.
+    A run that fails cleanly deletes such a group itself."""
+    from fti.errors import NotFoundError
+
+    try:
+        group = project.feature_store.get_feature_group(output, version)
+    except NotFoundError:
+        return
+    ours = group.description.startswith(_DESCRIPTION.split("{", 1)[0])
+    if ours and group.features is None and group.latest_commit_version() is None and not group.commits():
+        group.delete()
+
+
 def _output_group(
     project: Project, output: str, version: int, keys: list[str], fv: FeatureView, model: Any, table: pa.Table
 ) -> tuple[FeatureGroup, bool]:
@@ -294,7 +324,7 @@ def _output_group(
             version,
             primary_key=fv.primary_key,
             event_time=fv.event_time,
-            description=f"batch predictions of model {model.name!r} over feature view {fv.name!r}",
+            description=_DESCRIPTION.format(model=model.name, view=fv.name),
         )
         return created, True
     if group.primary_key != list(fv.primary_key) or group.event_time != fv.event_time:
@@ -325,60 +355,6 @@ def _check_times(start_time: datetime | None, end_time: datetime | None) -> None
         raise ValidationError(
             f"start_time {start_time.isoformat()} must be before end_time {end_time.isoformat()}"
         )
-
-
-def _resolve(project: Project, model: str) -> Any:
-    registry = project.model_registry
-    name, sep, version = model.partition(":")
-    if sep:
-        if not version.isdigit():
-            raise ValidationError(f"model version in {model!r} must be an integer, e.g. 'fraud:3'")
-        return registry.get_model(name, version=int(version))
-    return registry.resolve(model)
-
-
-def _cached_scorer(project: Project, version: Any) -> tuple[Any, ParallelScorer] | None:
-    """The model's classes and its converted fastest scorer, rebuilt from a cached manifest
-    (:func:`fti.registry.scorer_manifest.load_version`: the model's artifacts still checked
-    against their digests) without loading the native model, or None when no manifest with the
-    classes is cached.
-    """
-    from fti.registry import scorer_manifest
-    from fti.registry.scoring import CLASSES_NOT_RECORDED, ParallelScorer
-
-    converted = scorer_manifest.load_version(_cache_dir(project), version)
-    classes = getattr(converted, "classes", CLASSES_NOT_RECORDED)
-    if converted is None or classes is CLASSES_NOT_RECORDED:
-        return None
-    return classes, ParallelScorer(converted)
-
-
-def _native_scorer(
-    project: Project, version: Any, native: Any, rows: np.ndarray, prefer: str
-) -> tuple[Any, ParallelScorer]:
-    """The classes (None for regressors) and fastest scorer of ``native``, the loaded model of
-    ``version``, run by one single-threaded worker per core (see
-    :class:`~fti.registry.scoring.ParallelScorer`): the candidates are verified on the first
-    ``SAMPLE_ROWS`` of ``rows`` and timed on up to ``TIMING_ROWS`` of them (conversions and the
-    winner cached on disk).
-    """
-    from fti.registry.scoring import TIMING_ROWS, ParallelScorer, cache_key, get_scorer
-
-    cache = _cache_dir(project)
-    chosen = get_scorer(
-        native,
-        sample=rows[:SAMPLE_ROWS],
-        timing_sample=rows[:TIMING_ROWS],
-        prefer=prefer,
-        cache_dir=cache,
-        cache_key=cache_key(version),
-        predict_fn=version.flavor_impl.predict,
-    )
-    return getattr(native, "classes_", None), ParallelScorer(chosen)
-
-
-def _cache_dir(project: Project) -> Path:
-    return Path(project.settings.home) / "cache" / "scorers"
 
 
 def _check_spine_time(fv: FeatureView, start: datetime | None, end: datetime | None) -> None:

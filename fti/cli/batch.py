@@ -9,7 +9,7 @@ import click
 
 from fti.cli._common import emit, handle_errors, json_option, state
 from fti.errors import ValidationError
-from fti.registry.scoring import PREFER
+from fti.inference.selection import PREFER
 
 
 @click.group()

@@ -7,23 +7,32 @@ from typing import Any
 import click
 
 from fti.cli._common import emit, handle_errors, json_option, state
+from fti.serving.auth import ROLES
 
 
 @click.group()
 def keys() -> None:
-    """API keys for the model server: create, list, revoke."""
+    """API keys for the model server and the web UI: create, list, revoke."""
 
 
 @keys.command()
 @click.argument("name")
+@click.option(
+    "--role",
+    type=click.Choice(ROLES),
+    default="admin",
+    show_default=True,
+    help="reader: browse and predict; writer: also run pipelines, move aliases, deploy; "
+    "admin: also manage keys and load/unload models.",
+)
 @json_option
 @handle_errors
-def create(name: str) -> None:
-    """Create the key NAME and print it (it is shown only once)."""
+def create(name: str, role: str) -> None:
+    """Create the key NAME with a role and print it (it is shown only once)."""
     from fti.serving.auth import create_key
 
-    key = create_key(state().project(), name)
-    emit({"name": name, "key": key}, table=lambda d: click.echo(d["key"]))
+    key = create_key(state().project(), name, role)
+    emit({"name": name, "role": role, "key": key}, table=lambda d: click.echo(d["key"]))
     if not state().as_json:
         click.echo("Store this key now: it cannot be shown again.", err=True)
 
@@ -38,6 +47,7 @@ def list_() -> None:
     rows = [
         {
             "name": k.name,
+            "role": k.role,
             "prefix": k.prefix,
             "created_at": k.created_at.isoformat(),
             "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
@@ -50,9 +60,10 @@ def list_() -> None:
         from rich.console import Console
         from rich.table import Table
 
-        t = Table("name", "prefix", "created", "status")
+        t = Table("name", "role", "prefix", "created", "status")
         for r in data:
-            t.add_row(r["name"], r["prefix"] + "...", r["created_at"], "active" if r["active"] else "revoked")
+            status = "active" if r["active"] else "revoked"
+            t.add_row(r["name"], r["role"], r["prefix"] + "...", r["created_at"], status)
         Console().print(t)
 
     emit(rows, table=table)

@@ -18,7 +18,7 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     "info": ("fti.cli.info:info", "Show settings, backend URLs and what the project holds."),
     "fg": ("fti.cli.fg:fg", "Feature groups: list, show, read."),
     "serve": ("fti.cli.serve:serve", "Run the model server (Open Inference Protocol) for the deployments."),
-    "keys": ("fti.cli.keys:keys", "API keys of the model server: create, list, revoke."),
+    "keys": ("fti.cli.keys:keys", "API keys with a role (reader, writer, admin): create, list, revoke."),
     "secrets": (
         "fti.cli.secrets:secrets",
         "Secrets (credentials, encrypted in the catalog): set, list, delete.",
@@ -30,7 +30,13 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     "scheduler": ("fti.cli.scheduler:scheduler", "Run the pipeline scheduler in the foreground."),
     "models": ("fti.cli.models:models", "Model registry: list, show, alias, promote, delete."),
     "runs": ("fti.cli.runs:runs", "Training runs: list, show."),
+    "ui": ("fti.cli.ui:ui", "Serve the web UI (127.0.0.1:8081); fti serve also serves it under /ui."),
+    "tags": (
+        "fti.cli.tags:tags",
+        "Tags on feature groups, feature views, model versions and runs: add, rm, list.",
+    ),
     "batch": ("fti.cli.batch:batch", "Batch inference: score a model into a predictions feature group."),
+    "federated": ("fti.cli.federated:federated", "Federated training (Flower): serve, client."),
     "monitor": (
         "fti.cli.monitor:monitor",
         "Monitors: create, list, show, run, backfill, labels, alerts.",

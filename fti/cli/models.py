@@ -69,11 +69,13 @@ def list_(name: str | None) -> None:
 
 @models.command()
 @click.argument("ref")
-@click.option("--version", "-v", type=int, default=None, help="Version (default: latest, or REF's @alias).")
+@click.option(
+    "--version", "-v", type=int, default=None, help="Version (default: latest, or REF's @alias or :version)."
+)
 @json_option
 @handle_errors
 def show(ref: str, version: int | None) -> None:
-    """Show one model version: REF is NAME or NAME@ALIAS."""
+    """Show one model version: REF is NAME (latest), NAME:VERSION or NAME@ALIAS."""
     mr = state().project().model_registry
     mv = mr.get_model(ref, version=version)
     data = mv.to_dict()

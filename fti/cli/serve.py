@@ -47,6 +47,7 @@ from fti.cli._common import handle_errors, state
 @click.option(
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
+@click.option("--no-ui", is_flag=True, help="Do not serve the web UI under /ui.")
 @handle_errors
 def serve(
     host: str,
@@ -60,6 +61,7 @@ def serve(
     no_access_log: bool,
     no_request_log: bool,
     log_level: str,
+    no_ui: bool,
 ) -> None:
     """Serve the project's deployments over the Open Inference Protocol (KServe V2 REST)."""
     from fti.serving.server import limit_threads
@@ -73,6 +75,8 @@ def serve(
         f"{', '.join(names) or 'none yet (deploy with project.serving.deploy)'}",
         err=True,
     )
+    if not no_ui:
+        click.echo(f"web UI: http://{host}:{port}/ui/", err=True)
     from fti.serving.server import serve as run
 
     run(
@@ -89,4 +93,5 @@ def serve(
         log_requests=not no_request_log,
         access_log=not no_access_log,
         log_level=log_level,
+        ui=not no_ui,
     )

@@ -14,6 +14,8 @@ A feature view maps feature names to transformation specs:
   array of the same length; its output is float64.
 
 Statistics are fitted on the training split only and stored with the training-dataset version.
+Federated training fits them without pooling rows: each part's :func:`sufficient_statistics`
+(counts, sums, squared deviations, category counts) are merged by :func:`combine_statistics`.
 
 **Unseen and missing values never raise**: a category not seen in training (or a null) encodes as
 :data:`UNSEEN_CATEGORY` (``-1``) with ``label_encoder`` and as all zeros with ``one_hot_encoder``;
@@ -178,6 +180,87 @@ def fit(specs: Mapping[str, Spec], columns: Mapping[str, Any]) -> dict[str, dict
             else:
                 q25, median, q75 = 0.0, 0.0, 1.0
             stats[feature] = {"median": median, "q25": q25, "q75": q75}
+    return stats
+
+
+# --- fitting without pooling rows: sufficient statistics -------------------------------------
+def sufficient_statistics(specs: Mapping[str, Spec], columns: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per-feature statistics of one part of the training rows from which :func:`fit` can be
+    recovered without seeing the rows (federated training: one part per client).
+
+    ``standard_scaler``: ``count``, ``sum`` and ``m2`` (the sum of squared deviations from this
+    part's mean); ``min_max_scaler``: ``count``, ``min``, ``max``; encoders: ``counts``, a list of
+    ``[category, rows]`` pairs. Nulls and NaNs are left out, as in :func:`fit`. The result is
+    JSON-ready. Combine the parts with :func:`combine_statistics`.
+
+    Raises:
+        ValidationError: a ``robust_scaler``: quantiles have no sufficient statistics.
+    """
+    stats: dict[str, dict[str, Any]] = {}
+    for feature, spec in specs.items():
+        if not spec.needs_fit:
+            continue
+        if spec.kind == "robust_scaler":
+            raise ValidationError(
+                f"robust_scaler on {feature!r} needs quantiles of all rows, which cannot be combined "
+                "from per-partition statistics; use standard_scaler or min_max_scaler, or a declared "
+                "encoding such as bucketize(...) with fixed boundaries"
+            )
+        values = columns[feature]
+        if spec.kind in CATEGORICAL:
+            counts: dict[Any, int] = {}
+            for value in _objects(values):
+                if value is not None:
+                    counts[value] = counts.get(value, 0) + 1
+            stats[feature] = {"counts": [[k, counts[k]] for k in sorted(counts)]}
+            continue
+        x = _floats(values)
+        x = x[~np.isnan(x)]
+        if spec.kind == "standard_scaler":
+            total = float(np.sum(x)) if x.size else 0.0
+            m2 = float(np.sum((x - total / x.size) ** 2)) if x.size else 0.0
+            stats[feature] = {"count": int(x.size), "sum": total, "m2": m2}
+        else:  # min_max_scaler
+            lo, hi = (float(np.min(x)), float(np.max(x))) if x.size else (None, None)
+            stats[feature] = {"count": int(x.size), "min": lo, "max": hi}
+    return stats
+
+
+def combine_statistics(
+    specs: Mapping[str, Spec], parts: Sequence[Mapping[str, Mapping[str, Any]]]
+) -> dict[str, dict[str, Any]]:
+    """The statistics :func:`fit` would give on all rows, from the :func:`sufficient_statistics`
+    of disjoint parts of them (means and variances by Chan's parallel formulas; equal to the
+    pooled fit up to floating-point rounding, categories exactly)."""
+    stats: dict[str, dict[str, Any]] = {}
+    for feature, spec in specs.items():
+        if not spec.needs_fit:
+            continue
+        pieces = [part[feature] for part in parts]
+        if spec.kind in CATEGORICAL:
+            seen = {value for piece in pieces for value, count in piece["counts"] if count > 0}
+            stats[feature] = {"categories": sorted(seen)}
+            continue
+        present = [piece for piece in pieces if piece["count"] > 0]
+        if spec.kind == "standard_scaler":
+            n = sum(int(p["count"]) for p in present)
+            if not n:
+                stats[feature] = {"mean": 0.0, "std": 1.0}
+                continue
+            mean = sum(float(p["sum"]) for p in present) / n
+            m2 = sum(
+                float(p["m2"]) + int(p["count"]) * (float(p["sum"]) / int(p["count"]) - mean) ** 2
+                for p in present
+            )
+            stats[feature] = {"mean": mean, "std": float(np.sqrt(m2 / n))}
+        elif spec.kind == "min_max_scaler":
+            if not present:
+                stats[feature] = {"min": 0.0, "max": 1.0}
+                continue
+            lows, highs = [float(p["min"]) for p in present], [float(p["max"]) for p in present]
+            stats[feature] = {"min": min(lows), "max": max(highs)}
+        else:
+            raise ValidationError(f"{spec.kind} on {feature!r} cannot be combined from partial statistics")
     return stats
 
 

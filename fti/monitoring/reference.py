@@ -134,7 +134,7 @@ class ModelReference:
         """The reference profile (see the module docs)."""
         import pyarrow as pa
 
-        from fti.registry.scoring import to_matrix
+        from fti.inference.matrix import to_matrix
 
         mv = self.version
         transformer = self.fv.transformer(self.td_version)
@@ -194,7 +194,7 @@ class ModelReference:
         self, model: Any, flavor: Any, transformer: Any, inputs: Sequence[str], label: str, classes: Any
     ) -> dict[str, Any]:
         """CBPE's calibration and the realized metrics on the test split."""
-        from fti.registry.scoring import to_matrix
+        from fti.inference.matrix import to_matrix
 
         labels: list[np.ndarray] = []
         outputs: dict[str, list[np.ndarray]] = {}

@@ -1,13 +1,21 @@
-"""Moving model files between a local directory and the artifact store, with SHA-256 checks."""
+"""Moving model files between a local directory and the artifact store, with SHA-256 checks.
+
+A version's files are the flavor's model files plus any extra files given at registration
+(``mr.register(..., artifacts={"confusion_matrix.png": path})``); every one is digested before
+upload and verified on every read.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+import os
+import re
+import shutil
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from fti.errors import IntegrityError, NotFoundError
+from fti.errors import IntegrityError, NotFoundError, ValidationError
 
 if TYPE_CHECKING:
     from fti.storage.artifacts.base import ArtifactStore
@@ -23,6 +31,54 @@ def digest_directory(directory: Path) -> dict[str, str]:
                 digest.update(block)
         found[path.relative_to(directory).as_posix()] = digest.hexdigest()
     return found
+
+
+_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+def check_artifact_name(name: object) -> str:
+    """An extra artifact's name: a relative path of ``/``-separated segments of letters, digits,
+    ``_``, ``-`` and ``.`` (no ``..``, no leading dot), at most 255 characters."""
+    ok = (
+        isinstance(name, str)
+        and 0 < len(name) <= 255
+        and all(_SEGMENT.match(part) and ".." not in part for part in name.split("/"))
+    )
+    if not ok:
+        raise ValidationError(
+            f"invalid artifact name {name!r}: use a relative path such as 'confusion_matrix.png' or "
+            "'plots/roc.png' (letters, digits, '_', '-', '.'; no '..')"
+        )
+    return str(name)
+
+
+def add_files(directory: Path, files: Mapping[str, Any] | None) -> None:
+    """Copy extra files (``{name: local path}``) next to the model's files in ``directory``.
+
+    Raises:
+        ValidationError: a bad name, a path that is not a readable file, or a name the model's
+            own files already use.
+    """
+    if files is None:
+        return
+    if not isinstance(files, Mapping):
+        raise ValidationError(
+            f"artifacts must map names to file paths, e.g. {{'confusion_matrix.png': 'cm.png'}}, "
+            f"got {type(files).__name__}"
+        )
+    taken = {p.relative_to(directory).as_posix() for p in directory.rglob("*")}
+    for name, source in files.items():
+        check_artifact_name(name)
+        if not isinstance(source, str | os.PathLike) or not Path(source).is_file():
+            raise ValidationError(f"artifact {name!r}: {source!r} is not a file (pass the path of one)")
+        if name in taken or any(name.startswith(t + "/") for t in taken):
+            raise ValidationError(
+                f"artifact name {name!r} is used by the model's own files ({sorted(taken)}); pick another name"
+            )
+        target = directory / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        taken.update({name, *(p.as_posix() for p in Path(name).parents if str(p) != ".")})
 
 
 def upload(store: ArtifactStore, prefix: str, directory: Path, digests: dict[str, str]) -> None:
@@ -60,22 +116,38 @@ def verify(store: ArtifactStore, prefix: str, digests: dict[str, str]) -> None:
         pass
 
 
+def read(store: ArtifactStore, prefix: str, digests: dict[str, str], name: str) -> bytes:
+    """One file of a model version, after checking its SHA-256.
+
+    Raises:
+        NotFoundError: the version has no file ``name`` (the message lists its files).
+        IntegrityError: as :func:`fetch`.
+    """
+    if name not in digests:
+        raise NotFoundError(f"no artifact {name!r} in this model version (its artifacts: {sorted(digests)})")
+    return _read_checked(store, prefix, name, digests[name])
+
+
 def _verified(store: ArtifactStore, prefix: str, digests: dict[str, str]) -> Iterator[tuple[str, bytes]]:
     """Each file of a model version, read once and checked against its recorded digest."""
     for relative, expected in sorted(digests.items()):
-        key = f"{prefix}/{relative}"
-        try:
-            data = store.get_bytes(key)
-        except NotFoundError as exc:
-            raise IntegrityError(
-                f"artifact {key!r} is missing from {store.url}; the model version is corrupted "
-                "(re-register it or delete it with force=True)"
-            ) from exc
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != expected:
-            raise IntegrityError(
-                f"artifact {key!r} does not match its recorded digest (sha256 {actual}, registered "
-                f"{expected}): the file was modified after registration; refusing to load it",
-                details={"artifact": key, "expected_sha256": expected, "actual_sha256": actual},
-            )
-        yield relative, data
+        yield relative, _read_checked(store, prefix, relative, expected)
+
+
+def _read_checked(store: ArtifactStore, prefix: str, relative: str, expected: str) -> bytes:
+    key = f"{prefix}/{relative}"
+    try:
+        data = store.get_bytes(key)
+    except NotFoundError as exc:
+        raise IntegrityError(
+            f"artifact {key!r} is missing from {store.url}; the model version is corrupted "
+            "(re-register it or delete it with force=True)"
+        ) from exc
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise IntegrityError(
+            f"artifact {key!r} does not match its recorded digest (sha256 {actual}, registered "
+            f"{expected}): the file was modified after registration; refusing to load it",
+            details={"artifact": key, "expected_sha256": expected, "actual_sha256": actual},
+        )
+    return data

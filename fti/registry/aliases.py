@@ -8,14 +8,11 @@ old or the new version, never none; every change records who, when, from and to
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from fti.errors import ValidationError
-
-_ALIAS = re.compile(r"^[a-z0-9_-]{1,63}$")
+from fti._names import check_alias as check_alias  # the alias rule lives with the other name rules
 
 
 @dataclass(frozen=True)
@@ -38,12 +35,3 @@ class AliasChange:
             "changed_by": self.changed_by,
             "reason": self.reason,
         }
-
-
-def check_alias(alias: object) -> str:
-    """Return ``alias`` if it is 1-63 of ``[a-z0-9_-]``; else ``ValidationError``."""
-    if not isinstance(alias, str) or not _ALIAS.match(alias):
-        raise ValidationError(
-            f"invalid alias {alias!r}: use 1-63 lowercase letters, digits, '_' or '-' (e.g. 'production')"
-        )
-    return alias

@@ -8,9 +8,9 @@ file's SHA-256 recorded in the catalog and verified on every load and download.
 
 from __future__ import annotations
 
-import json
+import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,15 +23,16 @@ from fti.registry.metrics import check_metrics, current_user
 from fti.registry.model_version import ModelVersion
 from fti.registry.promotion import PromotionRejectedError, evaluate, parse_conditions, reason
 from fti.training import records as training_records
+from fti.types import ModelRef
 
 if TYPE_CHECKING:
+    from fti.paging import Page
     from fti.project import Project
     from fti.registry.aliases import AliasChange
     from fti.registry.lineage import FeatureViewLike, RunLike
+    from fti.registry.records import ModelInfo
     from fti.storage.artifacts.base import ArtifactStore
     from fti.storage.metadata.base import Catalog, Connection
-
-_EXAMPLE_ROWS = 20
 
 
 class ModelRegistry:
@@ -63,6 +64,7 @@ class ModelRegistry:
         flavor: str | None = None,
         trusted_types: list[str] | None = None,
         save_options: dict[str, Any] | None = None,
+        artifacts: Mapping[str, str | os.PathLike[str]] | None = None,
     ) -> ModelVersion:
         """Save ``model`` as the next version of ``name``.
 
@@ -83,6 +85,9 @@ class ModelRegistry:
             trusted_types: Extra types skops may construct when loading a scikit-learn model
                 (types outside scikit-learn/numpy/scipy, e.g. your own transformer classes).
             save_options: Flavor-specific save options, e.g. ``{"format": "json"}`` for XGBoost.
+            artifacts: Extra files stored with the version, ``{name: local path}`` such as
+                ``{"confusion_matrix.png": "cm.png"}``; digest-checked like the model's own files
+                and read back with ``mv.read_artifact(name)`` (``mv.artifacts`` lists every file).
 
         Returns:
             The new :class:`ModelVersion`.
@@ -92,10 +97,10 @@ class ModelRegistry:
                 version that does not belong to the feature view, a bad input example.
             NotFoundError: the run or the feature view does not exist.
         """
-        from fti.registry._artifacts import digest_directory
+        from fti.registry import signature as sig
+        from fti.registry._artifacts import add_files, digest_directory
         from fti.registry.flavors.base import detect_flavor, get_flavor
         from fti.registry.lineage import check_training_dataset, resolve_feature_view
-        from fti.registry.signature import check_example_columns, example_frame, infer_signature
 
         check_name(name, "model")
         if flavor is None:
@@ -119,9 +124,9 @@ class ModelRegistry:
                 raise ValidationError(
                     "training_dataset_version needs the feature_view it belongs to; pass feature_view=fv"
                 )
-        example = example_frame(input_example)
+        example = sig.example_frame(input_example)
         names, dtypes = (None, None) if fv is None else fv.input_schema()
-        check_example_columns(example, names)
+        sig.check_example_columns(example, names)
         outputs = None
         if example is not None:
             try:
@@ -131,7 +136,10 @@ class ModelRegistry:
                     f"predicting on input_example with the {impl.name} flavor failed: {exc!r}; pass rows "
                     "of the features the model was trained on"
                 ) from exc
-        signature = infer_signature(example, outputs, feature_names=names, feature_dtypes=dtypes)
+        classes = sig.class_labels(model)
+        signature = sig.infer_signature(
+            example, outputs, feature_names=names, feature_dtypes=dtypes, classes=classes
+        )
         if save_options is not None and not isinstance(save_options, dict):
             raise ValidationError(f"save_options must be a dict, got {type(save_options).__name__}")
         options: dict[str, Any] = dict(save_options or {})
@@ -140,6 +148,7 @@ class ModelRegistry:
         with tempfile.TemporaryDirectory(prefix="fti-register-") as tmp:
             directory = Path(tmp)
             flavor_options = impl.save(model, directory, example=example, **options)
+            add_files(directory, artifacts)
             digests = digest_directory(directory)
             values = {
                 "flavor": impl.name,
@@ -147,7 +156,7 @@ class ModelRegistry:
                 "artifacts": digests,
                 "signature": signature.to_dict(),
                 "metrics": checked_metrics,
-                "input_example": _example_json(example),
+                "input_example": sig.example_json(example),
                 "description": description,
                 "run_id": run_id,
                 "feature_view_id": None if fv is None else fv.id,
@@ -192,17 +201,20 @@ class ModelRegistry:
         )
 
     # --- find -----------------------------------------------------------------------------
-    def get_model(self, name: str, version: int | None = None) -> ModelVersion:
-        """A model version: ``get_model("fraud", version=3)``, ``get_model("fraud@production")``,
-        or ``get_model("fraud")`` for the latest version.
+    def get_model(self, name: str | ModelRef, version: int | None = None) -> ModelVersion:
+        """A model version: ``get_model("fraud:3")`` or ``get_model("fraud", version=3)``,
+        ``get_model("fraud@production")``, or ``get_model("fraud")`` for the latest version.
+
+        Args:
+            name: A model reference (see :class:`fti.types.ModelRef`).
+            version: A version, for a reference that names neither a version nor an alias.
 
         Raises:
+            ValidationError: a malformed reference, or a version given twice or with an alias.
             NotFoundError: unknown model, version or alias (the message lists what exists).
         """
-        base, alias = _split_ref(name)
-        if alias is not None and version is not None:
-            raise ValidationError(f"give either an alias ({name!r}) or version={version}, not both")
-        check_version(version, "model", allow_none=True)
+        ref = ModelRef.parse(name).pin(version)
+        base, version, alias = ref.name, ref.version, ref.alias
         with self._catalog.connect() as conn:
             model_id = records.model_id(conn, self._project.id, base, create=False)
             if model_id is None:
@@ -225,8 +237,8 @@ class ModelRegistry:
                 raise NotFoundError(f"model {base!r} has no {what} (versions: {versions or 'none'})")
         return self._bind(found)
 
-    def resolve(self, ref: str) -> ModelVersion:
-        """``"name@alias"`` or ``"name"`` (latest version) -> the version it points to now.
+    def resolve(self, ref: str | ModelRef) -> ModelVersion:
+        """``"name@alias"``, ``"name"`` (latest version) or ``"name:3"`` -> the version it points to now.
 
         Serving polls this to notice alias moves.
         """
@@ -275,6 +287,26 @@ class ModelRegistry:
         return pick(
             candidates, key=lambda mv: (mv.metrics[metric], mv.version if direction == "max" else -mv.version)
         )
+
+    def search_models(self, query: str = "", *, offset: int = 0, limit: int = 50) -> Page[ModelInfo]:
+        """Models whose name or a version's description or tag contains ``query``, by name, one page
+        at a time, with version counts and aliases (see :mod:`fti.registry.search`)."""
+        from fti.registry.search import search_models
+
+        return search_models(self._project, query, offset=offset, limit=limit)
+
+    def search_model_versions(
+        self, query: str = "", *, name: str | None = None, feature_view: tuple[str, int] | None = None,
+        tag: str | None = None, order_by: str | None = None, offset: int = 0, limit: int = 50,
+    ) -> Page[ModelVersion]:  # fmt: skip
+        """A page of versions (of model ``name``, from ``feature_view=(name, version)``) matching
+        ``query``, ordered by ``"version"``, ``"created_at"`` or ``"metrics.<name>"`` (``asc``/``desc``);
+        see :mod:`fti.registry.search`."""
+        from fti.registry.search import search_model_versions
+
+        page = search_model_versions(self._project, query, name=name, feature_view=feature_view, tag=tag,
+                                     order_by=order_by, offset=offset, limit=limit)  # fmt: skip
+        return replace(page, items=[self._bind(mv) for mv in page.items])
 
     # --- aliases ----------------------------------------------------------------------------
     def set_alias(self, name: str, version: int, alias: str, *, reason: str = "") -> ModelVersion:
@@ -373,6 +405,7 @@ class ModelRegistry:
         if not isinstance(force, bool):
             raise ValidationError(f"force must be True or False, got {force!r}")
         target = self.get_model(name, version=version)
+        from fti.tags import records as tag_records
 
         def remove(conn: Connection) -> None:
             # an alias set concurrently makes the delete fail on its foreign key (RESTRICT); the
@@ -387,6 +420,8 @@ class ModelRegistry:
                 records.delete_alias(
                     conn, target.model_id, name, alias, current_user(), f"version {version} deleted"
                 )
+            # in the same transaction: a catalog id may be reused, and must not inherit old tags
+            tag_records.forget(conn, self._project.id, "model_version", target.id)
             records.delete_version(conn, target.id)
 
         self._write(remove, f"delete model {target.ref}")
@@ -432,34 +467,3 @@ class ModelRegistry:
             if not training_records.run_exists(conn, self._project.id, run_id):
                 raise NotFoundError(f"run {run_id} does not exist in project {self._project.name!r}")
         return run_id
-
-
-def _split_ref(ref: str) -> tuple[str, str | None]:
-    if not isinstance(ref, str):
-        raise ValidationError(
-            f"model reference must be a string like 'fraud' or 'fraud@production', got {ref!r}"
-        )
-    base, sep, alias = ref.partition("@")
-    check_name(base, "model")
-    if sep:
-        _aliases.check_alias(alias)
-        return base, alias
-    return base, None
-
-
-def _example_json(example: Any) -> dict[str, Any] | None:
-    """The first rows of the input example as JSON (stored in the catalog with the version)."""
-    if example is None:
-        return None
-    import pandas as pd
-
-    if isinstance(example, pd.DataFrame):
-        head = example.head(_EXAMPLE_ROWS)
-        data = json.loads(head.to_json(orient="split", index=False, date_format="iso"))
-        return {
-            "columns": [str(c) for c in head.columns],
-            "dtypes": {str(c): str(t) for c, t in head.dtypes.items()},
-            "data": data["data"],
-        }
-    head = pd.DataFrame(example[:_EXAMPLE_ROWS])
-    return {"columns": None, "dtypes": None, "data": json.loads(head.to_json(orient="values"))}

@@ -38,7 +38,8 @@ class ModelVersion:
         feature_view_version: Its version, or None.
         training_dataset_version: The training dataset version it was trained on, or None.
         run_id: The training run, or None.
-        artifacts: ``{relative path: sha256}`` of every stored file.
+        artifacts: ``{relative path: sha256}`` of every stored file: the model's own files and the
+            extra files given at registration (``read_artifact(name)`` reads one).
         created_at: Registration time (UTC).
     """
 
@@ -77,6 +78,25 @@ class ModelVersion:
     def aliases(self) -> list[str]:
         """The aliases that currently point to this version."""
         return self._registry._aliases_of(self)
+
+    def add_tag(self, tag: str) -> None:
+        """Tag this model version (e.g. ``"champion"``); see :mod:`fti.tags`."""
+        from fti import tags
+
+        tags.add(self._registry._project, "model_version", self.id, tag)
+
+    def remove_tag(self, tag: str) -> None:
+        """Remove a tag; NotFoundError when the version does not have it."""
+        from fti import tags
+
+        tags.remove(self._registry._project, "model_version", self.id, tag, what=f"model {self.ref}")
+
+    @property
+    def tags(self) -> list[str]:
+        """This version's tags, sorted (read live: tags change)."""
+        from fti import tags
+
+        return tags.tags_of(self._registry._project, "model_version", self.id)
 
     @property
     def lineage(self) -> Lineage:
@@ -130,6 +150,17 @@ class ModelVersion:
         target = Path(dest)
         target.mkdir(parents=True, exist_ok=True)
         return fetch(self._registry._store, self.artifact_prefix, self.artifacts, target)
+
+    def read_artifact(self, name: str) -> bytes:
+        """The bytes of one stored file (e.g. ``"confusion_matrix.png"``), after checking its SHA-256.
+
+        Raises:
+            NotFoundError: the version has no artifact ``name`` (the message lists them).
+            IntegrityError: the stored file does not match its recorded digest.
+        """
+        from fti.registry._artifacts import read
+
+        return read(self._registry._store, self.artifact_prefix, self.artifacts, name)
 
     def verify(self) -> None:
         """Check the version's stored files against their recorded SHA-256, copying nothing.

@@ -12,11 +12,12 @@ readers see the old or the new version, never none. Every change records who, wh
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from fti.errors import ConflictError, NotFoundError
@@ -283,3 +284,146 @@ def _record(
             reason=reason,
         )
     )
+
+
+# --- listings and search (the web UI, mr.search_*) ---------------------------------------------
+@dataclass(frozen=True)
+class ModelInfo:
+    """A registered model as listings show it: its versions and aliases at a glance."""
+
+    name: str
+    created_at: datetime
+    versions: int
+    latest_version: int | None
+    latest_created_at: datetime | None
+    description: str
+    """The latest version's description."""
+    aliases: dict[str, int] = field(default_factory=dict)
+
+
+def search_models(
+    conn: Connection,
+    project_id: int,
+    *,
+    text: str,
+    also_version_ids: Sequence[int] = (),
+    offset: int,
+    limit: int,
+) -> tuple[list[ModelInfo], int]:
+    """A page of the project's models by name: those whose name or any version's description
+    contains ``text`` (lowercase), or that have a version in ``also_version_ids``."""
+    m, v = models.c, model_versions.c
+    where = [m.project_id == project_id]
+    if text:
+        matching_versions = select(v.model_id).where(
+            or_(func.lower(v.description).contains(text, autoescape=True), v.id.in_(list(also_version_ids)))
+        )
+        where.append(or_(func.lower(m.name).contains(text, autoescape=True), m.id.in_(matching_versions)))
+    total = int(conn.execute(select(func.count()).select_from(models).where(*where)).scalar_one())
+    if not limit or offset >= total:
+        return [], total
+    rows = conn.execute(
+        select(m.id, m.name, m.created_at).where(*where).order_by(m.name).offset(offset).limit(limit)
+    ).all()
+    ids = [int(r.id) for r in rows]
+    latest = (
+        select(v.model_id, func.count().label("n"), func.max(v.version).label("latest"))
+        .where(v.model_id.in_(ids))
+        .group_by(v.model_id)
+        .subquery()
+    )
+    heads = {
+        int(r.model_id): r
+        for r in conn.execute(
+            select(latest.c.model_id, latest.c.n, latest.c.latest, v.created_at, v.description).join(
+                model_versions, and_(v.model_id == latest.c.model_id, v.version == latest.c.latest)
+            )
+        )
+    }
+    aliases: dict[int, dict[str, int]] = {i: {} for i in ids}
+    query = (
+        select(model_aliases.c.model_id, model_aliases.c.alias, v.version)
+        .join(model_versions, model_aliases.c.model_version_id == v.id)
+        .where(model_aliases.c.model_id.in_(ids))
+        .order_by(model_aliases.c.alias)
+    )
+    for model_id, alias, version in conn.execute(query):
+        aliases[int(model_id)][str(alias)] = int(version)
+    infos = []
+    for r in rows:
+        head = heads.get(int(r.id))  # None: every version was deleted
+        infos.append(
+            ModelInfo(
+                name=r.name,
+                created_at=r.created_at,
+                versions=0 if head is None else int(head.n),
+                latest_version=None if head is None else int(head.latest),
+                latest_created_at=None if head is None else head.created_at,
+                description="" if head is None else head.description,
+                aliases=aliases[int(r.id)],
+            )
+        )
+    return infos, total
+
+
+def search_versions(
+    conn: Connection,
+    project_id: int,
+    *,
+    text: str,
+    name: str | None = None,
+    feature_view_id: int | None = None,
+    also_ids: Sequence[int] = (),
+    only_ids: Sequence[int] | None = None,
+    order_by: tuple[str, bool],
+    offset: int,
+    limit: int,
+) -> tuple[list[ModelVersion], int]:
+    """A page of the project's model versions, and how many match.
+
+    Args:
+        text: Lowercase text the model name or the version's description contains ("" for all).
+        name: Only versions of this model.
+        feature_view_id: Only versions trained from this feature view.
+        also_ids, only_ids: Versions that match anyway / the only versions allowed (tags).
+        order_by: ``(key, descending)``; key ``"version"`` (model name, then version),
+            ``"created_at"`` or ``"metrics.<name>"`` (versions without that metric last).
+    """
+    m, v = models.c, model_versions.c
+    where = [m.project_id == project_id]
+    if name is not None:
+        where.append(m.name == name)
+    if feature_view_id is not None:
+        where.append(v.feature_view_id == feature_view_id)
+    if text:
+        where.append(
+            or_(
+                func.lower(m.name).contains(text, autoescape=True),
+                func.lower(v.description).contains(text, autoescape=True),
+                v.id.in_(list(also_ids)),
+            )
+        )
+    if only_ids is not None:
+        where.append(v.id.in_(list(only_ids)))
+    joined = model_versions.join(models, v.model_id == m.id)
+    total = int(conn.execute(select(func.count()).select_from(joined).where(*where)).scalar_one())
+    if not limit or offset >= total:
+        return [], total
+    key, descending = order_by
+    base = select(model_versions, m.name.label("model_name")).select_from(joined).where(*where)
+    if key.startswith("metrics."):
+        # metrics are JSON: rank the matching versions here, then read only the page's rows
+        metric = key.removeprefix("metrics.")
+        ranked = conn.execute(select(v.id, v.metrics).select_from(joined).where(*where)).all()
+        present = [(float(r.metrics[metric]), int(r.id)) for r in ranked if metric in (r.metrics or {})]
+        present.sort(reverse=descending)
+        missing = sorted(int(r.id) for r in ranked if metric not in (r.metrics or {}))
+        page_ids = ([i for _, i in present] + missing)[offset : offset + limit]
+        rows = {int(r["id"]): r for r in conn.execute(base.where(v.id.in_(page_ids))).mappings()}
+        return [_version(rows[i], rows[i]["model_name"]) for i in page_ids], total
+    if key == "created_at":
+        order = [v.created_at.desc() if descending else v.created_at, v.id.desc() if descending else v.id]
+    else:
+        order = [m.name, v.version.desc() if descending else v.version]
+    rows_page = conn.execute(base.order_by(*order).offset(offset).limit(limit)).mappings()
+    return [_version(r, r["model_name"]) for r in rows_page], total

@@ -123,6 +123,9 @@ class ModelSignature:
 
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
+    classes: list[str] | None = None
+    """A classifier's class labels in the order of its ``predict_proba`` columns (from the
+    model's ``classes_``), as strings; None for other models."""
 
     @property
     def input_names(self) -> list[str]:
@@ -133,14 +136,37 @@ class ModelSignature:
         return [t.name for t in self.outputs]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"inputs": [t.to_dict() for t in self.inputs], "outputs": [t.to_dict() for t in self.outputs]}
+        data: dict[str, Any] = {
+            "inputs": [t.to_dict() for t in self.inputs],
+            "outputs": [t.to_dict() for t in self.outputs],
+        }
+        if self.classes is not None:
+            data["classes"] = list(self.classes)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelSignature:
+        classes = data.get("classes")
         return cls(
             inputs=[TensorSpec.from_dict(t) for t in data.get("inputs", [])],
             outputs=[TensorSpec.from_dict(t) for t in data.get("outputs", [])],
+            classes=None if classes is None else [str(c) for c in classes],
         )
+
+
+def class_labels(model: Any) -> list[str] | None:
+    """A classifier's ``classes_`` as strings (scikit-learn, XGBoost and LightGBM estimators and
+    pipelines), or None for models without them."""
+    try:
+        classes = getattr(model, "classes_", None)
+    except Exception:  # a property of an unfitted or exotic estimator: no labels to record
+        return None
+    if classes is None:
+        return None
+    try:
+        return [str(c.item() if hasattr(c, "item") else c) for c in list(classes)]
+    except TypeError:
+        return None
 
 
 def example_frame(example: Any) -> pd.DataFrame | np.ndarray | None:
@@ -177,6 +203,30 @@ def example_frame(example: Any) -> pd.DataFrame | np.ndarray | None:
     return frame
 
 
+EXAMPLE_ROWS = 20
+"""How many rows of an input example are stored with a model version."""
+
+
+def example_json(example: pd.DataFrame | np.ndarray | None) -> dict[str, Any] | None:
+    """The first rows of a normalised input example as JSON (stored in the catalog with the version)."""
+    if example is None:
+        return None
+    import json
+
+    import pandas as pd
+
+    if isinstance(example, pd.DataFrame):
+        head = example.head(EXAMPLE_ROWS)
+        data = json.loads(head.to_json(orient="split", index=False, date_format="iso"))
+        return {
+            "columns": [str(c) for c in head.columns],
+            "dtypes": {str(c): str(t) for c, t in head.dtypes.items()},
+            "data": data["data"],
+        }
+    head = pd.DataFrame(example[:EXAMPLE_ROWS])
+    return {"columns": None, "dtypes": None, "data": json.loads(head.to_json(orient="values"))}
+
+
 def check_example_columns(example: pd.DataFrame | np.ndarray | None, feature_names: list[str] | None) -> None:
     """``ValidationError`` when a DataFrame example's columns are not the feature view's, in order."""
     import pandas as pd
@@ -196,6 +246,7 @@ def infer_signature(
     *,
     feature_names: list[str] | None = None,
     feature_dtypes: dict[str, str] | None = None,
+    classes: list[str] | None = None,
 ) -> ModelSignature:
     """Build a signature from the feature view's columns and/or the example and its predictions.
 
@@ -204,6 +255,7 @@ def infer_signature(
         outputs: The flavor's predictions on the example, or None without an example.
         feature_names: The feature view's transformed feature names (model-input order).
         feature_dtypes: Their fti dtypes.
+        classes: A classifier's class labels (see :func:`class_labels`).
 
     Raises:
         ValidationError: the example's columns differ from the feature view's feature names.
@@ -233,4 +285,4 @@ def infer_signature(
         TensorSpec(name, oip_datatype(array.dtype), [-1, *(int(d) for d in array.shape[1:])])
         for name, array in (outputs or {}).items()
     ]
-    return ModelSignature(inputs=inputs, outputs=specs)
+    return ModelSignature(inputs=inputs, outputs=specs, classes=classes)

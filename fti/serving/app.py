@@ -1,7 +1,8 @@
 """The REST app of the model server (Starlette): Open Inference Protocol V2 routes.
 
 Every error is ``{"error": "<message>"}`` with its status: 400 bad request, 401 missing or
-invalid API key, 404 unknown model/version or feature key, 413 body too large, 503 not ready or
+invalid API key, 403 a key whose role does not allow the route (loading and unloading models
+needs ``admin``), 404 unknown model/version or feature key, 413 body too large, 503 not ready or
 queue full (with ``Retry-After``), 504 timeout, and 500 only for genuine server faults. Each
 request is written to the ``fti.serving.access`` logger as one JSON line.
 """
@@ -31,10 +32,11 @@ from fti.errors import (
     FtiError,
     ModelNotReadyError,
     NotFoundError,
+    PermissionDeniedError,
     ValidationError,
 )
 from fti.serving import protocol
-from fti.serving.auth import KeyChecker
+from fti.serving.auth import KeyChecker, Principal
 from fti.serving.batching import InferenceTimeoutError, QueueFullError
 from fti.serving.dataplane import build_response
 from fti.serving.drift_metrics import DriftGauges
@@ -63,6 +65,7 @@ def error_for_status(status: int, message: str) -> FtiError:
     classes: dict[int, type[FtiError]] = {
         400: ValidationError,
         401: AuthenticationError,
+        403: PermissionDeniedError,
         404: NotFoundError,
         409: ConflictError,
         413: PayloadTooLargeError,
@@ -122,29 +125,43 @@ class ServerState:
         self.auth.refresh()
         self.drift.refresh()
 
-    async def authenticate(self, request: Request) -> None:
+    async def authenticate(self, request: Request) -> Principal:
+        """The request's principal: from its API key, or the one the web UI (mounted in this
+        process) authenticated and put in the ASGI scope, which no client can set."""
+        forwarded = request.scope.get(PRINCIPAL_SCOPE_KEY)
+        if isinstance(forwarded, Principal):
+            return forwarded
         header = request.headers.get("authorization")
         if self.auth.is_valid(header):
-            return
+            return self.auth.identify(header)
         if self.auth.needs_refresh(miss=True) and not self._auth_refreshing:  # a brand-new key?
             self._auth_refreshing = True
             try:
                 await asyncio.to_thread(self.auth.refresh)
             finally:
                 self._auth_refreshing = False
-        self.auth.check(header)
+        return self.auth.identify(header)
 
 
 Handler = Callable[[Request, ServerState], Awaitable[Response]]
 
+PRINCIPAL_SCOPE_KEY = "fti.principal"
+"""ASGI scope key of a :class:`Principal` the in-process web UI already authenticated."""
 
-def _route(path: str, handler: Handler, methods: list[str], *, auth: bool = True) -> Route:
+
+def _route(
+    path: str, handler: Handler, methods: list[str], *, auth: bool = True, role: str | None = None
+) -> Route:
+    """A route whose handler runs after authentication (and, with ``role``, a role check)."""
+
     async def endpoint(request: Request) -> Response:
         state: ServerState = request.app.state.fti
         started = time.perf_counter()
         try:
             if auth:
-                await state.authenticate(request)
+                principal = await state.authenticate(request)
+                if role is not None:
+                    principal.require(role, f"{request.method} {request.url.path}")
             response = await handler(request, state)
         except FtiError as exc:
             response = error_response(exc)
@@ -433,8 +450,9 @@ def create_app(
         _route(f"{m}/ready", model_ready, ["GET"]),
         _route(f"{mv}/ready", model_ready, ["GET"]),
         _route("/v2/repository/index", repository_index, ["POST"]),
-        _route("/v2/repository/models/{model}/load", repository_load, ["POST"]),
-        _route("/v2/repository/models/{model}/unload", repository_unload, ["POST"]),
+        # loading and unloading change what the server serves (and its readiness): admins only
+        _route("/v2/repository/models/{model}/load", repository_load, ["POST"], role="admin"),
+        _route("/v2/repository/models/{model}/unload", repository_unload, ["POST"], role="admin"),
         _route("/metrics", metrics, ["GET"]),
         _route("/openapi.json", openapi, ["GET"]),
     ]

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from fti._names import check_name
 from fti.errors import NotFoundError, ValidationError
-from fti.registry.scoring import PREFER
+from fti.inference.selection import PREFER
 from fti.serving import records
 from fti.serving.records import DeploymentSpec
+from fti.types import ModelRef
 
 if TYPE_CHECKING:
     from fti.project import Project
@@ -34,16 +35,6 @@ __all__ = [
     "server_file",
     "to_inputs",
 ]
-
-
-def _check_model_ref(model: object) -> str:
-    if not isinstance(model, str) or not model:
-        raise ValidationError(f"model must be 'name' or 'name@alias', got {model!r}")
-    name, _, alias = model.partition("@")
-    check_name(name, "model")
-    if "@" in model and not alias:
-        raise ValidationError(f"model reference {model!r} has an empty alias; use 'name@alias'")
-    return model
 
 
 def _check_positive(value: object, what: str, *, allow_zero: bool = False) -> None:
@@ -97,7 +88,13 @@ class Deployment:
 
     @property
     def model(self) -> str:
+        """The followed reference as stored: ``"name"`` (latest) or ``"name@alias"``."""
         return self.spec.model
+
+    @property
+    def ref(self) -> ModelRef:
+        """The model reference served (``fraud:3`` when a version is pinned)."""
+        return self.spec.ref
 
     @property
     def status(self) -> str:
@@ -115,6 +112,13 @@ class Deployment:
             "config": self.spec.config(),
             "created_at": self.created_at.isoformat() if self.created_at else None,
         }
+
+    def model_version(self) -> Any:
+        """The registry's model version this deployment serves now (its pinned version, else
+        where its alias points, else the model's latest version)."""
+        from fti.serving.repository import resolve
+
+        return resolve(self._project, self.spec)
 
     def predict(
         self, data: Any, *, api_key: str | None = None, timeout_s: float = 30.0
@@ -237,7 +241,7 @@ class Serving:
     def deploy(
         self,
         name: str,
-        model: str,
+        model: str | ModelRef,
         *,
         version: int | None = None,
         max_batch_size: int = 32,
@@ -253,9 +257,10 @@ class Serving:
 
         Args:
             name: The deployment (and endpoint) name: 1-63 lowercase letters, digits or ``_``.
-            model: ``"name@alias"`` to follow an alias (hot swap when it moves) or ``"name"`` for
-                the latest version.
-            version: Pin a version instead of following the reference.
+            model: ``"name@alias"`` to follow an alias (hot swap when it moves), ``"name"`` for
+                the latest version, or ``"name:3"`` to pin version 3 (see
+                :class:`fti.types.ModelRef`).
+            version: Pin a version (the same as ``model="name:<version>"``).
             max_batch_size: Most rows merged into one predict call (1 disables batching).
             max_batch_delay_ms: Longest a batch waits for more concurrent requests.
             max_queue_size: Requests waiting per model before the server answers 503.
@@ -276,14 +281,9 @@ class Serving:
                 f"deployment name {name!r} is too long: use at most 49 characters (the inference log "
                 "feature group is named '<deployment>_inference_log')"
             )
-        _check_model_ref(model)
-        if version is not None and "@" in model:
-            raise ValidationError(
-                f"give either an alias ({model!r}) or a pinned version ({version}), not both"
-            )
-        from fti._names import check_version
-
-        check_version(version, "model", allow_none=True)
+        ref = ModelRef.parse(model).pin(version)
+        # stored as before: the followed reference ("name" or "name@alias") and the pinned version
+        model, version = str(ModelRef(ref.name, alias=ref.alias)), ref.version
         _check_positive(max_batch_size, "max_batch_size")
         if not isinstance(max_batch_size, int):
             raise ValidationError(f"max_batch_size must be an integer, got {max_batch_size!r}")

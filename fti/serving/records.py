@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from fti.errors import FtiError
 from fti.storage.metadata.tables import api_keys, deployments
 from fti.storage.metadata.tables._base import utcnow
+from fti.types import ModelRef
 
 if TYPE_CHECKING:
     from fti.storage.metadata.base import Catalog
@@ -38,6 +39,12 @@ class DeploymentSpec:
     log_requests: bool = True
     scorer: str = "fastest"
     status: str = "running"
+
+    @property
+    def ref(self) -> ModelRef:
+        """The model reference served: the pinned version if there is one, else ``model``."""
+        ref = ModelRef.parse(self.model)
+        return ref if self.model_version is None else ModelRef(ref.name, version=self.model_version)
 
     def config(self) -> dict[str, Any]:
         data = asdict(self)
@@ -62,10 +69,21 @@ class ApiKey:
     prefix: str
     created_at: datetime
     revoked_at: datetime | None
+    role: str = "admin"
+    """``reader``, ``writer`` or ``admin`` in the key's project (see ``fti.serving.auth.ROLES``)."""
 
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+
+@dataclass(frozen=True)
+class StoredKey:
+    """What an auth check needs of a stored key: its name, role and whether it is still active."""
+
+    name: str
+    role: str
+    active: bool
 
 
 # --- deployments -----------------------------------------------------------------------------
@@ -149,8 +167,11 @@ def delete_deployment(catalog: Catalog, project_id: int, name: str) -> None:
 
 
 # --- API keys --------------------------------------------------------------------------------
-def insert_key(catalog: Catalog, project_id: int, name: str, prefix: str, key_hash: str) -> bool:
-    """Store a new key's hash under ``name``; False when the name is taken (revoked keys keep theirs)."""
+def insert_key(
+    catalog: Catalog, project_id: int, name: str, prefix: str, key_hash: str, role: str = "admin"
+) -> bool:
+    """Store a new key's hash and role under ``name``; False when the name is taken (revoked keys
+    keep theirs)."""
     try:
         with catalog.begin() as conn:
             conn.execute(
@@ -161,6 +182,7 @@ def insert_key(catalog: Catalog, project_id: int, name: str, prefix: str, key_ha
                     key_hash=key_hash,
                     created_at=utcnow(),
                     revoked_at=None,
+                    role=role,
                 )
             )
     except SqlIntegrityError:
@@ -173,7 +195,7 @@ def list_keys(catalog: Catalog, project_id: int) -> list[ApiKey]:
     query = select(api_keys).where(api_keys.c.project_id == project_id).order_by(api_keys.c.name)
     with catalog.connect() as conn:
         return [
-            ApiKey(r["name"], r["prefix"], r["created_at"], r["revoked_at"])
+            ApiKey(r["name"], r["prefix"], r["created_at"], r["revoked_at"], r["role"])
             for r in conn.execute(query).mappings()
         ]
 
@@ -191,8 +213,13 @@ def revoke_key(catalog: Catalog, project_id: int, name: str) -> bool:
     return bool(result.rowcount == 1)
 
 
-def key_hashes(catalog: Catalog, project_id: int) -> dict[str, bool]:
-    """``{key hash: active}`` of every key the project has ever had."""
-    query = select(api_keys.c.key_hash, api_keys.c.revoked_at).where(api_keys.c.project_id == project_id)
+def key_hashes(catalog: Catalog, project_id: int) -> dict[str, StoredKey]:
+    """``{key hash: name, role, active}`` of every key the project has ever had."""
+    query = select(api_keys.c.key_hash, api_keys.c.name, api_keys.c.role, api_keys.c.revoked_at).where(
+        api_keys.c.project_id == project_id
+    )
     with catalog.connect() as conn:
-        return {str(digest): revoked_at is None for digest, revoked_at in conn.execute(query)}
+        return {
+            str(digest): StoredKey(str(name), str(role), revoked_at is None)
+            for digest, name, role, revoked_at in conn.execute(query)
+        }

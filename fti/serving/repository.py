@@ -1,7 +1,7 @@
 """The model repository of a server: which deployment versions are loaded, and hot swaps.
 
 Each deployment follows a model reference (``"fraud@production"``, ``"fraud"`` = latest, or a
-pinned version). The repository loads the version the reference resolves to, polls
+pinned version, ``"fraud:3"``). The repository loads the version the reference resolves to, polls
 ``ModelRegistry.resolve`` and the deployments table, and when an alias moves it loads the new
 version, switches new requests to it, drains the old one (every request already routed to it
 finishes there) and unloads it — so a swap under load fails no request. With ``lazy=True`` a
@@ -14,11 +14,9 @@ import asyncio
 import contextlib
 import gc
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import FtiError, ModelNotReadyError, NotFoundError
@@ -29,7 +27,9 @@ from fti.serving.deployments import DeploymentSpec, list_specs
 if TYPE_CHECKING:
     import numpy as np
 
+    from fti.inference.base import Scorer
     from fti.project import Project
+    from fti.registry.model_version import ModelVersion
     from fti.serving.metrics import ServerMetrics
     from fti.serving.protocol import InferRequest
     from fti.serving.request_log import RequestLogger
@@ -40,7 +40,9 @@ log = logging.getLogger("fti.serving")
 class LoadedModel:
     """One loaded model version of a deployment: its scorer, signature and feature view."""
 
-    def __init__(self, spec: DeploymentSpec, model_version: Any, scorer: Any, feature_view: Any) -> None:
+    def __init__(
+        self, spec: DeploymentSpec, model_version: ModelVersion, scorer: Scorer, feature_view: Any
+    ) -> None:
         self.spec = spec
         self.model_version = model_version
         self.version: int = int(model_version.version)
@@ -65,7 +67,7 @@ class LoadedModel:
     @property
     def scorer_kind(self) -> str:
         """``native``, ``onnx`` or ``compiled`` (a cached conversion may fall back to native)."""
-        return str(getattr(self.scorer, "kind", "native"))
+        return self.scorer.kind
 
     def fast_prepare(self, payload: Any) -> dataplane.PreparedRequest | None:
         """The matrix of a well-formed plain request without building per-input objects."""
@@ -84,8 +86,7 @@ class LoadedModel:
         return dataplane.prepare_plain(request, self.signature, allow_missing=self.spec.allow_missing)
 
     def predict(self, matrix: Any) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = self.scorer.predict(matrix)
-        return out
+        return self.scorer.predict(matrix)
 
     def input_names(self) -> list[str]:
         if self.feature_view is not None:
@@ -129,26 +130,26 @@ def _key_datatypes(feature_view: Any) -> dict[str, str]:
     return out
 
 
-def resolve(project: Project, spec: DeploymentSpec, version: int | None = None) -> Any:
+def resolve(project: Project, spec: DeploymentSpec, version: int | None = None) -> ModelVersion:
     """The registry's model version for ``spec`` (``version`` wins over the spec's reference)."""
-    mr = project.model_registry
-    name = spec.model.split("@", 1)[0]
+    ref = spec.ref
     if version is not None:
-        return mr.get_model(name, version=version)
-    if spec.model_version is not None:
-        return mr.get_model(name, version=spec.model_version)
-    return mr.resolve(spec.model)
+        return project.model_registry.get_model(ref.name, version=version)
+    return project.model_registry.resolve(ref)
 
 
 def load_model(project: Project, spec: DeploymentSpec, version: int | None = None) -> LoadedModel:
-    """Load a deployment's model version with its scorer (blocking: call in a thread)."""
+    """Load a deployment's model version with its scorer (blocking: call in a thread).
+
+    The scorer comes from the home's :class:`~fti.inference.ScorerCache`: a verified conversion
+    cached for these exact artifacts runs without the native model (no scikit-learn, skops or
+    PyTorch import: most of the cold start and idle memory); otherwise the native model is loaded
+    and its fastest verified scorer chosen (and cached, so a restart does not convert again).
+    """
+    from fti.inference.cache import ScorerCache
+
     mv = resolve(project, spec, version)
-    cache_dir = project.settings.home / "cache" / "scorers"
-    # a verified conversion cached for these exact artifacts runs without the native model
-    # (no scikit-learn/skops/PyTorch import: most of the cold start and idle memory)
-    scorer = _cached_scorer(mv, spec.scorer, cache_dir)
-    if scorer is None:
-        scorer = _make_scorer(mv, mv.load(), spec.scorer, cache_dir)
+    scorer = ScorerCache.at_home(project.settings.home).get(mv, prefer=spec.scorer)
     feature_view = None
     if spec.enrich:
         feature_view = mv.feature_view()
@@ -160,115 +161,6 @@ def load_model(project: Project, spec: DeploymentSpec, version: int | None = Non
         # compiled once with the statistics the model was trained on: a request queries no catalog
         feature_view = feature_view.serving(mv.training_dataset_version)
     return LoadedModel(spec, mv, scorer, feature_view)
-
-
-@dataclass
-class _NativeScorer:
-    """Calls the flavor's predict (used when the registry's scoring module is unavailable)."""
-
-    flavor: Any
-    model: Any
-    kind: str = "native"
-
-    def predict(self, X: Any) -> dict[str, Any]:
-        out: dict[str, Any] = self.flavor.predict(self.model, X)
-        return out
-
-
-def _cached_scorer(mv: Any, prefer: str, cache_dir: Path) -> Any:
-    """The cached verified winner of ``mv`` built without loading the model, or None.
-
-    The artifacts are still checked against their recorded digests (as ``mv.load()`` does), so
-    a tampered model version fails to load whatever the cache holds. Wrapped so that a failure
-    at predict time loads the native model and serves it from then on.
-    """
-    if prefer == "native":
-        return None
-    from fti.registry import scorer_manifest
-
-    converted = scorer_manifest.load_version(cache_dir, mv)
-    if converted is None:
-        return None
-    return _FallbackScorer(
-        converted, lambda: _make_scorer(mv, mv.load(), "native"), f"{mv.name} v{mv.version}"
-    )
-
-
-class _FallbackScorer:
-    """A converted scorer built without the native model; if it ever fails, the native model is
-    loaded (once) and serves this and every later call."""
-
-    def __init__(self, converted: Any, load_native: Callable[[], Any], label: str) -> None:
-        self._converted = converted
-        self._load_native = load_native
-        self._label = label
-        self._native: Any = None
-        self._lock = threading.Lock()
-
-    @property
-    def kind(self) -> str:
-        return str((self._native or self._converted).kind)
-
-    def predict(self, X: Any) -> dict[str, Any]:
-        if self._native is None:
-            try:
-                out: dict[str, Any] = self._converted.predict(X)
-                return out
-            except Exception as exc:
-                with self._lock:
-                    if self._native is None:
-                        log.warning(
-                            "%s: cached %s scorer failed (%s: %s); loading the native model",
-                            self._label,
-                            self._converted.kind,
-                            type(exc).__name__,
-                            exc,
-                        )
-                        self._native = self._load_native()
-        result: dict[str, Any] = self._native.predict(X)
-        return result
-
-
-def _make_scorer(mv: Any, model: Any, prefer: str, cache_dir: Path | None = None) -> Any:
-    """The registry's fastest verified scorer for the already loaded ``model`` (native fallback).
-
-    Converted models and the measured winner are cached under ``cache_dir`` per model version
-    (keyed by the artifacts' digests), so a restart does not convert again.
-    """
-    from fti.registry.flavors.base import get_flavor
-
-    flavor = get_flavor(mv.flavor)
-    native = _NativeScorer(flavor, model)
-    if prefer == "native":
-        return native
-    from fti.registry import scoring
-
-    return scoring.get_scorer(
-        model,
-        sample=_sample_input(mv),
-        prefer=prefer,
-        predict_fn=flavor.predict,
-        cache_dir=cache_dir,
-        cache_key=scoring.cache_key(mv),
-    )
-
-
-def _sample_input(mv: Any) -> Any:
-    """The model's input example if the registry kept one, else a deterministic synthetic sample."""
-    example = getattr(mv, "input_example", None)
-    if callable(example):
-        example = example()
-    import numpy as np
-
-    if example is not None:
-        try:
-            array = np.asarray(example, dtype=np.float64)
-            if array.ndim == 2 and array.shape[1] == len(mv.signature.inputs):
-                return array
-        except (TypeError, ValueError):
-            pass
-    rng = np.random.default_rng(0)
-    return rng.normal(size=(64, len(mv.signature.inputs)))
 
 
 @dataclass

@@ -55,7 +55,7 @@ def app_factory() -> Starlette:
     from fti.serving.app import create_app
 
     project = connect(options["home"], options["project"], create=False)
-    return create_app(
+    app = create_app(
         project,
         lazy=bool(options["lazy"]),
         poll_interval_s=float(options["poll_interval_s"]),
@@ -63,6 +63,20 @@ def app_factory() -> Starlette:
         max_body_bytes=int(options["max_body_bytes"]),
         log_requests=bool(options["log_requests"]),
     )
+    if options.get("ui", True):
+        mount_ui(app, project)
+    return app
+
+
+def mount_ui(app: Starlette, project: Any) -> bool:
+    """Mount the web UI under ``/ui`` (False, with a log line, when fti[ui] is not installed)."""
+    try:
+        from fti.ui.app import mount
+    except ImportError as exc:  # jinja2/itsdangerous missing: serve the models anyway
+        logging.getLogger("fti.serving").warning("the web UI is off (%s): pip install 'fti[ui]'", exc)
+        return False
+    mount(app, project)
+    return True
 
 
 def serve(
@@ -80,8 +94,9 @@ def serve(
     log_requests: bool = True,
     access_log: bool = True,
     log_level: str = "info",
+    ui: bool = True,
 ) -> None:
-    """Serve ``project``'s running deployments until interrupted (blocking)."""
+    """Serve ``project``'s running deployments (and the web UI under ``/ui``) until interrupted."""
     limit_threads(threads)
     import importlib.util
 
@@ -101,6 +116,7 @@ def serve(
         "log_requests": log_requests,
         "access_log": access_log,
         "log_level": log_level,
+        "ui": ui,
     }
     os.environ[_ENV] = json.dumps(options)
     announce = settings.home / "serving" / "server.json"

@@ -9,12 +9,12 @@ transaction each; those that take a ``Connection`` run in the caller's, so they 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 
 from fti.errors import ConflictError
 from fti.storage.metadata.tables import run_metrics, run_params, runs
@@ -142,6 +142,10 @@ def read_run(conn: Connection, run_id: int) -> RunRecord | None:
     )
     for key, value in conn.execute(query):
         metrics[key] = float(value)  # ordered by step: the last one wins
+    return _record(row, run_params_of(conn, run_id), metrics)
+
+
+def _record(row: Any, params: dict[str, Any], metrics: dict[str, float]) -> RunRecord:
     return RunRecord(
         id=int(row["id"]),
         name=row["name"],
@@ -155,7 +159,7 @@ def read_run(conn: Connection, run_id: int) -> RunRecord | None:
         python_version=row["python_version"],
         packages=dict(row["packages"]),
         created_by=row["created_by"],
-        params=run_params_of(conn, run_id),
+        params=params,
         metrics=metrics,
     )
 
@@ -228,3 +232,63 @@ def metric_history(catalog: Catalog, run_id: int) -> dict[str, list[MetricPoint]
         for key, step, value, logged_at in conn.execute(query):
             series.setdefault(key, []).append(MetricPoint(int(step), float(value), logged_at))
     return series
+
+
+# --- listings and search (the web UI) ----------------------------------------------------------
+def search_runs(
+    conn: Connection,
+    project_id: int,
+    *,
+    text: str,
+    name: str | None = None,
+    status: str | None = None,
+    also_ids: Sequence[int] = (),
+    only_ids: Sequence[int] | None = None,
+    offset: int,
+    limit: int,
+) -> tuple[list[RunRecord], int]:
+    """A page of the project's runs, newest first, and how many match.
+
+    Args:
+        text: Lowercase text the run name or description contains ("" for all).
+        name: Only runs with exactly this name. status: Only runs in this status.
+        also_ids, only_ids: Runs that match anyway / the only runs allowed (tags).
+    """
+    r = runs.c
+    where = [r.project_id == project_id]
+    if text:
+        conditions = [
+            func.lower(r.name).contains(text, autoescape=True),
+            func.lower(r.description).contains(text, autoescape=True),
+        ]
+        if also_ids:
+            conditions.append(r.id.in_(list(also_ids)))
+        where.append(or_(*conditions))
+    if name is not None:
+        where.append(r.name == name)
+    if status is not None:
+        where.append(r.status == status)
+    if only_ids is not None:
+        where.append(r.id.in_(list(only_ids)))
+    total = int(conn.execute(select(func.count()).select_from(runs).where(*where)).scalar_one())
+    if not limit or offset >= total:
+        return [], total
+    rows = conn.execute(
+        select(runs).where(*where).order_by(r.id.desc()).offset(offset).limit(limit)
+    ).mappings()
+    page = list(rows)
+    ids = [int(row["id"]) for row in page]
+    params: dict[int, dict[str, Any]] = {i: {} for i in ids}
+    for run_id, key, value in conn.execute(
+        select(run_params.c.run_id, run_params.c.key, run_params.c.value)
+        .where(run_params.c.run_id.in_(ids))
+        .order_by(run_params.c.key)
+    ):
+        params[int(run_id)][key] = json.loads(value)
+    metrics: dict[int, dict[str, float]] = {i: {} for i in ids}
+    m = run_metrics.c
+    for run_id, key, value in conn.execute(
+        select(m.run_id, m.key, m.value).where(m.run_id.in_(ids)).order_by(m.run_id, m.key, m.step)
+    ):
+        metrics[int(run_id)][key] = float(value)  # ordered by step: the last one wins
+    return [_record(row, params[int(row["id"])], metrics[int(row["id"])]) for row in page], total

@@ -24,11 +24,22 @@ from fti.training import records
 from fti.training.records import MetricPoint, RunRecord
 
 if TYPE_CHECKING:
+    from fti.paging import Page
     from fti.project import Project
     from fti.registry.model_version import ModelVersion
     from fti.storage.metadata.base import Catalog
 
-__all__ = ["RUN_STATUSES", "MetricPoint", "Run", "get_run", "git_state", "installed_packages", "list_runs"]
+__all__ = [
+    "RUN_STATUSES",
+    "MetricPoint",
+    "Run",
+    "RunRecord",
+    "get_run",
+    "git_state",
+    "installed_packages",
+    "list_runs",
+    "search_runs",
+]
 
 RUN_STATUSES = ("running", "finished", "failed")
 
@@ -254,6 +265,25 @@ class Run:
         """Installed distributions and versions when the run started."""
         return dict(self.record().packages)
 
+    def add_tag(self, tag: str) -> None:
+        """Tag this run (e.g. ``"baseline"``); see :mod:`fti.tags`."""
+        from fti import tags
+
+        tags.add(self._project, "run", self.id, tag)
+
+    def remove_tag(self, tag: str) -> None:
+        """Remove a tag; NotFoundError when the run does not have it."""
+        from fti import tags
+
+        tags.remove(self._project, "run", self.id, tag, what=f"run {self.id}")
+
+    @property
+    def tags(self) -> list[str]:
+        """The run's tags, sorted."""
+        from fti import tags
+
+        return tags.tags_of(self._project, "run", self.id)
+
     def models(self) -> list[ModelVersion]:
         """Model versions registered from this run (lineage, the other direction)."""
         return self._project.model_registry.list_models(run=self)
@@ -280,6 +310,52 @@ def _check_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
 def list_runs(project: Project, name: str | None = None) -> list[Run]:
     """Runs of the project (optionally only those called ``name``), newest first."""
     return [Run(project, i) for i in records.run_ids(project.backends.catalog, project.id, name)]
+
+
+def search_runs(
+    project: Project,
+    query: str = "",
+    *,
+    name: str | None = None,
+    status: str | None = None,
+    tag: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> Page[RunRecord]:
+    """A page of the project's runs, newest first, whose name, description or a tag contains
+    ``query`` (case-insensitive); each record holds the params and latest metrics.
+
+    Args:
+        name: Only runs with exactly this name.
+        status: Only ``running``, ``finished`` or ``failed`` runs.
+        tag: Only runs with exactly this tag.
+    """
+    from fti import tags
+    from fti.paging import Page, check_page, check_text
+
+    text = check_text(query)
+    offset, limit = check_page(offset, limit)
+    if status is not None and status not in RUN_STATUSES:
+        raise ValidationError(f"status must be one of {', '.join(RUN_STATUSES)}, got {status!r}")
+    if name is not None and not isinstance(name, str):
+        raise ValidationError(f"name must be a string, got {name!r}")
+    if tag is not None:
+        tags.check_tag(tag)
+    with project.backends.catalog.connect() as conn:
+        by_tag = tags.find(project, "run", text, conn=conn) if text else []
+        only = None if tag is None else tags.find(project, "run", tag, exact=True, conn=conn)
+        found, total = records.search_runs(
+            conn,
+            project.id,
+            text=text,
+            name=name,
+            status=status,
+            also_ids=by_tag,
+            only_ids=only,
+            offset=offset,
+            limit=limit,
+        )
+    return Page(found, total, offset, limit)
 
 
 def get_run(project: Project, run_id: int) -> Run:

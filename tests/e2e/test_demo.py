@@ -37,6 +37,7 @@ def test_the_demo_runs_both_systems_serves_them_and_exits(tmp_path: Path) -> Non
     assert port is not None
     assert re.search(r"setosa\s.*\n.*versicolor\s.*\n.*virginica", out)  # the iris answers, in order
     assert f"curl -s http://127.0.0.1:{port.group(1)}/v2/models/fraud/infer" in out
+    assert f"web UI: http://127.0.0.1:{port.group(1)}/ui/" in out
     # the closed loop: drift found in the live traffic, drift_detected fired, retraining behind the gate
     assert re.search(r"fraud_live: 500 live rows, \d+% of the features drifted", out)
     assert re.search(r"alert 1 \(delivered\): drift in .*amount", out)

@@ -144,8 +144,7 @@ def test_metrics_clear_the_floors_and_the_aliases_point_at_them(project: fti.Pro
     assert fraud_model.metrics["auc"] >= AUC_FLOOR
     assert fraud_model.metrics["test_rows"] > 1000
     assert fraud_model.feature_view_name == "fraud" and fraud_model.training_dataset_version is not None
-    png = project.backends.artifacts.get_bytes(f"{iris_model.artifact_prefix}/confusion_matrix.png")
-    assert png.startswith(b"\x89PNG")
+    assert iris_model.read_artifact("confusion_matrix.png").startswith(b"\x89PNG")
     runs = project.pipelines.runs()
     assert runs and all(r.status == "succeeded" for r in runs)
 

@@ -27,12 +27,14 @@ SQL_LIBRARIES = ("sqlalchemy", "alembic")
 # tables module (fti/storage/metadata/tables/<stem>.py) -> the module, or the directory of modules
 # (ending in "/"), allowed to import it
 TABLE_OWNERS = {
-    "features": "fti/features/records.py",
-    "feature_views": "fti/features/records.py",
+    # the feature domain's records are a package: records/__init__.py and records/listing.py
+    "features": "fti/features/records/",
+    "feature_views": "fti/features/records/",
     "registry": "fti/registry/records.py",
     "training": "fti/training/records.py",
     "serving": "fti/serving/records.py",
     "pipelines": "fti/pipelines/records.py",
+    "tags": "fti/tags/records.py",
     "core": "fti/storage/metadata/",
     "secrets": "fti/secrets/records.py",
     "sources": "fti/sources/records.py",
@@ -103,8 +105,9 @@ def _domains_touched(imported: str, names: list[str], tables: dict[str, str], mo
 
 
 def _is_records(rel: str) -> bool:
+    """A domain's records module: ``fti/<domain>/records.py`` or a module of ``fti/<domain>/records/``."""
     parts = rel.split("/")
-    return len(parts) == 3 and parts[2] == "records.py"
+    return (len(parts) == 3 and parts[2] == "records.py") or (len(parts) == 4 and parts[2] == "records")
 
 
 def _may_touch(rel: str, domain: str) -> bool:
@@ -259,3 +262,22 @@ def test_an_allowlisted_module_is_skipped(tmp_path: Path) -> None:
     package = _tree(tmp_path, {"fti/features/feature_store.py": "import sqlalchemy\n"})
     assert ownership_violations(package) != []
     assert ownership_violations(package, frozenset({"fti/features/feature_store.py"})) == []
+
+
+def test_a_records_package_owns_its_tables_and_nothing_deeper(tmp_path: Path) -> None:
+    features = "from sqlalchemy import Table\nfeature_groups = Table('fg')\n"
+    source = "import sqlalchemy\nfrom fti.storage.metadata.tables import feature_groups\n"
+    clean = _tree(
+        tmp_path / "a",
+        {
+            "fti/storage/metadata/tables/features.py": features,
+            "fti/features/records/__init__.py": source,
+            "fti/features/records/listing.py": source,
+        },
+    )
+    assert ownership_violations(clean) == []
+    nested = _tree(
+        tmp_path / "b",
+        {"fti/storage/metadata/tables/features.py": features, "fti/features/records/deep/x.py": source},
+    )
+    assert len(ownership_violations(nested)) == 2  # sqlalchemy and the table, one level too deep

@@ -43,8 +43,9 @@ def test_feature_training_online_and_batch(sqlite_project: fti.Project) -> None:
     assert model.metrics["accuracy"] == metrics["accuracy"]
     assert model.feature_view_name == iris.FEATURE_VIEW
     assert [s.name for s in model.signature.inputs] == iris.FEATURES
-    png = project.backends.artifacts.get_bytes(f"{model.artifact_prefix}/confusion_matrix.png")
+    png = model.read_artifact("confusion_matrix.png")  # registered with the model, digest-checked
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5_000
+    assert "confusion_matrix.png" in model.artifacts
 
     flowers = iris.sample_requests()
     answer = project.serving.get(iris.DEPLOYMENT).predict(flowers)  # in-process: no server runs

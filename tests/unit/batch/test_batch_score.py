@@ -168,6 +168,8 @@ def test_bad_inputs_are_rejected_and_write_nothing(project: fti.Project) -> None
         ({"model": "fraud@staging"}, NotFoundError, "has no alias 'staging'"),
         ({"model": "fraud:9"}, NotFoundError, "has no version 9"),
         ({"model": "fraud:x"}, ValidationError, "must be an integer"),
+        ({"model": "fraud@production:1"}, ValidationError, "names both an alias and a version"),
+        ({"model": ""}, ValidationError, "model must be"),
         ({"start_time": at(5), "end_time": at(1)}, ValidationError, "must be before end_time"),
         ({"start_time": datetime(2024, 1, 1)}, ValidationError, "start_time must be a tz-aware datetime"),
         ({"output": "Bad-Name"}, ValidationError, "invalid output feature group name"),
@@ -245,18 +247,17 @@ def test_a_cached_converted_winner_scores_without_loading_the_model(
 
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    from fti.registry import scorer_manifest, scoring
+    from fti.inference import manifest as scorer_manifest
+    from fti.inference.cache import ScorerCache
     from fti.registry.model_version import ModelVersion
 
     setup_model(sqlite_project, HistGradientBoostingClassifier(max_iter=10, random_state=0))
     mv = sqlite_project.model_registry.get_model("fraud@production")
-    cache = sqlite_project.settings.home / "cache" / "scorers"
-    cache.mkdir(parents=True, exist_ok=True)
-    key = scorer_manifest.stored_key(scoring.cache_key(mv))
-    (cache / f"{key}.choice").write_text("_build_onnx_hgb")  # ONNX won an earlier timing
+    entry = ScorerCache.at_home(sqlite_project.settings.home).entry(mv)
+    entry.remember_choice("_build_onnx_hgb")  # ONNX won an earlier timing
     first = fti.batch.score(sqlite_project, "fraud", output="first")  # native load, records it
     assert first.scorer == "onnx"
-    manifest = json.loads((cache / f"{key}{scorer_manifest.SUFFIX}").read_text())
+    manifest = json.loads(entry.path(scorer_manifest.SUFFIX).read_text())
     assert manifest["classes"] == [0, 1]
 
     def refuse(self: ModelVersion) -> None:
@@ -275,12 +276,12 @@ def test_a_cached_converted_winner_scores_without_loading_the_model(
         fti.batch.score(sqlite_project, "fraud", output="never", prefer="gpu")
     # without recorded classes (an older manifest) the model is loaded, as before
     del manifest["classes"]
-    (cache / f"{key}{scorer_manifest.SUFFIX}").write_text(json.dumps(manifest))
+    entry.path(scorer_manifest.SUFFIX).write_text(json.dumps(manifest))
     with pytest.raises(AssertionError, match="the native model was loaded"):
         fti.batch.score(sqlite_project, "fraud", output="third")
     # a stored artifact changed after registration: refused even though a conversion is cached
     manifest["classes"] = [0, 1]
-    (cache / f"{key}{scorer_manifest.SUFFIX}").write_text(json.dumps(manifest))
+    entry.path(scorer_manifest.SUFFIX).write_text(json.dumps(manifest))
     artifacts = Path(sqlite_project.settings.resolved_artifacts_url) / mv.artifact_prefix
     for path in artifacts.rglob("*"):
         if path.is_file():
@@ -289,3 +290,43 @@ def test_a_cached_converted_winner_scores_without_loading_the_model(
         fti.batch.score(sqlite_project, "fraud", output="fourth")
     with pytest.raises(NotFoundError):
         sqlite_project.feature_store.get_feature_group("fourth")
+
+
+KILLED_RUN = """
+import os, signal, sys
+import fti
+
+project = fti.connect(home=sys.argv[1], catalog_url=sys.argv[2])
+calls = []
+
+def killed_midway(done, total):
+    calls.append(done)
+    if len(calls) == 3:  # the output group exists, its commit does not yet
+        os.kill(os.getpid(), signal.SIGKILL)
+
+fti.batch.score(project, "fraud", output="killed_preds", chunk_rows=20, progress=killed_midway)
+"""
+
+
+def test_a_group_left_by_a_killed_run_is_removed_by_the_next_run(home: Path, catalog_url: str) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    with fti.connect(home=home, catalog_url=catalog_url) as project:
+        setup_model(project)
+    root = str(Path(__file__).resolve().parents[3])
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_RUN, str(home), catalog_url], cwd=root, capture_output=True
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+    with fti.connect(home=home, catalog_url=catalog_url) as project:
+        fs = project.feature_store
+        left = fs.get_feature_group("killed_preds")  # the killed run's empty group
+        assert left.commits() == [] and left.features is None
+        # the next run scores an empty window: nothing to write, and the leftover is gone
+        empty = fti.batch.score(project, "fraud", start_time=at(500), end_time=at(501), output="killed_preds")
+        assert empty.rows == 0
+        assert "killed_preds" not in [g.name for g in fs.list_feature_groups()]
+        result = fti.batch.score(project, "fraud", end_time=at(10), output="killed_preds")
+        assert result.rows == 20 and len(fs.get_feature_group("killed_preds").read()) == 20

@@ -54,6 +54,8 @@ def test_models_list_and_show(registry_home: Path) -> None:
     assert data["lineage"]["run"]["params"] == {"C": 1.0}
     code, out, _ = run(registry_home, "models", "show", "fraud", "-v", "1")
     assert code == 0 and "model fraud version 1" in out and "predict_proba" in out
+    code, out, _ = run(registry_home, "models", "show", "fraud:2", "--json")
+    assert code == 0 and (json.loads(out)["version"], json.loads(out)["metrics"]) == (2, {"auc": 0.95})
     code, out, _ = run(registry_home, "models", "list")
     assert code == 0 and "auc=0.95" in out
 
@@ -101,6 +103,8 @@ def test_alias_promote_and_delete(registry_home: Path) -> None:
     [
         (("models", "show", "nope"), "model 'nope' not found"),
         (("models", "show", "fraud", "-v", "99"), "has no version 99"),
+        (("models", "show", "fraud:x"), "must be an integer"),
+        (("models", "show", "fraud:1", "-v", "2"), "not both"),
         (("models", "alias", "fraud", "Prod!", "1"), "invalid alias"),
         (("models", "alias", "fraud", "prod"), "missing VERSION"),
         (("models", "promote", "fraud", "1", "prod", "-r", "auc"), "invalid --require"),

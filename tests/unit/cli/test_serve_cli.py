@@ -44,6 +44,17 @@ def test_keys_create_list_revoke(tmp_path: Path) -> None:
     assert code == 2 and "already exists" in err
 
 
+def test_keys_create_with_a_role(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    code, out, _ = run(home, "keys", "create", "viewer", "--role", "reader", "--json")
+    assert code == 0 and json.loads(out)["role"] == "reader"
+    assert run(home, "keys", "create", "ops")[0] == 0  # admin by default
+    code, out, _ = run(home, "keys", "list", "--json")
+    assert {k["name"]: k["role"] for k in json.loads(out)} == {"viewer": "reader", "ops": "admin"}
+    code, _, err = run(home, "keys", "create", "x", "--role", "owner")
+    assert code == 2 and "'owner' is not one of 'reader', 'writer', 'admin'" in err
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -95,5 +106,34 @@ def test_fti_serve_runs_the_deployments_and_predict_goes_over_http(tmp_path: Pat
 def test_serve_help_lists_the_options(tmp_path: Path) -> None:
     code, out, _ = run(tmp_path, "serve", "--help")
     assert code == 0
-    for option in ("--host", "--port", "--workers", "--lazy", "--threads"):
+    for option in ("--host", "--port", "--workers", "--lazy", "--threads", "--no-ui"):
         assert option in out
+
+
+def test_fti_ui_serves_the_web_ui(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with fti.connect(home=home) as project:
+        project.feature_store.get_or_create_feature_group(
+            "clicks", primary_key=["id"], description="web clicks"
+        )
+    port = _free_port()
+    args = [sys.executable, "-m", "fti.cli.main", "--home", str(home), "ui", "--port", str(port)]
+    process = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                page = httpx.get(f"{url}/feature-groups")
+                break
+            except httpx.TransportError:
+                assert process.poll() is None and time.monotonic() < deadline, "the UI did not start"
+                time.sleep(0.1)
+        assert page.status_code == 200
+        assert '/feature-groups/clicks/1">clicks</a>' in page.text and "web clicks" in page.text
+        assert "No API keys are configured" in page.text
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert f"fti web UI of project 'default' on http://127.0.0.1:{port}/" in err

@@ -37,6 +37,7 @@ def test_register_get_load_and_signature(project: fti.Project, xy, classifier) -
             TensorSpec("hour", "FP64", [-1]),
         ],
         outputs=[TensorSpec("predict", "INT64", [-1]), TensorSpec("predict_proba", "FP64", [-1, 2])],
+        classes=["0", "1"],
     )
     assert ModelSignature.from_dict(mv.signature.to_dict()) == mv.signature
     assert mv.artifact_prefix == f"models/{project.name}/fraud/1"
@@ -102,6 +103,30 @@ def test_unknown_model_version_and_alias(project: fti.Project, classifier) -> No
         mr.get_model("fraud@production", version=1)
     with pytest.raises(ValidationError, match="invalid model version"):
         mr.get_model("fraud", version=0)
+
+
+def test_get_model_takes_every_form_of_model_reference(project: fti.Project, classifier) -> None:
+    from fti.types import ModelRef
+
+    mr = project.model_registry
+    mr.register("fraud", classifier)
+    mr.register("fraud", classifier)
+    mr.set_alias("fraud", 1, "production")
+    assert mr.get_model("fraud:1").version == mr.get_model("fraud", version=1).version == 1
+    assert mr.get_model("fraud").version == mr.resolve("fraud:2").version == 2
+    assert mr.resolve(ModelRef("fraud", alias="production")).version == 1
+    with pytest.raises(NotFoundError, match=r"model 'fraud' has no version 7 \(versions: \[1, 2\]\)"):
+        mr.get_model("fraud:7")
+    with pytest.raises(ValidationError, match="either in the reference"):
+        mr.get_model("fraud:1", version=2)
+    with pytest.raises(ValidationError, match="must be an integer"):
+        mr.resolve("fraud:latest")
+    # a version beyond what the catalog column holds is bad input on both catalogs, not a
+    # database error from deep inside (PostgreSQL's integer column overflows)
+    with pytest.raises(ValidationError, match="from 1 to 2147483647"):
+        mr.get_model("fraud", version=2**31)
+    with pytest.raises(ValidationError, match="from 1 to 2147483647"):
+        mr.get_model("fraud:99999999999")
 
 
 @pytest.mark.parametrize("alias", ["Production", "prod env", "prod!", "", "x" * 64, "prod/1"])

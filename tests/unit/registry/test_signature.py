@@ -94,3 +94,20 @@ def test_examples_from_rows_and_columns() -> None:
     assert isinstance(rows, pd.DataFrame) and isinstance(columns, pd.DataFrame)
     pd.testing.assert_frame_equal(rows, columns)
     assert example_frame(np.arange(3.0)).shape == (1, 3)
+
+
+def test_a_classifier_records_its_class_labels_in_predict_proba_order(sqlite_project, xy) -> None:  # type: ignore[no-untyped-def]
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+
+    X, y = xy
+    labels = np.where(y == 1, "fraud", "ok")
+    mr = sqlite_project.model_registry
+    clf = mr.register("clf", LogisticRegression().fit(X, labels), input_example=X.head(3))
+    assert clf.signature.classes == ["fraud", "ok"]  # sorted by scikit-learn, the proba columns' order
+    assert mr.get_model("clf").signature.classes == ["fraud", "ok"]  # stored with the version
+    ints = mr.register("ints", LogisticRegression().fit(X, y))
+    assert ints.signature.classes == ["0", "1"]
+    reg = mr.register("reg", LinearRegression().fit(X, y.astype(float)), input_example=X.head(3))
+    assert reg.signature.classes is None and "classes" not in reg.signature.to_dict()
+    # versions stored before labels were recorded read back without them
+    assert ModelSignature.from_dict({"inputs": [], "outputs": []}).classes is None

@@ -46,6 +46,44 @@ def test_deploy_list_get_stop_start_delete(project: fti.Project, registered: dic
         serving.get("churn")
 
 
+def test_one_reference_syntax_pins_a_version(project: fti.Project, registered: dict[str, Any]) -> None:
+    """``model="churn:1"`` is the same deployment as ``model="churn", version=1``: it stays on
+    version 1 when the alias or the latest version moves."""
+    from fti.types import ModelRef
+
+    mr = project.model_registry
+    X, model = registered["X"], registered["model"]
+    example = pd.DataFrame(X[:5], columns=["a", "b", "c"])
+    mr.register("churn", LogisticRegression().fit(X, (X[:, 1] > 0).astype(int)), input_example=example)
+    mr.set_alias("churn", 2, "production")
+    pinned = project.serving.deploy("pinned", model="churn:1")
+    keyword = project.serving.deploy("keyword", model="churn", version=1)
+    following = project.serving.deploy("following", model=ModelRef("churn", alias="production"))
+    assert (
+        (pinned.model, pinned.spec.model_version)
+        == (keyword.model, keyword.spec.model_version)
+        == ("churn", 1)
+    )
+    assert pinned.ref == keyword.ref == ModelRef("churn", version=1)
+    assert (following.model, following.spec.model_version, str(following.ref)) == (
+        "churn@production",
+        None,
+        "churn@production",
+    )
+    rows = X[:20]
+    assert (mr.get_model("churn:2").load().predict(rows) != model.predict(rows)).any()  # they differ
+    served = project.serving.get("pinned").predict(
+        {"a": rows[:, 0].tolist(), "b": rows[:, 1].tolist(), "c": rows[:, 2].tolist()}
+    )
+    assert served["predict"] == model.predict(rows).tolist()
+    from fti.serving.repository import resolve
+
+    assert resolve(project, project.serving.get("pinned").spec).version == 1
+    assert resolve(project, project.serving.get("following").spec).version == 2
+    for name in ("pinned", "keyword", "following"):
+        project.serving.get(name).delete()
+
+
 def test_in_process_predict_matches_the_model(project: fti.Project, registered: dict[str, Any]) -> None:
     dep = project.serving.deploy("churn", model="churn@production")
     X = registered["X"]
@@ -72,6 +110,10 @@ BAD_DEPLOYMENTS: list[tuple[dict[str, Any], type[Exception], str]] = [
     ({"name": "d", "model": "ghost"}, NotFoundError, "model 'ghost' not found"),
     ({"name": "d", "model": "churn@staging"}, NotFoundError, "no alias 'staging'"),
     ({"name": "d", "model": "churn@production", "version": 1}, ValidationError, "not both"),
+    ({"name": "d", "model": "churn:1", "version": 1}, ValidationError, "not both"),
+    ({"name": "d", "model": "churn:0"}, ValidationError, "must be an integer from 1"),
+    ({"name": "d", "model": "churn@production:1"}, ValidationError, "names both an alias and a version"),
+    ({"name": "d", "model": "churn:9"}, NotFoundError, "no version 9"),
     ({"name": "d", "model": "churn", "version": 9}, NotFoundError, "no version 9"),
     (
         {"name": "d", "model": "churn", "max_batch_size": 0},

@@ -11,7 +11,7 @@ from sklearn.datasets import make_classification
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 import fti
-from fti.registry import scorer_manifest, scoring
+from fti.inference.cache import ScorerCache
 
 FEATURES = ["a", "b", "c", "d"]
 
@@ -57,10 +57,8 @@ def test_a_server_imports_no_avoidable_heavy_module(sqlite_project: fti.Project)
         "hgb", model, input_example=pd.DataFrame(X[:50], columns=FEATURES)
     )
     sqlite_project.model_registry.set_alias("hgb", mv.version, "production")
-    cache = sqlite_project.settings.home / "cache" / "scorers"
-    cache.mkdir(parents=True, exist_ok=True)
-    key = scorer_manifest.stored_key(scoring.cache_key(mv))
-    (cache / f"{key}.choice").write_text("_build_onnx_hgb")  # ONNX wins (re-verified at deploy)
+    entry = ScorerCache.at_home(sqlite_project.settings.home).entry(mv)
+    entry.remember_choice("_build_onnx_hgb")  # ONNX wins (re-verified at deploy)
     sqlite_project.serving.deploy("hgb", model="hgb@production", scorer="fastest", log_requests=True)
 
     done = subprocess.run(

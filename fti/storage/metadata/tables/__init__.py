@@ -20,6 +20,7 @@ from fti.storage.metadata.tables.registry import alias_history, model_aliases, m
 from fti.storage.metadata.tables.secrets import secrets
 from fti.storage.metadata.tables.serving import api_keys, deployments
 from fti.storage.metadata.tables.sources import source_cursors
+from fti.storage.metadata.tables.tags import tags
 from fti.storage.metadata.tables.training import run_metrics, run_params, runs
 
 __all__ = [
@@ -47,5 +48,6 @@ __all__ = [
     "scheduler_leases",
     "secrets",
     "source_cursors",
+    "tags",
     "training_datasets",
 ]

@@ -29,5 +29,7 @@ api_keys = Table(
     Column("key_hash", String(64), nullable=False, unique=True),  # sha256 hex of the key
     Column("created_at", UtcDateTime, nullable=False),
     Column("revoked_at", UtcDateTime, nullable=True),
+    # reader | writer | admin (fti.serving.auth.ROLES); keys created before roles existed are admin
+    Column("role", String(16), nullable=False, server_default="admin"),
     UniqueConstraint("project_id", "name", name="uq_api_keys_identity"),
 )

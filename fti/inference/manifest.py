@@ -1,6 +1,6 @@
 """Cached verified conversions that run without loading the native model.
 
-When :func:`fti.registry.scoring.get_scorer` picks a converted scorer (an ONNX graph, or a
+When :func:`fti.inference.selection.get_scorer` picks a converted scorer (an ONNX graph, or a
 LightGBM forest compiled by lleaves) as the winner for a model version and caches it, it also
 writes a manifest next to the cached files: which files, their SHA-256, for ONNX the input dtype,
 the output names and dtypes and the post-processing of the raw score (link and classes, for
@@ -9,8 +9,8 @@ outputs on it. :func:`load` rebuilds the scorer from the manifest alone (numpy a
 or lleaves: no scikit-learn, LightGBM, skops or PyTorch import, which is most of a model server's
 cold start and memory) and accepts it only if
 
-* the manifest's builder is the remembered winner of the same cache key (the key names the
-  model's artifact digests, so a changed model never finds a stale conversion),
+* the manifest's builder is the remembered winner of the same cache entry (the entry's key names
+  the model's artifact digests, so a changed model never finds a stale conversion),
 * the cached files' digests match the ones recorded when they were verified (a compiled
   library is loaded only then), and
 * the rebuilt scorer reproduces the stored native outputs on the stored sample (the same
@@ -28,12 +28,17 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fti.inference.compiled import CompiledLightGBMScorer
+from fti.inference.entry import CacheEntry
+from fti.inference.onnx_runtime import OnnxScorer
+from fti.inference.verification import agrees, safe_predict
+
 if TYPE_CHECKING:
     import numpy as np
 
-    from fti.registry.scoring import OnnxScorer, Scorer
+    from fti.inference.base import Scorer
 
-log = logging.getLogger("fti.registry")
+log = logging.getLogger("fti.inference")
 
 SUFFIX = ".scorer.json"
 FORMAT = 1
@@ -41,21 +46,8 @@ VERIFY_ROWS = 256
 """Rows of the verification sample kept in the manifest (and re-checked at every load)."""
 
 
-def stored_key(cache_key: str) -> str:
-    """The file-name stem under which ``get_scorer(..., cache_key=cache_key)`` caches its files."""
-    from fti.registry import scoring
-
-    return scoring._key(cache_key)
-
-
-def path(cache: Path, cache_key: str) -> Path:
-    """The manifest file of ``cache_key`` (as given to ``get_scorer``)."""
-    return cache / f"{stored_key(cache_key)}{SUFFIX}"
-
-
 def write(
-    cache: Path,
-    key: str,
+    entry: CacheEntry,
     builder: str,
     scorer: Scorer,
     sample: np.ndarray,
@@ -63,7 +55,7 @@ def write(
     *,
     classes: Any = None,
 ) -> bool:
-    """Record ``scorer`` (the verified winner ``builder`` of the stored key ``key``: an ONNX graph
+    """Record ``scorer`` (the verified winner ``builder`` of the cache ``entry``: an ONNX graph
     or a compiled LightGBM forest) so it can be rebuilt alone, with the native model's
     ``classes`` (None for models without) when they are JSON values.
 
@@ -72,9 +64,7 @@ def write(
     """
     import numpy as np
 
-    from fti.registry import scoring
-
-    compiled = isinstance(scorer, scoring.CompiledLightGBMScorer)
+    compiled = isinstance(scorer, CompiledLightGBMScorer)
     artifact = getattr(scorer, "artifact", None)
     if artifact is None:
         return False
@@ -84,11 +74,11 @@ def write(
     known = labels is None or all(type(label) in (int, str, bool) for label in labels)
     manifest: dict[str, Any] = {
         "format": FORMAT,
-        "key": key,
+        "key": entry.stem,
         "builder": builder,
         "kind": scorer.kind,
         "artifact": artifact,
-        "sha256": _digest(cache / f"{key}{artifact}"),
+        "sha256": _digest(entry.path(artifact)),
         "sample": np.asarray(sample[:VERIFY_ROWS], dtype=np.float64).tolist(),
         "reference": {name: _encode(value[:VERIFY_ROWS]) for name, value in reference.items()},
     }
@@ -97,9 +87,9 @@ def write(
     if compiled:
         if not known:
             return False  # the compiled forest needs the classes to name its labels
-        suffix = scoring.CompiledLightGBMScorer.model_file_suffix
+        suffix = CompiledLightGBMScorer.model_file_suffix
         manifest["model_file"] = suffix
-        manifest["model_sha256"] = _digest(cache / f"{key}{suffix}")
+        manifest["model_sha256"] = _digest(entry.path(suffix))
     else:
         onnx: OnnxScorer = scorer  # type: ignore[assignment]
         if onnx.has_post and onnx.post_spec is None:
@@ -109,54 +99,33 @@ def write(
         manifest["casts"] = {name: np.dtype(dtype).str for name, dtype in onnx.casts.items()}
         manifest["post"] = onnx.post_spec
     text = json.dumps(manifest)
-    if _build(json.loads(text), cache) is None:
+    if _build(json.loads(text), entry) is None:
         return False
-    scoring._write_atomic(cache / f"{key}{SUFFIX}", text.encode())
+    entry.write(SUFFIX, text.encode())
     return True
 
 
-def load_version(cache: Path | None, version: Any) -> Scorer | None:
-    """The verified converted scorer cached for a registered model version, or None.
-
-    The version's stored artifacts are still checked against their recorded digests (as
-    ``version.load()`` does), so a tampered model version fails whatever the cache holds.
-
-    Raises:
-        IntegrityError: a stored artifact of ``version`` was changed or is missing.
-    """
-    from fti.registry.scoring import cache_key
-
-    scorer = load(cache, cache_key(version))
-    if scorer is not None:
-        version.verify()
-    return scorer
-
-
-def load(cache: Path | None, cache_key: str) -> Scorer | None:
-    """The verified converted scorer cached for ``cache_key`` (as given to ``get_scorer``), built
-    without the native model, or None."""
-    if cache is None:
-        return None
-    key = stored_key(cache_key)
-    file = cache / f"{key}{SUFFIX}"
-    choice = cache / f"{key}.choice"
-    if not file.exists() or not choice.exists():
+def load(entry: CacheEntry) -> Scorer | None:
+    """The verified converted scorer cached in ``entry``, built without the native model, or None."""
+    file = entry.path(SUFFIX)
+    winner = entry.choice()
+    if not file.exists() or winner is None:
         return None
     try:
         manifest = json.loads(file.read_text())
-        if manifest.get("format") != FORMAT or manifest.get("key") != key:
+        if manifest.get("format") != FORMAT or manifest.get("key") != entry.stem:
             return None
-        if manifest.get("builder") != choice.read_text().strip():
+        if manifest.get("builder") != winner:
             return None  # the remembered winner changed since the manifest was written
-        scorer = _build(manifest, cache)
+        scorer = _build(manifest, entry)
     except _Tampered:
-        log.warning("cached scorer %s does not match its recorded digest; ignoring it", key)
+        log.warning("cached scorer %s does not match its recorded digest; ignoring it", entry.stem)
         return None
     except Exception as exc:  # unreadable, truncated or foreign cache entries: not usable
-        log.warning("cached scorer %s is unusable (%s); loading the native model", key, exc)
+        log.warning("cached scorer %s is unusable (%s); loading the native model", entry.stem, exc)
         return None
     if scorer is None:
-        log.warning("cached scorer %s no longer reproduces its verified outputs; ignoring it", key)
+        log.warning("cached scorer %s no longer reproduces its verified outputs; ignoring it", entry.stem)
     return scorer
 
 
@@ -175,34 +144,31 @@ def _checked(path: Path, digest: str) -> bytes:
     return data
 
 
-def _build(manifest: dict[str, Any], cache: Path) -> Scorer | None:
+def _build(manifest: dict[str, Any], entry: CacheEntry) -> Scorer | None:
     """The scorer a manifest describes (its files checked against their recorded digests), if
     it reproduces the manifest's reference outputs."""
     import numpy as np
 
-    from fti.registry import scoring
-
-    key = manifest["key"]
-    library = cache / f"{key}{manifest['artifact']}"
+    library = entry.path(manifest["artifact"])
     content = _checked(library, manifest["sha256"])
     scorer: Scorer
     if manifest.get("kind", "onnx") == "compiled":
         if "classes" not in manifest:
             return None
-        model_file = cache / f"{key}{manifest['model_file']}"
+        model_file = entry.path(manifest["model_file"])
         _checked(model_file, manifest["model_sha256"])
-        scorer = scoring.CompiledLightGBMScorer(manifest["classes"], library, model_file)
+        scorer = CompiledLightGBMScorer(manifest["classes"], library, model_file)
     else:
         post = None
         if manifest["post"] is not None:
-            from fti.registry import _onnx_hgb
+            from fti.inference import _onnx_hgb
 
             spec = manifest["post"]
 
             def post(raw: np.ndarray) -> dict[str, np.ndarray]:
                 return _onnx_hgb.outputs_from_spec(spec, raw)
 
-        onnx = scoring.OnnxScorer(content, manifest["outputs"], np.dtype(manifest["dtype"]), post)
+        onnx = OnnxScorer(content, manifest["outputs"], np.dtype(manifest["dtype"]), post)
         onnx.casts = {name: np.dtype(dtype) for name, dtype in manifest["casts"].items()}
         onnx.artifact = manifest["artifact"]
         onnx.post_spec = manifest["post"]
@@ -211,7 +177,7 @@ def _build(manifest: dict[str, Any], cache: Path) -> Scorer | None:
         scorer = onnx
     sample = np.asarray(manifest["sample"], dtype=np.float64)
     reference = {name: _decode(value) for name, value in manifest["reference"].items()}
-    if len(sample) == 0 or not scoring._agrees(scoring._safe_predict(scorer, sample), reference):
+    if len(sample) == 0 or not agrees(safe_predict(scorer, sample), reference):
         return None
     return scorer
 

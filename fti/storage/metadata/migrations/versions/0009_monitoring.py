@@ -1,7 +1,7 @@
 """Monitors, their runs and their alerts (issue 13: monitoring).
 
-Revision ID: 0008_monitoring
-Revises: 0007_source_cursors
+Revision ID: 0009_monitoring
+Revises: 0008_roles_tags
 """
 
 import sqlalchemy as sa
@@ -9,8 +9,8 @@ from alembic import op
 
 from fti.storage.metadata.tables._base import JsonType, UtcDateTime
 
-revision = "0008_monitoring"
-down_revision = "0007_source_cursors"
+revision = "0009_monitoring"
+down_revision = "0008_roles_tags"
 branch_labels = None
 depends_on = None
 

@@ -1,4 +1,5 @@
-"""Serving a cached verified conversion without loading the native model (cold start, memory)."""
+"""The scorer cache: a cached verified conversion is served without loading the native model (cold
+start, memory); anything corrupt, mismatching or tampered falls back to the native model."""
 
 from __future__ import annotations
 
@@ -16,8 +17,13 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 import fti
 from fti.errors import IntegrityError
-from fti.registry import scorer_manifest, scoring
-from fti.serving.repository import _FallbackScorer, _make_scorer, load_model
+from fti.inference import manifest
+from fti.inference.cache import FallbackScorer, ScorerCache
+from fti.inference.compiled import LLEAVES_LIBRARY
+from fti.inference.entry import CacheEntry, version_key
+from fti.inference.native import NativeScorer
+from fti.inference.selection import get_scorer
+from fti.serving.repository import load_model
 
 FEATURES = ["a", "b", "c", "d"]
 WINNER = "_build_onnx_hgb"
@@ -37,13 +43,17 @@ def _register(project: fti.Project, seed: int = 0) -> tuple[Any, Any, np.ndarray
 
 
 def _cache(project: fti.Project) -> Path:
-    return project.settings.home / "cache" / "scorers"
+    return ScorerCache.at_home(project.settings.home).directory
+
+
+def _entry(cache: Path, key: str) -> CacheEntry:
+    return CacheEntry.of(cache, key)
 
 
 def _deploy_with_onnx_winner(project: fti.Project, mv: Any, scorer: str = "fastest") -> str:
     """Deploy with ONNX as the remembered winner (timing is machine-dependent; the winner is
     re-verified against the native model at deploy, which records the manifest)."""
-    key = scoring.cache_key(mv)
+    key = version_key(mv)
     _cache(project).mkdir(parents=True, exist_ok=True)
     _choice(project, key).write_text(WINNER)
     project.serving.deploy("hgb", model="hgb@production", scorer=scorer)
@@ -51,7 +61,7 @@ def _deploy_with_onnx_winner(project: fti.Project, mv: Any, scorer: str = "faste
 
 
 def _choice(project: fti.Project, key: str) -> Path:
-    return _cache(project) / f"{scorer_manifest.stored_key(key)}.choice"
+    return _entry(_cache(project), key).path(".choice")
 
 
 def _native(model: HistGradientBoostingClassifier, X: np.ndarray) -> dict[str, np.ndarray]:
@@ -106,8 +116,10 @@ def _serve_in_fresh_process(home: Path, X: np.ndarray) -> dict[str, Any]:
 def test_cached_onnx_winner_is_served_without_importing_sklearn(sqlite_project: fti.Project) -> None:
     mv, model, X = _register(sqlite_project)
     key = _deploy_with_onnx_winner(sqlite_project, mv)
-    manifest = json.loads(scorer_manifest.path(_cache(sqlite_project), key).read_text())
-    assert manifest["builder"] == WINNER and manifest["artifact"] in (".hgb32.onnx", ".hgb64.onnx")
+    # the documented place, shared by servers and batch jobs of this home (and by older releases)
+    assert _cache(sqlite_project) == sqlite_project.settings.home / "cache" / "scorers"
+    recorded = json.loads(_entry(_cache(sqlite_project), key).path(manifest.SUFFIX).read_text())
+    assert recorded["builder"] == WINNER and recorded["artifact"] in (".hgb32.onnx", ".hgb64.onnx")
     result = _serve_in_fresh_process(sqlite_project.settings.home, X[100:160])
     assert result["heavy"] == [] and result["kind"] == "onnx"
     _assert_native(result, model, X[100:160])
@@ -116,7 +128,7 @@ def test_cached_onnx_winner_is_served_without_importing_sklearn(sqlite_project: 
 def test_without_a_manifest_the_server_loads_the_native_model(sqlite_project: fti.Project) -> None:
     mv, model, X = _register(sqlite_project)
     _deploy_with_onnx_winner(sqlite_project, mv)
-    for file in _cache(sqlite_project).glob(f"*{scorer_manifest.SUFFIX}"):
+    for file in _cache(sqlite_project).glob(f"*{manifest.SUFFIX}"):
         file.unlink()  # a cache from before manifests existed: the previous behaviour
     result = _serve_in_fresh_process(sqlite_project.settings.home, X[:30])
     assert "sklearn" in result["heavy"] and result["kind"] == "onnx"
@@ -126,14 +138,14 @@ def test_without_a_manifest_the_server_loads_the_native_model(sqlite_project: ft
 def test_no_cache_keeps_the_current_behaviour(sqlite_project: fti.Project) -> None:
     mv, model, X = _register(sqlite_project)
     spec = sqlite_project.serving.deploy("hgb", model="hgb@production").spec
-    assert not isinstance(load_model(sqlite_project, spec).scorer, _FallbackScorer) or (
+    assert not isinstance(load_model(sqlite_project, spec).scorer, FallbackScorer) or (
         # the deploy may have measured ONNX as the winner and recorded it: then it is reused
-        _choice(sqlite_project, scoring.cache_key(mv)).read_text() == WINNER
+        _choice(sqlite_project, version_key(mv)).read_text() == WINNER
     )
     for file in _cache(sqlite_project).iterdir():
         file.unlink()
     loaded = load_model(sqlite_project, spec)
-    assert not isinstance(loaded.scorer, _FallbackScorer)
+    assert not isinstance(loaded.scorer, FallbackScorer)
     _assert_native(loaded.predict(X[:40]), model, X[:40])
     native = sqlite_project.serving.deploy("hgb", model="hgb@production", scorer="native").spec
     assert load_model(sqlite_project, native).scorer_kind == "native"
@@ -145,7 +157,7 @@ def test_cached_scorer_is_used_in_process_and_falls_back_at_predict_time(
     mv, model, X = _register(sqlite_project)
     _deploy_with_onnx_winner(sqlite_project, mv)
     loaded = load_model(sqlite_project, sqlite_project.serving.get("hgb").spec)
-    assert isinstance(loaded.scorer, _FallbackScorer) and loaded.scorer_kind == "onnx"
+    assert isinstance(loaded.scorer, FallbackScorer) and loaded.scorer_kind == "onnx"
     _assert_native(loaded.predict(X[:25]), model, X[:25])
 
     class _LostSession:  # a converted scorer that fails at predict time
@@ -154,28 +166,30 @@ def test_cached_scorer_is_used_in_process_and_falls_back_at_predict_time(
         def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
             raise RuntimeError("onnxruntime session lost")
 
-    fallback = _FallbackScorer(_LostSession(), lambda: _make_scorer(mv, mv.load(), "native"), "hgb v1")
+    fallback = FallbackScorer(
+        _LostSession(), lambda: NativeScorer(mv.load(), mv.flavor_impl.predict), "hgb v1"
+    )
     _assert_native(fallback.predict(X[:25]), model, X[:25])
     assert fallback.kind == "native"
     _assert_native(fallback.predict(X[25:50]), model, X[25:50])  # stays on native
 
 
-def _corrupt_graph(cache: Path, key: str, manifest: dict[str, Any]) -> None:
-    (cache / f"{scorer_manifest.stored_key(key)}{manifest['artifact']}").write_bytes(b"not an onnx model")
+def _corrupt_graph(cache: Path, key: str, recorded: dict[str, Any]) -> None:
+    _entry(cache, key).path(recorded["artifact"]).write_bytes(b"not an onnx model")
 
 
-def _tamper_reference(cache: Path, key: str, manifest: dict[str, Any]) -> None:
-    manifest["reference"]["predict"]["data"] = [1 - v for v in manifest["reference"]["predict"]["data"]]
-    scorer_manifest.path(cache, key).write_text(json.dumps(manifest))
+def _tamper_reference(cache: Path, key: str, recorded: dict[str, Any]) -> None:
+    recorded["reference"]["predict"]["data"] = [1 - v for v in recorded["reference"]["predict"]["data"]]
+    _entry(cache, key).path(manifest.SUFFIX).write_text(json.dumps(recorded))
 
 
-def _truncate_manifest(cache: Path, key: str, manifest: dict[str, Any]) -> None:
-    path = scorer_manifest.path(cache, key)
+def _truncate_manifest(cache: Path, key: str, recorded: dict[str, Any]) -> None:
+    path = _entry(cache, key).path(manifest.SUFFIX)
     path.write_text(path.read_text()[:100])
 
 
-def _native_winner(cache: Path, key: str, manifest: dict[str, Any]) -> None:
-    (cache / f"{scorer_manifest.stored_key(key)}.choice").write_text("native")
+def _native_winner(cache: Path, key: str, recorded: dict[str, Any]) -> None:
+    _entry(cache, key).path(".choice").write_text("native")
 
 
 @pytest.mark.parametrize(
@@ -189,10 +203,11 @@ def test_a_corrupt_or_mismatching_cache_entry_falls_back_to_native(
     mv, model, X = _register(sqlite_project)
     key = _deploy_with_onnx_winner(sqlite_project, mv)
     cache = _cache(sqlite_project)
-    damage(cache, key, json.loads(scorer_manifest.path(cache, key).read_text()))
-    assert scorer_manifest.load(cache, key) is None
+    damage(cache, key, json.loads(_entry(cache, key).path(manifest.SUFFIX).read_text()))
+    assert manifest.load(_entry(cache, key)) is None
+    assert ScorerCache(cache).load(mv) is None
     loaded = load_model(sqlite_project, sqlite_project.serving.get("hgb").spec)
-    assert not isinstance(loaded.scorer, _FallbackScorer)  # the native model was loaded
+    assert not isinstance(loaded.scorer, FallbackScorer)  # the native model was loaded
     _assert_native(loaded.predict(X[:40]), model, X[:40])
 
 
@@ -201,12 +216,12 @@ def test_a_new_model_version_never_reuses_another_versions_conversion(sqlite_pro
     key = _deploy_with_onnx_winner(sqlite_project, mv)
     cache = _cache(sqlite_project)
     mv2, model2, X2 = _register(sqlite_project, seed=1)
-    key2 = scoring.cache_key(mv2)
-    assert key2 != key and scorer_manifest.load(cache, key2) is None
+    key2 = version_key(mv2)
+    assert key2 != key and manifest.load(_entry(cache, key2)) is None
     # even a copied manifest of another model is rejected: its graph file is not this key's
-    scorer_manifest.path(cache, key2).write_text(scorer_manifest.path(cache, key).read_text())
+    _entry(cache, key2).path(manifest.SUFFIX).write_text(_entry(cache, key).path(manifest.SUFFIX).read_text())
     _choice(sqlite_project, key2).write_text(WINNER)
-    assert scorer_manifest.load(cache, key2) is None
+    assert manifest.load(_entry(cache, key2)) is None
     loaded = load_model(sqlite_project, sqlite_project.serving.get("hgb").spec, version=int(mv2.version))
     assert loaded.version == int(mv2.version)
     _assert_native(loaded.predict(X2[:40]), model2, X2[:40])
@@ -215,7 +230,7 @@ def test_a_new_model_version_never_reuses_another_versions_conversion(sqlite_pro
 def test_tampered_artifacts_fail_to_load_even_with_a_cached_conversion(sqlite_project: fti.Project) -> None:
     mv, _, _ = _register(sqlite_project)
     key = _deploy_with_onnx_winner(sqlite_project, mv)
-    assert scorer_manifest.load(_cache(sqlite_project), key) is not None
+    assert manifest.load(_entry(_cache(sqlite_project), key)) is not None
     stored = Path(sqlite_project.settings.resolved_artifacts_url) / mv.artifact_prefix
     for path in [p for p in stored.rglob("*") if p.is_file()]:
         path.write_bytes(path.read_bytes() + b"tampered")
@@ -236,21 +251,22 @@ def test_a_compiled_lightgbm_winner_is_rebuilt_without_lightgbm(sqlite_project: 
     mv = sqlite_project.model_registry.register(
         "lgbm", model, input_example=pd.DataFrame(X[:50], columns=FEATURES)
     )
-    key = scoring.cache_key(mv)
+    key = version_key(mv)
     cache = _cache(sqlite_project)
     cache.mkdir(parents=True, exist_ok=True)
     _choice(sqlite_project, key).write_text("_build_lleaves")
-    chosen = scoring.get_scorer(mv, sample=X[:200], cache_dir=cache, cache_key=key)
+    chosen = get_scorer(mv, sample=X[:200], cache_dir=cache, cache_key=key)
     assert chosen.kind == "compiled"
-    manifest = json.loads(scorer_manifest.path(cache, key).read_text())
-    assert (manifest["kind"], manifest["classes"]) == ("compiled", ["fraud", "ok"])
+    recorded = json.loads(_entry(cache, key).path(manifest.SUFFIX).read_text())
+    assert (recorded["kind"], recorded["classes"]) == ("compiled", ["fraud", "ok"])
 
     code = (
         "import json, sys\n"
         "import numpy as np\n"
         "from pathlib import Path\n"
-        "from fti.registry import scorer_manifest\n"
-        "scorer = scorer_manifest.load(Path(sys.argv[1]), sys.argv[2])\n"
+        "from fti.inference import manifest\n"
+        "from fti.inference.entry import CacheEntry\n"
+        "scorer = manifest.load(CacheEntry.of(Path(sys.argv[1]), sys.argv[2]))\n"
         "out = scorer.predict(np.asarray(json.loads(sys.argv[3])))\n"
         "print(json.dumps({'kind': scorer.kind, 'classes': scorer.classes,\n"
         "                  'predict': out['predict'].tolist(), 'proba': out['predict_proba'].tolist(),\n"
@@ -269,6 +285,6 @@ def test_a_compiled_lightgbm_winner_is_rebuilt_without_lightgbm(sqlite_project: 
     assert result["predict"] == model.predict(named).tolist()
     np.testing.assert_allclose(result["proba"], model.predict_proba(named), rtol=0, atol=1e-9)
 
-    library = cache / f"{scorer_manifest.stored_key(key)}{scoring.LLEAVES_LIBRARY}"
+    library = _entry(cache, key).path(LLEAVES_LIBRARY)
     library.write_bytes(library.read_bytes() + b"\0")
-    assert scorer_manifest.load(cache, key) is None
+    assert manifest.load(_entry(cache, key)) is None
