@@ -82,6 +82,9 @@ def test_drift_alerts_fire_the_event_and_the_webhook_once_per_cooldown(system, w
     assert len(receiver.bodies) == 3
     assert [a.status for a in mon.alerts()] == ["suppressed", "delivered"]
     assert [a.id for a in project.monitoring.alerts("alerting")] == [a.id for a in mon.alerts()]
+    from fti.ui.pages.monitoring import recent_alerts  # what the web UI's home page lists
+
+    assert "alerting: drift in [2026-03-02 01:00, 2026-03-02 02:00) (suppressed)" in recent_alerts(project)
 
 
 def test_a_failing_webhook_never_fails_the_run(system, windows) -> None:  # type: ignore[no-untyped-def]
