@@ -29,7 +29,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from fti._names import MAX_VERSION
 from fti.errors import (
     AuthenticationError,
     BackendError,
@@ -44,6 +43,7 @@ from fti.serving import protocol
 from fti.serving.auth import KeyChecker, Principal
 from fti.serving.batching import InferenceTimeoutError, QueueFullError
 from fti.serving.dataplane import build_response
+from fti.serving.drift_metrics import DriftGauges
 from fti.serving.limits import (
     Admission,
     OverloadedError,
@@ -128,9 +128,12 @@ class ServerState:
         self.admission = Admission(limits)
         self.metrics.watch(self.admission)
         self._auth_refreshing = False
+        self.drift = DriftGauges(project)  # monitoring's latest statistics, read on the poll
+        self.metrics.registry.register(self.drift)
 
     def _refresh_keys(self) -> None:
         self.auth.refresh()
+        self.drift.refresh()
 
     async def authenticate(self, request: Request) -> Principal:
         """The request's principal: from its API key, or the one the web UI (mounted in this
@@ -195,29 +198,16 @@ def _route(
     return Route(path, endpoint, methods=methods)
 
 
-def _as_version(value: Any) -> int | None:
-    """``value`` (an int, or a string of ASCII digits) as a model version, or None if it is not
-    one: ``str.isdigit`` accepts "²" and ``int`` does not, and a version beyond the catalog's
-    range (:data:`~fti._names.MAX_VERSION`) cannot exist."""
-    if isinstance(value, str):
-        if not (value.isascii() and value.isdigit()) or len(value) > len(str(MAX_VERSION)):
-            return None
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_VERSION:
-        return None
-    return value
-
-
 def _version(request: Request) -> int | None:
     raw = request.path_params.get("version")
     if raw is None:
         return None
-    version = _as_version(raw)
+    version = protocol.as_version(raw)
     if version is None:
         shown = raw if len(raw) <= 24 else raw[:21] + "..."
         raise NotFoundError(
             f"model {request.path_params['model']!r} has no version {shown!r}: versions are "
-            f"integers from 1 to {MAX_VERSION}"
+            f"integers from 1 to {protocol.MAX_VERSION}"
         )
     return version
 
@@ -311,6 +301,7 @@ async def infer(request: Request, state: ServerState) -> Response:
                 [s.name for s in loaded.signature.inputs],
                 prepared.matrix,
                 outputs,
+                prepared.logged,
             )
         )
     return response
@@ -347,11 +338,11 @@ def _parameter_version(payload: dict[str, Any]) -> int | None:
     raw = params.get("version")
     if raw is None:
         return None
-    version = _as_version(raw)
+    version = protocol.as_version(raw)
     if version is None:
         shown = protocol.short_repr(raw)
         raise ValidationError(
-            f"parameters.version must be an integer from 1 to {MAX_VERSION} (or such a string), got {shown}"
+            f"parameters.version must be an integer from 1 to {protocol.MAX_VERSION} (or such a string), got {shown}"
         )
     return version
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from fti._names import MAX_VERSION as MAX_VERSION
 from fti.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -78,6 +79,19 @@ class InferRequest:
 
 MAX_DEPTH = 1024
 """The deepest JSON nesting a request may have (orjson's own limit)."""
+
+
+def as_version(value: Any) -> int | None:
+    """``value`` (an int, or a string of ASCII digits: a path segment or a load/unload
+    parameter) as a model version, or None if it is not one: ``str.isdigit`` accepts "²" and ``int`` does not, and a version beyond the catalog's
+    range (:data:`~fti._names.MAX_VERSION`) cannot exist."""
+    if isinstance(value, str):
+        if not (value.isascii() and value.isdigit()) or len(value) > len(str(MAX_VERSION)):
+            return None
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_VERSION:
+        return None
+    return value
 
 
 def loads(body: bytes) -> Any:

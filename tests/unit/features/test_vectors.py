@@ -206,3 +206,62 @@ def test_serving_objects_keep_their_versions_statistics_and_query_no_catalog(pro
         fv.serving(9)
     with pytest.raises(ValidationError, match="training dataset version must be an integer >= 1"):
         fv.serving(0)
+
+
+def test_a_feature_appended_after_the_last_insert_reads_null_in_vectors(project) -> None:
+    """The online rows predate the appended feature: the vector holds None there (the group's
+    stored rows read null for it too), not a KeyError from inside the lookup."""
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    import fti
+
+    fs = project.feature_store
+    fg = fs.get_or_create_feature_group("cards", primary_key=["k"], event_time="ts", online_enabled=True)
+    fg.insert(pd.DataFrame({"k": [1], "ts": [datetime(2024, 1, 1, tzinfo=UTC)], "a": [1.0]}))
+    fg.append_features([fti.Feature("b", "float64")])
+    fv = fs.get_or_create_feature_view("cards_v", query=fg.select_all())
+    fv.create_training_data()
+    assert fv.get_feature_vector({"k": 1}) == [1.0, None]
+    assert fv.get_feature_vectors([{"k": 1}], return_type="list") == [[1.0, None]]
+    assert fg.read()["b"].isna().all()
+
+
+def test_lookup_returns_the_untransformed_values_of_the_same_read(project, groups) -> None:
+    """What the model server logs: the raw values the vectors were computed from, in one online
+    read per group, with passed features applied and equal to the groups' stored rows."""
+    fv = make_view(project, groups)
+    fv.create_training_data()
+    serving = fv.serving(1)
+    entries = [{"tid": 3}, {"tid": 11}]
+    online = project.backends.online
+    calls: list[str] = []
+    real_read = online.read
+
+    def counting_read(table: str, keys: Any) -> Any:
+        calls.append(table)
+        return real_read(table, keys)
+
+    online.read = counting_read  # type: ignore[method-assign]
+    try:
+        served = serving.lookup(entries, passed_features=[{"amount": 1.25}, None])
+    finally:
+        del online.read
+    assert len(calls) == len(groups)
+    expected = serving.get_feature_vectors(
+        entries, passed_features=[{"amount": 1.25}, None], return_type="numpy"
+    )
+    np.testing.assert_array_equal(served.matrix, expected)
+    raw = dict(zip(serving.raw_feature_names, served.raw, strict=True))
+    assert serving.raw_feature_names == fv.feature_names(transformed=False)
+    tx = groups["tx"].read().set_index("tid")
+    assert raw["amount"] == [1.25, tx.loc[11, "amount"]]  # passed, then as stored (not scaled)
+    assert raw["category"] == [tx.loc[3, "category"], tx.loc[11, "category"]]  # not one-hot
+    assert raw["cc_num"] == [3, 3]
+    latest_city = groups["profiles"].read().sort_values("ts").groupby("cc_num").last()["city"]
+    assert raw["p_city"] == [latest_city[3], latest_city[3]]
+    assert serving.raw_feature_dtypes["category"] == "string"
+    assert serving.key_dtypes == {"tid": "int64"}
+    empty = serving.lookup([])
+    assert empty.matrix.shape == (0, len(serving.feature_names)) and empty.raw == [[]] * len(raw)
