@@ -9,17 +9,21 @@ a ``description``; a test checks that none is left undocumented.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, SecretStr, field_validator
+from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+_MODULE_PREFIX = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
 class Settings(BaseSettings):
@@ -73,6 +77,47 @@ class Settings(BaseSettings):
         default=False,
         description="Allow a plain http:// S3 endpoint (test servers, MinIO without TLS); https is required otherwise.",
     )
+
+    pyfunc: str = Field(
+        default="on",
+        description="Which pyfunc models the model server loads (a pyfunc imports and runs the Python "
+        "module it names): 'on' (any), 'off' (none) or 'allow:<prefix>,<prefix>' (only functions in "
+        "modules under those packages, e.g. allow:acme.models). Refused models are UNAVAILABLE.",
+    )
+
+    @field_validator("pyfunc")
+    @classmethod
+    def _pyfunc_policy(cls, value: str) -> str:
+        value = value.strip()
+        if value in ("on", "off"):
+            return value
+        prefixes = value.removeprefix("allow:").split(",") if value.startswith("allow:") else []
+        prefixes = [p.strip().rstrip(".") for p in prefixes]
+        if not prefixes or not all(_MODULE_PREFIX.fullmatch(p) for p in prefixes):
+            raise ValueError(
+                f"FTI_PYFUNC must be 'on', 'off' or 'allow:<prefix>,<prefix>' with dotted module "
+                f"prefixes (e.g. allow:acme.models), got {value!r}"
+            )
+        return "allow:" + ",".join(prefixes)
+
+    def pyfunc_refusal(self, function: str) -> str | None:
+        """Why the ``pyfunc`` setting refuses the model function ``"module:function"``, or None
+        when it may be imported and run."""
+        if self.pyfunc == "on":
+            return None
+        if self.pyfunc == "off":
+            return (
+                f"pyfunc models are disabled on this server (FTI_PYFUNC=off): {function!r} is not "
+                "imported; serve it where FTI_PYFUNC allows it"
+            )
+        module = function.partition(":")[0]
+        prefixes = self.pyfunc.removeprefix("allow:").split(",")
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return None
+        return (
+            f"pyfunc model function {function!r}: module {module!r} is not under an allowed prefix "
+            f"(FTI_PYFUNC={self.pyfunc}); it is not imported"
+        )
 
     @field_validator("home")
     @classmethod
@@ -133,6 +178,7 @@ class Settings(BaseSettings):
             "online_url": _mask(self.resolved_online_url),
             "artifacts_url": _mask(self.resolved_artifacts_url),
             "secret_key": secret_key,
+            "pyfunc": self.pyfunc,
         }
         if self.s3_endpoint_url is not None:
             described["s3_endpoint_url"] = _mask(self.s3_endpoint_url)
@@ -212,4 +258,10 @@ def load_settings(home: str | Path | None = None, **overrides: Any) -> Settings:
     """Load settings from the environment and config file; ``home`` and keyword overrides win."""
     if home is not None:
         overrides["home"] = Path(home)
-    return Settings(**overrides)
+    try:
+        return Settings(**overrides)
+    except PydanticValidationError as exc:
+        from fti.errors import ValidationError
+
+        problems = [str(e.get("ctx", {}).get("error", e["msg"])) for e in exc.errors()]
+        raise ValidationError("invalid settings: " + "; ".join(problems)) from None

@@ -40,6 +40,48 @@ from fti.cli._common import handle_errors, state
     type=click.IntRange(1),
     help="Larger bodies get 413.",
 )
+@click.option(
+    "--max-inflight",
+    default=64,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Inference requests per worker at once; more get 503 before their body is read.",
+)
+@click.option(
+    "--max-buffered-bytes",
+    default=256 * 1024 * 1024,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Request body bytes a worker holds at once (all requests); beyond, 503.",
+)
+@click.option(
+    "--max-connections",
+    default=2048,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Open connections per worker; more are answered 503 and closed.",
+)
+@click.option(
+    "--header-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0.01),
+    help="Seconds for a request's headers to arrive (408 and closed after).",
+)
+@click.option(
+    "--body-timeout",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0.01),
+    help="Seconds for a request's body to arrive (408 and closed after).",
+)
+@click.option(
+    "--keep-alive",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(0.01),
+    help="Seconds an idle keep-alive connection stays open.",
+)
 @click.option("--no-access-log", is_flag=True, help="Do not write a JSON access-log line per request.")
 @click.option(
     "--no-request-log", is_flag=True, help="Do not append inferences to <deployment>_inference_log."
@@ -58,14 +100,30 @@ def serve(
     threads: int,
     poll_interval: float,
     max_body_bytes: int,
+    max_inflight: int,
+    max_buffered_bytes: int,
+    max_connections: int,
+    header_timeout: float,
+    body_timeout: float,
+    keep_alive: float,
     no_access_log: bool,
     no_request_log: bool,
     log_level: str,
     no_ui: bool,
 ) -> None:
     """Serve the project's deployments over the Open Inference Protocol (KServe V2 REST)."""
+    from fti.serving.limits import ServerLimits
     from fti.serving.server import limit_threads
 
+    limits = ServerLimits(
+        max_body_bytes=max_body_bytes,
+        max_inflight=max_inflight,
+        max_buffered_bytes=max_buffered_bytes,
+        body_timeout_s=body_timeout,
+        header_timeout_s=header_timeout,
+        max_connections=max_connections,
+        keep_alive_s=keep_alive,
+    )
     limit_threads(threads)  # before the project (and numpy) load
     st = state()
     project = st.project()  # fail early on an unknown project
@@ -89,7 +147,7 @@ def serve(
         threads=threads,
         poll_interval_s=poll_interval,
         idle_unload_s=idle_unload,
-        max_body_bytes=max_body_bytes,
+        limits=limits,
         log_requests=not no_request_log,
         access_log=not no_access_log,
         log_level=log_level,

@@ -46,6 +46,11 @@ class TensorLike(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def datatype(self) -> str:
+        """The Open Inference Protocol datatype (``FP64``, ``INT64``, ``BOOL``, ``BYTES``...)."""
+        ...
+
 
 class SignatureLike(Protocol):
     """A model signature: its inputs, one per feature column in model order."""
@@ -104,6 +109,16 @@ class ModelVersionLike(Protocol):
     def input_example(self) -> Any:
         """The first rows of the input example given at registration, or None."""
         ...
+
+
+def numeric_inputs(version: ModelVersionLike) -> bool:
+    """Whether every input of ``version``'s signature is a number (or a boolean).
+
+    Converted scorers (ONNX Runtime, compiled forests) and their verification take a float
+    matrix; a model with a string input (``BYTES``, e.g. a pipeline that one-hot encodes a
+    column) is scored by its native model only.
+    """
+    return all(tensor.datatype != "BYTES" for tensor in version.signature.inputs)
 
 
 def threads() -> int:

@@ -1,15 +1,22 @@
 """The scorer cache: the one owner of cached, verified scorers, used by serving and batch alike.
 
-``ScorerCache.at_home(settings.home)`` is the directory ``$FTI_HOME/cache/scorers``. For a
+``ScorerCache.for_settings(settings)`` is the directory ``$FTI_HOME/cache/scorers``. For a
 registered model version it keeps the converted models, the measured winner and the manifest that
-rebuilds a converted winner without the native model, all bound to the version's artifact
-digests (:func:`fti.inference.entry.version_key`). :meth:`ScorerCache.get` is load-or-build: the
+rebuilds a converted winner without the native model. :meth:`ScorerCache.get` is load-or-build: the
 cached winner when its manifest verifies (the version's artifacts are still checked against their
 digests), else the native model loaded and its fastest verified scorer chosen (and cached).
+
+Trust: the directory can be written by others (a shared disk, another job), so nothing in it is
+trusted for its name. A manifest is signed with a key derived from the secret key and bound to
+the model version's artifact digests as the catalog records them (:mod:`fti.inference.manifest`);
+only files an authentic manifest vouches for are loaded or reused, anything else is rebuilt from
+the native model. Processes sharing a cache need the same secret key (``FTI_SECRET_KEY`` or
+``$FTI_HOME/secret.key``) to use each other's conversions; without one, nothing cached is trusted.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -17,13 +24,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fti.inference import manifest
-from fti.inference.base import ModelVersionLike, Scorer
-from fti.inference.entry import CacheEntry, version_key
+from fti.inference.base import ModelVersionLike, Scorer, numeric_inputs
+from fti.inference.entry import CacheEntry, binding, version_key
 from fti.inference.native import NativeScorer
 from fti.inference.selection import check_prefer, get_scorer
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from fti.config import Settings
 
 log = logging.getLogger("fti.inference")
 
@@ -38,20 +47,39 @@ class ScorerCache:
         directory: The cache directory (created on first write).
     """
 
-    def __init__(self, directory: str | Path) -> None:
+    def __init__(self, directory: str | Path, keys: tuple[bytes, ...] = ()) -> None:
         self.directory = Path(directory)
+        self._keys = keys
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> ScorerCache:
+        """The cache of ``settings.home`` (``$FTI_HOME/cache/scorers``), signing its manifests
+        with a key derived from the secret key (made on first use like the secrets' key file)."""
+        from fti.errors import FtiError
+        from fti.secrets.keys import load_key
+
+        try:
+            keys = load_key(settings, create=True).derive("scorer cache manifests")
+        except FtiError as exc:  # serve anyway: from the native models, trusting nothing cached
+            log.warning("the scorer cache trusts no cached conversion: %s", exc.message)
+            keys = ()
+        return cls(settings.home / SUBDIRECTORY, keys)
 
     @classmethod
     def at_home(cls, home: str | Path) -> ScorerCache:
-        """The cache of the home directory ``home`` (``$FTI_HOME/cache/scorers``)."""
-        return cls(Path(home) / SUBDIRECTORY)
+        """The cache of the home directory ``home``, with the settings of that home."""
+        from fti.config import load_settings
+
+        return cls.for_settings(load_settings(home))
 
     def __repr__(self) -> str:
         return f"ScorerCache({str(self.directory)!r})"
 
     def entry(self, version: ModelVersionLike) -> CacheEntry:
-        """The files of ``version``'s conversions, named after its artifact digests."""
-        return CacheEntry.of(self.directory, version_key(version))
+        """The files of ``version``'s conversions, named after its artifact digests, bound to
+        the version (as the catalog records it) and signed with this cache's key."""
+        base = CacheEntry.of(self.directory, version_key(version))
+        return dataclasses.replace(base, binding=binding(version), keys=self._keys)
 
     def load(self, version: ModelVersionLike) -> Scorer | None:
         """The verified converted scorer cached for ``version``, rebuilt without its native model,
@@ -79,6 +107,7 @@ class ScorerCache:
     ) -> Scorer:
         """The fastest verified scorer of ``model``, the loaded native model of ``version``
         (see :func:`~fti.inference.selection.get_scorer`); conversions and the winner are cached.
+        A model with a string input is scored natively (:func:`~fti.inference.base.numeric_inputs`).
 
         Args:
             version: The registered model version ``model`` was loaded from.
@@ -92,14 +121,18 @@ class ScorerCache:
         from fti.inference.verification import verification_sample
         from fti.registry.flavors.base import get_flavor
 
+        check_prefer(prefer)
+        if not numeric_inputs(version):
+            return NativeScorer(model, get_flavor(version.flavor).predict)
+        entry = self.entry(version)
+        entry = dataclasses.replace(entry, trusted=manifest.trusted_files(entry))
         return get_scorer(
             model,
             sample=verification_sample(version, rows),
             prefer=prefer,
-            cache_dir=self.directory,
-            cache_key=version_key(version),
             predict_fn=get_flavor(version.flavor).predict,
             timing_sample=timing_sample,
+            entry=entry,
         )
 
     def get(self, version: ModelVersionLike, *, prefer: str = "fastest") -> Scorer:
@@ -108,8 +141,8 @@ class ScorerCache:
         With a cached converted winner, no native model is loaded (no scikit-learn, LightGBM,
         skops or PyTorch import: most of a model server's cold start and memory); should it ever
         fail at predict time, the native model is loaded and serves from then on. Otherwise the
-        native model is loaded and its fastest verified scorer built (``prefer="native"``: the
-        flavor's own predict).
+        native model is loaded and its fastest verified scorer built (``prefer="native"``, or a
+        model with a string input: the flavor's own predict).
 
         Raises:
             ValidationError: ``prefer`` is not one of :data:`~fti.inference.selection.PREFER`.
@@ -119,6 +152,8 @@ class ScorerCache:
 
         check_prefer(prefer)
         predict = get_flavor(version.flavor).predict
+        if not numeric_inputs(version):
+            prefer = "native"  # conversions take a float matrix: strings are scored natively
         if prefer != "native":
             converted = self.load(version)
             if converted is not None:

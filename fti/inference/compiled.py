@@ -26,13 +26,19 @@ class CompiledLightGBMScorer:
 
     def __init__(self, classes: Any, library: Path, model_file: Path) -> None:
         """``classes``: the model's ``classes_`` (None for regressors); ``library``: the compiled
-        forest (built from ``model_file``, LightGBM's text format, if it does not exist yet)."""
+        forest (built from ``model_file``, LightGBM's text format, if it does not exist yet).
+
+        The library is machine code that is loaded and run: pass only a path no one else can
+        write (the scorer cache copies verified bytes to a private directory first)."""
         import lleaves
 
         self._compiled = lleaves.Model(model_file=str(model_file))
         self._compiled.compile(cache=str(library))
         self.classes = classes
         self.threads = threads()
+        self.library_bytes = library.read_bytes()
+        """The compiled forest as loaded (what a cache manifest records the digest of)."""
+        self.model_text = model_file.read_bytes()
 
     def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
         import numpy as np

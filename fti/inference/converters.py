@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from fti.inference.base import Scorer
 from fti.inference.compiled import LLEAVES_LIBRARY, LLEAVES_MODEL, CompiledLightGBMScorer
-from fti.inference.entry import CacheEntry, stem
+from fti.inference.entry import CacheEntry, sha256
 from fti.inference.native import family
 from fti.inference.onnx_runtime import OnnxScorer
 from fti.inference.verification import agrees, safe_predict
@@ -94,20 +94,40 @@ def _build_onnx_lightgbm(
 def _build_lleaves(
     model: Any, sample: np.ndarray, reference: dict[str, np.ndarray], entry: CacheEntry | None
 ) -> Scorer | None:
+    """The forest compiled by lleaves. The compiled library is machine code that gets loaded and
+    run, so a cached one is used only if a signed manifest of this entry vouches for its digest
+    (``entry.trusted``), and then from a private copy of the verified bytes; otherwise the forest
+    is compiled afresh in a private directory and the result cached."""
     import importlib.util
+    import shutil
     import tempfile
 
     if importlib.util.find_spec("lleaves") is None:
         return None
     booster = getattr(model, "booster_", model)
-    text = booster.model_to_string()
-    if entry is None:
-        entry = CacheEntry(Path(tempfile.mkdtemp(prefix="fti-lleaves-")), stem(text))
-    entry.directory.mkdir(parents=True, exist_ok=True)
-    model_file = entry.path(LLEAVES_MODEL)
-    if not model_file.exists():
-        model_file.write_text(text)
-    return CompiledLightGBMScorer(getattr(model, "classes_", None), entry.path(LLEAVES_LIBRARY), model_file)
+    text = booster.model_to_string().encode()
+    private = Path(tempfile.mkdtemp(prefix="fti-lleaves-"))
+    try:
+        model_file = private / "model.txt"
+        model_file.write_bytes(text)
+        library = private / "forest.o"
+        cached = entry.path(LLEAVES_LIBRARY) if entry is not None else None
+        trusted = entry.trusted.get(LLEAVES_LIBRARY) if entry is not None else None
+        if cached is not None and trusted is not None and cached.exists():
+            data = cached.read_bytes()
+            if (
+                sha256(data) == trusted
+                and entry is not None
+                and entry.trusted.get(LLEAVES_MODEL) == sha256(text)
+            ):
+                library.write_bytes(data)  # the verified bytes, not the path someone may swap
+        scorer = CompiledLightGBMScorer(getattr(model, "classes_", None), library, model_file)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)  # loaded into memory by now
+    if entry is not None:
+        entry.write(LLEAVES_MODEL, scorer.model_text)
+        entry.write(LLEAVES_LIBRARY, scorer.library_bytes)
+    return scorer
 
 
 def _build_onnx_hgb(

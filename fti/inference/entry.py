@@ -5,14 +5,21 @@ from a key naming the version's artifact digests (:func:`version_key`), so a nam
 registered again after a delete never reuses a stale conversion. Files are written through a
 temporary file and a rename, so concurrent first uses never read half a file. The directory
 itself belongs to :class:`fti.inference.cache.ScorerCache`.
+
+A file name proves nothing about its content: anyone who can write the directory can put
+another version's conversion (or forged machine code) under this version's name. So an entry
+made by the cache carries the model version's **binding** (its name, version and artifact
+digests as the catalog records them), the **keys** that sign its manifest, and the digests of
+the files a valid signed manifest vouches for (**trusted**); :meth:`CacheEntry.read_or_make`
+reuses only those files and makes every other one afresh.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +50,34 @@ def write_atomic(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
+def binding(version: Any) -> dict[str, Any]:
+    """What a cache entry of ``version`` is bound to: its name, version and artifact digests as
+    recorded in the catalog (a manifest records it; loading compares it to the catalog's)."""
+    artifacts = getattr(version, "artifacts", None) or {}
+    return {
+        "name": version.name,
+        "version": int(version.version),
+        "artifacts": dict(sorted(artifacts.items())),
+    }
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 @dataclass(frozen=True)
 class CacheEntry:
-    """The cached files of one key: ``directory / (stem + suffix)``."""
+    """The cached files of one key: ``directory / (stem + suffix)`` (see the module docstring
+    for ``binding``, ``keys`` and ``trusted``)."""
 
     directory: Path
     stem: str
+    binding: Mapping[str, Any] | None = None
+    """The model version the entry belongs to (:func:`binding`); None: nothing is trusted."""
+    keys: tuple[bytes, ...] = field(default=(), repr=False)
+    """Manifest signing keys: the first signs, any verifies; none: nothing is trusted."""
+    trusted: Mapping[str, str] = field(default_factory=dict)
+    """``{suffix: sha256}`` of the cached files a valid signed manifest of this entry records."""
 
     @classmethod
     def of(cls, directory: str | Path, key: str) -> CacheEntry:
@@ -59,10 +88,20 @@ class CacheEntry:
         return self.directory / f"{self.stem}{suffix}"
 
     def read_or_make(self, suffix: str, make: Callable[[], bytes]) -> bytes:
-        """The cached bytes of ``suffix``, made (and cached) on first use."""
+        """The cached bytes of ``suffix``, made (and cached) when missing.
+
+        In an entry of the scorer cache (bound to a model version) cached bytes are used only if
+        a signed manifest vouches for them, else they are made afresh: a file nobody vouches for
+        is never used, whatever its name. An unbound entry (``get_scorer(cache_dir=...)``, a
+        directory the caller manages) reuses what it finds; every candidate is still verified
+        against the native model, and compiled machine code is never reused from one.
+        """
         path = self.path(suffix)
         if path.exists():
-            return path.read_bytes()
+            data = path.read_bytes()
+            digest = self.trusted.get(suffix)
+            if self.binding is None or (digest is not None and sha256(data) == digest):
+                return data
         data = make()
         write_atomic(path, data)
         return data

@@ -56,10 +56,16 @@ class OnnxScorer:
         """The native model's ``classes_`` (a list, or None for models without), when rebuilt
         from a manifest that recorded them."""
 
+    @property
+    def graph_bytes(self) -> bytes:
+        """The serialized ONNX graph the session runs."""
+        return self._bytes
+
     def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
         import numpy as np
 
-        X = np.ascontiguousarray(X, dtype=self.dtype)
+        with np.errstate(over="ignore"):  # beyond float32's range is +-inf, as the graph sees it
+            X = np.ascontiguousarray(X, dtype=self.dtype)
         parts = [
             self._session.run(None, {self._input: X[i : i + ONNX_BLOCK_ROWS]})
             for i in range(0, max(len(X), 1), ONNX_BLOCK_ROWS)

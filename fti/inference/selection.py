@@ -58,6 +58,7 @@ def get_scorer(
     cache_key: str | None = None,
     predict_fn: PredictFn | None = None,
     timing_sample: np.ndarray | None = None,
+    entry: CacheEntry | None = None,
 ) -> Scorer:
     """The fastest scorer whose predictions equal the native ones on ``sample``.
 
@@ -76,6 +77,10 @@ def get_scorer(
             ``predict`` + ``predict_proba``).
         timing_sample: Distinct rows to time the candidates on (default: ``sample`` repeated
             to ``TIMING_ROWS`` rows; repeated rows flatter some scorers through warm caches).
+        entry: The cache entry to use instead of ``cache_dir``/``cache_key``: one made by
+            :class:`~fti.inference.cache.ScorerCache` is bound to its model version and signs its
+            manifest, so later loads can trust it (an entry from ``cache_dir`` keeps conversions
+            but writes no manifest that a load would accept).
 
     Returns:
         A scorer; ``scorer.kind`` says which path won.
@@ -100,7 +105,8 @@ def get_scorer(
         native = fused
     if prefer == "native":
         return native
-    entry = CacheEntry.of(cache_dir, key) if cache_dir is not None and key is not None else None
+    if entry is None and cache_dir is not None and key is not None:
+        entry = CacheEntry.of(cache_dir, key)
     candidates_of = builders(native_model)
     winner = None if entry is None or prefer != "fastest" else entry.choice()
     if entry is not None and winner is not None:

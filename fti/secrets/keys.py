@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import BackendError, IntegrityError, ValidationError
@@ -48,11 +49,19 @@ class SecretKey:
     key_ids: tuple[str, ...]
     origin: str
     """Where the key came from, for error messages (never the key itself)."""
+    raw: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def key_id(self) -> str:
         """The id of the key that encrypts."""
         return self.key_ids[0]
+
+    def derive(self, purpose: str) -> tuple[bytes, ...]:
+        """One key per secret key for ``purpose`` (e.g. signing the scorer cache's manifests):
+        HMAC-SHA256 of the purpose under each key, so the secret keys themselves never leave
+        this object. The first signs; any of them verifies (keys rotate like the secrets')."""
+        label = b"fti derived key\0" + purpose.encode()
+        return tuple(hmac.new(key.encode(), label, hashlib.sha256).digest() for key in self.raw)
 
     def encrypt(self, value: str) -> str:
         return str(self.fernet.encrypt(value.encode()).decode())
@@ -125,7 +134,7 @@ def _key(raw: list[str], origin: str, where: str) -> SecretKey:
                 f"key {position} {origin.removeprefix('from ').removeprefix('in ')} is not a valid key "
                 "(32 url-safe base64-encoded bytes): make one with `fti secrets generate-key`"
             ) from None
-    return SecretKey(MultiFernet(fernets), tuple(key_id(k) for k in raw), origin)
+    return SecretKey(MultiFernet(fernets), tuple(key_id(k) for k in raw), origin, tuple(raw))
 
 
 def _create_key_file(path: Any) -> None:

@@ -2,15 +2,18 @@
 
 Every error is ``{"error": "<message>"}`` with its status: 400 bad request, 401 missing or
 invalid API key, 403 a key whose role does not allow the route (loading and unloading models
-needs ``admin``), 404 unknown model/version or feature key, 413 body too large, 503 not ready or
-queue full (with ``Retry-After``), 504 timeout, and 500 only for genuine server faults. Each
-request is written to the ``fti.serving.access`` logger as one JSON line.
+needs ``admin``), 404 unknown model/version or feature key, 405 wrong method (with ``Allow``),
+408 a body too slow to arrive (the connection is closed), 413 body too large, 503 loading, not
+ready, overloaded or queue full (with ``Retry-After``), 504 timeout, and 500 only for genuine
+server faults. Each request is written to the ``fti.serving.access`` logger as one JSON line.
+The limits are in :mod:`fti.serving.limits`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 import time
@@ -21,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -40,6 +44,14 @@ from fti.serving.auth import KeyChecker, Principal
 from fti.serving.batching import InferenceTimeoutError, QueueFullError
 from fti.serving.dataplane import build_response
 from fti.serving.drift_metrics import DriftGauges
+from fti.serving.limits import (
+    Admission,
+    OverloadedError,
+    PayloadTooLargeError,
+    RequestTimeoutError,
+    ServerLimits,
+    ShedMiddleware,
+)
 from fti.serving.metrics import ServerMetrics
 from fti.serving.repository import ModelRepository
 from fti.serving.request_log import InferenceRecord, RequestLogger
@@ -50,20 +62,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("fti.serving")
 access_log = logging.getLogger("fti.serving.access")
 
-DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
-
-
-class PayloadTooLargeError(ValidationError):
-    """The request body is larger than the server accepts."""
-
-    code = "payload_too_large"
-    http_status = 413
+DEFAULT_MAX_BODY_BYTES = ServerLimits.max_body_bytes
 
 
 def error_for_status(status: int, message: str) -> FtiError:
     """The FtiError a client raises for an error response of the server."""
     classes: dict[int, type[FtiError]] = {
         400: ValidationError,
+        408: RequestTimeoutError,
         401: AuthenticationError,
         403: PermissionDeniedError,
         404: NotFoundError,
@@ -87,6 +93,8 @@ def error_response(exc: FtiError) -> Response:
     headers = {}
     if exc.http_status == 503:
         headers["Retry-After"] = str(getattr(exc, "retry_after", 1))
+    elif exc.http_status == 408:  # the rest of a slow body is not waited for: the connection ends
+        headers["Connection"] = "close"
     return JsonResponse({"error": exc.message}, status_code=exc.http_status, headers=headers)
 
 
@@ -100,7 +108,7 @@ class ServerState:
         lazy: bool,
         poll_interval_s: float,
         idle_unload_s: float,
-        max_body_bytes: int,
+        limits: ServerLimits,
         log_requests: bool,
     ) -> None:
         self.project = project
@@ -116,7 +124,9 @@ class ServerState:
             poll_interval_s=poll_interval_s,
             on_poll=self._refresh_keys,
         )
-        self.max_body_bytes = max_body_bytes
+        self.limits = limits
+        self.admission = Admission(limits)
+        self.metrics.watch(self.admission)
         self._auth_refreshing = False
         self.drift = DriftGauges(project)  # monitoring's latest statistics, read on the poll
         self.metrics.registry.register(self.drift)
@@ -188,36 +198,16 @@ def _route(
     return Route(path, endpoint, methods=methods)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            size = int(declared)
-        except ValueError:
-            raise ValidationError(f"invalid Content-Length header {declared!r}") from None
-        if size > limit:
-            raise PayloadTooLargeError(f"request body of {size} bytes exceeds the limit of {limit} bytes")
-    chunks: list[bytes] = []
-    total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise PayloadTooLargeError(f"request body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _version(request: Request) -> int | None:
     raw = request.path_params.get("version")
     if raw is None:
         return None
-    try:
-        version = int(raw)
-    except ValueError:
-        version = 0
-    if version < 1:
+    version = protocol.as_version(raw)
+    if version is None:
+        shown = raw if len(raw) <= 24 else raw[:21] + "..."
         raise NotFoundError(
-            f"model {request.path_params['model']!r} has no version {raw!r}: versions are integers >= 1"
+            f"model {request.path_params['model']!r} has no version {shown!r}: versions are "
+            f"integers from 1 to {protocol.MAX_VERSION}"
         )
     return version
 
@@ -228,11 +218,12 @@ async def live(request: Request, state: ServerState) -> Response:
 
 
 async def ready(request: Request, state: ServerState) -> Response:
-    if state.repository.ready():
+    reason = state.repository.readiness()
+    if reason is None:
         return JsonResponse({"ready": True})
-    raise ModelNotReadyError(
-        "the server is starting or a deployment failed to load; see /v2/repository/index"
-    )
+    if state.repository.loading:
+        raise ModelNotReadyError(reason)
+    raise ModelNotReadyError(f"not ready: {reason}; see /v2/repository/index")
 
 
 async def server_metadata(request: Request, state: ServerState) -> Response:
@@ -252,12 +243,12 @@ async def model_metadata(request: Request, state: ServerState) -> Response:
 
 async def model_ready(request: Request, state: ServerState) -> Response:
     name, version = request.path_params["model"], _version(request)
-    loaded = state.repository.get_loaded(name, version)
-    if loaded is None:
+    reason = state.repository.not_ready_reason(name, version)
+    if reason is not None:
         await state.repository.check_version(name, version)
-        raise ModelNotReadyError(
-            f"model {name!r} is not loaded; load it with POST /v2/repository/models/{name}/load"
-        )
+        raise ModelNotReadyError(reason)
+    loaded = state.repository.get_loaded(name, version)
+    assert loaded is not None
     return JsonResponse({"name": name, "version": str(loaded.version), "ready": True})
 
 
@@ -272,7 +263,7 @@ async def infer(request: Request, state: ServerState) -> Response:
     assert batcher is not None
     predicting = False
     try:
-        body = await read_body(request, state.max_body_bytes)
+        body = await state.admission.read_body(request)
         payload = protocol.loads(body)
         prepared = loaded.fast_prepare(payload)
         if prepared is not None:
@@ -317,7 +308,7 @@ async def infer(request: Request, state: ServerState) -> Response:
 
 
 async def _json_body(request: Request, state: ServerState) -> dict[str, Any]:
-    body = await read_body(request, state.max_body_bytes)
+    body = await state.admission.read_body(request)
     if not body.strip():
         return {}
     payload = protocol.loads(body)
@@ -328,6 +319,7 @@ async def _json_body(request: Request, state: ServerState) -> dict[str, Any]:
 
 async def repository_index(request: Request, state: ServerState) -> Response:
     payload = await _json_body(request, state)
+    protocol.check_fields(payload, ("ready",), "the repository index request")
     ready_only = payload.get("ready")
     if ready_only is not None and not isinstance(ready_only, bool):
         raise ValidationError(f"'ready' must be true or false, got {ready_only!r}")
@@ -338,16 +330,20 @@ async def repository_index(request: Request, state: ServerState) -> Response:
 
 
 def _parameter_version(payload: dict[str, Any]) -> int | None:
+    """The version of a load/unload request body ``{"parameters": {"version": 2}}``."""
+    protocol.check_fields(payload, ("parameters",), "the repository request")
     params = payload.get("parameters") or {}
     if not isinstance(params, dict):
         raise ValidationError("'parameters' must be an object")
-    version = params.get("version")
-    if version is None:
+    raw = params.get("version")
+    if raw is None:
         return None
-    if isinstance(version, str) and version.isdigit():
-        version = int(version)
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ValidationError(f"parameters.version must be an integer >= 1, got {version!r}")
+    version = protocol.as_version(raw)
+    if version is None:
+        shown = protocol.short_repr(raw)
+        raise ValidationError(
+            f"parameters.version must be an integer from 1 to {protocol.MAX_VERSION} (or such a string), got {shown}"
+        )
     return version
 
 
@@ -386,8 +382,15 @@ async def not_found(request: Request, exc: Exception) -> Response:
 
 async def method_not_allowed(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 405)
+    headers = dict(getattr(exc, "headers", None) or {})  # Starlette's router names the methods in Allow
+    allowed = headers.get("Allow")
+    if allowed:  # in a stable order
+        allowed = headers["Allow"] = ", ".join(sorted(m.strip() for m in allowed.split(",")))
+    hint = f"; use {allowed}" if allowed else ""
     return JsonResponse(
-        {"error": f"{request.method} is not allowed on {request.url.path}"}, status_code=status
+        {"error": f"{request.method} is not allowed on {request.url.path}{hint}"},
+        status_code=status,
+        headers=headers,
     )
 
 
@@ -397,8 +400,9 @@ def create_app(
     lazy: bool = False,
     poll_interval_s: float = 2.0,
     idle_unload_s: float = 300.0,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_body_bytes: int | None = None,
     log_requests: bool = True,
+    limits: ServerLimits | None = None,
 ) -> Starlette:
     """The model server app for ``project``'s running deployments.
 
@@ -407,15 +411,21 @@ def create_app(
         lazy: Load each model on its first request and unload it after ``idle_unload_s``.
         poll_interval_s: How often alias moves (hot swap), deployment changes and keys are read.
         idle_unload_s: Idle time before a lazily loaded model is unloaded.
-        max_body_bytes: Larger request bodies get 413.
+        max_body_bytes: Larger request bodies get 413 (the same as ``limits.max_body_bytes``).
         log_requests: Append inferences to the ``<deployment>_inference_log`` feature groups.
+        limits: In-flight, body-size, buffered-bytes and timeout limits of the worker
+            (:class:`~fti.serving.limits.ServerLimits`; its connection limits apply when it is
+            served by ``fti serve`` or ``fti.testing.serving.running_server``).
     """
+    limits = limits or ServerLimits()
+    if max_body_bytes is not None:
+        limits = dataclasses.replace(limits, max_body_bytes=max_body_bytes)
     state = ServerState(
         project,
         lazy=lazy,
         poll_interval_s=poll_interval_s,
         idle_unload_s=idle_unload_s,
-        max_body_bytes=max_body_bytes,
+        limits=limits,
         log_requests=log_requests,
     )
 
@@ -423,10 +433,12 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if state.request_logger is not None:
             state.request_logger.start()
-        await state.repository.start()
-        # Move everything loaded so far (libraries, models) out of the collector's sight: full
+        # listen at once: the deployments load in the background, requests meanwhile get 503
+        # "loading" (liveness is 200, readiness 503)
+        await state.repository.start(background=True)
+        # Move everything loaded so far (libraries) out of the collector's sight: full
         # collections would otherwise walk millions of library objects and stall requests for
-        # 100+ ms (measured: p99 at 8 clients 160 ms -> 1.3 ms).
+        # 100+ ms (measured: p99 at 8 clients 160 ms -> 1.3 ms). Each model load freezes again.
         gc.collect()
         gc.freeze()
         try:
@@ -457,10 +469,22 @@ def create_app(
         _route("/openapi.json", openapi, ["GET"]),
     ]
     app = Starlette(
-        routes=routes, lifespan=lifespan, exception_handlers={404: not_found, 405: method_not_allowed}
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={404: not_found, 405: method_not_allowed},
+        # outermost: an overloaded worker refuses before routing, authenticating or reading
+        middleware=[Middleware(ShedMiddleware, admission=state.admission)],
     )
     app.state.fti = state
     return app
 
 
-__all__ = ["PayloadTooLargeError", "QueueFullError", "create_app", "error_for_status"]
+__all__ = [
+    "OverloadedError",
+    "PayloadTooLargeError",
+    "QueueFullError",
+    "RequestTimeoutError",
+    "ServerLimits",
+    "create_app",
+    "error_for_status",
+]

@@ -8,7 +8,9 @@ outputs back by row in request order. A lone request is never delayed: the colle
 when other requests for the model are already being parsed.
 
 The queue is bounded (a full queue answers 503 with ``Retry-After``) and every request has a
-timeout (504).
+timeout (504); a request that timed out leaves the count of waiting requests at once, so the next
+burst is queued rather than refused while nothing waits. A predict call that runs longer than the
+timeout makes the batcher report itself stuck (:meth:`Batcher.stuck_for`): readiness says so.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class _Item:
     n: int
     future: asyncio.Future[dict[str, Any]]
     enqueued: float = field(default_factory=time.perf_counter)
+    waiting: bool = True  # in the queue and counted there (not taken by the collector, not expired)
 
 
 @dataclass
@@ -96,8 +99,10 @@ class Batcher:
         self.max_queue_size = max(1, int(max_queue_size))
         self.timeout_s = float(timeout_s)
         self._on_batch = on_batch
-        self._queue: deque[_Item] = deque()
-        self._queued_rows = 0
+        self._queue: deque[_Item] = deque()  # may still hold expired items: the collector skips them
+        self._waiting = 0  # items of the queue still waiting for a prediction
+        self._queued_rows = 0  # their rows
+        self._predicting_since: float | None = None  # when the running predict call started
         self._waiter: asyncio.Future[None] | None = None
         self._wake_rows = 1  # wake the sleeping collector once this many rows are queued
         self._task: asyncio.Task[None] | None = None
@@ -128,7 +133,7 @@ class Batcher:
             from fti.errors import ModelNotReadyError
 
             raise ModelNotReadyError("the model version was unloaded; retry the request")
-        if len(self._queue) >= self.max_queue_size:
+        if self._waiting >= self.max_queue_size:
             self._wake_if_ready()
             raise QueueFullError(
                 f"the model's queue is full ({self.max_queue_size} requests waiting); retry shortly",
@@ -138,6 +143,7 @@ class Batcher:
         loop = asyncio.get_running_loop()
         item = _Item(rows, n, loop.create_future())
         self._queue.append(item)
+        self._waiting += 1
         self._queued_rows += n
         self._wake_if_ready()
         # a timer instead of asyncio.wait_for: no extra task per request on the hot path
@@ -151,11 +157,16 @@ class Batcher:
         waiter = self._waiter
         if waiter is None or waiter.done():
             return
-        if self._queued_rows >= self._wake_rows or (self._queue and self.arriving <= 0):
+        if self._queued_rows >= self._wake_rows or (self._waiting and self.arriving <= 0):
             waiter.set_result(None)
 
     def _expire(self, item: _Item) -> None:
-        if not item.future.done():  # the collector skips it; a late result is dropped
+        if item.waiting:  # it stops counting now; the collector drops it when it gets there
+            item.waiting = False
+            item.rows = None  # a hung predict must not keep every expired request's rows alive
+            self._waiting -= 1
+            self._queued_rows -= item.n
+        if not item.future.done():  # a late result is dropped
             item.future.set_exception(
                 InferenceTimeoutError(
                     f"no prediction within {self.timeout_s:g} s (the model is overloaded or slow); retry later"
@@ -164,11 +175,21 @@ class Batcher:
 
     @property
     def queued(self) -> int:
-        return len(self._queue)
+        """Requests waiting for a prediction (timed-out ones do not count)."""
+        return self._waiting
+
+    def stuck_for(self) -> float | None:
+        """Seconds the running predict call has taken, if that is longer than the request
+        timeout (every request of its batch already got 504), else None."""
+        since = self._predicting_since
+        if since is None:
+            return None
+        took = time.perf_counter() - since
+        return took if took > self.timeout_s else None
 
     @property
     def idle(self) -> bool:
-        return not self._queue and self.inflight == 0
+        return self._waiting == 0 and self.inflight == 0
 
     async def drain(self, timeout_s: float = 30.0) -> None:
         """Wait until no request is queued or in flight (used before unloading)."""
@@ -216,13 +237,14 @@ class Batcher:
         while True:
             while self._queue:
                 item = self._queue[0]
-                if item.future.done():  # timed out while waiting
+                if not item.waiting or item.future.done():  # timed out while waiting: counted out
                     self._queue.popleft()
-                    self._queued_rows -= item.n
                     continue
                 if batch and rows + item.n > self.max_batch_size:
                     return batch
                 self._queue.popleft()
+                item.waiting = False
+                self._waiting -= 1
                 self._queued_rows -= item.n
                 batch.append(item)
                 rows += item.n
@@ -237,6 +259,7 @@ class Batcher:
     async def _execute(self, loop: asyncio.AbstractEventLoop, batch: list[_Item]) -> None:
         started = time.perf_counter()
         queue_seconds = [started - item.enqueued for item in batch]
+        self._predicting_since = started
         try:
             matrix = batch[0].rows if len(batch) == 1 else _concat([item.rows for item in batch])
             outputs = await loop.run_in_executor(self._executor, self._predict, matrix)
@@ -245,6 +268,8 @@ class Batcher:
                 if not item.future.done():
                     item.future.set_exception(exc)
             return
+        finally:
+            self._predicting_since = None
         offset = 0
         for item in batch:
             end = offset + item.n

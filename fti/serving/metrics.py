@@ -6,6 +6,7 @@ With several worker processes each reports its own counters (scrape each, or run
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,6 +110,32 @@ class ServerMetrics:
             self.batch_requests.labels(model, version),
         )
 
+    def watch(self, admission: Any) -> None:
+        """Report ``admission``'s in-flight requests, held body bytes and shed requests (a
+        :class:`~fti.serving.limits.Admission`), read at each scrape."""
+        self.registry.register(_AdmissionCollector(admission))
+
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
         return generate_latest(self.registry)
+
+
+class _AdmissionCollector:
+    """The load-shedding figures of one worker, read from its Admission at scrape time."""
+
+    def __init__(self, admission: Any) -> None:
+        self._admission = admission
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        a = self._admission
+        yield GaugeMetricFamily(
+            "fti_inflight_requests", "Inference requests being handled.", value=a.inflight
+        )
+        yield GaugeMetricFamily(
+            "fti_buffered_body_bytes", "Request body bytes held by requests being handled.", value=a.buffered
+        )
+        yield CounterMetricFamily(
+            "fti_requests_shed", "Inference requests refused with 503 by the in-flight cap.", value=a.shed
+        )

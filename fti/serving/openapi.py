@@ -1,7 +1,8 @@
 """The OpenAPI 3.1 document of the model server's REST API (served at ``/openapi.json``).
 
-Built from the pydantic payload models in :mod:`fti.serving.protocol`, so fuzzers such as
-schemathesis can generate requests from it.
+Built from the pydantic payload models below (the same payloads :mod:`fti.serving.protocol`
+validates by hand on the hot path), so fuzzers such as schemathesis can generate requests from it.
+Objects with ``additionalProperties: false`` are refused with unknown fields by the server too.
 """
 
 from __future__ import annotations
@@ -9,19 +10,102 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
-from fti.serving import protocol
+Datatype = str
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RequestInputModel(_Model):
+    name: str = Field(description="Input tensor name (a signature input or a feature-view key).")
+    shape: list[int] = Field(description="Tensor shape; the first dimension is the batch.")
+    datatype: Datatype = Field(
+        description="One of BOOL, UINT8..UINT64, INT8..INT64, FP16, FP32, FP64, BYTES."
+    )
+    parameters: dict[str, Any] | None = None
+    data: list[Any] = Field(description="Row-major values, flat or nested to the shape.")
+
+
+class RequestOutputModel(_Model):
+    name: str
+    parameters: dict[str, Any] | None = None
+
+
+class InferenceRequestModel(_Model):
+    id: str | None = Field(default=None, description="Echoed in the response.")
+    parameters: dict[str, Any] | None = None
+    inputs: list[RequestInputModel]
+    outputs: list[RequestOutputModel] | None = None
+
+
+class ResponseOutputModel(_Model):
+    name: str
+    shape: list[int]
+    datatype: Datatype
+    parameters: dict[str, Any] | None = None
+    data: list[Any]
+
+
+class InferenceResponseModel(_Model):
+    model_name: str
+    model_version: str | None = None
+    id: str
+    parameters: dict[str, Any] | None = None
+    outputs: list[ResponseOutputModel]
+
+
+class TensorMetadataModel(_Model):
+    name: str
+    datatype: Datatype
+    shape: list[int]
+
+
+class ModelMetadataModel(_Model):
+    name: str
+    versions: list[str] = []
+    platform: str
+    inputs: list[TensorMetadataModel]
+    outputs: list[TensorMetadataModel]
+    parameters: dict[str, Any] | None = None
+
+
+class ServerMetadataModel(_Model):
+    name: str
+    version: str
+    extensions: list[str]
+
+
+class RepositoryIndexEntryModel(_Model):
+    name: str
+    version: str | None = None
+    state: str
+    reason: str = ""
+
+
+class RepositoryIndexRequestModel(_Model):
+    ready: bool | None = None
+
+
+class RepositoryLoadRequestModel(_Model):
+    parameters: dict[str, Any] | None = None
+
+
+class ErrorModel(BaseModel):
+    error: str
+
 
 _MODELS: tuple[type[BaseModel], ...] = (
-    protocol.InferenceRequestModel,
-    protocol.InferenceResponseModel,
-    protocol.ModelMetadataModel,
-    protocol.ServerMetadataModel,
-    protocol.RepositoryIndexEntryModel,
-    protocol.RepositoryIndexRequestModel,
-    protocol.RepositoryLoadRequestModel,
-    protocol.ErrorModel,
+    InferenceRequestModel,
+    InferenceResponseModel,
+    ModelMetadataModel,
+    ServerMetadataModel,
+    RepositoryIndexEntryModel,
+    RepositoryIndexRequestModel,
+    RepositoryLoadRequestModel,
+    ErrorModel,
 )
 
 
@@ -42,7 +126,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
         503: "Not ready or queue full (see Retry-After)",
         504: "Timeout",
     }
-    return {str(s): {"description": text[s], **_json(_ref(protocol.ErrorModel))} for s in statuses}
+    return {str(s): {"description": text[s], **_json(_ref(ErrorModel))} for s in statuses}
 
 
 def _op(
@@ -53,7 +137,7 @@ def _op(
         "responses": {"200": {"description": "OK", **_json(response)}, **_errors(*errors)},
     }
     if body is not None:
-        op["requestBody"] = {"required": body is protocol.InferenceRequestModel, **_json(_ref(body))}
+        op["requestBody"] = {"required": body is InferenceRequestModel, **_json(_ref(body))}
     return op
 
 
@@ -73,14 +157,14 @@ def openapi_document() -> dict[str, Any]:
     paths: dict[str, Any] = {
         "/v2/health/live": {"get": _op("Server liveness", flag)},
         "/v2/health/ready": {"get": _op("Server readiness", flag, 503)},
-        "/v2": {"get": _op("Server metadata", _ref(protocol.ServerMetadataModel), 401)},
+        "/v2": {"get": _op("Server metadata", _ref(ServerMetadataModel), 401)},
         "/v2/repository/index": {
             "post": _op(
                 "Repository index",
-                {"type": "array", "items": _ref(protocol.RepositoryIndexEntryModel)},
+                {"type": "array", "items": _ref(RepositoryIndexEntryModel)},
                 400,
                 401,
-                body=protocol.RepositoryIndexRequestModel,
+                body=RepositoryIndexRequestModel,
             )
         },
     }
@@ -90,29 +174,27 @@ def openapi_document() -> dict[str, Any]:
     ):
         paths[prefix] = {
             "parameters": params,
-            "get": _op("Model metadata", _ref(protocol.ModelMetadataModel), 401, 404, 503),
+            "get": _op("Model metadata", _ref(ModelMetadataModel), 401, 404, 503),
         }
         paths[f"{prefix}/ready"] = {"parameters": params, "get": _op("Model readiness", flag, 401, 404, 503)}
         paths[f"{prefix}/infer"] = {
             "parameters": params,
             "post": _op(
                 "Inference",
-                _ref(protocol.InferenceResponseModel),
+                _ref(InferenceResponseModel),
                 400,
                 401,
                 404,
                 413,
                 503,
                 504,
-                body=protocol.InferenceRequestModel,
+                body=InferenceRequestModel,
             ),
         }
     for action in ("load", "unload"):
         paths[f"/v2/repository/models/{{model}}/{action}"] = {
             "parameters": [_MODEL],
-            "post": _op(
-                f"{action.title()} a model", flag, 400, 401, 404, body=protocol.RepositoryLoadRequestModel
-            ),
+            "post": _op(f"{action.title()} a model", flag, 400, 401, 404, body=RepositoryLoadRequestModel),
         }
     paths["/metrics"] = {
         "get": {

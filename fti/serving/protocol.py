@@ -2,7 +2,8 @@
 
 The hot path parses the body with orjson and validates it by hand into :class:`InferRequest`
 (numpy arrays per input), because error messages must name the input and what is wrong with it.
-The pydantic models at the bottom describe the same payloads for the OpenAPI document.
+The pydantic models in :mod:`fti.serving.openapi` describe the same payloads for the OpenAPI
+document.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
 
+from fti._names import MAX_VERSION as MAX_VERSION
 from fti.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -76,16 +77,57 @@ class InferRequest:
     parameters: dict[str, Any]
 
 
+MAX_DEPTH = 1024
+"""The deepest JSON nesting a request may have (orjson's own limit)."""
+
+
+def as_version(value: Any) -> int | None:
+    """``value`` (an int, or a string of ASCII digits: a path segment or a load/unload
+    parameter) as a model version, or None if it is not one: ``str.isdigit`` accepts "²" and ``int`` does not, and a version beyond the catalog's
+    range (:data:`~fti._names.MAX_VERSION`) cannot exist."""
+    if isinstance(value, str):
+        if not (value.isascii() and value.isdigit()) or len(value) > len(str(MAX_VERSION)):
+            return None
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_VERSION:
+        return None
+    return value
+
+
 def loads(body: bytes) -> Any:
     """Parse a JSON body; ``NaN``/``Infinity`` literals (Python's json) are accepted here and
-    rejected later by the validation that knows whether the model allows them."""
+    rejected later by the validation that knows whether the model allows them.
+
+    Raises:
+        ValidationError: not JSON, or nested deeper than :data:`MAX_DEPTH` levels.
+    """
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if str(exc).startswith("depth limit exceeded"):
+            raise _too_deep() from None
         try:
             return json.loads(body)
+        except RecursionError:
+            raise _too_deep() from None
         except (ValueError, UnicodeDecodeError):
             raise ValidationError(f"request body is not valid JSON: {exc}") from None
+
+
+def _too_deep() -> ValidationError:
+    return ValidationError(
+        f"request body is nested deeper than {MAX_DEPTH} levels; send flat or shallow JSON"
+    )
+
+
+def check_fields(payload: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
+    """Refuse keys of ``payload`` that its schema does not define (``additionalProperties:
+    false`` in the OpenAPI document): a misspelt field is an error, not silently ignored."""
+    unknown = [key for key in payload if key not in allowed]
+    if unknown:
+        raise ValidationError(
+            f"unknown field(s) {sorted(map(str, unknown))} in {where}; allowed: {', '.join(allowed)}"
+        )
 
 
 def parse_infer_request(payload: Any) -> InferRequest:
@@ -96,14 +138,10 @@ def parse_infer_request(payload: Any) -> InferRequest:
     """
     if not isinstance(payload, dict):
         raise ValidationError(f"request body must be a JSON object, got {type(payload).__name__}")
-    unknown = set(payload) - {"id", "inputs", "outputs", "parameters"}
-    if unknown:
-        raise ValidationError(
-            f"unknown field(s) {sorted(unknown)} in the request; allowed: id, inputs, outputs, parameters"
-        )
+    check_fields(payload, ("id", "inputs", "outputs", "parameters"), "the request")
     request_id = payload.get("id")
     if request_id is not None and not isinstance(request_id, str):
-        raise ValidationError(f"'id' must be a string, got {request_id!r}")
+        raise ValidationError(f"'id' must be a string, got {short_repr(request_id)}")
     params = _parameters(payload.get("parameters"), "request")
     raw_inputs = payload.get("inputs")
     if raw_inputs is None:
@@ -126,6 +164,7 @@ def parse_infer_request(payload: Any) -> InferRequest:
         for i, item in enumerate(raw_outputs):
             if not isinstance(item, dict) or not isinstance(item.get("name"), str):
                 raise ValidationError(f"outputs[{i}] must be an object with a string 'name'")
+            check_fields(item, ("name", "parameters"), f"outputs[{i}]")
             _parameters(item.get("parameters"), f"output {item['name']!r}")
             outputs.append(item["name"])
     return InferRequest(request_id, inputs, outputs, params)
@@ -157,7 +196,11 @@ def _fast_inputs(raw_inputs: list[Any]) -> list[InferInput] | None:
             return None
         if type(data) is not list or not data:
             return None
-        if type(shape) is not list or not shape or not all(type(d) is int and d >= 0 for d in shape):
+        if (
+            type(shape) is not list
+            or not shape
+            or not all(type(d) is int and 0 <= d <= _MAX_ELEMENTS for d in shape)
+        ):
             return None
         if math.prod(shape) != len(data) or type(data[0]) is list:
             return None
@@ -199,6 +242,7 @@ def parse_input(item: Any, index: int) -> InferInput:
     name = item.get("name")
     if not isinstance(name, str) or not name:
         raise ValidationError(f"inputs[{index}] has no string 'name'")
+    check_fields(item, ("name", "shape", "datatype", "data", "parameters"), f"input {name!r}")
     for key in ("shape", "datatype", "data"):
         if key not in item:
             raise ValidationError(f"input {name!r} has no {key!r}")
@@ -206,15 +250,16 @@ def parse_input(item: Any, index: int) -> InferInput:
     if (
         not isinstance(shape, list)
         or not shape
-        or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+        or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= _MAX_ELEMENTS for d in shape)
     ):
         raise ValidationError(
-            f"input {name!r}: 'shape' must be a non-empty list of integers >= 0, got {shape!r}"
+            f"input {name!r}: 'shape' must be a non-empty list of integers from 0 to {_MAX_ELEMENTS}, "
+            f"got {short_repr(shape)}"
         )
     datatype = item["datatype"]
     if not isinstance(datatype, str) or datatype not in DATATYPES:
         raise ValidationError(
-            f"input {name!r}: unknown datatype {datatype!r}; use one of {', '.join(DATATYPES)}"
+            f"input {name!r}: unknown datatype {short_repr(datatype)}; use one of {', '.join(DATATYPES)}"
         )
     size = math.prod(shape)
     if size > _MAX_ELEMENTS:
@@ -253,7 +298,7 @@ def _to_array(name: str, datatype: str, data: list[Any]) -> tuple[np.ndarray, bo
     if datatype == "BOOL":
         if kind != "b":
             raise ValidationError(
-                f"input {name!r}: datatype BOOL needs true/false values, got {_sample(data)!r}"
+                f"input {name!r}: datatype BOOL needs true/false values, got {short_repr(_sample(data))}"
             )
         return array, False
     if datatype.startswith("FP"):
@@ -262,11 +307,18 @@ def _to_array(name: str, datatype: str, data: list[Any]) -> tuple[np.ndarray, bo
             flat = _flatten(data)
             for v in flat:
                 if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
-                    raise ValidationError(f"input {name!r}: datatype {datatype} needs numbers, got {v!r}")
-            array = np.asarray([math.nan if v is None else v for v in flat], dtype=np.float64)
+                    raise ValidationError(
+                        f"input {name!r}: datatype {datatype} needs numbers, got {short_repr(v)}"
+                    )
+            try:
+                array = np.asarray([math.nan if v is None else v for v in flat], dtype=np.float64)
+            except OverflowError:  # an integer of hundreds of digits
+                raise _out_of_range(name, datatype) from None
             kind = "f"
         if kind not in "fiu":
-            raise ValidationError(f"input {name!r}: datatype {datatype} needs numbers, got {_sample(data)!r}")
+            raise ValidationError(
+                f"input {name!r}: datatype {datatype} needs numbers, got {short_repr(_sample(data))}"
+            )
         if kind == "f":
             missing = bool(np.isnan(array).any())
             if bool(np.isinf(array).any()):
@@ -276,22 +328,38 @@ def _to_array(name: str, datatype: str, data: list[Any]) -> tuple[np.ndarray, bo
             values = array.astype(np.float64)
             values = values[~np.isnan(values)]
             if values.size and float(np.abs(values).max()) > limit:
-                raise ValidationError(
-                    f"input {name!r}: values out of range for {datatype} (|x| <= {limit:g})"
-                )
+                raise _out_of_range(name, datatype)
         return array.astype(DATATYPES[datatype], copy=False), missing
     low, high = _INT_RANGES[datatype]
     if kind not in "iu":  # big unsigned values come back as objects or floats: check them one by one
         flat = _flatten(data)
         for v in flat:
             if isinstance(v, bool) or not isinstance(v, int):
-                raise ValidationError(f"input {name!r}: datatype {datatype} needs integers, got {v!r}")
+                raise ValidationError(
+                    f"input {name!r}: datatype {datatype} needs integers, got {short_repr(v)}"
+                )
             if not low <= v <= high:
                 raise ValidationError(f"input {name!r}: values out of range for {datatype} ({low}..{high})")
         return np.array(flat, dtype=DATATYPES[datatype]), False
     if array.size and (int(array.min()) < low or int(array.max()) > high):
         raise ValidationError(f"input {name!r}: values out of range for {datatype} ({low}..{high})")
     return array.astype(DATATYPES[datatype], copy=False), False
+
+
+def _out_of_range(name: str, datatype: str) -> ValidationError:
+    import numpy as np
+
+    limit = float(np.finfo(DATATYPES[datatype]).max)
+    return ValidationError(f"input {name!r}: values out of range for {datatype} (|x| <= {limit:g})")
+
+
+def short_repr(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters (a client's value in an error message)."""
+    try:
+        text = repr(value)
+    except RecursionError:
+        return "a deeply nested value"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _flatten(data: list[Any]) -> list[Any]:
@@ -320,7 +388,7 @@ def _parameters(value: Any, where: str) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise ValidationError(f"'parameters' of the {where} must be an object, got {value!r}")
+        raise ValidationError(f"'parameters' of the {where} must be an object, got {short_repr(value)}")
     return value
 
 
@@ -365,89 +433,3 @@ def _default(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     return str(value)
-
-
-# --- pydantic models: the OpenAPI description of the same payloads ---------------------------
-Datatype = str
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class RequestInputModel(_Model):
-    name: str = Field(description="Input tensor name (a signature input or a feature-view key).")
-    shape: list[int] = Field(description="Tensor shape; the first dimension is the batch.")
-    datatype: Datatype = Field(
-        description="One of BOOL, UINT8..UINT64, INT8..INT64, FP16, FP32, FP64, BYTES."
-    )
-    parameters: dict[str, Any] | None = None
-    data: list[Any] = Field(description="Row-major values, flat or nested to the shape.")
-
-
-class RequestOutputModel(_Model):
-    name: str
-    parameters: dict[str, Any] | None = None
-
-
-class InferenceRequestModel(_Model):
-    id: str | None = Field(default=None, description="Echoed in the response.")
-    parameters: dict[str, Any] | None = None
-    inputs: list[RequestInputModel]
-    outputs: list[RequestOutputModel] | None = None
-
-
-class ResponseOutputModel(_Model):
-    name: str
-    shape: list[int]
-    datatype: Datatype
-    parameters: dict[str, Any] | None = None
-    data: list[Any]
-
-
-class InferenceResponseModel(_Model):
-    model_name: str
-    model_version: str | None = None
-    id: str
-    parameters: dict[str, Any] | None = None
-    outputs: list[ResponseOutputModel]
-
-
-class TensorMetadataModel(_Model):
-    name: str
-    datatype: Datatype
-    shape: list[int]
-
-
-class ModelMetadataModel(_Model):
-    name: str
-    versions: list[str] = []
-    platform: str
-    inputs: list[TensorMetadataModel]
-    outputs: list[TensorMetadataModel]
-    parameters: dict[str, Any] | None = None
-
-
-class ServerMetadataModel(_Model):
-    name: str
-    version: str
-    extensions: list[str]
-
-
-class RepositoryIndexEntryModel(_Model):
-    name: str
-    version: str | None = None
-    state: str
-    reason: str = ""
-
-
-class RepositoryIndexRequestModel(_Model):
-    ready: bool | None = None
-
-
-class RepositoryLoadRequestModel(_Model):
-    parameters: dict[str, Any] | None = None
-
-
-class ErrorModel(BaseModel):
-    error: str

@@ -1,11 +1,24 @@
-"""The model repository of a server: which deployment versions are loaded, and hot swaps.
+"""The model repository of a server: which deployment versions are loaded, hot swaps, readiness.
 
 Each deployment follows a model reference (``"fraud@production"``, ``"fraud"`` = latest, or a
 pinned version, ``"fraud:3"``). The repository loads the version the reference resolves to, polls
 ``ModelRegistry.resolve`` and the deployments table, and when an alias moves it loads the new
-version, switches new requests to it, drains the old one (every request already routed to it
-finishes there) and unloads it — so a swap under load fails no request. With ``lazy=True`` a
-model is loaded on its first request and unloaded after ``idle_unload_s`` without requests.
+version, switches new requests to it and retires the old one: it drains in the background (every
+request already routed to it finishes there) and is then unloaded — so a swap under load fails no
+request, and a slow client holding the old version never holds up the poll loop (other
+deployments, key refresh). With ``lazy=True`` a model is loaded on its first request and unloaded
+after ``idle_unload_s`` without requests.
+
+Failures stay with their deployment: a version that cannot be loaded (a tampered artifact, a
+refused pyfunc, a missing feature view) is reported as ``UNAVAILABLE`` with its reason in the
+index, the deployment keeps serving what it had, and that version is tried again only with a
+growing back-off (or at once when the reference moves elsewhere).
+
+Readiness (:meth:`ModelRepository.readiness`): the server is ready once its start-up loading is
+done and every running deployment that should be loaded is loaded and not stuck (a predict call
+running longer than its timeout). A deployment unloaded through the repository API is out of that
+set until it is loaded again, as in Triton's explicit model control; lazily loaded deployments
+are never waited for.
 """
 
 from __future__ import annotations
@@ -20,147 +33,23 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import FtiError, ModelNotReadyError, NotFoundError
-from fti.serving import dataplane
 from fti.serving.batching import Batcher
 from fti.serving.deployments import DeploymentSpec, list_specs
+from fti.serving.loaded import LoadedModel, load_model, resolve
 
 if TYPE_CHECKING:
-    import numpy as np
-
-    from fti.inference.base import Scorer
     from fti.project import Project
-    from fti.registry.model_version import ModelVersion
     from fti.serving.metrics import ServerMetrics
-    from fti.serving.protocol import InferRequest
     from fti.serving.request_log import RequestLogger
+
+__all__ = ["LoadedModel", "ModelRepository", "load_model", "resolve"]
 
 log = logging.getLogger("fti.serving")
 
-
-class LoadedModel:
-    """One loaded model version of a deployment: its scorer, signature and feature view."""
-
-    def __init__(
-        self, spec: DeploymentSpec, model_version: ModelVersion, scorer: Scorer, feature_view: Any
-    ) -> None:
-        self.spec = spec
-        self.model_version = model_version
-        self.version: int = int(model_version.version)
-        self.signature = model_version.signature
-        self.scorer = scorer
-        self.feature_view = feature_view
-        self.batcher: Batcher | None = None
-        self.last_used = time.monotonic()
-        # the one-numpy-call lane for well-formed requests (plain, all-numeric signatures)
-        numeric = all(s.datatype not in ("BYTES",) for s in self.signature.inputs)
-        self.fast_order: dict[str, int] | None = (
-            {s.name: j for j, s in enumerate(self.signature.inputs)}
-            if feature_view is None and numeric and not spec.allow_missing
-            else None
-        )
-        self.counters: Any = None  # metric children bound to (model, version) by the repository
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def scorer_kind(self) -> str:
-        """``native``, ``onnx`` or ``compiled`` (a cached conversion may fall back to native)."""
-        return self.scorer.kind
-
-    def fast_prepare(self, payload: Any) -> dataplane.PreparedRequest | None:
-        """The matrix of a well-formed plain request without building per-input objects."""
-        if self.fast_order is None:
-            return None
-        return dataplane.fast_plain(payload, self.fast_order)
-
-    def prepare(self, request: InferRequest) -> dataplane.PreparedRequest:
-        """Validate the request and build the input matrix (enrichment does I/O: call in a thread
-        when enriching)."""
-        dataplane.check_requested_outputs(request.outputs, self.signature)
-        if self.feature_view is not None:
-            return dataplane.prepare_enriched(
-                request, self.feature_view, self.signature, allow_missing=self.spec.allow_missing
-            )
-        return dataplane.prepare_plain(request, self.signature, allow_missing=self.spec.allow_missing)
-
-    def predict(self, matrix: Any) -> dict[str, np.ndarray]:
-        return self.scorer.predict(matrix)
-
-    def input_names(self) -> list[str]:
-        if self.feature_view is not None:
-            return list(self.feature_view.primary_key)
-        return [s.name for s in self.signature.inputs]
-
-    def metadata(self) -> dict[str, Any]:
-        """V2 model metadata: the real inputs and outputs of the signature."""
-        if self.feature_view is not None:
-            dtypes = _key_datatypes(self.feature_view)
-            inputs = [{"name": k, "datatype": dtypes.get(k, "BYTES"), "shape": [-1]} for k in dtypes]
-        else:
-            inputs = [s.to_dict() for s in self.signature.inputs]
-        return {
-            "name": self.name,
-            "versions": [str(self.version)],
-            "platform": f"fti-{self.model_version.flavor}",
-            "inputs": inputs,
-            "outputs": [s.to_dict() for s in self.signature.outputs],
-            "parameters": {
-                "model": self.model_version.name,
-                "scorer": self.scorer_kind,
-                "enriched": self.feature_view is not None,
-                "features": [s.name for s in self.signature.inputs],
-            },
-        }
-
-
-def _key_datatypes(feature_view: Any) -> dict[str, str]:
-    """OIP datatypes of the key columns, from the spine feature group's schema when known."""
-    from fti.registry.signature import oip_datatype
-
-    spine = getattr(getattr(getattr(feature_view, "view", None), "query", None), "spine", None)
-    declared = {f.name: f.dtype for f in (getattr(spine, "features", None) or [])}
-    out: dict[str, str] = {}
-    for key in feature_view.primary_key:
-        try:
-            out[key] = oip_datatype(declared[key]) if key in declared else "INT64"
-        except FtiError:
-            out[key] = "BYTES"
-    return out
-
-
-def resolve(project: Project, spec: DeploymentSpec, version: int | None = None) -> ModelVersion:
-    """The registry's model version for ``spec`` (``version`` wins over the spec's reference)."""
-    ref = spec.ref
-    if version is not None:
-        return project.model_registry.get_model(ref.name, version=version)
-    return project.model_registry.resolve(ref)
-
-
-def load_model(project: Project, spec: DeploymentSpec, version: int | None = None) -> LoadedModel:
-    """Load a deployment's model version with its scorer (blocking: call in a thread).
-
-    The scorer comes from the home's :class:`~fti.inference.ScorerCache`: a verified conversion
-    cached for these exact artifacts runs without the native model (no scikit-learn, skops or
-    PyTorch import: most of the cold start and idle memory); otherwise the native model is loaded
-    and its fastest verified scorer chosen (and cached, so a restart does not convert again).
-    """
-    from fti.inference.cache import ScorerCache
-
-    mv = resolve(project, spec, version)
-    scorer = ScorerCache.at_home(project.settings.home).get(mv, prefer=spec.scorer)
-    feature_view = None
-    if spec.enrich:
-        feature_view = mv.feature_view()
-        if feature_view is None:
-            raise ModelNotReadyError(
-                f"deployment {spec.name!r} enriches features but model {mv.name!r} version {mv.version} "
-                "has no feature view; redeploy with enrich=False"
-            )
-        # compiled once with the statistics the model was trained on: a request queries no catalog
-        feature_view = feature_view.serving(mv.training_dataset_version)
-    return LoadedModel(spec, mv, scorer, feature_view)
+RETRY_FIRST_S = 5.0
+"""A version that failed to load is tried again after this long, then twice as long each time."""
+RETRY_MAX_S = 300.0
+HELD_REASON = "unloaded through the repository API; load it with POST /v2/repository/models/{name}/load"
 
 
 @dataclass
@@ -169,9 +58,13 @@ class _Deployed:
     current: int | None = None  # the version new requests go to
     versions: dict[int, LoadedModel] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    reason: str = ""  # why the last load failed
-    failed_version: int | None = None  # retried only once the reference resolves elsewhere
+    loading: bool = False  # a load of this deployment is under way
     held: bool = False  # unloaded through the repository API: stays unloaded until loaded again
+    reason: str = ""  # why the last load failed
+    failed_version: int | None = None  # the version that failed (None: the spec could not resolve)
+    failures: int = 0  # consecutive failed loads of failed_version
+    retry_at: float = 0.0  # monotonic time before which failed_version is not tried again
+    rejected_spec: DeploymentSpec | None = None  # a redeployed config that failed to load
 
 
 class ModelRepository:
@@ -183,6 +76,7 @@ class ModelRepository:
         request_logger: Receives every inference (or None to log nothing).
         lazy: Load a model on its first request; unload it after ``idle_unload_s``.
         poll_interval_s: How often alias moves and deployment changes are picked up.
+        on_poll: Called (in a thread) at every poll, e.g. to refresh the API keys.
     """
 
     def __init__(
@@ -205,26 +99,46 @@ class ModelRepository:
         self._on_poll = on_poll
         self._deployed: dict[str, _Deployed] = {}
         self._task: asyncio.Task[None] | None = None
-        self.started = False
+        self._retiring: set[asyncio.Task[None]] = set()
+        self.loading = True  # until the deployments are first loaded
 
     # --- lifecycle ------------------------------------------------------------------------
-    async def start(self) -> None:
-        """Read the deployments and (unless lazy) load them; then poll for changes."""
+    async def start(self, *, background: bool = False) -> None:
+        """Read the deployments, load them (unless lazy), then poll for changes.
+
+        Args:
+            background: Return once the deployments are read; load them in the background
+                (requests meanwhile get 503 "loading"). The server listens at once this way.
+        """
         await self._sync_specs()
+        loop = asyncio.get_running_loop()
+        if background:
+            self._task = loop.create_task(self._run())
+        else:
+            await self._load_all()
+            self._task = loop.create_task(self._poll_forever())
+
+    async def _run(self) -> None:
+        await self._load_all()
+        await self._poll_forever()
+
+    async def _load_all(self) -> None:
         if not self.lazy:
-            for name in list(self._deployed):
-                await self._try_load(name)
-        self.started = True
-        self._task = asyncio.get_running_loop().create_task(self._poll_forever())
+            for name, dep in list(self._deployed.items()):
+                await self._poll_one(name, dep)
+        self.loading = False
 
     async def stop(self) -> None:
+        """Stop polling and unload everything (requests still routed to a version finish first)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for name in list(self._deployed):
-            for version in list(self._deployed[name].versions):
-                await self._unload_version(name, version)
+        for name, dep in list(self._deployed.items()):
+            for version in list(dep.versions):
+                self._retire(name, dep, version)
+        if self._retiring:
+            await asyncio.gather(*self._retiring, return_exceptions=True)
 
     async def _poll_forever(self) -> None:
         while True:
@@ -235,34 +149,62 @@ class ModelRepository:
                 log.exception("model repository poll failed")
 
     async def poll(self) -> None:
-        """One round: new/stopped deployments, alias moves (hot swap), idle unloads."""
+        """One round: API keys, new/stopped/redeployed deployments, then each deployment on its
+        own (a failure stays with its deployment): loads, alias moves (hot swap), idle unloads."""
         if self._on_poll is not None:
-            await asyncio.to_thread(self._on_poll)
+            try:
+                await asyncio.to_thread(self._on_poll)
+            except Exception:
+                log.exception("refreshing the API keys failed")
         await self._sync_specs()
         for name, dep in list(self._deployed.items()):
-            if dep.current is None:
-                if not self.lazy and not dep.held and await self._worth_retrying(dep):
-                    await self._try_load(name)
-                continue
-            if self.lazy and self._idle(dep):
-                await self._unload_version(name, dep.current)
-                continue
-            try:
-                target = await asyncio.to_thread(resolve, self.project, dep.spec)
-            except FtiError as exc:
-                log.warning("deployment %s: cannot resolve %s: %s", name, dep.spec.model, exc)
-                continue
-            if int(target.version) != dep.current:
-                await self.swap(name, int(target.version))
+            await self._poll_one(name, dep)
 
-    async def _worth_retrying(self, dep: _Deployed) -> bool:
-        if not dep.reason:
-            return True
+    async def _poll_one(self, name: str, dep: _Deployed) -> None:
+        if self._deployed.get(name) is not dep:  # removed or redeployed meanwhile
+            return
         try:
-            target = await asyncio.to_thread(resolve, self.project, dep.spec)
-        except FtiError:
-            return False
-        return int(target.version) != dep.failed_version
+            if dep.current is None and (self.lazy or dep.held):
+                return
+            if dep.current is not None and self.lazy and self._idle(dep):
+                self._retire(name, dep, dep.current)
+                return
+            try:
+                target = int((await asyncio.to_thread(resolve, self.project, dep.spec)).version)
+            except FtiError as exc:
+                if dep.current is None:
+                    self._failed(dep, None, exc)
+                log.warning("deployment %s: cannot resolve %s: %s", name, dep.spec.model, exc.message)
+                return
+            if target == dep.current:
+                if dep.failed_version is not None:  # the reference moved away from a broken version
+                    dep.reason, dep.failed_version, dep.failures = "", None, 0
+                return
+            if not self._may_try(dep, target):
+                return
+            try:
+                await self.swap(name, target)
+            except Exception as exc:
+                self._failed(dep, target, exc)
+        except Exception:  # never let one deployment stop the round for the others
+            log.exception("polling deployment %s failed", name)
+
+    def _may_try(self, dep: _Deployed, version: int) -> bool:
+        return version != dep.failed_version or time.monotonic() >= dep.retry_at
+
+    def _failed(self, dep: _Deployed, version: int | None, exc: BaseException) -> None:
+        """Record that ``version`` of ``dep`` could not be loaded (reported in the index)."""
+        message = exc.message if isinstance(exc, FtiError) else f"{type(exc).__name__}: {exc}"
+        if version is not None and not message.startswith("version"):
+            message = f"version {version}: {message}"
+        dep.failures = dep.failures + 1 if version == dep.failed_version else 1
+        dep.failed_version = version
+        dep.reason = message
+        dep.retry_at = time.monotonic() + min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** (dep.failures - 1))
+        if isinstance(exc, FtiError):
+            log.error("deployment %s could not be loaded: %s", dep.spec.name, message)
+        else:  # a broken artifact must not take the other deployments down
+            log.error("deployment %s could not be loaded", dep.spec.name, exc_info=exc)
 
     def _idle(self, dep: _Deployed) -> bool:
         now = time.monotonic()
@@ -275,61 +217,63 @@ class ModelRepository:
         specs = await asyncio.to_thread(list_specs, self.project)
         running = {s.name: s for s in specs if s.status == "running"}
         for name in list(self._deployed):
+            old = self._deployed[name]
             if name not in running:
-                for version in list(self._deployed[name].versions):
-                    await self._unload_version(name, version)
                 del self._deployed[name]
-            elif running[name] != self._deployed[name].spec:  # redeployed with a new config
-                old = self._deployed[name]
-                new = _Deployed(running[name])
-                if not self.lazy and old.current is not None:
-                    try:
-                        loaded = await asyncio.to_thread(load_model, self.project, new.spec, None)
-                        self._attach(loaded)
-                        new.versions[loaded.version] = loaded
-                        new.current = loaded.version
-                    except Exception as exc:  # serve the old config until the new one loads
-                        log.error("redeployed %s could not be loaded, keeping the old one: %s", name, exc)
-                        continue
-                self._deployed[name] = new  # new requests go to the new config from here
                 for version in list(old.versions):
-                    await self._unload_from(old, name, version)
+                    self._retire(name, old, version)
+            elif running[name] != old.spec and self._may_redeploy(old, running[name]):
+                await self._redeploy(name, old, running[name])
         for name, spec in running.items():
             self._deployed.setdefault(name, _Deployed(spec))
 
-    # --- loading --------------------------------------------------------------------------
-    async def _try_load(self, name: str) -> None:
-        dep = self._deployed[name]
-        try:
-            await self.load(name)
-            return
-        except FtiError as exc:
-            dep.reason = exc.message
-            log.error("deployment %s could not be loaded: %s", name, exc.message)
-        except Exception as exc:  # a broken artifact must not take the other deployments down
-            dep.reason = f"{type(exc).__name__}: {exc}"
-            log.exception("deployment %s could not be loaded", name)
-        try:
-            dep.failed_version = int((await asyncio.to_thread(resolve, self.project, dep.spec)).version)
-        except FtiError:
-            dep.failed_version = None
+    @staticmethod
+    def _may_redeploy(old: _Deployed, spec: DeploymentSpec) -> bool:
+        """A configuration that failed to load is tried again only after its back-off."""
+        return spec != old.rejected_spec or time.monotonic() >= old.retry_at
 
+    async def _redeploy(self, name: str, old: _Deployed, spec: DeploymentSpec) -> None:
+        """Serve ``spec``, a new configuration of deployment ``name``: load it first (the old
+        one keeps serving meanwhile, and keeps serving if the new one fails to load)."""
+        new = _Deployed(spec)
+        if not self.lazy and old.current is not None:
+            try:
+                loaded = await asyncio.to_thread(load_model, self.project, spec, None)
+            except Exception as exc:
+                old.rejected_spec = spec
+                self._failed(old, None, exc)
+                old.reason = f"the redeployed configuration could not be loaded; serving the previous one: {old.reason}"
+                return
+            self._attach(loaded)
+            new.versions[loaded.version] = loaded
+            new.current = loaded.version
+        self._deployed[name] = new  # new requests go to the new config from here
+        for version in list(old.versions):
+            self._retire(name, old, version)
+
+    # --- loading and unloading ------------------------------------------------------------
     async def load(self, name: str, version: int | None = None) -> LoadedModel:
         """Load ``version`` (default: what the deployment's reference resolves to)."""
         dep = self._get(name)
         dep.held = False
         async with dep.lock:
-            if version is not None and version in dep.versions:
-                return dep.versions[version]
             if version is None and dep.current is not None:
-                return dep.versions[dep.current]
+                version = dep.current
+            existing = dep.versions.get(version) if version is not None else None
+            if existing is not None and not existing.retiring:
+                return existing
             started = time.perf_counter()
-            loaded = await asyncio.to_thread(load_model, self.project, dep.spec, version)
+            dep.loading = True
+            try:
+                loaded = await asyncio.to_thread(load_model, self.project, dep.spec, version)
+            finally:
+                dep.loading = False
             self._attach(loaded)
             dep.versions[loaded.version] = loaded
             if version is None or dep.current is None:
                 dep.current = loaded.version
-            dep.reason = ""
+            if loaded.version == dep.failed_version or dep.failed_version is None:
+                dep.reason, dep.failed_version, dep.failures = "", None, 0
             gc.freeze()  # the new model's objects join the permanent generation (see app.lifespan)
             log.info(
                 "loaded %s version %s (%s scorer) in %.0f ms",
@@ -355,49 +299,57 @@ class ModelRepository:
         self.metrics.loaded.labels(name, version).set(1)
 
     async def swap(self, name: str, version: int) -> None:
-        """Hot swap: load ``version``, route new requests to it, drain and unload the old one."""
+        """Hot swap: load ``version``, route new requests to it, retire the old one (it drains
+        in the background, then is unloaded)."""
         dep = self._get(name)
         new = await self.load(name, version)
         old = dep.current
         dep.current = new.version
         log.info("deployment %s switched from version %s to %s", name, old, new.version)
         if old is not None and old != new.version:
-            await self._unload_version(name, old)
+            self._retire(name, dep, old)
 
     async def unload(self, name: str, version: int | None = None) -> None:
-        """Unload ``version`` (default: every loaded version) after draining its requests."""
+        """Unload ``version`` (default: every loaded version) once its requests have finished.
+
+        Unloading the version new requests go to holds the deployment: the poller does not load
+        it back, and it is out of server readiness until :meth:`load`.
+        """
         dep = self._get(name)
         versions = [version] if version is not None else list(dep.versions)
-        if version is None or version == dep.current:
-            dep.held = True  # the poller must not load it back
         for v in versions:
-            if v not in dep.versions:
+            if v not in dep.versions or dep.versions[v].retiring:
                 raise NotFoundError(
-                    f"version {v} of model {name!r} is not loaded (loaded: {sorted(dep.versions)})"
+                    f"version {v} of model {name!r} is not loaded (loaded: {self._serving(dep)})"
                 )
-            await self._unload_version(name, v)
+        if version is None or version == dep.current:
+            dep.held = True
+        tasks = [task for v in versions if (task := self._retire(name, dep, v)) is not None]
+        await asyncio.gather(*tasks)
 
-    async def _unload_version(self, name: str, version: int) -> None:
-        dep = self._deployed.get(name)
-        if dep is not None:
-            await self._unload_from(dep, name, version)
+    def _retire(self, name: str, dep: _Deployed, version: int) -> asyncio.Task[None] | None:
+        """Stop routing to ``version`` of ``dep`` and unload it in the background once the
+        requests already routed to it have finished (returns that task)."""
+        loaded = dep.versions.get(version)
+        if loaded is None or loaded.retiring:
+            return None
+        loaded.retiring = True
+        if dep.current == version:
+            dep.current = None
+        task = asyncio.get_running_loop().create_task(self._drain_and_unload(name, dep, loaded))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+        return task
 
-    async def _unload_from(self, dep: _Deployed, name: str, version: int) -> None:
-        """Drain (requests already routed finish) and unload one version of ``dep``."""
-        async with dep.lock:  # never interleaved with a load of the same deployment
-            loaded = dep.versions.get(version)
-            if loaded is None:
-                return
-            if dep.current == version:
-                dep.current = None
-            if loaded.batcher is not None:
-                await loaded.batcher.close()
-            if dep.versions.get(version) is loaded:
-                dep.versions.pop(version)
+    async def _drain_and_unload(self, name: str, dep: _Deployed, loaded: LoadedModel) -> None:
+        if loaded.batcher is not None:
+            await loaded.batcher.close()  # waits (bounded) for the requests routed to it
+        if dep.versions.get(loaded.version) is loaded:  # not replaced by a fresh load meanwhile
+            dep.versions.pop(loaded.version)
         serving = self._deployed.get(name)
-        if serving is None or version not in serving.versions:  # not reloaded under a new config
-            self.metrics.loaded.labels(name, str(version)).set(0)
-        log.info("unloaded %s version %s", name, version)
+        if serving is None or loaded.version not in self._serving(serving):
+            self.metrics.loaded.labels(name, str(loaded.version)).set(0)
+        log.info("unloaded %s version %s", name, loaded.version)
 
     # --- lookups --------------------------------------------------------------------------
     def _get(self, name: str) -> _Deployed:
@@ -407,31 +359,40 @@ class ModelRepository:
             raise NotFoundError(f"unknown model {name!r}; deployed models: {known or 'none'}")
         return dep
 
+    @staticmethod
+    def _serving(dep: _Deployed) -> list[int]:
+        return sorted(v for v, m in dep.versions.items() if not m.retiring)
+
     async def acquire(self, name: str, version: int | None = None) -> LoadedModel:
         """The loaded model for a request, counted in flight (call :meth:`release` after).
 
         Raises:
             NotFoundError: unknown deployment, or a version that does not exist.
-            ModelNotReadyError: the deployment or version is not loaded (and not lazy).
+            ModelNotReadyError: the deployment or version is not loaded (yet), or is being
+                unloaded.
         """
         dep = self._get(name)
         target = dep.current if version is None else version
         loaded = dep.versions.get(target) if target is not None else None
-        if loaded is None:
+        if loaded is None or loaded.retiring:
             if self.lazy:
                 loaded = await self.load(name, version)
             else:
                 await self._check_version_exists(dep, version)
-                hint = f" version {version}" if version is not None else ""
-                extra = f" ({dep.reason})" if dep.reason else ""
-                raise ModelNotReadyError(
-                    f"model {name!r}{hint} is not loaded{extra}; load it with "
-                    f"POST /v2/repository/models/{name}/load"
-                )
+                raise self._not_loaded(name, dep, version)
         assert loaded.batcher is not None
         loaded.batcher.expect()
         loaded.last_used = time.monotonic()
         return loaded
+
+    def _not_loaded(self, name: str, dep: _Deployed, version: int | None) -> ModelNotReadyError:
+        hint = f" version {version}" if version is not None else ""
+        if dep.loading or (self.loading and not dep.reason and version is None):
+            return ModelNotReadyError(f"loading: model {name!r}{hint} is being loaded; retry shortly")
+        extra = f" ({dep.reason})" if dep.reason else ""
+        return ModelNotReadyError(
+            f"model {name!r}{hint} is not loaded{extra}; load it with POST /v2/repository/models/{name}/load"
+        )
 
     @staticmethod
     def release(loaded: LoadedModel) -> None:
@@ -449,30 +410,90 @@ class ModelRepository:
             await asyncio.to_thread(resolve, self.project, dep.spec, version)
         except NotFoundError:
             raise NotFoundError(
-                f"model {dep.spec.name!r} has no version {version} (loaded: {sorted(dep.versions)})"
+                f"model {dep.spec.name!r} has no version {version} (loaded: {self._serving(dep)})"
             ) from None
 
     def get_loaded(self, name: str, version: int | None = None) -> LoadedModel | None:
+        """The loaded model a request for ``name`` (and ``version``) would go to, if any."""
         dep = self._get(name)
         target = dep.current if version is None else version
-        return dep.versions.get(target) if target is not None else None
+        loaded = dep.versions.get(target) if target is not None else None
+        return None if loaded is None or loaded.retiring else loaded
+
+    def not_ready_reason(self, name: str, version: int | None = None) -> str | None:
+        """Why the model a request for ``name`` (``version``) would go to cannot answer, or None."""
+        dep = self._get(name)
+        loaded = self.get_loaded(name, version)
+        if loaded is None:
+            return self._not_loaded(name, dep, version).message
+        return _stuck(loaded)
+
+    def readiness(self) -> str | None:
+        """None when the server is ready, else why not (see the module docstring)."""
+        if self.loading:
+            pending = [n for n, d in sorted(self._deployed.items()) if d.current is None and not d.held]
+            return f"loading {len(pending)} deployment(s): {', '.join(pending)}; retry shortly"
+        problems = []
+        for name, dep in sorted(self._deployed.items()):
+            if dep.held or (self.lazy and dep.current is None):
+                continue
+            loaded = self.get_loaded(name)
+            if loaded is None:
+                problems.append(f"{name!r} is not loaded ({dep.reason or 'loading'})")
+            elif (stuck := _stuck(loaded)) is not None:
+                problems.append(f"{name!r} version {loaded.version}: {stuck}")
+        return "; ".join(problems) or None
 
     def ready(self) -> bool:
-        """Server readiness: started and every (non-lazy) deployment has a loaded version."""
-        if not self.started:
-            return False
-        return self.lazy or all(d.current is not None for d in self._deployed.values())
+        """Server readiness (see :meth:`readiness`)."""
+        return self.readiness() is None
 
     def index(self) -> list[dict[str, Any]]:
-        """The repository index: one entry per deployment and loaded version."""
+        """The repository index: per deployment, each loaded version (``READY``, ``UNLOADING``
+        while it drains, ``UNAVAILABLE`` while a predict call is stuck), the version that failed
+        to load (``UNAVAILABLE`` with the reason), or the deployment's state (``LOADING``,
+        ``UNLOADED``, ``UNAVAILABLE``)."""
         out: list[dict[str, Any]] = []
         for name, dep in sorted(self._deployed.items()):
-            if not dep.versions:
-                state = "UNAVAILABLE" if dep.reason else "UNLOADED"
-                out.append({"name": name, "version": None, "state": state, "reason": dep.reason})
-            for version in sorted(dep.versions):
-                out.append({"name": name, "version": str(version), "state": "READY", "reason": ""})
+            entries: dict[int, dict[str, Any]] = {}
+            for version, loaded in dep.versions.items():
+                stuck = _stuck(loaded)
+                state = "UNLOADING" if loaded.retiring else "UNAVAILABLE" if stuck else "READY"
+                entries[version] = {
+                    "name": name,
+                    "version": str(version),
+                    "state": state,
+                    "reason": stuck or "",
+                }
+            if dep.reason and dep.failed_version is not None and dep.failed_version not in entries:
+                entries[dep.failed_version] = {
+                    "name": name,
+                    "version": str(dep.failed_version),
+                    "state": "UNAVAILABLE",
+                    "reason": dep.reason,
+                }
+            elif dep.reason and dep.failed_version is None and entries:  # a redeployment that failed
+                out.append({"name": name, "version": None, "state": "UNAVAILABLE", "reason": dep.reason})
+            if not entries:
+                if dep.loading or (self.loading and not self.lazy and not dep.held and not dep.reason):
+                    state, reason = "LOADING", ""
+                elif dep.reason:
+                    state, reason = "UNAVAILABLE", dep.reason
+                else:
+                    state, reason = "UNLOADED", HELD_REASON.format(name=name) if dep.held else ""
+                out.append({"name": name, "version": None, "state": state, "reason": reason})
+            out.extend(entries[v] for v in sorted(entries))
         return out
 
     def names(self) -> list[str]:
         return sorted(self._deployed)
+
+
+def _stuck(loaded: LoadedModel) -> str | None:
+    """Why ``loaded`` cannot answer although it is loaded: a predict call that has run longer
+    than the request timeout (every request of its batch got 504), or None."""
+    took = loaded.batcher.stuck_for() if loaded.batcher is not None else None
+    if took is None:
+        return None
+    timeout = loaded.spec.timeout_ms / 1000.0
+    return f"a predict call has been running for {took:.1f} s, longer than the {timeout:g} s timeout"

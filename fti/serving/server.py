@@ -9,18 +9,23 @@ oversubscribe the cores. The server announces its URL in ``$FTI_HOME/serving/ser
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from fti.errors import ConflictError, ValidationError
+from fti.serving.limits import ServerLimits
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
-_ENV = "FTI_SERVE_OPTIONS"
+_ENV = "FTI_SERVE_OPTIONS"  # = fti.serving.connections.OPTIONS_ENV
 
 
 def limit_threads(threads: int) -> None:
@@ -55,13 +60,15 @@ def app_factory() -> Starlette:
     from fti.serving.app import create_app
 
     project = connect(options["home"], options["project"], create=False)
+    from fti.serving.connections import limits_from_environment
+
     app = create_app(
         project,
         lazy=bool(options["lazy"]),
         poll_interval_s=float(options["poll_interval_s"]),
         idle_unload_s=float(options["idle_unload_s"]),
-        max_body_bytes=int(options["max_body_bytes"]),
         log_requests=bool(options["log_requests"]),
+        limits=limits_from_environment(),
     )
     if options.get("ui", True):
         mount_ui(app, project)
@@ -90,19 +97,28 @@ def serve(
     threads: int = 1,
     poll_interval_s: float = 2.0,
     idle_unload_s: float = 300.0,
-    max_body_bytes: int = 8 * 1024 * 1024,
     log_requests: bool = True,
     access_log: bool = True,
     log_level: str = "info",
     ui: bool = True,
+    limits: ServerLimits | None = None,
 ) -> None:
-    """Serve ``project``'s running deployments (and the web UI under ``/ui``) until interrupted."""
+    """Serve ``project``'s running deployments (and the web UI under ``/ui``) until interrupted.
+
+    ``limits`` (:class:`~fti.serving.limits.ServerLimits`) apply to each worker process: body
+    size, in-flight requests, buffered bytes, header and body read timeouts, connections.
+
+    Raises:
+        ConflictError: the port is in use (checked before anything is loaded).
+    """
+    limits = limits or ServerLimits()
     limit_threads(threads)
     import importlib.util
 
     import uvicorn
 
     from fti.config import load_settings
+    from fti.serving.connections import protocol_path
 
     settings = load_settings(home)
     options = {
@@ -112,13 +128,28 @@ def serve(
         "lazy": lazy,
         "poll_interval_s": poll_interval_s,
         "idle_unload_s": idle_unload_s,
-        "max_body_bytes": max_body_bytes,
+        "limits": limits.to_dict(),
         "log_requests": log_requests,
         "access_log": access_log,
         "log_level": log_level,
         "ui": ui,
     }
     os.environ[_ENV] = json.dumps(options)
+    # bind before anything loads: a busy port is reported at once, not after the models loaded
+    sock = bind_socket(host, port)
+    config = uvicorn.Config(
+        "fti.serving.server:app_factory",
+        factory=True,
+        workers=workers,
+        loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        # uvicorn's protocol with a header timeout and a connection cap (fti.serving.connections)
+        http=protocol_path(httptools=importlib.util.find_spec("httptools") is not None),
+        timeout_keep_alive=limits.keep_alive_s,  # type: ignore[arg-type]  # a float works
+        ws="none",  # the protocols are plain HTTP; never load a websockets package found installed
+        access_log=False,
+        log_level=log_level,
+        timeout_graceful_shutdown=30,
+    )
     announce = settings.home / "serving" / "server.json"
     announce.parent.mkdir(parents=True, exist_ok=True)
     url_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
@@ -126,18 +157,38 @@ def serve(
         json.dumps({"url": f"http://{url_host}:{port}", "pid": os.getpid(), "project": project})
     )
     try:
-        uvicorn.run(
-            "fti.serving.server:app_factory",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-            http="httptools" if importlib.util.find_spec("httptools") else "h11",
-            ws="none",  # the protocols are plain HTTP; never load a websockets package found installed
-            access_log=False,
-            log_level=log_level,
-            timeout_graceful_shutdown=30,
-        )
+        if workers > 1:
+            from uvicorn.supervisors import Multiprocess
+
+            Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()
+        else:
+            uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # pragma: no cover - uvicorn handles SIGINT itself
+        pass
     finally:
+        sock.close()
         announce.unlink(missing_ok=True)
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening-ready socket bound to ``host:port`` (IPv6 when the host has a ':').
+
+    Raises:
+        ConflictError: the port is in use.
+        ValidationError: the address cannot be bound (unknown host, a privileged port).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConflictError(
+                f"port {port} on {host} is already in use (another server?): stop it or choose "
+                "another port with --port"
+            ) from None
+        raise ValidationError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)  # worker processes inherit it
+    return sock

@@ -1,4 +1,5 @@
-"""Fuzzing the HTTP API with hypothesis-generated bodies: never a 5xx, always a JSON error body."""
+"""Fuzzing the HTTP API with hypothesis-generated bodies, paths and versions: never a 5xx, always
+a JSON error body; and the malformed requests that once answered 500 (issue 19 item 22)."""
 
 from __future__ import annotations
 
@@ -90,6 +91,13 @@ bodies = st.one_of(
         optional={"id": json_values, "outputs": json_values, "parameters": json_values},
     ),
 )
+# versions as a path segment: ints of every size (int32 and int64 overflow), signs, and the
+# digits of other scripts: str.isdigit() accepts "\u00b2" (superscript two) and int() does not
+path_versions = (
+    st.integers(-(2**70), 2**70).map(str)
+    | st.text(st.characters(categories=["Nd", "No"]), min_size=1, max_size=4)
+    | st.sampled_from(["0", "1", "01", "+1", " 1", "1e3", "²", str(2**31), str(2**63), str(2**64)])
+)
 paths = st.sampled_from(
     [
         "/v2/models/clf/infer",
@@ -99,7 +107,14 @@ paths = st.sampled_from(
         "/v2/repository/index",
         "/v2/repository/models/clf/load",
     ]
+) | path_versions.map(lambda v: f"/v2/models/clf/versions/{v}/infer")
+get_paths = path_versions.flatmap(
+    lambda v: st.sampled_from([f"/v2/models/clf/versions/{v}", f"/v2/models/clf/versions/{v}/ready"])
 )
+parameter_versions = path_versions | st.integers() | json_values
+repository_bodies = st.fixed_dictionaries(
+    {}, optional={"parameters": st.fixed_dictionaries({"version": parameter_versions}) | json_values}
+) | st.fixed_dictionaries({"ready": json_values}, optional={"extra": json_values})
 
 
 def _check(response: httpx.Response) -> None:
@@ -114,10 +129,205 @@ def test_generated_json_bodies_never_cause_a_server_error(client: httpx.Client, 
     _check(client.post(path, content=json.dumps(body), headers={"content-type": "application/json"}))
 
 
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    path=st.sampled_from(["/v2/repository/models/clf/load", "/v2/repository/models/clf/unload"]),
+    body=repository_bodies,
+)
+def test_generated_repository_bodies_never_cause_a_server_error(
+    client: httpx.Client, path: str, body: Any
+) -> None:
+    response = client.post(path, content=json.dumps(body), headers={"content-type": "application/json"})
+    _check(response)
+    client.post("/v2/repository/models/clf/load", json={})  # an unload is undone for the next example
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=get_paths)
+def test_generated_versions_in_paths_never_cause_a_server_error(client: httpx.Client, path: str) -> None:
+    response = client.get(path)
+    _check(response)
+    assert response.status_code in (200, 404, 503), response.text
+
+
+@st.composite
+def extreme_inputs(draw: st.DrawFn) -> dict[str, Any]:
+    """Valid-looking requests with extreme values: integers of hundreds of digits, shapes past
+    int64, deep nesting inside the data."""
+    inputs = []
+    for name in FEATURES:
+        datatype = draw(st.sampled_from(["FP64", "FP32", "FP16", "INT64", "INT8", "UINT64"]))
+        value = draw(
+            st.integers(-(10**400), 10**400)
+            | st.sampled_from([2**63, 2**64, -(2**63) - 1, 10**309, 1.7e308])
+            | st.floats(-1e6, 1e6)
+        )
+        shape = draw(
+            st.sampled_from([[1], [1, 1], [2**63, 0], [0, 2**63], [2**62, 4], [2**64, 0], [2**31, 2**31]])
+        )
+        depth = draw(st.integers(0, 40))
+        data: Any = [value]
+        for _ in range(depth):
+            data = [data]
+        inputs.append({"name": name, "shape": shape, "datatype": datatype, "data": data})
+    return {"inputs": inputs}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=extreme_inputs())
+def test_extreme_values_and_shapes_never_cause_a_server_error(client: httpx.Client, body: Any) -> None:
+    _check(client.post("/v2/models/clf/infer", content=json.dumps(body)))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    depth=st.integers(60, 5000), path=paths, where=st.sampled_from(["body", "inputs", "data", "parameters"])
+)
+def test_deeply_nested_json_never_causes_a_server_error(
+    client: httpx.Client, depth: int, path: str, where: str
+) -> None:
+    nested = b"[" * depth + b"]" * depth
+    valid = [
+        json.dumps({"name": n, "shape": [1], "datatype": "FP64", "data": [0.5]}).encode() for n in FEATURES
+    ]
+    if where == "data":
+        valid[0] = b'{"name": "f0", "shape": [1], "datatype": "FP64", "data": ' + nested + b"}"
+    body = {
+        "body": nested,
+        "inputs": b'{"inputs": ' + nested + b"}",
+        "data": b'{"inputs": [' + b",".join(valid) + b"]}",
+        "parameters": b'{"parameters": {"p": ' + nested + b'}, "inputs": [' + b",".join(valid) + b"]}",
+    }[where]
+    _check(client.post(path, content=body))
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(path=paths, raw=st.binary(max_size=64))
 def test_generated_raw_bodies_never_cause_a_server_error(client: httpx.Client, path: str, raw: bytes) -> None:
     _check(client.post(path, content=raw))
+
+
+VALID = [{"name": n, "shape": [1], "datatype": "FP64", "data": [0.5]} for n in FEATURES]
+REGRESSIONS: list[tuple[str, str, bytes, int, str]] = [
+    # (case, path, body, status, part of the message); every one of them answered 500 or 200
+    ("nested > 1024 levels", "/v2/models/clf/infer", b"[" * 2000 + b"]" * 2000, 400, "nested deeper"),
+    (
+        "nested inputs",
+        "/v2/models/clf/infer",
+        b'{"inputs": ' + b"[" * 1500 + b"]" * 1500 + b"}",
+        400,
+        "nested deeper",
+    ),
+    ("nested index body", "/v2/repository/index", b"[" * 3000 + b"]" * 3000, 400, "nested deeper"),
+    (
+        "superscript version on load",
+        "/v2/repository/models/clf/load",
+        rb'{"parameters": {"version": "\u00b2"}}',
+        400,
+        "parameters.version must be an integer",
+    ),
+    (
+        "superscript version on unload",
+        "/v2/repository/models/clf/unload",
+        rb'{"parameters": {"version": "\u00b2"}}',
+        400,
+        "parameters.version must be an integer",
+    ),
+    (
+        "arabic-indic digit version on load",
+        "/v2/repository/models/clf/load",
+        '{"parameters": {"version": "\u0661"}}'.encode(),
+        400,
+        "parameters.version must be an integer",
+    ),
+    (
+        "version beyond int64 in the path",
+        f"/v2/models/clf/versions/{2**63}/infer",
+        json.dumps({"inputs": VALID}).encode(),
+        404,
+        "has no version",
+    ),
+    (
+        "version beyond int32 in the path",
+        f"/v2/models/clf/versions/{2**31}/infer",
+        json.dumps({"inputs": VALID}).encode(),
+        404,
+        "has no version",
+    ),
+    (
+        "400-digit integer in FP64 data",
+        "/v2/models/clf/infer",
+        json.dumps({"inputs": [{**VALID[0], "data": [10**400]}, *VALID[1:]]}).encode(),
+        400,
+        "out of range for FP64",
+    ),
+    (
+        "400-digit integer in FP32 data",
+        "/v2/models/clf/infer",
+        json.dumps({"inputs": [{**VALID[0], "datatype": "FP32", "data": [10**400]}, *VALID[1:]]}).encode(),
+        400,
+        "out of range for FP32",
+    ),
+    (
+        "shape [2**63, 0]",
+        "/v2/models/clf/infer",
+        json.dumps({"inputs": [{**VALID[0], "shape": [2**63, 0], "data": []}, *VALID[1:]]}).encode(),
+        400,
+        "'shape'",
+    ),
+    (
+        "unknown property of an input",
+        "/v2/models/clf/infer",
+        json.dumps({"inputs": [{**VALID[0], "dtype": "x"}, *VALID[1:]]}).encode(),
+        400,
+        "unknown field(s) ['dtype'] in input 'f0'",
+    ),
+    (
+        "unknown property of a requested output",
+        "/v2/models/clf/infer",
+        json.dumps({"inputs": VALID, "outputs": [{"name": "predict", "binary": True}]}).encode(),
+        400,
+        "unknown field(s) ['binary'] in outputs[0]",
+    ),
+    (
+        "unknown property of an index request",
+        "/v2/repository/index",
+        b'{"ready": true, "all": 1}',
+        400,
+        "unknown field(s) ['all']",
+    ),
+    (
+        "unknown property of a load request",
+        "/v2/repository/models/clf/load",
+        b'{"version": 1}',
+        400,
+        "unknown field(s) ['version']",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "path", "body", "status", "message"), REGRESSIONS, ids=[c[0] for c in REGRESSIONS]
+)
+def test_malformed_requests_that_once_answered_500_or_200_get_a_4xx(
+    client: httpx.Client, case: str, path: str, body: bytes, status: int, message: str
+) -> None:
+    response = client.post(path, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == status, response.text
+    assert set(response.json()) == {"error"}
+    assert message in response.json()["error"]
+
+
+def test_405_names_the_allowed_methods(client: httpx.Client) -> None:
+    for method, path, allowed in (
+        ("GET", "/v2/models/clf/infer", "POST"),
+        ("DELETE", "/v2/health/ready", "GET, HEAD"),
+        ("PUT", "/v2/repository/index", "POST"),
+    ):
+        response = client.request(method, path)
+        assert response.status_code == 405
+        assert response.headers["allow"] == allowed
+        assert response.json() == {"error": f"{method} is not allowed on {path}; use {allowed}"}
 
 
 def test_a_valid_request_still_works_after_fuzzing(base_url: str) -> None:

@@ -137,3 +137,90 @@ def test_fti_ui_serves_the_web_ui(tmp_path: Path) -> None:
         _, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
     assert f"fti web UI of project 'default' on http://127.0.0.1:{port}/" in err
+
+
+def _register_gated(home: Path) -> None:
+    """A pyfunc deployment whose loading waits until the test creates a gate file."""
+    from fti.registry.flavors.pyfunc import PythonModel
+
+    with fti.connect(home=home) as project:
+        model = PythonModel("tests.integration._gated_model:predict")
+        project.model_registry.register("gated", model, input_example=pd.DataFrame({"x": [1.0, 2.0]}))
+        project.serving.deploy("gated", model="gated", scorer="native", log_requests=False)
+
+
+def test_fti_serve_listens_at_once_and_answers_loading_until_loaded(tmp_path: Path) -> None:
+    """Issue 19 item 32: while its deployments load the server answers: live 200, ready and
+    infer 503 ``loading``; once loaded, 200."""
+    home = tmp_path / "home"
+    _register_gated(home)
+    gate = tmp_path / "gate"
+    port = _free_port()
+    env = {**os.environ, "FTI_TEST_IMPORT_GATE": str(gate)}
+    args = [
+        sys.executable,
+        "-m",
+        "fti.cli.main",
+        "--home",
+        str(home),
+        "serve",
+        "--port",
+        str(port),
+        "--no-ui",
+    ]
+    process = subprocess.Popen(args, env=env, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    body = {"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "data": [1.5]}]}
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # the model cannot finish loading before the gate exists: this is the listener
+            try:
+                live = httpx.get(f"{url}/v2/health/live")
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, "the server exited"
+                assert time.monotonic() < deadline, "the server did not listen while loading"
+                time.sleep(0.1)
+        assert live.status_code == 200
+        ready = httpx.get(f"{url}/v2/health/ready")
+        assert ready.status_code == 503
+        assert ready.json()["error"].startswith("loading 1 deployment(s): gated")
+        refused = httpx.post(f"{url}/v2/models/gated/infer", json=body)
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+        assert refused.json()["error"].startswith("loading: model 'gated' is being loaded")
+        index = httpx.post(f"{url}/v2/repository/index").json()
+        assert index == [{"name": "gated", "version": None, "state": "LOADING", "reason": ""}]
+        gate.touch()
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{url}/v2/health/ready").status_code != 200:
+            assert time.monotonic() < deadline, "the deployment never finished loading"
+            time.sleep(0.1)
+        answer = httpx.post(f"{url}/v2/models/gated/infer", json=body)
+        assert answer.status_code == 200 and answer.json()["outputs"][0]["data"] == [3.0]
+    finally:
+        gate.touch()
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+
+
+def test_fti_serve_on_a_busy_port_fails_before_loading_any_model(tmp_path: Path) -> None:
+    """Issue 19 item 32: a port in use is reported at once, before any model is loaded."""
+    home = tmp_path / "home"
+    X, y = make_classification(200, n_features=3, n_informative=2, n_redundant=0, random_state=0)
+    with fti.connect(home=home) as project:
+        project.model_registry.register(
+            "clf", LogisticRegression().fit(X, y), input_example=pd.DataFrame(X[:5], columns=["a", "b", "c"])
+        )
+        project.serving.deploy("clf", model="clf", log_requests=False)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        args = [sys.executable, "-m", "fti.cli.main", "--home", str(home), "serve", "--port", str(port)]
+        done = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert f"port {port} on 127.0.0.1 is already in use" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "loaded clf" not in done.stderr  # no model was loaded first
+    assert not (home / "serving" / "server.json").exists()

@@ -22,7 +22,6 @@ from fti.inference.cache import FallbackScorer, ScorerCache
 from fti.inference.compiled import LLEAVES_LIBRARY
 from fti.inference.entry import CacheEntry, version_key
 from fti.inference.native import NativeScorer
-from fti.inference.selection import get_scorer
 from fti.serving.repository import load_model
 
 FEATURES = ["a", "b", "c", "d"]
@@ -58,6 +57,11 @@ def _deploy_with_onnx_winner(project: fti.Project, mv: Any, scorer: str = "faste
     _choice(project, key).write_text(WINNER)
     project.serving.deploy("hgb", model="hgb@production", scorer=scorer)
     return key
+
+
+def _trusted(project: fti.Project, mv: Any) -> Any:
+    """The converted scorer the cache would rebuild from ``mv``'s manifest (None: refused)."""
+    return manifest.load(ScorerCache.at_home(project.settings.home).entry(mv))
 
 
 def _choice(project: fti.Project, key: str) -> Path:
@@ -204,8 +208,8 @@ def test_a_corrupt_or_mismatching_cache_entry_falls_back_to_native(
     key = _deploy_with_onnx_winner(sqlite_project, mv)
     cache = _cache(sqlite_project)
     damage(cache, key, json.loads(_entry(cache, key).path(manifest.SUFFIX).read_text()))
-    assert manifest.load(_entry(cache, key)) is None
-    assert ScorerCache(cache).load(mv) is None
+    assert _trusted(sqlite_project, mv) is None
+    assert ScorerCache.at_home(sqlite_project.settings.home).load(mv) is None
     loaded = load_model(sqlite_project, sqlite_project.serving.get("hgb").spec)
     assert not isinstance(loaded.scorer, FallbackScorer)  # the native model was loaded
     _assert_native(loaded.predict(X[:40]), model, X[:40])
@@ -217,11 +221,11 @@ def test_a_new_model_version_never_reuses_another_versions_conversion(sqlite_pro
     cache = _cache(sqlite_project)
     mv2, model2, X2 = _register(sqlite_project, seed=1)
     key2 = version_key(mv2)
-    assert key2 != key and manifest.load(_entry(cache, key2)) is None
+    assert key2 != key and _trusted(sqlite_project, mv2) is None
     # even a copied manifest of another model is rejected: its graph file is not this key's
     _entry(cache, key2).path(manifest.SUFFIX).write_text(_entry(cache, key).path(manifest.SUFFIX).read_text())
     _choice(sqlite_project, key2).write_text(WINNER)
-    assert manifest.load(_entry(cache, key2)) is None
+    assert _trusted(sqlite_project, mv2) is None
     loaded = load_model(sqlite_project, sqlite_project.serving.get("hgb").spec, version=int(mv2.version))
     assert loaded.version == int(mv2.version)
     _assert_native(loaded.predict(X2[:40]), model2, X2[:40])
@@ -229,8 +233,8 @@ def test_a_new_model_version_never_reuses_another_versions_conversion(sqlite_pro
 
 def test_tampered_artifacts_fail_to_load_even_with_a_cached_conversion(sqlite_project: fti.Project) -> None:
     mv, _, _ = _register(sqlite_project)
-    key = _deploy_with_onnx_winner(sqlite_project, mv)
-    assert manifest.load(_entry(_cache(sqlite_project), key)) is not None
+    _deploy_with_onnx_winner(sqlite_project, mv)
+    assert _trusted(sqlite_project, mv) is not None
     stored = Path(sqlite_project.settings.resolved_artifacts_url) / mv.artifact_prefix
     for path in [p for p in stored.rglob("*") if p.is_file()]:
         path.write_bytes(path.read_bytes() + b"tampered")
@@ -255,7 +259,7 @@ def test_a_compiled_lightgbm_winner_is_rebuilt_without_lightgbm(sqlite_project: 
     cache = _cache(sqlite_project)
     cache.mkdir(parents=True, exist_ok=True)
     _choice(sqlite_project, key).write_text("_build_lleaves")
-    chosen = get_scorer(mv, sample=X[:200], cache_dir=cache, cache_key=key)
+    chosen = ScorerCache.at_home(sqlite_project.settings.home).build(mv, mv.load())
     assert chosen.kind == "compiled"
     recorded = json.loads(_entry(cache, key).path(manifest.SUFFIX).read_text())
     assert (recorded["kind"], recorded["classes"]) == ("compiled", ["fraud", "ok"])
@@ -263,17 +267,24 @@ def test_a_compiled_lightgbm_winner_is_rebuilt_without_lightgbm(sqlite_project: 
     code = (
         "import json, sys\n"
         "import numpy as np\n"
-        "from pathlib import Path\n"
-        "from fti.inference import manifest\n"
-        "from fti.inference.entry import CacheEntry\n"
-        "scorer = manifest.load(CacheEntry.of(Path(sys.argv[1]), sys.argv[2]))\n"
+        "import fti\n"
+        "from fti.inference.cache import ScorerCache\n"
+        "project = fti.connect(home=sys.argv[1])\n"
+        "scorer = ScorerCache.at_home(sys.argv[1]).load(project.model_registry.get_model(sys.argv[2]))\n"
         "out = scorer.predict(np.asarray(json.loads(sys.argv[3])))\n"
         "print(json.dumps({'kind': scorer.kind, 'classes': scorer.classes,\n"
         "                  'predict': out['predict'].tolist(), 'proba': out['predict_proba'].tolist(),\n"
         "                  'imported': sorted(m for m in ('lightgbm', 'sklearn') if m in sys.modules)}))\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code, str(cache), key, json.dumps(X[:30].tolist())],
+        [
+            sys.executable,
+            "-c",
+            code,
+            str(sqlite_project.settings.home),
+            "lgbm:1",
+            json.dumps(X[:30].tolist()),
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -287,4 +298,76 @@ def test_a_compiled_lightgbm_winner_is_rebuilt_without_lightgbm(sqlite_project: 
 
     library = _entry(cache, key).path(LLEAVES_LIBRARY)
     library.write_bytes(library.read_bytes() + b"\0")
-    assert manifest.load(_entry(cache, key)) is None
+    assert _trusted(sqlite_project, mv) is None
+
+
+def _plant_other_versions_entry(
+    project: fti.Project,
+) -> tuple[Any, Any, np.ndarray, CacheEntry, dict[str, Any]]:
+    """The attack of issue 19 item 23: version 1's cached ONNX graph copied into version 2's
+    cache entry, with version 1's manifest re-keyed to version 2's entry."""
+    mv1, _, _ = _register(project, seed=0)
+    key1 = _deploy_with_onnx_winner(project, mv1)
+    cache = _cache(project)
+    mv2, model2, X2 = _register(project, seed=1)  # production moves to version 2
+    source, target = _entry(cache, key1), _entry(cache, version_key(mv2))
+    recorded = json.loads(source.path(manifest.SUFFIX).read_text())
+    target.path(recorded["artifact"]).write_bytes(source.path(recorded["artifact"]).read_bytes())
+    recorded["key"] = target.stem
+    target.path(manifest.SUFFIX).write_text(json.dumps(recorded))
+    target.path(".choice").write_text(WINNER)
+    return mv2, model2, X2, target, recorded
+
+
+def test_another_versions_conversion_copied_and_rekeyed_is_refused(sqlite_project: fti.Project) -> None:
+    """Version 2 is served by its own model, never by version 1's copied conversion: the entry
+    is bound to the catalog's artifact digests of the version it was made from."""
+    mv2, model2, X2, _, _ = _plant_other_versions_entry(sqlite_project)
+    assert ScorerCache.at_home(sqlite_project.settings.home).load(mv2) is None
+    loaded = load_model(sqlite_project, sqlite_project.serving.get("hgb").spec)
+    assert loaded.version == int(mv2.version)
+    _assert_native(loaded.predict(X2[:200]), model2, X2[:200])
+
+
+def test_a_manifest_forged_to_name_this_version_is_refused_without_the_key(
+    sqlite_project: fti.Project,
+) -> None:
+    """Rewriting the copied manifest's binding to version 2's digests does not help: a manifest
+    is signed with a key derived from the secret key (FTI_SECRET_KEY / $FTI_HOME/secret.key)."""
+    mv2, model2, X2, target, recorded = _plant_other_versions_entry(sqlite_project)
+    recorded["model"] = {"name": mv2.name, "version": int(mv2.version), "artifacts": dict(mv2.artifacts)}
+    target.path(manifest.SUFFIX).write_text(json.dumps(recorded))
+    assert ScorerCache.at_home(sqlite_project.settings.home).load(mv2) is None
+    loaded = load_model(sqlite_project, sqlite_project.serving.get("hgb").spec)
+    _assert_native(loaded.predict(X2[:200]), model2, X2[:200])
+
+
+def test_a_compiled_library_planted_in_the_cache_is_never_loaded(sqlite_project: fti.Project) -> None:
+    """A forged compiled forest (machine code) put where a version's library would be cached is
+    not loaded: only a library whose digest a signed manifest records is; this one is rebuilt."""
+    import lightgbm as lgb
+
+    def fit(seed: int) -> tuple[Any, Any]:
+        X, y = make_classification(400, n_features=4, n_informative=3, n_redundant=0, random_state=seed)
+        model = lgb.LGBMClassifier(n_estimators=10, num_leaves=6, verbose=-1).fit(
+            pd.DataFrame(X, columns=FEATURES), y
+        )
+        mv = sqlite_project.model_registry.register(
+            "lgbm", model, input_example=pd.DataFrame(X[:50], columns=FEATURES)
+        )
+        return mv, X
+
+    cache = ScorerCache.at_home(sqlite_project.settings.home)
+    other, _ = fit(1)
+    assert cache.build(other, other.load(), prefer="converted").kind == "compiled"
+    forged = cache.entry(other).path(LLEAVES_LIBRARY).read_bytes()  # another forest's machine code
+    mv, X = fit(0)
+    planted = cache.entry(mv).path(LLEAVES_LIBRARY)
+    planted.write_bytes(forged)
+    scorer = cache.build(mv, mv.load(), prefer="converted")
+    assert scorer.kind == "compiled"  # the planted library was not used: a fresh one was compiled
+    assert planted.read_bytes() != forged
+    named = pd.DataFrame(X[:100], columns=FEATURES)
+    np.testing.assert_allclose(
+        scorer.predict(X[:100])["predict_proba"], mv.load().predict_proba(named), atol=1e-9
+    )

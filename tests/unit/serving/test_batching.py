@@ -130,3 +130,40 @@ def test_a_batch_leaves_as_soon_as_every_announced_request_joined() -> None:
 
     assert asyncio.run(main()) < 1.0  # not the 5 s delay
     assert calls == [3]
+
+
+def test_timed_out_requests_stop_counting_as_queued_and_a_stuck_predict_is_reported() -> None:
+    """Issue 19 item 18: requests that got their 504 leave the queue at once (the next burst is
+    queued, not refused with 503 while nothing waits), and a predict call running longer than the
+    timeout makes the batcher report itself stuck until it returns."""
+    gate = threading.Event()
+
+    def blocked(X: np.ndarray) -> dict[str, np.ndarray]:
+        gate.wait(10)
+        return {"y": X[:, 0]}
+
+    async def main() -> None:
+        batcher = Batcher(blocked, max_batch_size=1, max_queue_size=2, timeout_s=0.2)
+        first = asyncio.ensure_future(batcher.predict(np.array([[1.0]]), 1))
+        await asyncio.sleep(0.05)  # being predicted: the predict call hangs
+        assert batcher.stuck_for() is None  # not longer than the timeout yet
+        burst = [asyncio.ensure_future(batcher.predict(np.array([[2.0]]), 1)) for _ in range(2)]
+        await asyncio.sleep(0.01)
+        assert batcher.queued == 2
+        for task in (first, *burst):
+            with pytest.raises(InferenceTimeoutError):
+                await task
+        assert batcher.queued == 0  # timed out: nothing is waiting any more
+        stuck = batcher.stuck_for()
+        assert stuck is not None and stuck > 0.2
+        # the next burst is queued (and times out while the predict hangs), never refused as full
+        again = [asyncio.ensure_future(batcher.predict(np.array([[3.0]]), 1)) for _ in range(2)]
+        await asyncio.sleep(0.01)
+        assert batcher.queued == 2
+        gate.set()  # the predict returns: the queued requests are answered
+        results = await asyncio.gather(*again)
+        assert [r["y"].tolist() for r in results] == [[3.0], [3.0]]
+        assert batcher.stuck_for() is None
+        await batcher.close()
+
+    asyncio.run(main())

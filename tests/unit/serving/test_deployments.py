@@ -163,3 +163,27 @@ def test_api_keys_are_stored_hashed_listed_and_revoked(project: fti.Project) -> 
         revoke_key(project, "ci")
     with pytest.raises(ValidationError, match="invalid api key name"):
         create_key(project, "Not Valid")
+
+
+def test_fastest_scorer_falls_back_to_native_for_a_string_input(sqlite_project: fti.Project) -> None:
+    """Issue 19 item 21: the default ``scorer="fastest"`` for a model with a BYTES input (a
+    pipeline one-hot encoding a string column) deploys and predicts with the native model."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    frame = pd.DataFrame({"city": ["a", "b", "c", "a"] * 25, "amount": np.arange(100.0)})
+    target = (frame["city"] == "b").astype(int)
+    encoder = make_column_transformer((OneHotEncoder(), ["city"]), remainder="passthrough")
+    model = make_pipeline(encoder, LogisticRegression()).fit(frame, target)
+    mv = sqlite_project.model_registry.register("cities", model, input_example=frame.head(5))
+    assert [s.datatype for s in mv.signature.inputs] == ["BYTES", "FP64"]
+
+    dep = sqlite_project.serving.deploy("cities", model="cities", log_requests=False)
+    assert dep.spec.scorer == "fastest"
+    rows = frame.iloc[[0, 1, 2]]
+    got = dep.predict(rows)
+    assert got["predict"] == model.predict(rows).tolist()
+    from fti.serving.repository import load_model
+
+    assert load_model(sqlite_project, dep.spec).scorer_kind == "native"

@@ -31,6 +31,8 @@ async def main():
     project = fti.connect(home=sys.argv[1])
     app = create_app(project, log_requests=True)
     async with app.router.lifespan_context(app):
+        while app.state.fti.repository.loading:  # the deployments load in the background
+            await asyncio.sleep(0.01)
         idle = sorted({m.split(".")[0] for m in sys.modules})
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://fti") as client:
