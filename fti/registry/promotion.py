@@ -11,6 +11,9 @@ metric is read:
 - ``"demographic_parity_difference"`` (and the other Fairlearn disparities): every sensitive
   feature of the evaluation; ``"...@age_group"`` one of them.
 
+A figure the evaluation could not define (AUC of a slice holding one class, a disparity with fewer
+than two groups of ``min_rows`` rows) is not gated, like a slice with fewer than ``min_rows`` rows.
+
 ``">= baseline - 0.01"`` compares with the baseline's figure *on the same rows* (the evaluation's
 ``baseline=``; an alias that pointed nowhere leaves nothing to beat). With
 ``compare_to="production"`` the candidate's registered metrics must also be no worse than those of
@@ -313,11 +316,7 @@ def _judge_fairness(cond: Condition, candidate: str, evaluation: Evaluation | No
     for feature, result in features.items():
         figure = result.metrics.get(cond.metric)
         if figure is None:
-            found.append(
-                f"{cond}: {cond.metric} by {feature} is undefined on evaluation {evaluation.number} (fewer "
-                f"than two groups with >= {evaluation.min_rows} rows, or a group without positives)"
-            )
-            continue
+            continue  # undefined (fewer than two groups with min_rows rows): not gated, like a small slice
         reference = (result.baseline or {}).get(cond.metric) if cond.relative else 0.0
         if reference is None:
             continue

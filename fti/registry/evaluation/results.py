@@ -268,7 +268,8 @@ def _report(ev: Evaluation) -> list[str]:
             row += [_num(base), "" if base is None else _signed(value - base)]
         rows.append(row)
     lines += [
-        "metrics" + ("" if compare is None else f" (baseline {compare.ref} on the same rows)"),
+        "metrics"
+        + ("" if compare is None or compare.model is None else f" (baseline {compare.ref} on the same rows)"),
         *_table(header, rows),
     ]
     if compare is not None and compare.model is None:

@@ -197,6 +197,12 @@ def test_a_model_biased_against_a_group_is_refused_by_the_fairness_condition(loa
     )
     assert "by group" in failure and "selection rates: a " in failure and "over by 0.15" in failure
     assert "fair" not in mr.aliases("loan")
+    # groups smaller than min_rows are reported, not gated: with neither group that large, no disparity
+    small = mr.evaluate(f"loan:{BIASED}", sensitive=["group"], min_rows=600)
+    assert small.fairness["group"].metrics == {} and not any(
+        g.eligible for g in small.fairness["group"].groups
+    )
+    mr.promote("loan", BIASED, "fair", require={"demographic_parity_difference": "<= 0.1"})
 
 
 def test_a_fair_model_passes_every_condition(loans: Loans) -> None:
