@@ -2,8 +2,9 @@
 
 A metric that scikit-learn cannot define on some rows (AUC of a slice holding one class, R² of a
 single row, precision without a predicted positive) is left out rather than reported as 0 or NaN:
-it is shown as "n/a" and never gated. Classification labels are compared as text, the form the
-registry records a classifier's classes in (``mv.signature.classes``).
+it is shown as "n/a" and never gated. Classification labels are matched as text, the form the
+registry records a classifier's classes in (``mv.signature.classes``), then coded as the index of
+their class (scikit-learn is much faster on integers than on text; the figures are the same).
 """
 
 from __future__ import annotations
@@ -68,22 +69,22 @@ HEADLINE = {
 """The metrics a report's slice tables show (every metric is stored)."""
 
 
+POSITIVE = 1
+"""The code of a binary classifier's positive class (its second probability column)."""
+
+
 @dataclass(frozen=True)
 class Task:
-    """What kind of model is evaluated; for classifiers, their classes in probability-column order."""
+    """What kind of model is evaluated; for classifiers, their classes in probability-column order
+    (labels and predictions are coded as indices into them, -1 for a label outside them)."""
 
     kind: str
     classes: tuple[str, ...] = ()
 
-    @property
-    def positive(self) -> str:
-        """A binary classifier's positive class (its second probability column)."""
-        return self.classes[1]
-
 
 @dataclass(frozen=True)
 class Outputs:
-    """One model's predictions on the evaluated rows (labels as text for classifiers)."""
+    """One model's predictions on the evaluated rows (class codes for classifiers)."""
 
     predicted: np.ndarray
     proba: np.ndarray | None
@@ -142,7 +143,15 @@ def prepare(
     if len(known) < 2:
         raise ValidationError(f"evaluating {model} needs at least two classes, the rows hold {list(known)}")
     kind = "binary" if len(known) == 2 else "multiclass"
-    return Task(kind, known), truth_labels, Outputs(predicted_labels, proba)
+    return Task(kind, known), _codes(truth_labels, known), Outputs(_codes(predicted_labels, known), proba)
+
+
+def _codes(labels: np.ndarray, classes: Sequence[str]) -> np.ndarray:
+    import numpy as np
+
+    lookup = {c: i for i, c in enumerate(classes)}
+    distinct, inverse = np.unique(labels, return_inverse=True)
+    return np.array([lookup.get(str(v), -1) for v in distinct], dtype=np.int64)[inverse.reshape(-1)]
 
 
 def _continuous(values: np.ndarray) -> bool:
@@ -169,7 +178,7 @@ def compute(task: Task, y: np.ndarray, out: Outputs) -> dict[str, float]:
             "explained_variance": lambda: m.explained_variance_score(y, pred),
         }
     elif task.kind == "binary":
-        truth, hit = y == task.positive, pred == task.positive
+        truth, hit = y == POSITIVE, pred == POSITIVE
         figures = {
             "accuracy": lambda: m.accuracy_score(y, pred),
             "balanced_accuracy": lambda: m.balanced_accuracy_score(y, pred),
@@ -181,7 +190,7 @@ def compute(task: Task, y: np.ndarray, out: Outputs) -> dict[str, float]:
             figures |= {
                 "auc": lambda: m.roc_auc_score(truth, proba[:, 1]),
                 "average_precision": lambda: m.average_precision_score(truth, proba[:, 1]),
-                "log_loss": lambda: m.log_loss(y, proba, labels=list(task.classes)),
+                "log_loss": lambda: m.log_loss(y, proba, labels=[0, 1]),
                 "brier": lambda: m.brier_score_loss(truth, proba[:, 1]),
             }
     else:
@@ -194,7 +203,7 @@ def compute(task: Task, y: np.ndarray, out: Outputs) -> dict[str, float]:
             "f1_weighted": lambda: m.f1_score(y, pred, average="weighted", zero_division=np.nan),
         }
         if proba is not None:
-            labels = list(task.classes)
+            labels = list(range(len(task.classes)))
             figures |= {
                 "auc": lambda: m.roc_auc_score(y, proba, multi_class="ovr", labels=labels),
                 "log_loss": lambda: m.log_loss(y, proba, labels=labels),
@@ -224,23 +233,26 @@ def fairness(
     fm = _fairlearn()
     from sklearn.metrics import zero_one_loss
 
-    truth = (y == task.positive).astype(np.int64)
-    hit = (out.predicted == task.positive).astype(np.int64)
+    # Fairlearn's metrics depend only on the counts of (group, label, prediction): it is given one
+    # row per combination weighted by its count, which gives its results on every row (exactly;
+    # the weights are integers) at a cost that does not grow with the rows.
+    truth = (y == POSITIVE).astype(np.int64)
+    hit = (out.predicted == POSITIVE).astype(np.int64)
+    names, index = np.unique(groups, return_inverse=True)
+    cells, counts = np.unique(np.column_stack([index, truth, hit]), axis=0, return_counts=True)
+    by, cell_truth, cell_hit = names[cells[:, 0]], cells[:, 1], cells[:, 2]
+    weight = counts.astype(np.float64)
     summary: dict[str, float] = {}
-    chosen = np.isin(groups, list(eligible))
+    chosen = np.isin(by, list(eligible))
     if len(eligible) >= 2:
-        args = (truth[chosen], hit[chosen])
-        by = groups[chosen]
+        args = (cell_truth[chosen], cell_hit[chosen])
+        kwargs = {"sensitive_features": by[chosen], "sample_weight": weight[chosen]}
         disparities: dict[str, Callable[[], Any]] = {
-            "demographic_parity_difference": lambda: fm.demographic_parity_difference(
-                *args, sensitive_features=by
-            ),
-            "demographic_parity_ratio": lambda: fm.demographic_parity_ratio(*args, sensitive_features=by),
-            "equalized_odds_difference": lambda: fm.equalized_odds_difference(*args, sensitive_features=by),
-            "equalized_odds_ratio": lambda: fm.equalized_odds_ratio(*args, sensitive_features=by),
-            "equal_opportunity_difference": lambda: fm.equal_opportunity_difference(
-                *args, sensitive_features=by
-            ),
+            "demographic_parity_difference": lambda: fm.demographic_parity_difference(*args, **kwargs),
+            "demographic_parity_ratio": lambda: fm.demographic_parity_ratio(*args, **kwargs),
+            "equalized_odds_difference": lambda: fm.equalized_odds_difference(*args, **kwargs),
+            "equalized_odds_ratio": lambda: fm.equalized_odds_ratio(*args, **kwargs),
+            "equal_opportunity_difference": lambda: fm.equal_opportunity_difference(*args, **kwargs),
         }
         for name, figure in disparities.items():
             value = defined(figure)
@@ -254,9 +266,10 @@ def fairness(
             "false_negative_rate": fm.false_negative_rate,
             "error_rate": zero_one_loss,
         },
-        y_true=truth,
-        y_pred=hit,
-        sensitive_features=groups,
+        y_true=cell_truth,
+        y_pred=cell_hit,
+        sensitive_features=by,
+        sample_params={name: {"sample_weight": weight} for name in GROUP_METRICS},
     )
     rates: dict[str, dict[str, float]] = {}
     for group, row in frame.by_group.iterrows():

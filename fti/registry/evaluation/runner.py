@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from fti.errors import NotFoundError, ValidationError
 from fti.registry.evaluation import data
-from fti.registry.evaluation.metrics import Outputs, Task, compute, fairness, prepare
+from fti.registry.evaluation.metrics import POSITIVE, Outputs, Task, compute, fairness, prepare
 from fti.registry.evaluation.results import (
     Comparison,
     Evaluation,
@@ -239,7 +239,7 @@ def _figures(
         counts = {value: int(np.count_nonzero(labels == value)) for value in order}
         eligible = [value for value in order if counts[value] >= min_rows]
         disparities, rates = fairness(task, y, out, labels, eligible)
-        positive = y == task.positive
+        positive = y == POSITIVE
         members = [
             GroupResult(
                 value,
