@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fti._names import check_name
-from fti.errors import NotFoundError
+from fti.errors import NotFoundError, ValidationError
 
 if TYPE_CHECKING:
     from fti.config import Settings
@@ -169,6 +169,7 @@ def connect(
         from fti.config import load_settings
 
         settings = load_settings(home, **overrides)
+    _prepare_home(settings.home)
     backends = Backends(settings)
     try:
         project_id = _get_or_create_project(backends.catalog, project, create)
@@ -178,6 +179,29 @@ def connect(
         backends.close()  # a failed connect keeps no database connection open
         raise
     return proj
+
+
+def _prepare_home(home: Path) -> None:
+    """Create the home directory (the default place of every store), or say why it cannot be."""
+    import os
+
+    if home.exists() and not home.is_dir():
+        raise ValidationError(
+            f"the fti home {str(home)!r} is a file, not a directory: pass --home (or set FTI_HOME) "
+            "to a directory"
+        )
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValidationError(
+            f"cannot create the fti home {str(home)!r} ({exc.strerror or exc}): pass --home (or "
+            "set FTI_HOME) to a directory you can write to"
+        ) from exc
+    if not os.access(home, os.W_OK | os.X_OK):
+        raise ValidationError(
+            f"the fti home {str(home)!r} is not writable: pass --home (or set FTI_HOME) to a "
+            "directory you can write to"
+        )
 
 
 def _get_or_create_project(catalog: Catalog, name: str, create: bool) -> int:

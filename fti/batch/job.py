@@ -12,7 +12,8 @@ Predictions go to the output feature group (primary key and event time of the in
 ``prediction``, one ``proba_<class>`` column per class for classifiers, ``model_name``,
 ``model_version``, ``scored_at``) through :meth:`~fti.features.feature_group.FeatureGroup.insert_stream`:
 written as they are scored and committed once, at the end, so a failure while scoring commits
-nothing. When the group holds no row in the scored time range (a new group, or the next day of a
+nothing; a group created by a run that was killed before its commit is removed by the next
+run. When the group holds no row in the scored time range (a new group, or the next day of a
 daily job) nothing can be replaced and the commit appends; otherwise it upserts by (primary key,
 event time), so re-running a job converges to the same rows. Statistics of the predictions are
 computed on demand.
@@ -139,6 +140,7 @@ def score(
             "view, so batch scoring cannot read its inputs; register it with its feature view "
             "(e.g. run.log_model(..., feature_view=fv))"
         )
+    _drop_abandoned(project, output, output_version)
     td_version = version.training_dataset_version
     columns = fv.feature_names(transformed=True, training_dataset_version=td_version)
     keys = fv.query.key_columns()
@@ -288,6 +290,24 @@ def _hand_over(feed: queue.Queue[Any], item: Any, writer: Future[Any] | None) ->
                 return
 
 
+_DESCRIPTION = "batch predictions of model {model!r} over feature view {view!r}"
+
+
+def _drop_abandoned(project: Project, output: str, version: int) -> None:
+    """Delete the predictions group a killed run created and never committed to (no schema, no
+    commit, the description batch scoring gives the groups it creates); this run makes it anew.
+    A run that fails cleanly deletes such a group itself."""
+    from fti.errors import NotFoundError
+
+    try:
+        group = project.feature_store.get_feature_group(output, version)
+    except NotFoundError:
+        return
+    ours = group.description.startswith(_DESCRIPTION.split("{", 1)[0])
+    if ours and group.features is None and group.latest_commit_version() is None and not group.commits():
+        group.delete()
+
+
 def _output_group(
     project: Project, output: str, version: int, keys: list[str], fv: FeatureView, model: Any, table: pa.Table
 ) -> tuple[FeatureGroup, bool]:
@@ -304,7 +324,7 @@ def _output_group(
             version,
             primary_key=fv.primary_key,
             event_time=fv.event_time,
-            description=f"batch predictions of model {model.name!r} over feature view {fv.name!r}",
+            description=_DESCRIPTION.format(model=model.name, view=fv.name),
         )
         return created, True
     if group.primary_key != list(fv.primary_key) or group.event_time != fv.event_time:

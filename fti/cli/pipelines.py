@@ -186,15 +186,39 @@ def _report(run: PipelineRun) -> None:
     emit(data, table=table)
 
 
+def _attempt(run: PipelineRun, allowed: int, delay: float | None) -> None:
+    """Progress of a run with retries, on stderr (stdout keeps the result, also for --json)."""
+    if allowed == 1:
+        return
+    window = f" window {run.window_start.isoformat()}" if run.window_start is not None else ""
+    line = f"{run.pipeline}{window}: attempt {run.attempt} of {allowed} {run.status} (run {run.id})"
+    if run.error:
+        line += f": {run.error}"
+    click.echo(line, err=True)
+    if delay is not None:
+        click.echo(f"retrying in {delay:.1f}s: attempt {run.attempt + 1} of {allowed}", err=True)
+
+
+no_retries_option = click.option(
+    "--no-retries",
+    is_flag=True,
+    help="One attempt (per window) whatever the pipeline's retries say.",
+)
+
+
 @pipelines.command()
 @click.argument("name")
 @click.option("--param", "params", multiple=True, help="name=value passed to the function (repeatable).")
 @click.option("--start", default=None, help="Window start (ISO 8601; default: the last closed window).")
 @click.option("--end", default=None, help="Window end (ISO 8601).")
+@no_retries_option
 @json_option
 @handle_errors
-def run(name: str, params: tuple[str, ...], start: str | None, end: str | None) -> None:
-    """Run pipeline NAME now, in a subprocess, and wait for the outcome (exit status 1 if it failed)."""
+def run(name: str, params: tuple[str, ...], start: str | None, end: str | None, no_retries: bool) -> None:
+    """Run pipeline NAME now, in a subprocess, and wait for the outcome (exit status 1 if it failed).
+
+    A failed attempt is retried per the pipeline's retries and backoff (--no-retries: one attempt).
+    """
     result = (
         state()
         .project()
@@ -203,6 +227,8 @@ def run(name: str, params: tuple[str, ...], start: str | None, end: str | None) 
             params=_parse_params(params),
             start=None if start is None else _parse_time(start, "--start"),
             end=None if end is None else _parse_time(end, "--end"),
+            retries=not no_retries,
+            on_attempt=_attempt,
         )
     )
     _report(result)
@@ -269,10 +295,17 @@ def resume(name: str) -> None:
     "--step", default=None, help="Window length, e.g. 1h or 1d (default: the schedule's fire times)."
 )
 @click.option("--param", "params", multiple=True, help="name=value passed to every run (repeatable).")
+@no_retries_option
 @json_option
 @handle_errors
-def backfill(name: str, start: str, end: str, step: str | None, params: tuple[str, ...]) -> None:
-    """Run NAME over [START, END) window by window, oldest first (exit status 1 if any failed)."""
+def backfill(
+    name: str, start: str, end: str, step: str | None, params: tuple[str, ...], no_retries: bool
+) -> None:
+    """Run NAME over [START, END) window by window, oldest first (exit status 1 if any failed).
+
+    Each window is retried per the pipeline's retries before the next starts (--no-retries: one
+    attempt per window).
+    """
     results = (
         state()
         .project()
@@ -282,6 +315,8 @@ def backfill(name: str, start: str, end: str, step: str | None, params: tuple[st
             _parse_time(end, "--end"),
             step=step,
             params=_parse_params(params),
+            retries=not no_retries,
+            on_attempt=_attempt,
         )
     )
     emit([r.to_dict() for r in results], table=_print_runs)

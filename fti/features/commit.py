@@ -29,26 +29,26 @@ def insert(
     merge: bool = True,
     with_statistics: bool = True,
 ) -> InsertResult:
-    """Commit a checked ``table`` offline (a merge on the key columns when ``merge`` and the table
-    exists), record the commit and upsert its latest rows online when the group is online-enabled."""
+    """Commit a checked ``table`` offline (a merge on the key columns when ``merge``), record the
+    commit and upsert its latest rows online when the group is online-enabled."""
     offline = fg.project.backends.offline
-    previous = offline.version(fg.table_name)
-    merge_keys = fg.key_columns
-    upsert = merge and previous is not None
-    version = offline.write(fg.table_name, table, merge_keys=merge_keys if upsert else None)
+    version = offline.write(
+        fg.table_name,
+        table,
+        merge_keys=fg.key_columns if merge else None,
+        metadata={"operation": "insert", "validation": status},
+    )
     stats = None
     if with_statistics:
         from fti.features.statistics import compute_statistics  # DuckDB: only when needed
 
-        # On the first commit the table is exactly this insert: skip re-reading it from disk.
-        stats = compute_statistics(
-            table if previous is None else offline.dataset(fg.table_name, version=version)
-        )
+        # The first commit created the table from exactly this insert: skip re-reading it.
+        stats = compute_statistics(table if version == 0 else offline.dataset(fg.table_name, version=version))
     record(fg, version, "insert", table.num_rows, status, report, stats)
     online_rows = 0
     if fg.online_enabled:
         online = fg.project.backends.online
-        if online.applied_version(fg.table_name) == previous:
+        if online.applied_version(fg.table_name) == (version - 1 if version else None):
             latest = ingestion.latest_per_key(table, fg.primary_key, fg.event_time)
             online_rows = online.write(
                 fg.table_name,
@@ -103,11 +103,15 @@ def write_stream(
             raise
 
     offline = fg.project.backends.offline
-    merge_keys = fg.key_columns
-    upsert = merge and offline.version(fg.table_name) is not None
     reader = pa.RecordBatchReader.from_batches(first.schema, checked())
+    status = "none" if validation == "none" or fg.expectation_suite is None else "passed"
     try:
-        version = offline.write(fg.table_name, reader, merge_keys=merge_keys if upsert else None)
+        version = offline.write(
+            fg.table_name,
+            reader,
+            merge_keys=fg.key_columns if merge else None,
+            metadata={"operation": "insert", "validation": status},
+        )
     except Exception:
         if failure:
             raise failure[0] from None
@@ -124,7 +128,8 @@ def record(
     report: dict[str, Any] | None,
     stats: dict[str, Any] | None = None,
 ) -> None:
-    """Add offline commit ``version`` to the group's history in the catalog."""
+    """Add offline commit ``version`` to the group's history in the catalog (completing what
+    :func:`reconcile` may have recovered of it meanwhile), then fill any hole left before it."""
     records.record_commit(
         fg.project.backends.catalog,
         fg.id,
@@ -135,6 +140,51 @@ def record(
         report=report,
         statistics=stats,
     )
+    reconcile(fg, latest=version)
+
+
+# Delta operations of fti's own writes, by the name the catalog gives them
+_OPERATIONS = {"WRITE": "insert", "MERGE": "insert", "ADD COLUMN": "append_features"}
+
+
+def reconcile(fg: FeatureGroup, latest: int | None = None) -> int:
+    """Record the commits of the group's offline table that the catalog lacks; returns how many.
+
+    A writer that dies between its Delta commit and the catalog record leaves such a hole. They
+    are recovered from the Delta log: version, time, operation, rows (from the commit's metrics)
+    and the validation outcome the writer attached to the commit (``unknown`` without it); the
+    validation report and statistics are not in the log (``statistics(v)`` computes them on
+    demand). Cheap when nothing is missing: one catalog query besides reading the table's version.
+    (:meth:`FeatureGroup.reconcile` also restores a schema its first writer did not store.)
+    """
+    offline = fg.project.backends.offline
+    catalog = fg.project.backends.catalog
+    if latest is None:
+        latest = offline.version(fg.table_name)
+    if latest is None:
+        return 0
+    count, newest = records.commit_extent(catalog, fg.id)
+    if count >= latest + 1 and newest is not None and newest >= latest:
+        return 0  # Delta versions are 0..latest, each recorded once: nothing is missing
+    known = {c.version for c in records.list_commits(catalog, fg.id)}
+    added = 0
+    for commit in offline.history(fg.table_name):
+        if commit.version in known or commit.version > latest:
+            continue
+        operation = commit.metadata.get("operation") or _OPERATIONS.get(
+            commit.operation, commit.operation.lower()
+        )
+        added += records.record_commit(
+            catalog,
+            fg.id,
+            delta_version=commit.version,
+            committed_at=commit.timestamp,
+            operation=operation[:32],
+            rows=commit.rows or 0,
+            status=commit.metadata.get("validation", "unknown")[:16],
+            recovered=True,
+        )
+    return added
 
 
 def materialize(fg: FeatureGroup) -> int:

@@ -7,11 +7,15 @@ so a rejected definition leaves nothing behind in the catalog.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fti.errors import SchemaError, ValidationError
+from fti.errors import AlreadyExistsError, SchemaError, ValidationError
+from fti.features._frames import check_column_names
 from fti.features.query import Query
 from fti.types import Feature
+
+if TYPE_CHECKING:
+    from fti.features.records import FeatureGroupMeta
 
 
 def check_group(
@@ -43,6 +47,60 @@ def check_group(
     return pk, declared, suite_to_json(expectation_suite)
 
 
+def check_unchanged(
+    existing: FeatureGroupMeta,
+    pk: list[str],
+    event_time: str | None,
+    online_enabled: bool,
+    description: str | None,
+    features: list[Feature] | None,
+    suite: dict[str, Any] | None,
+) -> None:
+    """Raise AlreadyExistsError saying what differs when a ``get_or_create`` names an existing
+    group with another definition (the description, features and suite count when given)."""
+    name, version = existing.name, existing.version
+    differences = [
+        f"{field}: stored {stored!r}, given {given!r}"
+        for field, stored, given in (
+            ("primary_key", existing.primary_key, pk),
+            ("event_time", existing.event_time, event_time),
+            ("online_enabled", existing.online_enabled, online_enabled),
+            (
+                "description",
+                existing.description,
+                existing.description if description is None else description,
+            ),
+        )
+        if stored != given
+    ]
+    if suite is not None and suite != existing.expectation_suite:
+        differences.append("expectation_suite: the stored suite differs from the given one")
+    stored = None if existing.features is None else [(f.name, f.dtype) for f in existing.features]
+    given = None if features is None else [(f.name, f.dtype) for f in features]
+    if given is not None and given != stored:
+        shown = "none yet" if stored is None else "[" + ", ".join(f"{n} {d}" for n, d in stored) + "]"
+        differences.append(f"features: stored {shown}, given [{', '.join(f'{n} {d}' for n, d in given)}]")
+    if not differences:
+        return
+    fixes = []
+    if any(d.startswith("description") for d in differences):
+        fixes.append(
+            f"change the description with fs.get_feature_group({name!r}, {version}).update_description(...)"
+        )
+    if (
+        stored is not None
+        and given is not None
+        and given[: len(stored)] == stored
+        and len(given) > len(stored)
+    ):
+        fixes.append("add the new features with fg.append_features([...])")
+    fixes.append(f"create version {version + 1} for a new definition")
+    raise AlreadyExistsError(
+        f"feature group {name!r} version {version} already exists with a different definition "
+        f"({'; '.join(differences)}); {', or '.join(fixes)}"
+    )
+
+
 def _check_primary_key(primary_key: Any) -> list[str]:
     if isinstance(primary_key, str):
         primary_key = [primary_key]
@@ -65,6 +123,7 @@ def _check_features(
     if not all(isinstance(f, Feature) for f in features) or not features:
         raise ValidationError("features must be a non-empty list of fti.Feature(name, dtype)")
     names = [f.name for f in features]
+    check_column_names(names, what="features")
     missing = [c for c in [*pk, *([event_time] if event_time else [])] if c not in names]
     if missing:
         raise ValidationError(f"features must declare the key and event time columns; missing {missing}")

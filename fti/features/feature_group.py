@@ -8,16 +8,18 @@ statistics, reads and online lookups. Its catalog record is read and written thr
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from fti.errors import NotFoundError, SchemaError, ValidationError
+from fti.errors import BackendError, ConflictError, NotFoundError, SchemaError, ValidationError
 from fti.features import commit, records
+from fti.features._tagged import Tagged
 from fti.features.ingestion import InsertResult
 from fti.features.records import CommitInfo, FeatureGroupMeta
-from fti.types import Feature, arrow_type
+from fti.types import Feature, arrow_type, dtype_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,13 +33,17 @@ if TYPE_CHECKING:
 
 __all__ = ["CommitInfo", "FeatureGroup", "FeatureGroupMeta", "InsertResult"]
 
+log = logging.getLogger("fti.features")
 
-class FeatureGroup:
+
+class FeatureGroup(Tagged):
     """A feature group. Obtain one from ``project.feature_store``.
 
     Offline, every insert is one Delta Lake commit (time travel by version or timestamp). Online
     (when ``online_enabled``), the latest row per primary key is kept for low-latency lookups.
     """
+
+    _tag_kind = "feature_group"
 
     def __init__(self, project: FeatureProject, meta: FeatureGroupMeta) -> None:
         self._project = project
@@ -112,26 +118,6 @@ class FeatureGroup:
             "latest_version": self.latest_commit_version(),
         }
 
-    # --- tags -----------------------------------------------------------------------------
-    def add_tag(self, tag: str) -> None:
-        """Tag this feature group version (e.g. ``"pii"``); see :mod:`fti.tags`."""
-        from fti import tags
-
-        tags.add(self._project, "feature_group", self.id, tag)
-
-    def remove_tag(self, tag: str) -> None:
-        """Remove a tag; NotFoundError when the group does not have it."""
-        from fti import tags
-
-        tags.remove(self._project, "feature_group", self.id, tag, what=f"feature group {self.name!r}")
-
-    @property
-    def tags(self) -> list[str]:
-        """This version's tags, sorted."""
-        from fti import tags
-
-        return tags.tags_of(self._project, "feature_group", self.id)
-
     # --- writing --------------------------------------------------------------------------
     def insert(
         self, df: Any, validation: str = "strict", *, write_mode: str = "upsert", statistics: bool = True
@@ -163,11 +149,12 @@ class FeatureGroup:
             raise ValidationError(f"write_mode must be 'upsert' or 'append', got {write_mode!r}")
         table, new_schema = ingestion.prepare(self, df)
         status, report = ingestion.run_validation(self, table, validation)
-        if new_schema is not None:
-            self._set_features(new_schema)
-        return commit.insert(
+        result = commit.insert(
             self, table, status, report, merge=write_mode == "upsert", with_statistics=statistics
         )
+        if new_schema is not None:  # fixed by the first commit that succeeded, not by an attempt
+            self._fix_schema(new_schema)
+        return result
 
     def insert_stream(
         self,
@@ -222,16 +209,18 @@ class FeatureGroup:
             raise ValidationError(f"cannot insert an empty stream into feature group {self.name!r}")
         table, new_schema = ingestion.prepare(self, first, check_unique=not unique_keys)
         status, _ = ingestion.run_validation(self, table, validation)
-        if new_schema is not None:
-            self._set_features(new_schema)
+        if new_schema is not None:  # the later pieces must match the first one's schema
+            self._meta = replace(self._meta, features=new_schema)
         try:
             version, rows = commit.write_stream(
                 self, table, pieces, validation, merge=write_mode == "upsert", unique_keys=unique_keys
             )
-        except Exception:
+        except BaseException:
             if new_schema is not None:  # nothing was committed: the group has no schema yet
-                self._set_features(None)
+                self._meta = replace(self._meta, features=None)
             raise
+        if new_schema is not None:
+            self._fix_schema(new_schema)
         commit.record(self, version, "insert", rows, status, None)
         online_rows = self.materialize() if self.online_enabled else 0
         return InsertResult(version=version, rows=rows, validation=status, online_rows=online_rows)
@@ -258,9 +247,23 @@ class FeatureGroup:
         commit.record(self, version, "append_features", 0, "none", None)
         return version
 
+    def update_description(self, description: str) -> None:
+        """Replace the group's description."""
+        if not isinstance(description, str):
+            raise ValidationError(f"description must be a string, got {description!r}")
+        records.set_description(self._project.backends.catalog, self.id, description)
+        self._meta = replace(self._meta, description=description)
+
     def _set_features(self, features: list[Feature] | None) -> None:
         records.set_features(self._project.backends.catalog, self.id, features)
         self._meta = replace(self._meta, features=features)
+
+    def _fix_schema(self, features: list[Feature]) -> None:
+        """Store the schema the first commit fixed (kept if a concurrent first writer stored it)."""
+        catalog = self._project.backends.catalog
+        records.set_features(catalog, self.id, features, only_if_unset=True)
+        stored = records.find_feature_group(catalog, self._project.id, self.name, self.version)
+        self._meta = replace(self._meta, features=features if stored is None else stored.features)
 
     def materialize(self) -> int:
         """Bring the online store up to the latest offline commit; returns rows written.
@@ -269,12 +272,52 @@ class FeatureGroup:
         """
         return commit.materialize(self)
 
-    def delete(self) -> None:
-        """Delete the group: its online rows, its offline table (all history), its tags and its metadata."""
-        from fti import tags
+    def reconcile(self) -> int:
+        """Record offline commits that the catalog is missing; returns how many were recorded.
 
-        tags.forget(self._project, "feature_group", self.id)  # first: a catalog id may be reused
+        A writer killed between its offline commit and the catalog record leaves such a hole in
+        :meth:`commits` (and in the rows ``on_new_data`` triggers count). Runs on connect, at
+        every insert and before :meth:`commits`; cheap when nothing is missing.
+        """
+        added = commit.reconcile(self)
+        if self.features is None:  # the writer of the first commit died before storing the schema
+            schema = self._project.backends.offline.schema(self.table_name)
+            if schema is not None:
+                self._fix_schema([Feature(f.name, dtype_of(f.type) or "string") for f in schema])
+        return added
+
+    def delete(self, *, force: bool = False) -> None:
+        """Delete the group: its online rows, its offline table (all history), its tags and its
+        metadata.
+
+        Args:
+            force: Also delete the feature views that read this group (and their training
+                datasets). Without it, a group that a view reads is not deleted.
+
+        Raises:
+            ConflictError: feature views read the group and ``force`` is False.
+        """
+        if not isinstance(force, bool):
+            raise ValidationError(f"force must be True or False, got {force!r}")
         backends = self._project.backends
+        views = [
+            v
+            for v in records.list_feature_views(backends.catalog, self._project.id)
+            if any((p.get("group"), p.get("version")) == (self.name, self.version) for p in v.query["parts"])
+        ]
+        if views and not force:
+            names = ", ".join(f"{v.name} version {v.version}" for v in views)
+            raise ConflictError(
+                f"feature group {self.name!r} version {self.version} is used by feature view(s) "
+                f"{names}; delete them first (fv.delete()) or delete the group with force=True, "
+                "which deletes them too"
+            )
+        from fti import tags
+        from fti.features.feature_view import FeatureView
+
+        for meta in views:
+            FeatureView(self._project, meta).delete()
+        tags.forget(self._project, "feature_group", self.id)  # first: a catalog id may be reused
         if self.online_enabled:
             backends.online.delete_table(self.table_name)
         backends.offline.delete(self.table_name)
@@ -307,9 +350,23 @@ class FeatureGroup:
             raise ValidationError(f"as_of must be a commit version (int) or a datetime, got {as_of!r}")
         try:
             return self._project.backends.offline.dataset(self.table_name, version=as_of)
-        except NotFoundError:
+        except NotFoundError as exc:
             if as_of is None and self.latest_commit_version() is None:
                 return None
+            what = f"feature group {self.name!r} version {self.version}"
+            if "latest" in exc.details:
+                raise NotFoundError(
+                    f"{what} has no commit {as_of}: its commits are 0 to {exc.details['latest']} "
+                    f"(see fg.commits() or `fti fg show {self.name}`)"
+                ) from exc
+            if "first_commit_at" in exc.details:
+                assert isinstance(as_of, datetime)
+                raise NotFoundError(
+                    f"{what} has no commit at or before {as_of.isoformat()}: its first commit was at "
+                    f"{exc.details['first_commit_at']}"
+                ) from exc
+            if self.latest_commit_version() is None:
+                raise NotFoundError(f"{what} has no commit yet; insert data first") from exc
             raise
 
     def read_arrow(
@@ -367,6 +424,10 @@ class FeatureGroup:
 
     def commits(self) -> list[CommitInfo]:
         """The commit history, oldest first: version, time, rows inserted, validation outcome."""
+        try:
+            self.reconcile()
+        except BackendError as exc:  # the catalog's history is still worth showing
+            log.warning("commits of feature group %r not reconciled: %s", self.name, exc)
         return records.list_commits(self._project.backends.catalog, self.id)
 
     def latest_commit_version(self) -> int | None:
@@ -376,6 +437,7 @@ class FeatureGroup:
         """Statistics per column as of commit ``version`` (None = latest)."""
         if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 0):
             raise ValidationError(f"statistics version must be a commit version >= 0, got {version!r}")
+        self.reconcile()
         found = records.commit_statistics(self._project.backends.catalog, self.id, version)
         if found is None:
             raise NotFoundError(

@@ -6,11 +6,12 @@ in :mod:`fti.features.records`, and everything a group or a view does is in the 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fti._names import check_name, check_version
-from fti.errors import AlreadyExistsError, NotFoundError
+from fti.errors import AlreadyExistsError, FtiError, NotFoundError, ValidationError
 from fti.features import definitions, records
 from fti.features.feature_group import FeatureGroup
 from fti.types import Feature
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from fti.features.search import CommitEntry, FeatureGroupInfo, FeatureInfo, FeatureViewInfo
     from fti.paging import Page
     from fti.storage.metadata.base import Catalog
+
+log = logging.getLogger("fti.features")
 
 
 class FeatureStore:
@@ -44,11 +47,15 @@ class FeatureStore:
         primary_key: Sequence[str],
         event_time: str | None = None,
         online_enabled: bool = False,
-        description: str = "",
+        description: str | None = None,
         features: Sequence[Feature] | None = None,
         expectation_suite: Any = None,
     ) -> FeatureGroup:
         """Return the feature group ``name`` at ``version``, creating it if it does not exist.
+
+        An existing group is returned only when the arguments given match it: the key, event
+        time and online flag always count; the description, features and expectation suite when
+        given (None: whatever is stored).
 
         Args:
             name: 1-63 lowercase letters, digits or ``_``.
@@ -57,35 +64,27 @@ class FeatureStore:
             event_time: The column with the time each row's values became true (tz-aware), or
                 None for groups without history semantics.
             online_enabled: Keep the latest row per key in the online store.
-            description: Free text.
+            description: Free text (default: empty for a new group).
             features: Declare the schema up front; otherwise the first insert fixes it.
             expectation_suite: A ``pandera.pandas.DataFrameSchema`` checked on every insert.
 
         Raises:
             ValidationError: a bad name, version, key, event time, flag, feature list or suite.
-            AlreadyExistsError: the version exists with a different key, event time or online flag.
+            AlreadyExistsError: the version exists with a different definition; the message says
+                what differs and how to change it.
         """
         check_name(name, "feature group")
         check_version(version, "feature group")
         pk, declared, suite = definitions.check_group(
             primary_key, event_time, online_enabled, features, expectation_suite
         )
+        if description is not None and not isinstance(description, str):
+            raise ValidationError(f"description must be a string, got {description!r}")
         existing = records.find_feature_group(self._catalog, self._project.id, name, version)
         if existing is not None:
-            differences = [
-                f"{field}: stored {stored!r}, given {given!r}"
-                for field, stored, given in (
-                    ("primary_key", existing.primary_key, pk),
-                    ("event_time", existing.event_time, event_time),
-                    ("online_enabled", existing.online_enabled, online_enabled),
-                )
-                if stored != given
-            ]
-            if differences:
-                raise AlreadyExistsError(
-                    f"feature group {name!r} version {version} already exists with a different "
-                    f"definition ({'; '.join(differences)}); create version {version + 1} instead"
-                )
+            definitions.check_unchanged(
+                existing, pk, event_time, online_enabled, description, declared, suite
+            )
             return FeatureGroup(self._project, existing)
         values = {
             "name": name,
@@ -93,7 +92,7 @@ class FeatureStore:
             "primary_key": pk,
             "event_time": event_time,
             "online_enabled": online_enabled,
-            "description": description,
+            "description": description or "",
             "features": None if declared is None else [f.to_dict() for f in declared],
             "expectation_suite": suite,
             "table_name": f"{self._project.name}__{name}__v{version}",
@@ -145,9 +144,22 @@ class FeatureStore:
         return search.recent_commits(self._project, limit)
 
     def materialize_all(self) -> int:
-        """Catch up every online-enabled group whose online store lags the offline store."""
-        metas = records.list_feature_groups(self._catalog, self._project.id, online_only=True)
-        return sum(FeatureGroup(self._project, m).materialize() for m in metas)
+        """Catch up every group after a crash (run by ``fti.connect``); returns online rows written.
+
+        Records offline commits the catalog is missing (:meth:`FeatureGroup.reconcile`) and brings
+        every online store that lags its offline table up to date. A group that cannot be caught
+        up is logged and skipped: one broken group must not make connecting to the project fail
+        (its own inserts and reads still report the problem).
+        """
+        written = 0
+        for meta in records.list_feature_groups(self._catalog, self._project.id):
+            group = FeatureGroup(self._project, meta)
+            try:
+                group.reconcile()
+                written += group.materialize()
+            except FtiError as exc:
+                log.warning("feature group %r version %s was not caught up: %s", meta.name, meta.version, exc)
+        return written
 
     # --- feature views --------------------------------------------------------------------
     def get_or_create_feature_view(
@@ -238,6 +250,5 @@ class FeatureStore:
 
     def _view(self, meta: FeatureViewMeta) -> FeatureView:
         from fti.features.feature_view import FeatureView
-        from fti.features.query import Query
 
-        return FeatureView(self._project, meta, Query.from_dict(meta.query, self))
+        return FeatureView(self._project, meta)  # its query is resolved on first use

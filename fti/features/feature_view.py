@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import ValidationError
+from fti.features._tagged import Tagged
 from fti.features.batch_data import BATCH_RETURN_TYPES, DEFAULT_BATCH_ROWS
 from fti.features.records import FeatureViewMeta
 
@@ -32,18 +34,18 @@ if TYPE_CHECKING:
 __all__ = ["BATCH_RETURN_TYPES", "DEFAULT_BATCH_ROWS", "FeatureView", "FeatureViewMeta"]
 
 
-class FeatureView:
+class FeatureView(Tagged):
     """A feature view. Obtain one from ``project.feature_store.get_or_create_feature_view``."""
 
-    def __init__(self, project: FeatureProject, meta: FeatureViewMeta, query: Query) -> None:
+    _tag_kind = "feature_view"
+
+    def __init__(self, project: FeatureProject, meta: FeatureViewMeta, query: Query | None = None) -> None:
         from fti.features.transformations import parse
 
         self._project = project
         self._meta = meta
-        self.query = query
+        self._query = query  # resolved on first use: a view whose group is gone can be listed, deleted
         self._specs: dict[str, Spec] = {f: parse(s, f) for f, s in meta.transformations.items()}
-        label_set = set(meta.labels)
-        self._inputs = [(c.name, c.dtype) for c in query.columns() if c.name not in label_set]
         self._transformers: dict[int | None, Transformer] = {}
         """Fitted transformers by training-dataset version (None: nothing fitted), read once each."""
         self._serving: FeatureViewServing | None = None
@@ -57,6 +59,26 @@ class FeatureView:
     @property
     def id(self) -> int:
         return self._meta.id
+
+    @property
+    def query(self) -> Query:
+        """The groups and features the view joins; NotFoundError when a group it reads is gone."""
+        if self._query is None:
+            from fti.features.query import Query
+
+            what = f"feature view {self.name!r} version {self.version}"
+            self._query = Query.of_view(self._meta.query, self._project.feature_store, what)
+        return self._query
+
+    @cached_property
+    def _inputs(self) -> list[tuple[str, str]]:
+        return self.query.inputs(self._meta.labels)
+
+    def delete(self) -> None:
+        """Delete the view and its training datasets; models trained from it keep their lineage."""
+        from fti.features import training_data
+
+        training_data.delete_view(self)
 
     @property
     def name(self) -> str:
@@ -99,25 +121,6 @@ class FeatureView:
 
     def __repr__(self) -> str:
         return f"FeatureView(name={self.name!r}, version={self.version})"
-
-    def add_tag(self, tag: str) -> None:
-        """Tag this feature view version; see :mod:`fti.tags`."""
-        from fti import tags
-
-        tags.add(self._project, "feature_view", self.id, tag)
-
-    def remove_tag(self, tag: str) -> None:
-        """Remove a tag; NotFoundError when the view does not have it."""
-        from fti import tags
-
-        tags.remove(self._project, "feature_view", self.id, tag, what=f"feature view {self.name!r}")
-
-    @property
-    def tags(self) -> list[str]:
-        """This version's tags, sorted."""
-        from fti import tags
-
-        return tags.tags_of(self._project, "feature_view", self.id)
 
     def models(self) -> list[ModelVersion]:
         """Model versions trained from this feature view (lineage, the other direction)."""
@@ -465,8 +468,7 @@ class FeatureView:
     def _current_serving(self) -> FeatureViewServing:
         if self._serving is None:
             self.init_serving()
-        assert self._serving is not None
-        return self._serving
+        return self._serving  # type: ignore[return-value]  # set by init_serving
 
     def get_feature_vector(
         self,
@@ -494,6 +496,5 @@ class FeatureView:
         See :meth:`FeatureViewServing.get_feature_vectors
         <fti.features.vectors.FeatureViewServing.get_feature_vectors>`.
         """
-        return self._current_serving().get_feature_vectors(
-            entries, passed_features, return_type, allow_missing
-        )
+        serving = self._current_serving()
+        return serving.get_feature_vectors(entries, passed_features, return_type, allow_missing)

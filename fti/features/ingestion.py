@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from fti._buffers import integer_view
 from fti.errors import ExpectationError, SchemaError, ValidationError
-from fti.features._frames import normalize, to_arrow
+from fti.features._frames import cast_exactly, check_column_names, normalize, to_arrow
 from fti.features.records import CommitInfo
 from fti.types import Feature, arrow_type, dtype_of
 
@@ -64,6 +64,7 @@ def prepare(
 
     new_schema: list[Feature] | None = None
     if fg.features is None:
+        check_column_names(table.column_names, what=f"data for feature group {fg.name!r}")
         table = normalize(table, what=f"data for feature group {fg.name!r}")
         new_schema = [Feature(f.name, dtype_of(f.type) or "") for f in table.schema]
     else:
@@ -95,7 +96,11 @@ def _conform(fg: FeatureGroup, table: pa.Table) -> pa.Table:
         if name not in table.column_names:
             continue
         column = table.column(name)
-        cast = _cast(column, dtype)
+        try:
+            cast = _cast(column, dtype, name)
+        except SchemaError as exc:  # compatible types, but a value does not fit: say which
+            problems.append(exc.message)
+            continue
         if cast is None:
             got = dtype_of(column.type) or str(column.type)
             if pa.types.is_timestamp(column.type) and column.type.tz is None:
@@ -110,8 +115,9 @@ def _conform(fg: FeatureGroup, table: pa.Table) -> pa.Table:
     return pa.table(columns, names=list(expected))
 
 
-def _cast(column: pa.ChunkedArray, dtype: str) -> pa.ChunkedArray | None:
-    """Cast to the stored type when that loses nothing; None when the types are incompatible."""
+def _cast(column: pa.ChunkedArray, dtype: str, name: str) -> pa.ChunkedArray | None:
+    """Cast to the stored type when that loses nothing; None when the types are incompatible, a
+    SchemaError naming the value when they are compatible but a value does not fit."""
     target = arrow_type(dtype)
     if column.type == target:
         return column
@@ -132,22 +138,29 @@ def _cast(column: pa.ChunkedArray, dtype: str) -> pa.ChunkedArray | None:
     )
     if not compatible:
         return None
-    try:
-        return pc.cast(column, target, safe=True)
-    except pa.ArrowInvalid:
-        return None
+    return cast_exactly(column, target, name)
 
 
 def _check_not_null(fg: FeatureGroup, table: pa.Table) -> None:
     for name in fg.key_columns:
         column = table.column(name)
+        kind = "primary key" if name in fg.primary_key else "event time"
         if column.null_count:
             rows = pc.indices_nonzero(pc.is_null(column)).to_pylist()[:MAX_EXAMPLES]
-            kind = "primary key" if name in fg.primary_key else "event time"
             raise ValidationError(
                 f"{kind} column {name!r} has {column.null_count} null value(s) (rows {rows}); "
                 "every row needs a value"
             )
+        if pa.types.is_floating(column.type):
+            # NaN equals nothing, not even itself: such a key could never be looked up or upserted
+            nan = pc.fill_null(pc.is_nan(column), False)
+            count = pc.sum(nan).as_py() or 0
+            if count:
+                rows = pc.indices_nonzero(nan).to_pylist()[:MAX_EXAMPLES]
+                raise ValidationError(
+                    f"{kind} column {name!r} has {count} NaN value(s) (rows {rows}); every row needs "
+                    "a key that equals itself: drop or fill them"
+                )
 
 
 # Up to this many rows the duplicate check uses Arrow compute kernels and numpy (as fast as DuckDB
@@ -246,8 +259,15 @@ def latest_per_key(table: pa.Table | Any, primary_key: list[str], event_time: st
     con.register("data", table)
     keys = ", ".join(quote(k) for k in primary_key)
     order = f"ORDER BY {quote(event_time)} DESC" if event_time else ""
+    # Rows whose key is null or NaN (written before inserts rejected them) can never be looked
+    # up: leave them out rather than let them fail every online write.
+    schema = table.schema
+    valid = [f"{quote(k)} IS NOT NULL" for k in [*primary_key, *([event_time] if event_time else [])]]
+    valid += [f"NOT isnan({quote(k)})" for k in primary_key if pa.types.is_floating(schema.field(k).type)]
     result = fetch_arrow(
-        con, f"SELECT * FROM data QUALIFY row_number() OVER (PARTITION BY {keys} {order}) = 1"
+        con,
+        f"SELECT * FROM data WHERE {' AND '.join(valid)} "
+        f"QUALIFY row_number() OVER (PARTITION BY {keys} {order}) = 1",
     )
     con.close()
     return result

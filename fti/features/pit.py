@@ -13,7 +13,7 @@ streams and parallelises the whole join; there is no Python row loop.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from fti._duckdb import quote as q
@@ -63,7 +63,7 @@ def build_sql(
         value = f"{alias}.{q(column.column)}"
         if part.max_age is not None and spine_ts is not None:
             assert part.group.event_time is not None
-            limit = int(part.max_age.total_seconds() * 1_000_000)
+            limit = part.max_age // timedelta(microseconds=1)  # exact: no float seconds
             age = f"epoch_us({SPINE}.{q(spine_ts)}) - epoch_us({alias}.{q(part.group.event_time)})"
             value = f"CASE WHEN {age} <= {limit} THEN {value} END"
         select.append(f"{value} AS {q(column.name)}")

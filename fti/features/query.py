@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from fti.errors import SchemaError, ValidationError
+from fti.errors import NotFoundError, SchemaError, ValidationError
 
 if TYPE_CHECKING:
     from fti.features.feature_group import FeatureGroup
@@ -187,6 +187,21 @@ class Query:
                 for p in self.parts
             ]
         }
+
+    def inputs(self, labels: Sequence[str]) -> list[tuple[str, str]]:
+        """``(name, dtype)`` of every output column except ``labels``: a model's inputs."""
+        return [(c.name, c.dtype) for c in self.columns() if c.name not in set(labels)]
+
+    @classmethod
+    def of_view(cls, data: dict[str, Any], store: FeatureStore, view: str) -> Query:
+        """The stored query of ``view`` (described for messages); NotFoundError naming the
+        missing group when one it reads was deleted."""
+        try:
+            return cls.from_dict(data, store)
+        except NotFoundError as exc:
+            raise NotFoundError(
+                f"{view} reads {exc.message}; the view cannot be used any more: delete it with fv.delete()"
+            ) from exc
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], store: FeatureStore) -> Query:

@@ -225,6 +225,14 @@ def find(fv: FeatureView, version: int | None = None) -> list[TrainingDataset]:
     return records.find_training_datasets(fv.project.backends.catalog, fv.id, version)
 
 
+def delete_view(fv: FeatureView) -> None:
+    """Delete feature view ``fv``: its training datasets' tables, then its records."""
+    offline = fv.project.backends.offline
+    for record in find(fv):
+        offline.delete(record.table_name)
+    records.delete_feature_view(fv.project.backends.catalog, fv.id)
+
+
 def get(fv: FeatureView, version: int) -> TrainingDataset:
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ValidationError(f"training dataset version must be an integer >= 1, got {version!r}")

@@ -185,8 +185,8 @@ class FeatureViewServing:
             for position, column in group.features:
                 target = columns[position]
                 for i, row in enumerate(rows):
-                    if row is not None:
-                        target[i] = row[column]
+                    if row is not None:  # rows written before a feature was appended lack it: null
+                        target[i] = row.get(column)
         for i, extra in enumerate(passed):
             if extra:
                 for name, value in extra.items():
@@ -224,7 +224,7 @@ class FeatureViewServing:
                 elif passed[i] is not None and column in passed[i]:  # type: ignore[operator]
                     value = passed[i][column]  # type: ignore[index]
                 elif spine_rows[i] is not None:
-                    value = spine_rows[i][column]  # type: ignore[index]
+                    value = spine_rows[i].get(column)  # type: ignore[union-attr]
                 else:
                     value = None
                 key.append(_plain(value))

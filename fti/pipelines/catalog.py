@@ -2,8 +2,8 @@
 
 Get it as ``project.pipelines``. Deploying imports a module, validates every pipeline it declares
 and registers them all in one transaction (a module that fails to import registers nothing).
-Manual runs and backfills execute synchronously, one attempt each, through the same executor as
-the scheduler.
+Manual runs and backfills execute synchronously through the same executor as the scheduler,
+retried per the pipeline's policy (``retries=False`` for one attempt).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import itertools
 import json
 import os
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,14 +25,17 @@ from fti.pipelines import records
 from fti.pipelines import runs as run_records
 from fti.pipelines.definitions import OnNewData, PipelineSpec, Trigger, load_module
 from fti.pipelines.pipeline import Pipeline
-from fti.pipelines.schedules import Schedule, parse_duration, split_window
+from fti.pipelines.schedules import Schedule, parse_duration, retry_delay, split_window
 
 if TYPE_CHECKING:
     from fti.pipelines.runs import PipelineRun
     from fti.project import Project
     from fti.storage.metadata.base import Catalog, Connection
 
-__all__ = ["Pipeline", "PipelineCatalog"]
+__all__ = ["AttemptCallback", "Pipeline", "PipelineCatalog"]
+
+AttemptCallback = Callable[["PipelineRun", int, "float | None"], None]
+"""``(finished attempt, attempts allowed, seconds until the next attempt or None)``."""
 
 
 def _utcnow() -> datetime:
@@ -177,12 +181,21 @@ class PipelineCatalog:
         start: datetime | None = None,
         end: datetime | None = None,
         trigger: str = "manual",
+        retries: bool = True,
+        on_attempt: AttemptCallback | None = None,
     ) -> PipelineRun:
-        """Run ``name`` now, synchronously, as one attempt; returns the finished run.
+        """Run ``name`` now, synchronously; returns the last attempt's run.
 
         Window pipelines get ``start``/``end``; when omitted, a scheduled pipeline gets the window
-        that closed most recently. The pipeline's timeout applies; its retries and overlap policy
-        do not (a manual run is one explicit attempt, also for paused pipelines). Ctrl-C cancels it.
+        that closed most recently. The pipeline's timeout and retries apply (a failed or timed-out
+        attempt is retried after its backoff, as the scheduler would); its overlap policy does not,
+        and paused pipelines run too. Ctrl-C cancels it. A run of an ``on_new_data`` pipeline
+        that succeeds consumes the rows its trigger was waiting for.
+
+        Args:
+            retries: False runs one attempt whatever the pipeline's ``retries`` says.
+            on_attempt: Called after each attempt with its run, the number of attempts allowed
+                and the seconds until the next one (None when no attempt follows).
 
         Raises:
             NotFoundError: unknown pipeline.
@@ -191,6 +204,7 @@ class PipelineCatalog:
         pipeline = self.get(name)
         checked = pipeline.check_params(params or {})
         window = self._window(pipeline, start, end)
+        position = self._trigger_position(pipeline)
         now = _utcnow()
         run_id = records.create_run(
             self._catalog,
@@ -202,7 +216,52 @@ class PipelineCatalog:
             window=window,
         )
         assert run_id is not None
-        return self._execute(pipeline, run_id)
+        result = self._attempts(pipeline, run_id, retries, on_attempt)
+        if position is not None and result.status == run_records.SUCCEEDED:
+            # the rows the trigger was waiting for went into this run: the scheduler must not
+            # start another on the same data
+            records.advance_cursor_to(self._catalog, pipeline.id, position)
+        return result
+
+    def _trigger_position(self, pipeline: Pipeline) -> int | None:
+        """Where an ``on_new_data`` trigger's data ends now (None for other pipelines)."""
+        if not isinstance(pipeline.trigger, OnNewData):
+            return None
+        with self._catalog.connect() as conn:
+            return self._start_position(conn, pipeline.trigger)
+
+    def _attempts(
+        self, pipeline: Pipeline, run_id: int, retries: bool, on_attempt: AttemptCallback | None
+    ) -> PipelineRun:
+        """Execute run ``run_id``, then its retries per the pipeline's policy; the last attempt."""
+        if not isinstance(retries, bool):
+            raise ValidationError(f"retries must be True or False, got {retries!r}")
+        allowed = pipeline.retries + 1 if retries else 1
+        run = self._execute(pipeline, run_id)
+        while True:
+            again = run.status in run_records.RETRYABLE and run.attempt < allowed
+            delay = retry_delay(pipeline.retry_backoff, run.attempt) if again else None
+            if on_attempt is not None:
+                on_attempt(run, allowed, delay)
+            if delay is None:
+                return run
+            time.sleep(delay)
+            root = run.retry_of or run.id
+            retry_id = records.create_run(
+                self._catalog,
+                pipeline_id=pipeline.id,
+                source_digest=pipeline.source_digest,
+                trigger="retry",
+                trigger_key=run.trigger_key or f"retry-of:{root}",
+                attempt=run.attempt + 1,
+                retry_of=root,
+                params=run.params,
+                window=None if run.window_start is None else (run.window_start, run.window_end),  # type: ignore[arg-type]
+                now=_utcnow(),
+            )
+            if retry_id is None:  # created by someone else meanwhile: that one runs it
+                return run
+            run = self._execute(pipeline, retry_id)
 
     def _window(
         self, pipeline: Pipeline, start: datetime | None, end: datetime | None
@@ -248,9 +307,9 @@ class PipelineCatalog:
                     time.sleep(0.02)
             except KeyboardInterrupt:
                 proc.kill(run_records.CANCELLED, "cancelled by the user (Ctrl-C)")
-                executor.finish(self._project, proc, owner=owner, now=_utcnow())
+                executor.finish(self._project, proc, now=_utcnow())
                 raise
-            executor.finish(self._project, proc, owner=owner, now=_utcnow())
+            executor.finish(self._project, proc, now=_utcnow())
         return records.get_run(self._catalog, run_id)
 
     def backfill(
@@ -261,8 +320,13 @@ class PipelineCatalog:
         *,
         step: str | timedelta | None = None,
         params: dict[str, Any] | None = None,
+        retries: bool = True,
+        on_attempt: AttemptCallback | None = None,
     ) -> builtins.list[PipelineRun]:
         """Run a window pipeline over ``[start, end)`` in consecutive windows, oldest first.
+
+        Each window is retried per the pipeline's policy before the next one starts; the result
+        holds each window's last attempt.
 
         Args:
             name: A pipeline whose function takes ``start`` and ``end``.
@@ -270,6 +334,8 @@ class PipelineCatalog:
             end: End of the range (tz-aware), after ``start``.
             step: Window length (``"1h"``); default: the schedule's fire times, else one window.
             params: Extra parameters for every run.
+            retries: False runs one attempt per window.
+            on_attempt: As for :meth:`run`.
         """
         pipeline = self.get(name)
         if not pipeline.signature.takes_window:
@@ -304,7 +370,7 @@ class PipelineCatalog:
                 window=window,
             )
             assert run_id is not None
-            results.append(self._execute(pipeline, run_id))
+            results.append(self._attempts(pipeline, run_id, retries, on_attempt))
         return results
 
     # --- events -------------------------------------------------------------------------------

@@ -294,7 +294,32 @@ def build_spec(
     )
 
 
+OPTIONS = (
+    "name",
+    "schedule",
+    "timezone",
+    "trigger",
+    "retries",
+    "retry_backoff",
+    "timeout",
+    "concurrency",
+    "missed",
+    "secrets",
+)
+"""The keyword options every pipeline decorator takes (see :func:`feature_pipeline`)."""
+
+
 def _decorator(kind: str, func: F | None, options: dict[str, Any]) -> Any:
+    unknown = [key for key in options if key not in OPTIONS]
+    if unknown:
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], OPTIONS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValidationError(
+            f"@fti.{kind}_pipeline has no option {unknown[0]!r}{hint}; its options are {', '.join(OPTIONS)}"
+        )
+
     def wrap(f: F) -> F:
         spec = build_spec(f, kind, **options)
         setattr(f, SPEC_ATTRIBUTE, spec)
@@ -373,7 +398,7 @@ def load_module(path: str | Path) -> tuple[ModuleType, str, list[PipelineSpec]]:
     import sys
     import traceback
 
-    from fti.errors import NotFoundError
+    from fti.errors import FtiError, NotFoundError
 
     source = Path(path).expanduser().resolve()
     if not source.is_file() or source.suffix != ".py":
@@ -393,6 +418,12 @@ def load_module(path: str | Path) -> tuple[ModuleType, str, list[PipelineSpec]]:
         if isinstance(exc, KeyboardInterrupt):
             raise
         tb = traceback.format_exc()
+        if isinstance(exc, FtiError):  # a declaration fti rejected: where, and what is wrong
+            lines = [f.lineno for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(source)]
+            where = f"{source}, line {lines[-1]}" if lines else str(source)
+            raise ValidationError(
+                f"{where}: {exc.message.rstrip('.')}. Nothing was registered.", details={"traceback": tb}
+            ) from exc
         raise ValidationError(
             f"cannot import pipeline module {str(source)!r}: {type(exc).__name__}: {exc}\n{tb}"
             "Nothing was registered; fix the module and deploy again.",

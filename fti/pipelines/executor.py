@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import FtiError
-from fti.pipelines import records
+from fti.pipelines import processes, records
 from fti.pipelines import runs as run_records
 from fti.secrets.masking import Masker
 
@@ -72,19 +72,17 @@ class RunProcess:
         return self.deadline is not None and time.monotonic() >= self.deadline
 
     def kill(self, outcome: str, reason: str) -> None:
-        """Terminate the whole process group: SIGTERM, then SIGKILL after a grace period."""
+        """Terminate the run's whole process tree (its group and descendants that left it):
+        SIGTERM, then SIGKILL after a grace period."""
         self.outcome, self.reason = outcome, reason
-        kill_group(self.popen.pid, signal.SIGTERM)
+        seen = processes.terminate_tree(self.popen.pid)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=KILL_GRACE)
-        kill_group(self.popen.pid, signal.SIGKILL)
+        processes.kill_tree(self.popen.pid, seen)
         self.popen.wait()
 
 
-def kill_group(pgid: int, sig: int) -> None:
-    """Signal every process in group ``pgid``; a group that is already gone is fine."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
+kill_group = processes.kill_group
 
 
 # Variables a run does not inherit: the secret key, the servers' API keys and anything named like a
@@ -161,6 +159,7 @@ def launch(
         "end": None if run.window_end is None else run.window_end.isoformat(),
         "event": run.event,
         "secrets": list(pipeline.secrets),
+        "log_dir": None,  # set below: where this process captures the run's output
     }
     try:
         secret_values = project.secrets.get_many(pipeline.secrets)
@@ -175,6 +174,7 @@ def launch(
         )
         return None
     log_dir = Path(tempfile.mkdtemp(prefix=f"fti-run-{run.id}-"))
+    spec["log_dir"] = str(log_dir)  # the runner stores these logs itself when it ends
     stdout = (log_dir / "stdout.log").open("wb")
     stderr = (log_dir / "stderr.log").open("wb")
     try:
@@ -217,44 +217,81 @@ def launch(
     )
 
 
-def finish(project: Project, proc: RunProcess, *, owner: str, now: datetime) -> str:
-    """Store the captured output and record the outcome of an ended process; returns the status."""
+def finish(project: Project, proc: RunProcess, *, now: datetime) -> str:
+    """Record the outcome of an ended process unless the runner recorded it; returns the status.
+
+    A runner that ends normally stores its logs and outcome itself (:func:`record_end`), also
+    when no scheduler is alive any more; this records what it could not: a run we killed
+    (timeout, cancellation) or one that died without a word.
+    """
     code = proc.popen.wait()
-    kill_group(proc.popen.pid, signal.SIGKILL)  # nothing the run spawned outlives it
+    processes.kill_tree(proc.popen.pid)  # nothing the run spawned outlives it
     for fh in proc._files:
         fh.close()
+    try:
+        run = records.get_run(project.backends.catalog, proc.run_id)
+        if run.status in run_records.FINAL_STATES:  # recorded by the runner (or a recovery)
+            return run.status
+        return record_end(
+            project,
+            proc.run_id,
+            code,
+            proc.log_dir,
+            proc.masker,
+            finished_at=now,
+            outcome=proc.outcome,
+            reason=proc.reason,
+        )
+    finally:
+        shutil.rmtree(proc.log_dir, ignore_errors=True)
+
+
+def record_end(
+    project: Project,
+    run_id: int,
+    code: int,
+    log_dir: Path,
+    masker: Masker,
+    *,
+    finished_at: datetime,
+    outcome: str | None = None,
+    reason: str | None = None,
+) -> str:
+    """Store a run's captured output (secrets masked) under ``pipelines/<project>/<run_id>/`` and
+    move the run from running to its final state; returns the status the run has now (another
+    process may have recorded it first)."""
     artifacts = project.backends.artifacts
     keys: dict[str, str] = {}
     for stream in ("stdout", "stderr"):
-        key = f"pipelines/{project.name}/{proc.run_id}/{stream}.log"
-        captured = proc.log_dir / f"{stream}.log"
-        if proc.masker:
-            masked = proc.log_dir / f"{stream}.masked.log"
+        key = f"pipelines/{project.name}/{run_id}/{stream}.log"
+        captured = log_dir / f"{stream}.log"
+        if not captured.exists():  # the runner stored them and cleaned up
+            continue
+        if masker:
+            masked = log_dir / f"{stream}.masked.log"
             with captured.open("rb") as source, masked.open("wb") as dest:
-                proc.masker.copy(source, dest)
+                masker.copy(source, dest)
             captured = masked
         artifacts.put_file(key, captured)
         keys[stream] = key
-    shutil.rmtree(proc.log_dir, ignore_errors=True)
-    if proc.outcome is not None:
-        status, error = proc.outcome, proc.reason
+    if outcome is not None:
+        status, error = outcome, reason
     elif code == 0:
         status, error = run_records.SUCCEEDED, None
     else:
         status = run_records.FAILED
-        error = _failure_reason(artifacts.get_bytes(keys["stderr"]), code)
+        error = _failure_reason(artifacts.get_bytes(keys["stderr"]) if "stderr" in keys else b"", code)
     records.transition(
         project.backends.catalog,
-        proc.run_id,
+        run_id,
         from_states=(run_records.RUNNING,),
-        owned_by=owner,
         status=status,
         exit_code=code,
-        finished_at=now,
+        finished_at=finished_at,
         error=error,
-        log_keys=keys,
+        log_keys=keys or None,
     )
-    return status
+    return records.get_run(project.backends.catalog, run_id).status
 
 
 def _failure_reason(stderr: bytes, code: int) -> str:

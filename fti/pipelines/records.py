@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 from fti.errors import NotFoundError
 from fti.pipelines.definitions import Signature, trigger_from_dict
 from fti.pipelines.pipeline import Pipeline
-from fti.pipelines.runs import FINAL_STATES, QUEUED, PipelineRun
+from fti.pipelines.runs import FINAL_STATES, QUEUED, RETRYABLE, PipelineRun
 from fti.pipelines.schedules import Schedule
 from fti.storage.metadata.tables import (
     pipeline_cursors,
@@ -143,18 +143,6 @@ def set_paused(catalog: Catalog, pipeline_id: int, paused: bool, now: datetime) 
         )
 
 
-def move_schedule_cursor(catalog: Catalog, pipeline_id: int, old: datetime | None, new: datetime) -> bool:
-    """Move the schedule cursor from ``old`` to ``new``; False when someone else moved it first."""
-    cursor = pipelines.c.cursor
-    with catalog.begin() as conn:
-        moved = conn.execute(
-            update(pipelines)
-            .where(pipelines.c.id == pipeline_id, cursor.is_(None) if old is None else cursor == old)
-            .values(cursor=new)
-        ).rowcount
-    return bool(moved == 1)
-
-
 # --- runs ------------------------------------------------------------------------------------
 def _run(row: Any) -> PipelineRun:
     m = row._mapping
@@ -209,7 +197,47 @@ def create_run(
     error: str | None = None,
 ) -> int | None:
     """Insert a run; returns its id, or None when ``(trigger_key, attempt)`` already has one."""
-    values = {
+    values = run_values(
+        pipeline_id=pipeline_id,
+        source_digest=source_digest,
+        trigger=trigger,
+        now=now,
+        trigger_key=trigger_key,
+        attempt=attempt,
+        retry_of=retry_of,
+        params=params,
+        window=window,
+        event=event,
+        not_before=not_before,
+        status=status,
+        error=error,
+    )
+    try:
+        with catalog.begin() as conn:
+            result = conn.execute(insert(pipeline_runs).values(**values))
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+    except SqlIntegrityError:
+        return None  # another scheduler created this slot's run first
+
+
+def run_values(
+    *,
+    pipeline_id: int,
+    source_digest: str,
+    trigger: str,
+    now: datetime,
+    trigger_key: str | None = None,
+    attempt: int = 1,
+    retry_of: int | None = None,
+    params: dict[str, Any] | None = None,
+    window: tuple[datetime, datetime] | None = None,
+    event: dict[str, Any] | None = None,
+    not_before: datetime | None = None,
+    status: str = QUEUED,
+    error: str | None = None,
+) -> dict[str, Any]:
+    """The row of a new run (for :func:`create_run` and :func:`fire_schedule`)."""
+    return {
         "pipeline_id": pipeline_id,
         "status": status,
         "trigger": trigger,
@@ -226,12 +254,30 @@ def create_run(
         "error": error,
         "finished_at": now if status in FINAL_STATES else None,
     }
-    try:
-        with catalog.begin() as conn:
-            result = conn.execute(insert(pipeline_runs).values(**values))
-            return int(result.inserted_primary_key[0])  # type: ignore[index]
-    except SqlIntegrityError:
-        return None  # another scheduler created this slot's run first
+
+
+def fire_schedule(
+    catalog: Catalog, pipeline_id: int, old: datetime | None, new: datetime, runs: list[dict[str, Any]]
+) -> bool:
+    """Move the schedule cursor from ``old`` to ``new`` and create ``runs`` (rows from
+    :func:`run_values`) in one transaction: a scheduler that dies midway leaves both undone, so
+    its successor fires the same slot. False when another scheduler moved the cursor first."""
+    cursor = pipelines.c.cursor
+    with catalog.begin() as conn:
+        moved = conn.execute(
+            update(pipelines)
+            .where(pipelines.c.id == pipeline_id, cursor.is_(None) if old is None else cursor == old)
+            .values(cursor=new)
+        ).rowcount
+        if moved != 1:
+            return False
+        for values in runs:
+            try:
+                with conn.begin_nested():  # a run that exists already (e.g. after a redeploy) is kept
+                    conn.execute(insert(pipeline_runs).values(**values))
+            except SqlIntegrityError:
+                pass
+    return True
 
 
 def get_run(catalog: Catalog, run_id: int) -> PipelineRun:
@@ -263,6 +309,33 @@ def list_runs(
         query = query.offset(offset)
     if limit is not None:
         query = query.limit(limit)
+    with catalog.connect() as conn:
+        return [_run(r) for r in conn.execute(query)]
+
+
+def unretried_failures(catalog: Catalog, project_id: int) -> list[PipelineRun]:
+    """Failed or timed-out runs whose pipeline allows another attempt that has none: their
+    retry was missed (the scheduler that should have queued it died)."""
+    retry = pipeline_runs.alias("next_attempt")
+    successor = (
+        select(retry.c.id)
+        .where(
+            retry.c.pipeline_id == pipeline_runs.c.pipeline_id,
+            retry.c.attempt == pipeline_runs.c.attempt + 1,
+            retry.c.retry_of == func.coalesce(pipeline_runs.c.retry_of, pipeline_runs.c.id),
+        )
+        .exists()
+    )
+    query = (
+        _select_runs()
+        .where(
+            pipelines.c.project_id == project_id,
+            pipeline_runs.c.status.in_(RETRYABLE),
+            pipeline_runs.c.attempt <= pipelines.c.retries,
+            ~successor,
+        )
+        .order_by(pipeline_runs.c.id)
+    )
     with catalog.connect() as conn:
         return [_run(r) for r in conn.execute(query)]
 
@@ -366,6 +439,17 @@ def advance_cursor(catalog: Catalog, pipeline_id: int, old: int, new: int) -> bo
             .values(position=new)
         ).rowcount
     return bool(moved == 1)
+
+
+def advance_cursor_to(catalog: Catalog, pipeline_id: int, position: int) -> None:
+    """Move the cursor forward to ``position`` (never back); creates it when unset."""
+    cursor_position(catalog, pipeline_id)
+    with catalog.begin() as conn:
+        conn.execute(
+            update(pipeline_cursors)
+            .where(pipeline_cursors.c.pipeline_id == pipeline_id, pipeline_cursors.c.position < position)
+            .values(position=position)
+        )
 
 
 def reset_cursor(conn: Connection, pipeline_id: int, position: int | None) -> None:

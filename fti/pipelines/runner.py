@@ -7,6 +7,11 @@ declares arrive as JSON on standard input (read before the module is imported) a
 secrets this process can read. Exit status: 0 success, 1 the
 function raised (traceback on stderr), 3 the run could not be set up. The process exits with
 ``os._exit`` once the function returned, so ``atexit`` handlers do not run.
+
+The runner records its own end: it stores its captured output (secrets masked) and moves the
+run to succeeded or failed with its exit status, so a run that finishes while the scheduler that
+started it is dead is neither lost nor run again. It is the child subreaper of everything it
+starts (:mod:`fti.pipelines.processes`) and kills what is left of that before it exits.
 """
 
 from __future__ import annotations
@@ -14,11 +19,19 @@ from __future__ import annotations
 import inspect
 import json
 import sys
+import time
 import traceback
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fti.project import Project
 
 SETUP_FAILED = 3
+_secrets: list[str] = []
+"""The values of the run's secrets, masked in the output it stores."""
+_project: list[Project] = []
+"""The project the function ran with, reused to record the outcome."""
 
 
 def _coerce(func: Any, params: dict[str, Any]) -> dict[str, Any]:
@@ -53,6 +66,7 @@ def main(argv: list[str]) -> int:
 
         declared = list(spec.get("secrets") or [])
         values = json.loads(sys.stdin.read()) if declared else {}
+        _secrets.extend(str(values[name]) for name in declared)
         grant_run_secrets(spec["pipeline"], {name: values[name] for name in declared})
 
         module, digest, _ = load_module(spec["source_path"])
@@ -74,6 +88,7 @@ def main(argv: list[str]) -> int:
         if spec.get("event") is not None or "event" in inspect.signature(func).parameters:
             kwargs["event"] = spec.get("event")  # None for manual runs
         project = connect(project=spec["project"], create=False)
+        _project.append(project)
         from fti.sources.base import bind_run_project
 
         bind_run_project(project)  # sources created without project= use the run's
@@ -81,12 +96,11 @@ def main(argv: list[str]) -> int:
         traceback.print_exc()
         return SETUP_FAILED
     try:
-        with project:
-            result = func(project, **kwargs)
-            if inspect.isawaitable(result):  # async def pipelines
-                import asyncio
+        result = func(project, **kwargs)
+        if inspect.isawaitable(result):  # async def pipelines
+            import asyncio
 
-                asyncio.run(result)  # type: ignore[arg-type]
+            asyncio.run(result)  # type: ignore[arg-type]
     except SystemExit as exc:  # sys.exit(n) inside a pipeline keeps its status
         if exc.code is None or isinstance(exc.code, int):
             return exc.code or 0
@@ -96,6 +110,38 @@ def main(argv: list[str]) -> int:
         traceback.print_exc()
         return 1
     return 0
+
+
+def _record(spec: dict[str, Any], code: int, started: float) -> None:
+    """Store this run's output and outcome in the catalog (see the module docstring). When that
+    fails, the process that started the run records it from the exit status."""
+    import shutil
+    from datetime import timedelta
+    from pathlib import Path
+
+    log_dir = spec.get("log_dir")
+    if not log_dir:
+        return
+    try:
+        from fti.pipelines import executor, records
+        from fti.pipelines.runs import FINAL_STATES, RUNNING
+        from fti.project import connect
+        from fti.secrets.masking import Masker
+
+        project = _project[0] if _project else connect(project=spec["project"], create=False)
+        with project:
+            run = records.get_run(project.backends.catalog, int(spec["run_id"]))
+            if run.status != RUNNING or run.started_at is None:
+                return  # killed, cancelled or recorded meanwhile by someone else
+            # on the clock the run was started with (the scheduler's), plus the time it took
+            finished = run.started_at + timedelta(seconds=time.monotonic() - started)
+            status = executor.record_end(
+                project, run.id, code, Path(log_dir), Masker(_secrets), finished_at=finished
+            )
+        if status in FINAL_STATES:
+            shutil.rmtree(log_dir, ignore_errors=True)
+    except Exception as exc:  # the parent still records it
+        print(f"fti: the run could not record its own outcome ({exc})", file=sys.stderr)
 
 
 def _exit(code: int) -> None:
@@ -111,4 +157,15 @@ def _exit(code: int) -> None:
 
 
 if __name__ == "__main__":
-    _exit(main(sys.argv))
+    from fti.pipelines import processes
+
+    started = time.monotonic()
+    processes.become_subreaper()  # descendants that leave the process group stay ours to kill
+    code = main(sys.argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    import os
+
+    processes.kill_tree(os.getpid(), include_root=False)  # nothing the run started outlives it
+    _record(json.loads(sys.argv[1]), code, started)
+    _exit(code)

@@ -21,15 +21,14 @@ from __future__ import annotations
 import logging
 import os
 import random
-import signal
 import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fti.features import records as feature_records
-from fti.pipelines import executor, records
+from fti.pipelines import executor, processes, records
 from fti.pipelines import runs as run_records
 from fti.pipelines.catalog import PipelineCatalog
 from fti.pipelines.definitions import OnEvent, OnNewData
@@ -43,6 +42,9 @@ if TYPE_CHECKING:
     from fti.storage.metadata.base import Catalog
 
 log = logging.getLogger("fti.scheduler")
+
+_SCHEDULED_TRIGGERS = ("schedule", "new_data", "event")
+"""Runs the scheduler retries (manual runs and backfills are retried by the process running them)."""
 
 
 class Clock(Protocol):
@@ -124,6 +126,9 @@ class Scheduler:
         self.rng = rng or random.Random()
         self.is_leader = False
         self._procs: dict[int, RunProcess] = {}
+        self._adopted: dict[int, float | None] = {}
+        """Runs left by a dead executor whose process still works: id -> timeout in seconds."""
+        self._swept = False
         self._stop = threading.Event()
         self._pipelines = PipelineCatalog(project)
 
@@ -164,12 +169,15 @@ class Scheduler:
             log.info("%s is now the scheduler of project %r", self.holder, self.project.name)
         elif self.is_leader and not leader:
             log.warning("%s lost the lease of project %r; standing by", self.holder, self.project.name)
+        if not leader:
+            self._swept = False
         self.is_leader = leader
         self._reap()
         if not leader:
             return
         by_id = {p.id: p for p in self._pipelines.list()}
         self._recover(now, by_id)
+        self._watch_adopted(now)
         for pipeline in by_id.values():
             if pipeline.paused:
                 continue
@@ -204,7 +212,7 @@ class Scheduler:
                     run_records.TIMED_OUT, f"timed out after {proc.timeout:g}s; its process group was killed"
                 )
             del self._procs[run_id]
-            status = executor.finish(self.project, proc, owner=self.holder, now=self.clock.now())
+            status = executor.finish(self.project, proc, now=self.clock.now())
             log.info("run %s %s (exit code %s)", run_id, status, proc.popen.returncode)
             if status in run_records.RETRYABLE and self.is_leader:
                 self._retry(records.get_run(self._catalog, run_id), self.clock.now())
@@ -233,7 +241,20 @@ class Scheduler:
             log.info("run %s failed; retry %s (attempt %s) in %.1fs", run.id, run_id, run.attempt + 1, delay)
 
     def _recover(self, now: datetime, by_id: dict[int, Pipeline]) -> None:
-        """Mark runs whose executor is gone as failed, kill what they left behind, retry them."""
+        """Take care of runs whose executor (a scheduler or a CLI) is gone.
+
+        A run whose process still works is adopted: it records its own end (see
+        :mod:`fti.pipelines.runner`), this scheduler enforces its timeout and retries it if it
+        fails. A run whose process is gone without recording its end is marked failed and
+        retried. A run that failed while no scheduler was leading gets the retry it missed.
+        """
+        if not self._swept:  # once per leadership: failures nobody was there to retry
+            for run in records.unretried_failures(self._catalog, self.project.id):
+                # a retry's key names its first attempt's trigger ("retry-of:..." for manual runs)
+                first = (run.trigger_key or "").split(":", 1)[0] if run.trigger == "retry" else run.trigger
+                if run.pipeline_id in by_id and first in _SCHEDULED_TRIGGERS:
+                    self._retry(run, now)
+            self._swept = True
         running = records.list_runs(self._catalog, self.project.id, statuses=(run_records.RUNNING,))
         for run in running:
             if run.owner == self.holder or run.pipeline_id not in by_id:
@@ -244,17 +265,52 @@ class Scheduler:
                 if host != executor.HOST or _pid_alive(int(pid)):
                     continue  # a CLI run in progress
             if run.host == executor.HOST and run.pid and executor.process_alive(run.pid, run.id):
-                executor.kill_group(run.pid, signal.SIGKILL)
-            if records.transition(
-                self._catalog,
-                run.id,
-                from_states=(run_records.RUNNING,),
-                status=run_records.FAILED,
-                finished_at=now,
-                error=f"its executor ({owner}) stopped while it was running; marked failed on recovery",
+                if records.transition(
+                    self._catalog, run.id, from_states=(run_records.RUNNING,), owner=self.holder
+                ):
+                    log.warning("run %s was left running by %s: adopted", run.id, owner)
+                    self._adopted[run.id] = by_id[run.pipeline_id].timeout
+                continue
+            self._fail(
+                run, f"its executor ({owner}) stopped while it was running; marked failed on recovery", now
+            )
+
+    def _watch_adopted(self, now: datetime) -> None:
+        """Retry adopted runs that failed, and end those that overran their timeout or died."""
+        for run_id, timeout in list(self._adopted.items()):
+            run = records.get_run(self._catalog, run_id)
+            if run.status in run_records.FINAL_STATES:
+                del self._adopted[run_id]
+                if run.status in run_records.RETRYABLE:
+                    self._retry(run, now)
+            elif run.pid is None or not executor.process_alive(run.pid, run.id):
+                del self._adopted[run_id]
+                self._fail(run, "its process ended without recording an outcome", now)
+            elif (
+                timeout is not None
+                and run.started_at is not None
+                and now >= run.started_at + timedelta(seconds=timeout)
             ):
-                log.warning("run %s was left running by %s: marked failed", run.id, owner)
-                self._retry(records.get_run(self._catalog, run.id), now)
+                del self._adopted[run_id]
+                processes.kill_tree(run.pid)
+                self._fail(
+                    run,
+                    f"timed out after {timeout:g}s; its process tree was killed",
+                    now,
+                    run_records.TIMED_OUT,
+                )
+
+    def _fail(self, run: PipelineRun, reason: str, now: datetime, status: str = run_records.FAILED) -> None:
+        if records.transition(
+            self._catalog,
+            run.id,
+            from_states=(run_records.RUNNING,),
+            status=status,
+            finished_at=now,
+            error=reason,
+        ):
+            log.warning("run %s: %s", run.id, reason)
+            self._retry(records.get_run(self._catalog, run.id), now)
 
     # --- firing ---------------------------------------------------------------------------------
     def _fire_schedule(self, pipeline: Pipeline, now: datetime) -> None:
@@ -263,26 +319,48 @@ class Scheduler:
         plan = plan_fire(pipeline.schedule, cursor, now, missed=pipeline.missed, grace=self.misfire_grace)
         if plan.cursor == cursor:
             return
-        if not records.move_schedule_cursor(self._catalog, pipeline.id, pipeline.cursor, plan.cursor):
-            return  # another scheduler handled these fire times
+        new_runs = []
         if plan.skipped:
-            log.warning(
-                "pipeline %r: %d missed fire time(s) not run (missed=%r), last %s",
-                pipeline.name,
-                len(plan.skipped),
-                pipeline.missed,
-                plan.skipped[-1].isoformat(),
+            # recorded, not just logged: the run history shows which windows were not run and
+            # how to run them
+            start, end = pipeline.schedule.window(plan.skipped[0])[0], plan.skipped[-1]
+            error = (
+                f"not run: {len(plan.skipped)} fire time(s) missed (no scheduler running, or the "
+                f"pipeline paused; missed={pipeline.missed!r}); to run their windows: fti pipelines "
+                f"backfill {pipeline.name} --start {start.isoformat()} --end {end.isoformat()}"
+            )
+            new_runs.append(
+                self._run(pipeline, f"missed:{plan.skipped[0].isoformat()}", (start, end), now, error)
             )
         if plan.slot is not None:
-            records.create_run(
-                self._catalog,
-                pipeline_id=pipeline.id,
-                source_digest=pipeline.source_digest,
-                trigger="schedule",
-                trigger_key=f"schedule:{plan.slot.isoformat()}",
-                window=pipeline.schedule.window(plan.slot),
-                now=now,
+            slot = plan.slot
+            new_runs.append(
+                self._run(pipeline, f"schedule:{slot.isoformat()}", pipeline.schedule.window(slot), now)
             )
+        if not records.fire_schedule(self._catalog, pipeline.id, pipeline.cursor, plan.cursor, new_runs):
+            return  # another scheduler handled these fire times
+        if plan.skipped:
+            log.warning("pipeline %r: %s", pipeline.name, new_runs[0]["error"])
+
+    @staticmethod
+    def _run(
+        pipeline: Pipeline,
+        key: str,
+        window: tuple[datetime, datetime],
+        now: datetime,
+        error: str | None = None,
+    ) -> dict[str, Any]:
+        """A scheduled run (queued), or with ``error`` the record of windows that were not run."""
+        return records.run_values(
+            pipeline_id=pipeline.id,
+            source_digest=pipeline.source_digest,
+            trigger="schedule",
+            trigger_key=key,
+            window=window,
+            now=now,
+            status=run_records.QUEUED if error is None else run_records.CANCELLED,
+            error=error,
+        )
 
     def _fire_new_data(self, pipeline: Pipeline, trigger: OnNewData, now: datetime) -> None:
         cursor = records.cursor_position(self._catalog, pipeline.id)
@@ -344,6 +422,12 @@ class Scheduler:
                     self._catalog, self.project.id, pipeline_id=pipeline.id, statuses=(run_records.RUNNING,)
                 )
             ]
+            forbid = pipeline.concurrency == "forbid"
+            waits = run.trigger == "retry" or (forbid and run.window_start is not None)
+            if running and waits and pipeline.concurrency != "allow":
+                # a window is never dropped: it starts when the running one has finished (a
+                # retry, of an older window, never replaces a newer run either)
+                continue
             if running and pipeline.concurrency == "forbid":
                 records.transition(
                     self._catalog,
@@ -373,10 +457,11 @@ class Scheduler:
         proc = self._procs.pop(run.id, None)
         if proc is not None:
             proc.kill(run_records.CANCELLED, reason)
-            executor.finish(self.project, proc, owner=self.holder, now=now)
+            executor.finish(self.project, proc, now=now)
             return
         if run.host == executor.HOST and run.pid and executor.process_alive(run.pid, run.id):
-            executor.kill_group(run.pid, signal.SIGKILL)
+            processes.kill_tree(run.pid)
+        self._adopted.pop(run.id, None)
         records.transition(
             self._catalog,
             run.id,

@@ -71,20 +71,78 @@ def check_timezone(name: object) -> ZoneInfo:
         ) from exc
 
 
+_CRON_FIELDS = (
+    ("minute", 0, 59, ()),
+    ("hour", 0, 23, ()),
+    ("day-of-month", 1, 31, ()),
+    ("month", 1, 12, ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")),
+    ("day-of-week", 0, 7, ("sun", "mon", "tue", "wed", "thu", "fri", "sat")),
+)
+_CRON_USAGE = "use 5 fields 'minute hour day-of-month month day-of-week'"
+
+
 def check_cron(expression: object) -> str:
-    """A standard 5-field cron expression (or ``@hourly``-style macro); ValidationError otherwise."""
+    """A standard 5-field cron expression (or ``@hourly``-style macro); ValidationError otherwise,
+    naming the field and its range (``minute 61 is out of range 0-59``)."""
     from croniter import croniter
 
     if not isinstance(expression, str) or not expression.strip():
-        raise ValidationError(f"invalid cron expression {expression!r}: use 5 fields like '0 * * * *'")
+        raise ValidationError(f"invalid cron expression {expression!r}: {_CRON_USAGE}, e.g. '0 * * * *'")
     expr = " ".join(expression.split())
     fields = expr.split(" ")
-    if not (expr.startswith("@") or len(fields) == 5) or not croniter.is_valid(expr):
+    if not expr.startswith("@"):
+        if len(fields) != 5:
+            raise ValidationError(f"invalid cron expression {expression!r}: {_CRON_USAGE}, got {len(fields)}")
+        for text, spec in zip(fields, _CRON_FIELDS, strict=True):
+            problem = _cron_field_problem(text, *spec)
+            if problem is not None:
+                raise ValidationError(f"invalid cron expression {expression!r}: {problem}")
+    if not croniter.is_valid(expr):
         raise ValidationError(
-            f"invalid cron expression {expression!r}: use 5 fields 'minute hour day-of-month month "
-            "day-of-week', e.g. '0 * * * *' (hourly) or '30 2 * * 1' (Mondays 02:30)"
+            f"invalid cron expression {expression!r}: {_CRON_USAGE}, e.g. '0 * * * *' (hourly) or "
+            "'30 2 * * 1' (Mondays 02:30)"
         )
     return expr
+
+
+def _cron_field_problem(text: str, name: str, low: int, high: int, names: tuple[str, ...]) -> str | None:
+    """What is wrong with one cron field, or None (croniter judges its extensions: L, W, #, ?)."""
+    if any(mark in text.upper() for mark in ("L", "W", "#", "?")) and not any(
+        n in text.lower() for n in names
+    ):
+        return None
+
+    def value(token: str) -> int | str:
+        lowered = token.lower()
+        if lowered in names:
+            return names.index(lowered) + (1 if name == "month" else 0)
+        if not token.isdigit():
+            return f"{name} {token!r} is not a number, range, list or step"
+        number = int(token)
+        if not low <= number <= high:
+            return f"{name} {number} is out of range {low}-{high}"
+        return number
+
+    for item in text.split(","):
+        base, slash, step = item.partition("/")
+        if slash:
+            if not step.isdigit():
+                return f"{name} step {step!r} is not a number"
+            if int(step) < 1:
+                return f"{name} step {step} must be at least 1"
+        if base == "*":
+            continue
+        first, dash, last = base.partition("-")
+        start = value(first)
+        if isinstance(start, str):
+            return start
+        if dash:
+            end = value(last)
+            if isinstance(end, str):
+                return end
+            if end < start:
+                return f"{name} range {base} is backwards: write the smaller value first"
+    return None
 
 
 @dataclass(frozen=True)

@@ -57,8 +57,8 @@ class Lineage:
         feature_view_name: Feature view name, or None.
         feature_view_version: Feature view version, or None.
         training_dataset_version: Training dataset version, or None.
-        input_versions: ``{offline table: Delta version}`` the training dataset was read from, or
-            None when unknown.
+        input_versions: ``{offline table: Delta version}`` the training dataset was read from
+            (None for a group that had no commit yet), or None when unknown.
     """
 
     model: str
@@ -67,7 +67,7 @@ class Lineage:
     feature_view_name: str | None
     feature_view_version: int | None
     training_dataset_version: int | None
-    input_versions: dict[str, int] | None
+    input_versions: dict[str, int | None] | None
 
     def to_dict(self) -> dict[str, Any]:
         # the full package list is in `fti runs show`
@@ -85,7 +85,7 @@ class Lineage:
 
 def lineage_of(project: Project, mv: ModelVersion) -> Lineage:
     """The lineage record of a model version."""
-    inputs: dict[str, int] | None = None
+    inputs: dict[str, int | None] | None = None
     with project.backends.catalog.connect() as conn:
         run = None if mv.run_id is None else training_records.read_run(conn, mv.run_id)
         if mv.feature_view_id is not None and mv.training_dataset_version is not None:

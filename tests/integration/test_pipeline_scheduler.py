@@ -7,7 +7,9 @@ while moving a ``ManualClock``; runs are real ``python -m fti.pipelines.runner``
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -130,7 +132,9 @@ def always_fails(project, start, end):
     assert project.pipelines.runs() == []  # nothing due before the first fire time
     clock.set(T0 + HOUR - timedelta(seconds=25))  # 01:00:05
     first_tick = clock.now()
-    drive([sched], lambda: len([r for r in project.pipelines.runs() if r.status in ("failed",)]) == 2)
+    drive(
+        [sched], lambda: sorted(r.status for r in project.pipelines.runs()) == ["failed"] * 2 + ["queued"] * 2
+    )
     flaky = runs(project, "flaky")
     assert flaky[0].status == "failed" and "RuntimeError: first attempt fails" in (flaky[0].error or "")
     assert (flaky[0].window_start, flaky[0].window_end) == (
@@ -210,15 +214,18 @@ def slow_{policy}(project, start, end):
     clock.advance(60)  # the next fire time while all three still run
     drive([sched], lambda: len(lines(out, "slow_allow")) == 2 and len(lines(out, "slow_replace")) == 2)
     forbid = runs(project, "slow_forbid")
-    assert [r.status for r in forbid] == ["running", "cancelled"]
-    assert "still running (concurrency='forbid')" in (forbid[1].error or "")
+    assert [r.status for r in forbid] == ["running", "queued"]  # its window waits, never dropped
     assert [r.status for r in runs(project, "slow_allow")] == ["running", "running"]
     replace = runs(project, "slow_replace")
     assert [r.status for r in replace] == ["cancelled", "running"]
     assert f"replaced by run {replace[1].id}" in (replace[0].error or "")
     assert len(lines(out, "slow_forbid")) == 1
     sched.shutdown()  # Ctrl-C path: running runs are cancelled, nothing stays running
-    assert not [r for r in project.pipelines.runs() if r.status in ("running", "queued")]
+    assert not [r for r in project.pipelines.runs() if r.status == "running"]
+    assert [r.status for r in runs(project, "slow_forbid")] == [
+        "cancelled",
+        "queued",
+    ]  # for the next scheduler
 
 
 def test_new_data_and_event_triggers(
@@ -323,7 +330,16 @@ def minutely(project, start, end):
     ]
 
 
-def test_crash_recovery_marks_orphaned_run_failed_and_retries(
+def _abandon(scheduler: Scheduler) -> None:
+    """Reap the handles a "crashed" in-process scheduler left, so nothing leaks from the test."""
+    for proc in scheduler._procs.values():
+        proc.popen.wait()
+        for fh in proc._files:
+            fh.close()
+    scheduler._procs.clear()
+
+
+def test_a_runner_killed_while_its_scheduler_was_dead_is_marked_failed_and_retried(
     project: fti.Project, tmp_path: Path, clock: ManualClock, make_scheduler: Callable[..., Scheduler]
 ) -> None:
     out = deploy(
@@ -345,7 +361,10 @@ def long(project, start, end):
     drive([crashed], lambda: (out / "pid").exists())
     orphan = int((out / "pid").read_text())
     assert runs(project, "long")[0].status == "running"
-    # the scheduler "crashes": it never ticks again and never releases its lease or its run
+    # the scheduler "crashes": it never ticks again and never releases its lease or its run;
+    # then its run's process is killed too (OOM killer, kill -9), so nothing records its end
+    os.kill(orphan, signal.SIGKILL)
+    crashed._procs[runs(project, "long")[0].id].popen.wait()
     survivor = make_scheduler(project, own_connection=True)
     survivor.tick()
     assert not survivor.is_leader and runs(project, "long")[0].status == "running"
@@ -354,20 +373,63 @@ def long(project, start, end):
     assert survivor.is_leader
     first = runs(project, "long")[0]
     assert first.status == "failed" and "stopped while it was running" in (first.error or "")
-    deadline = time.monotonic() + 5
-    while not process_dead(orphan) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert process_dead(orphan), "the orphaned run's process was not killed"
     clock.advance(2)
     drive([survivor], lambda: runs(project, "long")[-1].status == "succeeded")
     history = runs(project, "long")
     assert [(r.attempt, r.status) for r in history] == [(1, "failed"), (2, "succeeded")]
     assert history[1].retry_of == history[0].id and len(lines(out, "long")) == 1
-    for proc in crashed._procs.values():  # reap the abandoned handle so nothing leaks
-        proc.popen.wait()
-        for fh in proc._files:
-            fh.close()
-    crashed._procs.clear()
+    _abandon(crashed)
+
+
+def test_a_run_that_outlives_its_scheduler_records_its_own_end_and_is_not_run_again(
+    project: fti.Project, tmp_path: Path, clock: ManualClock, make_scheduler: Callable[..., Scheduler]
+) -> None:
+    """One run finishes while no scheduler is alive, the other is still running when the
+    successor takes over: both record their own outcome and logs, and neither runs twice."""
+    out = deploy(
+        project,
+        tmp_path,
+        """
+@fti.feature_pipeline(schedule=fti.every(hours=1), retries=2, retry_backoff=1)
+def finishes_alone(project, start, end):
+    record("finishes_alone", start=start.isoformat())  # the side effect
+    while not (OUT / "release_first").exists():
+        time.sleep(0.05)
+    print("finished with nobody watching")
+
+@fti.feature_pipeline(schedule=fti.every(hours=1), retries=2, retry_backoff=1, timeout="1h")
+def adopted(project, start, end):
+    record("adopted", start=start.isoformat())
+    while not (OUT / "release_second").exists():
+        time.sleep(0.05)
+    print("finished under the successor")
+""",
+    )
+    crashed = make_scheduler(project, own_connection=True)
+    clock.set(T0 + HOUR)
+    drive([crashed], lambda: bool(lines(out, "finishes_alone")) and bool(lines(out, "adopted")))
+    # the scheduler "crashes" (never ticks or releases anything again); one run ends meanwhile
+    (out / "release_first").touch()
+    first = runs(project, "finishes_alone")[0]
+    crashed._procs[first.id].popen.wait()
+    done = runs(project, "finishes_alone")[0]
+    assert (done.status, done.exit_code) == ("succeeded", 0) and done.finished_at is not None
+    assert "finished with nobody watching" in project.pipelines.logs(done.id)["stdout"]
+    survivor = make_scheduler(project, own_connection=True)
+    clock.advance(31)
+    survivor.tick()
+    assert survivor.is_leader
+    second = runs(project, "adopted")[0]
+    assert second.status == "running"  # still working: adopted, not killed and re-run
+    (out / "release_second").touch()
+    drive([survivor], lambda: runs(project, "adopted")[0].status == "succeeded")
+    for _ in range(3):
+        survivor.tick()
+    assert "finished under the successor" in project.pipelines.logs(second.id)["stdout"]
+    assert [r.status for r in runs(project, "finishes_alone")] == ["succeeded"]
+    assert [r.status for r in runs(project, "adopted")] == ["succeeded"]
+    assert len(lines(out, "finishes_alone")) == 1 and len(lines(out, "adopted")) == 1  # once each
+    _abandon(crashed)
 
 
 def test_missed_runs_after_downtime_latest_or_skip_and_pause(
@@ -388,25 +450,24 @@ def skipper(project, start, end):
     )
     sched = make_scheduler(project)
     clock.set(T0 + 5 * HOUR + timedelta(minutes=10))  # down from 00:00:30 to 05:10:30
-    drive(
-        [sched],
-        lambda: bool(runs(project, "catch_up")) and runs(project, "catch_up")[0].status == "succeeded",
-    )
+    drive([sched], lambda: any(r.status == "succeeded" for r in runs(project, "catch_up")))
     for _ in range(3):
         sched.tick()
-    assert len(runs(project, "catch_up")) == 1  # one run, never a burst of five
+    missed, ran = runs(project, "catch_up")  # one run, never a burst of five
+    assert missed.status == "cancelled" and "4 fire time(s) missed" in (missed.error or "")
+    assert ran.status == "succeeded" and ran.trigger == "schedule"
     assert lines(out, "catch_up") == [
         {"start": "2030-01-01T04:00:00+00:00", "end": "2030-01-01T05:00:00+00:00"}
     ]
-    assert runs(project, "skipper") == []  # late fire times skipped
+    assert [r.status for r in runs(project, "skipper")] == ["cancelled"]  # late fire times skipped
     project.pipelines.pause("catch_up")
     clock.set(datetime(2030, 1, 1, 6, 0, 5, tzinfo=UTC))
     drive(
         [sched],
-        lambda: bool(runs(project, "skipper")) and runs(project, "skipper")[0].status == "succeeded",
+        lambda: len(runs(project, "skipper")) == 2 and runs(project, "skipper")[1].status == "succeeded",
     )
     assert lines(out, "skipper") == [{"start": "2030-01-01T05:00:00+00:00"}]  # on time: it runs
-    assert len(runs(project, "catch_up")) == 1  # paused
+    assert len(runs(project, "catch_up")) == 2  # paused
 
 
 def test_retry_after_a_redeploy_runs_the_fixed_code(
@@ -430,3 +491,157 @@ def buggy(project, start, end):
     assert "ZeroDivisionError: bug" in (first.error or "")
     assert retry.source_digest == fixed.source_digest != first.source_digest
     assert lines(out, "buggy") == [{"ok": True}]
+
+
+def test_a_manual_run_consumes_the_rows_its_new_data_trigger_waited_for(
+    project: fti.Project, tmp_path: Path, clock: ManualClock, make_scheduler: Callable[..., Scheduler]
+) -> None:
+    out = deploy(
+        project,
+        tmp_path,
+        """
+@fti.training_pipeline(trigger=fti.on_new_data("transactions", min_rows=2))
+def retrain(project, event=None):
+    fg = project.feature_store.get_feature_group("transactions")
+    record("retrain", rows=int(fg.read_arrow().num_rows), triggered=event is not None)
+""",
+    )
+    fg = project.feature_store.get_or_create_feature_group(
+        "transactions", primary_key=["id"], event_time="ts"
+    )
+
+    def insert(ids: list[int]) -> None:
+        fg.insert(pd.DataFrame({"id": ids, "ts": [T0] * len(ids), "amount": [1.0] * len(ids)}))
+
+    insert([1, 2, 3])
+    manual = project.pipelines.run("retrain")  # trains on rows 1-3 by hand
+    assert manual.status == "succeeded"
+    sched = make_scheduler(project)
+    for _ in range(3):
+        sched.tick()
+    assert [r.id for r in project.pipelines.runs("retrain")] == [manual.id]  # not retrained on them
+    insert([4, 5])
+    drive([sched], lambda: len(lines(out, "retrain")) == 2)
+    assert lines(out, "retrain") == [
+        {"rows": 3, "triggered": False},
+        {"rows": 5, "triggered": True},
+    ]
+
+
+def test_a_retry_of_a_window_waits_for_the_next_slot_instead_of_being_cancelled(
+    project: fti.Project, tmp_path: Path, clock: ManualClock, make_scheduler: Callable[..., Scheduler]
+) -> None:
+    out = deploy(
+        project,
+        tmp_path,
+        """
+@fti.feature_pipeline(schedule=fti.every(minutes=1), retries=1, retry_backoff=20, concurrency="forbid")
+def windows(project, start, end):
+    record("attempts", start=start.isoformat())
+    if start.minute == 0 and not (OUT / "failed_once").exists():
+        (OUT / "failed_once").touch()
+        raise RuntimeError("interrupted")
+    if start.minute == 1:  # the next slot runs long: the retry of the first comes due meanwhile
+        while not (OUT / "release").exists():
+            time.sleep(0.05)
+    record("done", start=start.isoformat())
+""",
+    )
+    sched = make_scheduler(project)
+    clock.set(T0 + timedelta(seconds=80))  # 00:01:50: window 00:00-00:01 fails, retry at 00:02:10+
+    drive([sched], lambda: [r.status for r in runs(project, "windows")] == ["failed", "queued"])
+    clock.set(T0 + timedelta(seconds=91))  # 00:02:01: window 00:01-00:02 starts and runs long
+    drive([sched], lambda: len(lines(out, "attempts")) == 2)
+    clock.advance(30)  # the retry of window 00:00 is due while window 00:01 runs
+    for _ in range(5):
+        sched.tick()
+    retry = runs(project, "windows")[1]
+    assert (retry.trigger, retry.status) == ("retry", "queued"), retry.error  # waits, not cancelled
+    (out / "release").touch()
+    drive(
+        [sched], lambda: [r.status for r in runs(project, "windows")] == ["failed", "succeeded", "succeeded"]
+    )
+    assert sorted(x["start"] for x in lines(out, "done")) == [
+        "2030-01-01T00:00:00+00:00",
+        "2030-01-01T00:01:00+00:00",
+    ]
+
+
+DYING_LEADER = """
+import os, signal, sys
+from datetime import timedelta
+from sqlalchemy import event
+import fti
+from fti.pipelines.scheduler import ManualClock, Scheduler
+from tests.integration.test_pipeline_scheduler import T0
+
+project = fti.connect(home=sys.argv[1], catalog_url=sys.argv[2])
+
+@event.listens_for(project.backends.catalog.engine, "before_cursor_execute")
+def die_creating_the_run(conn, cursor, statement, *args):
+    if statement.lstrip().upper().startswith("INSERT INTO PIPELINE_RUNS"):
+        os.kill(os.getpid(), signal.SIGKILL)  # the leader dies while firing the slot
+
+Scheduler(project, clock=ManualClock(T0 + timedelta(seconds=31)), lease_ttl=timedelta(seconds=30)).tick()
+"""
+
+
+def test_a_slot_whose_leader_died_while_firing_it_runs_after_the_failover(
+    home: Path, catalog_url: str, tmp_path: Path, clock: ManualClock, make_scheduler: Callable[..., Scheduler]
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    project = fti.connect(home=home, catalog_url=catalog_url)
+    try:
+        out = deploy(
+            project,
+            tmp_path,
+            """
+@fti.feature_pipeline(schedule=fti.every(minutes=1))
+def minutely(project, start, end):
+    record("minutely", start=start.isoformat())
+""",
+        )
+        root = str(Path(__file__).resolve().parents[2])
+        dying = subprocess.run(
+            [sys.executable, "-c", DYING_LEADER, str(home), catalog_url], cwd=root, capture_output=True
+        )
+        assert dying.returncode == -signal.SIGKILL, dying.stderr.decode()
+        assert runs(project, "minutely") == []
+        successor = make_scheduler(project)
+        clock.set(T0 + timedelta(seconds=62))  # the dead leader's lease has expired
+        drive([successor], lambda: [r.status for r in runs(project, "minutely")] == ["succeeded"])
+        assert successor.is_leader
+        assert lines(out, "minutely") == [{"start": "2030-01-01T00:00:00+00:00"}]
+    finally:
+        project.close()
+
+
+def test_missed_fire_times_are_recorded_with_the_windows_to_backfill(
+    project: fti.Project, tmp_path: Path, clock: ManualClock, make_scheduler: Callable[..., Scheduler]
+) -> None:
+    deploy(
+        project,
+        tmp_path,
+        """
+@fti.feature_pipeline(schedule="0 * * * *")
+def hourly(project, start, end):
+    record("hourly", start=start.isoformat())
+""",
+    )
+    sched = make_scheduler(project)
+    clock.set(T0 + 3 * HOUR + timedelta(minutes=10))  # no scheduler from 00:00:30 to 03:10:30
+    drive([sched], lambda: any(r.status == "succeeded" for r in runs(project, "hourly")))
+    missed, latest = runs(project, "hourly")
+    assert (latest.window_start, latest.status) == (datetime(2030, 1, 1, 2, tzinfo=UTC), "succeeded")
+    assert missed.status == "cancelled" and (missed.window_start, missed.window_end) == (
+        datetime(2030, 1, 1, 0, tzinfo=UTC),
+        datetime(2030, 1, 1, 2, tzinfo=UTC),
+    )
+    assert missed.error == (
+        "not run: 2 fire time(s) missed (no scheduler running, or the pipeline paused; "
+        "missed='latest'); to run their windows: fti pipelines backfill hourly --start "
+        "2030-01-01T00:00:00+00:00 --end 2030-01-01T02:00:00+00:00"
+    )

@@ -18,9 +18,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Text, cast, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
+from fti.features.records.commits import CommitInfo as CommitInfo  # the commit history lives there
+from fti.features.records.commits import commit_extent as commit_extent
+from fti.features.records.commits import commit_statistics as commit_statistics
+from fti.features.records.commits import list_commits as list_commits
+from fti.features.records.commits import record_commit as record_commit
 from fti.storage.metadata.tables import feature_groups, feature_views, fg_commits, training_datasets
 from fti.storage.metadata.tables._base import utcnow
 from fti.types import Feature
@@ -51,18 +56,6 @@ class FeatureGroupMeta:
     expectation_suite: dict[str, Any] | None
     table_name: str
     created_at: datetime
-
-
-@dataclass(frozen=True)
-class CommitInfo:
-    """One entry of a feature group's history."""
-
-    version: int
-    committed_at: datetime
-    operation: str
-    rows_inserted: int
-    validation_status: str
-    validation_report: dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -145,13 +138,25 @@ def list_feature_groups(
         return [_group(row) for row in rows]
 
 
-def set_features(catalog: Catalog, group_id: int, features: list[Feature] | None) -> None:
-    """Store a feature group's schema (None: no schema yet)."""
+def set_features(
+    catalog: Catalog, group_id: int, features: list[Feature] | None, *, only_if_unset: bool = False
+) -> None:
+    """Store a feature group's schema (None: no schema yet); with ``only_if_unset``, only when it
+    has none yet (the first commit fixes it, whichever writer records it)."""
+    query = update(feature_groups).where(feature_groups.c.id == group_id)
+    if only_if_unset:
+        # SQLite stores a JSON None as the text 'null', PostgreSQL as SQL NULL
+        column = feature_groups.c.features
+        query = query.where(or_(column.is_(None), cast(column, Text) == "null"))
+    with catalog.engine.begin() as conn:
+        conn.execute(query.values(features=None if features is None else [f.to_dict() for f in features]))
+
+
+def set_description(catalog: Catalog, group_id: int, description: str) -> None:
+    """Replace a feature group's description."""
     with catalog.engine.begin() as conn:
         conn.execute(
-            update(feature_groups)
-            .where(feature_groups.c.id == group_id)
-            .values(features=None if features is None else [f.to_dict() for f in features])
+            update(feature_groups).where(feature_groups.c.id == group_id).values(description=description)
         )
 
 
@@ -176,74 +181,6 @@ def _group(row: RowMapping) -> FeatureGroupMeta:
         table_name=row["table_name"],
         created_at=row["created_at"],
     )
-
-
-# --- commits --------------------------------------------------------------------------------------
-def record_commit(
-    catalog: Catalog,
-    group_id: int,
-    *,
-    delta_version: int,
-    operation: str,
-    rows: int,
-    status: str,
-    report: dict[str, Any] | None,
-    statistics: dict[str, Any] | None,
-) -> None:
-    """Append one commit to a feature group's history."""
-    with catalog.engine.begin() as conn:
-        conn.execute(
-            insert(fg_commits).values(
-                feature_group_id=group_id,
-                delta_version=delta_version,
-                committed_at=utcnow(),
-                operation=operation,
-                rows_inserted=rows,
-                validation_status=status,
-                validation_report=report,
-                statistics=statistics,
-            )
-        )
-
-
-def list_commits(catalog: Catalog, group_id: int) -> list[CommitInfo]:
-    """A feature group's commits, oldest first."""
-    query = (
-        select(fg_commits)
-        .where(fg_commits.c.feature_group_id == group_id)
-        .order_by(fg_commits.c.delta_version)
-    )
-    with catalog.engine.connect() as conn:
-        return [
-            CommitInfo(
-                version=int(r["delta_version"]),
-                committed_at=r["committed_at"],
-                operation=r["operation"],
-                rows_inserted=int(r["rows_inserted"]),
-                validation_status=r["validation_status"],
-                validation_report=r["validation_report"],
-            )
-            for r in conn.execute(query).mappings()
-        ]
-
-
-def commit_statistics(
-    catalog: Catalog, group_id: int, delta_version: int | None
-) -> tuple[int, dict[str, dict[str, Any]] | None] | None:
-    """``(delta version, stored statistics or None)`` of the commit at ``delta_version`` (None =
-    the latest commit), or None when there is no such commit."""
-    query = select(fg_commits.c.delta_version, fg_commits.c.statistics).where(
-        fg_commits.c.feature_group_id == group_id
-    )
-    if delta_version is None:
-        query = query.order_by(fg_commits.c.delta_version.desc()).limit(1)
-    else:
-        query = query.where(fg_commits.c.delta_version == delta_version)
-    with catalog.engine.connect() as conn:
-        row = conn.execute(query).first()
-    if row is None:
-        return None
-    return int(row.delta_version), None if row.statistics is None else dict(row.statistics)
 
 
 # --- feature views --------------------------------------------------------------------------------
@@ -284,6 +221,13 @@ def list_feature_views(catalog: Catalog, project_id: int, name: str | None = Non
     with catalog.engine.connect() as conn:
         rows = conn.execute(query.order_by(feature_views.c.name, feature_views.c.version)).mappings()
         return [_view(row) for row in rows]
+
+
+def delete_feature_view(catalog: Catalog, view_id: int) -> None:
+    """Delete a feature view and its training-dataset records (one transaction)."""
+    with catalog.engine.begin() as conn:
+        conn.execute(delete(training_datasets).where(training_datasets.c.feature_view_id == view_id))
+        conn.execute(delete(feature_views).where(feature_views.c.id == view_id))
 
 
 def _view(row: RowMapping) -> FeatureViewMeta:
@@ -442,11 +386,12 @@ def training_dataset_numbers(conn: Connection, view_id: int) -> list[int]:
     return sorted(int(v) for v in conn.execute(query).scalars())
 
 
-def training_dataset_inputs(conn: Connection, view_id: int, version: int) -> dict[str, int] | None:
-    """The input Delta versions ``{offline table: version}`` of a training dataset, or None."""
+def training_dataset_inputs(conn: Connection, view_id: int, version: int) -> dict[str, int | None] | None:
+    """The input Delta versions ``{offline table: version}`` of a training dataset (None for a
+    group that had no commit yet), or None when there is no such training dataset."""
     found = conn.execute(
         select(training_datasets.c.input_versions).where(
             training_datasets.c.feature_view_id == view_id, training_datasets.c.version == version
         )
     ).scalar_one_or_none()
-    return None if found is None else {str(k): int(v) for k, v in dict(found).items()}
+    return None if found is None else {str(k): None if v is None else int(v) for k, v in dict(found).items()}

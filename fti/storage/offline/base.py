@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -21,6 +21,11 @@ class TableCommit:
     version: int
     timestamp: datetime
     operation: str
+    """The storage's name of the operation (Delta: ``WRITE``, ``MERGE``, ``ADD COLUMN``...)."""
+    rows: int | None = None
+    """Rows the commit wrote (from its metrics), or None when it does not say."""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    """What the writer attached to the commit (``write(..., metadata=...)``)."""
 
 
 class OfflineStore(Protocol):
@@ -33,14 +38,27 @@ class OfflineStore(Protocol):
     url: str
 
     def write(
-        self, table: str, data: pa.Table | pa.RecordBatchReader, *, merge_keys: Sequence[str] | None = None
+        self,
+        table: str,
+        data: pa.Table | pa.RecordBatchReader,
+        *,
+        merge_keys: Sequence[str] | None = None,
+        metadata: Mapping[str, str] | None = None,
     ) -> int:
-        """Append ``data`` (creating the table on first write) and return the new version.
+        """Append ``data`` (creating the table on first write) and return the version that this
+        commit created (never a version read back afterwards, which another writer may have made).
 
         With ``merge_keys``, rows whose keys match an existing row replace it (an upsert), so
-        re-running the same write is idempotent. ``data`` must match the table's schema. A
-        ``RecordBatchReader`` is consumed as it is written and committed once at its end; if
-        reading it raises, nothing is committed.
+        re-running the same write is idempotent, also when several writers race to create the
+        table. ``data`` must match the table's schema. A ``RecordBatchReader`` is consumed as it
+        is written and committed once at its end; if reading it raises, nothing is committed.
+        ``metadata`` is stored with the commit and comes back in :meth:`history`.
+
+        Raises:
+            ConflictError: other writers' commits kept getting in the way (a table is retried a
+                few times; a stream cannot be retried once read). Nothing was committed.
+            SchemaError: the data does not match the table's schema.
+            BackendError: the storage failed.
         """
         ...
 
@@ -55,6 +73,10 @@ class OfflineStore(Protocol):
 
     def version(self, table: str) -> int | None:
         """The latest version, or None when the table does not exist."""
+        ...
+
+    def schema(self, table: str) -> pa.Schema | None:
+        """The table's current Arrow schema, or None when the table does not exist."""
         ...
 
     def history(self, table: str) -> list[TableCommit]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
 import shutil
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from fti.errors import BackendError, NotFoundError
+from fti.errors import BackendError, ConflictError, FtiError, NotFoundError, SchemaError
 from fti.storage.offline.base import TableCommit
 
 if TYPE_CHECKING:
@@ -16,6 +18,36 @@ if TYPE_CHECKING:
     from deltalake import DeltaTable
 
     from fti.storage.offline.scan import LocalFiles
+
+
+METADATA_PREFIX = "fti."
+"""The writer's metadata is stored in the commit info under keys with this prefix."""
+COMMIT_ATTEMPTS = 6
+"""How often a write whose commit lost a race with another writer is attempted in all."""
+
+
+class _Conflict(Exception):
+    """Another writer's commit got in the way of this attempt (internal: becomes a retry or a
+    ConflictError)."""
+
+
+class _Tracked:
+    """A stream of record batches that remembers whether the writer has read from it (a stream
+    that was read cannot be written again)."""
+
+    def __init__(self, reader: pa.RecordBatchReader) -> None:
+        self._reader = reader
+        self.consumed = False
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        for batch in self._reader:
+            self.consumed = True
+            yield batch
+
+    def reader(self) -> pa.RecordBatchReader:
+        import pyarrow as pa
+
+        return pa.RecordBatchReader.from_batches(self._reader.schema, self._batches())
 
 
 class DeltaOfflineStore:
@@ -35,47 +67,145 @@ class DeltaOfflineStore:
 
     def _table(self, table: str, version: int | datetime | None = None) -> DeltaTable:
         from deltalake import DeltaTable
-        from deltalake.exceptions import TableNotFoundError
+        from deltalake.exceptions import DeltaError, TableNotFoundError
 
         try:
             dt = DeltaTable(self._uri(table), storage_options=self._storage_options)
         except TableNotFoundError as exc:
             raise NotFoundError(f"offline table {table!r} does not exist at {self.url}") from exc
-        if version is not None:
-            try:
-                dt.load_as_version(version)
-            except Exception as exc:
+        except (OSError, DeltaError) as exc:
+            raise BackendError(f"opening offline table {table!r} failed: {exc}") from exc
+        if version is None:
+            return dt
+        latest = dt.version()
+        try:
+            dt.load_as_version(version)
+        except Exception as exc:
+            if isinstance(version, datetime):
                 raise NotFoundError(
-                    f"offline table {table!r} has no version {version!r}: {exc}. "
-                    "Use commits() to list the available versions."
+                    f"offline table {table!r} has no version at {version.isoformat()}: {exc}"
                 ) from exc
+            raise NotFoundError(
+                f"offline table {table!r} has no version {version}: its versions are 0 to {latest}",
+                details={"latest": latest},
+            ) from exc
+        if isinstance(version, datetime) and dt.version() == 0:
+            # delta-rs answers a time before the first commit with version 0; time travel to a
+            # time when the table did not exist yet must not return data written later.
+            first = self._commit_time(table, 0)
+            if first is not None and version < first:
+                raise NotFoundError(
+                    f"offline table {table!r} has no version at {version.isoformat()}: its first "
+                    f"commit was at {first.isoformat()}",
+                    details={"first_commit_at": first.isoformat()},
+                )
         return dt
 
-    def write(
-        self, table: str, data: pa.Table | pa.RecordBatchReader, *, merge_keys: Sequence[str] | None = None
-    ) -> int:
-        from deltalake import write_deltalake
+    def _commit_time(self, table: str, version: int) -> datetime | None:
+        # history() labels entries by counting back from the loaded snapshot, so read it from the
+        # latest snapshot; only needed when a time resolves to version 0
+        for commit in self.history(table):
+            if commit.version == version:
+                return commit.timestamp
+        return None
 
-        current = self.version(table)
+    def write(
+        self,
+        table: str,
+        data: pa.Table | pa.RecordBatchReader,
+        *,
+        merge_keys: Sequence[str] | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> int:
+        import pyarrow as pa
+
+        replayable = not isinstance(data, pa.RecordBatchReader)
+        source = data if replayable else _Tracked(data)
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            try:
+                return self._commit(table, source, merge_keys, metadata)
+            except _Conflict as conflict:
+                consumed = isinstance(source, _Tracked) and source.consumed
+                if consumed or attempt == COMMIT_ATTEMPTS:
+                    why = (
+                        "the data was a stream, which cannot be written twice"
+                        if consumed
+                        else f"it conflicted {attempt} times in a row"
+                    )
+                    raise ConflictError(
+                        f"another writer committed to offline table {table!r} at the same time and "
+                        f"{why}: nothing was committed; retry the write ({conflict})"
+                    ) from conflict.__cause__
+                # Another writer won the commit (or created the table first): a merge re-reads the
+                # table and an append re-bases on it, so the retry is exact. Jitter keeps two
+                # retrying writers from colliding again.
+                time.sleep(random.uniform(0.0, 0.05 * 2**attempt))
+        raise AssertionError("unreachable")
+
+    def _commit(
+        self,
+        table: str,
+        data: pa.Table | _Tracked,
+        merge_keys: Sequence[str] | None,
+        metadata: Mapping[str, str] | None,
+    ) -> int:
+        """One attempt; returns the version this commit created. Raises ``_Conflict`` when another
+        writer's commit got in the way and the attempt can be repeated."""
+        from deltalake import CommitProperties, DeltaTable, write_deltalake
+        from deltalake.exceptions import CommitFailedError, SchemaMismatchError, TableNotFoundError
+
+        payload: Any = data.reader() if isinstance(data, _Tracked) else data
+        custom = {METADATA_PREFIX + k: str(v) for k, v in (metadata or {}).items()}
         try:
-            if current is None or not merge_keys:
-                write_deltalake(self._uri(table), data, mode="append", storage_options=self._storage_options)
-            else:
+            try:
+                dt: DeltaTable | None = DeltaTable(self._uri(table), storage_options=self._storage_options)
+            except TableNotFoundError:
+                dt = None
+            if dt is None:
+                # Creating the table is version 0. delta-rs would re-base a create that lost the
+                # race onto the winner's table as version 1 (a blind append, duplicating an upsert's
+                # rows): with no commit retries the loser fails instead, and retries as a merge.
+                write_deltalake(
+                    self._uri(table),
+                    payload,
+                    mode="error",
+                    storage_options=self._storage_options,
+                    commit_properties=CommitProperties(custom_metadata=custom, max_commit_retries=0),
+                )
+                return 0
+            properties = CommitProperties(custom_metadata=custom)
+            if merge_keys:
                 predicate = " AND ".join(f't."{k}" = s."{k}"' for k in merge_keys)
                 (
-                    self._table(table)
-                    .merge(data, predicate=predicate, source_alias="s", target_alias="t")
+                    dt.merge(
+                        payload,
+                        predicate=predicate,
+                        source_alias="s",
+                        target_alias="t",
+                        commit_properties=properties,
+                    )
                     .when_matched_update_all()
                     .when_not_matched_insert_all()
                     .execute()
                 )
-        except (NotFoundError, BackendError):
+            else:
+                write_deltalake(dt, payload, mode="append", commit_properties=properties)
+            # The table object holds the snapshot its own commit produced: reading the version back
+            # from storage could see another writer's later commit.
+            return int(dt.version())
+        except CommitFailedError as exc:
+            raise _Conflict(str(exc)) from exc
+        except SchemaMismatchError as exc:
+            raise SchemaError(
+                f"the data does not match the schema of offline table {table!r} (was it created "
+                f"concurrently with other columns?): {exc}"
+            ) from exc
+        except FtiError:
             raise
         except Exception as exc:
+            if "already exists" in str(exc):  # created by another writer since we looked
+                raise _Conflict(str(exc)) from exc
             raise BackendError(f"writing offline table {table!r} failed: {exc}") from exc
-        new = self.version(table)
-        assert new is not None
-        return new
 
     def dataset(self, table: str, *, version: int | datetime | None = None) -> ds.Dataset:
         return self._table(table, version).to_pyarrow_dataset()
@@ -98,33 +228,60 @@ class DeltaOfflineStore:
 
     def version(self, table: str) -> int | None:
         from deltalake import DeltaTable
+        from deltalake.exceptions import DeltaError, TableNotFoundError
 
-        uri = self._uri(table)
-        if not DeltaTable.is_deltatable(uri, storage_options=self._storage_options):
+        try:
+            return int(DeltaTable(self._uri(table), storage_options=self._storage_options).version())
+        except TableNotFoundError:
             return None
-        return int(DeltaTable(uri, storage_options=self._storage_options).version())
+        except (OSError, DeltaError) as exc:
+            raise BackendError(f"reading the version of offline table {table!r} failed: {exc}") from exc
+
+    def schema(self, table: str) -> pa.Schema | None:
+        import pyarrow as pa
+
+        try:
+            dt = self._table(table)
+        except NotFoundError:
+            return None
+        return pa.schema(dt.schema().to_arrow())
 
     def history(self, table: str) -> list[TableCommit]:
         commits: list[TableCommit] = []
         for entry in self._table(table).history():
+            if int(entry.get("version", -1)) < 0:
+                continue
+            metrics = entry.get("operationMetrics") or {}
+            rows = metrics.get("num_source_rows", metrics.get("num_added_rows"))
             commits.append(
                 TableCommit(
                     version=int(entry["version"]),
                     timestamp=datetime.fromtimestamp(int(entry["timestamp"]) / 1000, UTC),
                     operation=str(entry.get("operation", "")),
+                    rows=None if rows is None else int(rows),
+                    metadata={
+                        k.removeprefix(METADATA_PREFIX): str(v)
+                        for k, v in entry.items()
+                        if k.startswith(METADATA_PREFIX)
+                    },
                 )
             )
         return sorted(commits, key=lambda c: c.version)
 
     def add_columns(self, table: str, fields: Sequence[pa.Field]) -> int:
+        from deltalake.exceptions import CommitFailedError
         from deltalake.schema import Field as DeltaField
 
         dt = self._table(table)
         delta_fields: list[Any] = [DeltaField.from_arrow(field.with_nullable(True)) for field in fields]
-        dt.alter.add_columns(delta_fields)
-        new = self.version(table)
-        assert new is not None
-        return new
+        try:
+            dt.alter.add_columns(delta_fields)
+        except CommitFailedError as exc:
+            raise ConflictError(
+                f"another writer changed offline table {table!r} at the same time: no column was "
+                f"added; retry ({exc})"
+            ) from exc
+        return int(dt.version())  # this commit's version (see write)
 
     def delete(self, table: str) -> None:
         if self._local:

@@ -290,3 +290,43 @@ def test_a_cached_converted_winner_scores_without_loading_the_model(
         fti.batch.score(sqlite_project, "fraud", output="fourth")
     with pytest.raises(NotFoundError):
         sqlite_project.feature_store.get_feature_group("fourth")
+
+
+KILLED_RUN = """
+import os, signal, sys
+import fti
+
+project = fti.connect(home=sys.argv[1], catalog_url=sys.argv[2])
+calls = []
+
+def killed_midway(done, total):
+    calls.append(done)
+    if len(calls) == 3:  # the output group exists, its commit does not yet
+        os.kill(os.getpid(), signal.SIGKILL)
+
+fti.batch.score(project, "fraud", output="killed_preds", chunk_rows=20, progress=killed_midway)
+"""
+
+
+def test_a_group_left_by_a_killed_run_is_removed_by_the_next_run(home: Path, catalog_url: str) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    with fti.connect(home=home, catalog_url=catalog_url) as project:
+        setup_model(project)
+    root = str(Path(__file__).resolve().parents[3])
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_RUN, str(home), catalog_url], cwd=root, capture_output=True
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+    with fti.connect(home=home, catalog_url=catalog_url) as project:
+        fs = project.feature_store
+        left = fs.get_feature_group("killed_preds")  # the killed run's empty group
+        assert left.commits() == [] and left.features is None
+        # the next run scores an empty window: nothing to write, and the leftover is gone
+        empty = fti.batch.score(project, "fraud", start_time=at(500), end_time=at(501), output="killed_preds")
+        assert empty.rows == 0
+        assert "killed_preds" not in [g.name for g in fs.list_feature_groups()]
+        result = fti.batch.score(project, "fraud", end_time=at(10), output="killed_preds")
+        assert result.rows == 20 and len(fs.get_feature_group("killed_preds").read()) == 20

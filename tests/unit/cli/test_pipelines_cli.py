@@ -149,3 +149,32 @@ def test_scheduler_runs_in_the_foreground_and_stops_cleanly_on_ctrl_c(tmp_path: 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_run_retries_and_says_which_attempt_unless_no_retries(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    marker = tmp_path / "attempts"
+    module = tmp_path / "flaky.py"
+    module.write_text(
+        f"""
+from pathlib import Path
+import fti
+
+@fti.feature_pipeline(retries=2, retry_backoff="0.1s")
+def flaky(project):
+    path = Path({str(marker)!r})
+    n = int(path.read_text()) + 1 if path.exists() else 1
+    path.write_text(str(n))
+    if n < 3:
+        raise RuntimeError("transient failure " + str(n))
+"""
+    )
+    assert run(home, "pipelines", "deploy", str(module))[0] == 0
+    code, out, err = run(home, "pipelines", "run", "flaky")
+    assert code == 0, err
+    assert "flaky: attempt 1 of 3 failed" in err and "RuntimeError: transient failure 1" in err
+    assert "retrying in 0.1s: attempt 2 of 3" in err and "retrying in 0.2s: attempt 3 of 3" in err
+    assert "flaky: attempt 3 of 3 succeeded" in err and ": succeeded" in out
+    marker.unlink()
+    code, out, err = run(home, "pipelines", "run", "flaky", "--no-retries", "--json")
+    assert code == 1 and json.loads(out)["attempt"] == 1 and "attempt" not in err

@@ -3,6 +3,7 @@ travel, online lookups, statistics, schema changes and deletion."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -97,6 +98,26 @@ def test_online_lookup_on_offline_only_group(project: fti.Project) -> None:
     fg = project.feature_store.get_or_create_feature_group("off", primary_key=["id"])
     with pytest.raises(ValidationError, match="not online-enabled"):
         fg.online_lookup([{"id": 1}])
+
+
+def test_time_travel_to_before_the_first_commit_is_an_error(transactions) -> None:
+    before = datetime.now(UTC) - timedelta(seconds=5)
+    transactions.insert(frame([1], [0], [1.0]))
+    first = transactions.project.backends.offline.history(transactions.table_name)[0].timestamp
+    with pytest.raises(NotFoundError, match=re.escape(f"its first commit was at {first.isoformat()}")):
+        transactions.read(as_of=before)
+    assert transactions.read(as_of=first)["cc_num"].tolist() == [1]
+
+
+def test_time_travel_to_a_missing_version_names_the_versions(transactions) -> None:
+    transactions.insert(frame([1], [0], [1.0]))
+    transactions.insert(frame([2], [0], [2.0]))
+    with pytest.raises(NotFoundError) as info:
+        transactions.read(as_of=99)
+    assert info.value.message == (
+        "feature group 'transactions' version 1 has no commit 99: its commits are 0 to 1 "
+        "(see fg.commits() or `fti fg show transactions`)"
+    )
 
 
 def test_read_page_reads_a_window_of_rows_at_any_commit(sqlite_project: fti.Project) -> None:

@@ -71,3 +71,51 @@ def test_invalid_project_name(home) -> None:
 def test_invalid_version(project: fti.Project, version) -> None:
     with pytest.raises(ValidationError, match="versions are integers >= 1"):
         project.feature_store.get_or_create_feature_group("g", version=version, primary_key=["id"])
+
+
+def test_get_or_create_with_a_different_description_suite_or_features_says_what_differs(
+    project: fti.Project,
+) -> None:
+    import pandas as pd
+    import pandera.pandas as pa
+
+    fs = project.feature_store
+    suite = pa.DataFrameSchema({"amount": pa.Column(float, pa.Check.ge(0))})
+    declared = [fti.Feature("id", "int64"), fti.Feature("amount", "float64")]
+    fs.get_or_create_feature_group(
+        "tx", primary_key=["id"], description="card payments", expectation_suite=suite, features=declared
+    )
+    # the same definition, or arguments left out, return the group
+    same = fs.get_or_create_feature_group(
+        "tx", primary_key=["id"], description="card payments", expectation_suite=suite, features=declared
+    )
+    assert fs.get_or_create_feature_group("tx", primary_key=["id"]).id == same.id
+    with pytest.raises(AlreadyExistsError) as info:
+        fs.get_or_create_feature_group("tx", primary_key=["id"], description="all payments")
+    assert info.value.message == (
+        "feature group 'tx' version 1 already exists with a different definition (description: "
+        "stored 'card payments', given 'all payments'); change the description with "
+        "fs.get_feature_group('tx', 1).update_description(...), or create version 2 for a new "
+        "definition"
+    )
+    other_suite = pa.DataFrameSchema({"amount": pa.Column(float, pa.Check.ge(10))})
+    with pytest.raises(
+        AlreadyExistsError, match=r"different definition \(expectation_suite: the stored suite differs"
+    ):
+        fs.get_or_create_feature_group("tx", primary_key=["id"], expectation_suite=other_suite)
+    more = [*declared, fti.Feature("country", "string")]
+    with pytest.raises(
+        AlreadyExistsError,
+        match=r"features: stored \[id int64, amount float64\], given \[id int64, amount float64, country string\]",
+    ) as info:
+        fs.get_or_create_feature_group("tx", primary_key=["id"], features=more)
+    assert "append_features" in info.value.message
+    same.update_description("all card payments")
+    assert fs.get_feature_group("tx").description == "all card payments"
+    with pytest.raises(ValidationError, match="description must be a string"):
+        same.update_description(3)  # type: ignore[arg-type]
+    # a schema fixed by the first insert is compared too
+    inferred = fs.get_or_create_feature_group("inferred", primary_key=["id"])
+    inferred.insert(pd.DataFrame({"id": [1], "x": [1.0]}))
+    with pytest.raises(AlreadyExistsError, match="features: stored"):
+        fs.get_or_create_feature_group("inferred", primary_key=["id"], features=[fti.Feature("id", "int64")])

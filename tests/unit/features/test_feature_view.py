@@ -74,3 +74,50 @@ def test_time_split_with_an_empty_side(project, groups) -> None:
     assert fv.training_dataset_versions() == []
     offline_dir = Path(project.settings.resolved_offline_url.removeprefix("file://"))
     assert not [p.name for p in offline_dir.iterdir() if "__fv_" in p.name]
+
+
+def test_deleting_a_group_a_view_uses_is_refused_and_force_deletes_the_views(project, groups) -> None:
+    from fti.errors import ConflictError, NotFoundError
+
+    fs = project.feature_store
+    fv = make_view(project, groups)
+    fv.train_test_split(test_size=0.5, seed=1)
+    td_table = fv.training_dataset(1).table_name
+    other = fs.get_or_create_feature_view("tx_only", query=groups["tx"].select(["amount"]))
+    with pytest.raises(ConflictError) as info:
+        groups["profiles"].delete()
+    assert info.value.message == (
+        "feature group 'profiles' version 1 is used by feature view(s) fraud version 1; delete "
+        "them first (fv.delete()) or delete the group with force=True, which deletes them too"
+    )
+    assert fs.get_feature_group("profiles").commits()  # nothing was deleted
+    assert [v.name for v in fs.list_feature_views()] == ["fraud", "tx_only"]
+    groups["profiles"].delete(force=True)
+    assert [v.name for v in fs.list_feature_views()] == ["tx_only"]
+    with pytest.raises(NotFoundError):
+        fs.get_feature_view("fraud")
+    assert project.backends.offline.version(td_table) is None  # its training data went with it
+    assert other.get_batch_data().shape[0] == 40
+
+
+def test_listing_views_survives_a_group_deleted_underneath(project, groups) -> None:
+    """A view whose group is gone (deleted by an older fti) is listed; using it says why, and
+    it can be deleted."""
+    from fti.errors import NotFoundError
+    from fti.features import records
+
+    fs = project.feature_store
+    make_view(project, groups)
+    fs.get_or_create_feature_view("tx_only", query=groups["tx"].select(["amount"]))
+    windows = groups["windows"]
+    project.backends.offline.delete(windows.table_name)
+    records.delete_feature_group(project.backends.catalog, windows.id)  # the group, bypassing the check
+    views = fs.list_feature_views()
+    assert [v.name for v in views] == ["fraud", "tx_only"]
+    broken = fs.get_feature_view("fraud")
+    with pytest.raises(
+        NotFoundError, match=r"feature view 'fraud' version 1 reads feature group 'windows'.*fv\.delete\(\)"
+    ):
+        broken.get_batch_data()
+    broken.delete()
+    assert [v.name for v in fs.list_feature_views()] == ["tx_only"]

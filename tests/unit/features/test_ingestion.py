@@ -3,6 +3,8 @@ writes nothing."""
 
 from __future__ import annotations
 
+import uuid
+
 import pandas as pd
 import pytest
 
@@ -111,3 +113,138 @@ def test_declared_schema_is_enforced_from_the_first_insert(project: fti.Project)
     assert fg.read()["x"].tolist() == [0.5]
     with pytest.raises(ValidationError, match="unknown dtype"):
         fti.Feature("y", "float")
+
+
+# --- issue 19: hardening ----------------------------------------------------------------------
+def test_nan_in_a_float_primary_key_is_rejected_before_any_write(project: fti.Project) -> None:
+    fg = project.feature_store.get_or_create_feature_group(
+        "scores", primary_key=["score"], event_time="ts", online_enabled=True
+    )
+    import pyarrow as pa
+
+    # Arrow (and polars) keep NaN apart from null; pandas would turn it into a null
+    df = pa.table({"score": [0.5, float("nan")], "ts": frame([1, 2], [0, 1], [1, 2])["ts"]})
+    assert df.column("score").null_count == 0
+    with pytest.raises(
+        ValidationError, match=r"primary key column 'score' has 1 NaN value\(s\) \(rows \[1\]\)"
+    ):
+        fg.insert(df)
+    assert_nothing_written(fg)
+    assert fg.features is None
+
+
+def test_a_nan_key_already_in_the_offline_table_does_not_break_connect_or_inserts(home, catalog_url) -> None:
+    """Data committed before NaN keys were rejected: the online store skips the row (a NaN key
+    can never be looked up), so neither fti.connect nor later inserts fail."""
+    import pyarrow as pa
+
+    project = fti.connect(home=home, catalog_url=catalog_url)
+    fg = project.feature_store.get_or_create_feature_group(
+        "scores", primary_key=["score"], event_time="ts", online_enabled=True
+    )
+    fg.insert(pd.DataFrame({"score": [0.5], "ts": frame([1], [0], [1])["ts"], "v": [1]}))
+    corrupt = pa.table(
+        {"score": [float("nan"), 0.75], "ts": frame([1, 2], [1, 1], [1, 2])["ts"], "v": [2, 3]}
+    )
+    project.backends.offline.write(fg.table_name, corrupt)
+    project.close()
+    with fti.connect(home=home, catalog_url=catalog_url) as again:
+        fg = again.feature_store.get_feature_group("scores")
+        assert fg.online_lookup([{"score": 0.75}])[0]["v"] == 3
+        fg.insert(pd.DataFrame({"score": [0.25], "ts": frame([1], [2], [1])["ts"], "v": [4]}))
+        assert fg.online_lookup([{"score": 0.25}, {"score": 0.5}]) == [
+            {"score": 0.25, "ts": frame([1], [2], [1])["ts"][0].to_pydatetime(), "v": 4},
+            {"score": 0.5, "ts": frame([1], [0], [1])["ts"][0].to_pydatetime(), "v": 1},
+        ]
+
+
+@pytest.mark.parametrize("columns", [["A", "a"], ["id", "Id"]])
+def test_columns_differing_only_in_case_fail_without_fixing_the_schema(project: fti.Project, columns) -> None:
+    fg = project.feature_store.get_or_create_feature_group("cased", primary_key=["cc_num"])
+    bad = pd.DataFrame({"cc_num": [1], columns[0]: [1.0], columns[1]: [2.0]})
+    with pytest.raises(SchemaError, match=f"{columns[0]!r} and {columns[1]!r} differ only in case"):
+        fg.insert(bad)
+    assert fg.features is None
+    assert project.feature_store.get_feature_group("cased").features is None
+    good = fg.insert(pd.DataFrame({"cc_num": [1], "x": [2.0]}))
+    assert good.version == 0 and [f.name for f in fg.features or []] == ["cc_num", "x"]
+
+
+def test_a_first_insert_that_fails_in_the_offline_store_does_not_fix_the_schema(
+    home, catalog_url, s3_server, monkeypatch
+) -> None:
+    """The first insert's Delta write fails (the S3 bucket does not exist yet): nothing is
+    committed and the group has no schema, so the next insert may bring other columns."""
+    for name, value in {
+        "AWS_ENDPOINT_URL": s3_server.endpoint_url,
+        "AWS_ACCESS_KEY_ID": s3_server.access_key,
+        "AWS_SECRET_ACCESS_KEY": s3_server.secret_key,
+        "AWS_REGION": s3_server.region,
+        "AWS_ALLOW_HTTP": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    bucket = f"later-{uuid.uuid4().hex[:12]}"
+    with fti.connect(home=home, catalog_url=catalog_url, offline_url=f"s3://{bucket}/offline") as project:
+        fg = project.feature_store.get_or_create_feature_group("remote", primary_key=["cc_num"])
+        with pytest.raises(fti.BackendError):
+            fg.insert(pd.DataFrame({"cc_num": [1], "old": [1.0]}))
+        assert fg.features is None and fg.commits() == []
+        assert project.feature_store.get_feature_group("remote").features is None
+        s3_server.create_bucket(bucket)
+        assert fg.insert(pd.DataFrame({"cc_num": [1], "new": ["x"]})).version == 0
+        assert [f.name for f in fg.features or []] == ["cc_num", "new"]
+
+
+def test_nanosecond_timestamps_are_stored_when_exact_and_explained_when_not(project: fti.Project) -> None:
+    import pyarrow as pa
+
+    fg = project.feature_store.get_or_create_feature_group("nanos", primary_key=["cc_num"], event_time="ts")
+    exact = pa.table(
+        {"cc_num": [1], "ts": pa.array([1_700_000_000_000_001_000], pa.timestamp("ns", tz="UTC"))}
+    )
+    assert fg.insert(exact).rows == 1  # whole microseconds: converted without loss
+    assert fg.read_arrow().column("ts").type == pa.timestamp("us", tz="UTC")
+    lossy = pa.table(
+        {"cc_num": [2], "ts": pa.array([1_700_000_000_000_001_234], pa.timestamp("ns", tz="UTC"))}
+    )
+    message = r"column 'ts' has timestamps with nanoseconds \(e\.g\. row 0: 2023-11-14 22:13:20\.000001234"
+    with pytest.raises(SchemaError, match=message + r".*microseconds.*dt\.floor\('us'\)"):
+        fg.insert(lossy)
+    new = project.feature_store.get_or_create_feature_group(
+        "nanos_new", primary_key=["cc_num"], event_time="ts"
+    )
+    with pytest.raises(SchemaError, match=message):
+        new.insert(lossy)  # a first insert explains it the same way
+    assert_nothing_written(new)
+
+
+def test_unsigned_64_bit_values_beyond_int64_are_explained(project: fti.Project) -> None:
+    import pyarrow as pa
+
+    fg = project.feature_store.get_or_create_feature_group("unsigned", primary_key=["cc_num"])
+    fg.insert(pa.table({"cc_num": [1], "n": pa.array([5], pa.int64())}))
+    assert fg.insert(pa.table({"cc_num": [2], "n": pa.array([7], pa.uint64())})).rows == 1
+    big = pa.table({"cc_num": [3], "n": pa.array([2**63 + 1], pa.uint64())})
+    with pytest.raises(
+        SchemaError, match=r"column 'n' holds 9223372036854775809 \(row 0\), beyond the int64 range"
+    ):
+        fg.insert(big)
+    new = project.feature_store.get_or_create_feature_group("unsigned_new", primary_key=["cc_num"])
+    with pytest.raises(
+        SchemaError, match=r"column 'n' holds 9223372036854775809 \(row 0\), beyond the int64 range"
+    ):
+        new.insert(big)
+    assert_nothing_written(new)
+
+
+@pytest.mark.parametrize("name", ["__fti_split", "__fti_row", "__fti_spine_rank"])
+def test_reserved_column_names_are_rejected_at_insert_and_declaration(project: fti.Project, name) -> None:
+    fs = project.feature_store
+    fg = fs.get_or_create_feature_group("reserved", primary_key=["cc_num"])
+    with pytest.raises(SchemaError, match=f"column name {name!r} is reserved.*__fti_"):
+        fg.insert(pd.DataFrame({"cc_num": [1], name: [1.0]}))
+    assert_nothing_written(fg)
+    with pytest.raises(ValidationError, match=f"{name!r} is reserved"):
+        fs.get_or_create_feature_group(
+            "declared", primary_key=["cc_num"], features=[fti.Feature(name, "float64")]
+        )

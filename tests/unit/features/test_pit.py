@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import fti
@@ -344,3 +344,31 @@ def test_pit_join_over_real_out_of_order_inserts(sqlite_project, spine_rows, bat
         }
     )
     assert result_rows(pit.run(query, sources)) == brute_force(query, [spine.read_arrow(), expected_right])
+
+
+@PROPERTY
+@example(age=timedelta(milliseconds=1001))  # float arithmetic made this 1,000,999 µs
+@given(age=st.timedeltas(min_value=timedelta(microseconds=1), max_value=timedelta(days=3650)))
+def test_a_value_exactly_max_age_old_is_kept_and_one_microsecond_older_is_not(groups, age) -> None:
+    """The max_age boundary is exact to the microsecond (integer arithmetic), for any age."""
+    spine = pa.table(
+        {
+            "id": pa.array([1, 2], pa.int64()),
+            "ts": pa.array([T0 + age, T0 + age], TS),
+            "k1": pa.array([7, 8], pa.int64()),
+            "k2": pa.array(["p", "p"]),
+            "label": pa.array([0, 0], pa.int64()),
+        }
+    )
+    a = pa.table(
+        {
+            "k1": pa.array([7, 8], pa.int64()),
+            "ts": pa.array([T0, T0 - timedelta(microseconds=1)], TS),
+            "x": pa.array([1.0, 2.0]),
+            "y": pa.array(["u", "v"]),
+        }
+    )
+    query = groups["spine"].select(["label"]).join(groups["a"].select(["x"]), on=["k1"], max_age=age)
+    restored = Query.from_dict(query.to_dict(), groups["spine"].project.feature_store)  # as stored
+    for q in (query, restored):
+        assert {r["id"]: r["x"] for r in pit.run(q, [spine, a]).to_pylist()} == {1: 1.0, 2: None}

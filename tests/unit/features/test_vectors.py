@@ -206,3 +206,23 @@ def test_serving_objects_keep_their_versions_statistics_and_query_no_catalog(pro
         fv.serving(9)
     with pytest.raises(ValidationError, match="training dataset version must be an integer >= 1"):
         fv.serving(0)
+
+
+def test_a_feature_appended_after_the_last_insert_reads_null_in_vectors(project) -> None:
+    """The online rows predate the appended feature: the vector holds None there (the group's
+    stored rows read null for it too), not a KeyError from inside the lookup."""
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    import fti
+
+    fs = project.feature_store
+    fg = fs.get_or_create_feature_group("cards", primary_key=["k"], event_time="ts", online_enabled=True)
+    fg.insert(pd.DataFrame({"k": [1], "ts": [datetime(2024, 1, 1, tzinfo=UTC)], "a": [1.0]}))
+    fg.append_features([fti.Feature("b", "float64")])
+    fv = fs.get_or_create_feature_view("cards_v", query=fg.select_all())
+    fv.create_training_data()
+    assert fv.get_feature_vector({"k": 1}) == [1.0, None]
+    assert fv.get_feature_vectors([{"k": 1}], return_type="list") == [[1.0, None]]
+    assert fg.read()["b"].isna().all()

@@ -261,3 +261,110 @@ async def score(project, batch: int = 1):
     run = sqlite_project.pipelines.run("score", params={"batch": 21})
     assert run.status == "succeeded", run.error
     assert sqlite_project.pipelines.logs(run.id)["stdout"] == "scored batch 42\n"
+
+
+FLAKY = """
+from pathlib import Path
+import fti
+
+COUNTS = Path({counts!r})
+
+def attempt(key):
+    path = COUNTS / key
+    n = int(path.read_text()) + 1 if path.exists() else 1
+    path.write_text(str(n))
+    return n
+
+@fti.feature_pipeline(retries=2, retry_backoff="0.1s")
+def flaky(project, fail_times: int = 2):
+    if attempt("flaky") <= fail_times:
+        raise RuntimeError("transient")
+
+@fti.feature_pipeline(retries=1, retry_backoff="0.1s")
+def windows(project, start, end):
+    if attempt(start.isoformat()) == 1:
+        raise RuntimeError("first attempt of " + start.isoformat())
+"""
+
+
+def test_manual_runs_and_backfills_retry_per_policy_unless_told_not_to(
+    project: fti.Project, tmp_path: Path
+) -> None:
+    counts = tmp_path / "counts"
+    counts.mkdir()
+    project.pipelines.deploy(write_module(tmp_path, FLAKY.format(counts=str(counts))))
+    seen: list[tuple[int, str, int, float | None]] = []
+    result = project.pipelines.run(
+        "flaky", on_attempt=lambda run, total, delay: seen.append((run.attempt, run.status, total, delay))
+    )
+    assert (result.status, result.attempt, result.trigger) == ("succeeded", 3, "retry")
+    history = sorted(project.pipelines.runs("flaky"), key=lambda r: r.id)
+    assert [(r.attempt, r.status) for r in history] == [(1, "failed"), (2, "failed"), (3, "succeeded")]
+    assert {r.retry_of for r in history[1:]} == {history[0].id}
+    assert [(a, s, t) for a, s, t, _ in seen] == [(1, "failed", 3), (2, "failed", 3), (3, "succeeded", 3)]
+    assert seen[0][3] is not None and 0.1 <= seen[0][3] <= 0.125  # backoff with jitter
+    assert seen[1][3] is not None and 0.2 <= seen[1][3] <= 0.25 and seen[2][3] is None
+
+    once = project.pipelines.run("flaky", params={"fail_times": "9"}, retries=False)
+    assert (once.status, once.attempt) == ("failed", 1)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    results = project.pipelines.backfill("windows", start, start + timedelta(hours=2), step="1h")
+    assert [(r.status, r.attempt) for r in results] == [("succeeded", 2), ("succeeded", 2)]
+    assert [r.window_start for r in results] == [start, start + timedelta(hours=1)]
+    (counts / "flaky").unlink()
+    failed = project.pipelines.backfill(
+        "windows", start + timedelta(hours=5), start + timedelta(hours=6), step="1h", retries=False
+    )
+    assert [(r.status, r.attempt) for r in failed] == [("failed", 1)]
+
+
+ESCAPING = """
+import os, subprocess, time
+from pathlib import Path
+import fti
+
+OUT = Path({out!r})
+
+def escape(name):
+    # a grandchild in a session (and process group) of its own: the group kill does not reach it
+    child = subprocess.Popen(["setsid", "sleep", "1000"])
+    (OUT / name).write_text(str(child.pid))
+
+@fti.feature_pipeline(timeout="2s")
+def times_out(project):
+    escape("times_out")
+    time.sleep(60)
+
+@fti.feature_pipeline
+def returns(project):
+    escape("returns")
+"""
+
+
+def _dead(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"
+
+
+@pytest.mark.parametrize("name, status", [("times_out", "timed_out"), ("returns", "succeeded")])
+def test_descendants_in_new_sessions_do_not_outlive_the_run(
+    sqlite_project: fti.Project, tmp_path: Path, name: str, status: str
+) -> None:
+    import os
+    import signal
+    import time
+
+    sqlite_project.pipelines.deploy(write_module(tmp_path, ESCAPING.format(out=str(tmp_path))))
+    run = sqlite_project.pipelines.run(name)
+    assert run.status == status, run.error
+    pid = int((tmp_path / name).read_text())
+    deadline = time.monotonic() + 5
+    while not _dead(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    alive = not _dead(pid)
+    if alive:
+        os.kill(pid, signal.SIGKILL)  # do not leave it behind whatever the outcome
+    assert not alive, f"the run's grandchild {pid} in its own session survived the run"

@@ -108,3 +108,32 @@ def test_training_dataset_version_must_belong_to_the_feature_view(
     assert mr.list_models() == []
     mv = mr.register("fraud", clf, feature_view=fv, training_dataset_version=version)
     assert mv.training_dataset_version == version
+
+
+def test_lineage_of_a_model_trained_while_a_joined_group_was_empty(
+    project: fti.Project, fraud_view: Any
+) -> None:
+    """A joined group without any commit at training time has no input version (None): the
+    lineage says so instead of failing."""
+    from sklearn.linear_model import LogisticRegression
+
+    fs = project.feature_store
+    tx = fs.get_feature_group("transactions")
+    declared = [fti.Feature("tid", "int64"), fti.Feature("age", "float64")]
+    empty = fs.get_or_create_feature_group("empty_profiles", primary_key=["tid"], features=declared)
+    fv = fs.get_or_create_feature_view(
+        "with_empty",
+        query=tx.select(["amount", "is_fraud"]).join(empty.select(["age"]), on=["tid"]),
+        labels=["is_fraud"],
+    )
+    x, _, y, _ = fv.train_test_split(test_size=0.3, seed=1)
+    assert fv.training_dataset(1).input_versions[empty.table_name] is None
+    model = project.model_registry.register(
+        "with_empty",
+        LogisticRegression().fit(x[["amount"]], y.to_numpy().ravel()),
+        feature_view=fv,
+        training_dataset_version=1,
+    )
+    lineage = model.lineage
+    assert lineage.input_versions == {tx.table_name: 0, empty.table_name: None}
+    assert lineage.to_dict()["input_versions"][empty.table_name] is None

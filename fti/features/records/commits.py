@@ -1,0 +1,134 @@
+"""A feature group's commit history in the catalog (``fg_commits``): part of the feature
+domain's records (:mod:`fti.features.records`, which re-exports these).
+
+Every offline (Delta) commit of a group has one entry, written by the writer right after its
+commit or, when the writer died in between, recovered from the Delta log by reconciliation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError as SqlIntegrityError
+
+from fti.storage.metadata.tables import fg_commits
+from fti.storage.metadata.tables._base import utcnow
+
+if TYPE_CHECKING:
+    from fti.storage.metadata.base import Catalog
+
+__all__ = ["CommitInfo", "commit_extent", "commit_statistics", "list_commits", "record_commit"]
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    """One entry of a feature group's history."""
+
+    version: int
+    committed_at: datetime
+    operation: str
+    rows_inserted: int
+    validation_status: str
+    validation_report: dict[str, Any] | None
+
+
+def record_commit(
+    catalog: Catalog,
+    group_id: int,
+    *,
+    delta_version: int,
+    operation: str,
+    rows: int,
+    status: str,
+    report: dict[str, Any] | None = None,
+    statistics: dict[str, Any] | None = None,
+    committed_at: datetime | None = None,
+    recovered: bool = False,
+) -> bool:
+    """Add one commit to a feature group's history; returns whether this call added it.
+
+    A writer's record (``recovered=False``) completes the entry that reconciliation may have made
+    while the writer was between its offline commit and this call; a ``recovered`` commit (read
+    back from the offline table's log) never replaces an existing entry.
+    """
+    values = {
+        "operation": operation,
+        "rows_inserted": rows,
+        "validation_status": status,
+        "validation_report": report,
+        "statistics": statistics,
+    }
+    try:
+        with catalog.engine.begin() as conn:
+            conn.execute(
+                insert(fg_commits).values(
+                    feature_group_id=group_id,
+                    delta_version=delta_version,
+                    committed_at=committed_at or utcnow(),
+                    **values,
+                )
+            )
+        return True
+    except SqlIntegrityError:
+        if recovered:
+            return False
+    with catalog.engine.begin() as conn:
+        conn.execute(
+            update(fg_commits)
+            .where(fg_commits.c.feature_group_id == group_id, fg_commits.c.delta_version == delta_version)
+            .values(**values)
+        )
+    return False
+
+
+def commit_extent(catalog: Catalog, group_id: int) -> tuple[int, int | None]:
+    """How many commits a feature group has recorded, and the newest version among them."""
+    query = select(func.count(), func.max(fg_commits.c.delta_version)).where(
+        fg_commits.c.feature_group_id == group_id
+    )
+    with catalog.engine.connect() as conn:
+        count, newest = conn.execute(query).one()
+    return int(count), None if newest is None else int(newest)
+
+
+def list_commits(catalog: Catalog, group_id: int) -> list[CommitInfo]:
+    """A feature group's commits, oldest first."""
+    query = (
+        select(fg_commits)
+        .where(fg_commits.c.feature_group_id == group_id)
+        .order_by(fg_commits.c.delta_version)
+    )
+    with catalog.engine.connect() as conn:
+        return [
+            CommitInfo(
+                version=int(r["delta_version"]),
+                committed_at=r["committed_at"],
+                operation=r["operation"],
+                rows_inserted=int(r["rows_inserted"]),
+                validation_status=r["validation_status"],
+                validation_report=r["validation_report"],
+            )
+            for r in conn.execute(query).mappings()
+        ]
+
+
+def commit_statistics(
+    catalog: Catalog, group_id: int, delta_version: int | None
+) -> tuple[int, dict[str, dict[str, Any]] | None] | None:
+    """``(delta version, stored statistics or None)`` of the commit at ``delta_version`` (None =
+    the latest commit), or None when there is no such commit."""
+    query = select(fg_commits.c.delta_version, fg_commits.c.statistics).where(
+        fg_commits.c.feature_group_id == group_id
+    )
+    if delta_version is None:
+        query = query.order_by(fg_commits.c.delta_version.desc()).limit(1)
+    else:
+        query = query.where(fg_commits.c.delta_version == delta_version)
+    with catalog.engine.connect() as conn:
+        row = conn.execute(query).first()
+    if row is None:
+        return None
+    return int(row.delta_version), None if row.statistics is None else dict(row.statistics)
