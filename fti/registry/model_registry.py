@@ -356,6 +356,7 @@ class ModelRegistry:
             compare_to: An alias (usually the same one): the candidate's registered metrics must not
                 be worse than those of the version it points to. No holder yet = nothing to beat.
             evaluation: Judge this evaluation number instead of the latest.
+
         Raises:
             PromotionRejectedError: lists each failed condition; the alias does not move.
             ValidationError: a malformed condition or an unknown metric (NotFoundError: evaluation).
@@ -421,7 +422,6 @@ class ModelRegistry:
         """Evaluation ``number`` of a model version (its latest by default); NotFoundError if none."""
         from fti.registry.evaluation import store
 
-        check_version(number, "evaluation", allow_none=True)
         mv = self.get_model(model)
         with self._catalog.connect() as conn:
             return store.get(conn, mv, number)

@@ -214,6 +214,9 @@ def _against(cond: Condition, evaluation: Evaluation | None, candidate: str) -> 
 def _judge_overall(
     cond: Condition, candidate: str, registered: Mapping[str, float], evaluation: Evaluation | None
 ) -> list[str]:
+    problem = _against(cond, evaluation, candidate) if cond.relative else None
+    if problem is not None:
+        return [problem]
     if evaluation is not None and cond.metric in evaluation.metrics:
         value, where = evaluation.metrics[cond.metric], f" (evaluation {evaluation.number})"
     elif cond.metric in registered and not cond.relative:
@@ -225,9 +228,6 @@ def _judge_overall(
         return [f"{cond}: {candidate} has no metric {cond.metric!r} ({known})"]
     reference = 0.0
     if cond.relative:
-        problem = _against(cond, evaluation, candidate)
-        if problem is not None:
-            return [problem]
         assert evaluation is not None and evaluation.compare is not None
         if evaluation.compare.model is None:
             return []  # the baseline alias pointed nowhere: nothing to beat

@@ -35,7 +35,14 @@ def find(conn: Connection, mv: ModelVersion, number: int | None) -> Evaluation |
 
 
 def get(conn: Connection, mv: ModelVersion, number: int | None) -> Evaluation:
-    """Like :func:`find`; NotFoundError (listing the numbers there are) instead of None."""
+    """Like :func:`find`; NotFoundError (listing the numbers there are) instead of None.
+
+    Raises:
+        ValidationError: ``number`` is not an integer >= 1.
+    """
+    from fti._names import check_version
+
+    check_version(number, "evaluation", allow_none=True)
     found = find(conn, mv, number)
     if found is None:
         known = [e.number for e in find_all(conn, mv)]

@@ -315,6 +315,8 @@ def test_evaluations_are_numbered_stored_and_go_with_their_version(loans: Loans)
     mr.promote("throwaway", 1, "production", require={"auc@slice": ">= 0.85"}, evaluation=1)
     with pytest.raises(NotFoundError, match=r"throwaway:1 has no evaluation 3 \(evaluations: \[1, 2\]\)"):
         mr.get_evaluation("throwaway:1", 3)
+    with pytest.raises(ValidationError, match="invalid evaluation version 0"):
+        mr.get_evaluation("throwaway:1", 0)
     with pytest.raises(NotFoundError, match="no evaluation 3"):
         mr.promote("throwaway", 1, "production", require={"auc": ">= 0.5"}, evaluation=3)
     report = first.report()
@@ -400,8 +402,10 @@ def test_a_model_without_a_feature_view_cannot_be_evaluated(loans: Loans) -> Non
     mr.register("loose", loans.models[SLICE_BAD])
     with pytest.raises(ValidationError, match="registered without a feature view"):
         mr.evaluate("loose")
-    with pytest.raises(PromotionRejectedError, match="has no stored evaluation"):
-        mr.promote("loose", 1, "production", require={"auc@slice": ">= 0.5"})
+    with pytest.raises(PromotionRejectedError) as info:
+        mr.promote("loose", 1, "production", require={"auc@slice": ">= 0.5", "auc": ">= baseline"})
+    assert [f.split(":")[0] for f in info.value.failures] == ["auc@slice >= 0.5", "auc >= baseline"]
+    assert all("loose:1 has no stored evaluation; evaluate it first" in f for f in info.value.failures)
 
 
 @pytest.mark.parametrize(
