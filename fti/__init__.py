@@ -39,6 +39,7 @@ _LAZY = {
     "every": "fti.pipelines.definitions",
     "on_new_data": "fti.pipelines.definitions",
     "on_event": "fti.pipelines.definitions",
+    "alert": "fti.monitoring.alerts",
 }
 
 # subpackages reachable as attributes of ``fti`` (``fti.batch.score(...)``), imported on first use
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from fti import sources as sources
     from fti import training as training
     from fti.config import Settings
+    from fti.monitoring.alerts import alert
     from fti.pipelines.definitions import (
         every,
         feature_pipeline,
@@ -94,6 +96,7 @@ __all__ = [
     "Settings",
     "ValidationError",
     "__version__",
+    "alert",
     "bins",
     "connect",
     "every",

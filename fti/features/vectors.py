@@ -28,6 +28,22 @@ RETURN_TYPES = ("list", "numpy", "pandas", "polars")
 
 
 @dataclass(frozen=True)
+class ServedVectors:
+    """The vectors of one lookup and the untransformed values they were computed from.
+
+    What the model server predicts on (``matrix``) and what its inference log records
+    (``raw``: the features as stored in the feature groups, after passed features were applied),
+    from one online read.
+    """
+
+    matrix: Any
+    """The transformed model inputs: a 2-D numpy array (float64 when every input is numeric)."""
+    raw: list[list[Any]]
+    """One list per untransformed feature (:attr:`FeatureViewServing.raw_feature_names` order),
+    one value per entry (``None`` where missing)."""
+
+
+@dataclass(frozen=True)
 class _Group:
     name: str
     table: str
@@ -73,6 +89,9 @@ class FeatureViewServing:
             groups.append(_Group(group.name, group.table_name, group.online_enabled, keys, features))
         self._groups = groups
         self._spine_columns = {c for g in groups[1:] for c in g.keys} - set(self._primary_key)
+        declared = {f.name: f.dtype for f in query.spine.features or []}
+        self._key_dtypes: dict[str, str | None] = {k: declared.get(k) for k in self._primary_key}
+        self._raw_dtypes = view.feature_dtypes(transformed=False)
 
     @property
     def view(self) -> FeatureView:
@@ -97,6 +116,21 @@ class FeatureViewServing:
     def feature_dtypes(self) -> dict[str, str]:
         """fti dtypes of the model-input columns."""
         return dict(self._transformer.output_dtypes)
+
+    @property
+    def raw_feature_names(self) -> list[str]:
+        """The untransformed features, in the order of :attr:`ServedVectors.raw`."""
+        return list(self._inputs)
+
+    @property
+    def raw_feature_dtypes(self) -> dict[str, str]:
+        """fti dtypes of the untransformed features (as stored in their feature groups)."""
+        return dict(self._raw_dtypes)
+
+    @property
+    def key_dtypes(self) -> dict[str, str | None]:
+        """fti dtypes of the primary-key columns (None when the spine group declares none yet)."""
+        return dict(self._key_dtypes)
 
     def __repr__(self) -> str:
         return (
@@ -154,12 +188,7 @@ class FeatureViewServing:
             return to_rows(columns, n) if n else []
         names = self._names
         if return_type == "numpy":
-            import numpy as np
-
-            numeric = all(t.startswith(("int", "float")) for t in self._transformer.output_dtypes.values())
-            return np.array(to_rows(columns, n), dtype=np.float64 if numeric else object).reshape(
-                n, len(names)
-            )
+            return self._matrix(columns, n)
         if return_type == "pandas":
             import pandas as pd
 
@@ -168,6 +197,31 @@ class FeatureViewServing:
 
         return pl.DataFrame(to_rows(columns, n), schema=names, orient="row")
 
+    def lookup(
+        self,
+        entries: Sequence[Mapping[str, Any]],
+        passed_features: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+        allow_missing: bool = False,
+    ) -> ServedVectors:
+        """The vectors of ``entries`` as a numpy matrix, with the untransformed values they came
+        from (one online read per feature group; arguments as :meth:`get_feature_vectors`)."""
+        if isinstance(entries, Mapping) or not isinstance(entries, Sequence) or isinstance(entries, str):
+            raise ValidationError("entries must be a list of mappings, e.g. [{'cc_num': 1}]")
+        check_entries(entries, self._primary_key)
+        passed = check_passed(passed_features, len(entries), self._positions, many=True)
+        n = len(entries)
+        raw = self._raw(entries, passed, allow_missing) if n else [[] for _ in self._inputs]
+        columns = self._transformer.apply(raw) if n else [[] for _ in self._names]
+        return ServedVectors(self._matrix(columns, n), raw)
+
+    def _matrix(self, columns: list[Any], n: int) -> Any:
+        import numpy as np
+
+        numeric = all(t.startswith(("int", "float")) for t in self._transformer.output_dtypes.values())
+        return np.array(to_rows(columns, n) if n else [], dtype=np.float64 if numeric else object).reshape(
+            n, len(self._names)
+        )
+
     def _vectors(
         self,
         entries: Sequence[Mapping[str, Any]],
@@ -175,6 +229,15 @@ class FeatureViewServing:
         allow_missing: bool,
     ) -> list[Any]:
         """The transformed model-input columns for ``entries`` (one list/array per output column)."""
+        return self._transformer.apply(self._raw(entries, passed, allow_missing))
+
+    def _raw(
+        self,
+        entries: Sequence[Mapping[str, Any]],
+        passed: Sequence[Mapping[str, Any] | None],
+        allow_missing: bool,
+    ) -> list[list[Any]]:
+        """The untransformed model-input columns for ``entries``: online rows, then passed values."""
         n = len(entries)
         columns: list[list[Any]] = [[None] * n for _ in self._inputs]
         spine_rows: list[dict[str, Any] | None] = [None] * n
@@ -191,7 +254,7 @@ class FeatureViewServing:
             if extra:
                 for name, value in extra.items():
                     columns[self._positions[name]][i] = value
-        return self._transformer.apply(columns)
+        return columns
 
     def _lookup(
         self,

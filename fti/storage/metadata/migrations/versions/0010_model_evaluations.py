@@ -3,8 +3,8 @@
 ``model_evaluations``: numbered evaluations of a model version (overall metrics, per-slice
 metrics with row counts, fairness per sensitive feature, a baseline scored on the same rows).
 
-Revision ID: 0009_model_evaluations
-Revises: 0008_roles_tags
+Revision ID: 0010_model_evaluations
+Revises: 0009_monitoring
 """
 
 import sqlalchemy as sa
@@ -12,8 +12,8 @@ from alembic import op
 
 from fti.storage.metadata.tables._base import JsonType, UtcDateTime
 
-revision = "0009_model_evaluations"
-down_revision = "0008_roles_tags"
+revision = "0010_model_evaluations"
+down_revision = "0009_monitoring"
 branch_labels = None
 depends_on = None
 
