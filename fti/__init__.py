@@ -31,6 +31,7 @@ _LAZY = {
     "Project": "fti.project",
     "Feature": "fti.types",
     "ModelRef": "fti.types",
+    "bins": "fti.registry.evaluation.slicing",
     "Settings": "fti.config",
     "feature_pipeline": "fti.pipelines.definitions",
     "training_pipeline": "fti.pipelines.definitions",
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
         training_pipeline,
     )
     from fti.project import Project, connect
+    from fti.registry.evaluation.slicing import bins
     from fti.types import Feature, ModelRef
 
 
@@ -95,6 +97,7 @@ __all__ = [
     "ValidationError",
     "__version__",
     "alert",
+    "bins",
     "connect",
     "every",
     "feature_pipeline",

@@ -6,7 +6,7 @@ pipeline          kind       when                              what
 card_profiles     feature    daily at 02:00 UTC                upsert the card profiles
 fraud_features    feature    hourly                            transaction + rolling-window features
 train_fraud       training   after 50,000 new transactions     time split, gradient boosting, registry,
-                                                               promotion gate (AUC >= 0.85), deployment
+                                                               evaluation and a gate on it, deployment
 score_fraud       inference  daily                             batch-score yesterday's transactions
 retrain_fraud     training   event ``drift_detected``          retrain (same gate) when a monitor finds
                                                                drift (see ``monitoring.py``)

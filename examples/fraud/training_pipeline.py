@@ -5,6 +5,11 @@ label), the card's rolling-window aggregates as of that transaction and the card
 point-in-time correctly. Model-dependent transformations (one-hot categories, log amounts, a
 scaled credit limit) are fitted on the training split only. The test split is the last quarter
 of the period: the model is judged on transactions that happened after everything it saw.
+
+Before ``fraud@production`` moves, the new version is evaluated on that test split: overall, per
+merchant category and amount band, for fairness across the card holders' age groups, and against
+the current production model scored on the same rows. The gate (:data:`GATE`) judges that
+evaluation.
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import fti
 from examples.fraud.feature_pipeline import feature_groups
 
 if TYPE_CHECKING:
-    import fti
+    from fti.registry.evaluation import Evaluation
 
 FEATURE_VIEW = "fraud"
 MODEL = "fraud"
@@ -30,6 +36,19 @@ TRANSACTION_FEATURES = [
 ]
 PROFILE_FEATURES = ["provider", "credit_limit", "birth_year"]
 LABEL = "is_fraud"
+# the evaluation: slices by merchant category (a column of the transactions group, not a model
+# input) and amount band; fairness across age groups derived from the holder's birth year (the data
+# is from 2026); slices and groups with fewer rows are reported but not gated
+SLICES = ["category", fti.bins("amount", [0, 50, 500])]
+AGE_GROUPS = fti.bins(
+    "birth_year", [1900, 1967, 1987, 2100], labels=["60+", "40-59", "under 40"], name="age_group"
+)
+MIN_ROWS = 1000
+GATE = {
+    "auc": [f">= {AUC_FLOOR}", ">= baseline - 0.02"],  # and not worse than production on the same rows
+    "auc@slice": ">= 0.8",  # every category and amount band with >= MIN_ROWS rows
+    "demographic_parity_difference": "<= 0.05",  # flagged shares of the age groups within 5 points
+}
 TRANSFORMATIONS = {
     "provider": "one_hot_encoder",
     "amount": "log1p",
@@ -77,7 +96,8 @@ def train(
     project: fti.Project, max_iter: int = 200, learning_rate: float = 0.1, max_leaf_nodes: int = 31
 ) -> dict[str, float]:
     """Fit a gradient-boosted classifier on a time-based split, register it with its test metrics,
-    promote it to ``fraud@production`` when AUC >= 0.85, and (re)deploy ``fraud``."""
+    evaluate it, promote it to ``fraud@production`` when the evaluation passes :data:`GATE`, and
+    (re)deploy ``fraud``."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import average_precision_score, roc_auc_score
     from threadpoolctl import threadpool_limits
@@ -123,9 +143,22 @@ def train(
             input_example=X_train.head(5),
             description="HistGradientBoosting fraud classifier, time-based split",
         )
-    mr.promote(MODEL, version.version, "production", require={"auc": f">= {AUC_FLOOR}"})
+    print(evaluate(project, version.version).report())
+    mr.promote(MODEL, version.version, "production", require=GATE)
     deploy(project)
     return metrics
+
+
+def evaluate(project: fti.Project, version: int) -> Evaluation:
+    """Evaluate ``fraud:<version>`` on its test split (see :data:`SLICES`, :data:`AGE_GROUPS`),
+    against ``fraud@production`` on the same rows; stored with the version."""
+    return project.model_registry.evaluate(
+        f"{MODEL}:{version}",
+        slices=SLICES,
+        sensitive=[AGE_GROUPS],
+        baseline=f"{MODEL}@production",
+        min_rows=MIN_ROWS,
+    )
 
 
 def deploy(project: fti.Project) -> Any:

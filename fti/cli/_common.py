@@ -5,11 +5,12 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from fti.errors import FtiError
+from fti.errors import FtiError, ValidationError
 
 if TYPE_CHECKING:
     from fti.project import Project
@@ -97,3 +98,16 @@ def handle_errors(func: F) -> F:
             sys.exit(2 if exc.http_status < 500 else 1)
 
     return wrapper  # type: ignore[return-value]
+
+
+def parse_time(value: str | None, option: str) -> datetime | None:
+    """An ISO 8601 time given to ``option`` (naive times are UTC), or None."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(
+            f"{option} {value!r} is not an ISO 8601 time; use e.g. 2024-06-01 or 2024-06-01T12:00:00+00:00"
+        ) from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import click
 
-from fti.cli._common import emit, handle_errors, json_option, state
-from fti.errors import ValidationError
+from fti.cli._common import emit, handle_errors, json_option, parse_time, state
 from fti.inference.selection import PREFER
 
 
@@ -55,7 +53,7 @@ def score(
     import fti.batch
     from fti.batch.job import DEFAULT_CHUNK_ROWS
 
-    start_time, end_time = _parse_time(start, "--start"), _parse_time(end, "--end")
+    start_time, end_time = parse_time(start, "--start"), parse_time(end, "--end")
     project = state().project()
     options: dict[str, Any] = {
         "start_time": start_time,
@@ -100,15 +98,3 @@ def score(
         )
 
     emit(result.to_dict(), table=table)
-
-
-def _parse_time(value: str | None, option: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValidationError(
-            f"{option} {value!r} is not an ISO 8601 time; use e.g. 2024-06-01 or 2024-06-01T12:00:00+00:00"
-        ) from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""``fti models``: list, show, alias, promote and delete registered model versions."""
+"""``fti models``: list, show, evaluate, alias, promote and delete registered model versions."""
 
 from __future__ import annotations
 
@@ -7,15 +7,18 @@ from typing import Any
 
 import click
 
-from fti.cli._common import emit, handle_errors, json_option, state
+from fti.cli._common import emit, handle_errors, json_option, parse_time, state
 from fti.errors import ValidationError
 
-_REQUIRE = re.compile(r"^\s*([^<>=!\s]+)\s*((?:>=|<=|==|!=|>|<).*)$")
+# METRIC[@SCOPE] OP TARGET; the scope may hold "=" (auc@category=travel>=0.8), so the metric part is
+# the shortest prefix followed by an operator
+_REQUIRE = re.compile(r"^\s*([^<>!\s]+?)\s*((?:>=|<=|==|!=|>|<).*)$")
+_BINS = re.compile(r"^(?:([^=:]+)=)?([^=:]+):([^:]+)(?::(.+))?$")
 
 
 @click.group()
 def models() -> None:
-    """Model registry: list, show, alias, promote, delete."""
+    """Model registry: list, show, evaluate, alias, promote, delete."""
 
 
 def _row(mv: Any) -> dict[str, Any]:
@@ -171,30 +174,156 @@ def alias(name: str, alias: str, version: int | None, remove: bool, reason: str)
     "-r",
     "requirements",
     multiple=True,
-    help="A gate condition such as 'auc>=0.9' (repeatable).",
+    help="A gate condition such as 'auc>=0.9', 'auc@slice>=0.85', 'demographic_parity_difference<=0.1' "
+    "or 'auc>=baseline-0.01' (repeatable; judged on the latest evaluation).",
 )
 @click.option(
     "--compare-to", default=None, help="Alias whose current version the candidate must not be worse than."
 )
+@click.option(
+    "--evaluation", type=int, default=None, help="Judge this evaluation number (default: the latest)."
+)
 @json_option
 @handle_errors
 def promote(
-    name: str, version: int, alias: str, requirements: tuple[str, ...], compare_to: str | None
+    name: str,
+    version: int,
+    alias: str,
+    requirements: tuple[str, ...],
+    compare_to: str | None,
+    evaluation: int | None,
 ) -> None:
     """Move ALIAS to VERSION of NAME if it passes the gate (exit status 2 and the failed conditions if not)."""
-    require: dict[str, str] = {}
+    require: dict[str, list[str]] = {}
     for text in requirements:
         match = _REQUIRE.match(text)
         if match is None:
-            raise ValidationError(f"invalid --require {text!r}: write METRIC OP NUMBER, e.g. 'auc>=0.9'")
-        require[match.group(1)] = match.group(2)
+            raise ValidationError(
+                f"invalid --require {text!r}: write METRIC[@SCOPE] OP NUMBER or OP baseline[+-NUMBER], e.g. "
+                "'auc>=0.9', 'auc@slice>=0.85', 'auc>=baseline-0.01'"
+            )
+        require.setdefault(match.group(1), []).append(match.group(2))
     mv = (
-        state().project().model_registry.promote(name, version, alias, require=require, compare_to=compare_to)
+        state()
+        .project()
+        .model_registry.promote(
+            name, version, alias, require=require, compare_to=compare_to, evaluation=evaluation
+        )
     )
     emit(
         {"name": name, "alias": alias, "version": mv.version, "require": require, "compare_to": compare_to},
         table=lambda d: click.echo(f"promoted {name} version {mv.version} to {alias!r}"),
     )
+
+
+def _spec(text: str, option: str) -> Any:
+    """``category``, ``amount:0,50,500`` or ``age_group=birth_year:1900,1966,1986,2100:60+,40-59,under 40``."""
+    from fti.registry.evaluation import bins
+
+    match = _BINS.match(text)
+    if match is None:
+        return text
+    name, column, edges, labels = match.groups()
+    try:
+        numbers = [float(e) for e in edges.split(",")]
+    except ValueError:
+        raise ValidationError(
+            f"invalid {option} {text!r}: bins are COLUMN:EDGE,EDGE,... with numbers, e.g. 'amount:0,50,500'"
+        ) from None
+    return bins(column, numbers, labels=None if labels is None else labels.split(","), name=name)
+
+
+@models.command()
+@click.argument("ref")
+@click.option("--split", default=None, help="Split of the model's training dataset (default: test).")
+@click.option("--start", default=None, help="Evaluate on the view's rows from this time instead (ISO 8601).")
+@click.option("--end", default=None, help="... until this time (exclusive).")
+@click.option(
+    "--slice",
+    "slices",
+    multiple=True,
+    help="Slice by a column ('category') or bins of one ('amount:0,50,500', "
+    "'age_group=birth_year:1900,1966,1986,2100:60+,40-59,under 40'); repeatable.",
+)
+@click.option("--sensitive", multiple=True, help="A sensitive feature for fairness metrics, like --slice.")
+@click.option("--baseline", default=None, help="A model scored on the same rows, e.g. fraud@production.")
+@click.option("--min-rows", type=int, default=50, show_default=True, help="Smaller slices are not gated.")
+@click.option("--label", default=None, help="The label column, when the feature view has several.")
+@json_option
+@handle_errors
+def evaluate(
+    ref: str,
+    split: str | None,
+    start: str | None,
+    end: str | None,
+    slices: tuple[str, ...],
+    sensitive: tuple[str, ...],
+    baseline: str | None,
+    min_rows: int,
+    label: str | None,
+) -> None:
+    """Evaluate model REF on its feature view's data and store the result with the version.
+
+    Example: fti models evaluate fraud:4 --slice category --slice amount:0,50,500
+    --sensitive age_group=birth_year:1900,1966,1986,2100 --baseline fraud@production
+    """
+    ev = (
+        state()
+        .project()
+        .model_registry.evaluate(
+            ref,
+            split=split,
+            start_time=parse_time(start, "--start"),
+            end_time=parse_time(end, "--end"),
+            slices=[_spec(s, "--slice") for s in slices],
+            sensitive=[_spec(s, "--sensitive") for s in sensitive],
+            baseline=baseline,
+            min_rows=min_rows,
+            label=label,
+        )
+    )
+    emit(ev.to_dict(), table=lambda d: click.echo(ev.report()))
+
+
+@models.command()
+@click.argument("ref")
+@click.argument("number", type=int, required=False)
+@click.option("--all", "every", is_flag=True, help="List every evaluation of the version instead.")
+@json_option
+@handle_errors
+def evaluation(ref: str, number: int | None, every: bool) -> None:
+    """Show evaluation NUMBER (default: the latest) of model REF, or list them with --all."""
+    mr = state().project().model_registry
+    if not every:
+        ev = mr.get_evaluation(ref, number)
+        emit(ev.to_dict(), table=lambda d: click.echo(ev.report()))
+        return
+    if number is not None:
+        raise ValidationError("give either NUMBER (one evaluation) or --all, not both")
+    found = [e.to_dict() for e in mr.evaluations(ref)]
+
+    def table(rows: list[dict[str, Any]]) -> None:
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table("number", "rows", "source", "metrics", "slices", "sensitive", "baseline", "created at")
+        for r in rows:
+            source = r["source"]
+            t.add_row(
+                str(r["number"]),
+                f"{r['rows']:,}",
+                f"{source['split']} of td v{source['training_dataset_version']}"
+                if "split" in source
+                else f"{source['start_time'] or '-'} .. {source['end_time'] or '-'}",
+                _metrics_text(r["metrics"]),
+                ", ".join(r["slices"]),
+                ", ".join(r["sensitive"]),
+                "" if r["compare"] is None else str(r["compare"]["model"] or r["compare"]["ref"]),
+                r["created_at"],
+            )
+        Console().print(t)
+
+    emit(found, table=table)
 
 
 @models.command()

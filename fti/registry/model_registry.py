@@ -21,14 +21,18 @@ from fti.registry import aliases as _aliases
 from fti.registry import records
 from fti.registry.metrics import check_metrics, current_user
 from fti.registry.model_version import ModelVersion
-from fti.registry.promotion import PromotionRejectedError, evaluate, parse_conditions, reason
+from fti.registry.promotion import PromotionRejectedError, failures, parse_conditions, reason
 from fti.training import records as training_records
 from fti.types import ModelRef
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from fti.paging import Page
     from fti.project import Project
     from fti.registry.aliases import AliasChange
+    from fti.registry.evaluation import Evaluation
+    from fti.registry.evaluation.slicing import SliceSpec
     from fti.registry.lineage import FeatureViewLike, RunLike
     from fti.registry.records import ModelInfo
     from fti.storage.artifacts.base import ArtifactStore
@@ -340,28 +344,30 @@ class ModelRegistry:
             return records.history(conn, self._require_model(conn, name), alias)
 
     def promote(
-        self,
-        name: str,
-        version: int,
-        alias: str,
-        *,
-        require: dict[str, str] | None = None,
-        compare_to: str | None = None,
-    ) -> ModelVersion:
-        """Move ``alias`` to ``version`` only if it passes the gate.
+        self, name: str, version: int, alias: str, *, require: Mapping[str, str | list[str]] | None = None,
+        compare_to: str | None = None, evaluation: int | None = None,
+    ) -> ModelVersion:  # fmt: skip
+        """Move ``alias`` to ``version`` only if it passes the gate (see :mod:`fti.registry.promotion`).
 
         Args:
-            require: Thresholds per metric, e.g. ``{"auc": ">= 0.9"}``.
-            compare_to: An alias (usually the same one): the candidate must not be worse than the
-                version it points to on the required metrics. No holder yet = nothing to beat.
+            require: Conditions per metric, e.g. ``{"auc": ">= 0.9", "auc@slice": ">= 0.85",
+                "demographic_parity_difference": "<= 0.1", "average_precision": ">= baseline"}``;
+                judged on the version's latest evaluation (and its registered metrics).
+            compare_to: An alias (usually the same one): the candidate's registered metrics must not
+                be worse than those of the version it points to. No holder yet = nothing to beat.
+            evaluation: Judge this evaluation number instead of the latest.
 
         Raises:
             PromotionRejectedError: lists each failed condition; the alias does not move.
+            ValidationError: a malformed condition or an unknown metric (NotFoundError: evaluation).
         """
+        from fti.registry.evaluation import store
+
         _aliases.check_alias(alias)
         conditions = parse_conditions(require)
         if compare_to is not None:
             _aliases.check_alias(compare_to)
+        check_version(evaluation, "evaluation", allow_none=True)
         candidate = self.get_model(name, version=version)
 
         def gate_and_move(conn: Connection) -> None:
@@ -371,29 +377,54 @@ class ModelRegistry:
                 if held is not None and held != candidate.version:
                     incumbent = records.find_version(conn, candidate.model_id, name, held)
                     assert incumbent is not None  # the alias row holds it (foreign key RESTRICT)
-            failures = evaluate(
-                candidate.ref,
-                candidate.metrics,
-                conditions,
-                incumbent=None if incumbent is None else f"{incumbent.ref} ({compare_to})",
-                incumbent_metrics=None if incumbent is None else incumbent.metrics,
-            )
-            if failures:
+            # the latest evaluation, or the one asked for (NotFoundError when it does not exist)
+            judged = (store.find if evaluation is None else store.get)(conn, candidate, evaluation)
+            failed = failures(candidate.ref, candidate.metrics, conditions, evaluation=judged,
+                              incumbent=None if incumbent is None else f"{incumbent.ref} ({compare_to})",
+                              incumbent_metrics=None if incumbent is None else incumbent.metrics)  # fmt: skip
+            if failed:
                 raise PromotionRejectedError(
-                    f"promotion of {candidate.ref} to {alias!r} refused: " + "; ".join(failures), failures
+                    f"promotion of {candidate.ref} to {alias!r} refused: " + "; ".join(failed), failed
                 )
+            note = reason(conditions, compare_to, None if judged is None else judged.number)
             records.set_alias(
-                conn,
-                candidate.model_id,
-                alias,
-                candidate.id,
-                candidate.version,
-                current_user(),
-                reason(conditions, compare_to),
+                conn, candidate.model_id, alias, candidate.id, candidate.version, current_user(), note
             )
 
         self._write(gate_and_move, f"promote model {candidate.ref} to {alias!r}")
         return candidate
+
+    # --- evaluation -----------------------------------------------------------------------
+    def evaluate(
+        self, model: str | ModelRef, *, split: str | None = None, start_time: datetime | None = None,
+        end_time: datetime | None = None, slices: list[SliceSpec] | None = None,
+        sensitive: list[SliceSpec] | None = None, baseline: str | ModelRef | None = None, min_rows: int = 50,
+        label: str | None = None, prefer: str = "fastest",
+    ) -> Evaluation:  # fmt: skip
+        """Evaluate a model version on its feature view's data (the test split by default): metrics
+        overall and per slice, fairness per sensitive feature, a baseline on the same rows; stored
+        with the version. See :func:`fti.registry.evaluation.runner.evaluate` for the arguments."""
+        from fti.registry.evaluation.runner import evaluate
+
+        return evaluate(self._project, model, split=split, start_time=start_time, end_time=end_time,
+                        slices=slices, sensitive=sensitive, baseline=baseline, min_rows=min_rows, label=label,
+                        prefer=prefer)  # fmt: skip
+
+    def evaluations(self, model: str | ModelRef) -> list[Evaluation]:
+        """The stored evaluations of a model version (``"fraud:4"``, ``"fraud@production"``), oldest first."""
+        from fti.registry.evaluation import store
+
+        mv = self.get_model(model)
+        with self._catalog.connect() as conn:
+            return store.find_all(conn, mv)
+
+    def get_evaluation(self, model: str | ModelRef, number: int | None = None) -> Evaluation:
+        """Evaluation ``number`` of a model version (its latest by default); NotFoundError if none."""
+        from fti.registry.evaluation import store
+
+        mv = self.get_model(model)
+        with self._catalog.connect() as conn:
+            return store.get(conn, mv, number)
 
     # --- delete -----------------------------------------------------------------------------
     def delete_version(self, name: str, version: int, *, force: bool = False) -> None:

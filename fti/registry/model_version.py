@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from fti.registry.evaluation import Evaluation
     from fti.registry.flavors.base import Flavor
     from fti.registry.lineage import Lineage
     from fti.registry.model_registry import ModelRegistry
@@ -104,6 +105,10 @@ class ModelVersion:
         from fti.registry.lineage import lineage_of
 
         return lineage_of(self._registry._project, self)
+
+    def evaluations(self) -> list[Evaluation]:
+        """This version's stored evaluations on data, oldest first (see ``mr.evaluate``)."""
+        return self._registry.evaluations(self.ref)
 
     @property
     def flavor_impl(self) -> Flavor:

@@ -30,7 +30,8 @@ TABLE_OWNERS = {
     # the feature domain's records are a package: records/__init__.py and records/listing.py
     "features": "fti/features/records/",
     "feature_views": "fti/features/records/",
-    "registry": "fti/registry/records.py",
+    # the registry's records are a package: records/__init__.py and records/evaluations.py
+    "registry": "fti/registry/records/",
     "training": "fti/training/records.py",
     "serving": "fti/serving/records.py",
     "pipelines": "fti/pipelines/records.py",

@@ -17,7 +17,7 @@ import pytest
 
 import fti
 from examples.fraud import feature_pipeline, inference, training_pipeline
-from examples.fraud.generator import DATA_START, generate_profiles, generate_transactions
+from examples.fraud.generator import CATEGORIES, DATA_START, generate_profiles, generate_transactions
 from examples.fraud.pipelines import card_profiles, fraud_features, score_fraud, train_fraud
 from fti.errors import ValidationError
 from fti.pipelines.definitions import OnNewData, spec_of
@@ -104,3 +104,39 @@ def test_the_pipelines_are_scheduled() -> None:
     assert specs["score_fraud"].kind == "inference" and specs["train_fraud"].kind == "training"
     trigger = specs["train_fraud"].trigger  # type: ignore[union-attr]
     assert isinstance(trigger, OnNewData) and trigger.feature_group == feature_pipeline.TRANSACTIONS
+
+
+def test_promotion_judges_an_evaluation_on_the_test_split(
+    trained: tuple[fti.Project, dict[str, float]],
+) -> None:
+    """Runs last: it trains a second (weak) version."""
+    from fti.registry.promotion import PromotionRejectedError
+
+    project, metrics = trained
+    mr = project.model_registry
+    evaluation = mr.get_evaluation("fraud@production")
+    assert evaluation.rows == metrics["test_rows"] and evaluation.metrics["auc"] == pytest.approx(
+        metrics["auc"]
+    )
+    assert evaluation.slices == ["category", "amount bins [0, 50, 500]"]
+    assert {s.value for s in evaluation.by_slice if s.feature == "category"} <= set(CATEGORIES)
+    assert sum(s.rows for s in evaluation.by_slice if s.feature == "category") == evaluation.rows
+    groups = evaluation.fairness["age_group"].groups
+    assert [g.value for g in groups] == ["60+", "40-59", "under 40"] and sum(
+        g.rows for g in groups
+    ) == evaluation.rows
+    assert (
+        evaluation.compare is not None and evaluation.compare.model is None
+    )  # no production model before it
+    assert mr.alias_history("fraud", "production")[-1].reason.endswith(f"on evaluation {evaluation.number}")
+    # a stump: refused, among others for being worse than production on the same rows
+    with pytest.raises(PromotionRejectedError) as info:
+        training_pipeline.train(project, max_iter=1, max_leaf_nodes=2)
+    assert any(
+        "auc >= baseline - 0.02: fraud:2" in f and "of baseline fraud:1" in f for f in info.value.failures
+    )
+    weak = mr.get_evaluation("fraud:2")
+    assert weak.compare is not None and weak.compare.model == "fraud:1"
+    # production on the same rows (the fastest verified scorer may round probabilities differently)
+    assert weak.compare.metrics["auc"] == pytest.approx(evaluation.metrics["auc"], abs=1e-3)
+    assert mr.get_model("fraud@production").version == 1

@@ -46,6 +46,13 @@ def test_feature_training_online_and_batch(sqlite_project: fti.Project) -> None:
     png = model.read_artifact("confusion_matrix.png")  # registered with the model, digest-checked
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5_000
     assert "confusion_matrix.png" in model.artifacts
+    evaluation = project.model_registry.get_evaluation("iris@production")  # what the gate judged
+    assert evaluation.task == "multiclass" and evaluation.metrics["accuracy"] == pytest.approx(
+        metrics["accuracy"]
+    )
+    per_variety = {s.value: s for s in evaluation.by_slice if s.feature == iris.LABEL}
+    assert set(per_variety) == {"setosa", "versicolor", "virginica"}
+    assert sum(s.rows for s in per_variety.values()) == evaluation.rows == 30
 
     flowers = iris.sample_requests()
     answer = project.serving.get(iris.DEPLOYMENT).predict(flowers)  # in-process: no server runs

@@ -1,5 +1,6 @@
 """Models: the searchable list; a model's versions with sortable metrics, aliases and their history;
-a version's metrics, params, signature, lineage, run metric charts and artifacts (images shown);
+a version's metrics, params, signature, lineage, run metric charts, artifacts (images shown) and
+evaluations on data (overall, per slice with row counts, fairness, the baseline on the same rows);
 side-by-side comparison of versions; moving an alias (writers)."""
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from typing import TYPE_CHECKING, Any
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from fti.errors import ValidationError
+from fti.errors import NotFoundError, ValidationError
+from fti.registry.evaluation import FAIRNESS_METRICS
+from fti.registry.evaluation.metrics import GROUP_METRICS, HEADLINE
 from fti.training.runs import get_run
 from fti.ui.endpoints import action, page
 from fti.ui.pages.feature_groups import int_param, version_param
@@ -76,6 +79,14 @@ def version_detail(request: Request, viewer: Viewer) -> Response:
     artifacts = [
         (path, mimetypes.guess_type(path)[0] or "application/octet-stream") for path in sorted(mv.artifacts)
     ]
+    evaluations = mv.evaluations()
+    wanted = int_param(request, "evaluation", None, minimum=1)
+    evaluation = next((e for e in evaluations if e.number == wanted), None) if wanted else None
+    if wanted and evaluation is None:
+        raise NotFoundError(
+            f"{mv.ref} has no evaluation {wanted} (evaluations: {[e.number for e in evaluations] or 'none'})"
+        )
+    evaluation = evaluation or (evaluations[-1] if evaluations else None)
     deployments = []
     for deployment in project.serving.list():
         try:
@@ -97,6 +108,11 @@ def version_detail(request: Request, viewer: Viewer) -> Response:
         artifacts=artifacts,
         images=IMAGE_TYPES,
         deployments=deployments,
+        evaluation=evaluation,
+        evaluation_numbers=[e.number for e in evaluations],
+        headline=HEADLINE[evaluation.task] if evaluation else (),
+        fairness_metrics=FAIRNESS_METRICS,
+        group_metrics=GROUP_METRICS,
     )
 
 

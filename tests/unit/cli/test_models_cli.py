@@ -69,7 +69,7 @@ def test_alias_promote_and_delete(registry_home: Path) -> None:
     assert code == 2
     body = json.loads(err)
     assert body["code"] == "promotion_rejected"
-    assert body["details"]["failed_conditions"] == ["auc >= 0.9: fraud:3 has auc = 0.8"]
+    assert body["details"]["failed_conditions"] == ["auc >= 0.9: fraud:3 has auc = 0.8, short by 0.1"]
     code, out, _ = run(
         registry_home,
         "models",

@@ -35,7 +35,7 @@ def test_threshold_failure_and_missing_metric_are_each_listed(registry) -> None:
     err = info.value
     assert isinstance(err, ConflictError) and err.code == "promotion_rejected"
     assert err.failures == [
-        "auc >= 0.9: fraud:3 has auc = 0.85",
+        "auc >= 0.9: fraud:3 has auc = 0.85, short by 0.05",
         "latency_ms < 20: fraud:3 has no metric 'latency_ms' (its metrics: ['auc'])",
     ]
     assert err.details == {"failed_conditions": err.failures}

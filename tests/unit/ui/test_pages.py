@@ -152,6 +152,39 @@ def test_models_versions_compare_and_artifacts(client: AsgiClient, demo: fti.Pro
     assert client.get("/models/fraud/compare?v=1").status_code == 400
 
 
+def test_a_version_page_shows_its_evaluations(demo_copy: fti.Project) -> None:
+    from fti.ui.app import create_app
+
+    mr = demo_copy.model_registry
+    first = mr.get_evaluation("fraud:1")  # the training pipeline's, before any production model
+    assert first.slices == ["category", "amount bins [0, 50, 500]"] and "age_group" in first.fairness
+    second = mr.evaluate("fraud:1", slices=["category"], sensitive=["provider"], baseline="fraud@production")
+    with AsgiClient(create_app(demo_copy)) as client:
+        html = client.get("/models/fraud/1").text
+        assert f"Evaluation {second.number} <small>on {second.rows:,} rows of the test split" in html
+        assert second.compare is not None and second.compare.model == "fraud:1"
+        assert 'baseline fraud@production = <a href="/models/fraud/1">fraud:1</a> on the same rows' in html
+        auc = second.metrics["auc"]
+        assert (
+            f'<th>auc</th><td class="num">{auc:.4g}</td><td class="num">{auc:.4g}</td><td class="num">+0.0000</td>'
+            in html
+        )
+        for s in second.by_slice:  # every slice, its row count, its headline metric
+            marker = "" if s.gated else " *"
+            assert f'<td class="mono">{s.name}{marker}</td><td class="num">{s.rows:,}</td>' in html
+        assert "Fairness by provider" in html
+        for g in second.fairness["provider"].groups:
+            assert f'<td>{g.value}{"" if g.eligible else " *"}</td><td class="num">{g.rows:,}</td>' in html
+        assert f'href="/models/fraud/1?evaluation={first.number}#evaluation"' in html  # the earlier one
+        older = client.get(f"/models/fraud/1?evaluation={first.number}").text
+        assert f"Evaluation {first.number} <small>" in older and "Fairness by age_group" in older
+        assert "the alias points to no version, nothing to compare" in older
+        assert client.get("/models/fraud/1?evaluation=99").status_code == 404
+        assert client.get("/models/fraud/1?evaluation=x").status_code == 400
+        mr.register("bare", demo_copy.model_registry.get_model("iris:1").load())
+        assert "Not evaluated on data yet" in client.get("/models/bare/1").text
+
+
 def test_runs_list_and_detail(client: AsgiClient, demo: fti.Project) -> None:
     from fti.training.runs import search_runs
 

@@ -16,7 +16,13 @@ from fti.storage.metadata.tables.pipelines import (
     pipelines,
     scheduler_leases,
 )
-from fti.storage.metadata.tables.registry import alias_history, model_aliases, model_versions, models
+from fti.storage.metadata.tables.registry import (
+    alias_history,
+    model_aliases,
+    model_evaluations,
+    model_versions,
+    models,
+)
 from fti.storage.metadata.tables.secrets import secrets
 from fti.storage.metadata.tables.serving import api_keys, deployments
 from fti.storage.metadata.tables.sources import source_cursors
@@ -32,6 +38,7 @@ __all__ = [
     "fg_commits",
     "metadata",
     "model_aliases",
+    "model_evaluations",
     "model_versions",
     "models",
     "monitor_alerts",

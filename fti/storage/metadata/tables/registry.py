@@ -1,11 +1,11 @@
-"""Model-registry tables: models, versions, aliases and the aliases' history.
+"""Model-registry tables: models, versions, aliases, the aliases' history and evaluations.
 
 ``model_versions.feature_view_id`` references ``feature_views.id`` (migration 0002) and
 ``model_versions.run_id`` references ``runs.id`` (``tables.training``); the feature view's name and
 version are also copied onto the version row so lineage survives the view being deleted.
 """
 
-from sqlalchemy import Column, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import Column, Float, ForeignKey, Integer, String, Table, Text, UniqueConstraint
 
 from fti.storage.metadata.tables._base import JsonType, UtcDateTime, metadata
 
@@ -73,4 +73,28 @@ alias_history = Table(
     Column("changed_at", UtcDateTime, nullable=False),
     Column("changed_by", String(255), nullable=False),
     Column("reason", Text, nullable=False, default=""),
+)
+
+# An evaluation of a model version on data (fti.registry.evaluation): numbered per version, never
+# changed after it is written; deleting the version deletes its evaluations.
+model_evaluations = Table(
+    "model_evaluations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # the unique (model_version_id, number) key also indexes the reads by version
+    Column("model_version_id", Integer, ForeignKey("model_versions.id", ondelete="CASCADE"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("task", String(16), nullable=False),  # binary | multiclass | regression
+    Column("rows", Integer, nullable=False),
+    Column("source", JsonType, nullable=False),  # the rows: training dataset split or time range
+    Column("settings", JsonType, nullable=False),  # slices, sensitive features, min_rows, label
+    Column("metrics", JsonType, nullable=False),  # {name: value} over every row
+    Column("slices", JsonType, nullable=False),  # [{column, value, rows, metrics, baseline}]
+    Column("fairness", JsonType, nullable=False),  # {feature: {metrics, groups, baseline}}
+    Column("baseline", JsonType, nullable=True),  # {ref, model, metrics} scored on the same rows
+    Column("scorer", String(32), nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(255), nullable=False),
+    UniqueConstraint("model_version_id", "number", name="uq_model_evaluations_number"),
 )
