@@ -1,7 +1,6 @@
 """The UI's pages, one module per section; each module exports ``routes`` (Starlette routes).
 
-Adding a section is adding a module here and its entry in :data:`SECTIONS` (the monitoring page
-is one module: it shows the monitors once ``fti.monitoring`` exists, and says so until then).
+Adding a section is adding a module here and its entry in :data:`SECTIONS`.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@
     return new uPlot({
       width: el.clientWidth || 320,
       height: height,
-      scales: { x: { time: false } },
+      scales: { x: { time: data.time === true } },
       series: series,
     }, [data.x].concat(names.map(function (n) { return data.series[n]; })), el);
   }

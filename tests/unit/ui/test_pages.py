@@ -242,9 +242,10 @@ def test_pipelines_history_and_logs(client: AsgiClient, demo: fti.Project) -> No
     assert client.get("/pipelines/nope").status_code == 404
 
 
-def test_monitoring_says_it_is_installed(client: AsgiClient) -> None:
+def test_monitoring_without_monitors_says_how_to_create_one(client: AsgiClient) -> None:
     html = client.get("/monitoring").text
-    assert "Monitoring is installed" in html
+    assert "No monitor (<code>project.monitoring.create_monitor(...)</code>" in html
+    assert "No alerts." in html
 
 
 def test_unknown_pages_are_404_pages(client: AsgiClient) -> None:
