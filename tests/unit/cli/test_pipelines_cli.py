@@ -144,7 +144,11 @@ def test_scheduler_runs_in_the_foreground_and_stops_cleanly_on_ctrl_c(tmp_path: 
             from datetime import UTC, datetime
 
             assert expires is not None and expires <= datetime.now(UTC)  # lease released
-            assert not [r for r in project.pipelines.runs() if r.status in ("running", "queued")]
+            runs = project.pipelines.runs()
+            assert not [r for r in runs if r.status == "running"]  # ours were cancelled
+            # a window queued behind a running one is never dropped (issue 19 item 27): it stays
+            # queued, never started, for the next scheduler
+            assert all(r.started_at is None and r.pid is None for r in runs if r.status == "queued")
     finally:
         if proc.poll() is None:
             proc.kill()
