@@ -18,6 +18,7 @@ from fti.errors import (
     IntegrityError,
     ModelNotReadyError,
     NotFoundError,
+    OnDemandError,
     PermissionDeniedError,
     SchemaError,
     ValidationError,
@@ -38,6 +39,7 @@ _LAZY = {
     "every": "fti.pipelines.definitions",
     "on_new_data": "fti.pipelines.definitions",
     "on_event": "fti.pipelines.definitions",
+    "on_demand": "fti.features.on_demand",
 }
 
 # subpackages reachable as attributes of ``fti`` (``fti.batch.score(...)``), imported on first use
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
     from fti import sources as sources
     from fti import training as training
     from fti.config import Settings
+    from fti.features.on_demand import on_demand
     from fti.pipelines.definitions import (
         every,
         feature_pipeline,
@@ -86,6 +89,7 @@ __all__ = [
     "ModelNotReadyError",
     "ModelRef",
     "NotFoundError",
+    "OnDemandError",
     "PermissionDeniedError",
     "Project",
     "SchemaError",
@@ -96,6 +100,7 @@ __all__ = [
     "every",
     "feature_pipeline",
     "inference_pipeline",
+    "on_demand",
     "on_event",
     "on_new_data",
     "training_pipeline",

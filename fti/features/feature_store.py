@@ -171,6 +171,8 @@ class FeatureStore:
         labels: Sequence[str] = (),
         transformations: Mapping[str, str] | None = None,
         description: str = "",
+        on_demand: Sequence[Any] | None = None,
+        request_fields: Sequence[str] | None = None,
     ) -> FeatureView:
         """Return the feature view ``name`` at ``version``, creating it if it does not exist.
 
@@ -182,6 +184,10 @@ class FeatureStore:
             labels: Columns of the query that are targets (never part of feature vectors).
             transformations: Feature name -> transformation (see :mod:`fti.features.transformations`).
             description: Free text.
+            on_demand: Functions decorated with ``@fti.on_demand`` (or their import paths)
+                computing request-time features in training, batch and serving alike (see
+                :mod:`fti.features.on_demand`); recorded with their source hash.
+            request_fields: Columns a serving request must send (never looked up online).
 
         Raises:
             SchemaError: a label or transformed feature is not in the query, or has the wrong dtype.
@@ -190,7 +196,9 @@ class FeatureStore:
         """
         check_name(name, "feature view")
         check_version(version, "feature view")
-        definition = definitions.check_view(query, labels, transformations, description)
+        definition = definitions.check_view(
+            query, labels, transformations, description, on_demand, request_fields
+        )
         existing = records.find_feature_view(self._catalog, self._project.id, name, version)
         if existing is None:
             # False: created concurrently; compared with the winner's below
@@ -205,6 +213,8 @@ class FeatureStore:
             "query": existing.query,
             "labels": existing.labels,
             "transformations": existing.transformations,
+            "on_demand": existing.on_demand,
+            "request_fields": existing.request_fields,
         }
         if stored != definition:
             changed = [k for k in definition if stored[k] != definition[k]]

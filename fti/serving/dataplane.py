@@ -1,8 +1,9 @@
 """From a validated inference request to the model's input matrix, and from outputs to a response.
 
 A plain deployment takes one input per signature input (a feature column, shape ``[n]`` or
-``[n, 1]``). An enriched deployment takes the feature view's primary-key column(s), plus any
-passed features, and fetches the rest from the online store through the loaded model's
+``[n, 1]``). An enriched deployment takes the feature view's primary-key column(s) and its request fields
+(the live values its on-demand features are computed from), plus any passed features, and
+fetches the rest from the online store through the loaded model's
 ``FeatureViewServing.get_feature_vectors`` — the same code path as ``fv.get_feature_vector``, with
 the statistics of the model's training dataset, so the fitted transformations are applied
 exactly as in training.
@@ -50,6 +51,20 @@ def _check_datatype(inp: InferInput, spec_datatype: str) -> None:
         raise ValidationError(
             f"input {inp.name!r} has datatype {inp.datatype} but the model expects {spec_datatype}"
         )
+
+
+def _check_column_datatype(inp: InferInput, dtype: str) -> None:
+    """A passed feature or request field must fit its column: numbers for numeric columns,
+    BYTES for strings, binary and times (ISO 8601 text, e.g. ``2026-04-01T12:00:00+00:00``)."""
+    if dtype.startswith(("int", "float")):
+        ok, shown = inp.datatype in NUMERIC, "numbers"
+    elif dtype == "bool":
+        ok, shown = inp.datatype == "BOOL" or inp.datatype in NUMERIC, "BOOL"
+    else:
+        ok = inp.datatype == "BYTES"
+        shown = "BYTES (ISO 8601 text)" if dtype in ("timestamp", "date") else "BYTES"
+    if not ok:
+        raise ValidationError(f"input {inp.name!r} is a {dtype} column; send {shown}, not {inp.datatype}")
 
 
 def _row_count(inputs: list[InferInput]) -> int:
@@ -127,12 +142,15 @@ def prepare_enriched(
 
     keys: list[str] = list(feature_view.primary_key)
     feature_names = [s.name for s in signature.inputs]
-    allowed = set(keys) | set(feature_names)
+    columns: dict[str, str] = feature_view.request_columns  # joined columns a request may send
+    fields: list[str] = feature_view.request_fields
+    allowed = set(keys) | set(feature_names) | set(columns)
     unknown = [inp.name for inp in request.inputs if inp.name not in allowed]
     if unknown:
+        needs = f" and the request field(s) {fields}" if fields else ""
         raise ValidationError(
-            f"unknown input(s) {unknown}; this deployment takes the key column(s) {keys} "
-            f"plus optionally passed features from {feature_names[:20]}"
+            f"unknown input(s) {unknown}; this deployment takes the key column(s) {keys}{needs} "
+            f"plus optionally passed features from {[c for c in columns if c not in fields][:20]}"
         )
     given = {inp.name: inp for inp in request.inputs}
     missing_keys = [k for k in keys if k not in given]
@@ -144,6 +162,9 @@ def prepare_enriched(
     for inp in request.inputs:
         if inp.name in spec_types:
             _check_datatype(inp, spec_types[inp.name])
+            _check_missing(inp, allow_missing)
+        elif inp.name in columns:
+            _check_column_datatype(inp, columns[inp.name])
             _check_missing(inp, allow_missing)
         elif inp.datatype not in ("BYTES", *NUMERIC) or inp.datatype.startswith("FP"):
             raise ValidationError(
