@@ -160,6 +160,10 @@ def launch(
         "event": run.event,
         "secrets": list(pipeline.secrets),
         "log_dir": None,  # set below: where this process captures the run's output
+        # the runner builds or finds the environment, then runs the function in its interpreter
+        "environment": pipeline.environment,
+        "envs_dir": str(project.settings.home / "envs"),
+        "monotonic_start": time.monotonic(),
     }
     try:
         secret_values = project.secrets.get_many(pipeline.secrets)
