@@ -3,8 +3,11 @@
 Runs ``python -m examples.demo``. In ``$FTI_HOME`` (default ``./.fti``) it registers the iris and
 fraud pipelines with the scheduler, runs each of them once (feature pipelines, training with a
 promotion gate, batch inference) as recorded pipeline runs, starts ``fti serve`` on 127.0.0.1,
-sends real prediction requests over HTTP, prints them and the ``curl`` lines to try, and keeps
-the server (and the web UI at ``/ui/``) running until Ctrl-C.
+sends real prediction requests over HTTP, prints them and the ``curl`` lines to try, then closes
+the monitoring loop of the fraud system (drifted data and live traffic, the monitor finds the
+drift and fires ``drift_detected``, the scheduler runs the retraining pipeline, the new version
+passes the gate; labels arrive and the realized AUC per week is shown), and keeps the server
+(and the web UI at ``/ui/``) running until Ctrl-C.
 
 Environment:
     DEMO_EXIT=1       stop after the requests (for tests and CI).
@@ -28,6 +31,7 @@ from typing import Any
 
 import fti
 from examples.fraud import inference as fraud_inference
+from examples.fraud import monitoring as fraud_monitoring
 from examples.fraud.generator import DATA_START
 from examples.iris import pipelines as iris
 
@@ -220,6 +224,7 @@ def main() -> int:
     try:
         wait_ready(url, [iris.DEPLOYMENT, fraud_inference.DEPLOYMENT], server)
         show_requests(console, project, url)
+        close_the_loop(console, project, url, cards, days)
         console.print(f"[dim]demo took {time.monotonic() - began:.0f}s[/dim]")
         if exit_after:
             return 0
@@ -288,6 +293,181 @@ def show_requests(console: Any, project: fti.Project, url: str) -> None:
         f"curl -s {url}/metrics | grep fti_",
     ):
         console.print(line, soft_wrap=True, highlight=False, markup=False)
+
+
+DRIFT_DAYS = 14
+LIVE_ROWS = 500
+
+
+def _step(console: Any, label: str, action: Callable[[], Any]) -> Any:
+    console.print(f"[bold]…[/bold] {label}")
+    t0 = time.monotonic()
+    result = action()
+    console.print(f"[green]✓[/green] {label} [dim]({time.monotonic() - t0:.1f}s)[/dim]")
+    return result
+
+
+def wait_logged(project: fti.Project, since: Any, rows: int, timeout_s: float = 30) -> int:
+    """Wait until the server's request logger wrote ``rows`` rows logged at or after ``since``."""
+    from fti.errors import NotFoundError
+
+    deadline = time.monotonic() + timeout_s
+    logged = 0
+    while time.monotonic() < deadline:
+        try:
+            log = project.feature_store.get_feature_group(f"{fraud_inference.DEPLOYMENT}_inference_log")
+            times = log.read_arrow(columns=["timestamp"]).column("timestamp").to_pylist()
+            logged = sum(t >= since for t in times)
+        except NotFoundError:
+            logged = 0
+        if logged >= rows:
+            return logged
+        time.sleep(0.3)
+    raise DemoError(f"the inference log holds {logged} of {rows} live rows after {timeout_s:.0f}s")
+
+
+def retrain_on_event(project: fti.Project, timeout_s: float = 600) -> Any:
+    """Run the scheduler for ``retrain_fraud`` only until the run that ``drift_detected`` triggers
+    has finished (the other pipelines' schedules are left alone)."""
+    from fti.pipelines.scheduler import Scheduler
+
+    scheduler = Scheduler(project, only=["retrain_fraud"], tick_interval=0.5)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            scheduler.tick()
+            runs = [
+                r for r in project.pipelines.runs("retrain_fraud", limit=5) if r.trigger in ("event", "retry")
+            ]
+            if runs and runs[0].status not in ("queued", "running") and not scheduler.active_runs:
+                run = runs[0]
+                if run.status != "succeeded":
+                    logs = project.pipelines.logs(run.id)
+                    raise DemoError(f"retrain_fraud run {run.id} {run.status}:\n" + "\n".join(logs.values()))
+                return run
+            time.sleep(0.5)
+    finally:
+        scheduler.shutdown()
+    raise DemoError(f"retrain_fraud did not finish within {timeout_s:.0f}s")
+
+
+def close_the_loop(console: Any, project: fti.Project, url: str, cards: int, days: int) -> None:
+    """Drifted data and traffic -> the monitor finds drift -> drift_detected -> retraining -> a new
+    version behind the gate; then labels -> the realized AUC per week, before and after."""
+    from datetime import UTC, datetime
+
+    from rich.table import Table
+
+    end = DATA_START + timedelta(days=days)
+    drift_end = end + timedelta(days=DRIFT_DAYS)
+    console.rule("monitoring: the fraud system's closed loop")
+    live, _ = _step(
+        console,
+        "declare monitors fraud_live (the fraud deployment) and fraud_batch (batch predictions)",
+        lambda: fraud_monitoring.declare_monitors(project),
+    )
+    params = {"cards": cards, "drift_day": days}
+    _step(
+        console,
+        f"fraud: {DRIFT_DAYS} more days from a drifted source (prices +50%, a new 'crypto' category, "
+        "a fraud pattern moves)",
+        lambda: run_pipeline(project, "fraud_features", start=end, end=drift_end, params=params),
+    )
+    _step(
+        console,
+        "fraud: batch inference of the drifted days with the production model",
+        lambda: run_pipeline(project, "score_fraud", start=end, end=drift_end),
+    )
+    since = datetime.now(UTC)
+    sent = _step(
+        console,
+        f"live traffic: {LIVE_ROWS} drifted transactions to POST {url}/v2/models/fraud/infer",
+        lambda: fraud_monitoring.replay(url, project, end, drift_end, LIVE_ROWS),
+    )
+    _step(
+        console,
+        "the server logs them (keys, untransformed features, predictions)",
+        lambda: wait_logged(project, since, sent),
+    )
+    result = _step(
+        console,
+        "monitor fraud_live: the live window against the training data",
+        lambda: live.run(since, datetime.now(UTC) + timedelta(seconds=1)),
+    )
+    table = Table(
+        title=f"fraud_live: {result.rows} live rows, {result.drift_share:.0%} of the features drifted"
+    )
+    for column in ("column", "test", "statistic", "threshold", "drifted"):
+        table.add_column(column)
+    for o in result.outcomes:
+        if o.kind == "drift":
+            flag = "[red]drift[/red]" if o.drifted else ""
+            table.add_row(o.column, o.test, f"{o.statistic:.3f}", f"{o.threshold:g}", flag)
+    console.print(table)
+    if not result.dataset_drift or not result.alerts:
+        raise DemoError(f"fraud_live found no dataset drift in the drifted traffic: {result.to_dict()}")
+    alert = result.alerts[0]
+    console.print(
+        f"alert {alert.id} ({alert.status}): drift in {', '.join(result.drifted_features)}; "
+        f"fired event drift_detected (id {alert.event_id})"
+    )
+    before = project.model_registry.get_model("fraud@production")
+    run = _step(
+        console, "scheduler: drift_detected triggers retrain_fraud", lambda: retrain_on_event(project)
+    )
+    after = project.model_registry.get_model("fraud@production")
+    console.print(
+        f"retrain_fraud run {run.id} ({run.trigger}): fraud version {after.version} passed the gate "
+        f"(AUC {after.metrics['auc']:.3f} >= 0.85 on its test split) and replaced version {before.version} "
+        "in production; the server swaps to it on its next poll"
+    )
+    first = end - timedelta(days=7)
+    labels = _step(
+        console,
+        "labels arrive (chargebacks): log the fraud labels of the scored weeks",
+        lambda: fraud_monitoring.log_fraud_labels(project, first, drift_end),
+    )
+    console.print(f"{labels.written} labels joined to {labels.matched} batch predictions by card and time")
+    weeks_before = _step(
+        console,
+        "monitor fraud_batch: realized and estimated AUC per week",
+        lambda: fraud_monitoring.weekly_performance(project, first, drift_end),
+    )
+    _step(
+        console,
+        f"fraud: re-score the drifted days with version {after.version}",
+        lambda: run_pipeline(project, "score_fraud", start=end, end=drift_end),
+    )
+    weeks_after = fraud_monitoring.weekly_performance(project, first, drift_end)
+    dataset = after.feature_view().training_dataset(after.training_dataset_version)
+    test_start = datetime.fromisoformat(str(dataset.split["test_start"]))
+    table = Table(
+        title="fraud_batch: AUC per week (realized from labels; estimated by CBPE without them)",
+        caption=f"* the week is partly in version {after.version}'s training data (its test split starts "
+        f"{test_start:%Y-%m-%d})",
+    )
+    for column in (
+        "week",
+        "rows",
+        "model",
+        "realized AUC",
+        "estimated AUC",
+        f"after retraining (v{after.version})",
+    ):
+        table.add_column(column)
+    for week, later in zip(weeks_before, weeks_after, strict=True):
+        drifted = week["week"] + timedelta(days=7) > end  # the week holds drifted days
+        table.add_row(
+            f"{week['week']:%Y-%m-%d}" + (" (drifted)" if drifted else ""),
+            str(week["rows"]),
+            ", ".join(f"v{v}" for v in week["versions"]),
+            "" if week["auc"] is None else f"{week['auc']:.3f}",
+            "" if week["auc_estimated"] is None else f"{week['auc_estimated']:.3f}",
+            (f"{later['auc']:.3f}" + ("*" if week["week"] < test_start else ""))
+            if drifted and later["auc"] is not None
+            else "",
+        )
+    console.print(table)
 
 
 if __name__ == "__main__":

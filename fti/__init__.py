@@ -40,6 +40,7 @@ _LAZY = {
     "on_new_data": "fti.pipelines.definitions",
     "on_event": "fti.pipelines.definitions",
     "on_demand": "fti.features.on_demand",
+    "alert": "fti.monitoring.alerts",
 }
 
 # subpackages reachable as attributes of ``fti`` (``fti.batch.score(...)``), imported on first use
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from fti import training as training
     from fti.config import Settings
     from fti.features.on_demand import on_demand
+    from fti.monitoring.alerts import alert
     from fti.pipelines.definitions import (
         every,
         feature_pipeline,
@@ -96,6 +98,7 @@ __all__ = [
     "Settings",
     "ValidationError",
     "__version__",
+    "alert",
     "connect",
     "every",
     "feature_pipeline",

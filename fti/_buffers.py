@@ -50,3 +50,47 @@ def strings_to_arrow(values: list[str]) -> pa.Array:
     np.cumsum([len(e) for e in encoded], out=offsets[1:])
     data = b"".join(encoded)
     return pa.Array.from_buffers(pa.string(), len(encoded), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
+def values_to_arrow(values: list[Any], arrow_type: pa.DataType) -> pa.Array:
+    """A nullable Arrow array of Python values (``None`` is null) of a numeric, bool, string or
+    timestamp type, built from buffers. Other types go through ``pa.array`` (which loads pandas).
+
+    Timestamps are tz-aware datetimes (a naive one is taken as UTC); they are stored in the
+    microseconds of ``arrow_type``'s unit.
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    n = len(values)
+    valid = np.fromiter((v is not None for v in values), dtype=bool, count=n)
+    nulls = n - int(valid.sum())
+    validity = None if nulls == 0 else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    if pa.types.is_string(arrow_type):
+        encoded = [b"" if v is None else str(v).encode() for v in values]
+        offsets = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum([len(e) for e in encoded], out=offsets[1:])
+        buffers = [validity, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+        return pa.Array.from_buffers(pa.string(), n, buffers, null_count=nulls)
+    if pa.types.is_boolean(arrow_type):
+        bits = np.packbits(np.fromiter((bool(v) for v in values), dtype=bool, count=n), bitorder="little")
+        return pa.Array.from_buffers(pa.bool_(), n, [validity, pa.py_buffer(bits)], null_count=nulls)
+    if pa.types.is_timestamp(arrow_type) and arrow_type.unit == "us":
+        micros = np.fromiter((_micros(v) for v in values), dtype=np.int64, count=n)
+        return pa.Array.from_buffers(arrow_type, n, [validity, pa.py_buffer(micros)], null_count=nulls)
+    if pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type):
+        dtype = np.dtype(arrow_type.to_pandas_dtype())
+        fill = 0 if dtype.kind in "iu" else np.nan
+        data = np.array([fill if v is None else v for v in values], dtype=dtype)
+        return pa.Array.from_buffers(arrow_type, n, [validity, pa.py_buffer(data)], null_count=nulls)
+    return pa.array(values, type=arrow_type)
+
+
+def _micros(value: Any) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    if value is None:
+        return 0
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int((value - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1))

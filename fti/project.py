@@ -12,6 +12,7 @@ from fti.errors import NotFoundError, ValidationError
 if TYPE_CHECKING:
     from fti.config import Settings
     from fti.features.feature_store import FeatureStore
+    from fti.monitoring.catalog import Monitoring
     from fti.pipelines.catalog import PipelineCatalog
     from fti.registry.model_registry import ModelRegistry
     from fti.secrets.store import Secrets
@@ -114,6 +115,13 @@ class Project:
         from fti.secrets.store import Secrets
 
         return Secrets(self)
+
+    @cached_property
+    def monitoring(self) -> Monitoring:
+        """The monitors of this project (create, get, list) and labels that arrive later."""
+        from fti.monitoring.catalog import Monitoring
+
+        return Monitoring(self)
 
     @cached_property
     def serving(self) -> Serving:

@@ -85,12 +85,20 @@ def ingest_profiles(project: fti.Project, cards: int = DEFAULT_CARDS, seed: int 
 
 
 def ingest_transactions(
-    project: fti.Project, start: datetime, end: datetime, cards: int = DEFAULT_CARDS, seed: int = DEFAULT_SEED
+    project: fti.Project,
+    start: datetime,
+    end: datetime,
+    cards: int = DEFAULT_CARDS,
+    seed: int = DEFAULT_SEED,
+    drift_from: datetime | None = None,
 ) -> int:
-    """Compute and upsert the transaction and window features of ``[start, end)``; returns rows."""
+    """Compute and upsert the transaction and window features of ``[start, end)``; returns rows.
+
+    ``drift_from`` turns on the source's drift switch from that day (see :mod:`examples.fraud.generator`).
+    """
     groups = feature_groups(project)
     profiles = generate_profiles(cards, seed)
-    source = generate_transactions(profiles, start - features.LOOKBACK, end, seed)
+    source = generate_transactions(profiles, start - features.LOOKBACK, end, seed, drift_from)
     transactions = features.transaction_features(source, start, end)
     if transactions.empty:
         return 0

@@ -17,6 +17,12 @@ Injected fraud (about 1% of transactions, labelled ``is_fraud = 1``):
 - **unusual amounts**: a purchase near home of 8-30x the card's usual spend in a high-value category;
 - **quiet fraud**: an online purchase near home at an ordinary amount, which no feature can tell
   from a legitimate one (so no model is perfect, as in real life).
+
+**Drift switch** (``drift_from``, for the monitoring demo): from that day on, legitimate amounts are
+50% higher (prices went up), a new merchant category ``crypto`` takes 8% of purchases (a code the
+feature pipeline's vocabulary does not know: -1), and the far-away fraud pattern changes into
+large ``crypto`` purchases near home at night, which a model trained before the switch has not
+seen. Days before ``drift_from`` are generated exactly as without it.
 """
 
 from __future__ import annotations
@@ -45,6 +51,12 @@ CATEGORIES: Final = (
 # legitimate purchases: probability and price factor of each category
 _CATEGORY_P: Final = np.array([0.30, 0.20, 0.15, 0.07, 0.08, 0.03, 0.12, 0.04, 0.01])
 _CATEGORY_FACTOR: Final = np.array([1.0, 0.9, 1.1, 0.7, 1.2, 4.0, 1.5, 3.0, 5.0])
+NEW_CATEGORY: Final = "crypto"
+"""The merchant category that appears with the drift switch."""
+_ALL_CATEGORIES: Final = (*CATEGORIES, NEW_CATEGORY)
+_NEW_FACTOR: Final = 2.0
+_NEW_SHARE: Final = 0.08
+_INFLATION: Final = 1.5
 _FRAUD_CATEGORIES: Final = np.array(
     [CATEGORIES.index(c) for c in ("online_shopping", "electronics", "jewelry")]
 )
@@ -106,13 +118,18 @@ class SyntheticData:
 
 
 def generate(
-    n_cards: int = 1000, days: int = 90, seed: int = 7, start: datetime = DATA_START
+    n_cards: int = 1000,
+    days: int = 90,
+    seed: int = 7,
+    start: datetime = DATA_START,
+    drift_from: datetime | None = None,
 ) -> SyntheticData:
     """Profiles of ``n_cards`` cards and their transactions over ``days`` days from ``start``."""
     if days < 1:
         raise ValueError(f"days must be >= 1, got {days}")
     profiles = generate_profiles(n_cards, seed)
-    return SyntheticData(profiles, generate_transactions(profiles, start, start + timedelta(days=days), seed))
+    end = start + timedelta(days=days)
+    return SyntheticData(profiles, generate_transactions(profiles, start, end, seed, drift_from))
 
 
 def generate_profiles(n_cards: int = 1000, seed: int = 7) -> pd.DataFrame:
@@ -145,21 +162,33 @@ def generate_profiles(n_cards: int = 1000, seed: int = 7) -> pd.DataFrame:
 
 
 def generate_transactions(
-    profiles: pd.DataFrame, start: datetime, end: datetime, seed: int = 7
+    profiles: pd.DataFrame,
+    start: datetime,
+    end: datetime,
+    seed: int = 7,
+    drift_from: datetime | None = None,
 ) -> pd.DataFrame:
     """The transactions with ``start <= datetime < end`` of the cards in ``profiles``.
 
     Columns: ``tid`` (unique id), ``cc_num``, ``datetime`` (UTC, microseconds), ``amount``,
     ``category``, ``lat``, ``lon``, ``is_fraud`` (0/1), sorted by time then card. The result depends
-    only on the profiles, the seed and the window, never on how a longer period is split into windows.
+    only on the profiles, the seed, the drift switch and the window, never on how a longer period
+    is split into windows. Days from ``drift_from`` (rounded down to a day) on are drifted (see
+    the module docs).
     """
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("start and end must be tz-aware datetimes (UTC)")
     if end <= start:
         raise ValueError(f"end ({end}) must be after start ({start})")
+    if drift_from is not None and drift_from.tzinfo is None:
+        raise ValueError("drift_from must be a tz-aware datetime (UTC)")
     first_day = (start - DATA_START).days - 1  # a burst that starts the day before may spill over
     last_day = -((DATA_START - end) // timedelta(days=1))  # ceil
-    frames = [_day(profiles, day, seed) for day in range(first_day, last_day)]
+    drift_day = None if drift_from is None else (drift_from - DATA_START) // timedelta(days=1)
+    frames = [
+        _day(profiles, day, seed, drift_day is not None and day >= drift_day)
+        for day in range(first_day, last_day)
+    ]
     data = pd.concat(frames, ignore_index=True)
     start_us = _epoch_us(start)
     end_us = _epoch_us(end)
@@ -170,7 +199,7 @@ def generate_transactions(
     return data.drop(columns="_us").reset_index(drop=True)
 
 
-def _day(profiles: pd.DataFrame, day: int, seed: int) -> pd.DataFrame:
+def _day(profiles: pd.DataFrame, day: int, seed: int, drifted: bool = False) -> pd.DataFrame:
     """All transactions generated on day ``day`` (days since DATA_START; may be negative)."""
     rng = np.random.default_rng([seed, 1, day + 1_000_000])
     day_us = _epoch_us(DATA_START) + day * _US_PER_DAY
@@ -192,6 +221,11 @@ def _day(profiles: pd.DataFrame, day: int, seed: int) -> pd.DataFrame:
     where[travelling] = CITIES[rng.integers(0, len(CITIES), travelling.sum())] + rng.normal(
         0.0, 0.05, (travelling.sum(), 2)
     )
+    if drifted:  # prices went up, and a new kind of merchant appeared (drawn after the usual draws)
+        new = rng.random(n) < _NEW_SHARE
+        category[new] = len(CATEGORIES)
+        amount[new] = scale[card[new]] * _NEW_FACTOR * rng.lognormal(0.0, 0.6, int(new.sum()))
+        amount *= _INFLATION
     parts = [_frame(cc_num[card], day_us + offset_us, amount, category, where, 0)]
 
     # fraud pattern 1: bursts of transactions far from home
@@ -210,9 +244,18 @@ def _day(profiles: pd.DataFrame, day: int, seed: int) -> pd.DataFrame:
         b_category = rng.choice(_FRAUD_CATEGORIES, m)
         parts.append(_frame(cc_num[b_card], day_us + b_time * 1e6, b_amount, b_category, b_where, 1))
 
-    # fraud pattern 2: one or two purchases in a distant city, at night
+    # fraud pattern 2: one or two purchases in a distant city, at night; after the drift switch,
+    # large purchases of the new category near home at night instead
     n_far = rng.poisson(_FAR_PER_CARD_DAY * n_cards)
-    if n_far:
+    if n_far and drifted:
+        far_card = np.repeat(rng.integers(0, n_cards, n_far), rng.integers(1, 3, n_far))
+        k = len(far_card)
+        f_time = (rng.integers(0, 6, k) * 3600 + rng.uniform(0, 3600, k)) * 1e6
+        f_amount = scale[far_card] * rng.uniform(6.0, 20.0, k)
+        f_where = home[far_card] + rng.normal(0.0, 0.05, (k, 2))
+        f_category = np.full(k, len(CATEGORIES))
+        parts.append(_frame(cc_num[far_card], day_us + f_time, f_amount, f_category, f_where, 1))
+    elif n_far:
         far_card = np.repeat(rng.integers(0, n_cards, n_far), rng.integers(1, 3, n_far))
         k = len(far_card)
         f_time = (rng.integers(0, 6, k) * 3600 + rng.uniform(0, 3600, k)) * 1e6
@@ -271,7 +314,7 @@ def _frame(
             "cc_num": cc_num.astype(np.int64),
             "_us": us.astype(np.int64),
             "amount": np.round(np.maximum(amount, 0.5), 2),
-            "category": np.array(CATEGORIES)[category],
+            "category": np.array(_ALL_CATEGORIES)[category],
             "lat": np.round(where[:, 0], 5),
             "lon": np.round(where[:, 1], 5),
             "is_fraud": np.full(len(cc_num), fraud, dtype=np.int64),

@@ -37,6 +37,10 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     ),
     "batch": ("fti.cli.batch:batch", "Batch inference: score a model into a predictions feature group."),
     "federated": ("fti.cli.federated:federated", "Federated training (Flower): serve, client."),
+    "monitor": (
+        "fti.cli.monitor:monitor",
+        "Monitors: create, list, show, run, backfill, labels, alerts.",
+    ),
 }
 
 

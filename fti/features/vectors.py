@@ -32,6 +32,22 @@ RETURN_TYPES = ("list", "numpy", "pandas", "polars")
 
 
 @dataclass(frozen=True)
+class ServedVectors:
+    """The vectors of one lookup and the untransformed values they were computed from.
+
+    What the model server predicts on (``matrix``) and what its inference log records
+    (``raw``: the features as stored in the feature groups, after passed features were applied),
+    from one online read.
+    """
+
+    matrix: Any
+    """The transformed model inputs: a 2-D numpy array (float64 when every input is numeric)."""
+    raw: list[list[Any]]
+    """One list per untransformed feature (:attr:`FeatureViewServing.raw_feature_names` order),
+    one value per entry (``None`` where missing)."""
+
+
+@dataclass(frozen=True)
 class _Group:
     name: str
     table: str
@@ -61,9 +77,11 @@ class FeatureViewServing:
         self._version = training_dataset_version
         self._primary_key = query.spine.primary_key
         self._plan = plan
-        self._raw = list(plan.raw)
+        self._inputs = view.feature_names(transformed=False)
+        """The untransformed model features (the query's and on-demand outputs), transformer order."""
+        self._joined = list(plan.raw)
         """The joined columns a vector is built from: the spine key and event time, the features."""
-        self._positions = {name: i for i, name in enumerate(self._raw)}
+        self._positions = {name: i for i, name in enumerate(self._joined)}
         self._transformer = transformer
         self._online = online
         self._names = transformer.output_names
@@ -90,6 +108,9 @@ class FeatureViewServing:
             (self._positions[k], k) for k in self._primary_key if k in needed and k not in by_name
         ]
         """Primary-key columns that on-demand functions read but no group provides: from the entry."""
+        declared = {f.name: f.dtype for f in query.spine.features or []}
+        self._key_dtypes: dict[str, str | None] = {k: declared.get(k) for k in self._primary_key}
+        self._raw_dtypes = view.feature_dtypes(transformed=False)
 
     @property
     def view(self) -> FeatureView:
@@ -124,6 +145,21 @@ class FeatureViewServing:
     def request_columns(self) -> dict[str, str]:
         """Columns a request may send (request fields and any feature it overrides) -> fti dtype."""
         return {name: dtype for name, dtype in self._plan.raw.items() if name not in self._primary_key}
+
+    @property
+    def raw_feature_names(self) -> list[str]:
+        """The untransformed features, in the order of :attr:`ServedVectors.raw`."""
+        return list(self._inputs)
+
+    @property
+    def raw_feature_dtypes(self) -> dict[str, str]:
+        """fti dtypes of the untransformed features (as stored in their feature groups)."""
+        return dict(self._raw_dtypes)
+
+    @property
+    def key_dtypes(self) -> dict[str, str | None]:
+        """fti dtypes of the primary-key columns (None when the spine group declares none yet)."""
+        return dict(self._key_dtypes)
 
     def __repr__(self) -> str:
         return (
@@ -181,12 +217,7 @@ class FeatureViewServing:
             return to_rows(columns, n) if n else []
         names = self._names
         if return_type == "numpy":
-            import numpy as np
-
-            numeric = all(t.startswith(("int", "float")) for t in self._transformer.output_dtypes.values())
-            return np.array(to_rows(columns, n), dtype=np.float64 if numeric else object).reshape(
-                n, len(names)
-            )
+            return self._matrix(columns, n)
         if return_type == "pandas":
             import pandas as pd
 
@@ -211,6 +242,31 @@ class FeatureViewServing:
                     )
         return passed
 
+    def lookup(
+        self,
+        entries: Sequence[Mapping[str, Any]],
+        passed_features: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+        allow_missing: bool = False,
+    ) -> ServedVectors:
+        """The vectors of ``entries`` as a numpy matrix, with the untransformed values they came
+        from (one online read per feature group; arguments as :meth:`get_feature_vectors`)."""
+        if isinstance(entries, Mapping) or not isinstance(entries, Sequence) or isinstance(entries, str):
+            raise ValidationError("entries must be a list of mappings, e.g. [{'cc_num': 1}]")
+        check_entries(entries, self._primary_key)
+        passed = self._check_passed(passed_features, len(entries), many=True)
+        n = len(entries)
+        raw = self._raw(entries, passed, allow_missing) if n else [[] for _ in self._inputs]
+        columns = self._transformer.apply(raw) if n else [[] for _ in self._names]
+        return ServedVectors(self._matrix(columns, n), raw)
+
+    def _matrix(self, columns: list[Any], n: int) -> Any:
+        import numpy as np
+
+        numeric = all(t.startswith(("int", "float")) for t in self._transformer.output_dtypes.values())
+        return np.array(to_rows(columns, n) if n else [], dtype=np.float64 if numeric else object).reshape(
+            n, len(self._names)
+        )
+
     def _vectors(
         self,
         entries: Sequence[Mapping[str, Any]],
@@ -218,8 +274,18 @@ class FeatureViewServing:
         allow_missing: bool,
     ) -> list[Any]:
         """The transformed model-input columns for ``entries`` (one list/array per output column)."""
+        return self._transformer.apply(self._raw(entries, passed, allow_missing))
+
+    def _raw(
+        self,
+        entries: Sequence[Mapping[str, Any]],
+        passed: Sequence[Mapping[str, Any] | None],
+        allow_missing: bool,
+    ) -> list[list[Any]]:
+        """The untransformed model-input columns for ``entries``: online rows, then passed values,
+        then the on-demand features computed from them."""
         n = len(entries)
-        columns: list[list[Any]] = [[None] * n for _ in self._raw]
+        columns: list[list[Any]] = [[None] * n for _ in self._joined]
         spine_rows: list[dict[str, Any] | None] = [None] * n
         for index, group in enumerate(self._groups):
             rows = self._lookup(index, group, entries, passed, spine_rows, allow_missing)
@@ -241,12 +307,7 @@ class FeatureViewServing:
             arrays = self._plan.apply({name: columns[self._positions[name]] for name in self._plan.inputs}, n)
             computed = {name: array.to_pylist() for name, array in arrays.items()}
         positions = self._positions
-        return self._transformer.apply(
-            [
-                columns[positions[name]] if name in positions else computed[name]
-                for name in self._transformer.input_names
-            ]
-        )
+        return [columns[positions[name]] if name in positions else computed[name] for name in self._inputs]
 
     def _lookup(
         self,
@@ -259,7 +320,7 @@ class FeatureViewServing:
     ) -> list[dict[str, Any] | None]:
         n = len(entries)
         needs_row = index == 0 and bool(self._spine_columns)
-        wanted = [self._raw[p] for p, _ in group.features]
+        wanted = [self._joined[p] for p, _ in group.features]
         if not needs_row and all(p is not None and all(w in p for w in wanted) for p in passed):
             return [None] * n  # every feature of the group is passed in: no lookup
         if not group.online:

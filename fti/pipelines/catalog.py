@@ -33,10 +33,13 @@ if TYPE_CHECKING:
     from fti.project import Project
     from fti.storage.metadata.base import Catalog, Connection
 
-__all__ = ["AttemptCallback", "Pipeline", "PipelineCatalog"]
+__all__ = ["BUILTIN_SOURCE", "AttemptCallback", "Pipeline", "PipelineCatalog"]
 
 AttemptCallback = Callable[["PipelineRun", int, "float | None"], None]
 """``(finished attempt, attempts allowed, seconds until the next attempt or None)``."""
+
+BUILTIN_SOURCE = "module:"
+"""The source-path prefix of built-in pipelines: ``module:<importable module>``."""
 
 
 def _utcnow() -> datetime:
@@ -118,6 +121,21 @@ class PipelineCatalog:
                     records.reset_cursor(conn, pipeline_id, self._start_position(conn, spec.trigger))
             records.pause_others(conn, self._project.id, source, [spec.name for spec in specs], now)
         return [self.get(spec.name) for spec in specs]
+
+    def deploy_builtin(self, spec: PipelineSpec, module: str, *, now: datetime | None = None) -> Pipeline:
+        """Register (or update) a pipeline that runs function ``spec.function`` of the installed
+        module ``module`` rather than of a deployed file: fti's built-in pipeline kinds, such as
+        the schedule of a monitor. Its source is ``module:<module>`` and the runner calls the
+        function with the pipeline's name as ``pipeline=`` (which of its kind it is)."""
+        import hashlib
+
+        source = f"{BUILTIN_SOURCE}{module}"
+        digest = hashlib.sha256(source.encode()).hexdigest()
+        with self._catalog.begin() as conn:
+            records.save_pipeline(
+                conn, self._project.id, spec.name, _definition(spec, source, digest), now or _utcnow()
+            )
+        return self.get(spec.name)
 
     def _start_position(self, conn: Connection, trigger: Trigger | None) -> int | None:
         """Event triggers start after what exists at deploy time."""

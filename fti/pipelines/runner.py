@@ -78,7 +78,14 @@ def main(argv: list[str]) -> int:
         _secrets.extend(str(values[name]) for name in declared)
         grant_run_secrets(spec["pipeline"], {name: values[name] for name in declared})
 
-        module, digest, _ = load_module(spec["source_path"])
+        builtin = spec["source_path"].startswith("module:")
+        if builtin:  # fti's own pipeline kinds (monitors): an installed module, told which pipeline it runs
+            import importlib
+
+            module = importlib.import_module(spec["source_path"].removeprefix("module:"))
+            digest = spec["source_digest"]
+        else:
+            module, digest, _ = load_module(spec["source_path"])
         if digest != spec["source_digest"]:
             print(
                 f"fti: {spec['source_path']} changed since it was deployed (sha256 {digest[:12]} != "
@@ -96,6 +103,8 @@ def main(argv: list[str]) -> int:
             kwargs["end"] = datetime.fromisoformat(spec["end"])
         if spec.get("event") is not None or "event" in inspect.signature(func).parameters:
             kwargs["event"] = spec.get("event")  # None for manual runs
+        if builtin:
+            kwargs["pipeline"] = spec["pipeline"]
         project = connect(project=spec["project"], create=False)
         _project.append(project)
         if spec.get("in_environment"):

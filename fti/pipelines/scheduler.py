@@ -24,6 +24,7 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -104,6 +105,8 @@ class Scheduler:
         misfire_grace: How late a fire time may start and still count as on time.
         holder: This scheduler's identity in the lease row (default: host, pid and a random part).
         rng: Random source for retry jitter.
+        only: Schedule, trigger and start only these pipelines (by name); the others are left
+            alone, as if they were not deployed (e.g. to run an event-triggered pipeline now).
     """
 
     def __init__(
@@ -116,6 +119,7 @@ class Scheduler:
         misfire_grace: timedelta = timedelta(minutes=1),
         holder: str | None = None,
         rng: random.Random | None = None,
+        only: Sequence[str] | None = None,
     ) -> None:
         self.project = project
         self.clock = clock or SystemClock()
@@ -131,6 +135,7 @@ class Scheduler:
         self._swept = False
         self._stop = threading.Event()
         self._pipelines = PipelineCatalog(project)
+        self._only = None if only is None else frozenset(only)
 
     @property
     def _catalog(self) -> Catalog:
@@ -175,7 +180,7 @@ class Scheduler:
         self._reap()
         if not leader:
             return
-        by_id = {p.id: p for p in self._pipelines.list()}
+        by_id = {p.id: p for p in self._pipelines.list() if self._only is None or p.name in self._only}
         self._recover(now, by_id)
         self._watch_adopted(now)
         for pipeline in by_id.values():

@@ -39,6 +39,7 @@ from fti.serving import protocol
 from fti.serving.auth import KeyChecker, Principal
 from fti.serving.batching import InferenceTimeoutError, QueueFullError
 from fti.serving.dataplane import build_response
+from fti.serving.drift_metrics import DriftGauges
 from fti.serving.metrics import ServerMetrics
 from fti.serving.repository import ModelRepository
 from fti.serving.request_log import InferenceRecord, RequestLogger
@@ -117,9 +118,12 @@ class ServerState:
         )
         self.max_body_bytes = max_body_bytes
         self._auth_refreshing = False
+        self.drift = DriftGauges(project)  # monitoring's latest statistics, read on the poll
+        self.metrics.registry.register(self.drift)
 
     def _refresh_keys(self) -> None:
         self.auth.refresh()
+        self.drift.refresh()
 
     async def authenticate(self, request: Request) -> Principal:
         """The request's principal: from its API key, or the one the web UI (mounted in this
@@ -306,6 +310,7 @@ async def infer(request: Request, state: ServerState) -> Response:
                 [s.name for s in loaded.signature.inputs],
                 prepared.matrix,
                 outputs,
+                prepared.logged,
             )
         )
     return response

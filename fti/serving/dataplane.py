@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from fti.errors import NotFoundError, ValidationError
 from fti.serving.protocol import NUMERIC, InferInput, InferRequest
+from fti.serving.request_log import LoggedInputs
 
 if TYPE_CHECKING:
     import numpy as np
@@ -30,6 +31,9 @@ class PreparedRequest:
 
     matrix: Any
     n: int
+    logged: LoggedInputs | None = None
+    """What the inference log records as the inputs when it is not ``matrix`` (enriched
+    requests: the key columns and the untransformed features)."""
 
 
 def _rows(inp: InferInput) -> int:
@@ -141,16 +145,18 @@ def prepare_enriched(
     import numpy as np
 
     keys: list[str] = list(feature_view.primary_key)
-    feature_names = [s.name for s in signature.inputs]
-    columns: dict[str, str] = feature_view.request_columns  # joined columns a request may send
+    # passed features are untransformed values (a category, not its one-hot columns); request
+    # fields and other joined columns feed on-demand features
+    raw_names: list[str] = feature_view.raw_feature_names
+    columns: dict[str, str] = feature_view.request_columns
     fields: list[str] = feature_view.request_fields
-    allowed = set(keys) | set(feature_names) | set(columns)
+    allowed = set(keys) | set(raw_names) | set(columns)
     unknown = [inp.name for inp in request.inputs if inp.name not in allowed]
     if unknown:
         needs = f" and the request field(s) {fields}" if fields else ""
         raise ValidationError(
             f"unknown input(s) {unknown}; this deployment takes the key column(s) {keys}{needs} "
-            f"plus optionally passed features from {[c for c in columns if c not in fields][:20]}"
+            f"plus optionally passed features from {[c for c in raw_names if c not in fields][:20]}"
         )
     given = {inp.name: inp for inp in request.inputs}
     missing_keys = [k for k in keys if k not in given]
@@ -163,26 +169,30 @@ def prepare_enriched(
         if inp.name in spec_types:
             _check_datatype(inp, spec_types[inp.name])
             _check_missing(inp, allow_missing)
-        elif inp.name in columns:
+        elif inp.name in keys:
+            if inp.datatype not in ("BYTES", *NUMERIC) or inp.datatype.startswith("FP"):
+                raise ValidationError(
+                    f"key input {inp.name!r} must be an integer or BYTES (string), got {inp.datatype}"
+                )
+        elif inp.name in columns:  # a request field or a joined column, as stored
             _check_column_datatype(inp, columns[inp.name])
             _check_missing(inp, allow_missing)
-        elif inp.datatype not in ("BYTES", *NUMERIC) or inp.datatype.startswith("FP"):
-            raise ValidationError(
-                f"key input {inp.name!r} must be an integer or BYTES (string), got {inp.datatype}"
-            )
+        else:  # a raw feature the transformations turn into other model inputs
+            _check_missing(inp, allow_missing)
     n = _row_count(request.inputs)
     key_columns = {k: given[k].data.reshape(-1).tolist() for k in keys}
     entries = [{k: key_columns[k][i] for k in keys} for i in range(n)]
     passed_names = [name for name in given if name not in keys]
     passed = None
+    cols: dict[str, list[Any]] = {}
     if passed_names:
         cols = {name: given[name].data.reshape(-1).tolist() for name in passed_names}
         passed = [{name: cols[name][i] for name in passed_names} for i in range(n)]
     try:
-        vectors = feature_view.get_feature_vectors(entries, passed_features=passed, return_type="numpy")
+        served = feature_view.lookup(entries, passed_features=passed)
     except NotFoundError as exc:
         raise NotFoundError(f"feature lookup failed: {exc.message}") from None
-    matrix = np.asarray(vectors)
+    matrix = np.asarray(served.matrix)
     if matrix.ndim != 2 or matrix.shape[0] != n:
         raise NotFoundError(f"feature lookup returned {matrix.shape} for {n} key(s) {entries[:5]}")
     if matrix.dtype.kind in "iub":
@@ -193,7 +203,21 @@ def prepare_enriched(
     if matrix.dtype.kind == "f" and not allow_missing and bool(np.isnan(matrix).any()):
         rows = sorted({int(i) for i in np.argwhere(np.isnan(matrix))[:, 0]})
         raise NotFoundError(f"no complete features for key(s) {[entries[i] for i in rows[:5]]}")
-    return PreparedRequest(matrix, n)
+    raw_dtypes = feature_view.raw_feature_dtypes
+    key_dtypes = feature_view.key_dtypes
+    extra_keys = [k for k in keys if k not in raw_names]  # a key that is also a feature is logged once
+    # request fields that are only inputs of on-demand features: logged as the request sent them
+    sent = [f for f in fields if f not in raw_names and f not in keys]
+    logged = LoggedInputs(
+        names=[*extra_keys, *raw_names, *sent],
+        columns=[*(key_columns[k] for k in extra_keys), *served.raw, *(cols[f] for f in sent)],
+        dtypes=[
+            *(key_dtypes.get(k) for k in extra_keys),
+            *(raw_dtypes.get(name) for name in raw_names),
+            *(None for _ in sent),
+        ],
+    )
+    return PreparedRequest(matrix, n, logged)
 
 
 _FAST_KEYS = frozenset({"id", "inputs", "parameters"})

@@ -645,3 +645,41 @@ def hourly(project, start, end):
         "missed='latest'); to run their windows: fti pipelines backfill hourly --start "
         "2030-01-01T00:00:00+00:00 --end 2030-01-01T02:00:00+00:00"
     )
+
+
+def test_a_scheduler_limited_to_some_pipelines_leaves_the_others_alone(
+    sqlite_project: fti.Project, tmp_path: Path, clock: ManualClock, make_scheduler: Callable[..., Scheduler]
+) -> None:
+    """``Scheduler(only=[...])`` (how the demo runs the retraining that a monitor's event triggers):
+    the other pipelines' triggers and schedules do not fire, and their cursors do not move."""
+    project = sqlite_project
+    out = deploy(
+        project,
+        tmp_path,
+        """
+@fti.training_pipeline(trigger=fti.on_event("drift_detected"))
+def retrain(project, event):
+    record("retrain", event=event)
+
+@fti.training_pipeline(trigger=fti.on_event("drift_detected"))
+def other(project, event):
+    record("other", event=event)
+
+@fti.feature_pipeline(schedule="*/5 * * * *")
+def features(project, start, end):
+    record("features")
+""",
+    )
+    fire_event(project, "drift_detected", {"monitor": "m"})
+    clock.advance(timedelta(minutes=6))  # past a fire time of the schedule
+    only = make_scheduler(project, only=["retrain"])
+    drive([only], lambda: len(lines(out, "retrain")) == 1 and not only.active_runs)
+    for _ in range(3):
+        only.tick()
+    assert lines(out, "other") == [] and lines(out, "features") == []
+    assert [r.pipeline for r in project.pipelines.runs()] == ["retrain"]
+    everything = make_scheduler(project, holder="second")
+    only.shutdown()
+    clock.advance(timedelta(seconds=1))  # the released lease expires
+    drive([everything], lambda: len(lines(out, "other")) == 1 and len(lines(out, "features")) == 1)
+    assert len(lines(out, "retrain")) == 1  # its event was consumed once

@@ -101,3 +101,35 @@ def test_profiles_are_plausible() -> None:
     assert (profiles["issued_at"] < pd.Timestamp(DATA_START)).all()
     assert np.isfinite(profiles[["home_lat", "home_lon"]].to_numpy()).all()
     assert profiles["issued_at"].dt.tz is not None and datetime.now(UTC) > profiles["issued_at"].max()
+
+
+def test_the_drift_switch_changes_only_the_days_from_it() -> None:
+    """Before the switch the bytes are unchanged; from it, prices are 50% higher, the new category
+    'crypto' takes ~8% of purchases and far-away fraud becomes large crypto purchases near home."""
+    profiles = generate_profiles(300, seed=3)
+    switch = DATA_START + timedelta(days=10)
+    plain = generate_transactions(profiles, DATA_START, DATA_START + timedelta(days=20), seed=3)
+    drifted = generate_transactions(
+        profiles, DATA_START, DATA_START + timedelta(days=20), seed=3, drift_from=switch
+    )
+    before = drifted["datetime"] < pd.Timestamp(switch)
+    pd.testing.assert_frame_equal(
+        drifted[before].reset_index(drop=True),
+        plain[plain["datetime"] < pd.Timestamp(switch)].reset_index(drop=True),
+    )
+    after, usual = drifted[~before], plain[plain["datetime"] >= pd.Timestamp(switch)]
+    assert "crypto" not in set(plain["category"])
+    legit = after[after["is_fraud"] == 0]
+    assert 0.06 < (legit["category"] == "crypto").mean() < 0.10
+    grocery = legit[legit["category"] == "grocery"]["amount"].median()
+    usual_grocery = usual[(usual["is_fraud"] == 0) & (usual["category"] == "grocery")]["amount"].median()
+    assert 1.3 < grocery / usual_grocery < 1.7
+    fraud = after[after["is_fraud"] == 1].merge(profiles, on="cc_num")
+    crypto_fraud = fraud[fraud["category"] == "crypto"]
+    assert len(crypto_fraud) > 8
+    near = haversine_km(
+        crypto_fraud["lat"], crypto_fraud["lon"], crypto_fraud["home_lat"], crypto_fraud["home_lon"]
+    )
+    assert np.median(near) < 50  # near home, where this pattern used to be far away
+    with pytest.raises(ValueError, match="tz-aware"):
+        generate_transactions(profiles, DATA_START, switch, drift_from=datetime(2026, 1, 5))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -85,6 +85,18 @@ class OfflineStore(Protocol):
 
     def add_columns(self, table: str, fields: Sequence[pa.Field]) -> int:
         """Add nullable columns (existing rows read as null); returns the new version."""
+        ...
+
+    def compact(self, table: str) -> int | None:
+        """Rewrite the table's small data files into fewer large ones, as one commit that changes
+        no row; returns its version, or None when there was nothing to compact. Older versions
+        stay readable until :meth:`vacuum` removes the files they need."""
+        ...
+
+    def vacuum(self, table: str, retention: timedelta) -> int:
+        """Delete the data files that no version newer than ``retention`` needs (files replaced
+        by a compaction or merge longer ago than that); returns how many were deleted. Versions
+        that needed them can no longer be read."""
         ...
 
     def delete(self, table: str) -> None:

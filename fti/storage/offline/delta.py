@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import random
 import shutil
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import BackendError, ConflictError, FtiError, NotFoundError, SchemaError
@@ -282,6 +283,30 @@ class DeltaOfflineStore:
                 f"added; retry ({exc})"
             ) from exc
         return int(dt.version())  # this commit's version (see write)
+
+    def compact(self, table: str) -> int | None:
+        try:
+            metrics = self._table(table).optimize.compact()
+        except NotFoundError:
+            raise
+        except Exception as exc:
+            raise BackendError(f"compacting offline table {table!r} failed: {exc}") from exc
+        if not int(metrics.get("numFilesRemoved", 0)):
+            return None
+        return self.version(table)
+
+    def vacuum(self, table: str, retention: timedelta) -> int:
+        # delta-rs counts retention in whole hours: round up, never delete what should be kept
+        hours = math.ceil(retention.total_seconds() / 3600)
+        try:
+            removed = self._table(table).vacuum(
+                retention_hours=hours, dry_run=False, enforce_retention_duration=False
+            )
+        except NotFoundError:
+            raise
+        except Exception as exc:
+            raise BackendError(f"vacuuming offline table {table!r} failed: {exc}") from exc
+        return len(removed)
 
     def delete(self, table: str) -> None:
         if self._local:

@@ -32,7 +32,10 @@ def recent_alerts(project: Project) -> list[str] | None:
     """The project's recent alerts, or None while monitoring is not available."""
     if not available():
         return None
-    return []  # monitors and their alerts are shown here once fti.monitoring has an API for them
+    return [
+        f"{a.monitor}: {a.kind} in [{a.window_start:%Y-%m-%d %H:%M}, {a.window_end:%Y-%m-%d %H:%M}) ({a.status})"
+        for a in project.monitoring.alerts(limit=5)
+    ]
 
 
 def monitoring(request: Request, viewer: Viewer) -> Response:

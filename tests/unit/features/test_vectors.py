@@ -226,3 +226,42 @@ def test_a_feature_appended_after_the_last_insert_reads_null_in_vectors(project)
     assert fv.get_feature_vector({"k": 1}) == [1.0, None]
     assert fv.get_feature_vectors([{"k": 1}], return_type="list") == [[1.0, None]]
     assert fg.read()["b"].isna().all()
+
+
+def test_lookup_returns_the_untransformed_values_of_the_same_read(project, groups) -> None:
+    """What the model server logs: the raw values the vectors were computed from, in one online
+    read per group, with passed features applied and equal to the groups' stored rows."""
+    fv = make_view(project, groups)
+    fv.create_training_data()
+    serving = fv.serving(1)
+    entries = [{"tid": 3}, {"tid": 11}]
+    online = project.backends.online
+    calls: list[str] = []
+    real_read = online.read
+
+    def counting_read(table: str, keys: Any) -> Any:
+        calls.append(table)
+        return real_read(table, keys)
+
+    online.read = counting_read  # type: ignore[method-assign]
+    try:
+        served = serving.lookup(entries, passed_features=[{"amount": 1.25}, None])
+    finally:
+        del online.read
+    assert len(calls) == len(groups)
+    expected = serving.get_feature_vectors(
+        entries, passed_features=[{"amount": 1.25}, None], return_type="numpy"
+    )
+    np.testing.assert_array_equal(served.matrix, expected)
+    raw = dict(zip(serving.raw_feature_names, served.raw, strict=True))
+    assert serving.raw_feature_names == fv.feature_names(transformed=False)
+    tx = groups["tx"].read().set_index("tid")
+    assert raw["amount"] == [1.25, tx.loc[11, "amount"]]  # passed, then as stored (not scaled)
+    assert raw["category"] == [tx.loc[3, "category"], tx.loc[11, "category"]]  # not one-hot
+    assert raw["cc_num"] == [3, 3]
+    latest_city = groups["profiles"].read().sort_values("ts").groupby("cc_num").last()["city"]
+    assert raw["p_city"] == [latest_city[3], latest_city[3]]
+    assert serving.raw_feature_dtypes["category"] == "string"
+    assert serving.key_dtypes == {"tid": "int64"}
+    empty = serving.lookup([])
+    assert empty.matrix.shape == (0, len(serving.feature_names)) and empty.raw == [[]] * len(raw)

@@ -330,7 +330,7 @@ def escape(name):
     child = subprocess.Popen(["setsid", "sleep", "1000"])
     (OUT / name).write_text(str(child.pid))
 
-@fti.feature_pipeline(timeout="2s")
+@fti.feature_pipeline(timeout="6s")
 def times_out(project):
     escape("times_out")
     time.sleep(60)

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import fti
-from fti.errors import SchemaError
+from fti.errors import NotFoundError, SchemaError
 from fti.serving.metrics import ServerMetrics
-from fti.serving.request_log import InferenceRecord, RequestLogger, append_log_rows, to_frame
+from fti.serving.request_log import (
+    InferenceRecord,
+    LoggedInputs,
+    RequestLogger,
+    append_log_rows,
+    to_frame,
+    to_frames,
+)
 
 NAMES = ["a", "b"]
 
@@ -36,9 +44,10 @@ def test_frames_have_one_row_per_predicted_row() -> None:
     assert frame["row"].tolist() == [0, 0, 1]
     assert frame["a"].tolist() == [0.0, 0.0, 2.0]
     assert list(frame.columns) == [
-        "request_id", "row", "timestamp", "model_name", "model_version",
+        "request_id", "row", "timestamp", "model_name", "model_version", "variant",
         "a", "b", "predict", "predict_proba_0", "predict_proba_1",
     ]  # fmt: skip
+    assert frame["variant"].isna().all()
     assert str(frame["timestamp"].dtype) == "datetime64[us, UTC]"
     assert frame["timestamp"].iloc[0].to_pydatetime() == datetime(2024, 1, 1, 12, 30, 5, 123457, tzinfo=UTC)
 
@@ -84,7 +93,7 @@ def test_a_large_flush_is_appended_without_a_query_engine(tmp_path) -> None:
     script = textwrap.dedent(
         f"""
         import sys
-        from datetime import UTC, datetime
+        from datetime import UTC, datetime, timedelta
         import numpy as np
         import fti
         from fti.serving.request_log import InferenceRecord, append_log_rows, to_frame
@@ -126,3 +135,89 @@ def test_a_full_buffer_drops_with_a_counter_and_a_warning(
     assert logger.written == 4
     logged = sqlite_project.feature_store.get_feature_group("dep_inference_log").read()
     assert sorted(logged["request_id"].unique()) == ["r0", "r1"]
+
+
+def _enriched(
+    request_id: str, keys: list[int], amounts: list[float | None], cities: list[str | None]
+) -> InferenceRecord:
+    n = len(keys)
+    return InferenceRecord(
+        "dep",
+        "model",
+        2,
+        request_id,
+        datetime(2024, 1, 1, tzinfo=UTC),
+        ["amount_scaled", "city_oslo"],
+        np.zeros((n, 2)),  # the transformed matrix: not what an enriched log records
+        {"predict_proba": np.full((n, 2), 0.5)},
+        LoggedInputs(["cc_num", "amount", "city"], [keys, amounts, cities], ["int64", "float64", "string"]),
+        variant="blue",
+    )
+
+
+def test_enriched_records_log_keys_and_untransformed_values_with_nulls() -> None:
+    frame = to_frame([_enriched("r1", [7, 8], [12.5, None], ["oslo", None])])
+    assert frame.column_names == [
+        "request_id", "row", "timestamp", "model_name", "model_version", "variant",
+        "cc_num", "amount", "city", "predict_proba_0", "predict_proba_1",
+    ]  # fmt: skip
+    assert frame.column("cc_num").to_pylist() == [7, 8]
+    assert frame.column("amount").to_pylist() == [12.5, None]
+    assert frame.column("city").to_pylist() == ["oslo", None]
+    assert frame.column("variant").to_pylist() == ["blue", "blue"]
+    assert [str(frame.schema.field(n).type) for n in ("cc_num", "amount", "city")] == [
+        "int64",
+        "double",
+        "string",
+    ]
+
+
+def test_a_flush_with_two_kinds_of_records_writes_both(sqlite_project: fti.Project) -> None:
+    """A model swap mid-flush (other inputs) used to lose the second kind; now each kind goes
+    to the log-group version of its own columns, and monitors read every version."""
+    frames = to_frames([_record("r1"), _enriched("r2", [1], [2.0], ["rome"]), _record("r3")])
+    assert [f.num_rows for f in frames] == [4, 1]
+    logger = RequestLogger(sqlite_project, ServerMetrics(), flush_interval_s=0.05)
+    for record in (_record("r1"), _enriched("r2", [1], [2.0], ["rome"]), _record("r3")):
+        logger.log(record)
+    logger.flush()
+    logger.log(_enriched("r4", [5, 6], [1.0, 3.0], ["oslo", "lima"]))
+    logger.flush()
+    assert logger.written == 4 + 1 + 2 and logger.dropped == 0
+    fs = sqlite_project.feature_store
+    plain = fs.get_feature_group("dep_inference_log", 1).read()
+    enriched = fs.get_feature_group("dep_inference_log", 2).read()
+    assert sorted(plain["request_id"].unique()) == ["r1", "r3"]
+    assert sorted(enriched["request_id"]) == ["r2", "r4", "r4"]
+    assert sorted(enriched["cc_num"]) == [1, 5, 6]
+    restarted = RequestLogger(sqlite_project, ServerMetrics())  # a new server finds the same versions
+    restarted.log(_record("r5"))
+    restarted.flush()
+    assert "r5" in set(fs.get_feature_group("dep_inference_log", 1).read()["request_id"])
+    assert [g.version for g in fs.list_feature_groups() if g.name == "dep_inference_log"] == [1, 2]
+
+
+def test_the_writer_compacts_and_vacuums_the_logs_it_wrote(sqlite_project: fti.Project) -> None:
+    logger = RequestLogger(
+        sqlite_project, ServerMetrics(), compact_min_commits=5, vacuum_retention=timedelta(0)
+    )
+    for i in range(6):
+        logger.log(_record(f"r{i}"))
+        logger.flush()
+    group = sqlite_project.feature_store.get_feature_group("dep_inference_log")
+    before = group.read().sort_values(["request_id", "row"], ignore_index=True)
+    files = len(group.project.backends.offline.local_files(group.table_name, 5).paths)  # type: ignore[union-attr]
+    assert files == 6
+    assert logger.compact() == 1
+    after = group.read().sort_values(["request_id", "row"], ignore_index=True)
+    pd.testing.assert_frame_equal(before, after)
+    latest = group.latest_commit_version()
+    assert [(c.version, c.operation, c.rows_inserted) for c in group.commits()[-3:]] == [
+        (6, "compact", 0),
+        (7, "vacuum", 0),  # Delta records a vacuum as two commits (start, end)
+        (latest, "vacuum", 0),
+    ]
+    assert len(group.project.backends.offline.local_files(group.table_name, latest).paths) == 1  # type: ignore[union-attr]
+    with pytest.raises(NotFoundError, match="deleted by vacuum"):
+        group.read(as_of=3)  # beyond the retention (0): its files are gone
+    assert logger.compact() == 0  # nothing written since

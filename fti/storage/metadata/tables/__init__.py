@@ -8,6 +8,7 @@ from fti.storage.metadata.tables._base import metadata
 from fti.storage.metadata.tables.core import projects
 from fti.storage.metadata.tables.feature_views import feature_views, training_datasets
 from fti.storage.metadata.tables.features import feature_groups, fg_commits
+from fti.storage.metadata.tables.monitoring import monitor_alerts, monitor_runs, monitors
 from fti.storage.metadata.tables.pipelines import (
     pipeline_cursors,
     pipeline_events,
@@ -33,6 +34,9 @@ __all__ = [
     "model_aliases",
     "model_versions",
     "models",
+    "monitor_alerts",
+    "monitor_runs",
+    "monitors",
     "pipeline_cursors",
     "pipeline_events",
     "pipeline_runs",

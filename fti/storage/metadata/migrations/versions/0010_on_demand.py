@@ -4,8 +4,8 @@
 SHA-256, inputs, outputs, dropped inputs); ``feature_views.request_fields``: the columns a serving
 request must send. Both NULL for views created before (none).
 
-Revision ID: 0009_on_demand
-Revises: 0008_roles_tags
+Revision ID: 0010_on_demand
+Revises: 0009_monitoring
 """
 
 import sqlalchemy as sa
@@ -13,8 +13,8 @@ from alembic import op
 
 from fti.storage.metadata.tables._base import JsonType
 
-revision = "0009_on_demand"
-down_revision = "0008_roles_tags"
+revision = "0010_on_demand"
+down_revision = "0009_monitoring"
 branch_labels = None
 depends_on = None
 

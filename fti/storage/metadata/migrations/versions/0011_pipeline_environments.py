@@ -4,8 +4,8 @@
 scheduler's own interpreter). ``pipeline_runs.environment``: the environment a run ran in, with
 its resolved package list (lineage).
 
-Revision ID: 0010_pipeline_environments
-Revises: 0009_on_demand
+Revision ID: 0011_pipeline_environments
+Revises: 0010_on_demand
 """
 
 import sqlalchemy as sa
@@ -13,8 +13,8 @@ from alembic import op
 
 from fti.storage.metadata.tables._base import JsonType
 
-revision = "0010_pipeline_environments"
-down_revision = "0009_on_demand"
+revision = "0011_pipeline_environments"
+down_revision = "0010_on_demand"
 branch_labels = None
 depends_on = None
 
