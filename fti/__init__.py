@@ -31,6 +31,7 @@ _LAZY = {
     "connect": "fti.project",
     "Project": "fti.project",
     "Feature": "fti.types",
+    "EmbeddingIndex": "fti.features.embeddings",
     "ModelRef": "fti.types",
     "Settings": "fti.config",
     "feature_pipeline": "fti.pipelines.definitions",
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from fti import sources as sources
     from fti import training as training
     from fti.config import Settings
+    from fti.features.embeddings import EmbeddingIndex
     from fti.features.on_demand import on_demand
     from fti.monitoring.alerts import alert
     from fti.pipelines.definitions import (
@@ -84,6 +86,7 @@ __all__ = [
     "AlreadyExistsError",
     "BackendError",
     "ConflictError",
+    "EmbeddingIndex",
     "ExpectationError",
     "Feature",
     "FtiError",

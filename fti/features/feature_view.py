@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from fti.errors import ValidationError
 from fti.features._tagged import Tagged
-from fti.features._view_mixins import OnDemandViewMixin
+from fti.features._view_mixins import NeighborsViewMixin, OnDemandViewMixin
 from fti.features.batch_data import BATCH_RETURN_TYPES, DEFAULT_BATCH_ROWS
 from fti.features.records import FeatureViewMeta
 
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["BATCH_RETURN_TYPES", "DEFAULT_BATCH_ROWS", "FeatureView", "FeatureViewMeta"]
 
 
-class FeatureView(Tagged, OnDemandViewMixin):
+class FeatureView(Tagged, OnDemandViewMixin, NeighborsViewMixin):
     """A feature view. Obtain one from ``project.feature_store.get_or_create_feature_view``."""
 
     _tag_kind = "feature_view"

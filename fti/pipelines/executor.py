@@ -116,6 +116,7 @@ def child_environment(project: Project) -> dict[str, str]:
         FTI_CATALOG_URL=settings.resolved_catalog_url,
         FTI_OFFLINE_URL=settings.resolved_offline_url,
         FTI_ONLINE_URL=settings.resolved_online_url,
+        FTI_VECTOR_URL=settings.resolved_vector_url,
         FTI_ARTIFACTS_URL=settings.resolved_artifacts_url,
         PYTHONUNBUFFERED="1",
     )

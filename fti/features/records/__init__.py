@@ -56,6 +56,8 @@ class FeatureGroupMeta:
     expectation_suite: dict[str, Any] | None
     table_name: str
     created_at: datetime
+    embedding_index: dict[str, Any] | None = None
+    """``{"column": ..., "metric": ...}`` of the group's embedding index, or None."""
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,7 @@ def _group(row: RowMapping) -> FeatureGroupMeta:
         expectation_suite=row["expectation_suite"],
         table_name=row["table_name"],
         created_at=row["created_at"],
+        embedding_index=row["embedding_index"],
     )
 
 
