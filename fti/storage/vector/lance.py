@@ -157,7 +157,7 @@ class LanceVectorStore:
         if filter is not None:
             search = search.where(filter, prefilter=True)
         try:
-            found = search.select([KEY, VECTOR]).to_arrow()
+            found = search.select([KEY, VECTOR, "_distance"]).to_arrow()
         except Exception as exc:
             if filter is None:
                 raise BackendError(f"LanceDB search of {index!r} failed: {exc}") from exc

@@ -101,6 +101,34 @@ class VectorStoreContract:
         with pytest.raises(ValidationError, match="one SQL condition"):
             vector_store.search("items", vectors[1], 5, filter="1=1; DROP TABLE items")
 
+    def test_a_filtered_search_sees_the_latest_writes(self, vector_store: VectorStore) -> None:
+        keys, vectors, attributes = _data(90)
+        vector_store.upsert("items", keys, vectors, attributes, metric="cosine", version=0)
+        before = vector_store.search("items", vectors[0], 5, filter="category = 'books'")
+        assert len(before) == 5
+        # items 1 and 2 become books with new vectors, item 3 (a book) is deleted
+        changed = np.stack([vectors[0] + 0.01, vectors[0] - 0.01]).astype(np.float32)
+        books = pa.table({"category": ["books", "books"], "price": pa.array([5.0, 6.0])})
+        vector_store.upsert("items", keys[1:3], changed, books, metric="cosine", version=1)
+        found = vector_store.search("items", vectors[0], 3, filter="category = 'books'")
+        assert {k for k, _ in found} == {keys[0], keys[1], keys[2]}
+        vector_store.delete("items", [keys[3]], version=2)
+        now = vectors.copy()
+        now[1:3] = changed
+        category = np.array(attributes.column("category").to_pylist())
+        category[1:3] = "books"
+        live = np.flatnonzero((category == "books") & (np.arange(90) != 3))
+        expected = _exact(vectors[0], [keys[i] for i in live], now[live], "cosine", 10)
+        assert [k for k, _ in vector_store.search("items", vectors[0], 10, filter="category = 'books'")] == (
+            expected
+        )
+        other = type(vector_store)(vector_store.url)  # type: ignore[call-arg]
+        try:
+            found = other.search("items", vectors[0], 10, filter="category = 'books'")
+            assert [k for k, _ in found] == expected
+        finally:
+            other.close()
+
     def test_another_connection_sees_the_writes(self, vector_store: VectorStore) -> None:
         keys, vectors, attributes = _data(30)
         vector_store.upsert("items", keys, vectors, attributes, metric="dot", version=5)
