@@ -112,6 +112,7 @@ class FeatureGroup(Tagged, EmbeddingsMixin):
             "primary_key": self.primary_key,
             "event_time": self.event_time,
             "online_enabled": self.online_enabled,
+            "embedding_index": self._meta.embedding_index,
             "description": self.description,
             "features": None if self.features is None else [f.to_dict() for f in self.features],
             "expectation_suite": self.expectation_suite,

@@ -83,7 +83,7 @@ def test_the_readme_commands(tmp_path: Path) -> None:
             timeout=300,
         )
         assert done.returncode == 0, done.stderr
-    assert "vector[32]" in done.stdout
+    assert "vector[32]" in done.stdout and "embedding index: embedding (cosine)" in done.stdout
     project = fti.connect(home=tmp_path / "home")
     try:
         found = si.similar(project, 0)
