@@ -5,6 +5,7 @@ exactly the model's keys, and searches (filtered or not) equal exact search over
 from __future__ import annotations
 
 import tempfile
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -61,3 +62,22 @@ def test_the_store_holds_the_latest_vector_of_every_live_key(ops: list[tuple[str
             if model:
                 assert [k for k, _ in reader.search("ix", query, 3, filter="bucket % 2 = 0")] == even[:3]
         store.close()
+
+
+def test_recall_at_10_against_exact_search(tmp_path: Path) -> None:
+    # the benchmark measures 100k x 384 (README); this guards the graph's settings at a size a
+    # test can build: clustered embeddings, as real ones are
+    rng = np.random.default_rng(0)
+    n, dim = 8000, 64
+    centres = rng.standard_normal((40, dim)).astype(np.float32)
+    vectors = centres[rng.integers(0, 40, n)] + 0.5 * rng.standard_normal((n, dim)).astype(np.float32)
+    queries = centres[rng.integers(0, 40, 100)] + 0.5 * rng.standard_normal((100, dim)).astype(np.float32)
+    store = HnswVectorStore(str(tmp_path))
+    keys = [f"[{i}]" for i in range(n)]
+    store.upsert("ix", keys, vectors, pa.table({"i": np.arange(n)}), metric="cosine", version=0)
+    hits = 0
+    for q in queries:
+        truth = np.argsort(distances_to(q, vectors, "cosine"), kind="stable")[:10]
+        found = {int(k[1:-1]) for k, _ in store.search("ix", q, 10)}
+        hits += len(found & set(truth.tolist()))
+    assert hits / (10 * len(queries)) >= 0.95
