@@ -263,20 +263,23 @@ def show_requests(console: Any, project: fti.Project, url: str) -> None:
     console.print(table)
 
     live = fraud_inference.sample_transactions(project)
-    requests = [fraud_inference.request_for(project, t) for t in live]
+    requests = [fraud_inference.request_for(t) for t in live]
     answer = infer(url, fraud_inference.DEPLOYMENT, requests)
-    table = Table(title=f"POST {url}/v2/models/fraud/infer (cc_num + live transaction, enriched online)")
+    table = Table(
+        title=f"POST {url}/v2/models/fraud/infer (cc_num + raw live transaction; on-demand features "
+        "computed and online features looked up by the server)"
+    )
     table.add_column("cc_num", no_wrap=True)
     table.add_column("live transaction")
-    table.add_column("km from home", justify="right")
-    table.add_column("min since last", justify="right")
+    table.add_column("time (UTC)")
+    table.add_column("place", justify="right")
     table.add_column("fraud probability", justify="right")
-    for txn, request, proba in zip(live, requests, answer["predict_proba"], strict=True):
+    for txn, proba in zip(live, answer["predict_proba"], strict=True):
         table.add_row(
             str(txn["cc_num"]),
             f"{txn['amount']:.2f} {txn['category']}",
-            f"{request['km_from_home']:.0f}",
-            f"{request['seconds_since_prev'] / 60:.0f}",
+            f"{txn['datetime']:%Y-%m-%d %H:%M}",
+            f"{txn['lat']:.2f}, {txn['lon']:.2f}",
             f"{proba[1]:.3f}",
         )
     console.print(table)

@@ -18,6 +18,7 @@ from fti.errors import (
     IntegrityError,
     ModelNotReadyError,
     NotFoundError,
+    OnDemandError,
     PermissionDeniedError,
     SchemaError,
     ValidationError,
@@ -30,6 +31,7 @@ _LAZY = {
     "connect": "fti.project",
     "Project": "fti.project",
     "Feature": "fti.types",
+    "EmbeddingIndex": "fti.features.embeddings",
     "ModelRef": "fti.types",
     "bins": "fti.registry.evaluation.slicing",
     "Settings": "fti.config",
@@ -39,6 +41,7 @@ _LAZY = {
     "every": "fti.pipelines.definitions",
     "on_new_data": "fti.pipelines.definitions",
     "on_event": "fti.pipelines.definitions",
+    "on_demand": "fti.features.on_demand",
     "alert": "fti.monitoring.alerts",
 }
 
@@ -50,6 +53,8 @@ if TYPE_CHECKING:
     from fti import sources as sources
     from fti import training as training
     from fti.config import Settings
+    from fti.features.embeddings import EmbeddingIndex
+    from fti.features.on_demand import on_demand
     from fti.monitoring.alerts import alert
     from fti.pipelines.definitions import (
         every,
@@ -83,6 +88,7 @@ __all__ = [
     "AlreadyExistsError",
     "BackendError",
     "ConflictError",
+    "EmbeddingIndex",
     "ExpectationError",
     "Feature",
     "FtiError",
@@ -90,6 +96,7 @@ __all__ = [
     "ModelNotReadyError",
     "ModelRef",
     "NotFoundError",
+    "OnDemandError",
     "PermissionDeniedError",
     "Project",
     "SchemaError",
@@ -102,6 +109,7 @@ __all__ = [
     "every",
     "feature_pipeline",
     "inference_pipeline",
+    "on_demand",
     "on_event",
     "on_new_data",
     "training_pipeline",

@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         default=None,
         description="Online store URL: sqlite:///path (default $FTI_HOME/online.db) or redis://host:port/db.",
     )
+    vector_url: str | None = Field(
+        default=None,
+        description="Vector index URL (embedding indexes): a directory of HNSW indexes (default "
+        "$FTI_HOME/vectors), lancedb:///path or lancedb+s3://bucket/prefix.",
+    )
     artifacts_url: str | None = Field(
         default=None,
         description="Artifact store URL: a directory (default $FTI_HOME/artifacts) or an fsspec URL (s3://...).",
@@ -154,6 +159,10 @@ class Settings(BaseSettings):
         return self.online_url or f"sqlite:///{self.home / 'online.db'}"
 
     @property
+    def resolved_vector_url(self) -> str:
+        return self.vector_url or str(self.home / "vectors")
+
+    @property
     def resolved_artifacts_url(self) -> str:
         return self.artifacts_url or str(self.home / "artifacts")
 
@@ -176,6 +185,7 @@ class Settings(BaseSettings):
             "catalog_url": _mask(self.resolved_catalog_url),
             "offline_url": _mask(self.resolved_offline_url),
             "online_url": _mask(self.resolved_online_url),
+            "vector_url": _mask(self.resolved_vector_url),
             "artifacts_url": _mask(self.resolved_artifacts_url),
             "secret_key": secret_key,
             "pyfunc": self.pyfunc,

@@ -92,6 +92,14 @@ class ModelNotReadyError(FtiError):
     http_status = 503
 
 
+class OnDemandError(FtiError):
+    """An on-demand feature function failed: it raised, or returned the wrong number of values or
+    the wrong dtype. A fault of the function, not of the request: HTTP 500, and the server goes on."""
+
+    code = "on_demand_failed"
+    http_status = 500
+
+
 class AuthenticationError(FtiError):
     """Missing or invalid API key."""
 
@@ -117,6 +125,7 @@ __all__ = [
     "IntegrityError",
     "ModelNotReadyError",
     "NotFoundError",
+    "OnDemandError",
     "PermissionDeniedError",
     "SchemaError",
     "ValidationError",

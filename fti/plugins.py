@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from fti.storage.metadata.base import Catalog
     from fti.storage.offline.base import OfflineStore
     from fti.storage.online.base import OnlineStore
+    from fti.storage.vector.base import VectorStore
 
 # scheme -> (module:Class, extra to install when the import fails)
 CATALOG_BACKENDS: dict[str, tuple[str, str | None]] = {
@@ -33,6 +34,13 @@ ONLINE_BACKENDS: dict[str, tuple[str, str | None]] = {
     "sqlite": ("fti.storage.online.sqlite:SqliteOnlineStore", None),
     "redis": ("fti.storage.online.redis:RedisOnlineStore", "redis"),
     "rediss": ("fti.storage.online.redis:RedisOnlineStore", "redis"),
+}
+VECTOR_BACKENDS: dict[str, tuple[str, str | None]] = {
+    "": ("fti.storage.vector.hnsw:HnswVectorStore", "vectors"),
+    "file": ("fti.storage.vector.hnsw:HnswVectorStore", "vectors"),
+    "hnsw": ("fti.storage.vector.hnsw:HnswVectorStore", "vectors"),
+    "lancedb": ("fti.storage.vector.lance:LanceVectorStore", "lancedb"),
+    "lancedb+s3": ("fti.storage.vector.lance:LanceVectorStore", "lancedb"),
 }
 ARTIFACT_BACKENDS: dict[str, tuple[str, str | None]] = {
     "": ("fti.storage.artifacts.fsspec:FsspecArtifactStore", None),
@@ -71,6 +79,10 @@ def offline_store_from_url(url: str) -> OfflineStore:
 
 def online_store_from_url(url: str) -> OnlineStore:
     return _build("online store", ONLINE_BACKENDS, url)  # type: ignore[no-any-return]
+
+
+def vector_store_from_url(url: str) -> VectorStore:
+    return _build("vector store", VECTOR_BACKENDS, url)  # type: ignore[no-any-return]
 
 
 def artifact_store_from_url(url: str) -> ArtifactStore:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from fti.storage.metadata.base import Catalog
     from fti.storage.offline.base import OfflineStore
     from fti.storage.online.base import OnlineStore
+    from fti.storage.vector.base import VectorStore
     from fti.training.runs import Run
 
 
@@ -49,13 +50,19 @@ class Backends:
         return online_store_from_url(self.settings.resolved_online_url)
 
     @cached_property
+    def vectors(self) -> VectorStore:
+        from fti.plugins import vector_store_from_url
+
+        return vector_store_from_url(self.settings.resolved_vector_url)
+
+    @cached_property
     def artifacts(self) -> ArtifactStore:
         from fti.plugins import artifact_store_from_url
 
         return artifact_store_from_url(self.settings.resolved_artifacts_url)
 
     def close(self) -> None:
-        for name in ("online", "catalog"):
+        for name in ("online", "vectors", "catalog"):
             if name in self.__dict__:
                 self.__dict__.pop(name).close()
 

@@ -31,7 +31,19 @@ DTYPES: tuple[str, ...] = (
     "date",
     "timestamp",
 )
-"""Supported feature dtypes. ``timestamp`` is always microseconds, tz-aware UTC."""
+"""Supported feature dtypes. ``timestamp`` is always microseconds, tz-aware UTC. Embeddings are
+``vector[N]``: N float32 values (1 <= N <= 65536), a fixed-size list in Arrow and Delta."""
+
+MAX_VECTOR_DIM = 65536
+_VECTOR = re.compile(r"^vector\[([1-9][0-9]{0,4})\]$")
+
+
+def vector_dim(dtype: str) -> int | None:
+    """N of a ``vector[N]`` dtype, else None."""
+    match = _VECTOR.match(dtype) if isinstance(dtype, str) else None
+    if match is None or int(match.group(1)) > MAX_VECTOR_DIM:
+        return None
+    return int(match.group(1))
 
 
 @dataclass(frozen=True)
@@ -45,9 +57,10 @@ class Feature:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
             raise ValidationError(f"feature name must be a non-empty string, got {self.name!r}")
-        if self.dtype not in DTYPES:
+        if self.dtype not in DTYPES and vector_dim(self.dtype) is None:
             raise ValidationError(
-                f"feature {self.name!r} has unknown dtype {self.dtype!r}; use one of {', '.join(DTYPES)}"
+                f"feature {self.name!r} has unknown dtype {self.dtype!r}; use one of {', '.join(DTYPES)} "
+                f"or 'vector[N]' (an embedding of N float32 values, 1 <= N <= {MAX_VECTOR_DIM})"
             )
 
     def to_dict(self) -> dict[str, str]:
@@ -62,6 +75,9 @@ def arrow_type(dtype: str) -> pa.DataType:
     """The Arrow type of a feature dtype."""
     import pyarrow as pa
 
+    dim = vector_dim(dtype)
+    if dim is not None:
+        return pa.list_(pa.float32(), dim)
     table = {
         "bool": pa.bool_(),
         "int8": pa.int8(),
@@ -106,6 +122,8 @@ def dtype_of(arrow: pa.DataType) -> str | None:
         return "date"
     if pa.types.is_timestamp(arrow) and arrow.tz is not None:
         return "timestamp"
+    if pa.types.is_fixed_size_list(arrow) and pa.types.is_floating(arrow.value_type):
+        return f"vector[{arrow.list_size}]" if arrow.list_size <= MAX_VECTOR_DIM else None
     return None
 
 

@@ -1,8 +1,9 @@
 """The fraud example's feature pipelines: source data in, three feature groups out.
 
-- ``transactions`` (key ``cc_num``, event time ``datetime``, online): one row per transaction with
-  its request-time features and the ``is_fraud`` label;
-- ``card_windows`` (key ``cc_num``, event time ``datetime``, online): rolling aggregates per card;
+- ``transactions`` (key ``cc_num``, event time ``datetime``, online): one row per transaction: the
+  raw transaction and the ``is_fraud`` label;
+- ``card_windows`` (key ``cc_num``, event time ``datetime``, online): rolling aggregates per card
+  and the time and place of its latest transaction;
 - ``card_profiles`` (key ``cc_num``, online): static card attributes.
 
 A run over a window ``[start, end)`` reads that window plus the 7-day lookback from the source and
@@ -47,12 +48,13 @@ def feature_groups(project: fti.Project) -> FeatureGroups:
         primary_key=["cc_num"],
         event_time="datetime",
         online_enabled=True,
-        description="Card transactions with request-time features and the is_fraud label",
+        description="Card transactions (amount, category, time, place) and the is_fraud label",
         expectation_suite=pa.DataFrameSchema(
             {
                 "amount": pa.Column(float, pa.Check.gt(0)),
                 "is_fraud": pa.Column(int, pa.Check.isin([0, 1])),
-                "seconds_since_prev": pa.Column(float, pa.Check.ge(0)),
+                "lat": pa.Column(float, pa.Check.in_range(-90, 90)),
+                "lon": pa.Column(float, pa.Check.in_range(-180, 180)),
             }
         ),
     )
@@ -62,7 +64,8 @@ def feature_groups(project: fti.Project) -> FeatureGroups:
         primary_key=["cc_num"],
         event_time="datetime",
         online_enabled=True,
-        description="Per-card count, sum and mean of amounts over 1 hour, 1 day and 7 days",
+        description="Per-card count, sum and mean of amounts over 1 hour, 1 day and 7 days; the "
+        "time and place of the card's latest transaction",
     )
     profiles = fs.get_or_create_feature_group(
         PROFILES,
@@ -96,7 +99,7 @@ def ingest_transactions(
     groups = feature_groups(project)
     profiles = generate_profiles(cards, seed)
     source = generate_transactions(profiles, start - features.LOOKBACK, end, seed, drift_from)
-    transactions = features.transaction_features(source, profiles, start, end)
+    transactions = features.transaction_features(source, start, end)
     if transactions.empty:
         return 0
     windows = features.window_features(source, start, end)

@@ -1,19 +1,25 @@
-"""Feature engineering of the fraud example: the code feature pipelines run, and online requests reuse.
+"""Feature engineering of the fraud example: the code feature pipelines run, and on-demand
+features that the feature view computes in training, batch scoring and the model server alike.
 
-Three groups of features:
+Three feature groups and one set of on-demand features:
 
-- **transaction features** (one row per transaction): the amount and its bin, the category, the
-  time since the card's previous transaction, the distance from the previous transaction's place
-  and from the card holder's home;
+- **transactions** (one row per transaction): the raw transaction (amount, category, time and
+  place) and the ``is_fraud`` label;
 - **window features** (one row per transaction): per card, the count, sum and mean of amounts over
   the last hour, day and week up to and including the transaction, computed with DuckDB window
-  functions (``RANGE BETWEEN INTERVAL ... PRECEDING AND CURRENT ROW``) and published just after
-  the transaction, so the next transaction (in training and online alike) sees them;
-- **profile features** (one row per card): static attributes of the card and its holder.
+  functions (``RANGE BETWEEN INTERVAL ... PRECEDING AND CURRENT ROW``), and the transaction's own
+  time and place (``last_*``), published just after the transaction, so the next transaction (in
+  training and online alike) sees them;
+- **profile features** (one row per card): static attributes of the card and its holder;
+- **on-demand features** (:func:`amount_bin`, :func:`category_code`, :func:`movement`): the
+  amount's bin, the category's code, the time since and distance from the card's previous
+  transaction and the distance from home. ``fti.on_demand`` functions: the feature view computes
+  them from the stored columns for training and batch data, and the model server from the live
+  transaction in the request plus the card's online rows, with this one implementation.
 
-Incremental by design: features of the rows in ``[start, end)`` need the card's transactions of
-the :data:`LOOKBACK` before ``start`` and nothing else, and "previous transaction" means the
-previous one within the lookback, so a 90-day backfill and 90 daily runs write identical rows.
+Incremental by design: window rows of ``[start, end)`` need the card's transactions of the
+:data:`LOOKBACK` before ``start`` and nothing else, and "previous transaction" means the previous
+one within the lookback, so a 90-day backfill and 90 daily runs write identical rows.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+import fti
 from examples.fraud.generator import CATEGORIES
 
 LOOKBACK: Final = timedelta(days=7)
@@ -38,25 +45,14 @@ AMOUNT_BINS: Final = (10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0)
 
 EARTH_RADIUS_KM: Final = 6371.0
 
-TRANSACTION_COLUMNS: Final = (
-    "cc_num",
-    "datetime",
-    "tid",
-    "amount",
-    "amount_bin",
-    "category",
-    "category_code",
-    "lat",
-    "lon",
-    "seconds_since_prev",
-    "km_from_prev",
-    "km_from_home",
-    "is_fraud",
-)
+TRANSACTION_COLUMNS: Final = ("cc_num", "datetime", "tid", "amount", "category", "lat", "lon", "is_fraud")
 WINDOW_COLUMNS: Final = (
     "cc_num",
     "datetime",
     *(f"{agg}_{w}" for w in WINDOWS for agg in ("tx_count", "amount_sum", "amount_mean")),
+    "last_datetime",
+    "last_lat",
+    "last_lon",
 )
 PROFILE_COLUMNS: Final = (
     "cc_num",
@@ -76,6 +72,7 @@ def haversine_km(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> np.ndarray:
     return 2.0 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))  # type: ignore[no-any-return]
 
 
+@fti.on_demand(inputs=["amount"], outputs={"amount_bin": "int64"})
 def amount_bin(amount: Any) -> np.ndarray:
     """The bin index (0-7) of each amount; see :data:`AMOUNT_BINS`."""
     return np.searchsorted(
@@ -83,14 +80,44 @@ def amount_bin(amount: Any) -> np.ndarray:
     ).astype(np.int64)
 
 
+@fti.on_demand(inputs=["category"], outputs={"category_code": "int64"}, drop=["category"])
 def category_code(category: Any) -> np.ndarray:
-    """The index of each category in the source's fixed vocabulary (-1 for an unknown one).
+    """The index of each category in the source's fixed vocabulary (-1 for an unknown one)."""
+    values = np.asarray(category, dtype=object).reshape(-1)
+    return np.fromiter((_CODES.get(c, -1) for c in values), dtype=np.int64, count=len(values))
 
-    A model-independent encoding done by the feature pipeline, so a live request can send the
-    code as a plain number.
+
+_CODES: Final = {name: code for code, name in enumerate(CATEGORIES)}
+
+
+@fti.on_demand(
+    inputs=["datetime", "lat", "lon", "last_datetime", "last_lat", "last_lon", "home_lat", "home_lon"],
+    outputs={"seconds_since_prev": "float64", "km_from_prev": "float64", "km_from_home": "float64"},
+    drop=["lat", "lon", "last_datetime", "last_lat", "last_lon", "home_lat", "home_lon"],
+)
+def movement(
+    when: Any, lat: Any, lon: Any, last_when: Any, last_lat: Any, last_lon: Any, home_lat: Any, home_lon: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seconds since and km from the card's previous transaction, and km from the holder's home.
+
+    The previous transaction counts only within :data:`LOOKBACK` (otherwise: the lookback and
+    0 km), as the window features do. ``last_*`` is the card's window row as of the transaction:
+    in training the point-in-time join's, online the card's latest row, which is the same row.
     """
-    vocabulary = pd.Index(CATEGORIES)
-    return np.asarray(vocabulary.get_indexer(np.asarray(category, dtype=object).reshape(-1)), dtype=np.int64)
+    lookback = LOOKBACK.total_seconds()
+    gap = (when - last_when) / np.timedelta64(1, "s")  # NaN without a previous transaction (NaT)
+    seen = (gap >= 0) & (gap <= lookback)
+    km_prev = haversine_km(lat, lon, np.where(seen, last_lat, lat), np.where(seen, last_lon, lon))
+    return (
+        np.where(seen, gap, lookback),
+        np.where(seen, km_prev, 0.0),
+        haversine_km(lat, lon, home_lat, home_lon),
+    )
+
+
+ON_DEMAND: Final = (amount_bin, category_code, movement)
+REQUEST_FIELDS: Final = ("amount", "category", "datetime", "lat", "lon")
+"""What a live request sends besides ``cc_num``: the raw transaction, nothing derived."""
 
 
 def profile_features(profiles: pd.DataFrame) -> pd.DataFrame:
@@ -99,68 +126,20 @@ def profile_features(profiles: pd.DataFrame) -> pd.DataFrame:
 
 
 def transaction_features(
-    transactions: pd.DataFrame,
-    profiles: pd.DataFrame,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    transactions: pd.DataFrame, start: datetime | None = None, end: datetime | None = None
 ) -> pd.DataFrame:
-    """One feature row per transaction with ``start <= datetime < end``.
-
-    ``transactions`` must hold the :data:`LOOKBACK` before ``start`` as well (it is only read).
-    """
-    import duckdb
-
-    con = duckdb.connect()
-    try:
-        con.register(
-            "tx",
-            _arrow(
-                transactions, ["tid", "cc_num", "datetime", "amount", "category", "lat", "lon", "is_fraud"]
-            ),
-        )
-        con.register("cards", _arrow(profiles, ["cc_num", "home_lat", "home_lon"]))
-        lookback_s = int(LOOKBACK.total_seconds())
-        data = _query(
-            con,
-            """
-            SELECT tx.*, cards.home_lat, cards.home_lon,
-                   epoch(tx.datetime - lag(tx.datetime) OVER w) AS gap_s,
-                   lag(tx.lat) OVER w AS prev_lat,
-                   lag(tx.lon) OVER w AS prev_lon
-            FROM tx JOIN cards USING (cc_num)
-            WINDOW w AS (PARTITION BY tx.cc_num ORDER BY tx.datetime)
-            """,
-        )
-    finally:
-        con.close()
-    data = _within(data, start, end)
-    # the previous transaction counts only when it lies within the lookback (see module docstring)
-    seen = data["gap_s"].notna().to_numpy() & (data["gap_s"].to_numpy(na_value=np.inf) <= lookback_s)
-    gap = np.where(seen, data["gap_s"].to_numpy(na_value=0.0), float(lookback_s))
-    km_prev = np.where(
-        seen,
-        haversine_km(
-            data["lat"],
-            data["lon"],
-            data["prev_lat"].fillna(data["lat"]),
-            data["prev_lon"].fillna(data["lon"]),
-        ),
-        0.0,
-    )
+    """One row per transaction with ``start <= datetime < end``: the raw transaction and its label
+    (the request-time features are on-demand features of the feature view)."""
+    data = _within(transactions, start, end)
     out = pd.DataFrame(
         {
             "cc_num": data["cc_num"].to_numpy(np.int64),
             "datetime": data["datetime"].dt.tz_convert("UTC"),
             "tid": data["tid"].astype(str),
             "amount": data["amount"].to_numpy(np.float64),
-            "amount_bin": amount_bin(data["amount"]),
             "category": data["category"].astype(str),
-            "category_code": category_code(data["category"]),
             "lat": data["lat"].to_numpy(np.float64),
             "lon": data["lon"].to_numpy(np.float64),
-            "seconds_since_prev": gap.astype(np.float64),
-            "km_from_prev": km_prev,
-            "km_from_home": haversine_km(data["lat"], data["lon"], data["home_lat"], data["home_lon"]),
             "is_fraud": data["is_fraud"].to_numpy(np.int64),
         }
     )
@@ -173,12 +152,13 @@ def window_features(
     """Rolling count/sum/mean of amounts per card over 1 h, 1 day and 7 days, for ``[start, end)``.
 
     One row per transaction: the card's state after it, i.e. the aggregates of the card's
-    transactions in ``[t - window, t]`` where ``t`` is the transaction's time (itself included).
+    transactions in ``[t - window, t]`` where ``t`` is the transaction's time (itself included),
+    and the transaction's own time and place as ``last_datetime``, ``last_lat``, ``last_lon``.
     The row's ``datetime`` is when that state becomes available: ``t`` plus :data:`PUBLISH_DELAY`.
     So a point-in-time join at a transaction's own time sees the state after the card's
     *previous* transaction, which is exactly what the online store holds when a live transaction
     arrives: training and online serving see the same values (no skew), and the live
-    transaction's own amount, time and place reach the model through the request-time features.
+    transaction's own amount, time and place reach the model through the on-demand features.
 
     ``transactions`` must hold the :data:`LOOKBACK` before ``start`` as well.
     """
@@ -195,55 +175,25 @@ def window_features(
     )
     con = duckdb.connect()
     try:
-        con.register("tx", _arrow(transactions, ["cc_num", "datetime", "amount"]))
-        data = _query(con, f"SELECT cc_num, datetime, {aggregates} FROM tx WINDOW {windows}")
+        con.register("tx", _arrow(transactions, ["cc_num", "datetime", "amount", "lat", "lon"]))
+        data = _query(
+            con,
+            f"SELECT cc_num, datetime, {aggregates}, datetime AS last_datetime, lat AS last_lat, "
+            f"lon AS last_lon FROM tx WINDOW {windows}",
+        )
     finally:
         con.close()
     data = _within(data, start, end)
     for w in WINDOWS:
         data[f"tx_count_{w}"] = data[f"tx_count_{w}"].astype(np.int64)
     data["cc_num"] = data["cc_num"].astype(np.int64)
-    data["datetime"] = data["datetime"].dt.tz_convert("UTC") + PUBLISH_DELAY
+    data["last_datetime"] = data["datetime"].dt.tz_convert("UTC")
+    data["datetime"] = data["last_datetime"] + PUBLISH_DELAY
     return (
         data.loc[:, list(WINDOW_COLUMNS)]
         .sort_values(["datetime", "cc_num"], kind="stable")
         .reset_index(drop=True)
     )
-
-
-def live_transaction_features(
-    transaction: dict[str, Any], previous: dict[str, Any] | None, profile: dict[str, Any] | None
-) -> dict[str, Any]:
-    """The request-time features of one live transaction, as the feature pipeline computes them.
-
-    Args:
-        transaction: ``amount``, ``category``, ``lat``, ``lon`` and ``datetime`` (tz-aware).
-        previous: The card's latest stored transaction row (``datetime``, ``lat``, ``lon``), or None.
-        profile: The card's profile row (``home_lat``, ``home_lon``), or None when unknown.
-    """
-    when = pd.Timestamp(transaction["datetime"])
-    lookback_s = LOOKBACK.total_seconds()
-    gap, km_prev = lookback_s, 0.0
-    if previous is not None:
-        seconds = (when - pd.Timestamp(previous["datetime"])).total_seconds()
-        if 0 <= seconds <= lookback_s:
-            gap = seconds
-            km_prev = float(
-                haversine_km(transaction["lat"], transaction["lon"], previous["lat"], previous["lon"])
-            )
-    km_home = 0.0
-    if profile is not None:
-        km_home = float(
-            haversine_km(transaction["lat"], transaction["lon"], profile["home_lat"], profile["home_lon"])
-        )
-    return {
-        "amount": float(transaction["amount"]),
-        "amount_bin": int(amount_bin([transaction["amount"]])[0]),
-        "category_code": int(category_code([transaction["category"]])[0]),
-        "seconds_since_prev": float(gap),
-        "km_from_prev": km_prev,
-        "km_from_home": km_home,
-    }
 
 
 def _arrow(frame: pd.DataFrame, columns: list[str]) -> Any:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from examples.fraud import feature_pipeline, training_pipeline
-from examples.fraud.features import haversine_km
+from examples.fraud.features import ON_DEMAND, haversine_km
 from examples.fraud.generator import CITIES, generate_profiles
 
 if TYPE_CHECKING:
@@ -64,9 +64,17 @@ CITY_REGIONS = (
 REGIONS = tuple(sorted(set(CITY_REGIONS)))
 
 FEATURES = {
-    "transactions": [*training_pipeline.TRANSACTION_FEATURES, training_pipeline.LABEL],
-    "card_windows": ["tx_count_1h", "tx_count_1d", "amount_sum_1h", "amount_mean_7d"],
-    "card_profiles": ["provider", "credit_limit"],
+    "transactions": [*training_pipeline.SPINE_COLUMNS, training_pipeline.LABEL],
+    "card_windows": [
+        "tx_count_1h",
+        "tx_count_1d",
+        "amount_sum_1h",
+        "amount_mean_7d",
+        "last_datetime",
+        "last_lat",
+        "last_lon",
+    ],
+    "card_profiles": ["provider", "credit_limit", *training_pipeline.HOME],
     REGION_GROUP: [PARTITION],
 }
 # a linear model needs features on comparable scales: log amounts, standardized counts and
@@ -127,6 +135,7 @@ def feature_view(project: fti.Project) -> Any:
         query=query,
         labels=[training_pipeline.LABEL],
         transformations=TRANSFORMATIONS,
+        on_demand=list(ON_DEMAND),
         description="The fraud features for a linear model, with the card's home region as partition",
     )
 

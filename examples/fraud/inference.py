@@ -1,10 +1,10 @@
 """The fraud example's inference pipelines: online requests for live transactions, batch scoring.
 
-Online, a payment system sends the card number and the live transaction. The request-time
-features (amount bin, time since and distance from the card's previous transaction, distance from
-home) are computed here with the feature pipeline's own functions from the card's latest online
-rows; the deployment then looks up the card's rolling aggregates and profile in the online store,
-applies the feature view's fitted transformations and scores.
+Online, a payment system sends the card number and the raw live transaction (amount, category,
+time, place) and nothing derived. The deployment looks up the card's rolling aggregates, latest
+transaction and profile in the online store, computes the on-demand features (amount bin,
+category code, time since and distance from the previous transaction, distance from home) with
+the feature view's functions, applies its fitted transformations and scores.
 
 The aggregates in the online store are those as of the card's previous transaction (the feature
 pipeline has not seen the live one yet), so they lag the live transaction by one purchase.
@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from examples.fraud.feature_pipeline import feature_groups
-from examples.fraud.features import live_transaction_features
+from examples.fraud.features import REQUEST_FIELDS
 from examples.fraud.training_pipeline import MODEL
 
 if TYPE_CHECKING:
@@ -26,17 +26,18 @@ DEPLOYMENT = "fraud"
 PREDICTIONS = "fraud_predictions"
 
 
-def request_for(project: fti.Project, transaction: dict[str, Any]) -> dict[str, Any]:
-    """The deployment's inputs for a live transaction: ``cc_num`` plus its request-time features.
+def request_for(transaction: dict[str, Any]) -> dict[str, Any]:
+    """The deployment's inputs for a live transaction: ``cc_num`` and the raw transaction, the
+    time as ISO 8601 text (how a JSON request carries it).
 
     Args:
         transaction: ``cc_num``, ``datetime`` (tz-aware), ``amount``, ``category``, ``lat``, ``lon``.
     """
-    groups = feature_groups(project)
-    key = [{"cc_num": int(transaction["cc_num"])}]
-    previous = groups.transactions.online_lookup(key)[0]
-    profile = groups.profiles.online_lookup(key)[0]
-    return {"cc_num": int(transaction["cc_num"]), **live_transaction_features(transaction, previous, profile)}
+    request: dict[str, Any] = {"cc_num": int(transaction["cc_num"])}
+    for name in REQUEST_FIELDS:
+        value = transaction[name]
+        request[name] = value.isoformat() if isinstance(value, datetime) else value
+    return request
 
 
 def sample_transactions(project: fti.Project, n_cards: int = 2) -> list[dict[str, Any]]:

@@ -1,8 +1,8 @@
 """The fraud system's monitors, and the closed loop: drift -> ``drift_detected`` -> retraining.
 
 - ``fraud_live`` watches the ``fraud`` deployment's inference log: the untransformed features
-  of live transactions as served (request-time features plus the card's windows and profile from
-  the online store) and the predicted fraud probability, one window a day, against the training
+  of live transactions as served (the on-demand features computed from the request plus the
+  card's windows and profile from the online store) and the predicted fraud probability, one window a day, against the training
   data of the model in production. Drift fires the pipeline event ``drift_detected``, which the
   ``retrain_fraud`` pipeline (``pipelines.py``) listens to.
 - ``fraud_batch`` watches the batch predictions (``fraud_predictions``) week by week: the
@@ -19,8 +19,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from examples.fraud.feature_pipeline import feature_groups
-from examples.fraud.inference import DEPLOYMENT, PREDICTIONS
-from examples.fraud.training_pipeline import MODEL, TRANSACTION_FEATURES
+from examples.fraud.features import REQUEST_FIELDS
+from examples.fraud.inference import DEPLOYMENT, PREDICTIONS, request_for
+from examples.fraud.training_pipeline import MODEL
 
 if TYPE_CHECKING:
     import fti
@@ -61,20 +62,17 @@ def declare_monitors(project: fti.Project) -> tuple[Monitor, Monitor]:
 
 def replay(url: str, project: fti.Project, start: datetime, end: datetime, n: int, seed: int = 0) -> int:
     """POST ``n`` transactions of ``[start, end)`` (sampled, 50 per request) to the deployment as
-    live requests: the card number and the transaction's request-time features. Returns rows sent."""
+    live requests: the card number and the raw transaction. Returns rows sent."""
     import httpx
 
     from fti.serving.deployments import to_inputs
 
     transactions = feature_groups(project).transactions.read(
-        columns=["cc_num", "datetime", *TRANSACTION_FEATURES]
+        columns=list(dict.fromkeys(["cc_num", "datetime", *REQUEST_FIELDS]))
     )
     period = transactions[(transactions["datetime"] >= start) & (transactions["datetime"] < end)]
     sample = period.sample(n=min(n, len(period)), random_state=seed)
-    rows: list[dict[str, Any]] = [
-        {"cc_num": int(r["cc_num"]), **{f: r[f] for f in TRANSACTION_FEATURES}}
-        for r in sample.to_dict("records")
-    ]
+    rows: list[dict[str, Any]] = [request_for(r) for r in sample.to_dict("records")]
     for i in range(0, len(rows), 50):
         chunk = rows[i : i + 50]
         response = httpx.post(

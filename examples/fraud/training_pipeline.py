@@ -2,7 +2,10 @@
 
 The ``fraud`` feature view joins, for every transaction (the spine, holding the ``is_fraud``
 label), the card's rolling-window aggregates as of that transaction and the card's profile,
-point-in-time correctly. Model-dependent transformations (one-hot categories, log amounts, a
+point-in-time correctly, and computes the on-demand features (amount bin, category code, time
+since and distance from the previous transaction, distance from home) with the functions of
+:mod:`examples.fraud.features`, which the model server runs on live requests. Model-dependent
+transformations (one-hot categories, log amounts, a
 scaled credit limit) are fitted on the training split only. The test split is the last quarter
 of the period: the model is judged on transactions that happened after everything it saw.
 
@@ -19,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import fti
 from examples.fraud.feature_pipeline import feature_groups
+from examples.fraud.features import ON_DEMAND, REQUEST_FIELDS
 
 if TYPE_CHECKING:
     from fti.registry.evaluation import Evaluation
@@ -26,15 +30,11 @@ if TYPE_CHECKING:
 FEATURE_VIEW = "fraud"
 MODEL = "fraud"
 AUC_FLOOR = 0.85
-TRANSACTION_FEATURES = [
-    "amount",
-    "amount_bin",
-    "category_code",
-    "seconds_since_prev",
-    "km_from_prev",
-    "km_from_home",
-]
+SPINE_COLUMNS = ["amount", "category", "lat", "lon"]
+"""Selected from the transactions; category, lat and lon are only inputs of on-demand features."""
+ON_DEMAND_FEATURES = ["amount_bin", "category_code", "seconds_since_prev", "km_from_prev", "km_from_home"]
 PROFILE_FEATURES = ["provider", "credit_limit", "birth_year"]
+HOME = ["home_lat", "home_lon"]
 LABEL = "is_fraud"
 # the evaluation: slices by merchant category (a column of the transactions group, not a model
 # input) and amount band; fairness across age groups derived from the holder's birth year (the data
@@ -61,9 +61,9 @@ def feature_view(project: fti.Project) -> Any:
     """The ``fraud`` feature view (created on first use)."""
     groups = feature_groups(project)
     query = (
-        groups.transactions.select([*TRANSACTION_FEATURES, LABEL])
+        groups.transactions.select([*SPINE_COLUMNS, LABEL])
         .join(groups.windows.select_all(), on=["cc_num"])
-        .join(groups.profiles.select(PROFILE_FEATURES), on=["cc_num"])
+        .join(groups.profiles.select([*PROFILE_FEATURES, *HOME]), on=["cc_num"])
     )
     return project.feature_store.get_or_create_feature_view(
         FEATURE_VIEW,
@@ -71,7 +71,10 @@ def feature_view(project: fti.Project) -> Any:
         query=query,
         labels=[LABEL],
         transformations=TRANSFORMATIONS,
-        description="Card transactions with rolling aggregates and profile, labelled with is_fraud",
+        on_demand=list(ON_DEMAND),
+        request_fields=list(REQUEST_FIELDS),
+        description="Card transactions with rolling aggregates, profile and on-demand features, "
+        "labelled with is_fraud",
     )
 
 
@@ -162,6 +165,7 @@ def evaluate(project: fti.Project, version: int) -> Evaluation:
 
 
 def deploy(project: fti.Project) -> Any:
-    """The ``fraud`` deployment: ``cc_num`` plus the live transaction's features in, enriched
-    from the online store (window aggregates, profile), fraud probability out."""
+    """The ``fraud`` deployment: ``cc_num`` plus the raw live transaction in (amount, category,
+    datetime, lat, lon), enriched from the online store (window aggregates, profile) and with the
+    on-demand features computed, fraud probability out."""
     return project.serving.deploy("fraud", model=f"{MODEL}@production", enrich=True)

@@ -84,6 +84,9 @@ def show(name: str, version: int | None) -> None:
         )
         if d["description"]:
             console.print(d["description"])
+        if d.get("embedding_index"):
+            index = d["embedding_index"]
+            console.print(f"embedding index: {index['column']} ({index['metric']})")
         t = Table("feature", "dtype", "count", "nulls", "mean", "min", "max")
         stats = d["statistics"]
         for f in d["features"] or []:

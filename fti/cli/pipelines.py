@@ -88,16 +88,22 @@ def _print_runs(rows: list[dict[str, Any]]) -> None:
 
 @pipelines.command()
 @click.argument("path", type=click.Path(dir_okay=False))
+@click.option(
+    "--check-env",
+    is_flag=True,
+    help="Build (or find cached) the isolated environment of every pipeline with requirements now; "
+    "a requirement that does not resolve fails the deploy with uv's message.",
+)
 @json_option
 @handle_errors
-def deploy(path: str) -> None:
+def deploy(path: str, check_env: bool) -> None:
     """Register (or update) the pipelines declared in the Python module at PATH."""
     from pathlib import Path
 
     catalog = state().project(create=True).pipelines
     source = str(Path(path).expanduser().resolve())
     before = {p.name for p in catalog.list() if p.source_path == source and not p.paused}
-    deployed = catalog.deploy(path)
+    deployed = catalog.deploy(path, check_env=check_env)
     data = [_summary(p) for p in deployed]
     vanished = sorted(before - {p.name for p in deployed})
 

@@ -122,7 +122,15 @@ def normalize(table: pa.Table, *, what: str = "data") -> pa.Table:
             continue
         dtype = dtype_of(column.type)
         if dtype is None:
-            problems.append(f"column {name!r} has unsupported type {column.type}")
+            hint = ""
+            if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+                hint = f"; declare an embedding with features=[fti.Feature({name!r}, 'vector[N]'), ...]"
+            problems.append(f"column {name!r} has unsupported type {column.type}{hint}")
+            continue
+        if dtype.startswith("vector["):
+            from fti.features.embeddings import cast_vectors
+
+            columns.append(cast_vectors(column, dtype, name))  # type: ignore[arg-type]
             continue
         target = arrow_type(dtype)
         if pa.types.is_dictionary(column.type):

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from fti.storage.metadata.base import Catalog
     from fti.storage.offline.base import OfflineStore
     from fti.storage.online.base import OnlineStore
+    from fti.storage.vector.base import VectorStore
 
 
 class FeatureBackends(Protocol):
@@ -32,6 +33,11 @@ class FeatureBackends(Protocol):
     @property
     def online(self) -> OnlineStore:
         """The latest row per key of online-enabled groups."""
+        ...
+
+    @property
+    def vectors(self) -> VectorStore:
+        """Embedding indexes of online-enabled groups (see :mod:`fti.features.embeddings`)."""
         ...
 
 

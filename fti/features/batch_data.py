@@ -1,9 +1,10 @@
 """Batch data of a feature view: the point-in-time join of the latest data, transformed.
 
 What ``fv.get_batch_data`` and ``fv.iter_batch_data`` return for batch inference: the view's query
-joined over the latest Delta snapshot of every group (:mod:`fti.features.pit`), then passed
-through the fitted :class:`~fti.features.transformations.Transformer` that training and online
-serving use too (ARCHITECTURE.md invariant 2, "no skew").
+joined over the latest Delta snapshot of every group (:mod:`fti.features.pit`), with the view's
+on-demand features computed (:mod:`fti.features.on_demand`), then passed through the fitted
+:class:`~fti.features.transformations.Transformer` that training and online serving use too
+(ARCHITECTURE.md invariant 2, "no skew").
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from fti.features.feature_view import FeatureView
+    from fti.features.on_demand import OnDemandPlan
     from fti.features.transformations import Transformer
 
 BATCH_RETURN_TYPES = ("pandas", "arrow", "polars")
@@ -43,6 +45,7 @@ def get_batch_data(
     transformer = fv.transformer(training_dataset_version)  # fails before the join without statistics
     sources, _ = training_data.snapshot(fv.query, fv.project.backends.offline)
     table = pit.run(fv.query, sources, start_time=start_time, end_time=end_time, order=order)
+    table = fv.on_demand_plan.apply_table(table)
     result = transformer.apply_table(table, fv.query.key_columns() if with_keys else ())
     if return_type == "arrow":
         return result
@@ -72,6 +75,8 @@ def iter_batch_data(
         raise ValidationError(f"batch_rows must be a positive integer, got {batch_rows!r}")
     training_data.check_time_range(start_time, end_time, fv.query.spine)
     transformer = fv.transformer(training_dataset_version)  # fails now, not at the first next()
+    plan = fv.on_demand_plan
+    plan.functions()  # imported and checked now too
     sources, _ = training_data.snapshot(fv.query, fv.project.backends.offline)
     tables = pit.stream(
         fv.query,
@@ -82,15 +87,15 @@ def iter_batch_data(
         threads=threads,
         memory_limit=memory_limit,
     )
-    return _transform_stream(tables, transformer, fv.query.key_columns() if with_keys else ())
+    return _transform_stream(tables, plan, transformer, fv.query.key_columns() if with_keys else ())
 
 
 def _transform_stream(
-    tables: Iterator[pa.Table], transformer: Transformer, keys: Sequence[str]
+    tables: Iterator[pa.Table], plan: OnDemandPlan, transformer: Transformer, keys: Sequence[str]
 ) -> Iterator[pa.Table]:
     try:
         for table in tables:
-            yield transformer.apply_table(table, keys)
+            yield transformer.apply_table(plan.apply_table(table), keys)
     finally:
         close = getattr(tables, "close", None)
         if close is not None:

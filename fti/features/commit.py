@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from fti.features import ingestion, records
+from fti.features import embeddings, ingestion, records
 from fti.features.ingestion import InsertResult
 
 if TYPE_CHECKING:
@@ -57,6 +57,8 @@ def insert(
                 event_time=fg.event_time,
                 version=version,
             )
+            if fg.embedding_index_record is not None:  # the index follows the online rows
+                embeddings.sync(fg, latest, version)
         else:  # the online store missed an earlier commit: catch up from the offline table
             online_rows = materialize(fg)
     return InsertResult(
@@ -196,10 +198,13 @@ def materialize(fg: FeatureGroup) -> int:
     online = fg.project.backends.online
     version = offline.version(fg.table_name)
     if version is None or online.applied_version(fg.table_name) == version:
+        embeddings.catch_up(fg)  # the index may lag alone (a crash between the two writes)
         return 0
     latest = ingestion.latest_per_key(
         offline.dataset(fg.table_name, version=version), fg.primary_key, fg.event_time
     )
-    return online.write(
+    written = online.write(
         fg.table_name, latest, key_columns=fg.primary_key, event_time=fg.event_time, version=version
     )
+    embeddings.catch_up(fg)
+    return written

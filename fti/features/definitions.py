@@ -133,18 +133,25 @@ def _check_features(
 
 
 def check_view(
-    query: Query, labels: Sequence[str], transformations: Mapping[str, str] | None, description: str
+    query: Query,
+    labels: Sequence[str],
+    transformations: Mapping[str, str] | None,
+    description: str,
+    on_demand: Sequence[Any] | None = None,
+    request_fields: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Check a feature view's definition against its query.
+    """Check a feature view's definition against its query (imports its on-demand functions).
 
     Returns:
-        The definition as stored in the catalog: ``{"query": ..., "labels": ..., "transformations": ...}``.
+        The definition as stored in the catalog: ``{"query": ..., "labels": ..., "transformations":
+        ..., "on_demand": ..., "request_fields": ...}``.
 
     Raises:
         ValidationError: a query not built with ``fg.select(...)``, bad labels, an unknown
             transformation name, a transformed label, a non-string description.
         SchemaError: a label or transformed feature is not in the query, or has the wrong dtype.
     """
+    from fti.features import on_demand as on_demand_checks
     from fti.features.transformations import check, parse
 
     if not isinstance(query, Query):
@@ -171,7 +178,15 @@ def check_view(
     if on_labels:
         raise ValidationError(f"labels {on_labels} cannot be transformed; transformations apply to features")
     specs = {feature: parse(spec, feature) for feature, spec in transformations.items()}
-    check(specs, {k: v for k, v in dtypes.items() if k not in labels})
+    functions, fields = on_demand_checks.check_definition(query, labels, on_demand, request_fields)
+    plan = on_demand_checks.OnDemandPlan(functions, fields, query, labels, "the feature view")
+    check(specs, dict(plan.features))
     if not isinstance(description, str):
         raise ValidationError(f"description must be a string, got {description!r}")
-    return {"query": query.to_dict(), "labels": list(labels), "transformations": transformations}
+    return {
+        "query": query.to_dict(),
+        "labels": list(labels),
+        "transformations": transformations,
+        "on_demand": functions,
+        "request_fields": fields,
+    }

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from fti.errors import BackendError, ConflictError, NotFoundError, SchemaError, ValidationError
 from fti.features import commit, records
 from fti.features._tagged import Tagged
+from fti.features.embeddings import EmbeddingsMixin, restore_vectors
 from fti.features.ingestion import InsertResult
 from fti.features.records import CommitInfo, FeatureGroupMeta
 from fti.types import Feature, arrow_type, dtype_of
@@ -36,7 +37,7 @@ __all__ = ["CommitInfo", "FeatureGroup", "FeatureGroupMeta", "InsertResult"]
 log = logging.getLogger("fti.features")
 
 
-class FeatureGroup(Tagged):
+class FeatureGroup(Tagged, EmbeddingsMixin):
     """A feature group. Obtain one from ``project.feature_store``.
 
     Offline, every insert is one Delta Lake commit (time travel by version or timestamp). Online
@@ -111,6 +112,7 @@ class FeatureGroup(Tagged):
             "primary_key": self.primary_key,
             "event_time": self.event_time,
             "online_enabled": self.online_enabled,
+            "embedding_index": self._meta.embedding_index,
             "description": self.description,
             "features": None if self.features is None else [f.to_dict() for f in self.features],
             "expectation_suite": self.expectation_suite,
@@ -387,6 +389,8 @@ class FeatureGroup(Tagged):
         tags.forget(self._project, "feature_group", self.id)  # first: a catalog id may be reused
         if self.online_enabled:
             backends.online.delete_table(self.table_name)
+        if self.embedding_index_record is not None:
+            backends.vectors.drop(self.table_name)
         backends.offline.delete(self.table_name)
         records.delete_feature_group(backends.catalog, self.id)
 
@@ -449,7 +453,7 @@ class FeatureGroup(Tagged):
             empty = schema.empty_table()
             return empty.select(cols) if cols else empty
         try:
-            return dataset.to_table(columns=cols)
+            return restore_vectors(dataset.to_table(columns=cols), self.features)
         except FileNotFoundError as exc:
             if as_of is None:
                 raise

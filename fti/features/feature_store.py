@@ -18,6 +18,7 @@ from fti.types import Feature
 
 if TYPE_CHECKING:
     from fti.features._project import FeatureProject
+    from fti.features.embeddings import EmbeddingIndex
     from fti.features.feature_view import FeatureView
     from fti.features.query import Query
     from fti.features.records import FeatureViewMeta
@@ -50,6 +51,7 @@ class FeatureStore:
         description: str | None = None,
         features: Sequence[Feature] | None = None,
         expectation_suite: Any = None,
+        embedding_index: EmbeddingIndex | None = None,
     ) -> FeatureGroup:
         """Return the feature group ``name`` at ``version``, creating it if it does not exist.
 
@@ -67,6 +69,8 @@ class FeatureStore:
             description: Free text (default: empty for a new group).
             features: Declare the schema up front; otherwise the first insert fixes it.
             expectation_suite: A ``pandera.pandas.DataFrameSchema`` checked on every insert.
+            embedding_index: ``fti.EmbeddingIndex(column, metric=...)`` on a ``vector[N]`` feature
+                of an online-enabled group: similarity search with ``fg.find_neighbors``.
 
         Raises:
             ValidationError: a bad name, version, key, event time, flag, feature list or suite.
@@ -80,7 +84,15 @@ class FeatureStore:
         )
         if description is not None and not isinstance(description, str):
             raise ValidationError(f"description must be a string, got {description!r}")
+        from fti.features.embeddings import check_index
+
+        index = check_index(embedding_index, online_enabled, declared, name)
         existing = records.find_feature_group(self._catalog, self._project.id, name, version)
+        if existing is not None and index is not None and existing.embedding_index != index:
+            raise AlreadyExistsError(
+                f"feature group {name!r} version {version} already exists with embedding index "
+                f"{existing.embedding_index}; create version {version + 1} for {index}"
+            )
         if existing is not None:
             definitions.check_unchanged(
                 existing, pk, event_time, online_enabled, description, declared, suite
@@ -95,6 +107,7 @@ class FeatureStore:
             "description": description or "",
             "features": None if declared is None else [f.to_dict() for f in declared],
             "expectation_suite": suite,
+            "embedding_index": index,
             "table_name": f"{self._project.name}__{name}__v{version}",
         }
         # False: created concurrently; the winner's row is returned
@@ -171,6 +184,8 @@ class FeatureStore:
         labels: Sequence[str] = (),
         transformations: Mapping[str, str] | None = None,
         description: str = "",
+        on_demand: Sequence[Any] | None = None,
+        request_fields: Sequence[str] | None = None,
     ) -> FeatureView:
         """Return the feature view ``name`` at ``version``, creating it if it does not exist.
 
@@ -182,6 +197,10 @@ class FeatureStore:
             labels: Columns of the query that are targets (never part of feature vectors).
             transformations: Feature name -> transformation (see :mod:`fti.features.transformations`).
             description: Free text.
+            on_demand: Functions decorated with ``@fti.on_demand`` (or their import paths)
+                computing request-time features in training, batch and serving alike (see
+                :mod:`fti.features.on_demand`); recorded with their source hash.
+            request_fields: Columns a serving request must send (never looked up online).
 
         Raises:
             SchemaError: a label or transformed feature is not in the query, or has the wrong dtype.
@@ -190,7 +209,9 @@ class FeatureStore:
         """
         check_name(name, "feature view")
         check_version(version, "feature view")
-        definition = definitions.check_view(query, labels, transformations, description)
+        definition = definitions.check_view(
+            query, labels, transformations, description, on_demand, request_fields
+        )
         existing = records.find_feature_view(self._catalog, self._project.id, name, version)
         if existing is None:
             # False: created concurrently; compared with the winner's below
@@ -205,6 +226,8 @@ class FeatureStore:
             "query": existing.query,
             "labels": existing.labels,
             "transformations": existing.transformations,
+            "on_demand": existing.on_demand,
+            "request_fields": existing.request_fields,
         }
         if stored != definition:
             changed = [k for k in definition if stored[k] != definition[k]]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from fti.errors import ValidationError
 from fti.features._tagged import Tagged
+from fti.features._view_mixins import NeighborsViewMixin, OnDemandViewMixin
 from fti.features.batch_data import BATCH_RETURN_TYPES, DEFAULT_BATCH_ROWS
 from fti.features.records import FeatureViewMeta
 
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["BATCH_RETURN_TYPES", "DEFAULT_BATCH_ROWS", "FeatureView", "FeatureViewMeta"]
 
 
-class FeatureView(Tagged):
+class FeatureView(Tagged, OnDemandViewMixin, NeighborsViewMixin):
     """A feature view. Obtain one from ``project.feature_store.get_or_create_feature_view``."""
 
     _tag_kind = "feature_view"
@@ -72,7 +73,7 @@ class FeatureView(Tagged):
 
     @cached_property
     def _inputs(self) -> list[tuple[str, str]]:
-        return self.query.inputs(self._meta.labels)
+        return self.on_demand_plan.features  # the query's features and on-demand outputs
 
     def delete(self) -> None:
         """Delete the view and its training datasets; models trained from it keep their lineage."""
@@ -135,6 +136,8 @@ class FeatureView(Tagged):
             "query": self._meta.query,
             "labels": self.labels,
             "transformations": self.transformations,
+            "on_demand": self.on_demand,
+            "request_fields": self.request_fields,
             "primary_key": self.primary_key,
             "created_at": self._meta.created_at.isoformat(),
             "training_dataset_versions": self.training_dataset_versions(),
@@ -405,10 +408,8 @@ class FeatureView(Tagged):
     ) -> Iterator[pa.Table]:
         """The rows of :meth:`get_batch_data` (``order=False``) as a stream of Arrow tables.
 
-        The point-in-time join runs once over the whole range and its result is read
-        incrementally, so memory holds about one batch rather than the whole range; each batch
-        passes through the same fitted transformer as :meth:`get_batch_data`. Inputs are
-        validated when this is called; the join starts at the first ``next()``.
+        The join runs once and is read incrementally (memory holds about one batch); each batch
+        passes through the same transformer as :meth:`get_batch_data`. Inputs are validated now.
 
         Args:
             batch_rows: Rows per yielded table (every table but the last has exactly this many).
@@ -437,10 +438,8 @@ class FeatureView(Tagged):
     # --- online feature vectors -------------------------------------------------------------
     def serving(self, training_dataset_version: int | None = None) -> FeatureViewServing:
         """Online feature vectors with the fitted statistics of ``training_dataset_version``
-        (default: the latest version), compiled now: its calls query no catalog.
-
-        The model server holds one per loaded model version; ``get_feature_vector(s)`` of this
-        view use the one :meth:`init_serving` prepared.
+        (default: the latest), compiled now: its calls query no catalog. The model server holds
+        one per loaded model version; ``get_feature_vector(s)`` use :meth:`init_serving`'s.
 
         Raises:
             NotFoundError: no such training-dataset version.

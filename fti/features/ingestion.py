@@ -17,7 +17,7 @@ from fti._buffers import integer_view
 from fti.errors import ExpectationError, SchemaError, ValidationError
 from fti.features._frames import cast_exactly, check_column_names, normalize, to_arrow
 from fti.features.records import CommitInfo
-from fti.types import Feature, arrow_type, dtype_of
+from fti.types import Feature, arrow_type, dtype_of, vector_dim
 
 if TYPE_CHECKING:
     from fti.features.feature_group import FeatureGroup
@@ -121,6 +121,10 @@ def _cast(column: pa.ChunkedArray, dtype: str, name: str) -> pa.ChunkedArray | N
     target = arrow_type(dtype)
     if column.type == target:
         return column
+    if vector_dim(dtype) is not None:  # lists of numbers: dimension and finiteness checked
+        from fti.features.embeddings import cast_vectors
+
+        return cast_vectors(column, dtype, name)
     source = column.type
     if pa.types.is_dictionary(source):
         column = pc.cast(column, source.value_type)

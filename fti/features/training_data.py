@@ -176,6 +176,7 @@ def create(
             + (f" between {start_time} and {end_time}" if start_time or end_time else "")
             + f"; insert data into {query.spine.name!r} or widen the time range"
         )
+    table = fv.on_demand_plan.apply_table(table)  # stored with the rows: re-reads compute nothing
     splits = assign_splits(table, split, query.spine.event_time)
     train = table.filter(pc.equal(splits, "train"))
     specs = fv.transformation_specs

@@ -6,6 +6,10 @@ tables, where each lookup key comes from, the model-input features and the fitte
 :class:`~fti.features.transformations.Transformer`. A call then does one online read per feature
 group (for all requested entities at once), no catalog query and no pandas.
 
+On-demand features (:mod:`fti.features.on_demand`) are computed from the request's values and
+the looked-up rows by the functions training data uses, before the transformations; the view's
+request fields must be in every request's ``passed_features``.
+
 Lookup keys come from the request entry; a joined group's key that the entry does not hold is
 taken from ``passed_features`` or from the spine group's online row. Groups that are not
 online-enabled are request-time groups: their features must arrive in ``passed_features``.
@@ -68,15 +72,23 @@ class FeatureViewServing:
         online: OnlineStore,
     ) -> None:
         query = view.query
+        plan = view.on_demand_plan
         self._view = view
         self._version = training_dataset_version
         self._primary_key = query.spine.primary_key
+        self._plan = plan
         self._inputs = view.feature_names(transformed=False)
-        self._positions = {name: i for i, name in enumerate(self._inputs)}
+        """The untransformed model features (the query's and on-demand outputs), transformer order."""
+        self._joined = list(plan.raw)
+        """The joined columns a vector is built from: the spine key and event time, the features."""
+        self._positions = {name: i for i, name in enumerate(self._joined)}
         self._transformer = transformer
         self._online = online
         self._names = transformer.output_names
         by_name = {c.name: c for c in query.columns()}
+        # the spine's event time is read (from the request, else its online row) only when needed
+        needed = {*plan.inputs, *plan.request_fields}
+        spine_extra = [c for c in query.spine.key_columns if c in needed and c not in by_name]
         groups: list[_Group] = []
         for index, part in enumerate(query.parts):
             group = part.group
@@ -86,9 +98,16 @@ class FeatureViewServing:
                 for c in by_name.values()
                 if c.part == index and c.name in self._positions
             )
+            if index == 0:
+                extra = [c for c in spine_extra if c not in self._primary_key]
+                features += tuple((self._positions[c], c) for c in extra)
             groups.append(_Group(group.name, group.table_name, group.online_enabled, keys, features))
         self._groups = groups
         self._spine_columns = {c for g in groups[1:] for c in g.keys} - set(self._primary_key)
+        self._entry_keys = [
+            (self._positions[k], k) for k in self._primary_key if k in needed and k not in by_name
+        ]
+        """Primary-key columns that on-demand functions read but no group provides: from the entry."""
         declared = {f.name: f.dtype for f in query.spine.features or []}
         self._key_dtypes: dict[str, str | None] = {k: declared.get(k) for k in self._primary_key}
         self._raw_dtypes = view.feature_dtypes(transformed=False)
@@ -116,6 +135,16 @@ class FeatureViewServing:
     def feature_dtypes(self) -> dict[str, str]:
         """fti dtypes of the model-input columns."""
         return dict(self._transformer.output_dtypes)
+
+    @property
+    def request_fields(self) -> list[str]:
+        """Columns every request must send in ``passed_features`` (never looked up online)."""
+        return list(self._plan.request_fields)
+
+    @property
+    def request_columns(self) -> dict[str, str]:
+        """Columns a request may send (request fields and any feature it overrides) -> fti dtype."""
+        return {name: dtype for name, dtype in self._plan.raw.items() if name not in self._primary_key}
 
     @property
     def raw_feature_names(self) -> list[str]:
@@ -158,7 +187,7 @@ class FeatureViewServing:
         if not isinstance(entry, Mapping):
             raise ValidationError(f"entry must be a mapping such as {{'id': 1}}, got {entry!r}")
         check_entries((entry,), self._primary_key)
-        passed = check_passed(passed_features, 1, self._positions, many=False)
+        passed = self._check_passed(passed_features, 1, many=False)
         return to_rows(self._vectors((entry,), passed, allow_missing), 1)[0]
 
     def get_feature_vectors(
@@ -181,7 +210,7 @@ class FeatureViewServing:
         if isinstance(entries, Mapping) or not isinstance(entries, Sequence) or isinstance(entries, str):
             raise ValidationError("entries must be a list of mappings, e.g. [{'cc_num': 1}]")
         check_entries(entries, self._primary_key)
-        passed = check_passed(passed_features, len(entries), self._positions, many=True)
+        passed = self._check_passed(passed_features, len(entries), many=True)
         n = len(entries)
         columns = self._vectors(entries, passed, allow_missing) if n else [[] for _ in self._names]
         if return_type == "list":
@@ -197,6 +226,22 @@ class FeatureViewServing:
 
         return pl.DataFrame(to_rows(columns, n), schema=names, orient="row")
 
+    def _check_passed(self, passed_features: Any, n: int, *, many: bool) -> list[Mapping[str, Any] | None]:
+        """``passed_features`` checked: known names only, every request field in every entry."""
+        passed = check_passed(passed_features, n, self._positions, many=many, computed=self._plan.outputs)
+        fields = self._plan.request_fields
+        if fields:
+            for i, item in enumerate(passed):
+                missing = [f for f in fields if item is None or f not in item]
+                if missing:
+                    raise ValidationError(
+                        f"request field(s) {missing} missing"
+                        + (f" for entry {i}" if many else "")
+                        + f"; feature view {self._view.name!r} computes features from them and needs "
+                        f"{list(fields)} in every request (passed_features)"
+                    )
+        return passed
+
     def lookup(
         self,
         entries: Sequence[Mapping[str, Any]],
@@ -208,7 +253,7 @@ class FeatureViewServing:
         if isinstance(entries, Mapping) or not isinstance(entries, Sequence) or isinstance(entries, str):
             raise ValidationError("entries must be a list of mappings, e.g. [{'cc_num': 1}]")
         check_entries(entries, self._primary_key)
-        passed = check_passed(passed_features, len(entries), self._positions, many=True)
+        passed = self._check_passed(passed_features, len(entries), many=True)
         n = len(entries)
         raw = self._raw(entries, passed, allow_missing) if n else [[] for _ in self._inputs]
         columns = self._transformer.apply(raw) if n else [[] for _ in self._names]
@@ -237,9 +282,10 @@ class FeatureViewServing:
         passed: Sequence[Mapping[str, Any] | None],
         allow_missing: bool,
     ) -> list[list[Any]]:
-        """The untransformed model-input columns for ``entries``: online rows, then passed values."""
+        """The untransformed model-input columns for ``entries``: online rows, then passed values,
+        then the on-demand features computed from them."""
         n = len(entries)
-        columns: list[list[Any]] = [[None] * n for _ in self._inputs]
+        columns: list[list[Any]] = [[None] * n for _ in self._joined]
         spine_rows: list[dict[str, Any] | None] = [None] * n
         for index, group in enumerate(self._groups):
             rows = self._lookup(index, group, entries, passed, spine_rows, allow_missing)
@@ -250,11 +296,18 @@ class FeatureViewServing:
                 for i, row in enumerate(rows):
                     if row is not None:  # rows written before a feature was appended lack it: null
                         target[i] = row.get(column)
+        for position, key in self._entry_keys:
+            columns[position] = [entry[key] for entry in entries]
         for i, extra in enumerate(passed):
             if extra:
                 for name, value in extra.items():
                     columns[self._positions[name]][i] = value
-        return columns
+        computed: dict[str, list[Any]] = {}
+        if self._plan.steps:  # on-demand features, by the function training data uses
+            arrays = self._plan.apply({name: columns[self._positions[name]] for name in self._plan.inputs}, n)
+            computed = {name: array.to_pylist() for name, array in arrays.items()}
+        positions = self._positions
+        return [columns[positions[name]] if name in positions else computed[name] for name in self._inputs]
 
     def _lookup(
         self,
@@ -267,7 +320,7 @@ class FeatureViewServing:
     ) -> list[dict[str, Any] | None]:
         n = len(entries)
         needs_row = index == 0 and bool(self._spine_columns)
-        wanted = [self._inputs[p] for p, _ in group.features]
+        wanted = [self._joined[p] for p, _ in group.features]
         if not needs_row and all(p is not None and all(w in p for w in wanted) for p in passed):
             return [None] * n  # every feature of the group is passed in: no lookup
         if not group.online:
@@ -325,7 +378,7 @@ def check_entries(entries: Sequence[Any], primary_key: Sequence[str]) -> None:
 
 
 def check_passed(
-    passed: Any, n: int, known: Mapping[str, int], *, many: bool
+    passed: Any, n: int, known: Mapping[str, int], *, many: bool, computed: Sequence[str] = ()
 ) -> list[Mapping[str, Any] | None]:
     if passed is None:
         return [None] * n
@@ -343,6 +396,12 @@ def check_passed(
             continue
         if not isinstance(item, Mapping):
             raise ValidationError(f"passed_features entries must be mappings, got {item!r}")
+        derived = [k for k in item if k in computed]
+        if derived:
+            raise ValidationError(
+                f"passed_features names on-demand feature(s) {derived}, which the view computes; "
+                "pass their inputs instead"
+            )
         unknown = [k for k in item if k not in known]
         if unknown:
             raise ValidationError(

@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 from fti._names import check_name
 from fti.errors import NotFoundError, ValidationError
 from fti.features import records as feature_records
-from fti.pipelines import records
+from fti.pipelines import environments, records
 from fti.pipelines import runs as run_records
 from fti.pipelines.definitions import OnNewData, PipelineSpec, Trigger, load_module
+from fti.pipelines.environments import fti_version
 from fti.pipelines.pipeline import Pipeline
 from fti.pipelines.schedules import Schedule, parse_duration, retry_delay, split_window
 
@@ -46,7 +47,11 @@ def _utcnow() -> datetime:
 
 
 def _definition(spec: PipelineSpec, source: str, digest: str) -> dict[str, Any]:
+    environment = None
+    if spec.environment is not None:
+        environment = environments.read_file(spec.environment, Path(source).parent, spec.name).to_dict()
     return {
+        "environment": environment,
         "kind": spec.kind,
         "function": spec.function,
         "source_path": source,
@@ -75,7 +80,9 @@ class PipelineCatalog:
         return self._project.backends.catalog
 
     # --- definitions ------------------------------------------------------------------------
-    def deploy(self, path: str | Path, *, now: datetime | None = None) -> list[Pipeline]:
+    def deploy(
+        self, path: str | Path, *, now: datetime | None = None, check_env: bool = False
+    ) -> list[Pipeline]:
         """Import the module at ``path`` and register (or update) every pipeline it declares.
 
         Schedules start counting from ``now``: no fire time before the deploy runs. Redeploying
@@ -87,6 +94,8 @@ class PipelineCatalog:
             NotFoundError: no such file.
             ValidationError: the module fails to import (message with traceback), declares no
                 pipeline, or a declaration is invalid. Nothing is registered then.
+            EnvironmentBuildError: with ``check_env``, a pipeline's environment cannot be built
+                (the message ends with uv's); nothing is registered.
         """
         now = now or _utcnow()
         _, digest, specs = load_module(path)
@@ -96,9 +105,15 @@ class PipelineCatalog:
                 f"{source!r} declares no pipeline: decorate a function with @fti.feature_pipeline(...), "
                 "@fti.training_pipeline(...) or @fti.inference_pipeline(...)"
             )
+        definitions = {spec.name: _definition(spec, source, digest) for spec in specs}
+        if check_env:  # build (or find cached) every environment before registering anything
+            for definition in definitions.values():
+                spec_env = environments.EnvSpec.from_dict(definition["environment"])
+                if spec_env is not None:
+                    environments.ensure(self._project.settings.home / "envs", spec_env, fti_version())
         with self._catalog.begin() as conn:
             for spec in specs:
-                definition = _definition(spec, source, digest)
+                definition = definitions[spec.name]
                 pipeline_id, trigger_changed = records.save_pipeline(
                     conn, self._project.id, spec.name, definition, now
                 )

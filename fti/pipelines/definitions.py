@@ -19,6 +19,8 @@ from typing import Any, TypeVar, overload
 
 from fti._names import check_name, check_secret_name
 from fti.errors import ValidationError
+from fti.pipelines import environments
+from fti.pipelines.environments import EnvSpec
 from fti.pipelines.schedules import Schedule, check_cron, check_timezone, parse_duration
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -165,6 +167,8 @@ class PipelineSpec:
     signature: Signature
     description: str = ""
     secrets: tuple[str, ...] = ()
+    environment: EnvSpec | None = None
+    """Requirements and Python of the run's isolated environment (None: the scheduler's)."""
     func: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
 
 
@@ -228,6 +232,9 @@ def build_spec(
     concurrency: str = "forbid",
     missed: str = "latest",
     secrets: list[str] | tuple[str, ...] = (),
+    requirements: list[str] | tuple[str, ...] | None = None,
+    python: str | None = None,
+    requirements_file: str | None = None,
 ) -> PipelineSpec:
     """Validate a declaration and return its spec (the decorators call this)."""
     if not callable(func) or not hasattr(func, "__name__"):
@@ -270,6 +277,7 @@ def build_spec(
             f"got {secrets!r}"
         )
     declared = tuple(dict.fromkeys(check_secret_name(s) for s in secrets))
+    environment = environments.check(requirements, python, requirements_file, pname)
     signature = _inspect_signature(func, pname, needs_window=sched is not None)
     if (sched is not None or trigger is not None) and signature.required:
         raise ValidationError(
@@ -290,6 +298,7 @@ def build_spec(
         signature=signature,
         description=inspect.getdoc(func) or "",
         secrets=declared,
+        environment=environment,
         func=func,
     )
 
@@ -305,6 +314,9 @@ OPTIONS = (
     "concurrency",
     "missed",
     "secrets",
+    "requirements",
+    "python",
+    "requirements_file",
 )
 """The keyword options every pipeline decorator takes (see :func:`feature_pipeline`)."""
 
@@ -348,6 +360,11 @@ def feature_pipeline(func: F | None = None, /, **options: Any) -> Any:
         missed: After downtime run the latest missed fire time (``"latest"``) or ``"skip"`` it.
         secrets: Names of the secrets a run may read (``project.secrets.get(name)``, or a source's
             ``secret=``); a run gets exactly these and none of the parent's credential variables.
+        requirements: Packages (pip requirement strings) the runs need: they run in an isolated
+            environment built with uv and cached per requirements, Python and fti version (see
+            :mod:`fti.pipelines.environments`).
+        python: The environment's Python version, e.g. ``"3.11"`` (default: the scheduler's).
+        requirements_file: A requirements file (relative to the module), read at deploy.
     """
     return _decorator("feature", func, options)
 

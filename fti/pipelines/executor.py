@@ -116,6 +116,7 @@ def child_environment(project: Project) -> dict[str, str]:
         FTI_CATALOG_URL=settings.resolved_catalog_url,
         FTI_OFFLINE_URL=settings.resolved_offline_url,
         FTI_ONLINE_URL=settings.resolved_online_url,
+        FTI_VECTOR_URL=settings.resolved_vector_url,
         FTI_ARTIFACTS_URL=settings.resolved_artifacts_url,
         PYTHONUNBUFFERED="1",
     )
@@ -160,6 +161,10 @@ def launch(
         "event": run.event,
         "secrets": list(pipeline.secrets),
         "log_dir": None,  # set below: where this process captures the run's output
+        # the runner builds or finds the environment, then runs the function in its interpreter
+        "environment": pipeline.environment,
+        "envs_dir": str(project.settings.home / "envs"),
+        "monotonic_start": time.monotonic(),
     }
     try:
         secret_values = project.secrets.get_many(pipeline.secrets)

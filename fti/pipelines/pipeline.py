@@ -42,6 +42,8 @@ class Pipeline:
     updated_at: datetime
     secrets: tuple[str, ...] = ()
     """Names of the secrets a run receives."""
+    environment: dict[str, Any] | None = None
+    """The isolated environment runs need (requirements, Python), or None: the scheduler's."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +60,7 @@ class Pipeline:
             "concurrency": self.concurrency,
             "missed": self.missed,
             "parameters": self.signature.to_dict(),
+            "environment": self.environment,
             "description": self.description,
             "paused": self.paused,
             "secrets": list(self.secrets),

@@ -71,6 +71,7 @@ def _pipeline(row: Any) -> Pipeline:
         created_at=m["created_at"],
         updated_at=m["updated_at"],
         secrets=tuple(m["secrets"] or ()),
+        environment=m["environment"],
     )
 
 
@@ -170,6 +171,7 @@ def _run(row: Any) -> PipelineRun:
         host=m["host"],
         pid=m["pid"],
         log_keys=m["log_keys"],
+        environment=m["environment"],
     )
 
 

@@ -8,6 +8,11 @@ secrets this process can read. Exit status: 0 success, 1 the
 function raised (traceback on stderr), 3 the run could not be set up. The process exits with
 ``os._exit`` once the function returned, so ``atexit`` handlers do not run.
 
+A pipeline with ``requirements=`` runs in its isolated environment
+(:mod:`fti.pipelines.environments`): the runner builds or finds it, then replaces itself
+(``execv``) with the runner in the environment's interpreter, passing the secrets on an
+inherited pipe; the environment is recorded on the run.
+
 The runner records its own end: it stores its captured output (secrets masked) and moves the
 run to succeeded or failed with its exit status, so a run that finishes while the scheduler that
 started it is dead is neither lost nor run again. It is the child subreaper of everything it
@@ -60,12 +65,16 @@ def main(argv: list[str]) -> int:
         flush=True,
     )
     try:
+        declared = list(spec.get("secrets") or [])
+        values = _read_secrets(spec) if declared else {}
+        if spec.get("environment") and not spec.get("in_environment"):
+            # before fti's heavier imports: this image of the process only builds and execs
+            return _enter_environment(spec, values)  # only returns when it cannot be built
+
         from fti.pipelines.definitions import load_module
         from fti.project import connect
         from fti.secrets.store import grant_run_secrets
 
-        declared = list(spec.get("secrets") or [])
-        values = json.loads(sys.stdin.read()) if declared else {}
         _secrets.extend(str(values[name]) for name in declared)
         grant_run_secrets(spec["pipeline"], {name: values[name] for name in declared})
 
@@ -98,6 +107,8 @@ def main(argv: list[str]) -> int:
             kwargs["pipeline"] = spec["pipeline"]
         project = connect(project=spec["project"], create=False)
         _project.append(project)
+        if spec.get("in_environment"):
+            _record_environment(project, spec)
         from fti.sources.base import bind_run_project
 
         bind_run_project(project)  # sources created without project= use the run's
@@ -119,6 +130,73 @@ def main(argv: list[str]) -> int:
         traceback.print_exc()
         return 1
     return 0
+
+
+def _read_secrets(spec: dict[str, Any]) -> dict[str, Any]:
+    """The secrets' values: on standard input, or (after entering an environment) on the pipe the
+    previous image of this process left open for us."""
+    fd = spec.get("secrets_fd")
+    if fd is None:
+        return dict(json.loads(sys.stdin.read()))
+    import os
+
+    with os.fdopen(int(fd), "rb") as pipe:
+        return dict(json.loads(pipe.read()))
+
+
+def _enter_environment(spec: dict[str, Any], values: dict[str, Any]) -> int:
+    """Build (or find) the run's isolated environment and replace this process with the runner
+    in its interpreter: the same process (pid, group, the subreaper role), another Python.
+
+    Returns SETUP_FAILED with uv's message on stderr when the environment cannot be built."""
+    import os
+    from pathlib import Path
+
+    from fti.errors import FtiError
+    from fti.pipelines import environments
+
+    env_spec = environments.EnvSpec.from_dict(spec["environment"])
+    assert env_spec is not None
+    try:
+        env = environments.ensure(Path(spec["envs_dir"]), env_spec, environments.fti_version())
+    except FtiError as exc:
+        print(f"fti: {exc.message}", file=sys.stderr)
+        frame = " \u00d7\u2570\u2500\u25b6\u2502"  # the box drawing around uv's messages
+        detail = [ln.strip(frame) for ln in exc.message.splitlines() if ln.strip(frame)]
+        print(
+            f"fti: the run's environment could not be built: {detail[-1] if detail else exc.message}",
+            file=sys.stderr,
+        )
+        return SETUP_FAILED
+    print(
+        f"fti: environment {env.digest} (Python {env.python_version}, {len(env.packages)} packages)",
+        file=sys.stderr,
+        flush=True,
+    )
+    new = {**spec, "in_environment": env.to_dict(), "secrets_fd": None}
+    if values:  # secrets never go on a command line: a pipe inherited through exec
+        read, write = os.pipe()
+        os.write(write, json.dumps(values).encode())
+        os.close(write)
+        os.set_inheritable(read, True)
+        new["secrets_fd"] = read
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(str(env.python), [str(env.python), "-m", "fti.pipelines.runner", json.dumps(new)])
+    return SETUP_FAILED  # not reached
+
+
+def _record_environment(project: Project, spec: dict[str, Any]) -> None:
+    """Record the environment (its resolved packages) on the run: lineage of what it produced."""
+    from fti.pipelines import records
+    from fti.pipelines.runs import RUNNING
+
+    records.transition(
+        project.backends.catalog,
+        int(spec["run_id"]),
+        from_states=(RUNNING,),
+        environment=spec["in_environment"],
+    )
 
 
 def _record(spec: dict[str, Any], code: int, started: float) -> None:
@@ -168,7 +246,7 @@ def _exit(code: int) -> None:
 if __name__ == "__main__":
     from fti.pipelines import processes
 
-    started = time.monotonic()
+    started = json.loads(sys.argv[1]).get("monotonic_start") or time.monotonic()  # kept across exec
     processes.become_subreaper()  # descendants that leave the process group stay ours to kill
     code = main(sys.argv)
     sys.stdout.flush()

@@ -35,6 +35,7 @@ class PipelineRun:
         exit_code: The process exit status (negative: killed by that signal).
         error: Why the run did not succeed, in one line.
         log_keys: Artifact keys of the captured ``stdout`` and ``stderr``.
+        environment: The isolated environment it ran in (``packages``: lineage), or None.
     """
 
     id: int
@@ -60,6 +61,8 @@ class PipelineRun:
     host: str | None
     pid: int | None
     log_keys: dict[str, str] | None
+    environment: dict[str, Any] | None = None
+    """The isolated environment the run ran in: its digest, Python version and resolved packages."""
 
     @property
     def duration(self) -> float | None:
@@ -91,4 +94,5 @@ class PipelineRun:
             "exit_code": self.exit_code,
             "error": self.error,
             "log_keys": self.log_keys,
+            "environment": self.environment,
         }

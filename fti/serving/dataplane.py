@@ -1,8 +1,9 @@
 """From a validated inference request to the model's input matrix, and from outputs to a response.
 
 A plain deployment takes one input per signature input (a feature column, shape ``[n]`` or
-``[n, 1]``). An enriched deployment takes the feature view's primary-key column(s), plus any
-passed features, and fetches the rest from the online store through the loaded model's
+``[n, 1]``). An enriched deployment takes the feature view's primary-key column(s) and its request fields
+(the live values its on-demand features are computed from), plus any passed features, and
+fetches the rest from the online store through the loaded model's
 ``FeatureViewServing.get_feature_vectors`` — the same code path as ``fv.get_feature_vector``, with
 the statistics of the model's training dataset, so the fitted transformations are applied
 exactly as in training.
@@ -54,6 +55,20 @@ def _check_datatype(inp: InferInput, spec_datatype: str) -> None:
         raise ValidationError(
             f"input {inp.name!r} has datatype {inp.datatype} but the model expects {spec_datatype}"
         )
+
+
+def _check_column_datatype(inp: InferInput, dtype: str) -> None:
+    """A passed feature or request field must fit its column: numbers for numeric columns,
+    BYTES for strings, binary and times (ISO 8601 text, e.g. ``2026-04-01T12:00:00+00:00``)."""
+    if dtype.startswith(("int", "float")):
+        ok, shown = inp.datatype in NUMERIC, "numbers"
+    elif dtype == "bool":
+        ok, shown = inp.datatype == "BOOL" or inp.datatype in NUMERIC, "BOOL"
+    else:
+        ok = inp.datatype == "BYTES"
+        shown = "BYTES (ISO 8601 text)" if dtype in ("timestamp", "date") else "BYTES"
+    if not ok:
+        raise ValidationError(f"input {inp.name!r} is a {dtype} column; send {shown}, not {inp.datatype}")
 
 
 def _row_count(inputs: list[InferInput]) -> int:
@@ -130,14 +145,18 @@ def prepare_enriched(
     import numpy as np
 
     keys: list[str] = list(feature_view.primary_key)
-    # passed features are untransformed values (a category, not its one-hot columns)
+    # passed features are untransformed values (a category, not its one-hot columns); request
+    # fields and other joined columns feed on-demand features
     raw_names: list[str] = feature_view.raw_feature_names
-    allowed = set(keys) | set(raw_names)
+    columns: dict[str, str] = feature_view.request_columns
+    fields: list[str] = feature_view.request_fields
+    allowed = set(keys) | set(raw_names) | set(columns)
     unknown = [inp.name for inp in request.inputs if inp.name not in allowed]
     if unknown:
+        needs = f" and the request field(s) {fields}" if fields else ""
         raise ValidationError(
-            f"unknown input(s) {unknown}; this deployment takes the key column(s) {keys} "
-            f"plus optionally passed features from {raw_names[:20]}"
+            f"unknown input(s) {unknown}; this deployment takes the key column(s) {keys}{needs} "
+            f"plus optionally passed features from {[c for c in raw_names if c not in fields][:20]}"
         )
     given = {inp.name: inp for inp in request.inputs}
     missing_keys = [k for k in keys if k not in given]
@@ -155,6 +174,9 @@ def prepare_enriched(
                 raise ValidationError(
                     f"key input {inp.name!r} must be an integer or BYTES (string), got {inp.datatype}"
                 )
+        elif inp.name in columns:  # a request field or a joined column, as stored
+            _check_column_datatype(inp, columns[inp.name])
+            _check_missing(inp, allow_missing)
         else:  # a raw feature the transformations turn into other model inputs
             _check_missing(inp, allow_missing)
     n = _row_count(request.inputs)
@@ -162,6 +184,7 @@ def prepare_enriched(
     entries = [{k: key_columns[k][i] for k in keys} for i in range(n)]
     passed_names = [name for name in given if name not in keys]
     passed = None
+    cols: dict[str, list[Any]] = {}
     if passed_names:
         cols = {name: given[name].data.reshape(-1).tolist() for name in passed_names}
         passed = [{name: cols[name][i] for name in passed_names} for i in range(n)]
@@ -183,10 +206,16 @@ def prepare_enriched(
     raw_dtypes = feature_view.raw_feature_dtypes
     key_dtypes = feature_view.key_dtypes
     extra_keys = [k for k in keys if k not in raw_names]  # a key that is also a feature is logged once
+    # request fields that are only inputs of on-demand features: logged as the request sent them
+    sent = [f for f in fields if f not in raw_names and f not in keys]
     logged = LoggedInputs(
-        names=[*extra_keys, *raw_names],
-        columns=[*(key_columns[k] for k in extra_keys), *served.raw],
-        dtypes=[*(key_dtypes.get(k) for k in extra_keys), *(raw_dtypes.get(name) for name in raw_names)],
+        names=[*extra_keys, *raw_names, *sent],
+        columns=[*(key_columns[k] for k in extra_keys), *served.raw, *(cols[f] for f in sent)],
+        dtypes=[
+            *(key_dtypes.get(k) for k in extra_keys),
+            *(raw_dtypes.get(name) for name in raw_names),
+            *(None for _ in sent),
+        ],
     )
     return PreparedRequest(matrix, n, logged)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -209,6 +209,7 @@ def to_inputs(data: Any) -> list[dict[str, Any]]:
     inputs = []
     for name, values in columns.items():
         values = [v.item() if hasattr(v, "item") else v for v in values]
+        values = [v.isoformat() if isinstance(v, datetime | date) else v for v in values]  # times as text
         inputs.append(
             {"name": name, "shape": [len(values)], "datatype": _datatype(name, values), "data": values}
         )

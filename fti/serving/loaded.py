@@ -108,7 +108,8 @@ class LoadedModel:
 
 
 def _key_datatypes(feature_view: Any) -> dict[str, str]:
-    """OIP datatypes of the key columns, from the spine feature group's schema when known."""
+    """OIP datatypes of the key columns (from the spine feature group's schema when known) and of
+    the request fields."""
     from fti.registry.signature import oip_datatype
 
     spine = getattr(getattr(getattr(feature_view, "view", None), "query", None), "spine", None)
@@ -119,6 +120,12 @@ def _key_datatypes(feature_view: Any) -> dict[str, str]:
             out[key] = oip_datatype(declared[key]) if key in declared else "INT64"
         except FtiError:
             out[key] = "BYTES"
+    columns = getattr(feature_view, "request_columns", {})
+    for name in getattr(feature_view, "request_fields", []):  # sent with every request
+        try:
+            out[name] = oip_datatype(columns[name])
+        except FtiError:
+            out[name] = "BYTES"
     return out
 
 

@@ -88,13 +88,15 @@ def git_state(directory: Path | None = None) -> tuple[str | None, bool | None]:
 
 
 def installed_packages() -> dict[str, str]:
-    """Every installed distribution and its version (``importlib.metadata``)."""
+    """Every installed distribution and the version that imports (``importlib.metadata``)."""
     from importlib.metadata import distributions
 
     found: dict[str, str] = {}
-    for dist in distributions():
+    for dist in distributions():  # in sys.path order
         name = dist.metadata["Name"]
-        if name:
+        # the first on sys.path is the one imported: in a pipeline's isolated environment its own
+        # pins come before the scheduler's packages, which can hold other versions of them
+        if name and str(name) not in found:
             found[str(name)] = str(dist.version)
     return dict(sorted(found.items(), key=lambda item: item[0].lower()))
 

@@ -160,7 +160,7 @@ def test_iris_over_http_equals_in_process(system: System, project: fti.Project) 
 
 def test_fraud_over_http_equals_in_process_enrichment(system: System, project: fti.Project) -> None:
     live = fraud_inference.sample_transactions(project, n_cards=3)
-    requests = [fraud_inference.request_for(project, t) for t in live]
+    requests = [fraud_inference.request_for(t) for t in live]
     got = infer(system.url, "fraud", requests, "e2e-fraud")
 
     model = project.model_registry.get_model("fraud@production")
@@ -184,9 +184,7 @@ def test_inference_logs_hold_the_requests(system: System, project: fti.Project) 
     tag = uuid.uuid4().hex[:8]
     flowers = iris.sample_requests()
     infer(system.url, "iris", flowers, f"log-{tag}")
-    requests = [
-        fraud_inference.request_for(project, t) for t in fraud_inference.sample_transactions(project, 1)
-    ]
+    requests = [fraud_inference.request_for(t) for t in fraud_inference.sample_transactions(project, 1)]
     infer(system.url, "fraud", requests, f"log-{tag}")
     fs = project.feature_store
     for deployment, sent in (("iris", len(flowers)), ("fraud", len(requests))):

@@ -111,3 +111,39 @@ def test_append_features_and_delete(project: fti.Project, online_url: str) -> No
     finally:
         client.close()
     assert project.backends.online.read(fg.table_name, [(1,)]) == [None]
+
+
+def test_vectors_and_their_index_on_redis(project: fti.Project) -> None:
+    import numpy as np
+
+    from fti.storage.vector.hnsw import distances_to
+
+    items = project.feature_store.get_or_create_feature_group(
+        "items", primary_key=["item_id"], event_time="ts", online_enabled=True,
+        features=[fti.Feature("item_id", "int64"), fti.Feature("ts", "timestamp"),
+                  fti.Feature("category", "string"), fti.Feature("emb", "vector[6]")],
+        embedding_index=fti.EmbeddingIndex("emb", metric="l2"),
+    )  # fmt: skip
+    rng = np.random.default_rng(4)
+    vectors = rng.standard_normal((40, 6)).astype(np.float32)
+    items.insert(
+        pd.DataFrame(
+            {
+                "item_id": range(40),
+                "ts": [T0] * 40,
+                "category": [("a", "b")[i % 2] for i in range(40)],
+                "emb": list(vectors),
+            }
+        )
+    )
+    row = items.online_lookup([{"item_id": 7}])[0]
+    assert row is not None and np.array_equal(np.asarray(row["emb"], dtype=np.float32), vectors[7])
+    query = rng.standard_normal(6)
+    found = items.find_neighbors(query, k=5, filter="category = 'b'")
+    odd = np.arange(1, 40, 2)
+    expected = odd[np.argsort(distances_to(query, vectors[odd], "l2"), kind="stable")[:5]]
+    assert found["item_id"].tolist() == expected.tolist()
+    assert all(
+        np.array_equal(np.asarray(v, dtype=np.float32), vectors[i])
+        for i, v in zip(found["item_id"], found["emb"], strict=True)
+    )

@@ -25,7 +25,7 @@ def test_windows_fill_the_groups_like_one_backfill(sqlite_project: fti.Project) 
     # the source is infinite in time: the first window sees the week before DATA_START as history
     profiles = generate_profiles(CARDS, SEED)
     source = generate_transactions(profiles, DATA_START - features.LOOKBACK, end, SEED)
-    expected_tx = features.transaction_features(source, profiles, DATA_START)
+    expected_tx = features.transaction_features(source, DATA_START)
     expected_w = features.window_features(source, DATA_START)
     groups = feature_pipeline.feature_groups(project)
     stored_tx = groups.transactions.read().sort_values(["datetime", "cc_num"]).reset_index(drop=True)

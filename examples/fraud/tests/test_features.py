@@ -11,12 +11,13 @@ import pytest
 from examples.fraud.features import (
     LOOKBACK,
     PUBLISH_DELAY,
+    TRANSACTION_COLUMNS,
     WINDOW_COLUMNS,
     WINDOWS,
     amount_bin,
     category_code,
     haversine_km,
-    live_transaction_features,
+    movement,
     transaction_features,
     window_features,
 )
@@ -52,10 +53,15 @@ def test_window_aggregates_equal_brute_force(sample: tuple[pd.DataFrame, pd.Data
     expected = brute_force_windows(tx)
     assert list(got.columns) == list(WINDOW_COLUMNS)
     assert len(got) == len(tx)
-    pd.testing.assert_frame_equal(
-        got, expected[list(WINDOW_COLUMNS)], check_exact=False, rtol=1e-12, check_dtype=False
-    )
+    aggregates = list(expected.columns)
+    pd.testing.assert_frame_equal(got[aggregates], expected, check_exact=False, rtol=1e-12, check_dtype=False)
     assert got["tx_count_7d"].max() > got["tx_count_1d"].max() > 1
+    # the card's latest transaction as of the row: the transaction itself
+    own = tx.set_index(["cc_num", "datetime"]).loc[
+        list(zip(got["cc_num"], got["last_datetime"], strict=True))
+    ]
+    assert got["last_lat"].tolist() == own["lat"].tolist() and got["last_lon"].tolist() == own["lon"].tolist()
+    assert (got["datetime"] - got["last_datetime"] == PUBLISH_DELAY).all()
 
 
 def test_window_boundaries_are_inclusive_and_per_card() -> None:
@@ -71,6 +77,8 @@ def test_window_boundaries_are_inclusive_and_per_card() -> None:
                 t0 + pd.Timedelta(days=1, hours=1),
             ],
             "amount": [10.0, 20.0, 40.0, 1000.0, 5.0],
+            "lat": [40.0, 41.0, 42.0, 43.0, 44.0],
+            "lon": [-70.0] * 5,
         }
     )
     got = window_features(tx)
@@ -87,35 +95,59 @@ def test_window_boundaries_are_inclusive_and_per_card() -> None:
     assert got.loc[(2, t0 + pd.Timedelta(minutes=30))]["amount_sum_7d"] == 1000.0  # other card unaffected
 
 
-def test_transaction_features_equal_brute_force(sample: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+def joined(tx: pd.DataFrame, profiles: pd.DataFrame) -> pd.DataFrame:
+    """Each transaction with the card's window row as of its time and its profile, as the feature
+    view's point-in-time join gives them (the window row is published just after its transaction)."""
+    rows = transaction_features(tx)
+    windows = window_features(tx).sort_values("datetime")
+    out = pd.merge_asof(rows.sort_values("datetime"), windows, on="datetime", by="cc_num")
+    return out.merge(profiles[["cc_num", "home_lat", "home_lon"]], on="cc_num", how="left")
+
+
+def _movement(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    columns = ["datetime", "lat", "lon", "last_datetime", "last_lat", "last_lon", "home_lat", "home_lon"]
+    arrays = [rows[c].to_numpy() for c in columns]
+    arrays[0], arrays[3] = (
+        rows[c].dt.tz_convert(None).to_numpy("datetime64[us]") for c in ("datetime", "last_datetime")
+    )
+    return movement(*arrays)
+
+
+def test_on_demand_features_of_the_joined_rows_equal_brute_force(
+    sample: tuple[pd.DataFrame, pd.DataFrame],
+) -> None:
     profiles, tx = sample
-    got = transaction_features(tx, profiles)
-    assert len(got) == len(tx)
+    rows = joined(tx, profiles)
+    assert list(transaction_features(tx).columns) == list(TRANSACTION_COLUMNS) and len(rows) == len(tx)
+    seconds, km_prev, km_home = _movement(rows)
     homes = profiles.set_index("cc_num")
-    for row in got.sample(60, random_state=0).itertuples():
+    for i in np.random.default_rng(0).choice(len(rows), 60, replace=False):
+        row = rows.iloc[i]
         card = tx[(tx["cc_num"] == row.cc_num) & (tx["datetime"] < row.datetime)]
-        if card.empty:
-            assert row.seconds_since_prev == LOOKBACK.total_seconds() and row.km_from_prev == 0.0
+        gap = (row.datetime - card["datetime"].iloc[-1]).total_seconds() if len(card) else np.inf
+        if gap > LOOKBACK.total_seconds():
+            assert seconds[i] == LOOKBACK.total_seconds() and km_prev[i] == 0.0
         else:
             prev = card.iloc[-1]
-            assert row.seconds_since_prev == pytest.approx((row.datetime - prev["datetime"]).total_seconds())
-            assert row.km_from_prev == pytest.approx(haversine_km(row.lat, row.lon, prev["lat"], prev["lon"]))
+            assert seconds[i] == pytest.approx(gap)
+            assert km_prev[i] == pytest.approx(haversine_km(row.lat, row.lon, prev["lat"], prev["lon"]))
         home = homes.loc[row.cc_num]
-        assert row.km_from_home == pytest.approx(
-            haversine_km(row.lat, row.lon, home["home_lat"], home["home_lon"])
-        )
-    assert got["amount_bin"].tolist() == amount_bin(got["amount"]).tolist()
-    assert got["category_code"].tolist() == [CATEGORIES.index(c) for c in got["category"]]
+        assert km_home[i] == pytest.approx(haversine_km(row.lat, row.lon, home["home_lat"], home["home_lon"]))
+    assert (
+        amount_bin(rows["amount"]).tolist()
+        == np.searchsorted([10, 25, 50, 100, 250, 500, 1000], rows["amount"], "right").tolist()
+    )
+    assert category_code(rows["category"]).tolist() == [CATEGORIES.index(c) for c in rows["category"]]
 
 
 def test_an_incremental_window_equals_the_full_backfill(sample: tuple[pd.DataFrame, pd.DataFrame]) -> None:
-    profiles, tx = sample
+    tx = sample[1]
     start, end = DATA_START + timedelta(days=9), DATA_START + timedelta(days=11)
     history = tx[(tx["datetime"] >= pd.Timestamp(start - LOOKBACK)) & (tx["datetime"] < pd.Timestamp(end))]
     full_w = window_features(tx, start, end)
-    full_t = transaction_features(tx, profiles, start, end)
+    full_t = transaction_features(tx, start, end)
     pd.testing.assert_frame_equal(window_features(history, start, end), full_w)
-    pd.testing.assert_frame_equal(transaction_features(history, profiles, start, end), full_t)
+    pd.testing.assert_frame_equal(transaction_features(history, start, end), full_t)
     assert len(full_w) > 0 and full_w["datetime"].min() >= pd.Timestamp(start)
     assert (full_w["datetime"] - PUBLISH_DELAY).max() < pd.Timestamp(end)
 
@@ -135,10 +167,10 @@ def test_a_gap_longer_than_the_lookback_reads_as_the_lookback() -> None:
         }
     )
     profiles = pd.DataFrame({"cc_num": [1], "home_lat": [40.0], "home_lon": [-70.0]})
-    got = transaction_features(tx, profiles)
-    assert got["seconds_since_prev"].tolist() == [LOOKBACK.total_seconds()] * 2
-    assert got["km_from_prev"].tolist() == [0.0, 0.0]
-    assert got["km_from_home"].iloc[1] == pytest.approx(3335.8, abs=1.0)  # 30 degrees of latitude
+    seconds, km_prev, km_home = _movement(joined(tx, profiles))
+    assert seconds.tolist() == [LOOKBACK.total_seconds()] * 2  # none before, then one 8 days earlier
+    assert km_prev.tolist() == [0.0, 0.0]
+    assert km_home[1] == pytest.approx(3335.8, abs=1.0)  # 30 degrees of latitude
 
 
 def test_haversine_and_bins_known_values() -> None:
@@ -157,22 +189,5 @@ def test_haversine_and_bins_known_values() -> None:
     ]
 
 
-def test_live_features_equal_the_pipeline_row(sample: tuple[pd.DataFrame, pd.DataFrame]) -> None:
-    """No skew: a live transaction gets the features the feature pipeline computes for it."""
-    profiles, tx = sample
-    batch = transaction_features(tx, profiles)
-    homes = profiles.set_index("cc_num")
-    for i in np.random.default_rng(0).choice(len(batch), 25, replace=False):
-        row = batch.iloc[i]
-        earlier = batch[(batch["cc_num"] == row["cc_num"]) & (batch["datetime"] < row["datetime"])]
-        previous = None if earlier.empty else earlier.iloc[-1].to_dict()
-        live = live_transaction_features(
-            row[["amount", "category", "lat", "lon", "datetime"]].to_dict(),
-            previous,
-            homes.loc[row["cc_num"]].to_dict(),
-        )
-        for name, value in live.items():
-            assert value == (row[name] if isinstance(value, str) else pytest.approx(row[name], rel=1e-12)), (
-                name
-            )
+def test_the_windows_cover_every_span() -> None:
     assert set(WINDOWS) == set(SPANS)

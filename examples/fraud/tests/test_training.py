@@ -1,8 +1,10 @@
 """The fraud feature view, training pipeline and online requests on a real project.
 
-The no-skew test is the point of publishing window rows just after their transaction: the vector
-the deployment builds for a live transaction (online rows + request-time features) equals the row
-the feature view gives the same transaction once the feature pipeline has processed it.
+The no-skew test is the point of publishing window rows just after their transaction and of
+on-demand features: the vector the deployment builds for a live transaction (the raw transaction
+in the request, the card's online rows, the on-demand functions) equals, bit for bit and for
+every card, the training row the feature view gives the same transaction once the feature
+pipeline has processed it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from examples.fraud import feature_pipeline, inference, training_pipeline
 from examples.fraud.generator import CATEGORIES, DATA_START, generate_profiles, generate_transactions
 from examples.fraud.pipelines import card_profiles, fraud_features, score_fraud, train_fraud
 from fti.errors import ValidationError
+from fti.features import training_data
 from fti.pipelines.definitions import OnNewData, spec_of
+from fti.serving.deployments import to_inputs
+from fti.serving.protocol import parse_infer_request
 
 CARDS, DAYS, SEED = 200, 21, 7
 END = DATA_START + timedelta(days=DAYS)
@@ -44,9 +49,9 @@ def test_training_registers_promotes_and_deploys(trained: tuple[fti.Project, dic
     assert model.metrics == pytest.approx(metrics)
     assert model.feature_view_name == "fraud" and model.training_dataset_version is not None
     names = [s.name for s in model.signature.inputs]
-    assert names[:6] == training_pipeline.TRANSACTION_FEATURES
+    assert names[0] == "amount" and names[-5:] == training_pipeline.ON_DEMAND_FEATURES
     assert {"tx_count_1h", "amount_mean_7d", "provider_visa", "credit_limit"} <= set(names)
-    assert "is_fraud" not in names
+    assert not {"is_fraud", "category", "lat", "lon", "last_lat", "home_lat", "last_datetime"} & set(names)
     deployment = project.serving.get(inference.DEPLOYMENT)
     assert deployment.spec.enrich and deployment.model == "fraud@production"
 
@@ -60,33 +65,44 @@ def test_the_split_is_by_time(trained: tuple[fti.Project, dict[str, float]]) -> 
     assert metrics["train_rows"] == (times < pd.Timestamp(cut)).sum()
 
 
-def test_online_vector_equals_the_feature_view_row(trained: tuple[fti.Project, dict[str, float]]) -> None:
+def test_served_vector_equals_the_training_row_bit_for_bit(
+    trained: tuple[fti.Project, dict[str, float]],
+) -> None:
     project, _ = trained
     model = project.model_registry.get_model("fraud@production")
     fv = model.feature_view()
-    fv.init_serving(training_dataset_version=model.training_dataset_version)
+    version = model.training_dataset_version
 
-    # the next day's first transactions of a few cards arrive live...
+    # each card's next transaction arrives live: cc_num + the raw transaction...
     profiles = generate_profiles(CARDS, SEED)
-    upcoming = generate_transactions(profiles, END, END + timedelta(days=1), SEED)
-    live = upcoming.groupby("cc_num").head(1).head(8)
-    requests = [inference.request_for(project, row) for row in live.to_dict("records")]
-    online = fv.get_feature_vectors(
-        [{"cc_num": r["cc_num"]} for r in requests],
-        passed_features=[{k: v for k, v in r.items() if k != "cc_num"} for r in requests],
-        return_type="pandas",
-    )
-    # ...then the feature pipeline processes that day, and the feature view serves the same rows
-    feature_pipeline.ingest_transactions(project, END, END + timedelta(days=1), CARDS, SEED)
-    batch = fv.get_batch_data(END, END + timedelta(days=1), with_keys=True)
-    batch = batch.set_index(["cc_num", "datetime"]).loc[
-        list(zip(live["cc_num"], live["datetime"], strict=True))
-    ]
-    np.testing.assert_allclose(online.to_numpy(float), batch[online.columns].to_numpy(float), rtol=1e-12)
+    upcoming = generate_transactions(profiles, END, END + timedelta(days=3), SEED)
+    live = upcoming.sort_values("datetime", kind="stable").groupby("cc_num").head(1)
+    assert len(live) >= CARDS * 0.95
+    requests = [inference.request_for(row) for row in live.to_dict("records")]
+    assert set(requests[0]) == {"cc_num", "amount", "category", "datetime", "lat", "lon"}
+    deployment = project.serving.get(inference.DEPLOYMENT)
+    loaded = deployment._load_local()  # the model server's own path: protocol request -> dataplane
+    request = parse_infer_request({"inputs": to_inputs(requests)})
+    served = loaded.prepare(request).matrix
+    answer = deployment.predict(requests)
 
-    answer = project.serving.get(inference.DEPLOYMENT).predict(requests)
+    # ...then the feature pipeline processes those days, and training data holds the same rows
+    feature_pipeline.ingest_transactions(project, END, END + timedelta(days=3), CARDS, SEED)
+    fv.create_training_data(start_time=END, description="the live days")
+    table = training_data.read(fv, fv.training_dataset(fv.last_training_dataset_version))
+    X, _ = training_data.features_and_labels(
+        table, fv.feature_names(False), fv.transformer(version), fv.labels
+    )
+    keys = table.select(["cc_num", "datetime"]).to_pandas().set_index(["cc_num", "datetime"])
+    rows = keys.index.get_indexer(list(zip(live["cc_num"], live["datetime"], strict=True)))
+    assert (rows >= 0).all()
+    expected = X.iloc[rows][fv.feature_names(training_dataset_version=version)].to_numpy(np.float64)
+    assert served.shape == expected.shape
+    same = (served.view(np.int64) == expected.view(np.int64)) | (np.isnan(served) & np.isnan(expected))
+    assert same.all(), np.argwhere(~same)[:5]
+
     # the deployment may use a faster scorer than the native model (verified equal to ~1e-6)
-    np.testing.assert_allclose(answer["predict_proba"], model.predict(online)["predict_proba"], atol=1e-6)
+    np.testing.assert_allclose(answer["predict_proba"], model.predict(expected)["predict_proba"], atol=1e-6)
 
 
 def test_split_time_needs_data(sqlite_project: fti.Project) -> None:

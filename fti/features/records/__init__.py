@@ -14,7 +14,7 @@ its own transaction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +56,8 @@ class FeatureGroupMeta:
     expectation_suite: dict[str, Any] | None
     table_name: str
     created_at: datetime
+    embedding_index: dict[str, Any] | None = None
+    """``{"column": ..., "metric": ...}`` of the group's embedding index, or None."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,9 @@ class FeatureViewMeta:
     labels: list[str]
     transformations: dict[str, str]
     created_at: datetime
+    on_demand: list[dict[str, Any]] = field(default_factory=list)
+    """Records of the on-demand functions (import path, source sha256, inputs, outputs, drop)."""
+    request_fields: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -180,6 +185,7 @@ def _group(row: RowMapping) -> FeatureGroupMeta:
         expectation_suite=row["expectation_suite"],
         table_name=row["table_name"],
         created_at=row["created_at"],
+        embedding_index=row["embedding_index"],
     )
 
 
@@ -240,6 +246,8 @@ def _view(row: RowMapping) -> FeatureViewMeta:
         labels=list(row["labels"]),
         transformations=dict(row["transformations"]),
         created_at=row["created_at"],
+        on_demand=list(row["on_demand"] or []),
+        request_fields=list(row["request_fields"] or []),
     )
 
 

@@ -53,7 +53,8 @@ def test_an_unknown_decorator_option(tmp_path: Path) -> None:
     assert one_line_error(err) == (
         f"Error: {module.resolve()}, line 4: @fti.feature_pipeline has no option 'schedul' (did "
         "you mean 'schedule'?); its options are name, schedule, timezone, trigger, retries, "
-        "retry_backoff, timeout, concurrency, missed, secrets. Nothing was registered."
+        "retry_backoff, timeout, concurrency, missed, secrets, requirements, python, requirements_file. "
+        "Nothing was registered."
     )
 
 

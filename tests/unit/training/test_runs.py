@@ -116,3 +116,28 @@ def test_run_captures_git_of_working_directory(
     with sqlite_project.run("outside-git") as run:
         pass
     assert (run.git_commit, run.git_dirty) == (None, None)
+
+
+def test_recorded_packages_are_the_versions_that_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a pipeline's isolated environment puts its own pins before the scheduler's packages: the
+    # run must record the pinned version (the one imported), not the shadowed one after it
+    from importlib.metadata import version
+
+    from fti.training.runs import installed_packages
+
+    for pin, where in (("2.0", "host"), ("1.0", "env")):
+        (tmp_path / where / "ftishadow").mkdir(parents=True)
+        (tmp_path / where / "ftishadow" / "__init__.py").write_text(f"VERSION = {pin!r}\n")
+        info = tmp_path / where / f"ftishadow-{pin}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: ftishadow\nVersion: {pin}\n")
+        monkeypatch.syspath_prepend(str(tmp_path / where))  # env ends up first
+    try:
+        import ftishadow  # type: ignore[import-not-found]
+
+        assert ftishadow.VERSION == version("ftishadow") == "1.0"
+        assert installed_packages()["ftishadow"] == "1.0"
+    finally:
+        sys.modules.pop("ftishadow", None)

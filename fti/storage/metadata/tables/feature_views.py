@@ -15,6 +15,8 @@ feature_views = Table(
     Column("query", JsonType, nullable=False),  # fti.features.query.Query.to_dict()
     Column("labels", JsonType, nullable=False),  # [column, ...]
     Column("transformations", JsonType, nullable=False),  # {column: spec}
+    Column("on_demand", JsonType, nullable=True),  # [fti.features.on_demand record, ...]
+    Column("request_fields", JsonType, nullable=True),  # [column, ...]
     Column("created_at", UtcDateTime, nullable=False),
     UniqueConstraint("project_id", "name", "version", name="uq_feature_views_identity"),
 )

@@ -27,6 +27,7 @@ feature_groups = Table(
     Column("description", Text, nullable=False, default=""),
     Column("features", JsonType, nullable=True),  # [{"name":..., "dtype":...}] once the schema is fixed
     Column("expectation_suite", JsonType, nullable=True),
+    Column("embedding_index", JsonType, nullable=True),  # {"column", "metric"} or None
     Column("table_name", String(255), nullable=False, unique=True),
     Column("created_at", UtcDateTime, nullable=False),
     UniqueConstraint("project_id", "name", "version", name="uq_feature_groups_identity"),

@@ -36,6 +36,7 @@ pipelines = Table(
     Column("signature", JsonType, nullable=False),
     Column("description", Text, nullable=False),
     Column("secrets", JsonType, nullable=True),  # names of the secrets a run receives
+    Column("environment", JsonType, nullable=True),  # fti.pipelines.environments.EnvSpec, or None
     Column("paused", Boolean, nullable=False),
     Column("cursor", UtcDateTime, nullable=True),  # schedule fire times up to here are handled
     Column("created_at", UtcDateTime, nullable=False),
@@ -68,6 +69,7 @@ pipeline_runs = Table(
     Column("host", String(255), nullable=True),
     Column("pid", Integer, nullable=True),
     Column("log_keys", JsonType, nullable=True),
+    Column("environment", JsonType, nullable=True),  # the environment the run ran in: digest, packages
     UniqueConstraint("pipeline_id", "trigger_key", "attempt", name="uq_pipeline_runs_slot"),
     Index("ix_pipeline_runs_status", "status"),
 )

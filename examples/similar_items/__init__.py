@@ -1,0 +1,1 @@
+"""Similar items: item embeddings from a TruncatedSVD and similarity search in the feature store."""

@@ -1,0 +1,1 @@
+"""The vector index role: embeddings per key for similarity search (feature groups' embedding indexes)."""
