@@ -10,15 +10,16 @@ feature vectors (:class:`~fti.features.vectors.FeatureViewServing`) pass through
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import ValidationError
 from fti.features._tagged import Tagged
-from fti.features.batch_data import BATCH_RETURN_TYPES, DEFAULT_BATCH_ROWS
+from fti.features.batch_data import BATCH_RETURN_TYPES, DEFAULT_BATCH_ROWS, BatchScoring
 from fti.features.records import FeatureViewMeta
+from fti.features.view_logging import FeatureLogging
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["BATCH_RETURN_TYPES", "DEFAULT_BATCH_ROWS", "FeatureView", "FeatureViewMeta"]
 
 
-class FeatureView(Tagged):
+class FeatureView(Tagged, BatchScoring, FeatureLogging):
     """A feature view. Obtain one from ``project.feature_store.get_or_create_feature_view``."""
 
     _tag_kind = "feature_view"
@@ -178,6 +179,37 @@ class FeatureView(Tagged):
         from fti.features import training_data
 
         return training_data.get(self, version)
+
+    def delete_training_dataset(self, training_dataset_version: int, *, force: bool = False) -> None:
+        """Delete one training-dataset version: its rows and its record (Hopsworks' name).
+
+        Raises:
+            NotFoundError: no such version.
+            ConflictError: a model version was trained on it (``force=True`` deletes it anyway).
+        """
+        from fti.features import training_data
+
+        training_data.delete(self, training_dataset_version, force=force)
+        self._transformers.pop(training_dataset_version, None)
+        if self._serving is not None and self._serving.training_dataset_version == training_dataset_version:
+            self._serving, self._serving_pinned = None, False
+        if self._batch_version == training_dataset_version:
+            self._batch_version = None
+        if self.last_training_dataset_version == training_dataset_version:
+            self.last_training_dataset_version = None
+
+    def delete_all_training_datasets(self, *, force: bool = False) -> None:
+        """Delete every training-dataset version of the view (see :meth:`delete_training_dataset`);
+        nothing is deleted when one of them is refused."""
+        from fti.features import training_data
+
+        versions = self.training_dataset_versions()
+        if not force:
+            used = sorted(v for v in {m.training_dataset_version for m in self.models()} if v in versions)
+            if used:
+                training_data.delete(self, used[0], force=False)  # raises the ConflictError
+        for version in versions:
+            self.delete_training_dataset(version, force=force)
 
     def create_training_data(
         self,
@@ -356,83 +388,6 @@ class FeatureView(Tagged):
             return self._serving.training_dataset_version
         versions = self.training_dataset_versions()
         return versions[-1] if versions else None
-
-    # --- batch data -----------------------------------------------------------------------
-    def get_batch_data(
-        self,
-        start_time: datetime | None = None,
-        end_time: datetime | None = None,
-        *,
-        with_keys: bool = False,
-        return_type: str = "pandas",
-        training_dataset_version: int | None = None,
-        order: bool = True,
-    ) -> Any:
-        """Transformed features of the spine rows in ``[start_time, end_time)``, for batch inference.
-
-        Uses the latest data of every group, joined point-in-time correctly, and the fitted
-        statistics of ``training_dataset_version`` (default: the serving version, see
-        :meth:`init_serving`). Labels are not included.
-
-        Args:
-            with_keys: Also return the spine's primary key and event-time columns (first).
-            return_type: ``"pandas"``, ``"arrow"`` or ``"polars"``.
-            order: Sort rows by spine event time, then key. ``False`` returns them in the query
-                engine's order, which saves the sort (about 30% of the join time at 1M rows).
-        """
-        from fti.features import batch_data
-
-        return batch_data.get_batch_data(
-            self,
-            start_time,
-            end_time,
-            with_keys=with_keys,
-            return_type=return_type,
-            training_dataset_version=training_dataset_version,
-            order=order,
-        )
-
-    def iter_batch_data(
-        self,
-        start_time: datetime | None = None,
-        end_time: datetime | None = None,
-        *,
-        batch_rows: int = DEFAULT_BATCH_ROWS,
-        with_keys: bool = False,
-        training_dataset_version: int | None = None,
-        threads: int | None = None,
-        memory_limit: str | None = None,
-    ) -> Iterator[pa.Table]:
-        """The rows of :meth:`get_batch_data` (``order=False``) as a stream of Arrow tables.
-
-        The point-in-time join runs once over the whole range and its result is read
-        incrementally, so memory holds about one batch rather than the whole range; each batch
-        passes through the same fitted transformer as :meth:`get_batch_data`. Inputs are
-        validated when this is called; the join starts at the first ``next()``.
-
-        Args:
-            batch_rows: Rows per yielded table (every table but the last has exactly this many).
-            with_keys: Also return the spine's primary key and event-time columns (first).
-            training_dataset_version: Whose fitted statistics to use (default: serving version).
-            threads: DuckDB worker threads (default: one per core).
-            memory_limit: DuckDB memory limit such as ``"512MB"`` (default: DuckDB's).
-
-        Raises:
-            ValidationError: bad ``batch_rows`` or time range.
-            NotFoundError: unknown training dataset version.
-        """
-        from fti.features import batch_data
-
-        return batch_data.iter_batch_data(
-            self,
-            start_time,
-            end_time,
-            batch_rows=batch_rows,
-            with_keys=with_keys,
-            training_dataset_version=training_dataset_version,
-            threads=threads,
-            memory_limit=memory_limit,
-        )
 
     # --- online feature vectors -------------------------------------------------------------
     def serving(self, training_dataset_version: int | None = None) -> FeatureViewServing:

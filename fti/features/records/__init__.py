@@ -56,6 +56,8 @@ class FeatureGroupMeta:
     expectation_suite: dict[str, Any] | None
     table_name: str
     created_at: datetime
+    event_time_unit: str | None = None
+    """``s``, ``ms``, ``us`` or ``ns``: what integer event times count (None: detected)."""
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,7 @@ def _group(row: RowMapping) -> FeatureGroupMeta:
         expectation_suite=row["expectation_suite"],
         table_name=row["table_name"],
         created_at=row["created_at"],
+        event_time_unit=row["event_time_unit"],
     )
 
 
@@ -228,6 +231,16 @@ def delete_feature_view(catalog: Catalog, view_id: int) -> None:
     with catalog.engine.begin() as conn:
         conn.execute(delete(training_datasets).where(training_datasets.c.feature_view_id == view_id))
         conn.execute(delete(feature_views).where(feature_views.c.id == view_id))
+
+
+def delete_training_dataset(catalog: Catalog, view_id: int, version: int) -> None:
+    """Delete one training-dataset record of a feature view."""
+    with catalog.engine.begin() as conn:
+        conn.execute(
+            delete(training_datasets).where(
+                training_datasets.c.feature_view_id == view_id, training_datasets.c.version == version
+            )
+        )
 
 
 def _view(row: RowMapping) -> FeatureViewMeta:
