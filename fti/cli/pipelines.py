@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import threading
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -115,7 +117,7 @@ def deploy(path: str) -> None:
 @handle_errors
 def list_() -> None:
     """List the deployed pipelines."""
-    data = [_summary(p) for p in state().project().pipelines.list()]
+    data = [_summary(p) for p in state().project(read_only=True).pipelines.list()]
 
     def table(rows: list[dict[str, Any]]) -> None:
         from rich.console import Console
@@ -144,7 +146,7 @@ def list_() -> None:
 @handle_errors
 def show(name: str) -> None:
     """Show a pipeline's definition and its latest runs."""
-    catalog = state().project().pipelines
+    catalog = state().project(read_only=True).pipelines
     data = catalog.get(name).to_dict()
     data["runs"] = [r.to_dict() for r in catalog.runs(name, limit=10)]
 
@@ -186,17 +188,52 @@ def _report(run: PipelineRun) -> None:
     emit(data, table=table)
 
 
-def _attempt(run: PipelineRun, allowed: int, delay: float | None) -> None:
-    """Progress of a run with retries, on stderr (stdout keeps the result, also for --json)."""
-    if allowed == 1:
-        return
-    window = f" window {run.window_start.isoformat()}" if run.window_start is not None else ""
-    line = f"{run.pipeline}{window}: attempt {run.attempt} of {allowed} {run.status} (run {run.id})"
-    if run.error:
-        line += f": {run.error}"
-    click.echo(line, err=True)
-    if delay is not None:
-        click.echo(f"retrying in {delay:.1f}s: attempt {run.attempt + 1} of {allowed}", err=True)
+HEARTBEAT_SECONDS = 15.0
+"""How often a line says that a run is still going, when no spinner shows it (output not a terminal)."""
+
+
+class _Lines:
+    """Progress of ``run`` and ``backfill`` on stderr (stdout keeps the result, also for --json):
+    a line when each attempt starts and ends, the retries, and while a run goes on without a
+    spinner on screen (output to a file or a CI log), a line every :data:`HEARTBEAT_SECONDS`."""
+
+    def __init__(self) -> None:
+        self._stop: threading.Event | None = None
+
+    @staticmethod
+    def _what(run: PipelineRun) -> str:
+        if run.window_start is not None and run.window_end is not None:
+            return f"{run.pipeline} window {run.window_start.isoformat()} to {run.window_end.isoformat()}"
+        return run.pipeline
+
+    def start(self, run: PipelineRun, allowed: int) -> None:
+        what = self._what(run)
+        attempt = f" (attempt {run.attempt} of {allowed})" if allowed > 1 else ""
+        click.echo(f"{what}: run {run.id} started{attempt}", err=True)
+        from fti import _progress
+
+        if not _progress.enabled():
+            self._stop = threading.Event()
+            threading.Thread(target=self._beat, args=(what, run.id, self._stop), daemon=True).start()
+
+    @staticmethod
+    def _beat(what: str, run_id: int, stop: threading.Event) -> None:
+        started = time.monotonic()
+        while not stop.wait(HEARTBEAT_SECONDS):
+            click.echo(f"{what}: run {run_id} still running ({time.monotonic() - started:.0f}s)", err=True)
+
+    def attempt(self, run: PipelineRun, allowed: int, delay: float | None) -> None:
+        if self._stop is not None:
+            self._stop.set()
+            self._stop = None
+        took = "" if run.duration is None else f" in {run.duration:.1f}s"
+        if allowed > 1:
+            line = f"{self._what(run)}: attempt {run.attempt} of {allowed} {run.status}{took} (run {run.id})"
+        else:
+            line = f"{self._what(run)}: run {run.id} {run.status}{took}"
+        click.echo(line + (f": {run.error}" if run.error else ""), err=True)
+        if delay is not None:
+            click.echo(f"retrying in {delay:.1f}s: attempt {run.attempt + 1} of {allowed}", err=True)
 
 
 no_retries_option = click.option(
@@ -218,7 +255,9 @@ def run(name: str, params: tuple[str, ...], start: str | None, end: str | None, 
     """Run pipeline NAME now, in a subprocess, and wait for the outcome (exit status 1 if it failed).
 
     A failed attempt is retried per the pipeline's retries and backoff (--no-retries: one attempt).
+    Progress goes to stderr: each attempt's start and outcome, and a line every 15 s while it runs.
     """
+    lines = _Lines()
     result = (
         state()
         .project()
@@ -228,7 +267,8 @@ def run(name: str, params: tuple[str, ...], start: str | None, end: str | None, 
             start=None if start is None else _parse_time(start, "--start"),
             end=None if end is None else _parse_time(end, "--end"),
             retries=not no_retries,
-            on_attempt=_attempt,
+            on_attempt=lines.attempt,
+            on_start=lines.start,
         )
     )
     _report(result)
@@ -243,7 +283,7 @@ def run(name: str, params: tuple[str, ...], start: str | None, end: str | None, 
 @handle_errors
 def runs(name: str | None, limit: int) -> None:
     """List runs of pipeline NAME (or of all pipelines), newest first."""
-    data = [r.to_dict() for r in state().project().pipelines.runs(name, limit=limit)]
+    data = [r.to_dict() for r in state().project(read_only=True).pipelines.runs(name, limit=limit)]
     emit(data, table=_print_runs)
 
 
@@ -254,7 +294,7 @@ def runs(name: str | None, limit: int) -> None:
 @handle_errors
 def logs(run_id: int, stream: str) -> None:
     """Print the captured output of run RUN_ID."""
-    data = state().project().pipelines.logs(run_id)
+    data = state().project(read_only=True).pipelines.logs(run_id)
     if stream != "both":
         data = {stream: data[stream]}
 
@@ -304,8 +344,9 @@ def backfill(
     """Run NAME over [START, END) window by window, oldest first (exit status 1 if any failed).
 
     Each window is retried per the pipeline's retries before the next starts (--no-retries: one
-    attempt per window).
+    attempt per window). Progress goes to stderr, as for ``run``.
     """
+    lines = _Lines()
     results = (
         state()
         .project()
@@ -316,7 +357,8 @@ def backfill(
             step=step,
             params=_parse_params(params),
             retries=not no_retries,
-            on_attempt=_attempt,
+            on_attempt=lines.attempt,
+            on_start=lines.start,
         )
     )
     emit([r.to_dict() for r in results], table=_print_runs)

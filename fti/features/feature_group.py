@@ -102,6 +102,33 @@ class FeatureGroup(Tagged, GroupQueries, GroupEdits):
     def __repr__(self) -> str:
         return f"FeatureGroup(name={self.name!r}, version={self.version})"
 
+    def _repr_html_(self) -> str:
+        """The group in a notebook: definition, latest commit and schema (one catalog read)."""
+        from fti._display import Card
+
+        latest = self.latest_commit_version()
+        card = Card("FeatureGroup", f"{self.name!r} version {self.version}")
+        card.fields = [
+            ("primary key", self.primary_key),
+            (
+                "event time",
+                self.event_time
+                and f"{self.event_time}" + (f" ({self.event_time_unit})" if self.event_time_unit else ""),
+            ),
+            ("online", self.online_enabled),
+            ("description", self.description),
+            ("latest commit", "none yet" if latest is None else latest),
+            ("created", self._meta.created_at),
+        ]
+        card.tables.append(
+            (
+                "features",
+                ["name", "dtype", "description"],
+                [[f.name, f.dtype, f.description] for f in self.features or []],
+            )
+        )
+        return card.html()
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description (for ``fti fg show --json`` and the UI)."""
         return {
@@ -165,16 +192,20 @@ class FeatureGroup(Tagged, GroupQueries, GroupEdits):
                 fti does not support.
             ExpectationError: an expectation failed under ``validation="strict"``.
         """
+        from fti import _progress
         from fti.features import ingestion
 
         validation, write_mode = ingestion.insert_options(
             validation, write_mode, operation, overwrite, storage, write_options, validation_options, wait
         )
-        table, new_schema = ingestion.prepare(self, df)
-        status, report = ingestion.run_validation(self, table, validation)
-        result = commit.insert(
-            self, table, status, report, merge=write_mode == "upsert", with_statistics=statistics
-        )
+        with _progress.task(f"{self.name}: checking the data", total=2, unit="steps") as bar:
+            table, new_schema = ingestion.prepare(self, df)
+            status, report = ingestion.run_validation(self, table, validation)
+            bar.step(f"{self.name}: committing {table.num_rows:,} rows")
+            result = commit.insert(
+                self, table, status, report, merge=write_mode == "upsert", with_statistics=statistics
+            )
+            bar.advance()
         if new_schema is not None:  # fixed by the first commit that succeeded, not by an attempt
             self._fix_schema(new_schema)
         return result
@@ -234,10 +265,13 @@ class FeatureGroup(Tagged, GroupQueries, GroupEdits):
         status, _ = ingestion.run_validation(self, table, validation)
         if new_schema is not None:  # the later pieces must match the first one's schema
             self._meta = replace(self._meta, features=new_schema)
+        from fti import _progress
+
         try:
-            version, rows = commit.write_stream(
-                self, table, pieces, validation, merge=write_mode == "upsert", unique_keys=unique_keys
-            )
+            with _progress.task(f"{self.name}: writing a stream of pieces"):
+                version, rows = commit.write_stream(
+                    self, table, pieces, validation, merge=write_mode == "upsert", unique_keys=unique_keys
+                )
         except BaseException:
             if new_schema is not None:  # nothing was committed: the group has no schema yet
                 self._meta = replace(self._meta, features=None)

@@ -15,7 +15,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from fti.errors import ValidationError
+from fti.errors import NotFoundError, ValidationError
 from fti.features._tagged import Tagged
 from fti.features.batch_data import BATCH_RETURN_TYPES, DEFAULT_BATCH_ROWS, BatchScoring
 from fti.features.records import FeatureViewMeta
@@ -123,6 +123,38 @@ class FeatureView(Tagged, BatchScoring, FeatureLogging):
     def __repr__(self) -> str:
         return f"FeatureView(name={self.name!r}, version={self.version})"
 
+    def _repr_html_(self) -> str:
+        """The view in a notebook: its query, labels, features and training datasets."""
+        from fti._display import Card
+
+        parts = self._meta.query["parts"]
+        joins = [
+            f"{p['group']}:{p['version']} on {', '.join(p.get('left_on') or p['on'])}" for p in parts[1:]
+        ]
+        card = Card("FeatureView", f"{self.name!r} version {self.version}")
+        card.fields = [
+            ("spine", f"{parts[0]['group']}:{parts[0]['version']}"),
+            ("joins", joins or "none"),
+            ("filter", "yes" if self._meta.query.get("filter") else "none"),
+            ("labels", self.labels),
+            ("description", self.description),
+            ("training datasets", self.training_dataset_versions() or "none yet"),
+            ("created", self._meta.created_at),
+        ]
+        try:
+            inputs = self._inputs
+        except NotFoundError as exc:  # a group it reads was deleted: show what is known
+            card.fields.append(("problem", exc.message))
+            inputs = []
+        card.tables.append(
+            (
+                "features",
+                ["name", "dtype", "transformation"],
+                [[name, dtype, self._meta.transformations.get(name, "")] for name, dtype in inputs],
+            )
+        )
+        return card.html()
+
     def models(self) -> list[ModelVersion]:
         """Model versions trained from this feature view (lineage, the other direction)."""
         return self._project.model_registry.list_models(feature_view=self)
@@ -136,10 +168,16 @@ class FeatureView(Tagged, BatchScoring, FeatureLogging):
             "query": self._meta.query,
             "labels": self.labels,
             "transformations": self.transformations,
-            "primary_key": self.primary_key,
+            "primary_key": self._primary_key_or_none(),
             "created_at": self._meta.created_at.isoformat(),
             "training_dataset_versions": self.training_dataset_versions(),
         }
+
+    def _primary_key_or_none(self) -> list[str] | None:
+        try:
+            return self.primary_key
+        except NotFoundError:  # a group it reads was deleted: the view can still be listed
+            return None
 
     # --- schema ---------------------------------------------------------------------------
     def feature_names(
@@ -340,9 +378,12 @@ class FeatureView(Tagged, BatchScoring, FeatureLogging):
         training_data.check_time_range(start_time, end_time, self.query.spine)
         if not isinstance(description, str):
             raise ValidationError(f"description must be a string, got {description!r}")
-        record, table = training_data.create(
-            self, start_time=start_time, end_time=end_time, description=description, split=split
-        )
+        from fti import _progress
+
+        with _progress.task(f"{self.name}: training data (join, split, fit, write)"):
+            record, table = training_data.create(
+                self, start_time=start_time, end_time=end_time, description=description, split=split
+            )
         self.last_training_dataset_version = record.version
         self._transformers[record.version] = self._build_transformer(record.transformation_stats)
         if not self._serving_pinned:  # "the latest version" just changed

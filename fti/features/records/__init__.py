@@ -96,6 +96,40 @@ class TrainingDataset:
     def splits(self) -> list[str]:
         return [s for s in SPLITS if s in self.row_counts]
 
+    def __repr__(self) -> str:
+        from fti._display import short_repr
+
+        return short_repr(
+            "TrainingDataset", version=self.version, split=self.split["kind"], rows=self.row_counts
+        )
+
+    def _repr_html_(self) -> str:
+        from fti._display import Card
+
+        card = Card("TrainingDataset", f"version {self.version}")
+        card.fields = [
+            ("split", self.split),
+            ("rows", self.row_counts),
+            ("time range", f"{self.start_time or '…'} to {self.end_time or '…'}"),
+            ("description", self.description),
+            ("created", self.created_at),
+        ]
+        card.tables.append(
+            (
+                "input versions",
+                ["offline table", "Delta version"],
+                [[t, v] for t, v in self.input_versions.items()],
+            )
+        )
+        card.tables.append(
+            (
+                "fitted transformations",
+                ["feature", "statistics"],
+                [[f, s] for f, s in self.transformation_stats.items()],
+            )
+        )
+        return card.html()
+
 
 # --- feature groups -------------------------------------------------------------------------------
 def insert_feature_group(catalog: Catalog, project_id: int, values: Mapping[str, Any]) -> bool:
