@@ -53,7 +53,7 @@ def list_() -> None:
             "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
             "active": k.active,
         }
-        for k in list_keys(state().project())
+        for k in list_keys(state().project(read_only=True))
     ]
 
     def table(data: list[dict[str, Any]]) -> None:

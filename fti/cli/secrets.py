@@ -54,7 +54,7 @@ def set_(name: str, from_env: str | None) -> None:
 @handle_errors
 def list_() -> None:
     """List secrets: names, who set them and when (never values)."""
-    rows = [s.to_dict() for s in state().project().secrets.list()]
+    rows = [s.to_dict() for s in state().project(read_only=True).secrets.list()]
 
     def table(data: list[dict[str, Any]]) -> None:
         from rich.console import Console
