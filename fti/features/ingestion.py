@@ -123,7 +123,7 @@ def prepare(
         )
     _check_not_null(fg, table)
     if check_unique:
-        _check_unique(fg, table)
+        table = _check_unique(fg, table)
     return table, new_schema
 
 
@@ -281,21 +281,46 @@ def _check_not_null(fg: FeatureGroup, table: pa.Table) -> None:
 ARROW_UNIQUE_MAX_ROWS = 500_000
 
 
-def _check_unique(fg: FeatureGroup, table: pa.Table) -> None:
-    keys = fg.key_columns
-    if table.num_rows <= ARROW_UNIQUE_MAX_ROWS:
-        groups, examples = _duplicates_arrow(table, keys)
-    else:
-        groups, examples = _duplicates_duckdb(table, keys)
+def _check_unique(fg: FeatureGroup, table: pa.Table) -> pa.Table:
+    """``table`` with one row per key: rows repeated whole are kept once (Hopsworks' upsert
+    combines them too), with a note; keys repeated with different values are an error."""
+    groups, examples = _duplicates(fg, table)
     if groups:
+        deduplicated = _without_repeated_rows(table)
+        if deduplicated is not None and not _duplicates(fg, deduplicated)[0]:
+            log.warning(
+                "%d row(s) of the data for feature group %r repeat an earlier row exactly: each "
+                "is stored once",
+                table.num_rows - deduplicated.num_rows,
+                fg.name,
+            )
+            return deduplicated
+        keys = fg.key_columns
         shown = [
             {k: (str(v) if k == fg.event_time else v) for k, v in zip(keys, e, strict=True)} for e in examples
         ]
         what = "(primary key, event time)" if fg.event_time else "primary key"
         raise ValidationError(
-            f"{groups} duplicate {what} value(s) in one insert into {fg.name!r}, e.g. "
-            f"{shown}; keep one row per {what}"
+            f"{groups} duplicate {what} value(s) with different values in one insert into "
+            f"{fg.name!r}, e.g. {shown}; keep one row per {what}"
         )
+    return table
+
+
+def _duplicates(fg: FeatureGroup, table: pa.Table) -> tuple[int, list[tuple[Any, ...]]]:
+    if table.num_rows <= ARROW_UNIQUE_MAX_ROWS:
+        return _duplicates_arrow(table, fg.key_columns)
+    return _duplicates_duckdb(table, fg.key_columns)
+
+
+def _without_repeated_rows(table: pa.Table) -> pa.Table | None:
+    """``table`` with each row that repeats an earlier one whole left out (order kept), or None
+    when its columns cannot be compared (nested values)."""
+    if any(pa.types.is_nested(f.type) for f in table.schema):
+        return None
+    frame = table.to_pandas()
+    kept = ~frame.duplicated(keep="first").to_numpy()
+    return table.filter(pa.array(kept))
 
 
 def _duplicates_arrow(table: pa.Table, keys: list[str]) -> tuple[int, list[tuple[Any, ...]]]:
