@@ -161,6 +161,10 @@ class ModelVersion:
         fs = self._registry._project.feature_store
         return fs.get_feature_view(self.feature_view_name, self.feature_view_version)  # type: ignore[attr-defined]
 
+    def get_feature_view(self) -> Any:
+        """Hopsworks' name for :meth:`feature_view`: the view this version was trained from."""
+        return self.feature_view()
+
     def input_example(self) -> pd.DataFrame | np.ndarray | None:
         """The stored input example (first rows given at registration), or None."""
         if self.example is None:
