@@ -100,13 +100,16 @@ class FeatureStore:
         :meth:`get_or_create_feature_group`, but an existing version is an error.
 
         Args:
-            version: An integer >= 1 (None: 1).
+            version: An integer >= 1; None (Hopsworks' default) creates the version after the
+                newest one (1 for a new name).
 
         Raises:
             AlreadyExistsError: the version exists already (get it with ``get_feature_group``).
         """
+        if version is None:
+            check_name(name, "feature group")
         return self._group(
-            name, 1 if version is None else version, primary_key, event_time, online_enabled,
+            name, self._next_version(name) if version is None else version, primary_key, event_time, online_enabled,
             description, features, expectation_suite, event_time_unit, exist_ok=False,
         )  # fmt: skip
 
@@ -282,13 +285,16 @@ class FeatureStore:
         logging_enabled: bool | None = None,
     ) -> FeatureView:
         """Create the feature view ``name`` (Hopsworks' name): like
-        :meth:`get_or_create_feature_view`, but an existing version is an error.
+        :meth:`get_or_create_feature_view`, but an existing version is an error, and
+        ``version=None`` (Hopsworks' default) creates the version after the newest one.
 
         Raises:
             AlreadyExistsError: the version exists already (get it with ``get_feature_view``).
         """
+        if version is None:
+            version = max((v.version for v in self.get_feature_views(name)), default=0) + 1
         return self._view_of(
-            name, 1 if version is None else version, query, labels, transformations, description,
+            name, version, query, labels, transformations, description,
             transformation_functions, logging_enabled, exist_ok=False,
         )  # fmt: skip
 

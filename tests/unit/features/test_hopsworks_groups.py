@@ -24,13 +24,16 @@ def test_create_is_an_error_when_it_exists_and_get_feature_groups_lists_versions
     ):
         fs.create_feature_group("tx", version=1, primary_key=["cc_num"])
     fs.create_feature_group("tx", version=2, primary_key=["cc_num"])
-    assert [g.version for g in fs.get_feature_groups("tx")] == [1, 2]
+    # no version: the one after the newest, as in Hopsworks
+    assert fs.create_feature_group("tx", primary_key=["cc_num"]).version == 3
+    assert [g.version for g in fs.get_feature_groups("tx")] == [1, 2, 3]
     assert fs.get_feature_groups("other") == []
     created.insert(frame([1, 2], [1, 2], [3.0, 4.0]))
     view = fs.create_feature_view("v", query=created.select(["amount"]))
     with pytest.raises(AlreadyExistsError, match="feature view 'v' version 1 already exists"):
         fs.create_feature_view("v", version=1, query=created.select(["amount"]))
-    assert [v.version for v in fs.get_feature_views("v")] == [view.version] == [1]
+    assert fs.create_feature_view("v", query=created.select(["amount"])).version == 2
+    assert [v.version for v in fs.get_feature_views("v")] == [view.version, 2] == [1, 2]
     with pytest.raises(ValidationError, match="one feature store"):
         project.get_feature_store("elsewhere")
 
