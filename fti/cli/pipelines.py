@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from fti.cli._common import emit, handle_errors, json_option, state
+from fti.cli._common import Column, emit, format_option, handle_errors, json_option, print_rows, state
 from fti.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -66,26 +66,21 @@ def _summary(p: Pipeline) -> dict[str, Any]:
     }
 
 
-def _print_runs(rows: list[dict[str, Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    t = Table("id", "pipeline", "status", "trigger", "attempt", "window", "started", "seconds", "error")
-    for r in rows:
-        window = f"{r['start']} .. {r['end']}" if r["start"] else ""
-        seconds = "" if r["duration"] is None else f"{r['duration']:.1f}"
-        t.add_row(
-            str(r["id"]),
-            r["pipeline"],
-            r["status"],
-            r["trigger"],
-            str(r["attempt"]),
-            window,
-            r["started_at"] or "",
-            seconds,
-            (r["error"] or "")[:80],
-        )
-    Console().print(t)
+def _print_runs(rows: list[dict[str, Any]], fmt: str = "table") -> None:
+    print_rows(
+        rows,
+        [
+            Column("id", "id"),
+            Column("pipeline", "pipeline", 16),
+            Column("status", "status"),
+            Column("trigger", "trigger", 8),
+            Column("attempt", "try"),
+            Column("started_at", "started (UTC)"),
+            Column("duration", "seconds", fmt=lambda d: "" if d is None else f"{d:.1f}"),
+            Column("error", "error", 14),
+        ],
+        fmt,
+    )
 
 
 @pipelines.command()
@@ -113,31 +108,23 @@ def deploy(path: str) -> None:
 
 
 @pipelines.command("list")
+@format_option
 @json_option
 @handle_errors
-def list_() -> None:
+def list_(fmt: str) -> None:
     """List the deployed pipelines."""
     data = [_summary(p) for p in state().project(read_only=True).pipelines.list()]
-
-    def table(rows: list[dict[str, Any]]) -> None:
-        from rich.console import Console
-        from rich.table import Table
-
-        t = Table("name", "kind", "when", "next run", "paused", "retries", "timeout", "concurrency")
-        for r in rows:
-            t.add_row(
-                r["name"],
-                r["kind"],
-                r["when"],
-                r["next_run"] or "",
-                "yes" if r["paused"] else "no",
-                str(r["retries"]),
-                "" if r["timeout"] is None else f"{r['timeout']:g}s",
-                r["concurrency"],
-            )
-        Console().print(t)
-
-    emit(data, table=table)
+    print_rows(
+        data,
+        [
+            Column("name", "name", 18),
+            Column("kind", "kind"),
+            Column("when", "when", 22),
+            Column("next_run", "next run (UTC)"),
+            Column("paused", "paused"),
+        ],
+        fmt,
+    )
 
 
 @pipelines.command()
@@ -279,12 +266,13 @@ def run(name: str, params: tuple[str, ...], start: str | None, end: str | None, 
 @pipelines.command()
 @click.argument("name", required=False)
 @click.option("--limit", "-n", type=int, default=20, show_default=True, help="Runs to show.")
+@format_option
 @json_option
 @handle_errors
-def runs(name: str | None, limit: int) -> None:
+def runs(name: str | None, limit: int, fmt: str) -> None:
     """List runs of pipeline NAME (or of all pipelines), newest first."""
     data = [r.to_dict() for r in state().project(read_only=True).pipelines.runs(name, limit=limit)]
-    emit(data, table=_print_runs)
+    _print_runs(data, fmt)
 
 
 @pipelines.command()

@@ -145,7 +145,8 @@ def test_wide_tables_fit_80_columns_and_say_how_to_see_everything(demo: Path) ->
                 }
             )
         )
-    for args in (("fg", "list"), ("models", "list"), ("runs", "list"), ("fv", "list")):
+    listings = [("fg", "list"), ("models", "list"), ("runs", "list"), ("fv", "list"), ("keys", "list")]
+    for args in (*listings, ("pipelines", "list"), ("pipelines", "runs"), ("secrets", "list")):
         code, out, err = run(demo, *args)
         assert code == 0, err
         _fits(out)
