@@ -482,15 +482,16 @@ class FeatureView(Tagged, BatchScoring, FeatureLogging):
 
     def get_feature_vectors(
         self,
-        entries: Sequence[Mapping[str, Any]],
+        entry: Sequence[Mapping[str, Any]] | None = None,
         passed_features: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
         return_type: str = "list",
         allow_missing: bool = False,
+        *,
+        entries: Sequence[Mapping[str, Any]] | None = None,
     ) -> Any:
-        """Transformed vectors of many entities: one online read per feature group for all of them.
-
-        See :meth:`FeatureViewServing.get_feature_vectors
+        """Transformed vectors of many entities (``entry``, Hopsworks' name, or ``entries``): one
+        online read per feature group for all of them. See :meth:`FeatureViewServing.get_feature_vectors
         <fti.features.vectors.FeatureViewServing.get_feature_vectors>`.
         """
-        serving = self._current_serving()
-        return serving.get_feature_vectors(entries, passed_features, return_type, allow_missing)
+        rows: Any = entries if entry is None else entry  # None: FeatureViewServing says what to pass
+        return self._current_serving().get_feature_vectors(rows, passed_features, return_type, allow_missing)

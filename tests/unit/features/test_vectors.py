@@ -63,6 +63,14 @@ def test_feature_vectors_passed_features_missing_keys_and_return_types(project, 
     per_entry = fv.get_feature_vectors(entries, passed_features=[{"spend": 1.0}, {"spend": 2.0}])
     assert [r[names.index("spend")] for r in per_entry] == [1.0, 2.0]
     assert fv.get_feature_vectors([]) == []
+    # Hopsworks' keyword is entry=, fti's entries=: both name the same list
+    assert (
+        fv.get_feature_vectors(entry=entries)
+        == fv.get_feature_vectors(entries=entries)
+        == fv.get_feature_vectors(entries)
+    )
+    with pytest.raises(ValidationError, match="entries must be a list of mappings"):
+        fv.get_feature_vectors()
 
 
 def test_one_online_read_per_feature_group(project, groups) -> None:
