@@ -1,7 +1,7 @@
 """The fraud_batch feature pipeline, ported from Hopsworks' tutorials
 (batch-ai-systems/fraud_batch/1_fraud_batch_feature_pipeline.ipynb) with renames only, except:
-the CSV files are generated locally (:mod:`.data`), the expectation suite is pandera's (fti does
-not take Great Expectations suites) and ``applymap`` is pandas 3's ``map``; see docs/hopsworks.md.
+the CSV files are generated locally (:mod:`.data`), Great Expectations' imports name
+:mod:`fti.features.expectations` and ``applymap`` is pandas 3's ``map``; see docs/hopsworks.md.
 
 Run it with ``python -m examples.hopsworks_fraud_batch.feature_pipeline``.
 """
@@ -82,19 +82,51 @@ def main(project: fti.Project | None = None, data_dir: Path | None = None) -> di
     # Convert the "datetime" values in the window_aggs_df DataFrame to microseconds since the epoch
     window_aggs_df.datetime = window_aggs_df.datetime.values.astype(np.int64) // 10**6
 
-    import pandera.pandas as pa
+    import fti.features.expectations as ge
+    from fti.features.expectations import ExpectationConfiguration, ExpectationSuite  # noqa: F401
 
-    # fraud_label in [0, 1], amount not negative, tid, datetime and cc_num not null
-    expectation_suite_transactions = pa.DataFrameSchema(
-        {
-            "fraud_label": pa.Column(checks=pa.Check.isin([0, 1])),
-            "amount": pa.Column(checks=pa.Check.ge(0.0)),
-            "tid": pa.Column(nullable=False),
-            "datetime": pa.Column(nullable=False),
-            "cc_num": pa.Column(nullable=False),
-        },
-        name="transactions_suite",
+    # Convert the 'trans_df' DataFrame to a Great Expectations DataFrame
+    ge_trans_df = ge.from_pandas(trans_df)
+
+    # Retrieve the expectation suite associated with the ge DataFrame
+    expectation_suite_transactions = ge_trans_df.get_expectation_suite()
+
+    # Set the expectation suite name to "transactions_suite"
+    expectation_suite_transactions.expectation_suite_name = "transactions_suite"
+
+    # Check binary fraud_label column to be in set [0,1]
+    expectation_suite_transactions.add_expectation(
+        ExpectationConfiguration(
+            expectation_type="expect_column_distinct_values_to_be_in_set",
+            kwargs={
+                "column": "fraud_label",
+                "value_set": [0, 1],
+            },
+        )
     )
+
+    # Check amount column to be not negative
+    expectation_suite_transactions.add_expectation(
+        ExpectationConfiguration(
+            expectation_type="expect_column_values_to_be_between",
+            kwargs={
+                "column": "amount",
+                "min_value": 0.0,
+            },
+        )
+    )
+
+    # Loop through specified columns ('tid', 'datetime', 'cc_num') and add expectations for null values
+    for column in ["tid", "datetime", "cc_num"]:
+        expectation_suite_transactions.add_expectation(
+            ExpectationConfiguration(
+                expectation_type="expect_column_values_to_be_null",
+                kwargs={
+                    "column": column,
+                    "mostly": 0.0,
+                }
+            )
+        )  # fmt: skip
 
     project = project or fti.connect()
 

@@ -11,6 +11,7 @@ import pytest
 
 import fti
 from examples.hopsworks_fraud_batch import batch_inference, data, feature_pipeline, training_pipeline
+from fti.errors import ExpectationError
 
 
 # the tutorial's own pandas code (inplace=True) warns under pandas 3.1, as it would anywhere
@@ -26,7 +27,9 @@ def test_the_ported_fraud_batch_system_runs_end_to_end(sqlite_project: fti.Proje
     times = pd.read_csv(csv / "transactions.csv", parse_dates=["datetime"])["datetime"]
     assert stored["datetime"].min() == times.min().tz_localize("UTC")
     assert stored["datetime"].max() == times.max().tz_localize("UTC")
-    assert trans_fg.expectation_suite is not None
+    bad = stored.head(1).assign(amount=-1.0, tid="negative")  # the suite's "amount >= 0"
+    with pytest.raises(ExpectationError, match="amount"):
+        trans_fg.insert(bad)
     descriptions = {f.name: f.description for f in trans_fg.features}
     assert descriptions["loc_delta"].startswith("Haversine distance")
     aggs_fg = fs.get_feature_group("transactions_4h_aggs_fraud_batch_fg", 1)
