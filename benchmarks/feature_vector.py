@@ -73,7 +73,9 @@ def main() -> None:
         frame[f"g{i}"] = np.abs(rng.normal(size=KEYS)) if i == 1 else rng.normal(size=KEYS)
     frame["segment"] = rng.choice(["a", "b", "c"], KEYS)
     activity.insert(frame)
-    query = users.select_all().join(activity.select_all(), on=["uid"])
+    query = users.select_all(include_primary_key=False, include_event_time=False).join(
+        activity.select_all(include_primary_key=False, include_event_time=False), on=["uid"]
+    )
     fv = fs.get_or_create_feature_view("bench", query=query, transformations=TRANSFORMS)
     fv.create_training_data()
     fv.init_serving()

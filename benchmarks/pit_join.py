@@ -77,8 +77,8 @@ def main() -> None:
     tx, a, b = (fs.get_feature_group(n) for n in ("tx", "a", "b"))
     query = (
         tx.select(["cc_num", "amount", "is_fraud"])
-        .join(a.select_all(), on=["cc_num"])
-        .join(b.select_all(), on=["cc_num"])
+        .join(a.select_all(include_primary_key=False, include_event_time=False), on=["cc_num"])
+        .join(b.select_all(include_primary_key=False, include_event_time=False), on=["cc_num"])
     )
     snapshot, _ = training_data.snapshot(query, project.backends.offline)
     datasets = [as_dataset(source) for source in snapshot]  # what DuckDB is given

@@ -137,6 +137,25 @@ class Project:
 
         return Serving(self)
 
+    # Hopsworks' names, so ``fs = project.get_feature_store()`` ports unchanged
+    def get_feature_store(self, name: str | None = None) -> FeatureStore:
+        """The project's feature store (Hopsworks' name of :attr:`feature_store`); ``name``, if
+        given, must be this project's name (one feature store per project)."""
+        if name is not None and name not in (self.name, f"{self.name}_featurestore"):
+            raise ValidationError(
+                f"project {self.name!r} has one feature store; get another project's with "
+                f"fti.connect(project={name!r}).get_feature_store()"
+            )
+        return self.feature_store
+
+    def get_model_registry(self) -> ModelRegistry:
+        """The project's model registry (Hopsworks' name of :attr:`model_registry`)."""
+        return self.model_registry
+
+    def get_model_serving(self) -> Serving:
+        """The project's deployments (Hopsworks' name of :attr:`serving`)."""
+        return self.serving
+
     def list_projects(self) -> list[str]:
         """The names of every project in this project's catalog (this one included), sorted."""
         from fti.storage.metadata import projects

@@ -64,7 +64,11 @@ def make_data(project: fti.Project, rows: int) -> Any:
         row("data: insert into feature group", rows=rows, seconds=time.perf_counter() - started)
     elif group.read_arrow(columns=["id"]).num_rows != rows:
         raise SystemExit(f"{DATA} holds data of another size; delete it or pass --rows to match")
-    return fs.get_or_create_feature_view("events_view", query=group.select_all(), labels=["label"])
+    return fs.get_or_create_feature_view(
+        "events_view",
+        query=group.select_all(include_primary_key=False, include_event_time=False),
+        labels=["label"],
+    )
 
 
 def fit_models(project: fti.Project, fv: Any, train_rows: int) -> None:

@@ -62,7 +62,7 @@ def feature_view(project: fti.Project) -> Any:
     groups = feature_groups(project)
     query = (
         groups.transactions.select([*SPINE_COLUMNS, LABEL])
-        .join(groups.windows.select_all(), on=["cc_num"])
+        .join(groups.windows.select_all(include_primary_key=False, include_event_time=False), on=["cc_num"])
         .join(groups.profiles.select([*PROFILE_FEATURES, *HOME]), on=["cc_num"])
     )
     return project.feature_store.get_or_create_feature_view(

@@ -110,7 +110,8 @@ def score(
         output_version: Version of the predictions group.
         chunk_rows: About how many rows are read and scored at once (memory bound).
         prefer: Scorer choice, see :func:`fti.inference.get_scorer`.
-        progress: Optional callback ``(rows_done, rows_total)``.
+        progress: Optional callback ``(rows_done, rows_total)``; without it, a progress bar is
+            shown when someone watches (a terminal or a notebook, see :mod:`fti._progress`).
 
     Returns:
         The predictions group, the row count, the model version and scorer used.
@@ -119,6 +120,34 @@ def score(
         ValidationError: bad times, names or chunk size; the model has no feature view.
         NotFoundError: unknown model, alias or version.
     """
+    from fti import _progress
+
+    options: dict[str, Any] = {
+        "start_time": start_time,
+        "end_time": end_time,
+        "output": output,
+        "output_version": output_version,
+        "chunk_rows": chunk_rows,
+        "prefer": prefer,
+    }
+    if progress is not None or not _progress.enabled():
+        return _score(project, model, progress=progress, **options)
+    with _progress.task(f"scoring {model}", unit="rows") as bar:  # for whoever watches
+        return _score(project, model, progress=bar.update, **options)
+
+
+def _score(
+    project: Project,
+    model: str | ModelRef,
+    *,
+    start_time: datetime | None,
+    end_time: datetime | None,
+    output: str,
+    output_version: int,
+    chunk_rows: int,
+    prefer: str,
+    progress: Progress | None,
+) -> BatchScoreResult:
     started = time.perf_counter()
     check_name(output, "output feature group")
     if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:

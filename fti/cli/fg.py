@@ -1,4 +1,4 @@
-"""``fti fg``: list, show and read feature groups."""
+"""``fti fg``: list, show, read, commits and stats of feature groups."""
 
 from __future__ import annotations
 
@@ -7,20 +7,21 @@ from typing import Any
 
 import click
 
-from fti.cli._common import emit, handle_errors, json_option, state
+from fti.cli._common import Column, emit, format_option, handle_errors, json_option, print_rows, state
 
 
 @click.group()
 def fg() -> None:
-    """Feature groups: list, show, read."""
+    """Feature groups: list, show, read, commits, stats."""
 
 
 @fg.command("list")
+@format_option
 @json_option
 @handle_errors
-def list_() -> None:
+def list_(fmt: str) -> None:
     """List the project's feature groups."""
-    groups = state().project().feature_store.list_feature_groups()
+    groups = state().project(read_only=True).feature_store.list_feature_groups()
     data = [
         {
             "name": g.name,
@@ -29,27 +30,88 @@ def list_() -> None:
             "event_time": g.event_time,
             "online_enabled": g.online_enabled,
             "commits": len(g.commits()),
+            "description": g.description,
         }
         for g in groups
     ]
+    print_rows(
+        data,
+        [
+            Column("name", "name", 22),
+            Column("version", "version"),
+            Column("primary_key", "primary key", 16),
+            Column("event_time", "event time", 10),
+            Column("online_enabled", "online"),
+            Column("commits", "commits"),
+        ],
+        fmt,
+    )
 
-    def table(rows: list[dict[str, Any]]) -> None:
-        from rich.console import Console
-        from rich.table import Table
 
-        t = Table("name", "version", "primary key", "event time", "online", "commits")
-        for r in rows:
-            t.add_row(
-                r["name"],
-                str(r["version"]),
-                ", ".join(r["primary_key"]),
-                r["event_time"] or "",
-                "yes" if r["online_enabled"] else "no",
-                str(r["commits"]),
-            )
-        Console().print(t)
+@fg.command()
+@click.argument("name")
+@click.option("--version", "-v", type=int, default=None, help="Version (default: latest).")
+@format_option
+@json_option
+@handle_errors
+def commits(name: str, version: int | None, fmt: str) -> None:
+    """List the commits of a feature group, oldest first: version, time, operation, rows, validation."""
+    group = state().project(read_only=True).feature_store.get_feature_group(name, version)
+    data = [
+        {
+            "version": c.version,
+            "committed_at": c.committed_at.isoformat(),
+            "operation": c.operation,
+            "rows": c.rows_inserted,
+            "validation": c.validation_status,
+        }
+        for c in group.commits()
+    ]
+    print_rows(
+        data,
+        [
+            Column("version", "commit"),
+            Column("committed_at", "committed at (UTC)"),
+            Column("operation", "operation", 16),
+            Column("rows", "rows"),
+            Column("validation", "validation"),
+        ],
+        fmt,
+    )
 
-    emit(data, table=table)
+
+@fg.command()
+@click.argument("name")
+@click.option("--version", "-v", type=int, default=None, help="Feature group version (default: latest).")
+@click.option(
+    "--commit", "-c", type=int, default=None, help="Statistics as of this commit (default: latest)."
+)
+@format_option
+@json_option
+@handle_errors
+def stats(name: str, version: int | None, commit: int | None, fmt: str) -> None:
+    """Show the statistics of each feature: count, nulls, mean, std, min, max, distinct values."""
+    group = state().project(read_only=True).feature_store.get_feature_group(name, version)
+    statistics = group.statistics(commit)
+    data = [
+        {"feature": feature, **{k: v for k, v in values.items() if not isinstance(v, (dict, list))}}
+        for feature, values in statistics.items()
+    ]
+    if state().as_json or fmt == "json":
+        emit(statistics)  # histograms and top values included
+        return
+    print_rows(
+        data,
+        [
+            Column("feature", "feature", 18),
+            Column("count", "count"),
+            Column("nulls", "nulls"),
+            Column("mean", "mean", 9),
+            Column("min", "min", 16),
+            Column("max", "max", 16),
+        ],
+        fmt,
+    )
 
 
 @fg.command()
@@ -59,7 +121,7 @@ def list_() -> None:
 @handle_errors
 def show(name: str, version: int | None) -> None:
     """Show a feature group: schema, commits and statistics."""
-    group = state().project().feature_store.get_feature_group(name, version)
+    group = state().project(read_only=True).feature_store.get_feature_group(name, version)
     data = group.to_dict()
     data["commits"] = [
         {
@@ -129,7 +191,7 @@ def read(
     name: str, version: int | None, as_of: int | None, limit: int, columns: str | None, fmt: str
 ) -> None:
     """Print a feature group's rows."""
-    group = state().project().feature_store.get_feature_group(name, version)
+    group = state().project(read_only=True).feature_store.get_feature_group(name, version)
     cols = [c.strip() for c in columns.split(",")] if columns else None
     table = group.read_arrow(as_of=as_of, columns=cols)
     if limit:

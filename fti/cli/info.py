@@ -17,7 +17,7 @@ def info(create: bool) -> None:
     """Show settings, backend URLs and what the project holds."""
     import fti
 
-    project = state().project(create=create)
+    project = state().project(create=create, read_only=not create)
     data: dict[str, Any] = {
         "version": fti.__version__,
         "project": project.name,

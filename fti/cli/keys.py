@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from fti.cli._common import emit, handle_errors, json_option, state
+from fti.cli._common import Column, emit, format_option, handle_errors, json_option, print_rows, state
 from fti.serving.auth import ROLES
 
 
@@ -38,9 +36,10 @@ def create(name: str, role: str) -> None:
 
 
 @keys.command("list")
+@format_option
 @json_option
 @handle_errors
-def list_() -> None:
+def list_(fmt: str) -> None:
     """List keys (names, prefixes, status; never the keys)."""
     from fti.serving.auth import list_keys
 
@@ -53,20 +52,20 @@ def list_() -> None:
             "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
             "active": k.active,
         }
-        for k in list_keys(state().project())
+        for k in list_keys(state().project(read_only=True))
     ]
 
-    def table(data: list[dict[str, Any]]) -> None:
-        from rich.console import Console
-        from rich.table import Table
-
-        t = Table("name", "role", "prefix", "created", "status")
-        for r in data:
-            status = "active" if r["active"] else "revoked"
-            t.add_row(r["name"], r["role"], r["prefix"] + "...", r["created_at"], status)
-        Console().print(t)
-
-    emit(rows, table=table)
+    print_rows(
+        rows,
+        [
+            Column("name", "name", 24),
+            Column("role", "role"),
+            Column("prefix", "prefix", fmt=lambda p: p + "..."),
+            Column("created_at", "created (UTC)"),
+            Column("active", "status", fmt=lambda a: "active" if a else "revoked"),
+        ],
+        fmt,
+    )
 
 
 @keys.command()

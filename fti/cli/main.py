@@ -16,7 +16,12 @@ from fti.cli._common import CliState
 # command name -> "module:attribute" of a click command or group
 COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     "info": ("fti.cli.info:info", "Show settings, backend URLs and what the project holds."),
-    "fg": ("fti.cli.fg:fg", "Feature groups: list, show, read."),
+    "fg": ("fti.cli.fg:fg", "Feature groups: list, show, read, commits, stats."),
+    "fv": ("fti.cli.fv:fv", "Feature views: list, show, training-datasets, delete."),
+    "deployments": (
+        "fti.cli.deployments:deployments",
+        "Model deployments: list, deploy, stop, start, delete, logs.",
+    ),
     "serve": ("fti.cli.serve:serve", "Run the model server (Open Inference Protocol) for the deployments."),
     "keys": ("fti.cli.keys:keys", "API keys with a role (reader, writer, admin): create, list, revoke."),
     "secrets": (

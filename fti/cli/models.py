@@ -7,7 +7,16 @@ from typing import Any
 
 import click
 
-from fti.cli._common import emit, handle_errors, json_option, parse_time, state
+from fti.cli._common import (
+    Column,
+    emit,
+    format_option,
+    handle_errors,
+    json_option,
+    parse_time,
+    print_rows,
+    state,
+)
 from fti.errors import ValidationError
 
 # METRIC[@SCOPE] OP TARGET; the scope may hold "=" (auc@category=travel>=0.8), so the metric part is
@@ -43,31 +52,24 @@ def _metrics_text(metrics: dict[str, float]) -> str:
 
 @models.command("list")
 @click.argument("name", required=False)
+@format_option
 @json_option
 @handle_errors
-def list_(name: str | None) -> None:
+def list_(name: str | None, fmt: str) -> None:
     """List model versions (of NAME only, when given)."""
-    data = [_row(mv) for mv in state().project().model_registry.list_models(name)]
-
-    def table(rows: list[dict[str, Any]]) -> None:
-        from rich.console import Console
-        from rich.table import Table
-
-        t = Table("name", "version", "flavor", "aliases", "metrics", "feature view", "run", "created at")
-        for r in rows:
-            t.add_row(
-                r["name"],
-                str(r["version"]),
-                r["flavor"],
-                ", ".join(r["aliases"]),
-                _metrics_text(r["metrics"]),
-                r["feature_view"] or "",
-                "" if r["run_id"] is None else str(r["run_id"]),
-                r["created_at"],
-            )
-        Console().print(t)
-
-    emit(data, table=table)
+    data = [_row(mv) for mv in state().project(read_only=True).model_registry.list_models(name)]
+    print_rows(
+        data,
+        [
+            Column("name", "name", 20),
+            Column("version", "version"),
+            Column("flavor", "flavor"),
+            Column("aliases", "aliases", 12),
+            Column("metrics", "metrics", 20, _metrics_text),
+            Column("created_at", "created (UTC)"),
+        ],
+        fmt,
+    )
 
 
 @models.command()
@@ -79,7 +81,7 @@ def list_(name: str | None) -> None:
 @handle_errors
 def show(ref: str, version: int | None) -> None:
     """Show one model version: REF is NAME (latest), NAME:VERSION or NAME@ALIAS."""
-    mr = state().project().model_registry
+    mr = state().project(read_only=True).model_registry
     mv = mr.get_model(ref, version=version)
     data = mv.to_dict()
     data["lineage"] = mv.lineage.to_dict()

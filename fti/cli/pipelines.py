@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+import threading
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from fti.cli._common import emit, handle_errors, json_option, state
+from fti.cli._common import Column, emit, format_option, handle_errors, json_option, print_rows, state
 from fti.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -64,26 +66,21 @@ def _summary(p: Pipeline) -> dict[str, Any]:
     }
 
 
-def _print_runs(rows: list[dict[str, Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    t = Table("id", "pipeline", "status", "trigger", "attempt", "window", "started", "seconds", "error")
-    for r in rows:
-        window = f"{r['start']} .. {r['end']}" if r["start"] else ""
-        seconds = "" if r["duration"] is None else f"{r['duration']:.1f}"
-        t.add_row(
-            str(r["id"]),
-            r["pipeline"],
-            r["status"],
-            r["trigger"],
-            str(r["attempt"]),
-            window,
-            r["started_at"] or "",
-            seconds,
-            (r["error"] or "")[:80],
-        )
-    Console().print(t)
+def _print_runs(rows: list[dict[str, Any]], fmt: str = "table") -> None:
+    print_rows(
+        rows,
+        [
+            Column("id", "id"),
+            Column("pipeline", "pipeline", 16),
+            Column("status", "status"),
+            Column("trigger", "trigger", 8),
+            Column("attempt", "try"),
+            Column("started_at", "started (UTC)"),
+            Column("duration", "seconds", fmt=lambda d: "" if d is None else f"{d:.1f}"),
+            Column("error", "error", 14),
+        ],
+        fmt,
+    )
 
 
 @pipelines.command()
@@ -117,31 +114,23 @@ def deploy(path: str, check_env: bool) -> None:
 
 
 @pipelines.command("list")
+@format_option
 @json_option
 @handle_errors
-def list_() -> None:
+def list_(fmt: str) -> None:
     """List the deployed pipelines."""
-    data = [_summary(p) for p in state().project().pipelines.list()]
-
-    def table(rows: list[dict[str, Any]]) -> None:
-        from rich.console import Console
-        from rich.table import Table
-
-        t = Table("name", "kind", "when", "next run", "paused", "retries", "timeout", "concurrency")
-        for r in rows:
-            t.add_row(
-                r["name"],
-                r["kind"],
-                r["when"],
-                r["next_run"] or "",
-                "yes" if r["paused"] else "no",
-                str(r["retries"]),
-                "" if r["timeout"] is None else f"{r['timeout']:g}s",
-                r["concurrency"],
-            )
-        Console().print(t)
-
-    emit(data, table=table)
+    data = [_summary(p) for p in state().project(read_only=True).pipelines.list()]
+    print_rows(
+        data,
+        [
+            Column("name", "name", 18),
+            Column("kind", "kind"),
+            Column("when", "when", 22),
+            Column("next_run", "next run (UTC)"),
+            Column("paused", "paused"),
+        ],
+        fmt,
+    )
 
 
 @pipelines.command()
@@ -150,7 +139,7 @@ def list_() -> None:
 @handle_errors
 def show(name: str) -> None:
     """Show a pipeline's definition and its latest runs."""
-    catalog = state().project().pipelines
+    catalog = state().project(read_only=True).pipelines
     data = catalog.get(name).to_dict()
     data["runs"] = [r.to_dict() for r in catalog.runs(name, limit=10)]
 
@@ -192,17 +181,52 @@ def _report(run: PipelineRun) -> None:
     emit(data, table=table)
 
 
-def _attempt(run: PipelineRun, allowed: int, delay: float | None) -> None:
-    """Progress of a run with retries, on stderr (stdout keeps the result, also for --json)."""
-    if allowed == 1:
-        return
-    window = f" window {run.window_start.isoformat()}" if run.window_start is not None else ""
-    line = f"{run.pipeline}{window}: attempt {run.attempt} of {allowed} {run.status} (run {run.id})"
-    if run.error:
-        line += f": {run.error}"
-    click.echo(line, err=True)
-    if delay is not None:
-        click.echo(f"retrying in {delay:.1f}s: attempt {run.attempt + 1} of {allowed}", err=True)
+HEARTBEAT_SECONDS = 15.0
+"""How often a line says that a run is still going, when no spinner shows it (output not a terminal)."""
+
+
+class _Lines:
+    """Progress of ``run`` and ``backfill`` on stderr (stdout keeps the result, also for --json):
+    a line when each attempt starts and ends, the retries, and while a run goes on without a
+    spinner on screen (output to a file or a CI log), a line every :data:`HEARTBEAT_SECONDS`."""
+
+    def __init__(self) -> None:
+        self._stop: threading.Event | None = None
+
+    @staticmethod
+    def _what(run: PipelineRun) -> str:
+        if run.window_start is not None and run.window_end is not None:
+            return f"{run.pipeline} window {run.window_start.isoformat()} to {run.window_end.isoformat()}"
+        return run.pipeline
+
+    def start(self, run: PipelineRun, allowed: int) -> None:
+        what = self._what(run)
+        attempt = f" (attempt {run.attempt} of {allowed})" if allowed > 1 else ""
+        click.echo(f"{what}: run {run.id} started{attempt}", err=True)
+        from fti import _progress
+
+        if not _progress.enabled():
+            self._stop = threading.Event()
+            threading.Thread(target=self._beat, args=(what, run.id, self._stop), daemon=True).start()
+
+    @staticmethod
+    def _beat(what: str, run_id: int, stop: threading.Event) -> None:
+        started = time.monotonic()
+        while not stop.wait(HEARTBEAT_SECONDS):
+            click.echo(f"{what}: run {run_id} still running ({time.monotonic() - started:.0f}s)", err=True)
+
+    def attempt(self, run: PipelineRun, allowed: int, delay: float | None) -> None:
+        if self._stop is not None:
+            self._stop.set()
+            self._stop = None
+        took = "" if run.duration is None else f" in {run.duration:.1f}s"
+        if allowed > 1:
+            line = f"{self._what(run)}: attempt {run.attempt} of {allowed} {run.status}{took} (run {run.id})"
+        else:
+            line = f"{self._what(run)}: run {run.id} {run.status}{took}"
+        click.echo(line + (f": {run.error}" if run.error else ""), err=True)
+        if delay is not None:
+            click.echo(f"retrying in {delay:.1f}s: attempt {run.attempt + 1} of {allowed}", err=True)
 
 
 no_retries_option = click.option(
@@ -224,7 +248,9 @@ def run(name: str, params: tuple[str, ...], start: str | None, end: str | None, 
     """Run pipeline NAME now, in a subprocess, and wait for the outcome (exit status 1 if it failed).
 
     A failed attempt is retried per the pipeline's retries and backoff (--no-retries: one attempt).
+    Progress goes to stderr: each attempt's start and outcome, and a line every 15 s while it runs.
     """
+    lines = _Lines()
     result = (
         state()
         .project()
@@ -234,7 +260,8 @@ def run(name: str, params: tuple[str, ...], start: str | None, end: str | None, 
             start=None if start is None else _parse_time(start, "--start"),
             end=None if end is None else _parse_time(end, "--end"),
             retries=not no_retries,
-            on_attempt=_attempt,
+            on_attempt=lines.attempt,
+            on_start=lines.start,
         )
     )
     _report(result)
@@ -245,12 +272,13 @@ def run(name: str, params: tuple[str, ...], start: str | None, end: str | None, 
 @pipelines.command()
 @click.argument("name", required=False)
 @click.option("--limit", "-n", type=int, default=20, show_default=True, help="Runs to show.")
+@format_option
 @json_option
 @handle_errors
-def runs(name: str | None, limit: int) -> None:
+def runs(name: str | None, limit: int, fmt: str) -> None:
     """List runs of pipeline NAME (or of all pipelines), newest first."""
-    data = [r.to_dict() for r in state().project().pipelines.runs(name, limit=limit)]
-    emit(data, table=_print_runs)
+    data = [r.to_dict() for r in state().project(read_only=True).pipelines.runs(name, limit=limit)]
+    _print_runs(data, fmt)
 
 
 @pipelines.command()
@@ -260,7 +288,7 @@ def runs(name: str | None, limit: int) -> None:
 @handle_errors
 def logs(run_id: int, stream: str) -> None:
     """Print the captured output of run RUN_ID."""
-    data = state().project().pipelines.logs(run_id)
+    data = state().project(read_only=True).pipelines.logs(run_id)
     if stream != "both":
         data = {stream: data[stream]}
 
@@ -310,8 +338,9 @@ def backfill(
     """Run NAME over [START, END) window by window, oldest first (exit status 1 if any failed).
 
     Each window is retried per the pipeline's retries before the next starts (--no-retries: one
-    attempt per window).
+    attempt per window). Progress goes to stderr, as for ``run``.
     """
+    lines = _Lines()
     results = (
         state()
         .project()
@@ -322,7 +351,8 @@ def backfill(
             step=step,
             params=_parse_params(params),
             retries=not no_retries,
-            on_attempt=_attempt,
+            on_attempt=lines.attempt,
+            on_start=lines.start,
         )
     )
     emit([r.to_dict() for r in results], table=_print_runs)

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from fti.cli._common import emit, handle_errors, json_option, state
+from fti.cli._common import Column, emit, format_option, handle_errors, json_option, print_rows, state
 
 
 @click.group()
@@ -16,32 +16,25 @@ def runs() -> None:
 
 @runs.command("list")
 @click.option("--name", default=None, help="Only runs with this name.")
+@format_option
 @json_option
 @handle_errors
-def list_(name: str | None) -> None:
+def list_(name: str | None, fmt: str) -> None:
     """List the project's training runs, newest first."""
     from fti.training.runs import list_runs
 
-    data = [r.record().to_dict(packages=False) for r in list_runs(state().project(), name)]
-
-    def table(rows: list[dict[str, Any]]) -> None:
-        from rich.console import Console
-        from rich.table import Table
-
-        t = Table("id", "name", "status", "started", "ended", "params", "metrics")
-        for r in rows:
-            t.add_row(
-                str(r["id"]),
-                r["name"],
-                r["status"],
-                r["start_time"],
-                r["end_time"] or "",
-                ", ".join(f"{k}={v}" for k, v in r["params"].items()),
-                ", ".join(f"{k}={v:.4g}" for k, v in r["metrics"].items()),
-            )
-        Console().print(t)
-
-    emit(data, table=table)
+    data = [r.record().to_dict(packages=False) for r in list_runs(state().project(read_only=True), name)]
+    print_rows(
+        data,
+        [
+            Column("id", "id"),
+            Column("name", "name", 18),
+            Column("status", "status"),
+            Column("start_time", "started (UTC)"),
+            Column("metrics", "metrics", 24, lambda m: ", ".join(f"{k}={v:.4g}" for k, v in m.items())),
+        ],
+        fmt,
+    )
 
 
 @runs.command()
@@ -52,7 +45,7 @@ def show(run_id: int) -> None:
     """Show a run: params, metric series, status, git commit, Python and packages."""
     from fti.training.runs import get_run
 
-    run = get_run(state().project(), run_id)
+    run = get_run(state().project(read_only=True), run_id)
     data = run.record().to_dict()
     data["metric_history"] = {
         key: [{"step": p.step, "value": p.value, "logged_at": p.logged_at.isoformat()} for p in points]

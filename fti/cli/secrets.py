@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 
 import click
 
-from fti.cli._common import emit, handle_errors, json_option, state
+from fti.cli._common import Column, emit, format_option, handle_errors, json_option, print_rows, state
 from fti.errors import ValidationError
 
 
@@ -50,22 +49,23 @@ def set_(name: str, from_env: str | None) -> None:
 
 
 @secrets.command("list")
+@format_option
 @json_option
 @handle_errors
-def list_() -> None:
+def list_(fmt: str) -> None:
     """List secrets: names, who set them and when (never values)."""
-    rows = [s.to_dict() for s in state().project().secrets.list()]
+    rows = [s.to_dict() for s in state().project(read_only=True).secrets.list()]
 
-    def table(data: list[dict[str, Any]]) -> None:
-        from rich.console import Console
-        from rich.table import Table
-
-        t = Table("name", "updated", "by", "created")
-        for r in data:  # to the second: the ISO strings' first 19 characters
-            t.add_row(r["name"], r["updated_at"][:19], r["updated_by"], r["created_at"][:19])
-        Console().print(t)
-
-    emit(rows, table=table)
+    print_rows(
+        rows,
+        [
+            Column("name", "name", 28),
+            Column("updated_at", "updated (UTC)"),
+            Column("updated_by", "by", 16),
+            Column("created_at", "created (UTC)"),
+        ],
+        fmt,
+    )
 
 
 @secrets.command()

@@ -86,7 +86,7 @@ def rm(kind: str, ref: str, tag: tuple[str, ...]) -> None:
 @handle_errors
 def list_(kind: str | None, ref: str | None) -> None:
     """Tags of the object KIND REF, or every tag in use with how many objects carry it."""
-    project = state().project()
+    project = state().project(read_only=True)
     if kind is not None:
         if ref is None:
             raise ValidationError(

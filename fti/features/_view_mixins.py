@@ -65,7 +65,13 @@ class NeighborsViewMixin:
         def query(self) -> Query: ...
 
         def get_feature_vectors(
-            self, entries: Any, passed_features: Any = ..., return_type: str = ..., allow_missing: bool = ...
+            self,
+            entry: Any = ...,
+            passed_features: Any = ...,
+            return_type: str = ...,
+            allow_missing: bool = ...,
+            *,
+            entries: Any = ...,
         ) -> Any: ...
 
     def find_neighbors(self, vector: Any, k: int = 10, filter: str | None = None) -> pd.DataFrame:
@@ -84,7 +90,7 @@ class NeighborsViewMixin:
             empty: pd.DataFrame = found[[*keys, "distance"]]
             return empty
         entries = found[keys].to_dict("records")
-        vectors = self.get_feature_vectors(entries, return_type="pandas", allow_missing=True)
+        vectors = self.get_feature_vectors(entries=entries, return_type="pandas", allow_missing=True)
         vectors = vectors.drop(columns=[c for c in keys if c in vectors.columns])
         out: pd.DataFrame = pd.concat([found[[*keys, "distance"]].reset_index(drop=True), vectors], axis=1)
         return out

@@ -197,14 +197,40 @@ def materialize(fg: FeatureGroup) -> int:
     offline = fg.project.backends.offline
     online = fg.project.backends.online
     version = offline.version(fg.table_name)
-    if version is None or online.applied_version(fg.table_name) == version:
+    applied = online.applied_version(fg.table_name)
+    if version is None or applied == version:
         embeddings.catch_up(fg)  # the index may lag alone (a crash between the two writes)
         return 0
-    latest = ingestion.latest_per_key(
-        offline.dataset(fg.table_name, version=version), fg.primary_key, fg.event_time
-    )
-    written = online.write(
-        fg.table_name, latest, key_columns=fg.primary_key, event_time=fg.event_time, version=version
-    )
+    if any(
+        c.metadata.get("operation") == DELETE
+        for c in offline.history(fg.table_name)
+        if applied is None or c.version > applied
+    ):  # rows were deleted since: the online rows of their keys must go too
+        written = rebuild_online(fg, version)
+    else:
+        latest = ingestion.latest_per_key(
+            offline.dataset(fg.table_name, version=version), fg.primary_key, fg.event_time
+        )
+        written = online.write(
+            fg.table_name, latest, key_columns=fg.primary_key, event_time=fg.event_time, version=version
+        )
     embeddings.catch_up(fg)
     return written
+
+
+DELETE = "delete_records"
+"""The operation of a commit that deleted rows (``fg.delete_records``)."""
+
+
+def rebuild_online(fg: FeatureGroup, version: int) -> int:
+    """Replace the group's online table by the latest row per key of offline ``version`` (after
+    rows were deleted); returns rows written. Lookups miss while it is rebuilt; a crash midway
+    leaves no applied version, so the next ``materialize`` rebuilds it again."""
+    online = fg.project.backends.online
+    latest = ingestion.latest_per_key(
+        fg.project.backends.offline.dataset(fg.table_name, version=version), fg.primary_key, fg.event_time
+    )
+    online.delete_table(fg.table_name)
+    return online.write(
+        fg.table_name, latest, key_columns=fg.primary_key, event_time=fg.event_time, version=version
+    )

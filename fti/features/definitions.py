@@ -6,6 +6,7 @@ so a rejected definition leaves nothing behind in the catalog.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,12 @@ from fti.types import Feature
 if TYPE_CHECKING:
     from fti.features.records import FeatureGroupMeta
 
+log = logging.getLogger("fti.features")
+
+
+EVENT_TIME_UNITS = ("s", "ms", "us", "ns")
+"""Units of integer event times: epoch seconds, milliseconds (Hopsworks'), micro- or nanoseconds."""
+
 
 def check_group(
     primary_key: Sequence[str],
@@ -24,12 +31,15 @@ def check_group(
     online_enabled: bool,
     features: Sequence[Feature] | None,
     expectation_suite: Any,
-) -> tuple[list[str], list[Feature] | None, dict[str, Any] | None]:
+    event_time_unit: str | None = None,
+) -> tuple[list[str], str | None, list[Feature] | None, dict[str, Any] | None]:
     """Check a feature group's definition before anything is stored.
 
+    Column names with upper-case letters are lower-cased, as Hopsworks does, with a note.
+
     Returns:
-        The primary key as a list, the declared features (or None) and the expectation suite as
-        stored in the catalog (or None).
+        The primary key as a list, the event-time column, the declared features (or None) and
+        the expectation suite as stored in the catalog (or None).
 
     Raises:
         ValidationError: which argument is wrong and why.
@@ -37,14 +47,40 @@ def check_group(
     pk = _check_primary_key(primary_key)
     if event_time is not None and (not isinstance(event_time, str) or not event_time):
         raise ValidationError(f"event_time must be a column name or None, got {event_time!r}")
+    lowered = [name for name in [*pk, *([event_time] if event_time else [])] if name != name.lower()]
+    if lowered:
+        log.warning(
+            "column name(s) %s have upper-case letters: fti lowers them, as Hopsworks does (%s)",
+            lowered,
+            ", ".join(name.lower() for name in lowered),
+        )
+        pk = [k.lower() for k in pk]
+        event_time = event_time.lower() if event_time else None
+    if event_time_unit is not None and event_time_unit not in EVENT_TIME_UNITS:
+        raise ValidationError(
+            f"event_time_unit must be one of {EVENT_TIME_UNITS} (epoch seconds, milliseconds, ...), "
+            f"got {event_time_unit!r}"
+        )
+    if event_time_unit is not None and event_time is None:
+        raise ValidationError("event_time_unit needs an event_time column")
     if event_time in pk:
         raise ValidationError(f"event_time {event_time!r} cannot also be a primary-key column")
     if not isinstance(online_enabled, bool):
         raise ValidationError(f"online_enabled must be True or False, got {online_enabled!r}")
+    if features is not None and not isinstance(features, str) and isinstance(features, Sequence):
+        upper = [f.name for f in features if isinstance(f, Feature) and f.name != f.name.lower()]
+        if upper:
+            log.warning(
+                "feature name(s) %s have upper-case letters: fti lowers them, as Hopsworks does", upper
+            )
+            features = [
+                Feature(f.name.lower(), f.dtype, f.description) if isinstance(f, Feature) else f
+                for f in features
+            ]
     declared = _check_features(features, pk, event_time)
     from fti.features.validation import suite_to_json
 
-    return pk, declared, suite_to_json(expectation_suite)
+    return pk, event_time, declared, suite_to_json(expectation_suite)
 
 
 def check_unchanged(
@@ -55,9 +91,11 @@ def check_unchanged(
     description: str | None,
     features: list[Feature] | None,
     suite: dict[str, Any] | None,
+    event_time_unit: str | None = None,
 ) -> None:
     """Raise AlreadyExistsError saying what differs when a ``get_or_create`` names an existing
-    group with another definition (the description, features and suite count when given)."""
+    group with another definition (the description, features, suite and event-time unit count
+    when given)."""
     name, version = existing.name, existing.version
     differences = [
         f"{field}: stored {stored!r}, given {given!r}"
@@ -69,6 +107,11 @@ def check_unchanged(
                 "description",
                 existing.description,
                 existing.description if description is None else description,
+            ),
+            (
+                "event_time_unit",
+                existing.event_time_unit,
+                existing.event_time_unit if event_time_unit is None else event_time_unit,
             ),
         )
         if stored != given
@@ -177,6 +220,11 @@ def check_view(
     on_labels = [k for k in transformations if k in labels]
     if on_labels:
         raise ValidationError(f"labels {on_labels} cannot be transformed; transformations apply to features")
+    if all(name in labels for name in dtypes):
+        raise ValidationError(
+            f"the view has no feature columns: every selected column ({list(dtypes)}) is a label; "
+            "select features too (fg.select_all() includes the primary-key and event-time columns)"
+        )
     specs = {feature: parse(spec, feature) for feature, spec in transformations.items()}
     functions, fields = on_demand_checks.check_definition(query, labels, on_demand, request_fields)
     plan = on_demand_checks.OnDemandPlan(functions, fields, query, labels, "the feature view")

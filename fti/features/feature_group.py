@@ -11,33 +11,28 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import BackendError, ConflictError, NotFoundError, SchemaError, ValidationError
 from fti.features import commit, records
 from fti.features._tagged import Tagged
-from fti.features.embeddings import EmbeddingsMixin, restore_vectors
+from fti.features.embeddings import EmbeddingsMixin
+from fti.features.group_edits import GroupEdits
+from fti.features.group_queries import GroupQueries
 from fti.features.ingestion import InsertResult
 from fti.features.records import CommitInfo, FeatureGroupMeta
 from fti.types import Feature, arrow_type, dtype_of
 
 if TYPE_CHECKING:
-    import pandas as pd
-    import polars as pl
-    import pyarrow as pa
-    import pyarrow.dataset as ds
-
     from fti.features._project import FeatureProject
-    from fti.features.query import Query
-    from fti.paging import Page
 
 __all__ = ["CommitInfo", "FeatureGroup", "FeatureGroupMeta", "InsertResult"]
 
 log = logging.getLogger("fti.features")
 
 
-class FeatureGroup(Tagged, EmbeddingsMixin):
+class FeatureGroup(Tagged, GroupQueries, GroupEdits, EmbeddingsMixin):
     """A feature group. Obtain one from ``project.feature_store``.
 
     Offline, every insert is one Delta Lake commit (time travel by version or timestamp). Online
@@ -77,6 +72,11 @@ class FeatureGroup(Tagged, EmbeddingsMixin):
         return [*self._meta.primary_key, *([self._meta.event_time] if self._meta.event_time else [])]
 
     @property
+    def event_time_unit(self) -> str | None:
+        """What integer event times count (``"ms"``: epoch milliseconds), or None (detected)."""
+        return self._meta.event_time_unit
+
+    @property
     def online_enabled(self) -> bool:
         return self._meta.online_enabled
 
@@ -104,6 +104,33 @@ class FeatureGroup(Tagged, EmbeddingsMixin):
     def __repr__(self) -> str:
         return f"FeatureGroup(name={self.name!r}, version={self.version})"
 
+    def _repr_html_(self) -> str:
+        """The group in a notebook: definition, latest commit and schema (one catalog read)."""
+        from fti._display import Card
+
+        latest = self.latest_commit_version()
+        card = Card("FeatureGroup", f"{self.name!r} version {self.version}")
+        card.fields = [
+            ("primary key", self.primary_key),
+            (
+                "event time",
+                self.event_time
+                and f"{self.event_time}" + (f" ({self.event_time_unit})" if self.event_time_unit else ""),
+            ),
+            ("online", self.online_enabled),
+            ("description", self.description),
+            ("latest commit", "none yet" if latest is None else latest),
+            ("created", self._meta.created_at),
+        ]
+        card.tables.append(
+            (
+                "features",
+                ["name", "dtype", "description"],
+                [[f.name, f.dtype, f.description] for f in self.features or []],
+            )
+        )
+        return card.html()
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description (for ``fti fg show --json`` and the UI)."""
         return {
@@ -122,12 +149,25 @@ class FeatureGroup(Tagged, EmbeddingsMixin):
 
     # --- writing --------------------------------------------------------------------------
     def insert(
-        self, df: Any, validation: str = "strict", *, write_mode: str = "upsert", statistics: bool = True
+        self,
+        df: Any,
+        validation: str = "strict",
+        *,
+        write_mode: str = "upsert",
+        statistics: bool = True,
+        operation: str | None = None,
+        overwrite: bool = False,
+        storage: str | None = None,
+        write_options: Mapping[str, Any] | None = None,
+        validation_options: Mapping[str, Any] | None = None,
+        wait: bool = True,
     ) -> InsertResult:
         """Validate ``df`` and commit it.
 
         Args:
             df: A pandas or polars DataFrame or a pyarrow Table with every feature of the group.
+                Column names with upper-case letters are lowered (as Hopsworks does); integer
+                event times are epoch times (see ``event_time_unit``).
             validation: ``"strict"`` rejects the whole insert when an expectation fails;
                 ``"warn"`` inserts and stores the report; ``"none"`` skips the suite.
             write_mode: ``"upsert"`` (default) replaces stored rows with the same primary key and
@@ -136,24 +176,39 @@ class FeatureGroup(Tagged, EmbeddingsMixin):
                 so a commit costs in proportion to the insert rather than to the table.
             statistics: Compute the table's statistics at this commit (a full scan). With False,
                 ``statistics(version)`` computes them on demand.
+            operation: Hopsworks' name of ``write_mode``: ``"upsert"`` or ``"insert"`` (append).
+            overwrite: Must be False (Hopsworks drops all rows first; with fti, delete them with
+                :meth:`delete_records` or create a new version).
+            storage: Must be None: fti writes the offline table and then the online store, which
+                is always derived from it.
+            write_options: Accepted for Hopsworks compatibility (``wait_for_job``,
+                ``start_offline_materialization``, ...): fti commits within the call.
+            validation_options: Hopsworks': ``{"run_validation": False}`` is ``validation="none"``.
+            wait: Accepted for Hopsworks compatibility: the insert is done when this returns.
 
         Returns:
             The new offline commit version, the row count and the validation outcome.
 
         Raises:
             SchemaError: missing, extra or incompatibly typed columns; naive timestamps.
-            ValidationError: empty data, null keys, duplicate keys within the insert.
+            ValidationError: empty data, null keys, duplicate keys within the insert, options
+                fti does not support.
             ExpectationError: an expectation failed under ``validation="strict"``.
         """
+        from fti import _progress
         from fti.features import ingestion
 
-        if write_mode not in ("upsert", "append"):
-            raise ValidationError(f"write_mode must be 'upsert' or 'append', got {write_mode!r}")
-        table, new_schema = ingestion.prepare(self, df)
-        status, report = ingestion.run_validation(self, table, validation)
-        result = commit.insert(
-            self, table, status, report, merge=write_mode == "upsert", with_statistics=statistics
+        validation, write_mode = ingestion.insert_options(
+            validation, write_mode, operation, overwrite, storage, write_options, validation_options, wait
         )
+        with _progress.task(f"{self.name}: checking the data", total=2, unit="steps") as bar:
+            table, new_schema = ingestion.prepare(self, df)
+            status, report = ingestion.run_validation(self, table, validation)
+            bar.step(f"{self.name}: committing {table.num_rows:,} rows")
+            result = commit.insert(
+                self, table, status, report, merge=write_mode == "upsert", with_statistics=statistics
+            )
+            bar.advance()
         if new_schema is not None:  # fixed by the first commit that succeeded, not by an attempt
             self._fix_schema(new_schema)
         return result
@@ -213,10 +268,13 @@ class FeatureGroup(Tagged, EmbeddingsMixin):
         status, _ = ingestion.run_validation(self, table, validation)
         if new_schema is not None:  # the later pieces must match the first one's schema
             self._meta = replace(self._meta, features=new_schema)
+        from fti import _progress
+
         try:
-            version, rows = commit.write_stream(
-                self, table, pieces, validation, merge=write_mode == "upsert", unique_keys=unique_keys
-            )
+            with _progress.task(f"{self.name}: writing a stream of pieces"):
+                version, rows = commit.write_stream(
+                    self, table, pieces, validation, merge=write_mode == "upsert", unique_keys=unique_keys
+                )
         except BaseException:
             if new_schema is not None:  # nothing was committed: the group has no schema yet
                 self._meta = replace(self._meta, features=None)
@@ -394,113 +452,7 @@ class FeatureGroup(Tagged, EmbeddingsMixin):
         backends.offline.delete(self.table_name)
         records.delete_feature_group(backends.catalog, self.id)
 
-    # --- queries (for feature views) -------------------------------------------------------
-    def select(self, features: Sequence[str]) -> Query:
-        """A query of ``features`` of this group (any columns, in order); see :class:`Query`."""
-        from fti.features.query import Query
-
-        return Query.select(self, features)
-
-    def select_all(self) -> Query:
-        """A query of every feature except the primary-key and event-time columns."""
-        from fti.features.query import Query
-
-        return Query.select_all(self)
-
-    def select_except(self, features: Sequence[str]) -> Query:
-        """Like :meth:`select_all`, without ``features``."""
-        from fti.features.query import Query
-
-        return Query.select_except(self, features)
-
-    # --- reading --------------------------------------------------------------------------
-    def _dataset(self, as_of: int | datetime | None) -> ds.Dataset | None:
-        if isinstance(as_of, datetime) and as_of.tzinfo is None:
-            raise ValidationError("as_of must be a tz-aware datetime, e.g. datetime(..., tzinfo=UTC)")
-        if (as_of is not None and not isinstance(as_of, (int, datetime))) or isinstance(as_of, bool):
-            raise ValidationError(f"as_of must be a commit version (int) or a datetime, got {as_of!r}")
-        try:
-            return self._project.backends.offline.dataset(self.table_name, version=as_of)
-        except NotFoundError as exc:
-            if as_of is None and self.latest_commit_version() is None:
-                return None
-            what = f"feature group {self.name!r} version {self.version}"
-            if "latest" in exc.details:
-                raise NotFoundError(
-                    f"{what} has no commit {as_of}: its commits are 0 to {exc.details['latest']} "
-                    f"(see fg.commits() or `fti fg show {self.name}`)"
-                ) from exc
-            if "first_commit_at" in exc.details:
-                assert isinstance(as_of, datetime)
-                raise NotFoundError(
-                    f"{what} has no commit at or before {as_of.isoformat()}: its first commit was at "
-                    f"{exc.details['first_commit_at']}"
-                ) from exc
-            if self.latest_commit_version() is None:
-                raise NotFoundError(f"{what} has no commit yet; insert data first") from exc
-            raise
-
-    def read_arrow(
-        self, as_of: int | datetime | None = None, columns: Sequence[str] | None = None
-    ) -> pa.Table:
-        """The group's rows at ``as_of`` (a commit version or a time; None = latest) as Arrow."""
-        import pyarrow as pa
-
-        cols = self._check_columns(columns)
-        dataset = self._dataset(as_of)
-        if dataset is None:
-            schema = pa.schema([pa.field(f.name, arrow_type(f.dtype)) for f in self.features or []])
-            empty = schema.empty_table()
-            return empty.select(cols) if cols else empty
-        try:
-            return restore_vectors(dataset.to_table(columns=cols), self.features)
-        except FileNotFoundError as exc:
-            if as_of is None:
-                raise
-            raise NotFoundError(
-                f"version {as_of!r} of feature group {self.name!r} can no longer be read: its files "
-                "were deleted by vacuum() (beyond the retention); read a newer version"
-            ) from exc
-
-    def read(self, as_of: int | datetime | None = None, columns: Sequence[str] | None = None) -> pd.DataFrame:
-        """The group's rows at ``as_of`` as a pandas DataFrame."""
-        frame: pd.DataFrame = self.read_arrow(as_of, columns).to_pandas()
-        return frame
-
-    def read_polars(
-        self, as_of: int | datetime | None = None, columns: Sequence[str] | None = None
-    ) -> pl.DataFrame:
-        """The group's rows at ``as_of`` as a polars DataFrame."""
-        import polars as pl
-
-        return pl.from_arrow(self.read_arrow(as_of, columns))  # type: ignore[return-value]
-
-    def read_page(
-        self, offset: int = 0, limit: int = 50, as_of: int | datetime | None = None
-    ) -> Page[dict[str, Any]]:
-        """Rows ``offset`` to ``offset + limit`` at ``as_of`` (in storage order) as dicts, and the
-        row count; reads only the files those rows are in (for browsing large groups)."""
-        from fti.paging import Page, check_page
-
-        offset, limit = check_page(offset, limit)
-        dataset = self._dataset(as_of)
-        if dataset is None:
-            return Page([], 0, offset, limit)
-        total = int(dataset.count_rows())  # from the Parquet footers
-        rows = dataset.head(offset + limit).slice(offset).to_pylist() if limit and offset < total else []
-        return Page(rows, total, offset, limit)
-
-    def _check_columns(self, columns: Sequence[str] | None) -> list[str] | None:
-        if columns is None:
-            return None
-        if isinstance(columns, str):
-            raise ValidationError("columns must be a list of names, not a string")
-        known = [f.name for f in self.features or []]
-        unknown = [c for c in columns if c not in known]
-        if unknown:
-            raise SchemaError(f"unknown column(s) {unknown} in feature group {self.name!r}; it has {known}")
-        return list(columns)
-
+    # --- history and statistics ---------------------------------------------------------
     def commits(self) -> list[CommitInfo]:
         """The commit history, oldest first: version, time, rows inserted, validation outcome."""
         try:

@@ -52,35 +52,91 @@ class FeatureStore:
         features: Sequence[Feature] | None = None,
         expectation_suite: Any = None,
         embedding_index: EmbeddingIndex | None = None,
+        event_time_unit: str | None = None,
     ) -> FeatureGroup:
         """Return the feature group ``name`` at ``version``, creating it if it does not exist.
 
         An existing group is returned only when the arguments given match it: the key, event
-        time and online flag always count; the description, features and expectation suite when
-        given (None: whatever is stored).
+        time and online flag always count; the description, features, expectation suite and
+        event-time unit when given (None: whatever is stored).
 
         Args:
             name: 1-63 lowercase letters, digits or ``_``.
             version: An integer >= 1. A changed definition needs a new version.
             primary_key: The column(s) identifying an entity; never null.
-            event_time: The column with the time each row's values became true (tz-aware), or
-                None for groups without history semantics.
+            event_time: The column with the time each row's values became true (tz-aware
+                timestamps, or integer epoch times, see ``event_time_unit``), or None for groups
+                without history semantics.
             online_enabled: Keep the latest row per key in the online store.
             description: Free text (default: empty for a new group).
             features: Declare the schema up front; otherwise the first insert fixes it.
             expectation_suite: A ``pandera.pandas.DataFrameSchema`` checked on every insert.
             embedding_index: ``fti.EmbeddingIndex(column, metric=...)`` on a ``vector[N]`` feature
                 of an online-enabled group: similarity search with ``fg.find_neighbors``.
+            event_time_unit: ``"s"``, ``"ms"`` (Hopsworks' epoch milliseconds), ``"us"`` or
+                ``"ns"``: inserted integer event times count these units since the epoch and are
+                stored as timestamps. Without it, integers are read by their magnitude, with a note.
 
         Raises:
             ValidationError: a bad name, version, key, event time, flag, feature list or suite.
             AlreadyExistsError: the version exists with a different definition; the message says
                 what differs and how to change it.
         """
+        return self._group(
+            name, version, primary_key, event_time, online_enabled, description, features,
+            expectation_suite, event_time_unit, embedding_index, exist_ok=True,
+        )  # fmt: skip
+
+    def create_feature_group(
+        self,
+        name: str,
+        version: int | None = None,
+        *,
+        primary_key: Sequence[str],
+        event_time: str | None = None,
+        online_enabled: bool = False,
+        description: str = "",
+        features: Sequence[Feature] | None = None,
+        expectation_suite: Any = None,
+        event_time_unit: str | None = None,
+        embedding_index: EmbeddingIndex | None = None,
+    ) -> FeatureGroup:
+        """Create the feature group ``name`` (Hopsworks' name): like
+        :meth:`get_or_create_feature_group`, but an existing version is an error.
+
+        Args:
+            version: An integer >= 1; None (Hopsworks' default) creates the version after the
+                newest one (1 for a new name).
+
+        Raises:
+            AlreadyExistsError: the version exists already (get it with ``get_feature_group``).
+        """
+        if version is None:
+            check_name(name, "feature group")
+        return self._group(
+            name, self._next_version(name) if version is None else version, primary_key, event_time, online_enabled,
+            description, features, expectation_suite, event_time_unit, embedding_index, exist_ok=False,
+        )  # fmt: skip
+
+    def _group(
+        self,
+        name: str,
+        version: int,
+        primary_key: Sequence[str],
+        event_time: str | None,
+        online_enabled: bool,
+        description: str | None,
+        features: Sequence[Feature] | None,
+        expectation_suite: Any,
+        event_time_unit: str | None,
+        embedding_index: EmbeddingIndex | None,
+        *,
+        exist_ok: bool,
+    ) -> FeatureGroup:
         check_name(name, "feature group")
         check_version(version, "feature group")
-        pk, declared, suite = definitions.check_group(
-            primary_key, event_time, online_enabled, features, expectation_suite
+        pk, event_time, declared, suite = definitions.check_group(
+            primary_key, event_time, online_enabled, features, expectation_suite, event_time_unit
         )
         if description is not None and not isinstance(description, str):
             raise ValidationError(f"description must be a string, got {description!r}")
@@ -94,8 +150,14 @@ class FeatureStore:
                 f"{existing.embedding_index}; create version {version + 1} for {index}"
             )
         if existing is not None:
+            if not exist_ok:
+                raise AlreadyExistsError(
+                    f"feature group {name!r} version {version} already exists; get it with "
+                    f"fs.get_feature_group({name!r}, {version}) or create version "
+                    f"{self._next_version(name)}"
+                )
             definitions.check_unchanged(
-                existing, pk, event_time, online_enabled, description, declared, suite
+                existing, pk, event_time, online_enabled, description, declared, suite, event_time_unit
             )
             return FeatureGroup(self._project, existing)
         values = {
@@ -103,6 +165,7 @@ class FeatureStore:
             "version": version,
             "primary_key": pk,
             "event_time": event_time,
+            "event_time_unit": event_time_unit,
             "online_enabled": online_enabled,
             "description": description or "",
             "features": None if declared is None else [f.to_dict() for f in declared],
@@ -110,11 +173,18 @@ class FeatureStore:
             "embedding_index": index,
             "table_name": f"{self._project.name}__{name}__v{version}",
         }
-        # False: created concurrently; the winner's row is returned
-        records.insert_feature_group(self._catalog, self._project.id, values)
+        # False: created concurrently; the winner's row is returned (create_*: an error)
+        created = records.insert_feature_group(self._catalog, self._project.id, values)
+        if not created and not exist_ok:
+            raise AlreadyExistsError(
+                f"feature group {name!r} version {version} was just created by another writer"
+            )
         found = records.find_feature_group(self._catalog, self._project.id, name, version)
         assert found is not None
         return FeatureGroup(self._project, found)
+
+    def _next_version(self, name: str) -> int:
+        return max((fg.version for fg in self.get_feature_groups(name)), default=0) + 1
 
     def get_feature_group(self, name: str, version: int | None = None) -> FeatureGroup:
         """The feature group ``name`` at ``version`` (None = the latest version)."""
@@ -127,6 +197,12 @@ class FeatureStore:
             what = f"feature group {name!r}" + (f" version {version}" if version else "")
             raise NotFoundError(f"{what} not found in project {self._project.name!r} ({hint})")
         return FeatureGroup(self._project, meta)
+
+    def get_feature_groups(self, name: str) -> list[FeatureGroup]:
+        """Every version of the feature group ``name``, oldest first (Hopsworks' name); an empty
+        list when there is none."""
+        check_name(name, "feature group")
+        return [g for g in self.list_feature_groups() if g.name == name]
 
     def list_feature_groups(self) -> list[FeatureGroup]:
         """Every feature group of the project, by name then version."""
@@ -186,6 +262,8 @@ class FeatureStore:
         description: str = "",
         on_demand: Sequence[Any] | None = None,
         request_fields: Sequence[str] | None = None,
+        transformation_functions: Any = None,
+        logging_enabled: bool | None = None,
     ) -> FeatureView:
         """Return the feature view ``name`` at ``version``, creating it if it does not exist.
 
@@ -201,25 +279,92 @@ class FeatureStore:
                 computing request-time features in training, batch and serving alike (see
                 :mod:`fti.features.on_demand`); recorded with their source hash.
             request_fields: Columns a serving request must send (never looked up online).
+            transformation_functions: Hopsworks' form of ``transformations``:
+                ``[label_encoder("category")]`` (see :mod:`fti.features.builtin_transformations`).
+            logging_enabled: Accepted for Hopsworks compatibility: ``fv.log(...)`` always works.
 
         Raises:
             SchemaError: a label or transformed feature is not in the query, or has the wrong dtype.
-            ValidationError: an unknown transformation name.
+            ValidationError: an unknown transformation name; no feature columns besides labels.
             AlreadyExistsError: the version exists with a different definition.
         """
+        return self._view_of(
+            name, version, query, labels, transformations, description, transformation_functions,
+            logging_enabled, on_demand, request_fields, exist_ok=True,
+        )  # fmt: skip
+
+    def create_feature_view(
+        self,
+        name: str,
+        version: int | None = None,
+        *,
+        query: Query,
+        labels: Sequence[str] = (),
+        transformations: Mapping[str, str] | None = None,
+        description: str = "",
+        transformation_functions: Any = None,
+        logging_enabled: bool | None = None,
+        on_demand: Sequence[Any] | None = None,
+        request_fields: Sequence[str] | None = None,
+    ) -> FeatureView:
+        """Create the feature view ``name`` (Hopsworks' name): like
+        :meth:`get_or_create_feature_view`, but an existing version is an error, and
+        ``version=None`` (Hopsworks' default) creates the version after the newest one.
+
+        Raises:
+            AlreadyExistsError: the version exists already (get it with ``get_feature_view``).
+        """
+        if version is None:
+            version = max((v.version for v in self.get_feature_views(name)), default=0) + 1
+        return self._view_of(
+            name, version, query, labels, transformations, description,
+            transformation_functions, logging_enabled, on_demand, request_fields, exist_ok=False,
+        )  # fmt: skip
+
+    def _view_of(
+        self,
+        name: str,
+        version: int,
+        query: Query,
+        labels: Sequence[str],
+        transformations: Mapping[str, str] | None,
+        description: str,
+        transformation_functions: Any,
+        logging_enabled: bool | None,
+        on_demand: Sequence[Any] | None,
+        request_fields: Sequence[str] | None,
+        *,
+        exist_ok: bool,
+    ) -> FeatureView:
+        from fti.features.builtin_transformations import to_specs
+
         check_name(name, "feature view")
         check_version(version, "feature view")
+        if logging_enabled is not None and not isinstance(logging_enabled, bool):
+            raise ValidationError(f"logging_enabled must be True or False, got {logging_enabled!r}")
+        functions = to_specs(transformation_functions)
+        if functions and transformations:
+            raise ValidationError("pass transformations or transformation_functions, not both")
         definition = definitions.check_view(
-            query, labels, transformations, description, on_demand, request_fields
+            query, labels, functions or transformations, description, on_demand, request_fields
         )
         existing = records.find_feature_view(self._catalog, self._project.id, name, version)
+        if existing is not None and not exist_ok:
+            raise AlreadyExistsError(
+                f"feature view {name!r} version {version} already exists; get it with "
+                f"fs.get_feature_view({name!r}, {version}) or create version {version + 1}"
+            )
         if existing is None:
             # False: created concurrently; compared with the winner's below
-            records.insert_feature_view(
+            created = records.insert_feature_view(
                 self._catalog,
                 self._project.id,
                 {"name": name, "version": version, "description": description, **definition},
             )
+            if not created and not exist_ok:
+                raise AlreadyExistsError(
+                    f"feature view {name!r} version {version} was just created by another writer"
+                )
             existing = records.find_feature_view(self._catalog, self._project.id, name, version)
             assert existing is not None
         stored = {
@@ -239,6 +384,13 @@ class FeatureStore:
 
         return FeatureView(self._project, existing, query)
 
+    def get_transformation_function(self, name: str, version: int | None = None) -> Any:
+        """The built-in transformation ``name`` (Hopsworks' older form:
+        ``transformation_functions={"category": fs.get_transformation_function(name="label_encoder")}``)."""
+        from fti.features.builtin_transformations import get_transformation_function
+
+        return get_transformation_function(name, version)
+
     def get_feature_view(self, name: str, version: int | None = None) -> FeatureView:
         """The feature view ``name`` at ``version`` (None = the latest version)."""
         check_name(name, "feature view")
@@ -250,6 +402,11 @@ class FeatureStore:
             what = f"feature view {name!r}" + (f" version {version}" if version else "")
             raise NotFoundError(f"{what} not found in project {self._project.name!r} ({hint})")
         return self._view(meta)
+
+    def get_feature_views(self, name: str) -> list[FeatureView]:
+        """Every version of the feature view ``name``, oldest first (Hopsworks' name)."""
+        check_name(name, "feature view")
+        return [self._view(m) for m in records.list_feature_views(self._catalog, self._project.id, name)]
 
     def list_feature_views(self) -> list[FeatureView]:
         """Every feature view of the project, by name then version."""

@@ -10,16 +10,17 @@ feature vectors (:class:`~fti.features.vectors.FeatureViewServing`) pass through
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from fti.errors import ValidationError
+from fti.errors import NotFoundError, ValidationError
 from fti.features._tagged import Tagged
 from fti.features._view_mixins import NeighborsViewMixin, OnDemandViewMixin
-from fti.features.batch_data import BATCH_RETURN_TYPES, DEFAULT_BATCH_ROWS
+from fti.features.batch_data import BATCH_RETURN_TYPES, DEFAULT_BATCH_ROWS, BatchScoring
 from fti.features.records import FeatureViewMeta
+from fti.features.view_logging import FeatureLogging
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["BATCH_RETURN_TYPES", "DEFAULT_BATCH_ROWS", "FeatureView", "FeatureViewMeta"]
 
 
-class FeatureView(Tagged, OnDemandViewMixin, NeighborsViewMixin):
+class FeatureView(Tagged, BatchScoring, FeatureLogging, OnDemandViewMixin, NeighborsViewMixin):
     """A feature view. Obtain one from ``project.feature_store.get_or_create_feature_view``."""
 
     _tag_kind = "feature_view"
@@ -123,6 +124,38 @@ class FeatureView(Tagged, OnDemandViewMixin, NeighborsViewMixin):
     def __repr__(self) -> str:
         return f"FeatureView(name={self.name!r}, version={self.version})"
 
+    def _repr_html_(self) -> str:
+        """The view in a notebook: its query, labels, features and training datasets."""
+        from fti._display import Card
+
+        parts = self._meta.query["parts"]
+        joins = [
+            f"{p['group']}:{p['version']} on {', '.join(p.get('left_on') or p['on'])}" for p in parts[1:]
+        ]
+        card = Card("FeatureView", f"{self.name!r} version {self.version}")
+        card.fields = [
+            ("spine", f"{parts[0]['group']}:{parts[0]['version']}"),
+            ("joins", joins or "none"),
+            ("filter", "yes" if self._meta.query.get("filter") else "none"),
+            ("labels", self.labels),
+            ("description", self.description),
+            ("training datasets", self.training_dataset_versions() or "none yet"),
+            ("created", self._meta.created_at),
+        ]
+        try:
+            inputs = self._inputs
+        except NotFoundError as exc:  # a group it reads was deleted: show what is known
+            card.fields.append(("problem", exc.message))
+            inputs = []
+        card.tables.append(
+            (
+                "features",
+                ["name", "dtype", "transformation"],
+                [[name, dtype, self._meta.transformations.get(name, "")] for name, dtype in inputs],
+            )
+        )
+        return card.html()
+
     def models(self) -> list[ModelVersion]:
         """Model versions trained from this feature view (lineage, the other direction)."""
         return self._project.model_registry.list_models(feature_view=self)
@@ -138,10 +171,16 @@ class FeatureView(Tagged, OnDemandViewMixin, NeighborsViewMixin):
             "transformations": self.transformations,
             "on_demand": self.on_demand,
             "request_fields": self.request_fields,
-            "primary_key": self.primary_key,
+            "primary_key": self._primary_key_or_none(),
             "created_at": self._meta.created_at.isoformat(),
             "training_dataset_versions": self.training_dataset_versions(),
         }
+
+    def _primary_key_or_none(self) -> list[str] | None:
+        try:
+            return self.primary_key
+        except NotFoundError:  # a group it reads was deleted: the view can still be listed
+            return None
 
     # --- schema ---------------------------------------------------------------------------
     def feature_names(
@@ -181,6 +220,37 @@ class FeatureView(Tagged, OnDemandViewMixin, NeighborsViewMixin):
         from fti.features import training_data
 
         return training_data.get(self, version)
+
+    def delete_training_dataset(self, training_dataset_version: int, *, force: bool = False) -> None:
+        """Delete one training-dataset version: its rows and its record (Hopsworks' name).
+
+        Raises:
+            NotFoundError: no such version.
+            ConflictError: a model version was trained on it (``force=True`` deletes it anyway).
+        """
+        from fti.features import training_data
+
+        training_data.delete(self, training_dataset_version, force=force)
+        self._transformers.pop(training_dataset_version, None)
+        if self._serving is not None and self._serving.training_dataset_version == training_dataset_version:
+            self._serving, self._serving_pinned = None, False
+        if self._batch_version == training_dataset_version:
+            self._batch_version = None
+        if self.last_training_dataset_version == training_dataset_version:
+            self.last_training_dataset_version = None
+
+    def delete_all_training_datasets(self, *, force: bool = False) -> None:
+        """Delete every training-dataset version of the view (see :meth:`delete_training_dataset`);
+        nothing is deleted when one of them is refused."""
+        from fti.features import training_data
+
+        versions = self.training_dataset_versions()
+        if not force:
+            used = sorted(v for v in {m.training_dataset_version for m in self.models()} if v in versions)
+            if used:
+                training_data.delete(self, used[0], force=False)  # raises the ConflictError
+        for version in versions:
+            self.delete_training_dataset(version, force=force)
 
     def create_training_data(
         self,
@@ -311,9 +381,12 @@ class FeatureView(Tagged, OnDemandViewMixin, NeighborsViewMixin):
         training_data.check_time_range(start_time, end_time, self.query.spine)
         if not isinstance(description, str):
             raise ValidationError(f"description must be a string, got {description!r}")
-        record, table = training_data.create(
-            self, start_time=start_time, end_time=end_time, description=description, split=split
-        )
+        from fti import _progress
+
+        with _progress.task(f"{self.name}: training data (join, split, fit, write)"):
+            record, table = training_data.create(
+                self, start_time=start_time, end_time=end_time, description=description, split=split
+            )
         self.last_training_dataset_version = record.version
         self._transformers[record.version] = self._build_transformer(record.transformation_stats)
         if not self._serving_pinned:  # "the latest version" just changed
@@ -359,81 +432,6 @@ class FeatureView(Tagged, OnDemandViewMixin, NeighborsViewMixin):
             return self._serving.training_dataset_version
         versions = self.training_dataset_versions()
         return versions[-1] if versions else None
-
-    # --- batch data -----------------------------------------------------------------------
-    def get_batch_data(
-        self,
-        start_time: datetime | None = None,
-        end_time: datetime | None = None,
-        *,
-        with_keys: bool = False,
-        return_type: str = "pandas",
-        training_dataset_version: int | None = None,
-        order: bool = True,
-    ) -> Any:
-        """Transformed features of the spine rows in ``[start_time, end_time)``, for batch inference.
-
-        Uses the latest data of every group, joined point-in-time correctly, and the fitted
-        statistics of ``training_dataset_version`` (default: the serving version, see
-        :meth:`init_serving`). Labels are not included.
-
-        Args:
-            with_keys: Also return the spine's primary key and event-time columns (first).
-            return_type: ``"pandas"``, ``"arrow"`` or ``"polars"``.
-            order: Sort rows by spine event time, then key. ``False`` returns them in the query
-                engine's order, which saves the sort (about 30% of the join time at 1M rows).
-        """
-        from fti.features import batch_data
-
-        return batch_data.get_batch_data(
-            self,
-            start_time,
-            end_time,
-            with_keys=with_keys,
-            return_type=return_type,
-            training_dataset_version=training_dataset_version,
-            order=order,
-        )
-
-    def iter_batch_data(
-        self,
-        start_time: datetime | None = None,
-        end_time: datetime | None = None,
-        *,
-        batch_rows: int = DEFAULT_BATCH_ROWS,
-        with_keys: bool = False,
-        training_dataset_version: int | None = None,
-        threads: int | None = None,
-        memory_limit: str | None = None,
-    ) -> Iterator[pa.Table]:
-        """The rows of :meth:`get_batch_data` (``order=False``) as a stream of Arrow tables.
-
-        The join runs once and is read incrementally (memory holds about one batch); each batch
-        passes through the same transformer as :meth:`get_batch_data`. Inputs are validated now.
-
-        Args:
-            batch_rows: Rows per yielded table (every table but the last has exactly this many).
-            with_keys: Also return the spine's primary key and event-time columns (first).
-            training_dataset_version: Whose fitted statistics to use (default: serving version).
-            threads: DuckDB worker threads (default: one per core).
-            memory_limit: DuckDB memory limit such as ``"512MB"`` (default: DuckDB's).
-
-        Raises:
-            ValidationError: bad ``batch_rows`` or time range.
-            NotFoundError: unknown training dataset version.
-        """
-        from fti.features import batch_data
-
-        return batch_data.iter_batch_data(
-            self,
-            start_time,
-            end_time,
-            batch_rows=batch_rows,
-            with_keys=with_keys,
-            training_dataset_version=training_dataset_version,
-            threads=threads,
-            memory_limit=memory_limit,
-        )
 
     # --- online feature vectors -------------------------------------------------------------
     def serving(self, training_dataset_version: int | None = None) -> FeatureViewServing:
@@ -485,15 +483,16 @@ class FeatureView(Tagged, OnDemandViewMixin, NeighborsViewMixin):
 
     def get_feature_vectors(
         self,
-        entries: Sequence[Mapping[str, Any]],
+        entry: Sequence[Mapping[str, Any]] | None = None,
         passed_features: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
         return_type: str = "list",
         allow_missing: bool = False,
+        *,
+        entries: Sequence[Mapping[str, Any]] | None = None,
     ) -> Any:
-        """Transformed vectors of many entities: one online read per feature group for all of them.
-
-        See :meth:`FeatureViewServing.get_feature_vectors
+        """Transformed vectors of many entities (``entry``, Hopsworks' name, or ``entries``): one
+        online read per feature group for all of them. See :meth:`FeatureViewServing.get_feature_vectors
         <fti.features.vectors.FeatureViewServing.get_feature_vectors>`.
         """
-        serving = self._current_serving()
-        return serving.get_feature_vectors(entries, passed_features, return_type, allow_missing)
+        rows: Any = entries if entry is None else entry  # None: FeatureViewServing says what to pass
+        return self._current_serving().get_feature_vectors(rows, passed_features, return_type, allow_missing)

@@ -7,6 +7,8 @@ latest-row-per-key selection the online store is fed with.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +23,8 @@ from fti.types import Feature, arrow_type, dtype_of, vector_dim
 
 if TYPE_CHECKING:
     from fti.features.feature_group import FeatureGroup
+
+log = logging.getLogger("fti.features")
 
 __all__ = ["CommitInfo", "InsertResult", "latest_per_key", "prepare", "run_validation"]
 
@@ -41,6 +45,45 @@ class InsertResult:
     online_rows: int = 0
 
 
+def insert_options(
+    validation: str,
+    write_mode: str,
+    operation: str | None,
+    overwrite: bool,
+    storage: str | None,
+    write_options: Any,
+    validation_options: Any,
+    wait: bool,
+) -> tuple[str, str]:
+    """The ``validation`` and ``write_mode`` of an insert given fti's and Hopsworks' arguments
+    (see :meth:`FeatureGroup.insert <fti.features.feature_group.FeatureGroup.insert>`)."""
+    if operation is not None:
+        modes = {"upsert": "upsert", "insert": "append"}
+        if operation not in modes:
+            raise ValidationError(f"operation must be 'upsert' or 'insert', got {operation!r}")
+        write_mode = modes[operation]
+    if write_mode not in ("upsert", "append"):
+        raise ValidationError(f"write_mode must be 'upsert' or 'append', got {write_mode!r}")
+    if overwrite is not False:
+        raise ValidationError(
+            "overwrite=True is not supported: delete the rows first with fg.delete_records(keys), "
+            "or create a new version of the feature group for a new data set"
+        )
+    if storage is not None:
+        raise ValidationError(
+            f"storage={storage!r} is not supported: fti commits the offline table and derives the "
+            "online store from it in the same call; omit storage"
+        )
+    for label, value in (("write_options", write_options), ("validation_options", validation_options)):
+        if value is not None and not isinstance(value, Mapping):
+            raise ValidationError(f"{label} must be a dict, got {value!r}")
+    if not isinstance(wait, bool):
+        raise ValidationError(f"wait must be True or False, got {wait!r}")
+    if validation_options and validation_options.get("run_validation") is False:
+        validation = "none"
+    return validation, write_mode
+
+
 def prepare(
     fg: FeatureGroup, data: Any, *, check_unique: bool = True
 ) -> tuple[pa.Table, list[Feature] | None]:
@@ -53,6 +96,9 @@ def prepare(
     table = to_arrow(data, what=f"data for feature group {fg.name!r}")
     if table.num_rows == 0:
         raise ValidationError(f"cannot insert an empty dataframe into feature group {fg.name!r}")
+    table = lower_case(fg, table)
+    if fg.event_time and fg.event_time in table.column_names:
+        table = epoch_event_times(fg, table)
     missing_keys = [k for k in fg.primary_key if k not in table.column_names]
     if missing_keys:
         raise SchemaError(
@@ -77,8 +123,74 @@ def prepare(
         )
     _check_not_null(fg, table)
     if check_unique:
-        _check_unique(fg, table)
+        table = _check_unique(fg, table)
     return table, new_schema
+
+
+def lower_case(fg: FeatureGroup, table: pa.Table) -> pa.Table:
+    """Column names with upper-case letters lowered, as Hopsworks does (with a note), unless the
+    group stores them that way; a name whose lowered form is taken is left for the checks."""
+    names = table.column_names
+    if all(name == name.lower() for name in names):
+        return table
+    check_column_names(names, what=f"data for feature group {fg.name!r}")  # 'A' and 'a': an error
+    stored = None if fg.features is None else {f.name for f in fg.features}
+    renamed = [
+        name
+        for name in names
+        if name != name.lower()
+        and (stored is None or (name not in stored and name.lower() in stored))
+        and name.lower() not in names
+    ]
+    if not renamed:
+        return table
+    log.warning(
+        "column name(s) %s of the data for feature group %r have upper-case letters: stored "
+        "lower-cased, as Hopsworks does",
+        renamed,
+        fg.name,
+    )
+    return table.rename_columns([name.lower() if name in renamed else name for name in names])
+
+
+# Epoch times of 1973 to 5138 in each unit: the bands do not overlap, so the magnitude tells the unit.
+_EPOCH_BANDS = (("s", 1e8, 1e11), ("ms", 1e11, 1e14), ("us", 1e14, 1e17), ("ns", 1e17, 1e20))
+
+
+def epoch_event_times(fg: FeatureGroup, table: pa.Table) -> pa.Table:
+    """An integer event-time column as timestamps: epoch times in the group's ``event_time_unit``,
+    or in the unit their magnitude shows (with a note), else a SchemaError saying what to pass."""
+    name = str(fg.event_time)
+    column = table.column(name)
+    if not pa.types.is_integer(column.type):
+        return table
+    unit = fg.event_time_unit
+    if unit is None:
+        extent = pc.min_max(column)
+        low, high = extent["min"].as_py(), extent["max"].as_py()
+        if low is None:  # only nulls: the null check names them
+            return table
+        found = {
+            band for band, start, end in _EPOCH_BANDS for value in (low, high) if start <= abs(value) < end
+        }
+        if len(found) != 1 or low < 0:
+            raise SchemaError(
+                f"event time column {name!r} of {fg.name!r} holds integers ({low} to {high}) whose "
+                "unit fti cannot tell: create the group with "
+                "event_time_unit='ms' (epoch milliseconds, as Hopsworks uses), 's', 'us' or 'ns', "
+                "or insert tz-aware timestamps"
+            )
+        unit = found.pop()
+        log.warning(
+            "event time column %r of %r holds integers: read as epoch %s by their magnitude; pass "
+            "event_time_unit=%r to the feature group to say so",
+            name,
+            fg.name,
+            {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}[unit],
+            unit,
+        )
+    times = pc.cast(column.cast(pa.int64()), pa.timestamp(unit, tz="UTC"))
+    return table.set_column(table.column_names.index(name), name, times)
 
 
 def _conform(fg: FeatureGroup, table: pa.Table) -> pa.Table:
@@ -173,21 +285,46 @@ def _check_not_null(fg: FeatureGroup, table: pa.Table) -> None:
 ARROW_UNIQUE_MAX_ROWS = 500_000
 
 
-def _check_unique(fg: FeatureGroup, table: pa.Table) -> None:
-    keys = fg.key_columns
-    if table.num_rows <= ARROW_UNIQUE_MAX_ROWS:
-        groups, examples = _duplicates_arrow(table, keys)
-    else:
-        groups, examples = _duplicates_duckdb(table, keys)
+def _check_unique(fg: FeatureGroup, table: pa.Table) -> pa.Table:
+    """``table`` with one row per key: rows repeated whole are kept once (Hopsworks' upsert
+    combines them too), with a note; keys repeated with different values are an error."""
+    groups, examples = _duplicates(fg, table)
     if groups:
+        deduplicated = _without_repeated_rows(table)
+        if deduplicated is not None and not _duplicates(fg, deduplicated)[0]:
+            log.warning(
+                "%d row(s) of the data for feature group %r repeat an earlier row exactly: each "
+                "is stored once",
+                table.num_rows - deduplicated.num_rows,
+                fg.name,
+            )
+            return deduplicated
+        keys = fg.key_columns
         shown = [
             {k: (str(v) if k == fg.event_time else v) for k, v in zip(keys, e, strict=True)} for e in examples
         ]
         what = "(primary key, event time)" if fg.event_time else "primary key"
         raise ValidationError(
-            f"{groups} duplicate {what} value(s) in one insert into {fg.name!r}, e.g. "
-            f"{shown}; keep one row per {what}"
+            f"{groups} duplicate {what} value(s) with different values in one insert into "
+            f"{fg.name!r}, e.g. {shown}; keep one row per {what}"
         )
+    return table
+
+
+def _duplicates(fg: FeatureGroup, table: pa.Table) -> tuple[int, list[tuple[Any, ...]]]:
+    if table.num_rows <= ARROW_UNIQUE_MAX_ROWS:
+        return _duplicates_arrow(table, fg.key_columns)
+    return _duplicates_duckdb(table, fg.key_columns)
+
+
+def _without_repeated_rows(table: pa.Table) -> pa.Table | None:
+    """``table`` with each row that repeats an earlier one whole left out (order kept), or None
+    when its columns cannot be compared (nested values)."""
+    if any(pa.types.is_nested(f.type) for f in table.schema):
+        return None
+    frame = table.to_pandas()
+    kept = ~frame.duplicated(keep="first").to_numpy()
+    return table.filter(pa.array(kept))
 
 
 def _duplicates_arrow(table: pa.Table, keys: list[str]) -> tuple[int, list[tuple[Any, ...]]]:

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 SPINE = "s"
 RANK = "__fti_spine_rank"
-"""With ``order``, the spine source carries each row's rank by (event time, primary key)."""
+"""With ``order``, the spine source carries each row's rank: by (event time, primary key), or for a
+spine without event time its position in the spine source (the order the rows were written)."""
 
 
 def source_name(index: int) -> str:
@@ -44,7 +45,8 @@ def build_sql(
 
     The result has the spine's primary key and event time first, then every selected column
     under its output name. Sources are registered as :func:`source_name` ``(i)``. With
-    ``order``, rows come sorted by spine event time then primary key (deterministic output);
+    ``order``, rows come sorted by spine event time then primary key, or for a spine without event
+    time in the order its rows were written (deterministic output);
     the spine source must then hold that rank in a :data:`RANK` column (see :func:`run`).
     ``start_time`` is inclusive and ``end_time`` exclusive, both on the spine's event time.
     """
@@ -68,30 +70,45 @@ def build_sql(
             value = f"CASE WHEN {age} <= {limit} THEN {value} END"
         select.append(f"{value} AS {q(column.name)}")
 
+    filtered = filter_columns(query)
     for index, part in enumerate(query.parts[1:], start=1):
         alias = f"j{index}"
         group = part.group
         needed = list(
-            dict.fromkeys([*part.on, *([group.event_time] if group.event_time else []), *part.features])
+            dict.fromkeys(
+                [
+                    *part.on,
+                    *([group.event_time] if group.event_time else []),
+                    *part.features,
+                    *filtered.get(index, []),
+                ]
+            )
         )
         cols = ", ".join(q(c) for c in needed)
-        condition = " AND ".join(f"{SPINE}.{q(k)} = {alias}.{q(k)}" for k in part.on)
+        condition = " AND ".join(
+            f"{SPINE}.{q(left)} = {alias}.{q(k)}" for left, k in zip(part.spine_on, part.on, strict=True)
+        )
+        kind = "" if part.join_type == "inner" else "LEFT "
         if group.event_time is not None and spine_ts is not None:
             source = f"(SELECT {cols} FROM {source_name(index)})"
             condition += f" AND {SPINE}.{q(spine_ts)} >= {alias}.{q(group.event_time)}"
-            joins.append(f"ASOF LEFT JOIN {source} AS {alias} ON {condition}")
+            joins.append(f"ASOF {kind}JOIN {source} AS {alias} ON {condition}")
         elif group.event_time is not None:  # no spine time: the latest row per key
             partition = ", ".join(q(k) for k in part.on)
             source = (
                 f"(SELECT {cols} FROM {source_name(index)} QUALIFY row_number() OVER "
                 f"(PARTITION BY {partition} ORDER BY {q(group.event_time)} DESC) = 1)"
             )
-            joins.append(f"LEFT JOIN {source} AS {alias} ON {condition}")
+            joins.append(f"{kind}JOIN {source} AS {alias} ON {condition}")
         else:
-            joins.append(f"LEFT JOIN (SELECT {cols} FROM {source_name(index)}) AS {alias} ON {condition}")
+            joins.append(f"{kind}JOIN (SELECT {cols} FROM {source_name(index)}) AS {alias} ON {condition}")
 
     where: list[str] = []
     params: list[Any] = []
+    if query.condition is not None:
+        clause, values = query.condition.sql(lambda name, version: _alias(query, name, version))
+        where.append(clause)
+        params.extend(values)
     if start_time is not None:
         assert spine_ts is not None
         where.append(f"{SPINE}.{q(spine_ts)} >= ?")
@@ -106,6 +123,27 @@ def build_sql(
     if order:
         sql += f" ORDER BY {SPINE}.{q(RANK)}"
     return sql, params
+
+
+def _alias(query: Query, group: str, version: int) -> str:
+    """The SQL alias of the first part of ``query`` reading ``group`` at ``version``."""
+    for index, part in enumerate(query.parts):
+        if (part.group.name, part.group.version) == (group, version):
+            return SPINE if index == 0 else f"j{index}"
+    raise AssertionError(f"{group} v{version} is not in the query")  # Query.filter checked it
+
+
+def filter_columns(query: Query) -> dict[int, list[str]]:
+    """The columns the query's filter reads, by part index (to load them with each source)."""
+    found: dict[int, list[str]] = {}
+    if query.condition is None:
+        return found
+    for group, version, column in query.condition.columns():
+        index = next(
+            i for i, p in enumerate(query.parts) if (p.group.name, p.group.version) == (group, version)
+        )
+        found.setdefault(index, []).append(column)
+    return found
 
 
 def _order_keys(query: Query) -> list[str]:
@@ -136,9 +174,12 @@ def run(
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        indices = pc.sort_indices(spine, sort_keys=[(k, "ascending") for k in _order_keys(query)])
-        rank = np.empty(spine.num_rows, dtype=np.int64)
-        rank[indices.to_numpy()] = np.arange(spine.num_rows, dtype=np.int64)
+        if query.spine.event_time is None:  # the order the rows were written, the newest last
+            rank = np.arange(spine.num_rows, dtype=np.int64)
+        else:
+            indices = pc.sort_indices(spine, sort_keys=[(k, "ascending") for k in _order_keys(query)])
+            rank = np.empty(spine.num_rows, dtype=np.int64)
+            rank[indices.to_numpy()] = np.arange(spine.num_rows, dtype=np.int64)
         spine = spine.append_column(RANK, pa.array(rank))
     con = connect()
     try:
@@ -173,7 +214,7 @@ def stream(
     """
     from fti._duckdb import connect
 
-    if len(query.parts) == 1:  # no join: the spine's filtered, projected scan is the result
+    if len(query.parts) == 1 and query.condition is None:  # the spine's projected scan is the result
         reader = _spine_reader(query, sources[0], start_time, end_time, batch_rows)
         yield from _rebatch((_project_spine(query, batch) for batch in reader), batch_rows)
         return
@@ -260,5 +301,6 @@ def _spine_reader(
 def _spine_columns(query: Query) -> list[str]:
     """The spine columns a join needs."""
     needed = [*query.key_columns(), *(c.column for c in query.columns() if c.part == 0)]
-    needed += [k for part in query.parts[1:] for k in part.on]
+    needed += [k for part in query.parts[1:] for k in part.spine_on]
+    needed += filter_columns(query).get(0, [])
     return list(dict.fromkeys(needed))

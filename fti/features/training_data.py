@@ -234,6 +234,26 @@ def delete_view(fv: FeatureView) -> None:
     records.delete_feature_view(fv.project.backends.catalog, fv.id)
 
 
+def delete(fv: FeatureView, version: int, *, force: bool) -> None:
+    """Delete training-dataset ``version`` of ``fv``: its rows, then its record. Refused while a
+    model version was trained on it, unless ``force``."""
+    from fti.errors import ConflictError
+
+    if not isinstance(force, bool):
+        raise ValidationError(f"force must be True or False, got {force!r}")
+    record = get(fv, version)
+    models = [m for m in fv.models() if m.training_dataset_version == version]
+    if models and not force:
+        names = ", ".join(f"{m.name}:{m.version}" for m in models)
+        raise ConflictError(
+            f"training dataset version {version} of feature view {fv.name!r} was used to train "
+            f"model version(s) {names}; delete them first, or pass force=True (their lineage keeps "
+            "the version number, but they cannot be served with enrichment any more)"
+        )
+    fv.project.backends.offline.delete(record.table_name)
+    records.delete_training_dataset(fv.project.backends.catalog, fv.id, version)
+
+
 def get(fv: FeatureView, version: int) -> TrainingDataset:
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ValidationError(f"training dataset version must be an integer >= 1, got {version!r}")

@@ -45,10 +45,15 @@ def suite_to_json(suite: Any) -> dict[str, Any] | None:
         import pandera.pandas as pa_pd
     except ImportError as exc:  # pragma: no cover - pandera is a core dependency
         raise ValidationError("expectation suites need pandera: pip install pandera") from exc
+    from fti.features.expectations import ExpectationSuite
+
+    if isinstance(suite, ExpectationSuite):  # Great Expectations' form (Hopsworks tutorials)
+        suite = suite.to_pandera()
     if not isinstance(suite, pa_pd.DataFrameSchema):
         raise ValidationError(
-            "expectation_suite must be a pandera.pandas.DataFrameSchema, got "
-            f"{type(suite).__name__}; see the README section 'Validation'"
+            "expectation_suite must be a pandera.pandas.DataFrameSchema or an "
+            f"fti.features.expectations.ExpectationSuite, got {type(suite).__name__}; see the "
+            "README section 'Validation'"
         )
     return orjson.loads(suite.to_json())  # type: ignore[no-any-return]
 

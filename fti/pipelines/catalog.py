@@ -33,9 +33,11 @@ if TYPE_CHECKING:
     from fti.project import Project
     from fti.storage.metadata.base import Catalog, Connection
 
-__all__ = ["BUILTIN_SOURCE", "AttemptCallback", "Pipeline", "PipelineCatalog"]
+__all__ = ["BUILTIN_SOURCE", "AttemptCallback", "Pipeline", "PipelineCatalog", "StartCallback"]
 
 AttemptCallback = Callable[["PipelineRun", int, "float | None"], None]
+StartCallback = Callable[["PipelineRun", int], None]
+"""Called when an attempt starts, with its run (status ``queued``) and the attempts allowed."""
 """``(finished attempt, attempts allowed, seconds until the next attempt or None)``."""
 
 BUILTIN_SOURCE = "module:"
@@ -216,6 +218,7 @@ class PipelineCatalog:
         trigger: str = "manual",
         retries: bool = True,
         on_attempt: AttemptCallback | None = None,
+        on_start: StartCallback | None = None,
     ) -> PipelineRun:
         """Run ``name`` now, synchronously; returns the last attempt's run.
 
@@ -229,6 +232,7 @@ class PipelineCatalog:
             retries: False runs one attempt whatever the pipeline's ``retries`` says.
             on_attempt: Called after each attempt with its run, the number of attempts allowed
                 and the seconds until the next one (None when no attempt follows).
+            on_start: Called when each attempt starts, with its run and the attempts allowed.
 
         Raises:
             NotFoundError: unknown pipeline.
@@ -249,7 +253,10 @@ class PipelineCatalog:
             window=window,
         )
         assert run_id is not None
-        result = self._attempts(pipeline, run_id, retries, on_attempt)
+        from fti import _progress
+
+        with _progress.task(f"{name}: running"):
+            result = self._attempts(pipeline, run_id, retries, on_attempt, on_start)
         if position is not None and result.status == run_records.SUCCEEDED:
             # the rows the trigger was waiting for went into this run: the scheduler must not
             # start another on the same data
@@ -264,12 +271,19 @@ class PipelineCatalog:
             return self._start_position(conn, pipeline.trigger)
 
     def _attempts(
-        self, pipeline: Pipeline, run_id: int, retries: bool, on_attempt: AttemptCallback | None
+        self,
+        pipeline: Pipeline,
+        run_id: int,
+        retries: bool,
+        on_attempt: AttemptCallback | None,
+        on_start: StartCallback | None = None,
     ) -> PipelineRun:
         """Execute run ``run_id``, then its retries per the pipeline's policy; the last attempt."""
         if not isinstance(retries, bool):
             raise ValidationError(f"retries must be True or False, got {retries!r}")
         allowed = pipeline.retries + 1 if retries else 1
+        if on_start is not None:
+            on_start(records.get_run(self._catalog, run_id), allowed)
         run = self._execute(pipeline, run_id)
         while True:
             again = run.status in run_records.RETRYABLE and run.attempt < allowed
@@ -294,6 +308,8 @@ class PipelineCatalog:
             )
             if retry_id is None:  # created by someone else meanwhile: that one runs it
                 return run
+            if on_start is not None:
+                on_start(records.get_run(self._catalog, retry_id), allowed)
             run = self._execute(pipeline, retry_id)
 
     def _window(
@@ -355,6 +371,7 @@ class PipelineCatalog:
         params: dict[str, Any] | None = None,
         retries: bool = True,
         on_attempt: AttemptCallback | None = None,
+        on_start: StartCallback | None = None,
     ) -> builtins.list[PipelineRun]:
         """Run a window pipeline over ``[start, end)`` in consecutive windows, oldest first.
 
@@ -369,6 +386,7 @@ class PipelineCatalog:
             params: Extra parameters for every run.
             retries: False runs one attempt per window.
             on_attempt: As for :meth:`run`.
+            on_start: As for :meth:`run`.
         """
         pipeline = self.get(name)
         if not pipeline.signature.takes_window:
@@ -389,22 +407,40 @@ class PipelineCatalog:
             windows = _schedule_windows(pipeline.schedule, start, end)
         else:
             windows = [(start, end)]
+        from fti import _progress
+
         results = []
-        for window in windows:
-            key = f"backfill:{window[0].isoformat()}/{window[1].isoformat()}:{_utcnow().timestamp()}"
-            run_id = records.create_run(
-                self._catalog,
-                pipeline_id=pipeline.id,
-                source_digest=pipeline.source_digest,
-                trigger="backfill",
-                trigger_key=key,
-                now=_utcnow(),
-                params=checked,
-                window=window,
-            )
-            assert run_id is not None
-            results.append(self._attempts(pipeline, run_id, retries, on_attempt))
+        with _progress.task(f"backfill {name}", total=len(windows), unit="windows") as progress:
+            for window in windows:
+                results.append(
+                    self._backfill_window(pipeline, window, checked, retries, on_attempt, on_start)
+                )
+                progress.advance()
         return results
+
+    def _backfill_window(
+        self,
+        pipeline: Pipeline,
+        window: tuple[datetime, datetime],
+        checked: dict[str, Any],
+        retries: bool,
+        on_attempt: AttemptCallback | None,
+        on_start: StartCallback | None,
+    ) -> PipelineRun:
+        """Create and run (with retries) the backfill run of one window."""
+        key = f"backfill:{window[0].isoformat()}/{window[1].isoformat()}:{_utcnow().timestamp()}"
+        run_id = records.create_run(
+            self._catalog,
+            pipeline_id=pipeline.id,
+            source_digest=pipeline.source_digest,
+            trigger="backfill",
+            trigger_key=key,
+            now=_utcnow(),
+            params=checked,
+            window=window,
+        )
+        assert run_id is not None
+        return self._attempts(pipeline, run_id, retries, on_attempt, on_start)
 
     # --- events -------------------------------------------------------------------------------
     def fire_event(self, event: str, payload: dict[str, Any] | None = None) -> int:

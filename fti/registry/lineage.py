@@ -131,6 +131,13 @@ class FeatureViewRef:
             return None, None
         return names, dtypes
 
+    def key_and_time_columns(self) -> set[str]:
+        """The view's entity-key and event-time columns: a model may be trained without them
+        (Hopsworks' views return them among the features and its tutorials drop them)."""
+        columns = {str(k) for k in getattr(self.view, "primary_key", None) or []}
+        event_time = getattr(self.view, "event_time", None)
+        return columns | ({str(event_time)} if event_time else set())
+
 
 def resolve_feature_view(
     conn: Connection,

@@ -130,7 +130,7 @@ class ModelRegistry:
                 )
         example = sig.example_frame(input_example)
         names, dtypes = (None, None) if fv is None else fv.input_schema()
-        sig.check_example_columns(example, names)
+        names = sig.check_example_columns(example, names, set() if fv is None else fv.key_and_time_columns())
         outputs = None
         if example is not None:
             try:

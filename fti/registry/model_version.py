@@ -65,6 +65,48 @@ class ModelVersion:
     example: dict[str, Any] | None = field(default=None, repr=False)
     registry: ModelRegistry | None = field(default=None, repr=False, compare=False)
 
+    def __repr__(self) -> str:
+        from fti._display import short_repr
+
+        metrics = {k: round(v, 4) for k, v in list(self.metrics.items())[:3]} or None
+        return short_repr("ModelVersion", self.ref, flavor=self.flavor, metrics=metrics)
+
+    def _repr_html_(self) -> str:
+        """The version in a notebook: metrics, aliases, lineage, signature and artifacts."""
+        from fti._display import Card
+
+        card = Card("ModelVersion", self.ref)
+        view = (
+            None
+            if self.feature_view_name is None
+            else f"{self.feature_view_name}:{self.feature_view_version}"
+        )
+        card.fields = [
+            ("flavor", self.flavor),
+            ("metrics", self.metrics),
+            ("aliases", self.aliases if self.registry is not None else None),
+            ("description", self.description),
+            ("feature view", view and f"{view} (training dataset {self.training_dataset_version})"),
+            ("run", self.run_id),
+            ("created", f"{self.created_at.isoformat(timespec='seconds')} by {self.created_by}"),
+        ]
+        card.tables.append(
+            (
+                "signature",
+                ["", "name", "datatype", "shape"],
+                [["input", s.name, s.datatype, s.shape] for s in self.signature.inputs]
+                + [["output", s.name, s.datatype, s.shape] for s in self.signature.outputs],
+            )
+        )
+        card.tables.append(
+            (
+                "artifacts",
+                ["file", "sha256"],
+                [[name, digest[:16] + "…"] for name, digest in sorted(self.artifacts.items())],
+            )
+        )
+        return card.html()
+
     @property
     def _registry(self) -> ModelRegistry:
         assert self.registry is not None, "this ModelVersion is detached from a registry"
@@ -123,6 +165,10 @@ class ModelVersion:
             return None
         fs = self._registry._project.feature_store
         return fs.get_feature_view(self.feature_view_name, self.feature_view_version)  # type: ignore[attr-defined]
+
+    def get_feature_view(self) -> Any:
+        """Hopsworks' name for :meth:`feature_view`: the view this version was trained from."""
+        return self.feature_view()
 
     def input_example(self) -> pd.DataFrame | np.ndarray | None:
         """The stored input example (first rows given at registration), or None."""

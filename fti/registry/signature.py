@@ -227,17 +227,32 @@ def example_json(example: pd.DataFrame | np.ndarray | None) -> dict[str, Any] | 
     return {"columns": None, "dtypes": None, "data": json.loads(head.to_json(orient="values"))}
 
 
-def check_example_columns(example: pd.DataFrame | np.ndarray | None, feature_names: list[str] | None) -> None:
-    """``ValidationError`` when a DataFrame example's columns are not the feature view's, in order."""
+def check_example_columns(
+    example: pd.DataFrame | np.ndarray | None,
+    feature_names: list[str] | None,
+    droppable: set[str] | frozenset[str] = frozenset(),
+) -> list[str] | None:
+    """The model's input names: the feature view's, or those of a DataFrame example that leaves
+    out some of the ``droppable`` (key and event-time) columns, the rest in the view's order.
+
+    Raises:
+        ValidationError: the example's columns are neither.
+    """
     import pandas as pd
 
     if feature_names is None or not isinstance(example, pd.DataFrame):
-        return
-    if list(example.columns) != list(feature_names):
-        raise ValidationError(
-            f"input_example columns {list(example.columns)} differ from the feature view's feature "
-            f"names {list(feature_names)}; pass the transformed training features in that order"
-        )
+        return feature_names
+    columns = [str(c) for c in example.columns]
+    if columns == list(feature_names):
+        return feature_names
+    left_out = set(feature_names) - set(columns)
+    if left_out and left_out <= droppable and columns == [n for n in feature_names if n not in left_out]:
+        return columns
+    raise ValidationError(
+        f"input_example columns {columns} differ from the feature view's feature names "
+        f"{list(feature_names)}; pass the transformed training features in that order (the view's "
+        f"key and event-time columns {sorted(droppable)} may be left out)"
+    )
 
 
 def infer_signature(

@@ -101,7 +101,26 @@ class Deployment:
         return self.spec.status
 
     def __repr__(self) -> str:
-        return f"Deployment(name={self.name!r}, model={self.model!r}, status={self.status!r})"
+        return f"Deployment(name={self.name!r}, model={str(self.ref)!r}, status={self.status!r})"
+
+    def _repr_html_(self) -> str:
+        """The deployment in a notebook: what it follows, the version it serves and its settings."""
+        from fti._display import Card
+        from fti.errors import FtiError
+
+        try:
+            serving: Any = self.model_version().ref
+        except FtiError as exc:  # e.g. the model or its alias is gone: say so instead of failing
+            serving = exc.message
+        card = Card("Deployment", repr(self.name))
+        card.fields = [
+            ("model", str(self.ref)),
+            ("serves", serving),
+            ("status", self.status),
+            ("created", self.created_at),
+            *self.spec.config().items(),
+        ]
+        return card.html()
 
     def to_dict(self) -> dict[str, Any]:
         return {

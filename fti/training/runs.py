@@ -293,6 +293,26 @@ class Run:
     def __repr__(self) -> str:
         return f"Run(id={self.id}, project={self._project.name!r})"
 
+    def _repr_html_(self) -> str:
+        """The run in a notebook: status, times, params, final metrics, code and environment."""
+        from fti._display import Card
+
+        record = self.record()
+        card = Card("Run", f"{record.id} {record.name!r}")
+        card.fields = [
+            ("status", record.status),
+            ("started", record.start_time),
+            ("ended", record.end_time),
+            ("description", record.description),
+            ("git", record.git_commit and record.git_commit + (" (dirty)" if record.git_dirty else "")),
+            ("python", record.python_version),
+        ]
+        card.tables.append(("params", ["name", "value"], [[k, v] for k, v in record.params.items()]))
+        card.tables.append(
+            ("metrics (last value)", ["name", "value"], [[k, v] for k, v in record.metrics.items()])
+        )
+        return card.html()
+
 
 def _check_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     if params is None:

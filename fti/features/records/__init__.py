@@ -58,6 +58,8 @@ class FeatureGroupMeta:
     created_at: datetime
     embedding_index: dict[str, Any] | None = None
     """``{"column": ..., "metric": ...}`` of the group's embedding index, or None."""
+    event_time_unit: str | None = None
+    """``s``, ``ms``, ``us`` or ``ns``: what integer event times count (None: detected)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,40 @@ class TrainingDataset:
     @property
     def splits(self) -> list[str]:
         return [s for s in SPLITS if s in self.row_counts]
+
+    def __repr__(self) -> str:
+        from fti._display import short_repr
+
+        return short_repr(
+            "TrainingDataset", version=self.version, split=self.split["kind"], rows=self.row_counts
+        )
+
+    def _repr_html_(self) -> str:
+        from fti._display import Card
+
+        card = Card("TrainingDataset", f"version {self.version}")
+        card.fields = [
+            ("split", self.split),
+            ("rows", self.row_counts),
+            ("time range", f"{self.start_time or '…'} to {self.end_time or '…'}"),
+            ("description", self.description),
+            ("created", self.created_at),
+        ]
+        card.tables.append(
+            (
+                "input versions",
+                ["offline table", "Delta version"],
+                [[t, v] for t, v in self.input_versions.items()],
+            )
+        )
+        card.tables.append(
+            (
+                "fitted transformations",
+                ["feature", "statistics"],
+                [[f, s] for f, s in self.transformation_stats.items()],
+            )
+        )
+        return card.html()
 
 
 # --- feature groups -------------------------------------------------------------------------------
@@ -186,6 +222,7 @@ def _group(row: RowMapping) -> FeatureGroupMeta:
         table_name=row["table_name"],
         created_at=row["created_at"],
         embedding_index=row["embedding_index"],
+        event_time_unit=row["event_time_unit"],
     )
 
 
@@ -234,6 +271,16 @@ def delete_feature_view(catalog: Catalog, view_id: int) -> None:
     with catalog.engine.begin() as conn:
         conn.execute(delete(training_datasets).where(training_datasets.c.feature_view_id == view_id))
         conn.execute(delete(feature_views).where(feature_views.c.id == view_id))
+
+
+def delete_training_dataset(catalog: Catalog, view_id: int, version: int) -> None:
+    """Delete one training-dataset record of a feature view."""
+    with catalog.engine.begin() as conn:
+        conn.execute(
+            delete(training_datasets).where(
+                training_datasets.c.feature_view_id == view_id, training_datasets.c.version == version
+            )
+        )
 
 
 def _view(row: RowMapping) -> FeatureViewMeta:

@@ -83,6 +83,16 @@ class OfflineStore(Protocol):
         """Every commit, oldest first."""
         ...
 
+    def delete_rows(self, table: str, keys: pa.Table, *, metadata: Mapping[str, str] | None = None) -> int:
+        """Delete the rows whose values in every column of ``keys`` equal one row of ``keys``, as
+        one commit; returns its version (a commit is made even when no row matched).
+
+        Raises:
+            NotFoundError: the table does not exist.
+            ConflictError: other writers' commits kept getting in the way; nothing was deleted.
+        """
+        ...
+
     def add_columns(self, table: str, fields: Sequence[pa.Field]) -> int:
         """Add nullable columns (existing rows read as null); returns the new version."""
         ...

@@ -209,7 +209,7 @@ class DeltaOfflineStore:
             raise BackendError(f"writing offline table {table!r} failed: {exc}") from exc
 
     def dataset(self, table: str, *, version: int | datetime | None = None) -> ds.Dataset:
-        return self._table(table, version).to_pyarrow_dataset()
+        return _in_commit_order(self._table(table, version))
 
     def local_files(self, table: str, version: int) -> LocalFiles | None:
         import pyarrow as pa
@@ -221,10 +221,13 @@ class DeltaOfflineStore:
         dt = self._table(table, version)
         if dt.protocol().min_reader_version > 1:  # column mapping or deletion vectors: not plain files
             return None
+        root = self._uri(table)
+        added = _added_at(dt)
+        paths = sorted(dt.file_uris()[::-1], key=lambda uri: added.get(uri.removeprefix(root + "/")) or 0)
         return LocalFiles(
-            tuple(dt.file_uris()),
+            tuple(paths),
             pa.schema(dt.schema().to_arrow()),
-            dt.to_pyarrow_dataset,  # the same snapshot, for query engines
+            lambda: _in_commit_order(dt),  # the same snapshot, for query engines
         )
 
     def version(self, table: str) -> int | None:
@@ -268,6 +271,40 @@ class DeltaOfflineStore:
                 )
             )
         return sorted(commits, key=lambda c: c.version)
+
+    def delete_rows(self, table: str, keys: pa.Table, *, metadata: Mapping[str, str] | None = None) -> int:
+        from deltalake import CommitProperties
+        from deltalake.exceptions import CommitFailedError
+
+        custom = {METADATA_PREFIX + k: str(v) for k, v in (metadata or {}).items()}
+        predicate = " AND ".join(f't."{k}" = s."{k}"' for k in keys.column_names)
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            dt = self._table(table)
+            try:
+                (
+                    dt.merge(
+                        keys,
+                        predicate=predicate,
+                        source_alias="s",
+                        target_alias="t",
+                        commit_properties=CommitProperties(custom_metadata=custom),
+                    )
+                    .when_matched_delete()
+                    .execute()
+                )
+                return int(dt.version())  # this commit's version (see write)
+            except CommitFailedError as exc:
+                if attempt == COMMIT_ATTEMPTS:
+                    raise ConflictError(
+                        f"another writer committed to offline table {table!r} at the same time, "
+                        f"{attempt} times in a row: nothing was deleted; retry ({exc})"
+                    ) from exc
+                time.sleep(random.uniform(0.0, 0.05 * 2**attempt))
+            except FtiError:
+                raise
+            except Exception as exc:
+                raise BackendError(f"deleting rows of offline table {table!r} failed: {exc}") from exc
+        raise AssertionError("unreachable")
 
     def add_columns(self, table: str, fields: Sequence[pa.Field]) -> int:
         from deltalake.exceptions import CommitFailedError
@@ -317,3 +354,31 @@ class DeltaOfflineStore:
         fs, path = url_to_fs(self._uri(table), **(self._storage_options or {}))
         if fs.exists(path):
             fs.rm(path, recursive=True)
+
+
+def _in_commit_order(dt: DeltaTable) -> ds.Dataset:
+    """The snapshot's dataset with its files in commit order, the oldest first, so a scan returns
+    rows in the order they were written (a row an upsert rewrote moves with its new file).
+
+    delta-rs lists the files of a snapshot newest commit first; they are ordered by the time the
+    writer added them, ties (one commit, or commits within a millisecond) in reverse listing order.
+    """
+    import pyarrow.dataset as ds
+
+    dataset = dt.to_pyarrow_dataset()
+    fragments = list(dataset.get_fragments())[::-1]
+    if len(fragments) < 2:
+        return dataset
+    added = _added_at(dt)
+    fragments.sort(key=lambda fragment: added.get(fragment.path) or 0)
+    return ds.FileSystemDataset(fragments, dataset.schema, dataset.format, dataset.filesystem)
+
+
+def _added_at(dt: DeltaTable) -> dict[str, int]:
+    """When each data file of the snapshot was added (ms since the epoch), by relative path."""
+    import pyarrow as pa
+
+    # read as a stream: pa.table() would import pandas to ask whether this is a DataFrame
+    actions = pa.RecordBatchReader.from_stream(dt.get_add_actions(flatten=False)).read_all()
+    actions = actions.select(["path", "modification_time"])
+    return dict(zip(actions.column(0).to_pylist(), actions.column(1).to_pylist(), strict=True))

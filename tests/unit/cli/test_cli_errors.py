@@ -32,12 +32,12 @@ def test_a_home_that_is_a_file(tmp_path: Path) -> None:
         f"Error: the fti home {str(home)!r} is a file, not a directory: pass --home (or set "
         "FTI_HOME) to a directory"
     )
-    code, _, err = run("--home", str(home / "below"), "fg", "list")
+    code, _, err = run("--home", str(home / "below"), "info", "--create")
     assert code == 2 and f"cannot create the fti home {str(home / 'below')!r}" in one_line_error(err)
 
 
 def test_a_home_that_cannot_be_created() -> None:
-    code, _, err = run("--home", "/proc/fti-home", "info")
+    code, _, err = run("--home", "/proc/fti-home", "info", "--create")
     assert code == 2
     line = one_line_error(err)
     assert "cannot create the fti home '/proc/fti-home'" in line and "--home" in line

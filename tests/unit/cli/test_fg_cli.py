@@ -56,6 +56,7 @@ def test_fg_list_and_show(filled_home: Path) -> None:
             "event_time": "ts",
             "online_enabled": True,
             "commits": 2,
+            "description": "",
         }
     ]
     code, out, _ = run(filled_home, "fg", "show", "transactions", "--json")

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
@@ -182,3 +183,31 @@ def flaky(project):
     marker.unlink()
     code, out, err = run(home, "pipelines", "run", "flaky", "--no-retries", "--json")
     assert code == 1 and json.loads(out)["attempt"] == 1 and "attempt" not in err
+
+
+def test_run_and_backfill_say_what_goes_on_while_they_wait(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fti.cli import pipelines as pipelines_cli
+
+    monkeypatch.setattr(pipelines_cli, "HEARTBEAT_SECONDS", 0.3)
+    home = tmp_path / "home"
+    module = tmp_path / "slow.py"
+    module.write_text(
+        "import time\nimport fti\n\n@fti.feature_pipeline(schedule='0 * * * *')\n"
+        "def slow(project, start, end):\n    time.sleep(1.5)\n"
+    )
+    assert run(home, "pipelines", "deploy", str(module))[0] == 0
+    code, out, err = run(home, "pipelines", "run", "slow", "--json")
+    assert code == 0, err
+    run_id = json.loads(out)["id"]
+    lines = err.splitlines()
+    assert lines[0].startswith("slow window ") and lines[0].endswith(f": run {run_id} started")
+    assert any(f"run {run_id} still running" in line for line in lines[1:-1])  # heartbeat while it runs
+    assert f"run {run_id} succeeded in " in lines[-1]
+    code, out, err = run(
+        home, "pipelines", "backfill", "slow", "--start", "2026-01-01T00:00", "--end", "2026-01-01T02:00"
+    )
+    assert code == 0, err
+    assert "slow window 2026-01-01T00:00:00+00:00 to 2026-01-01T01:00:00+00:00: run" in err
+    assert err.count(" started") == 2 and err.count(" succeeded in ") == 2

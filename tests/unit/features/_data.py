@@ -44,8 +44,14 @@ def make_view(project: fti.Project, groups: dict[str, Any], name: str = "fraud",
     query = (
         groups["tx"]
         .select(["cc_num", "amount", "category", "is_fraud"])
-        .join(groups["profiles"].select_all(), on=["cc_num"], prefix="p_")
-        .join(groups["windows"].select_all(), on=["cc_num"])
+        .join(
+            groups["profiles"].select_all(include_primary_key=False, include_event_time=False),
+            on=["cc_num"],
+            prefix="p_",
+        )
+        .join(
+            groups["windows"].select_all(include_primary_key=False, include_event_time=False), on=["cc_num"]
+        )
     )
     kwargs.setdefault("transformations", TRANSFORMS)
     return project.feature_store.get_or_create_feature_view(name, query=query, labels=["is_fraud"], **kwargs)

@@ -14,7 +14,7 @@ def test_iter_batch_data_streams_the_rows_of_get_batch_data(project, groups) -> 
     fv.train_test_split(test_size=0.2, seed=5)
     spine_only = project.feature_store.get_or_create_feature_view(
         "spine_only",
-        query=groups["tx"].select_all(),
+        query=groups["tx"].select_all(include_primary_key=False, include_event_time=False),
         labels=["is_fraud"],
         transformations={"amount": "log1p"},
     )

@@ -96,9 +96,26 @@ def test_duplicate_keys_in_a_large_insert(transactions, monkeypatch) -> None:
         ValidationError,
         match=r"2 duplicate \(primary key, event time\) value\(s\).*'cc_num': 3.*'cc_num': 7",
     ):
-        transactions.insert(frame(keys, hours, [1.0] * len(keys)))
+        transactions.insert(frame(keys, hours, [1.0] * n + [2.0, 2.0]))
     assert_nothing_written(transactions)
     assert transactions.insert(frame(list(range(n)), list(range(n)), [1.0] * n)).rows == n
+
+
+@pytest.mark.parametrize("arrow_max_rows", [500_000, 2])
+def test_rows_repeated_whole_are_stored_once(transactions, monkeypatch, caplog, arrow_max_rows) -> None:
+    """As Hopsworks' upsert combines them (the iris tutorial's CSV repeats a flower): kept once,
+    in order, with a note; a key repeated with other values stays an error."""
+    from fti.features import ingestion
+
+    monkeypatch.setattr(ingestion, "ARROW_UNIQUE_MAX_ROWS", arrow_max_rows)
+    result = transactions.insert(frame([1, 2, 1, 3, 2], [0, 1, 0, 2, 1], [1.0, 2.0, 1.0, 3.0, 2.0]))
+    assert result.rows == 3
+    assert transactions.read().sort_values("cc_num")["amount"].tolist() == [1.0, 2.0, 3.0]
+    assert (
+        "2 row(s) of the data for feature group 'transactions' repeat an earlier row exactly" in caplog.text
+    )
+    with pytest.raises(ValidationError, match="with different values"):
+        transactions.insert(frame([4, 4, 4], [5, 5, 5], [1.0, 1.0, 9.0]))
 
 
 def test_declared_schema_is_enforced_from_the_first_insert(project: fti.Project) -> None:

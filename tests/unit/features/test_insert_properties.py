@@ -51,8 +51,9 @@ def test_offline_and_online_match_a_brute_force_model(tmp_path_factory, batches)
                     "v": pd.Series([v for _, _, v in batch], dtype="float64"),
                 }
             )
-            pairs = [(k, h) for k, h, _ in batch]
-            valid = bool(batch) and len(set(pairs)) == len(pairs)
+            # rows repeated whole are stored once; a (key, time) pair with two values is rejected
+            distinct = set(batch)
+            valid = bool(batch) and len({(k, h) for k, h, _ in distinct}) == len(distinct)
             before = fg.latest_commit_version()
             try:
                 fg.insert(frame)

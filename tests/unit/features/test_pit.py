@@ -169,8 +169,13 @@ def test_pit_join_equals_brute_force_over_several_groups(groups, data, age_a, ag
         groups["spine"]
         .select(["k1", "label"])
         .join(groups["a"].select(["x", "y"]), on=["k1"], prefix="a_", max_age=age_a)
-        .join(groups["b"].select_all(), on="k2", prefix="b_", max_age=age_b)
-        .join(groups["c"].select_all(), on=["k1"])
+        .join(
+            groups["b"].select_all(include_primary_key=False, include_event_time=False),
+            on="k2",
+            prefix="b_",
+            max_age=age_b,
+        )
+        .join(groups["c"].select_all(include_primary_key=False, include_event_time=False), on=["k1"])
     )
     tables = [data["spine"], data["a"], data["b"], data["c"]]
     result = pit.run(query, tables)
@@ -272,7 +277,11 @@ def test_spine_without_event_time_takes_the_latest_row_per_key(sqlite_project, g
             "y": pa.array(["late", "early", "only"]),
         }
     )
-    query = entities.select(["w"]).join(groups["a"].select(["x", "y"])).join(groups["c"].select_all())
+    query = (
+        entities.select(["w"])
+        .join(groups["a"].select(["x", "y"]))
+        .join(groups["c"].select_all(include_primary_key=False, include_event_time=False))
+    )
     c = pa.table({"k1": pa.array([3], pa.int64()), "z": pa.array([0.5])})
     result = pit.run(query, [spine, a, c])
     assert result.column_names == ["k1", "w", "x", "y", "z"]
@@ -282,7 +291,10 @@ def test_spine_without_event_time_takes_the_latest_row_per_key(sqlite_project, g
         (3, "w", None, None, 0.5),
     ]
     with pytest.raises(fti.ValidationError, match="max_age needs an event time"):
-        entities.select(["w"]).join(groups["c"].select_all(), max_age=timedelta(hours=1))
+        entities.select(["w"]).join(
+            groups["c"].select_all(include_primary_key=False, include_event_time=False),
+            max_age=timedelta(hours=1),
+        )
     with pytest.raises(fti.ValidationError, match="max_age is measured from the spine's event time"):
         entities.select(["w"]).join(groups["a"].select(["x"]), max_age=timedelta(hours=1))
     fv = fs.get_or_create_feature_view("timeless", query=query)

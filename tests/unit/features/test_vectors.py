@@ -63,6 +63,14 @@ def test_feature_vectors_passed_features_missing_keys_and_return_types(project, 
     per_entry = fv.get_feature_vectors(entries, passed_features=[{"spend": 1.0}, {"spend": 2.0}])
     assert [r[names.index("spend")] for r in per_entry] == [1.0, 2.0]
     assert fv.get_feature_vectors([]) == []
+    # Hopsworks' keyword is entry=, fti's entries=: both name the same list
+    assert (
+        fv.get_feature_vectors(entry=entries)
+        == fv.get_feature_vectors(entries=entries)
+        == fv.get_feature_vectors(entries)
+    )
+    with pytest.raises(ValidationError, match="entries must be a list of mappings"):
+        fv.get_feature_vectors()
 
 
 def test_one_online_read_per_feature_group(project, groups) -> None:
@@ -147,7 +155,11 @@ def test_feature_vector_request_missing_a_key_column(project, groups) -> None:
 def test_offline_only_groups_are_supplied_by_passed_features(project, groups) -> None:
     risk = project.feature_store.get_or_create_feature_group("risk", primary_key=["cc_num"])
     risk.insert(pd.DataFrame({"cc_num": range(8), "risk": np.linspace(0, 1, 8)}))
-    query = groups["tx"].select(["amount"]).join(risk.select_all())
+    query = (
+        groups["tx"]
+        .select(["amount"])
+        .join(risk.select_all(include_primary_key=False, include_event_time=False))
+    )
     fv = project.feature_store.get_or_create_feature_view("offline_mix", query=query)
     assert fv.get_batch_data()["risk"].tolist()[:3] == [0.0, 1 / 7, 2 / 7]
     with pytest.raises(ValidationError, match=r"'risk' is not online-enabled, so its features \['risk'\]"):
@@ -221,7 +233,9 @@ def test_a_feature_appended_after_the_last_insert_reads_null_in_vectors(project)
     fg = fs.get_or_create_feature_group("cards", primary_key=["k"], event_time="ts", online_enabled=True)
     fg.insert(pd.DataFrame({"k": [1], "ts": [datetime(2024, 1, 1, tzinfo=UTC)], "a": [1.0]}))
     fg.append_features([fti.Feature("b", "float64")])
-    fv = fs.get_or_create_feature_view("cards_v", query=fg.select_all())
+    fv = fs.get_or_create_feature_view(
+        "cards_v", query=fg.select_all(include_primary_key=False, include_event_time=False)
+    )
     fv.create_training_data()
     assert fv.get_feature_vector({"k": 1}) == [1.0, None]
     assert fv.get_feature_vectors([{"k": 1}], return_type="list") == [[1.0, None]]

@@ -74,6 +74,26 @@ def test_feature_view_names_and_dtypes_win() -> None:
         infer_signature(frame, None, feature_names=["b", "a"])
 
 
+def test_a_model_may_leave_out_the_views_key_and_event_time_columns() -> None:
+    """Hopsworks' views return them among the features; its tutorials drop them before fitting."""
+    from fti.registry.signature import check_example_columns
+
+    names = ["cc_num", "amount", "category", "datetime"]
+    droppable = {"cc_num", "datetime"}
+    frame = pd.DataFrame({"amount": [1.0], "category": [2]})
+    assert check_example_columns(frame, names, droppable) == ["amount", "category"]
+    assert check_example_columns(frame.assign(datetime=[0]), names, droppable) == [
+        "amount",
+        "category",
+        "datetime",
+    ]
+    for bad in (frame[["category", "amount"]], frame[["amount"]]):  # order changed; a feature left out
+        with pytest.raises(ValidationError, match=r"key and event-time columns \['cc_num', 'datetime'\]"):
+            check_example_columns(bad, names, droppable)
+    with pytest.raises(ValidationError, match="differ from the feature view's feature names"):
+        check_example_columns(frame, names)  # nothing droppable: the view's columns exactly
+
+
 @pytest.mark.parametrize(
     ("example", "message"),
     [

@@ -23,6 +23,7 @@ feature_groups = Table(
     Column("version", Integer, nullable=False),
     Column("primary_key", JsonType, nullable=False),
     Column("event_time", String(255), nullable=True),
+    Column("event_time_unit", String(2), nullable=True),  # s | ms | us | ns: integer event times
     Column("online_enabled", Boolean, nullable=False),
     Column("description", Text, nullable=False, default=""),
     Column("features", JsonType, nullable=True),  # [{"name":..., "dtype":...}] once the schema is fixed

@@ -1,0 +1,46 @@
+"""The serverless-ml iris system as ported from Hopsworks runs end to end on fti: backfill, daily
+synthetic flowers, training, and batch inference that predicts the latest flower."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import pytest
+
+import fti
+from examples.hopsworks_iris import batch_inference_pipeline, feature_pipeline, training_pipeline
+
+
+# the tutorial's confusion matrix of a one-flower history warns (as it does on Hopsworks)
+@pytest.mark.filterwarnings("ignore:A single label was found:UserWarning")
+def test_the_ported_iris_system_runs_end_to_end(sqlite_project: fti.Project) -> None:
+    random.seed(3)
+    feature_pipeline.main(sqlite_project, backfill=True)
+    fg = sqlite_project.feature_store.get_feature_group("iris", 1)
+    assert len(fg.read()) == 149  # iris.csv repeats one flower: stored once, as Hopsworks does
+    # select_all keeps the primary-key columns, which are iris' features: the view has four
+    metrics = training_pipeline.main(sqlite_project)
+    view = sqlite_project.feature_store.get_feature_view("iris", 1)
+    assert view.feature_names() == ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    assert metrics["accuracy"] > 0.8
+    model = sqlite_project.model_registry.get_model("iris", 1)
+    assert model.metrics == {"accuracy": metrics["accuracy"]} and model.flavor == "sklearn"
+
+    labels = []
+    for day in range(3):  # the daily run: one new flower, then the batch scoring of "the latest"
+        feature_pipeline.main(sqlite_project)
+        written = fg.read()
+        assert len(written) == 150 + day
+        newest = written.iloc[-1]
+        time.sleep(1.0)  # the history's key is the time to the second (one run a day, in the tutorial)
+        out = batch_inference_pipeline.main(sqlite_project)
+        # the latest flower is the one written last, every day (not a fixed row of the table)
+        assert out["label"] == newest["variety"]
+        last = out["batch_data"].iloc[-1]
+        assert list(last[["sepal_length", "petal_width"]]) == list(newest[["sepal_length", "petal_width"]])
+        assert out["flower"] == model.load().predict(out["batch_data"].tail(1))[0]
+        labels.append(out["label"])
+        assert len(out["history"]) == day + 1
+    assert list(out["history"]["label"]) == labels
+    assert out["confusion_matrix"].sum() == 3
