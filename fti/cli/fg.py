@@ -1,4 +1,4 @@
-"""``fti fg``: list, show, read, commits and stats of feature groups."""
+"""``fti fg``: list, show, read, commits and stats of feature groups; compact and vacuum them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from fti.cli._common import Column, emit, format_option, handle_errors, json_opt
 
 @click.group()
 def fg() -> None:
-    """Feature groups: list, show, read, commits, stats."""
+    """Feature groups: list, show, read, commits, stats, compact, vacuum."""
 
 
 @fg.command("list")
@@ -210,3 +210,51 @@ def read(
         for row in table.to_pylist():
             t.add_row(*("" if v is None else str(v) for v in row.values()))
         Console().print(t)
+
+
+@fg.command()
+@click.argument("name")
+@click.option("--version", "-v", type=int, default=None, help="Feature group version (default: latest).")
+@json_option
+@handle_errors
+def compact(name: str, version: int | None) -> None:
+    """Rewrite a group's small offline files into few large ones (one commit that changes no row)."""
+    group = state().project().feature_store.get_feature_group(name, version)
+    committed = group.compact()
+    emit(
+        {"feature_group": group.name, "version": group.version, "commit": committed},
+        table=lambda d: print(
+            f"compacted {d['feature_group']} v{d['version']} as commit {d['commit']}"
+            if d["commit"] is not None
+            else f"{d['feature_group']} v{d['version']}: nothing to compact"
+        ),
+    )
+
+
+@fg.command()
+@click.argument("name")
+@click.option("--version", "-v", type=int, default=None, help="Feature group version (default: latest).")
+@click.option(
+    "--retention",
+    default="7d",
+    show_default=True,
+    help="Keep the files of every version younger than this (e.g. 36h, 7d; 0 keeps only the latest's).",
+)
+@json_option
+@handle_errors
+def vacuum(name: str, version: int | None, retention: str) -> None:
+    """Delete offline files that no version younger than --retention needs (older versions can
+    no longer be read)."""
+    from datetime import timedelta
+
+    from fti.pipelines.schedules import parse_duration
+
+    keep = timedelta(0) if retention.strip() == "0" else parse_duration(retention, "--retention")
+    group = state().project().feature_store.get_feature_group(name, version)
+    removed = group.vacuum(keep)
+    emit(
+        {"feature_group": group.name, "version": group.version, "files_deleted": removed},
+        table=lambda d: print(
+            f"vacuumed {d['feature_group']} v{d['version']}: {d['files_deleted']} files deleted"
+        ),
+    )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import BackendError, ConflictError, NotFoundError, SchemaError, ValidationError
@@ -20,6 +19,7 @@ from fti.features._tagged import Tagged
 from fti.features.embeddings import EmbeddingsMixin
 from fti.features.group_edits import GroupEdits
 from fti.features.group_queries import GroupQueries
+from fti.features.group_upkeep import GroupUpkeep
 from fti.features.ingestion import InsertResult
 from fti.features.records import CommitInfo, FeatureGroupMeta
 from fti.types import Feature, arrow_type, dtype_of
@@ -32,7 +32,7 @@ __all__ = ["CommitInfo", "FeatureGroup", "FeatureGroupMeta", "InsertResult"]
 log = logging.getLogger("fti.features")
 
 
-class FeatureGroup(Tagged, GroupQueries, GroupEdits, EmbeddingsMixin):
+class FeatureGroup(Tagged, GroupQueries, GroupEdits, GroupUpkeep, EmbeddingsMixin):
     """A feature group. Obtain one from ``project.feature_store``.
 
     Offline, every insert is one Delta Lake commit (time travel by version or timestamp). Online
@@ -331,73 +331,6 @@ class FeatureGroup(Tagged, GroupQueries, GroupEdits, EmbeddingsMixin):
         Runs automatically at the next insert and on connect. Idempotent.
         """
         return commit.materialize(self)
-
-    def compact(self) -> int | None:
-        """Rewrite the offline table's small files (one per insert) into few large ones.
-
-        One commit that changes no row, recorded in :meth:`commits` as ``compact``; reads get
-        faster and every earlier version stays readable until :meth:`vacuum` removes the files
-        it needs. The model server compacts inference logs on its own.
-
-        Returns:
-            The compaction's commit version, or None when there was nothing to compact.
-        """
-        offline = self._project.backends.offline
-        previous = self.latest_commit_version()
-        if previous is None:
-            return None
-        version = offline.compact(self.table_name)
-        if version is None:
-            return None
-        self._record_maintenance(previous, version, "compact")
-        return version
-
-    def vacuum(self, retention: timedelta = timedelta(days=7)) -> int:
-        """Delete offline files that no version younger than ``retention`` needs (those replaced
-        by :meth:`compact` or by upserts longer ago than that).
-
-        Time travel keeps working for every version within ``retention``; an older version whose
-        files are gone raises ``NotFoundError`` when read.
-
-        Args:
-            retention: How long replaced files are kept (``timedelta(0)`` keeps only what the
-                latest version needs).
-
-        Returns:
-            How many files were deleted.
-        """
-        if not isinstance(retention, timedelta) or retention < timedelta(0):
-            raise ValidationError(
-                f"retention must be a timedelta >= 0 such as timedelta(days=7), got {retention!r}"
-            )
-        previous = self.latest_commit_version()
-        if previous is None:
-            return 0
-        removed = self._project.backends.offline.vacuum(self.table_name, retention)
-        version = self.latest_commit_version()
-        if version is not None and version != previous:  # Delta records a vacuum as commits
-            self._record_maintenance(previous, version, "vacuum")
-        return removed
-
-    def _record_maintenance(self, previous: int, version: int, operation: str) -> None:
-        """Record the commits after ``previous`` up to ``version``, which changed no row (a
-        vacuum is two Delta commits); an online store that was up to date with ``previous`` only
-        moves its mark to ``version`` (nothing to re-materialize)."""
-        for each in range(previous + 1, version + 1):
-            commit.record(self, each, operation, 0, "none", None)
-        if not self.online_enabled:
-            return
-        online = self._project.backends.online
-        if online.applied_version(self.table_name) == previous:
-            import pyarrow as pa
-
-            online.write(
-                self.table_name,
-                pa.schema([pa.field(k, pa.int64()) for k in self.primary_key]).empty_table(),
-                key_columns=self.primary_key,
-                event_time=None,
-                version=version,
-            )
 
     def reconcile(self) -> int:
         """Record offline commits that the catalog is missing; returns how many were recorded.

@@ -83,3 +83,26 @@ def test_errors_are_clean_messages(filled_home: Path) -> None:
     assert code == 2 and "project 'ghost' does not exist" in err
     code, _, err = run(filled_home, "-p", "Bad-Name", "info")
     assert code == 2 and "invalid project name" in err
+
+
+def test_compact_then_vacuum_keeps_the_rows_and_old_versions_until_vacuumed(filled_home: Path) -> None:
+    code, out, err = run(filled_home, "fg", "compact", "transactions")
+    assert code == 0, err
+    assert out.strip() == "compacted transactions v1 as commit 2"
+    code, out, _ = run(filled_home, "--json", "fg", "compact", "transactions")
+    assert code == 0 and json.loads(out)["commit"] is None  # one file already: nothing to compact
+    with fti.connect(home=filled_home) as project:
+        fg = project.feature_store.get_feature_group("transactions")
+        assert fg.commits()[-1].operation == "compact"
+        assert sorted(fg.read()["cc_num"]) == [1, 2, 3, 4]
+        assert len(fg.read(as_of=0)) == 3  # the first insert's files are still there
+    code, out, err = run(filled_home, "--json", "fg", "vacuum", "transactions", "--retention", "0")
+    assert code == 0, err
+    assert json.loads(out)["files_deleted"] == 2  # the two inserts' files, replaced by the compaction
+    with fti.connect(home=filled_home) as project:
+        fg = project.feature_store.get_feature_group("transactions")
+        assert sorted(fg.read()["cc_num"]) == [1, 2, 3, 4]
+        with pytest.raises(fti.errors.NotFoundError, match="deleted by vacuum"):
+            fg.read(as_of=0)
+    code, _, err = run(filled_home, "fg", "vacuum", "transactions", "--retention", "soon")
+    assert code == 2 and "--retention" in err
