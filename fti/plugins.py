@@ -13,6 +13,7 @@ from fti.errors import BackendError
 
 if TYPE_CHECKING:
     from fti.storage.artifacts.base import ArtifactStore
+    from fti.storage.buffer.base import PushBuffer
     from fti.storage.metadata.base import Catalog
     from fti.storage.offline.base import OfflineStore
     from fti.storage.online.base import OnlineStore
@@ -33,6 +34,11 @@ ONLINE_BACKENDS: dict[str, tuple[str, str | None]] = {
     "sqlite": ("fti.storage.online.sqlite:SqliteOnlineStore", None),
     "redis": ("fti.storage.online.redis:RedisOnlineStore", "redis"),
     "rediss": ("fti.storage.online.redis:RedisOnlineStore", "redis"),
+}
+BUFFER_BACKENDS: dict[str, tuple[str, str | None]] = {
+    "sqlite": ("fti.storage.buffer.sqlite:SqlitePushBuffer", None),
+    "redis": ("fti.storage.buffer.redis:RedisPushBuffer", "redis"),
+    "rediss": ("fti.storage.buffer.redis:RedisPushBuffer", "redis"),
 }
 ARTIFACT_BACKENDS: dict[str, tuple[str, str | None]] = {
     "": ("fti.storage.artifacts.fsspec:FsspecArtifactStore", None),
@@ -75,3 +81,7 @@ def online_store_from_url(url: str) -> OnlineStore:
 
 def artifact_store_from_url(url: str) -> ArtifactStore:
     return _build("artifact store", ARTIFACT_BACKENDS, url)  # type: ignore[no-any-return]
+
+
+def push_buffer_from_url(url: str) -> PushBuffer:
+    return _build("push buffer", BUFFER_BACKENDS, url)  # type: ignore[no-any-return]
