@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from fti.features.feature_store import FeatureStore
     from fti.registry.model_registry import ModelRegistry
+    from fti.storage.buffer.base import PushBuffer
     from fti.storage.metadata.base import Catalog
     from fti.storage.offline.base import OfflineStore
     from fti.storage.online.base import OnlineStore
@@ -32,6 +33,11 @@ class FeatureBackends(Protocol):
     @property
     def online(self) -> OnlineStore:
         """The latest row per key of online-enabled groups."""
+        ...
+
+    @property
+    def buffer(self) -> PushBuffer:
+        """Pushed rows waiting for their offline commit (``fg.push``)."""
         ...
 
 

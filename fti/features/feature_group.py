@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from fti.errors import BackendError, ConflictError, NotFoundError, SchemaError, ValidationError
 from fti.features import commit, records
+from fti.features._pushed import Pushed
 from fti.features._tagged import Tagged
 from fti.features.ingestion import InsertResult
 from fti.features.records import CommitInfo, FeatureGroupMeta
@@ -36,7 +37,7 @@ __all__ = ["CommitInfo", "FeatureGroup", "FeatureGroupMeta", "InsertResult"]
 log = logging.getLogger("fti.features")
 
 
-class FeatureGroup(Tagged):
+class FeatureGroup(Tagged, Pushed):
     """A feature group. Obtain one from ``project.feature_store``.
 
     Offline, every insert is one Delta Lake commit (time travel by version or timestamp). Online
