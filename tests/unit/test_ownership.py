@@ -38,6 +38,7 @@ TABLE_OWNERS = {
     "core": "fti/storage/metadata/",
     "secrets": "fti/secrets/records.py",
     "sources": "fti/sources/records.py",
+    "streaming": "fti/streaming/records.py",
 }
 # the catalog's own code: table definitions and migrations may import any table
 EXEMPT = ("fti/storage/metadata/tables/", "fti/storage/metadata/migrations/")

@@ -56,6 +56,8 @@ class FeatureGroupMeta:
     expectation_suite: dict[str, Any] | None
     table_name: str
     created_at: datetime
+    external: dict[str, Any] | None = None
+    """An external group's source and query (see :mod:`fti.features.external`); None otherwise."""
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,7 @@ def _group(row: RowMapping) -> FeatureGroupMeta:
         expectation_suite=row["expectation_suite"],
         table_name=row["table_name"],
         created_at=row["created_at"],
+        external=row["external"],
     )
 
 
