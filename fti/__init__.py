@@ -38,15 +38,17 @@ _LAZY = {
     "every": "fti.pipelines.definitions",
     "on_new_data": "fti.pipelines.definitions",
     "on_event": "fti.pipelines.definitions",
+    "stream_pipeline": "fti.pipelines.streams",
 }
 
 # subpackages reachable as attributes of ``fti`` (``fti.batch.score(...)``), imported on first use
-_SUBMODULES = ("batch", "sources", "training")
+_SUBMODULES = ("batch", "sources", "training", "window")
 
 if TYPE_CHECKING:
     from fti import batch as batch
     from fti import sources as sources
     from fti import training as training
+    from fti import window as window
     from fti.config import Settings
     from fti.pipelines.definitions import (
         every,
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
         on_new_data,
         training_pipeline,
     )
+    from fti.pipelines.streams import stream_pipeline
     from fti.project import Project, connect
     from fti.types import Feature, ModelRef
 
@@ -98,5 +101,6 @@ __all__ = [
     "inference_pipeline",
     "on_event",
     "on_new_data",
+    "stream_pipeline",
     "training_pipeline",
 ]

@@ -91,7 +91,7 @@ class PipelineCatalog:
         if not specs:
             raise ValidationError(
                 f"{source!r} declares no pipeline: decorate a function with @fti.feature_pipeline(...), "
-                "@fti.training_pipeline(...) or @fti.inference_pipeline(...)"
+                "@fti.training_pipeline(...), @fti.inference_pipeline(...) or @fti.stream_pipeline(...)"
             )
         with self._catalog.begin() as conn:
             for spec in specs:
@@ -202,6 +202,7 @@ class PipelineCatalog:
             ValidationError: unknown or missing parameters, or a bad window.
         """
         pipeline = self.get(name)
+        _refuse_stream(pipeline, "run")
         checked = pipeline.check_params(params or {})
         window = self._window(pipeline, start, end)
         position = self._trigger_position(pipeline)
@@ -338,6 +339,7 @@ class PipelineCatalog:
             on_attempt: As for :meth:`run`.
         """
         pipeline = self.get(name)
+        _refuse_stream(pipeline, "backfilled")
         if not pipeline.signature.takes_window:
             raise ValidationError(
                 f"pipeline {name!r} cannot be backfilled: its function has no start/end parameters"
@@ -384,6 +386,15 @@ class PipelineCatalog:
         except (TypeError, ValueError) as exc:
             raise ValidationError(f"event payload must be JSON-serialisable: {exc}") from exc
         return records.add_event(self._catalog, self._project.id, event, payload, _utcnow())
+
+
+def _refuse_stream(pipeline: Pipeline, action: str) -> None:
+    if pipeline.kind == "stream":
+        raise ValidationError(
+            f"pipeline {pipeline.name!r} is a stream pipeline: it is not {action} but runs as a service "
+            "under `fti scheduler` (see `fti pipelines show`); compute its windows over past events "
+            "with fti.window.compute(...)"
+        )
 
 
 def _schedule_windows(schedule: Schedule, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:

@@ -116,3 +116,18 @@ class StreamState:
     def close(self) -> None:
         self._conn.close()
         os.close(self._lock)
+
+
+def read_dead_letters(path: Path, limit: int) -> list[dict[str, Any]]:
+    """The latest ``limit`` dead letters of the checkpoint at ``path``, read without locking it
+    (empty when there is none on this machine)."""
+    if not path.exists():
+        return []
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = conn.execute("SELECT id, reason, fields FROM dead ORDER BY at DESC, id DESC LIMIT ?", (limit,))
+        return [{"id": i, "reason": r, "fields": orjson.loads(f)} for i, r, f in rows]
+    except sqlite3.Error:
+        return []
+    finally:
+        conn.close()
