@@ -56,7 +56,9 @@ def events(n: int, seed: int = 0) -> list[dict[str, Any]]:
     out = []
     for _ in range(n):
         t += timedelta(minutes=rng.randint(0, 40))
-        out.append({"cc_num": rng.randint(1, 6), "ts": t, "amount": round(rng.uniform(1, 500), 2), "category": "x"})
+        out.append(
+            {"cc_num": rng.randint(1, 6), "ts": t, "amount": round(rng.uniform(1, 500), 2), "category": "x"}
+        )
     return out
 
 
@@ -96,7 +98,9 @@ def drain(processor: StreamProcessor) -> None:
         pass
 
 
-def test_the_output_equals_the_batch_computation_online_and_offline(project: fti.Project, redis_url: str) -> None:
+def test_the_output_equals_the_batch_computation_online_and_offline(
+    project: fti.Project, redis_url: str
+) -> None:
     source = fti.sources.RedisStream("tx", group="windows", url=redis_url, project=project)
     published = events(300)
     source.publish(published[:150])
@@ -117,7 +121,14 @@ def test_the_output_equals_the_batch_computation_online_and_offline(project: fti
     # offline: every row, committed when the processor stopped
     assert_equal(fg.read_arrow(), expected)
     assert [f.name for f in fg.features or []] == [
-        "cc_num", "ts", "tx_count_1h", "amount_sum_1h", "amount_max_1h", "tx_count_1d", "amount_sum_1d", "amount_max_1d",
+        "cc_num",
+        "ts",
+        "tx_count_1h",
+        "amount_sum_1h",
+        "amount_max_1h",
+        "tx_count_1d",
+        "amount_sum_1d",
+        "amount_max_1d",
     ]
 
 
@@ -148,7 +159,9 @@ def test_malformed_messages_are_dead_letters_not_a_crash(project: fti.Project, r
 def test_the_function_filters_and_derives(project: fti.Project, redis_url: str) -> None:
     def big_only(batch: pa.Table) -> pa.Table:
         kept = batch.filter(pc.greater(batch.column("amount"), 100))
-        return kept.set_column(kept.schema.get_field_index("amount"), "amount", pc.multiply(kept.column("amount"), 2))
+        return kept.set_column(
+            kept.schema.get_field_index("amount"), "amount", pc.multiply(kept.column("amount"), 2)
+        )
 
     source = fti.sources.RedisStream("tx", group="windows", url=redis_url, project=project)
     published = events(100)
@@ -156,7 +169,9 @@ def test_the_function_filters_and_derives(project: fti.Project, redis_url: str) 
     with StreamProcessor(project, "card_windows", declare(source, transform=big_only)) as processor:
         drain(processor)
     expected_events = [{**e, "amount": e["amount"] * 2} for e in published if e["amount"] > 100]
-    assert_equal(project.feature_store.get_feature_group("card_windows").read_arrow(), reference(expected_events))
+    assert_equal(
+        project.feature_store.get_feature_group("card_windows").read_arrow(), reference(expected_events)
+    )
     assert MESSAGE_ID == "__fti_message_id"
 
 
@@ -164,7 +179,10 @@ def test_a_function_that_drops_the_message_ids_is_an_error(project: fti.Project,
     source = fti.sources.RedisStream("tx", group="windows", url=redis_url, project=project)
     source.publish(events(10))
     spec = declare(source, transform=lambda b: b.select(["cc_num", "ts", "amount"]).slice(0, 3))
-    with StreamProcessor(project, "card_windows", spec) as processor, pytest.raises(fti.ValidationError, match="keep that column"):
+    with (
+        StreamProcessor(project, "card_windows", spec) as processor,
+        pytest.raises(fti.ValidationError, match="keep that column"),
+    ):
         processor.step()
 
 
@@ -179,7 +197,14 @@ def test_a_function_that_drops_the_message_ids_is_an_error(project: fti.Project,
         ({"output": "Card Windows"}, "feature group"),
         ({"allowed_lateness": "soon"}, "allowed_lateness"),
         ({"batch_size": 0}, "batch_size"),
-        ({"aggregations": [fti.window.count(name="cc")], "windows": [fti.window.sliding("1h", name="num")], "key": "cc_num"}, "clash"),
+        (
+            {
+                "aggregations": [fti.window.count(name="cc")],
+                "windows": [fti.window.sliding("1h", name="num")],
+                "key": "cc_num",
+            },
+            "clash",
+        ),
     ],
 )
 def test_bad_declarations_are_refused(change: dict[str, Any], message: str, redis_url: str) -> None:
@@ -190,11 +215,16 @@ def test_bad_declarations_are_refused(change: dict[str, Any], message: str, redi
 
 def test_a_second_processor_of_the_same_pipeline_is_refused(project: fti.Project, redis_url: str) -> None:
     source = fti.sources.RedisStream("tx", group="windows", url=redis_url, project=project)
-    with StreamProcessor(project, "card_windows", declare(source)), pytest.raises(fti.ConflictError, match="already"):
+    with (
+        StreamProcessor(project, "card_windows", declare(source)),
+        pytest.raises(fti.ConflictError, match="already"),
+    ):
         StreamProcessor(project, "card_windows", declare(source)).open()
 
 
-@pytest.mark.parametrize("failpoint", ["after_write:2", "after_checkpoint:2", "after_write:5", "after_checkpoint:5"])
+@pytest.mark.parametrize(
+    "failpoint", ["after_write:2", "after_checkpoint:2", "after_write:5", "after_checkpoint:5"]
+)
 def test_a_crash_between_the_steps_neither_loses_nor_double_counts(
     project: fti.Project, redis_url: str, tmp_path: Path, failpoint: str
 ) -> None:

@@ -26,7 +26,9 @@ def ev(i: int, key: int, minutes: float, v: float) -> Event:
     return Event(f"{i}", (key,), T0 + int(minutes * MIN), (v,))
 
 
-def run(windows: list[W.Window], events: list[Event], batch: int = 1000, lateness: int = 0) -> dict[Any, list[Any]]:
+def run(
+    windows: list[W.Window], events: list[Event], batch: int = 1000, lateness: int = 0
+) -> dict[Any, list[Any]]:
     agg = Aggregator(windows, AGGS, allowed_lateness_us=lateness)
     rows: dict[Any, list[Any]] = {}
     for start in range(0, len(events), batch):
@@ -40,12 +42,18 @@ def at(minutes: float) -> int:
 
 # --- declarations ---------------------------------------------------------------------------------
 def test_declarations_name_their_columns() -> None:
-    assert W.sliding("1h").name == "1h" and W.sliding("90m").name == "90m" and W.sliding("1h30m").name == "90m"
+    assert (
+        W.sliding("1h").name == "1h" and W.sliding("90m").name == "90m" and W.sliding("1h30m").name == "90m"
+    )
     assert W.sliding(timedelta(days=7)).name == "7d" and W.tumbling("1d").every_us == 86_400_000_000
     assert W.hopping("1h", every="15m", name="hour").name == "hour"
     assert W.sum("amount").name == "amount_sum" and W.count().name == "count"
     assert str(W.hopping("1h", "15m")) == "hopping(1h, every=15m)" and str(W.tumbling("1d")) == "tumbling(1d)"
-    agg = Aggregator([W.sliding("1h"), W.sliding("1d")], [W.count(name="tx_count"), W.mean("amount")], allowed_lateness_us=0)
+    agg = Aggregator(
+        [W.sliding("1h"), W.sliding("1d")],
+        [W.count(name="tx_count"), W.mean("amount")],
+        allowed_lateness_us=0,
+    )
     assert agg.output_columns == ("tx_count_1h", "amount_mean_1h", "tx_count_1d", "amount_mean_1d")
 
 
@@ -60,7 +68,10 @@ def test_declarations_name_their_columns() -> None:
         (lambda: W.check([W.sliding("1h"), W.tumbling("1h")], [W.count()]), "all sliding, or all hopping"),
         (lambda: W.check([W.hopping("1h", "5m"), W.hopping("2h", "10m")], [W.count()]), "share their every"),
         (lambda: W.check([W.sliding("1h"), W.sliding("60m")], [W.count()]), "named alike"),
-        (lambda: W.check([W.sliding("1h")], [W.sum("a", name="x"), W.mean("b", name="x")]), "same column twice"),
+        (
+            lambda: W.check([W.sliding("1h")], [W.sum("a", name="x"), W.mean("b", name="x")]),
+            "same column twice",
+        ),
         (lambda: W.check([], [W.count()]), "non-empty list"),
         (lambda: W.check([W.sliding("1h")], "count"), "aggregations must be"),
     ],
@@ -110,7 +121,9 @@ def test_hopping_windows_are_emitted_when_they_close() -> None:
 
 
 def test_tumbling_windows() -> None:
-    rows = run([W.tumbling("1h")], [ev(1, 1, 10, 1.0), ev(2, 1, 59, 2.0), ev(3, 1, 60, 4.0), ev(4, 1, 130, 8.0)])
+    rows = run(
+        [W.tumbling("1h")], [ev(1, 1, 10, 1.0), ev(2, 1, 59, 2.0), ev(3, 1, 60, 4.0), ev(4, 1, 130, 8.0)]
+    )
     assert rows == {((1,), at(60)): [2, 3.0, 1.5, 1.0, 2.0], ((1,), at(120)): [1, 4.0, 4.0, 4.0, 4.0]}
 
 
@@ -137,7 +150,9 @@ WINDOW_SETS = [
 ]
 
 
-def batch_rows(windows: list[W.Window], events: list[Event], until: int | None = None) -> dict[Any, list[Any]]:
+def batch_rows(
+    windows: list[W.Window], events: list[Event], until: int | None = None
+) -> dict[Any, list[Any]]:
     table = pa.table(
         {
             "k": [e.key[0] for e in events],
@@ -176,10 +191,14 @@ def streams(draw: st.DrawFn) -> tuple[list[Event], int, int]:
     return events, disorder * MIN, draw(st.integers(1, 25))
 
 
-@pytest.mark.parametrize("windows", WINDOW_SETS, ids=lambda ws: ws[0].kind + ("-every" if ws[0].every_us else ""))
+@pytest.mark.parametrize(
+    "windows", WINDOW_SETS, ids=lambda ws: ws[0].kind + ("-every" if ws[0].every_us else "")
+)
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(stream=streams())
-def test_incremental_rows_equal_the_batch_computation(windows: list[W.Window], stream: tuple[list[Event], int, int]) -> None:
+def test_incremental_rows_equal_the_batch_computation(
+    windows: list[W.Window], stream: tuple[list[Event], int, int]
+) -> None:
     events, lateness, batch = stream
     agg = Aggregator(windows, AGGS, allowed_lateness_us=lateness)
     rows: dict[Any, list[Any]] = {}
