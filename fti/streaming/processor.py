@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fti.errors import SchemaError, ValidationError
+from fti.errors import NotFoundError, SchemaError, ValidationError
 from fti.streaming.aggregator import Aggregator, Event
 from fti.streaming.state import StreamState
 from fti.streaming.values import ValueProblem, text_converters
@@ -103,14 +103,20 @@ class StreamProcessor:
         self.aggregator.restore(events, watermark)
         self.counters.update(counters)
         spec = self.spec
-        self._group = self.project.feature_store.get_or_create_feature_group(
+        store = self.project.feature_store
+        try:  # an existing group (e.g. made by a batch pipeline of the same windows) keeps its text
+            store.get_feature_group(spec.output, spec.output_version)
+            description = None
+        except NotFoundError:
+            description = f"windows of stream pipeline {self.name}: {', '.join(str(w) for w in spec.windows)}"
+        self._group = store.get_or_create_feature_group(
             spec.output,
             spec.output_version,
             primary_key=list(spec.key),
             event_time=spec.event_time,
             online_enabled=True,
             features=spec.output_features(),
-            description=f"windows of stream pipeline {self.name}: {', '.join(str(w) for w in spec.windows)}",
+            description=description,
         )
         committer.start(self.project, every_rows=self._commit[0], every_seconds=self._commit[1])
         self._reader = spec.source.open(consumer=self.name)
