@@ -15,10 +15,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import BackendError, ConflictError, NotFoundError, SchemaError, ValidationError
-from fti.features import commit, records
+from fti.features import commit, external, records
 from fti.features._pushed import Pushed
 from fti.features._tagged import Tagged
+from fti.features.external import External
 from fti.features.ingestion import InsertResult
+from fti.features.query import Query
 from fti.features.records import CommitInfo, FeatureGroupMeta
 from fti.types import Feature, arrow_type, dtype_of
 
@@ -29,7 +31,6 @@ if TYPE_CHECKING:
     import pyarrow.dataset as ds
 
     from fti.features._project import FeatureProject
-    from fti.features.query import Query
     from fti.paging import Page
 
 __all__ = ["CommitInfo", "FeatureGroup", "FeatureGroupMeta", "InsertResult"]
@@ -37,7 +38,7 @@ __all__ = ["CommitInfo", "FeatureGroup", "FeatureGroupMeta", "InsertResult"]
 log = logging.getLogger("fti.features")
 
 
-class FeatureGroup(Tagged, Pushed):
+class FeatureGroup(Tagged, Pushed, External):
     """A feature group. Obtain one from ``project.feature_store``.
 
     Offline, every insert is one Delta Lake commit (time travel by version or timestamp). Online
@@ -117,6 +118,7 @@ class FeatureGroup(Tagged, Pushed):
             "expectation_suite": self.expectation_suite,
             "created_at": self._meta.created_at.isoformat(),
             "latest_version": self.latest_commit_version(),
+            "external": self.external,
         }
 
     # --- writing --------------------------------------------------------------------------
@@ -231,6 +233,7 @@ class FeatureGroup(Tagged, Pushed):
 
         Returns the offline commit version of the schema change.
         """
+        external.refuse(self, "append features (create a new version with them)")
         if not features or not all(isinstance(f, Feature) for f in features):
             raise ValidationError("append_features takes a non-empty list of fti.Feature(name, dtype)")
         if self.features is None:
@@ -327,24 +330,20 @@ class FeatureGroup(Tagged, Pushed):
     # --- queries (for feature views) -------------------------------------------------------
     def select(self, features: Sequence[str]) -> Query:
         """A query of ``features`` of this group (any columns, in order); see :class:`Query`."""
-        from fti.features.query import Query
-
         return Query.select(self, features)
 
     def select_all(self) -> Query:
         """A query of every feature except the primary-key and event-time columns."""
-        from fti.features.query import Query
-
         return Query.select_all(self)
 
     def select_except(self, features: Sequence[str]) -> Query:
         """Like :meth:`select_all`, without ``features``."""
-        from fti.features.query import Query
-
         return Query.select_except(self, features)
 
     # --- reading --------------------------------------------------------------------------
     def _dataset(self, as_of: int | datetime | None) -> ds.Dataset | None:
+        if self.is_external:
+            return external.dataset(self, as_of)
         if isinstance(as_of, datetime) and as_of.tzinfo is None:
             raise ValidationError("as_of must be a tz-aware datetime, e.g. datetime(..., tzinfo=UTC)")
         if (as_of is not None and not isinstance(as_of, (int, datetime))) or isinstance(as_of, bool):
@@ -438,6 +437,8 @@ class FeatureGroup(Tagged, Pushed):
         """Statistics per column as of commit ``version`` (None = latest)."""
         if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 0):
             raise ValidationError(f"statistics version must be a commit version >= 0, got {version!r}")
+        if self.is_external:  # computed from what the source holds now
+            return external.statistics(self, version)
         self.reconcile()
         found = records.commit_statistics(self._project.backends.catalog, self.id, version)
         if found is None:

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fti._names import check_name, check_version
-from fti.errors import AlreadyExistsError, FtiError, NotFoundError, ValidationError
+from fti.errors import AlreadyExistsError, FtiError, NotFoundError, SchemaError, ValidationError
 from fti.features import definitions, records
 from fti.features.feature_group import FeatureGroup
 from fti.types import Feature
@@ -98,6 +98,86 @@ class FeatureStore:
             "table_name": f"{self._project.name}__{name}__v{version}",
         }
         # False: created concurrently; the winner's row is returned
+        records.insert_feature_group(self._catalog, self._project.id, values)
+        found = records.find_feature_group(self._catalog, self._project.id, name, version)
+        assert found is not None
+        return FeatureGroup(self._project, found)
+
+    def get_or_create_external_feature_group(
+        self,
+        name: str,
+        version: int = 1,
+        *,
+        source: Any,
+        query: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        primary_key: Sequence[str],
+        event_time: str | None = None,
+        description: str | None = None,
+        features: Sequence[Feature] | None = None,
+    ) -> FeatureGroup:
+        """Return the external feature group ``name``, creating it if it does not exist: rows read
+        from ``source`` by ``query`` whenever the group is read (offline only; see
+        :mod:`fti.features.external`).
+
+        Args:
+            source: ``fti.sources.SQL(...)`` or ``fti.sources.Files(...)``; credentials in its
+                secret (a password in the URL is refused: it would be stored in the catalog).
+            query: The SQL a SQL source runs; for files, optional DuckDB SQL over ``source``.
+            params: The query's parameters (``:name`` for SQL, ``$name`` for DuckDB).
+            primary_key, event_time, description: As for :meth:`get_or_create_feature_group`.
+            features: The schema; default: read from the query's first rows now.
+
+        Raises:
+            ValidationError: a bad definition, or the query fails (with the database's message).
+            SchemaError: the query returns types fti cannot store (naive timestamps...).
+            AlreadyExistsError: the version exists with another source, query or definition.
+        """
+        from fti.features import external
+
+        check_name(name, "feature group")
+        check_version(version, "feature group")
+        pk, declared, _ = definitions.check_group(primary_key, event_time, False, features, None)
+        if description is not None and not isinstance(description, str):
+            raise ValidationError(f"description must be a string, got {description!r}")
+        stored_definition = external.define(source, query, dict(params) if params is not None else None)
+        existing = records.find_feature_group(self._catalog, self._project.id, name, version)
+        if existing is not None:
+            if existing.external != stored_definition:
+                raise AlreadyExistsError(
+                    f"feature group {name!r} version {version} already exists with "
+                    + (
+                        "another source, query or params"
+                        if existing.external
+                        else "stored rows (not external)"
+                    )
+                    + f"; create version {version + 1} instead"
+                )
+            definitions.check_unchanged(existing, pk, event_time, False, description, declared, None)
+            return FeatureGroup(self._project, existing)
+        schema = declared or external.infer_features(
+            stored_definition, self._project, f"feature group {name!r}"
+        )
+        names = [f.name for f in schema]
+        missing = [c for c in [*pk, *([event_time] if event_time else [])] if c not in names]
+        if missing:
+            raise SchemaError(
+                f"the query of feature group {name!r} returns no column(s) {missing} (it has {names})"
+            )
+        if event_time and next(f for f in schema if f.name == event_time).dtype != "timestamp":
+            raise SchemaError(f"event time column {event_time!r} of the query must be a tz-aware timestamp")
+        values = {
+            "name": name,
+            "version": version,
+            "primary_key": pk,
+            "event_time": event_time,
+            "online_enabled": False,
+            "description": description or "",
+            "features": [f.to_dict() for f in schema],
+            "expectation_suite": None,
+            "table_name": f"{self._project.name}__{name}__v{version}",
+            "external": stored_definition,
+        }
         records.insert_feature_group(self._catalog, self._project.id, values)
         found = records.find_feature_group(self._catalog, self._project.id, name, version)
         assert found is not None
