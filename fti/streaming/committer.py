@@ -253,6 +253,7 @@ def micro_batch(group: FeatureGroup, entries: list[BufferEntry]) -> pa.Table:
 
 # --- one committer per process and project ---------------------------------------------------------
 _running: dict[int, Committer] = {}
+_delegated: set[int] = set()
 _lock = threading.Lock()
 
 
@@ -275,8 +276,18 @@ def start(
 
 
 def notify(project: FeatureProject) -> None:
-    """Rows were pushed: wake the project's committer in this process (starting one if needed)."""
+    """Rows were pushed: wake the project's committer in this process (starting one if needed,
+    unless this process called :func:`delegate`)."""
+    if id(project) in _delegated:
+        return
     start(project).wake()
+
+
+def delegate(project: FeatureProject) -> None:
+    """Leave committing the rows this process pushes into ``project`` to another process (a
+    stream service's committer process, :mod:`fti.pipelines.stream_committer`): pushes then
+    start no committer here, so the commits' CPU and GIL time never delays the pushing loop."""
+    _delegated.add(id(project))
 
 
 def stop(project: FeatureProject, *, flush: bool = True) -> None:

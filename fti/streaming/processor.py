@@ -56,6 +56,9 @@ class StreamProcessor:
         spec: What to compute.
         pipeline_id: The deployed pipeline's catalog id, to report progress to (None: don't).
         commit_every_rows, commit_every_seconds: The offline micro-batch policy of the output.
+        commit_in_process: Run the output's committer in a thread of this process (True), or
+            leave it to another process of the project (False: a stream service starts one, so
+            commits never pause the loop).
         block_ms: How long a read waits for new messages.
     """
 
@@ -70,6 +73,7 @@ class StreamProcessor:
         commit_every_seconds: float = 5.0,
         block_ms: int = 100,
         status_interval: float = 1.0,
+        commit_in_process: bool = True,
     ) -> None:
         self.project = project
         self.name = name
@@ -78,6 +82,7 @@ class StreamProcessor:
         self.block_ms = block_ms
         self.status_interval = status_interval
         self._commit = (commit_every_rows, commit_every_seconds)
+        self._commit_in_process = commit_in_process
         self.aggregator = Aggregator(
             spec.windows, spec.aggregations, allowed_lateness_us=spec.allowed_lateness_us
         )
@@ -118,7 +123,10 @@ class StreamProcessor:
             features=spec.output_features(),
             description=description,
         )
-        committer.start(self.project, every_rows=self._commit[0], every_seconds=self._commit[1])
+        if self._commit_in_process:
+            committer.start(self.project, every_rows=self._commit[0], every_seconds=self._commit[1])
+        else:
+            committer.delegate(self.project)
         self._reader = spec.source.open(consumer=self.name)
         return self
 

@@ -124,14 +124,20 @@ def test_a_stream_service_runs_restarts_after_a_crash_and_stops_when_paused(
         shown = cli_json(project, "pipelines", "show", "card_windows")
         assert shown["service"]["pid"] == first["pid"] and shown["service"]["processed"] == 60
 
+        # the offline commits run in the service's own committer process, while it runs
+        [committer] = _committers(first["pid"])
+        fg = project.feature_store.get_feature_group("card_windows")
+        wait(scheduler, lambda: fg.read_arrow().num_rows == 60, timeout=30)
+
         os.kill(first["pid"], signal.SIGKILL)  # a crash: restarted after the backoff
+        _wait_dead(committer)  # its committer goes with it
         second = wait(
             scheduler, lambda: status()["restarts"] == 1 and status()["state"] == "running" and status()
         )
         assert second["pid"] != first["pid"] and "killed by signal SIGKILL" in second["last_exit"]
         source.publish(events(60, 40))
         wait(scheduler, lambda: status()["processed"] == 100 and status()["lag"] == 0)
-        fg = project.feature_store.get_feature_group("card_windows")
+        [committer] = _committers(second["pid"])
         want = expected(events(0, 100)).to_pylist()
         latest = {row["cc_num"]: row for row in want}
         assert fg.online_lookup([{"cc_num": k} for k in range(4)]) == [latest[k] for k in range(4)]
@@ -140,6 +146,7 @@ def test_a_stream_service_runs_restarts_after_a_crash_and_stops_when_paused(
         stopped = wait(scheduler, lambda: status()["state"] == "stopped" and status())
         assert stopped["pid"] is None and "paused" in stopped["last_exit"]
         _wait_dead(second["pid"])
+        _wait_dead(committer)
         # stopping committed its output rows: the offline table holds every row once
         stored = fg.read_arrow().sort_by([("cc_num", "ascending"), ("ts", "ascending")]).to_pylist()
         assert stored == sorted(want, key=lambda r: (r["cc_num"], r["ts"]))
@@ -185,12 +192,27 @@ def test_a_crashing_service_backs_off_and_says_why(
     assert service_status(project, [deployed])["card_windows"]["state"] in ("backoff", "stopped")
 
 
+def _committers(service: int) -> list[int]:
+    """The committer processes started by the service process ``service``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == service and b"fti.pipelines.stream_committer" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def _wait_dead(pid: int) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return  # exited, not yet reaped
+        except (FileNotFoundError, ProcessLookupError):
             return
         time.sleep(0.05)
     raise AssertionError(f"process {pid} still runs")
