@@ -293,6 +293,7 @@ def delegate(project: FeatureProject) -> None:
 def stop(project: FeatureProject, *, flush: bool = True) -> None:
     """Stop the project's committer in this process, if any (``project.close()`` calls this)."""
     with _lock:
+        _delegated.discard(id(project))  # ids of closed projects are reused
         found = _running.pop(id(project), None)
     if found is not None:
         found.stop(flush=flush)

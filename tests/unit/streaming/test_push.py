@@ -181,6 +181,17 @@ def test_close_commits_what_this_process_pushed(home: Path) -> None:
         assert project.backends.buffer.topics("") == []
 
 
+def test_a_process_that_delegated_committing_leaves_its_pushes_buffered(home: Path) -> None:
+    with fti.connect(home=home) as project:
+        committer.delegate(project)  # as a stream service, whose committer process commits
+        group(project).push(rows([1], [0], [1.0]))
+        assert committer.running(project) is None
+    with fti.connect(home=home) as project:  # the other committer: the rows were left to it
+        fg = group(project)
+        assert fg.latest_commit_version() is None and project.backends.buffer.stats(fg.table_name).rows == 1
+        assert fg.commit_pushed() == 1 and offline(fg) == [(1, T0, 1.0)]
+
+
 def test_a_killed_pusher_loses_nothing_it_acknowledged(home: Path, tmp_path: Path) -> None:
     script = tmp_path / "pusher.py"
     script.write_text(
