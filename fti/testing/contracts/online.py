@@ -335,19 +335,6 @@ class OnlineStoreContract:
         assert online_store.applied_version("t") == 0
         assert online_store.applied_version("other") is None
 
-    def test_a_write_without_a_version_leaves_the_applied_version(self, online_store: OnlineStore) -> None:
-        # rows pushed ahead of their offline commit (fg.push): visible at once, no version claimed
-        write(online_store, "new", {"id": [1], "ts": [at(1)], "v": [1]}, version=None)
-        assert online_store.applied_version("new") is None
-        assert values(online_store, "new", [1]) == [1]
-        write(online_store, "t", {"id": [1], "ts": [at(1)], "v": [1]}, version=3)
-        write(online_store, "t", {"id": [1, 2], "ts": [at(2), at(0)], "v": [2, 5]}, version=None)
-        assert online_store.applied_version("t") == 3
-        assert values(online_store, "t", [1, 2]) == [2, 5]
-        # the offline commit of those rows re-applies them and records its version
-        write(online_store, "t", {"id": [1], "ts": [at(2)], "v": [2]}, version=4)
-        assert online_store.applied_version("t") == 4 and values(online_store, "t", [1]) == [2]
-
     def test_an_empty_write_records_the_version(self, online_store: OnlineStore) -> None:
         schema = pa.schema([("id", pa.int64()), ("ts", TS), ("v", pa.int64())])
         assert write(online_store, "t", schema.empty_table(), version=7) == 0
