@@ -43,15 +43,17 @@ _LAZY = {
     "on_event": "fti.pipelines.definitions",
     "on_demand": "fti.features.on_demand",
     "alert": "fti.monitoring.alerts",
+    "stream_pipeline": "fti.pipelines.streams",
 }
 
 # subpackages reachable as attributes of ``fti`` (``fti.batch.score(...)``), imported on first use
-_SUBMODULES = ("batch", "sources", "training")
+_SUBMODULES = ("batch", "sources", "training", "window")
 
 if TYPE_CHECKING:
     from fti import batch as batch
     from fti import sources as sources
     from fti import training as training
+    from fti import window as window
     from fti.config import Settings
     from fti.features.embeddings import EmbeddingIndex
     from fti.features.on_demand import on_demand
@@ -64,6 +66,7 @@ if TYPE_CHECKING:
         on_new_data,
         training_pipeline,
     )
+    from fti.pipelines.streams import stream_pipeline
     from fti.project import Project, connect
     from fti.registry.evaluation.slicing import bins
     from fti.types import Feature, ModelRef
@@ -112,5 +115,6 @@ __all__ = [
     "on_demand",
     "on_event",
     "on_new_data",
+    "stream_pipeline",
     "training_pipeline",
 ]

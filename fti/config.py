@@ -52,6 +52,12 @@ class Settings(BaseSettings):
         description="Vector index URL (embedding indexes): a directory of HNSW indexes (default "
         "$FTI_HOME/vectors), lancedb:///path or lancedb+s3://bucket/prefix.",
     )
+    buffer_url: str | None = Field(
+        default=None,
+        description="Push buffer URL (pushed rows waiting for their offline commit): sqlite:///path (default "
+        "$FTI_HOME/push_buffer.db beside the embedded online store) or redis://host:port/db (default: the "
+        "online store's Redis when it is one).",
+    )
     artifacts_url: str | None = Field(
         default=None,
         description="Artifact store URL: a directory (default $FTI_HOME/artifacts) or an fsspec URL (s3://...).",
@@ -163,6 +169,15 @@ class Settings(BaseSettings):
         return self.vector_url or str(self.home / "vectors")
 
     @property
+    def resolved_buffer_url(self) -> str:
+        if self.buffer_url:
+            return self.buffer_url
+        online = self.resolved_online_url
+        if online.startswith(("redis://", "rediss://")):
+            return online
+        return f"sqlite:///{self.home / 'push_buffer.db'}"
+
+    @property
     def resolved_artifacts_url(self) -> str:
         return self.artifacts_url or str(self.home / "artifacts")
 
@@ -186,6 +201,7 @@ class Settings(BaseSettings):
             "offline_url": _mask(self.resolved_offline_url),
             "online_url": _mask(self.resolved_online_url),
             "vector_url": _mask(self.resolved_vector_url),
+            "buffer_url": _mask(self.resolved_buffer_url),
             "artifacts_url": _mask(self.resolved_artifacts_url),
             "secret_key": secret_key,
             "pyfunc": self.pyfunc,

@@ -13,6 +13,7 @@ from fti.errors import BackendError
 
 if TYPE_CHECKING:
     from fti.storage.artifacts.base import ArtifactStore
+    from fti.storage.buffer.base import PushBuffer
     from fti.storage.metadata.base import Catalog
     from fti.storage.offline.base import OfflineStore
     from fti.storage.online.base import OnlineStore
@@ -41,6 +42,11 @@ VECTOR_BACKENDS: dict[str, tuple[str, str | None]] = {
     "hnsw": ("fti.storage.vector.hnsw:HnswVectorStore", "vectors"),
     "lancedb": ("fti.storage.vector.lance:LanceVectorStore", "lancedb"),
     "lancedb+s3": ("fti.storage.vector.lance:LanceVectorStore", "lancedb"),
+}
+BUFFER_BACKENDS: dict[str, tuple[str, str | None]] = {
+    "sqlite": ("fti.storage.buffer.sqlite:SqlitePushBuffer", None),
+    "redis": ("fti.storage.buffer.redis:RedisPushBuffer", "redis"),
+    "rediss": ("fti.storage.buffer.redis:RedisPushBuffer", "redis"),
 }
 ARTIFACT_BACKENDS: dict[str, tuple[str, str | None]] = {
     "": ("fti.storage.artifacts.fsspec:FsspecArtifactStore", None),
@@ -87,3 +93,7 @@ def vector_store_from_url(url: str) -> VectorStore:
 
 def artifact_store_from_url(url: str) -> ArtifactStore:
     return _build("artifact store", ARTIFACT_BACKENDS, url)  # type: ignore[no-any-return]
+
+
+def push_buffer_from_url(url: str) -> PushBuffer:
+    return _build("push buffer", BUFFER_BACKENDS, url)  # type: ignore[no-any-return]

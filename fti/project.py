@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from fti.secrets.store import Secrets
     from fti.serving.deployments import Serving
     from fti.storage.artifacts.base import ArtifactStore
+    from fti.storage.buffer.base import PushBuffer
     from fti.storage.metadata.base import Catalog
     from fti.storage.offline.base import OfflineStore
     from fti.storage.online.base import OnlineStore
@@ -56,13 +57,20 @@ class Backends:
         return vector_store_from_url(self.settings.resolved_vector_url)
 
     @cached_property
+    def buffer(self) -> PushBuffer:
+        """Pushed rows waiting for their offline commit (see :mod:`fti.streaming.push`)."""
+        from fti.plugins import push_buffer_from_url
+
+        return push_buffer_from_url(self.settings.resolved_buffer_url)
+
+    @cached_property
     def artifacts(self) -> ArtifactStore:
         from fti.plugins import artifact_store_from_url
 
         return artifact_store_from_url(self.settings.resolved_artifacts_url)
 
     def close(self) -> None:
-        for name in ("online", "vectors", "catalog"):
+        for name in ("online", "vectors", "buffer", "catalog"):
             if name in self.__dict__:
                 self.__dict__.pop(name).close()
 
@@ -163,7 +171,13 @@ class Project:
         return [p.name for p in projects.list_projects(self.backends.catalog)]
 
     def close(self) -> None:
-        """Close the backends' connections."""
+        """Commit the rows this process pushed (if it runs the project's committer), then close the
+        backends' connections."""
+        import sys
+
+        committer = sys.modules.get("fti.streaming.committer")  # only if something pushed
+        if committer is not None:
+            committer.stop(self)
         self.backends.close()
 
     def __enter__(self) -> Project:

@@ -44,8 +44,16 @@ def _parse_params(items: tuple[str, ...]) -> dict[str, Any]:
     return params
 
 
-def _summary(p: Pipeline) -> dict[str, Any]:
+def _summary(p: Pipeline, service: dict[str, Any] | None = None) -> dict[str, Any]:
     when = p.schedule.describe() if p.schedule is not None else ""
+    if p.kind == "stream":  # a service: its state and lag
+        lag = None if service is None else service.get("lag")
+        when = (
+            "stream service, run by fti scheduler"
+            if service is None
+            else f"stream service {service['state']}"
+        )
+        when += "" if lag is None else f", lag {lag}"
     if p.trigger is not None:
         t = p.trigger.to_dict()
         what = (
@@ -63,7 +71,14 @@ def _summary(p: Pipeline) -> dict[str, Any]:
         "retries": p.retries,
         "timeout": p.timeout,
         "concurrency": p.concurrency,
+        **({} if service is None else {"service": service}),
     }
+
+
+def _services(project: Any, pipelines: list[Pipeline], dead_letters: int = 0) -> dict[str, dict[str, Any]]:
+    from fti.pipelines.services import service_status
+
+    return service_status(project, pipelines, dead_letters=dead_letters)
 
 
 def _print_runs(rows: list[dict[str, Any]], fmt: str = "table") -> None:
@@ -119,7 +134,10 @@ def deploy(path: str, check_env: bool) -> None:
 @handle_errors
 def list_(fmt: str) -> None:
     """List the deployed pipelines."""
-    data = [_summary(p) for p in state().project(read_only=True).pipelines.list()]
+    project = state().project(read_only=True)
+    deployed = project.pipelines.list()
+    services = _services(project, deployed)
+    data = [_summary(p, services.get(p.name)) for p in deployed]
     print_rows(
         data,
         [
@@ -139,9 +157,13 @@ def list_(fmt: str) -> None:
 @handle_errors
 def show(name: str) -> None:
     """Show a pipeline's definition and its latest runs."""
-    catalog = state().project(read_only=True).pipelines
-    data = catalog.get(name).to_dict()
+    project = state().project(read_only=True)
+    catalog = project.pipelines
+    pipeline = catalog.get(name)
+    data = pipeline.to_dict()
     data["runs"] = [r.to_dict() for r in catalog.runs(name, limit=10)]
+    if pipeline.kind == "stream":
+        data["service"] = _services(project, [pipeline], dead_letters=5)[name]
 
     def table(d: dict[str, Any]) -> None:
         for key in (
@@ -163,6 +185,13 @@ def show(name: str) -> None:
             click.echo(f"{key:>14}: {d[key]}")
         if d["description"]:
             click.echo(d["description"])
+        if "service" in d:
+            for key, value in d["service"].items():
+                if key != "recent_dead_letters":
+                    click.echo(f"{key:>16}: {'' if value is None else value}")
+            for letter in d["service"].get("recent_dead_letters", []):
+                click.echo(f"dead letter {letter['id']}: {letter['reason']}")
+            return
         _print_runs(d["runs"])
 
     emit(data, table=table)

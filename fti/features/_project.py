@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from fti.features.feature_store import FeatureStore
     from fti.registry.model_registry import ModelRegistry
+    from fti.storage.buffer.base import PushBuffer
     from fti.storage.metadata.base import Catalog
     from fti.storage.offline.base import OfflineStore
     from fti.storage.online.base import OnlineStore
@@ -38,6 +39,11 @@ class FeatureBackends(Protocol):
     @property
     def vectors(self) -> VectorStore:
         """Embedding indexes of online-enabled groups (see :mod:`fti.features.embeddings`)."""
+        ...
+
+    @property
+    def buffer(self) -> PushBuffer:
+        """Pushed rows waiting for their offline commit (``fg.push``)."""
         ...
 
 

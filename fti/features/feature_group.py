@@ -14,9 +14,11 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import BackendError, ConflictError, NotFoundError, SchemaError, ValidationError
-from fti.features import commit, records
+from fti.features import commit, external, records
+from fti.features._pushed import Pushed
 from fti.features._tagged import Tagged
 from fti.features.embeddings import EmbeddingsMixin
+from fti.features.external import External
 from fti.features.group_edits import GroupEdits
 from fti.features.group_queries import GroupQueries
 from fti.features.group_upkeep import GroupUpkeep
@@ -32,7 +34,7 @@ __all__ = ["CommitInfo", "FeatureGroup", "FeatureGroupMeta", "InsertResult"]
 log = logging.getLogger("fti.features")
 
 
-class FeatureGroup(Tagged, GroupQueries, GroupEdits, GroupUpkeep, EmbeddingsMixin):
+class FeatureGroup(Tagged, GroupQueries, GroupEdits, GroupUpkeep, EmbeddingsMixin, Pushed, External):
     """A feature group. Obtain one from ``project.feature_store``.
 
     Offline, every insert is one Delta Lake commit (time travel by version or timestamp). Online
@@ -145,6 +147,7 @@ class FeatureGroup(Tagged, GroupQueries, GroupEdits, GroupUpkeep, EmbeddingsMixi
             "expectation_suite": self.expectation_suite,
             "created_at": self._meta.created_at.isoformat(),
             "latest_version": self.latest_commit_version(),
+            "external": self.external,
         }
 
     # --- writing --------------------------------------------------------------------------
@@ -290,6 +293,7 @@ class FeatureGroup(Tagged, GroupQueries, GroupEdits, GroupUpkeep, EmbeddingsMixi
 
         Returns the offline commit version of the schema change.
         """
+        external.refuse(self, "append features (create a new version with them)")
         if not features or not all(isinstance(f, Feature) for f in features):
             raise ValidationError("append_features takes a non-empty list of fti.Feature(name, dtype)")
         if self.features is None:
@@ -401,6 +405,8 @@ class FeatureGroup(Tagged, GroupQueries, GroupEdits, GroupUpkeep, EmbeddingsMixi
         """Statistics per column as of commit ``version`` (None = latest)."""
         if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 0):
             raise ValidationError(f"statistics version must be a commit version >= 0, got {version!r}")
+        if self.is_external:  # computed from what the source holds now
+            return external.statistics(self, version)
         self.reconcile()
         found = records.commit_statistics(self._project.backends.catalog, self.id, version)
         if found is None:

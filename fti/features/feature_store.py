@@ -186,6 +186,54 @@ class FeatureStore:
     def _next_version(self, name: str) -> int:
         return max((fg.version for fg in self.get_feature_groups(name)), default=0) + 1
 
+    def get_or_create_external_feature_group(
+        self,
+        name: str,
+        version: int = 1,
+        *,
+        source: Any,
+        query: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        primary_key: Sequence[str],
+        event_time: str | None = None,
+        description: str | None = None,
+        features: Sequence[Feature] | None = None,
+    ) -> FeatureGroup:
+        """Return the external feature group ``name``, creating it if it does not exist: rows read
+        from ``source`` by ``query`` whenever the group is read (offline only; see
+        :mod:`fti.features.external`).
+
+        Args:
+            source: ``fti.sources.SQL(...)`` or ``fti.sources.Files(...)``; credentials in its
+                secret (a password in the URL is refused: it would be stored in the catalog).
+            query: The SQL a SQL source runs; for files, optional DuckDB SQL over ``source``.
+            params: The query's parameters (``:name`` for SQL, ``$name`` for DuckDB).
+            primary_key, event_time, description: As for :meth:`get_or_create_feature_group`.
+            features: The schema; default: read from the query's first rows now.
+
+        Raises:
+            ValidationError: a bad definition, or the query fails (with the database's message).
+            SchemaError: the query returns types fti cannot store (naive timestamps...).
+            AlreadyExistsError: the version exists with another source, query or definition.
+        """
+        from fti.features import external
+
+        check_name(name, "feature group")
+        check_version(version, "feature group")
+        meta = external.get_or_create(
+            self._project,
+            name,
+            version,
+            source,
+            query,
+            params,
+            primary_key,
+            event_time,
+            description,
+            features,
+        )
+        return FeatureGroup(self._project, meta)
+
     def get_feature_group(self, name: str, version: int | None = None) -> FeatureGroup:
         """The feature group ``name`` at ``version`` (None = the latest version)."""
         check_name(name, "feature group")

@@ -92,6 +92,9 @@ class GroupEdits:
             SchemaError: a key column is missing or has another type.
             ValidationError: no keys, or null keys.
         """
+        from fti.features import external
+
+        external.refuse(self, "delete records")  # type: ignore[arg-type]  # a FeatureGroup
         from fti.features import commit
 
         table = self._delete_keys(keys)

@@ -50,8 +50,15 @@ class GroupQueries:
 
         def latest_commit_version(self) -> int | None: ...
 
+        @property
+        def is_external(self) -> bool: ...
+
     # --- reading --------------------------------------------------------------------------
     def _dataset(self, as_of: int | datetime | None) -> ds.Dataset | None:
+        if self.is_external:  # read from its source now (no history to travel in)
+            from fti.features import external
+
+            return external.dataset(self, as_of)  # type: ignore[arg-type]  # a FeatureGroup
         if isinstance(as_of, datetime) and as_of.tzinfo is None:
             raise ValidationError("as_of must be a tz-aware datetime, e.g. datetime(..., tzinfo=UTC)")
         if (as_of is not None and not isinstance(as_of, (int, datetime))) or isinstance(as_of, bool):

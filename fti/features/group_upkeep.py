@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from fti.errors import ValidationError
-from fti.features import commit
+from fti.features import commit, external
 
 if TYPE_CHECKING:
     from fti.features._project import FeatureProject
@@ -45,6 +45,7 @@ class GroupUpkeep:
         Returns:
             The compaction's commit version, or None when there was nothing to compact.
         """
+        external.refuse(self, "be compacted")  # type: ignore[arg-type]  # a FeatureGroup
         offline = self._project.backends.offline
         previous = self.latest_commit_version()
         if previous is None:
@@ -69,6 +70,7 @@ class GroupUpkeep:
         Returns:
             How many files were deleted.
         """
+        external.refuse(self, "be vacuumed")  # type: ignore[arg-type]  # a FeatureGroup
         if not isinstance(retention, timedelta) or retention < timedelta(0):
             raise ValidationError(
                 f"retention must be a timedelta >= 0 such as timedelta(days=7), got {retention!r}"

@@ -93,6 +93,9 @@ def prepare(
     ``check_unique=False`` skips the duplicate-key check, for callers whose keys are unique by
     construction.
     """
+    from fti.features.external import refuse
+
+    refuse(fg, "take inserted or pushed rows")
     table = to_arrow(data, what=f"data for feature group {fg.name!r}")
     if table.num_rows == 0:
         raise ValidationError(f"cannot insert an empty dataframe into feature group {fg.name!r}")

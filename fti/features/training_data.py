@@ -44,11 +44,17 @@ ROW_COLUMN = "__fti_row"
 def snapshot(query: Query, offline: OfflineStore) -> tuple[list[Any], dict[str, int | None]]:
     """The latest Delta snapshot of every group of ``query`` (local files, a dataset, or an empty
     table for a group without data; see :func:`fti.storage.offline.scan.as_dataset`), and the
-    versions read."""
+    versions read. An external group's rows are read from its source now (version None)."""
     sources: list[Any] = []
     versions: dict[str, int | None] = {}
     for part in query.parts:
         group = part.group
+        if group.is_external:
+            from fti.features import external
+
+            sources.append(external.read(group))
+            versions[group.table_name] = None
+            continue
         version = offline.version(group.table_name)
         versions[group.table_name] = version
         if version is None:

@@ -105,7 +105,7 @@ class PipelineCatalog:
         if not specs:
             raise ValidationError(
                 f"{source!r} declares no pipeline: decorate a function with @fti.feature_pipeline(...), "
-                "@fti.training_pipeline(...) or @fti.inference_pipeline(...)"
+                "@fti.training_pipeline(...), @fti.inference_pipeline(...) or @fti.stream_pipeline(...)"
             )
         definitions = {spec.name: _definition(spec, source, digest) for spec in specs}
         if check_env:  # build (or find cached) every environment before registering anything
@@ -239,6 +239,7 @@ class PipelineCatalog:
             ValidationError: unknown or missing parameters, or a bad window.
         """
         pipeline = self.get(name)
+        _refuse_stream(pipeline, "run")
         checked = pipeline.check_params(params or {})
         window = self._window(pipeline, start, end)
         position = self._trigger_position(pipeline)
@@ -389,6 +390,7 @@ class PipelineCatalog:
             on_start: As for :meth:`run`.
         """
         pipeline = self.get(name)
+        _refuse_stream(pipeline, "backfilled")
         if not pipeline.signature.takes_window:
             raise ValidationError(
                 f"pipeline {name!r} cannot be backfilled: its function has no start/end parameters"
@@ -453,6 +455,15 @@ class PipelineCatalog:
         except (TypeError, ValueError) as exc:
             raise ValidationError(f"event payload must be JSON-serialisable: {exc}") from exc
         return records.add_event(self._catalog, self._project.id, event, payload, _utcnow())
+
+
+def _refuse_stream(pipeline: Pipeline, action: str) -> None:
+    if pipeline.kind == "stream":
+        raise ValidationError(
+            f"pipeline {pipeline.name!r} is a stream pipeline: it is not {action} but runs as a service "
+            "under `fti scheduler` (see `fti pipelines show`); compute its windows over past events "
+            "with fti.window.compute(...)"
+        )
 
 
 def _schedule_windows(schedule: Schedule, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:

@@ -10,7 +10,8 @@ Per tick, as leader: recover runs left ``running`` by a dead scheduler or CLI (m
 kill their leftover process group, retry per policy); reap finished or timed-out runs of our own
 (store logs, retry with exponential backoff and jitter); fire due schedule slots (one slot at
 most, per the missed-run policy) and event triggers (new feature-group commits, fired events);
-start queued runs whose time has come, applying the overlap policy.
+start queued runs whose time has come, applying the overlap policy; keep the services of stream
+pipelines running (:mod:`fti.pipelines.services`).
 
 Timeouts are measured on the real monotonic clock (they bound real process time); everything
 else (fire times, backoff, lease expiry) uses the injected clock.
@@ -34,6 +35,7 @@ from fti.pipelines import runs as run_records
 from fti.pipelines.catalog import PipelineCatalog
 from fti.pipelines.definitions import OnEvent, OnNewData
 from fti.pipelines.schedules import plan_fire, retry_delay
+from fti.pipelines.services import ServiceSupervisor
 
 if TYPE_CHECKING:
     from fti.pipelines.executor import RunProcess
@@ -136,6 +138,7 @@ class Scheduler:
         self._stop = threading.Event()
         self._pipelines = PipelineCatalog(project)
         self._only = None if only is None else frozenset(only)
+        self._services = ServiceSupervisor(project, self.holder, self.rng)
 
     @property
     def _catalog(self) -> Catalog:
@@ -179,8 +182,10 @@ class Scheduler:
         self.is_leader = leader
         self._reap()
         if not leader:
+            self._services.stop_all("this scheduler is not the leader")
             return
         by_id = {p.id: p for p in self._pipelines.list() if self._only is None or p.name in self._only}
+        self._services.sync(list(by_id.values()))  # stream pipelines run as services
         self._recover(now, by_id)
         self._watch_adopted(now)
         for pipeline in by_id.values():
@@ -196,6 +201,7 @@ class Scheduler:
 
     def shutdown(self) -> None:
         """Cancel the runs we are executing and give up the lease."""
+        self._services.stop_all("the scheduler stopped")
         for proc in list(self._procs.values()):
             proc.kill(run_records.CANCELLED, "cancelled: the scheduler was stopped")
         self._reap()

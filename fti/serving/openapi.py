@@ -141,6 +141,23 @@ def _op(
     return op
 
 
+_PUSH_BODY = {
+    "type": "object",
+    "properties": {
+        "rows": {"type": "array", "items": {"type": "object"}},
+        "columns": {"type": "object", "additionalProperties": {"type": "array"}},
+        "version": {"type": "integer", "minimum": 1},
+    },
+}
+_PUSH_ANSWER = {
+    "type": "object",
+    "properties": {
+        "feature_group": {"type": "string"},
+        "version": {"type": "integer"},
+        "rows": {"type": "integer"},
+        "online_rows": {"type": "integer"},
+    },
+}
 _MODEL = {"name": "model", "in": "path", "required": True, "schema": {"type": "string"}}
 _VERSION = {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}
 
@@ -196,6 +213,22 @@ def openapi_document() -> dict[str, Any]:
             "parameters": [_MODEL],
             "post": _op(f"{action.title()} a model", flag, 400, 401, 404, body=RepositoryLoadRequestModel),
         }
+    paths["/v1/feature-groups/{name}/push"] = {
+        "parameters": [
+            {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+            {
+                "name": "version",
+                "in": "query",
+                "required": False,
+                "schema": {"type": "integer", "minimum": 1},
+            },
+        ],
+        "post": {
+            "summary": "Push rows into a feature group (online at once, offline in micro-batches)",
+            "requestBody": {"required": True, **_json(_PUSH_BODY)},
+            "responses": {"200": {"description": "OK", **_json(_PUSH_ANSWER)}, **_errors(400, 401, 404, 413)},
+        },
+    }
     paths["/metrics"] = {
         "get": {
             "summary": "Prometheus metrics",

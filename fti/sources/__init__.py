@@ -5,6 +5,7 @@
 - ``source.read_incremental(..., cursor="ts")``: the rows past a watermark stored in the catalog,
   advanced only when the rows were written (:mod:`fti.sources.incremental`).
 - :func:`list_cursors`, :func:`get_cursor`, :func:`reset_cursor`: the stored cursors.
+- :class:`RedisStream`: a Redis Stream read through a consumer group (stream pipelines).
 
 Credentials come from a secret (``secret="name"``, see ``fti secrets``), never from the code.
 Importing this package loads no data library.
@@ -24,6 +25,7 @@ _LAZY = {
     "get_cursor": "fti.sources.cursors",
     "reset_cursor": "fti.sources.cursors",
     "Watermark": "fti.sources.watermark",
+    "RedisStream": "fti.sources.streams",
 }
 
 if TYPE_CHECKING:
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from fti.sources.files import Files
     from fti.sources.incremental import IncrementalRead
     from fti.sources.sql import SQL
+    from fti.sources.streams import RedisStream
     from fti.sources.watermark import Watermark
 
 
@@ -52,6 +55,7 @@ __all__ = [
     "Cursor",
     "Files",
     "IncrementalRead",
+    "RedisStream",
     "Watermark",
     "get_cursor",
     "list_cursors",

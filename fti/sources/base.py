@@ -115,3 +115,40 @@ def collect(batches: Iterator[pa.RecordBatch]) -> pa.Table:
     if all(b.schema == schema for b in pieces):
         return pa.Table.from_batches([b for b in pieces if b.num_rows], schema=schema)
     return pa.concat_tables([pa.Table.from_batches([b]) for b in pieces], promote_options="permissive")
+
+
+def from_dict(data: dict[str, Any], project: Project | None) -> Source:
+    """The source a ``to_dict()`` described (external feature groups store their source so)."""
+    kind = data.get("kind")
+    if kind == "sql":
+        from fti.sources.sql import SQL
+
+        return SQL(
+            data["url"],
+            secret=data["secret"],
+            project=project,
+            driver=data["driver"],
+            chunk_rows=data["chunk_rows"],
+        )
+    if kind == "files":
+        import base64
+
+        import pyarrow as pa
+
+        from fti.sources.files import Files
+
+        schema = (
+            None
+            if data["schema"] is None
+            else pa.ipc.read_schema(pa.py_buffer(base64.b64decode(data["schema"])))
+        )
+        return Files(
+            data["paths"],
+            format=data["format"],
+            secret=data["secret"],
+            project=project,
+            options=data["options"],
+            schema=schema,
+            chunk_rows=data["chunk_rows"],
+        )
+    raise ValidationError(f"unknown source kind {kind!r}: expected 'sql' or 'files'")

@@ -94,6 +94,35 @@ class Files(Source):
     def describe(self) -> str:
         return f"files:{self.format}:{','.join(self.paths)}"
 
+    def to_dict(self) -> dict[str, Any]:
+        """What recreates this source (``fti.sources.base.from_dict``), without credentials.
+
+        Raises:
+            ValidationError: an option looks like a credential (it belongs in a secret).
+        """
+        import base64
+
+        leaking = [
+            k for k in self._options if any(w in k.lower() for w in ("key", "secret", "token", "password"))
+        ]
+        if leaking:
+            raise ValidationError(
+                f"{self!r}: option(s) {leaking} look like credentials, which would be stored in the clear; "
+                "put them in a secret (a JSON object, see fti secrets) and pass secret='NAME'"
+            )
+        schema = (
+            None if self._schema is None else base64.b64encode(self._schema.serialize().to_pybytes()).decode()
+        )
+        return {
+            "kind": self.kind,
+            "paths": list(self.paths),
+            "format": self.format,
+            "secret": self.secret,
+            "options": dict(self._options),
+            "schema": schema,
+            "chunk_rows": self.chunk_rows,
+        }
+
     # --- reading ------------------------------------------------------------------------------
     def read(self, columns: list[str] | None = None, filter: Any = None) -> pa.Table:
         """Read the files into one Arrow table.

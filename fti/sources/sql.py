@@ -99,6 +99,26 @@ class SQL(Source):
     def describe(self) -> str:
         return "sql:" + self._url.render_as_string(hide_password=True)
 
+    def to_dict(self) -> dict[str, Any]:
+        """What recreates this source (``fti.sources.base.from_dict``), without credentials.
+
+        Raises:
+            ValidationError: the URL holds a password (it belongs in a secret, not in the catalog).
+        """
+        if self._url.password is not None:
+            raise ValidationError(
+                f"{self!r}: the URL holds a password, which would be stored in the clear; put it in a "
+                "secret (fti secrets set NAME) and pass secret='NAME'"
+            )
+        url = self._url.render_as_string(hide_password=False)
+        return {
+            "kind": self.kind,
+            "url": url,
+            "secret": self.secret,
+            "driver": self.driver,
+            "chunk_rows": self.chunk_rows,
+        }
+
     # --- reading ------------------------------------------------------------------------------
     def read(self, query: str, **params: Any) -> pa.Table:
         """Run ``query`` (named parameters as ``:name``) and return all rows as an Arrow table."""

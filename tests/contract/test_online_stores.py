@@ -12,6 +12,7 @@ from fti.storage.online.base import OnlineStore
 from fti.storage.online.redis import RedisOnlineStore
 from fti.storage.online.sqlite import SqliteOnlineStore
 from fti.testing.contracts.online import OnlineStoreContract
+from fti.testing.contracts.online_push import PushedWritesContract
 
 _redis_db = itertools.count(1)
 
@@ -34,7 +35,7 @@ IMPLEMENTATIONS: dict[str, Callable[[pytest.FixtureRequest], OnlineStore]] = {
 }
 
 
-class TestOnlineStores(OnlineStoreContract):
+class TestOnlineStores(OnlineStoreContract, PushedWritesContract):
     @pytest.fixture(
         params=[
             pytest.param(name, marks=[pytest.mark.redis] if name == "redis" else [])

@@ -40,6 +40,7 @@ TABLE_OWNERS = {
     "secrets": "fti/secrets/records.py",
     "sources": "fti/sources/records.py",
     "monitoring": "fti/monitoring/records.py",
+    "streaming": "fti/streaming/records.py",
 }
 # the catalog's own code: table definitions and migrations may import any table
 EXEMPT = ("fti/storage/metadata/tables/", "fti/storage/metadata/migrations/")

@@ -60,6 +60,8 @@ class FeatureGroupMeta:
     """``{"column": ..., "metric": ...}`` of the group's embedding index, or None."""
     event_time_unit: str | None = None
     """``s``, ``ms``, ``us`` or ``ns``: what integer event times count (None: detected)."""
+    external: dict[str, Any] | None = None
+    """An external group's source and query (see :mod:`fti.features.external`); None otherwise."""
 
 
 @dataclass(frozen=True)
@@ -223,6 +225,7 @@ def _group(row: RowMapping) -> FeatureGroupMeta:
         created_at=row["created_at"],
         embedding_index=row["embedding_index"],
         event_time_unit=row["event_time_unit"],
+        external=row["external"],
     )
 
 

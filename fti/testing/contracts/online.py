@@ -46,7 +46,7 @@ def write(
     *,
     key: tuple[str, ...] = ("id",),
     event_time: str | None = "ts",
-    version: int = 0,
+    version: int | None = 0,
 ) -> int:
     rows = data if isinstance(data, pa.Table) else pa.table(data)
     return store.write(table, rows, key_columns=list(key), event_time=event_time, version=version)

@@ -26,6 +26,7 @@ from fti.storage.metadata.tables.registry import (
 from fti.storage.metadata.tables.secrets import secrets
 from fti.storage.metadata.tables.serving import api_keys, deployments
 from fti.storage.metadata.tables.sources import source_cursors
+from fti.storage.metadata.tables.streaming import stream_status
 from fti.storage.metadata.tables.tags import tags
 from fti.storage.metadata.tables.training import run_metrics, run_params, runs
 
@@ -55,6 +56,7 @@ __all__ = [
     "scheduler_leases",
     "secrets",
     "source_cursors",
+    "stream_status",
     "tags",
     "training_datasets",
 ]

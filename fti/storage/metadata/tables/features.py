@@ -31,6 +31,8 @@ feature_groups = Table(
     Column("embedding_index", JsonType, nullable=True),  # {"column", "metric"} or None
     Column("table_name", String(255), nullable=False, unique=True),
     Column("created_at", UtcDateTime, nullable=False),
+    # external groups: {"source": {...}, "query": ..., "params": {...}} (read at query time)
+    Column("external", JsonType, nullable=True),
     UniqueConstraint("project_id", "name", "version", name="uq_feature_groups_identity"),
 )
 
