@@ -33,14 +33,26 @@ def get_batch_data(
     return_type: str,
     training_dataset_version: int | None,
     order: bool,
+    engine: str = "duckdb",
 ) -> Any:
     """:meth:`FeatureView.get_batch_data <fti.features.feature_view.FeatureView.get_batch_data>`."""
     from fti.features import pit, training_data
 
     if return_type not in BATCH_RETURN_TYPES:
         raise ValidationError(f"return_type must be one of {BATCH_RETURN_TYPES}, got {return_type!r}")
+    if training_data.check_engine(engine) == "spark" and return_type != "pandas":
+        raise ValidationError(
+            f"engine='spark' returns a Spark DataFrame, not {return_type!r}; convert it with "
+            ".toArrow() or .toPandas(), or use engine='duckdb'"
+        )
     training_data.check_time_range(start_time, end_time, fv.query.spine)
     transformer = fv.transformer(training_dataset_version)  # fails before the join without statistics
+    if engine == "spark":
+        from fti.spark import training
+
+        return training.get_batch_data(
+            fv, start_time, end_time, with_keys=with_keys, transformer=transformer, order=order
+        )
     sources, _ = training_data.snapshot(fv.query, fv.project.backends.offline)
     table = pit.run(fv.query, sources, start_time=start_time, end_time=end_time, order=order)
     result = transformer.apply_table(table, fv.query.key_columns() if with_keys else ())

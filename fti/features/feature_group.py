@@ -139,7 +139,9 @@ class FeatureGroup:
         """Validate ``df`` and commit it.
 
         Args:
-            df: A pandas or polars DataFrame or a pyarrow Table with every feature of the group.
+            df: A pandas or polars DataFrame or a pyarrow Table with every feature of the group,
+                or a Spark DataFrame (checked, written and committed by the Spark executors; see
+                :mod:`fti.spark.ingest`).
             validation: ``"strict"`` rejects the whole insert when an expectation fails;
                 ``"warn"`` inserts and stores the report; ``"none"`` skips the suite.
             write_mode: ``"upsert"`` (default) replaces stored rows with the same primary key and
@@ -161,6 +163,17 @@ class FeatureGroup:
 
         if write_mode not in ("upsert", "append"):
             raise ValidationError(f"write_mode must be 'upsert' or 'append', got {write_mode!r}")
+        if type(df).__module__.startswith("pyspark."):  # the executors check and write it
+            from fti.spark import ingest
+
+            return ingest.insert(
+                self,
+                df,
+                validation,
+                write_mode=write_mode,
+                statistics=statistics,
+                set_features=self._set_features,
+            )
         table, new_schema = ingestion.prepare(self, df)
         status, report = ingestion.run_validation(self, table, validation)
         if new_schema is not None:

@@ -24,7 +24,9 @@ class OnlineStore(Protocol):
       back as ``None``. New columns may appear in a later write; older rows read ``None`` there.
     - ``write`` records ``version`` as the table's applied offline version in the same atomic step
       as the rows (or after all of them), so ``applied_version`` never claims rows that are not
-      there. Invalid rows (missing or null key/event-time values) raise before anything is written.
+      there. ``version=None`` writes rows only: parallel writers of one commit (Spark executors)
+      write with None and the last step records the version with an empty write. Invalid rows
+      (missing or null key/event-time values) raise before anything is written.
     - ``read`` returns one entry per requested key, in request order, ``None`` for misses (and for
       every key of a table that does not exist). Key types matter: ``1`` never matches ``"1"``.
     - Values come back as Python scalars: int, float, str, bool, bytes, tz-aware UTC datetime,
@@ -41,9 +43,10 @@ class OnlineStore(Protocol):
         *,
         key_columns: Sequence[str],
         event_time: str | None,
-        version: int,
+        version: int | None,
     ) -> int:
-        """Upsert ``rows`` (at most one row per key) and mark ``version`` applied; returns rows given."""
+        """Upsert ``rows`` (at most one row per key) and mark ``version`` applied (None: leave the
+        applied version as it is); returns rows given."""
         ...
 
     def read(self, table: str, keys: Sequence[Key]) -> list[dict[str, Any] | None]:

@@ -296,7 +296,7 @@ class RedisOnlineStore:
         *,
         key_columns: Sequence[str],
         event_time: str | None,
-        version: int,
+        version: int | None,
     ) -> int:
         check_rows(rows, key_columns, event_time, version)
         with self._errors("write", table):
@@ -315,9 +315,8 @@ class RedisOnlineStore:
                 pipe.execute()  # raises on any failed batch, so the version below is never recorded
             # The last call records the version after its rows: applied_version never claims rows
             # that are not there, and a failure anywhere before leaves the old version for a retry.
-            self._write_script(
-                keys=[meta, *keys[start:end]], args=[compare, str(version), *values[start:end]]
-            )
+            recorded = b"" if version is None else str(version)
+            self._write_script(keys=[meta, *keys[start:end]], args=[compare, recorded, *values[start:end]])
         return int(rows.num_rows)
 
     # --- reading ---------------------------------------------------------------------------

@@ -205,7 +205,7 @@ class SqliteOnlineStore:
         *,
         key_columns: Sequence[str],
         event_time: str | None,
-        version: int,
+        version: int | None,
     ) -> int:
         check_rows(rows, key_columns, event_time, version)
         with self._write_lock:
@@ -235,7 +235,8 @@ class SqliteOnlineStore:
                         sql += f" WHERE excluded.{_q(event_time)} >= {_q(info.physical)}.{_q(event_time)}"
                 if rows.num_rows:
                     conn.executemany(sql, iter_rows(rows, info.kinds))
-                conn.execute(f"UPDATE {_META} SET applied_version = ? WHERE name = ?", (version, table))
+                if version is not None:
+                    conn.execute(f"UPDATE {_META} SET applied_version = ? WHERE name = ?", (version, table))
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
