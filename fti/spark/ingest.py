@@ -152,10 +152,10 @@ def _check(
             raise ValidationError(
                 f"{kind} column {name!r} has {nulls} null value(s); every row needs a value"
             )
-    groups, examples = checking.duplicates(data, fg.key_columns)
-    if groups:
+    if found.duplicates:
         keys = fg.key_columns
-        shown = [dict(zip(keys, e, strict=True)) for e in examples]
+        groups = found.duplicates
+        shown = [dict(zip(keys, e, strict=True)) for e in checking.duplicate_examples(data, keys)]
         what = "(primary key, event time)" if fg.event_time else "primary key"
         raise ValidationError(
             f"{groups} duplicate {what} value(s) in one insert into {fg.name!r}, e.g. {shown}; "

@@ -21,17 +21,19 @@ if TYPE_CHECKING:
 
 
 def compute(df: DataFrame, schema: pa.Schema) -> dict[str, dict[str, Any]]:
-    """Statistics of every column of ``df``, whose Arrow schema (the table's) is ``schema``."""
+    """Statistics of every column of ``df``, whose Arrow schema (the table's) is ``schema``.
+
+    Two Spark jobs: the moments of every column, then the histograms and top values of all
+    columns at once (one grouped count per column, unioned).
+    """
     import pyarrow as pa
     from pyspark.sql import functions as F
 
     aggregates = [F.count(F.lit(1)).alias("__rows")]
-    numeric: list[str] = []
     for i, field in enumerate(schema):
         c = F.col(f"`{field.name}`")
         aggregates += [F.count(c).alias(f"n{i}"), F.approx_count_distinct(c).alias(f"d{i}")]
-        if pa.types.is_integer(field.type) or pa.types.is_floating(field.type):
-            numeric.append(field.name)
+        if _numeric(field.type):
             x = c.cast("double")
             aggregates += [F.avg(x).alias(f"m{i}"), F.stddev_samp(x).alias(f"s{i}")]
             aggregates += [F.min(x).alias(f"lo{i}"), F.max(x).alias(f"hi{i}")]
@@ -56,51 +58,70 @@ def compute(df: DataFrame, schema: pa.Schema) -> dict[str, dict[str, Any]]:
             "min": _text(row.get(f"lo{i}")),
             "max": _text(row.get(f"hi{i}")),
         }
-        if pa.types.is_string(field.type) or pa.types.is_boolean(field.type):
-            c = F.col(f"`{field.name}`")
-            top = (
-                df.where(c.isNotNull())
-                .groupBy(c.alias("v"))
-                .count()
-                .orderBy(F.col("count").desc(), F.col("v"))
-                .limit(TOP_VALUES)
-                .collect()
-            )
-            stats[field.name]["top_values"] = [{"value": r["v"], "count": int(r["count"])} for r in top]
-    _histograms(df, stats, numeric)
+    _counts(df, schema, stats)
     return stats
 
 
-def _histograms(df: DataFrame, stats: dict[str, dict[str, Any]], columns: list[str]) -> None:
-    """Equal-width histograms of the numeric columns, with DuckDB's bucket arithmetic."""
+def _numeric(kind: pa.DataType) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_integer(kind) or pa.types.is_floating(kind))
+
+
+def _counts(df: DataFrame, schema: pa.Schema, stats: dict[str, dict[str, Any]]) -> None:
+    """Equal-width histograms of the numeric columns (DuckDB's bucket arithmetic) and the most
+    frequent values of the string and bool columns, in one job."""
+    import pyarrow as pa
+    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    aggregates = []
-    plans: list[tuple[str, float, float]] = []
-    for name in columns:
-        lo, hi = stats[name]["min"], stats[name]["max"]
-        if lo is None or hi is None:
-            stats[name]["histogram"] = {"edges": [], "counts": []}
-            continue
-        if lo == hi:
-            stats[name]["histogram"] = {"edges": [lo, hi], "counts": [float(stats[name]["count"])]}
-            continue
-        width = (hi - lo) / HISTOGRAM_BINS
-        x = F.col(f"`{name}`").cast("double")
-        valid = x.isNotNull() & ~F.isnan(x)
-        bucket = F.least(F.floor((x - F.lit(lo)) / F.lit(width)).cast("long"), F.lit(HISTOGRAM_BINS - 1))
-        index = len(plans)
-        aggregates += [
-            F.count_if(valid & (bucket == b)).alias(f"h{index}_{b}") for b in range(HISTOGRAM_BINS)
-        ]
-        plans.append((name, lo, width))
-    if not plans:
+    branches = []
+    widths: dict[int, tuple[float, float]] = {}
+    for i, field in enumerate(schema):
+        entry = stats[field.name]
+        c = F.col(f"`{field.name}`")
+        if _numeric(field.type):
+            lo, hi = entry["min"], entry["max"]
+            if lo is None or hi is None:
+                entry["histogram"] = {"edges": [], "counts": []}
+                continue
+            if lo == hi:
+                entry["histogram"] = {"edges": [lo, hi], "counts": [float(entry["count"])]}
+                continue
+            widths[i] = (lo, (hi - lo) / HISTOGRAM_BINS)
+            x = c.cast("double")
+            bucket = F.least(
+                F.floor((x - F.lit(lo)) / F.lit(widths[i][1])).cast("long"), F.lit(HISTOGRAM_BINS - 1)
+            )
+            branches.append(
+                df.where(x.isNotNull() & ~F.isnan(x)).select(
+                    F.lit(i).alias("c"), bucket.cast("string").alias("v")
+                )
+            )
+        elif pa.types.is_string(field.type) or pa.types.is_boolean(field.type):
+            entry["top_values"] = []
+            branches.append(df.where(c.isNotNull()).select(F.lit(i).alias("c"), c.cast("string").alias("v")))
+    if not branches:
         return
-    row = df.agg(*aggregates).collect()[0].asDict()
-    for index, (name, lo, width) in enumerate(plans):
-        stats[name]["histogram"] = {
-            "edges": [lo + width * i for i in range(HISTOGRAM_BINS + 1)],
-            "counts": [float(row[f"h{index}_{b}"]) for b in range(HISTOGRAM_BINS)],
+    grouped = [branch.groupBy("c", "v").count() for branch in branches]
+    union = grouped[0]
+    for other in grouped[1:]:
+        union = union.unionByName(other)
+    rank = F.row_number().over(Window.partitionBy("c").orderBy(F.col("count").desc(), F.col("v")))
+    rows = union.withColumn("r", rank).where(F.col("r") <= max(TOP_VALUES, HISTOGRAM_BINS)).collect()
+    histograms = {i: [0.0] * HISTOGRAM_BINS for i in widths}
+    for row in sorted(rows, key=lambda r: (r["c"], r["r"])):
+        i, value, count = int(row["c"]), row["v"], int(row["count"])
+        field = schema.field(i)
+        if i in widths:
+            histograms[i][int(value)] = float(count)
+        elif int(row["r"]) <= TOP_VALUES:
+            shown = value == "true" if pa.types.is_boolean(field.type) else value
+            stats[field.name]["top_values"].append({"value": shown, "count": count})
+    for i, (lo, width) in widths.items():
+        stats[schema.field(i).name]["histogram"] = {
+            "edges": [lo + width * b for b in range(HISTOGRAM_BINS + 1)],
+            "counts": histograms[i],
         }
 
 

@@ -131,27 +131,35 @@ def _condition(name: str, stats: dict[str, Any], value: Column) -> Column | None
 
 @dataclass(frozen=True)
 class Findings:
-    """What the checks found: rows, nulls per key column, and the suite's failures."""
+    """What the checks found: rows, nulls per key column, repeated keys, the suite's failures."""
 
     rows: int
     null_keys: dict[str, int]
+    duplicates: int
+    """How many (key, event time) values occur more than once."""
     failures: list[dict[str, Any]]
 
 
 def run(df: DataFrame, keys: Sequence[str], checks: Sequence[Expectation]) -> Findings:
-    """Count the rows, the null values of every key column and the failing rows of every check
-    (one aggregation, plus one per ``field_uniqueness`` check); fetch a few failing values of the
-    checks that failed."""
+    """Count the rows, the null values of every key column, the repeated keys and the failing rows
+    of every check in one job (an aggregation by key, then over the groups), plus one per
+    ``field_uniqueness`` check; then fetch a few failing values of the checks that failed."""
     from pyspark.sql import functions as F
 
-    aggregates = [F.count(F.lit(1)).alias("rows")]
-    aggregates += [F.count_if(F.col(f"`{k}`").isNull()).alias(f"null{i}") for i, k in enumerate(keys)]
-    aggregates += [
-        F.count_if(check.fails).alias(f"check{i}")
-        for i, check in enumerate(checks)
-        if check.fails is not None
-    ]
-    row = df.agg(*aggregates).collect()[0]
+    columns = [F.col(f"`{k}`") for k in keys]
+    counted = [(i, check) for i, check in enumerate(checks) if check.fails is not None]
+    groups = df.groupBy(*columns).agg(
+        F.count(F.lit(1)).alias("__n"), *[F.count_if(check.fails).alias(f"__c{i}") for i, check in counted]
+    )
+    row = groups.agg(
+        F.sum("__n").alias("rows"),
+        F.count_if(F.col("__n") > 1).alias("repeated"),
+        *[
+            F.sum(F.when(column.isNull(), F.col("__n")).otherwise(0)).alias(f"null{i}")
+            for i, column in enumerate(columns)
+        ],
+        *[F.sum(f"__c{i}").alias(f"check{i}") for i, _ in counted],
+    ).collect()[0]
     failures: list[dict[str, Any]] = []
     for i, check in enumerate(checks):
         value = F.col(f"`{check.column}`")
@@ -160,12 +168,9 @@ def run(df: DataFrame, keys: Sequence[str], checks: Sequence[Expectation]) -> Fi
             count = int(repeated.agg(F.sum("count")).collect()[0][0] or 0)
             examples = [r["v"] for r in repeated.limit(MAX_EXAMPLES).collect()] if count else []
         else:
-            count = int(row[f"check{i}"])
-            examples = (
-                [r[0] for r in df.where(check.fails).select(value).limit(MAX_EXAMPLES).collect()]
-                if count
-                else []
-            )
+            count = int(row[f"check{i}"] or 0)
+            failing = df.where(check.fails).select(value).limit(MAX_EXAMPLES)
+            examples = [r[0] for r in failing.collect()] if count else []
         if count:
             failures.append(
                 {
@@ -177,19 +182,17 @@ def run(df: DataFrame, keys: Sequence[str], checks: Sequence[Expectation]) -> Fi
                 }
             )
     failures.sort(key=lambda f: (f["column"], f["check"]))
-    return Findings(int(row["rows"]), {k: int(row[f"null{i}"]) for i, k in enumerate(keys)}, failures)
+    nulls = {k: int(row[f"null{i}"] or 0) for i, k in enumerate(keys)}
+    return Findings(int(row["rows"] or 0), nulls, int(row["repeated"] or 0), failures)
 
 
-def duplicates(df: DataFrame, keys: Sequence[str]) -> tuple[int, list[tuple[Any, ...]]]:
-    """How many (key, event time) values occur more than once, and the first few in key order."""
+def duplicate_examples(df: DataFrame, keys: Sequence[str]) -> list[tuple[Any, ...]]:
+    """The first few (key, event time) values that occur more than once, in key order."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
     columns = [F.col(f"`{k}`") for k in keys]
     repeated = df.groupBy(*columns).count().where(F.col("count") > 1).drop("count")
-    count = repeated.count()
-    if not count:
-        return 0, []
     # times as text in the session's zone (UTC in fti's sessions), not as naive local datetimes
     shown = [
         F.col(f"`{f.name}`").cast("string")
@@ -197,7 +200,7 @@ def duplicates(df: DataFrame, keys: Sequence[str]) -> tuple[int, list[tuple[Any,
         else F.col(f"`{f.name}`")
         for f in repeated.schema.fields
     ]
-    return count, [tuple(r) for r in repeated.orderBy(*columns).select(*shown).limit(MAX_EXAMPLES).collect()]
+    return [tuple(r) for r in repeated.orderBy(*columns).select(*shown).limit(MAX_EXAMPLES).collect()]
 
 
 def _plain(value: Any) -> Any:

@@ -335,35 +335,14 @@ class OnlineStoreContract:
         assert online_store.applied_version("t") == 0
         assert online_store.applied_version("other") is None
 
-    def test_rows_without_a_version_then_the_version_alone(self, online_store: OnlineStore) -> None:
-        # parallel writers of one commit write rows only; the last step records the version
-        write(online_store, "t", {"id": [1], "ts": [at(0)], "v": [1]}, version=2)
-        other = type(online_store)(online_store.url)
-        try:
-            other.write(
-                "t",
-                pa.table({"id": [3], "ts": [at(1)], "v": [3]}),
-                key_columns=["id"],
-                event_time="ts",
-                version=None,
-            )
-            write(online_store, "t", {"id": [4], "ts": [at(1)], "v": [4]}, version=None)
-            assert online_store.applied_version("t") == 2  # not claimed before the last step
-            assert values(online_store, "t", [1, 3, 4]) == [1, 3, 4]
-        finally:
-            other.close()
-        schema = pa.schema([("id", pa.int64()), ("ts", TS), ("v", pa.int64())])
-        assert (
-            online_store.write("t", schema.empty_table(), key_columns=["id"], event_time="ts", version=3) == 0
-        )
-        assert online_store.applied_version("t") == 3
-        assert values(online_store, "t", [1, 3, 4]) == [1, 3, 4]
-
     def test_an_empty_write_records_the_version(self, online_store: OnlineStore) -> None:
+        # parallel writers of one commit write rows only (version=None); an empty write records it
+        write(online_store, "t", {"id": [3, 4], "ts": [at(1)] * 2, "v": [3, 4]}, version=None)
+        assert online_store.applied_version("t") is None
         schema = pa.schema([("id", pa.int64()), ("ts", TS), ("v", pa.int64())])
         assert write(online_store, "t", schema.empty_table(), version=7) == 0
         assert online_store.applied_version("t") == 7
-        assert values(online_store, "t", [1]) == ["MISS"]
+        assert values(online_store, "t", [1, 3, 4]) == ["MISS", 3, 4]
 
     # --- tables --------------------------------------------------------------------------------
     def test_delete_table(self, online_store: OnlineStore) -> None:
