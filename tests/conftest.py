@@ -118,7 +118,11 @@ SPARK_CONF = {
 @pytest.fixture(scope="session")
 def spark_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkCluster]:
     """A Spark standalone cluster on loopback: one master, two workers of one core each."""
-    cluster = start_spark_cluster(tmp_path_factory.mktemp("spark"), workers=2, cores=1, memory="1g")
+    # the executors' object-store credentials: those of the test S3 server (S3Server's defaults)
+    credentials = {"AWS_ACCESS_KEY_ID": S3Server.access_key, "AWS_SECRET_ACCESS_KEY": S3Server.secret_key}
+    cluster = start_spark_cluster(
+        tmp_path_factory.mktemp("spark"), workers=2, cores=1, memory="1g", env=credentials
+    )
     yield cluster
     cluster.stop()
 

@@ -301,6 +301,7 @@ def _write_task(
         fs.create_dir(location.uri, recursive=True)
     done: list[tuple[str, int, int, str]] = []
     writer: Any = None
+    sink: Any = None
     name = ""
     count = 0
 
@@ -309,8 +310,9 @@ def _write_task(
         if writer is None:
             return
         writer.close()
+        size = sink.tell()
+        sink.close()  # an object store completes the upload here
         metadata = writer.writer.metadata
-        size = fs.get_file_info(_fs_path(location.file_uri(name))).size
         done.append((name, int(size), int(metadata.num_rows), json.dumps(_stats(metadata, schema))))
         writer = None
 

@@ -304,13 +304,20 @@ class SparkCluster:
 
 
 def start_spark_cluster(
-    base: Path, workers: int = 2, *, cores: int = 1, memory: str = "1g", daemon_memory: str = "256m"
+    base: Path,
+    workers: int = 2,
+    *,
+    cores: int = 1,
+    memory: str = "1g",
+    daemon_memory: str = "256m",
+    env: dict[str, str] | None = None,
 ) -> SparkCluster:
     """A standalone master and ``workers`` workers (``cores`` cores and ``memory`` each) on free
     loopback ports, started with the ``spark-class`` of the installed pyspark (``fti[spark]``,
     needs Java 17+); returns once every worker has registered.
 
-    Workers inherit this process's environment (``PYTHONPATH``), so executors import the same fti.
+    Workers inherit this process's environment (``PYTHONPATH``), so executors import the same fti,
+    plus ``env`` (e.g. the object store's credentials, as a real cluster's nodes have them).
     """
     import importlib.util
 
@@ -324,7 +331,7 @@ def start_spark_cluster(
     home = Path(spec.origin).parent
     spark_class = home / "bin" / "spark-class"
     base.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
+    env = {**os.environ, **(env or {})}
     env.update(
         SPARK_HOME=str(home),
         SPARK_LOCAL_IP="127.0.0.1",
