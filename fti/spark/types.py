@@ -154,7 +154,7 @@ def conform(df: DataFrame, features: Sequence[Feature] | None, what: str) -> tup
 def _describe(kind: DataType) -> str:
     from pyspark.sql import types as T
 
-    text = kind.simpleString()
+    text: str = kind.simpleString()
     if isinstance(kind, T.TimestampNTZType):
         text += " (naive timestamps: cast them to timestamp, read in the session time zone, UTC in fti's sessions)"
     return text
