@@ -155,5 +155,5 @@ def test_spark_settings_come_from_env_and_fti_info_shows_them_masked(
     assert shown["spark_conf"] == "spark.executor.memory=8g, spark.hadoop.fs.s3a.secret.key=***"
     assert "hunter2" not in result.output
     monkeypatch.setenv("FTI_SPARK_CONF", '{"executor.memory": "8g"}')
-    with pytest.raises(ValidationError, match="keys must be Spark settings starting with 'spark'"):
+    with pytest.raises(ValidationError, match=r"keys must be Spark settings starting with 'spark\.'"):
         load_settings(tmp_path)
