@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest system-deps install clean bench
+.PHONY: demo test test-spark lint typecheck pytest system-deps install clean bench
 
 demo: $(STAMP)
 	$(BIN)/python -m examples.demo
@@ -22,14 +22,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# PostgreSQL and Redis servers for the integration tests and headless Chromium (with its driver)
-# for the web UI's browser tests, installed with apt-get when run as root.
+# PostgreSQL and Redis servers for the integration tests, headless Chromium (with its driver)
+# for the web UI's browser tests and a Java runtime for Spark (the standalone cluster the Spark
+# tests start), installed with apt-get when run as root.
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
+	{ [ -n "$$JAVA_HOME" ] && [ -x "$$JAVA_HOME/bin/java" ]; } || command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then \
 			echo "installing$$missing with apt-get"; \
@@ -49,6 +51,10 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# The Spark suite alone (also part of `make test`): a standalone cluster on loopback, local[2] sessions.
+test-spark: system-deps $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m spark
 
 # Benchmarks print figures against a reference measured in the same run (see benchmarks/*.py docstrings).
 bench: $(STAMP)

@@ -130,6 +130,28 @@ class Settings(BaseSettings):
             f"(FTI_PYFUNC={self.pyfunc}); it is not imported"
         )
 
+    spark_master: str | None = Field(
+        default=None,
+        description="Spark master of the Spark engine (project.spark(), engine='spark'): local[*], local[N], "
+        "spark://host:7077, yarn or k8s://https://host:port. Unset: a SparkSession already running in the "
+        "process, else local[*].",
+    )
+    spark_conf: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra spark.* settings of the Spark engine's session, as a JSON object (env) or a TOML "
+        'table, e.g. {"spark.executor.memory": "4g", "spark.executor.cores": "2"}.',
+    )
+
+    @field_validator("spark_conf")
+    @classmethod
+    def _spark_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        wrong = [key for key in value if not key.startswith("spark.")]
+        if wrong:
+            raise ValueError(
+                f"FTI_SPARK_CONF keys must be Spark settings starting with 'spark.', got {wrong}"
+            )
+        return {key: str(item) for key, item in value.items()}
+
     @field_validator("home")
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
@@ -208,6 +230,15 @@ class Settings(BaseSettings):
         }
         if self.s3_endpoint_url is not None:
             described["s3_endpoint_url"] = _mask(self.s3_endpoint_url)
+        described["spark_master"] = (
+            _mask(self.spark_master)
+            if self.spark_master
+            else "local[*] (or the process's running SparkSession)"
+        )
+        described["spark_conf"] = (
+            ", ".join(f"{key}={_mask_conf(key, value)}" for key, value in sorted(self.spark_conf.items()))
+            or "(none)"
+        )
         return described
 
     def s3_options(self) -> dict[str, Any]:
@@ -280,14 +311,34 @@ def _mask(url: str) -> str:
     return f"{scheme}://{creds}@{host}"
 
 
+_SECRET_CONF = ("secret", "password", "token", "credential", "access.key", "accesskey")
+
+
+def _mask_conf(key: str, value: str) -> str:
+    """A Spark setting's value for display: credentials (``spark.hadoop.fs.s3a.secret.key``) hidden."""
+    return "***" if any(word in key.lower() for word in _SECRET_CONF) else _mask(value)
+
+
 def load_settings(home: str | Path | None = None, **overrides: Any) -> Settings:
     """Load settings from the environment and config file; ``home`` and keyword overrides win."""
+    from pydantic_settings import SettingsError
+
+    from fti.errors import ValidationError
+
     if home is not None:
         overrides["home"] = Path(home)
     try:
         return Settings(**overrides)
     except PydanticValidationError as exc:
-        from fti.errors import ValidationError
-
-        problems = [str(e.get("ctx", {}).get("error", e["msg"])) for e in exc.errors()]
-        raise ValidationError("invalid settings: " + "; ".join(problems)) from None
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or 'settings'}: "
+            + str(error.get("ctx", {}).get("error", error["msg"]))
+            for error in exc.errors()
+        )
+        raise ValidationError(
+            f"invalid fti settings (FTI_* variables, config.toml or arguments): {problems}"
+        ) from None
+    except SettingsError as exc:  # e.g. an FTI_SPARK_CONF that is not a JSON object
+        raise ValidationError(
+            f"invalid fti settings: {exc}; dict settings such as FTI_SPARK_CONF take JSON"
+        ) from None

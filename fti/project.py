@@ -164,6 +164,13 @@ class Project:
         """The project's deployments (Hopsworks' name of :attr:`serving`)."""
         return self.serving
 
+    def spark(self) -> Any:
+        """The ``pyspark.sql.SparkSession`` of the Spark engine, built from ``FTI_SPARK_MASTER`` and
+        ``FTI_SPARK_CONF`` on first use and reused (see :func:`fti.spark.session.get_session`)."""
+        from fti.spark.session import get_session
+
+        return get_session(self.settings, app_name=f"fti-{self.name}")
+
     def list_projects(self) -> list[str]:
         """The names of every project in this project's catalog (this one included), sorted."""
         from fti.storage.metadata import projects

@@ -1,4 +1,5 @@
-"""Shared fixtures: real PostgreSQL, Redis and S3 servers (started once per session) and projects.
+"""Shared fixtures: real PostgreSQL, Redis, S3 servers and a Spark cluster (started once per
+session) and projects.
 
 The ``project`` fixture runs each test against both catalog backends (SQLite and PostgreSQL).
 A missing server binary fails the run: ``make test`` installs them, and no test is skipped for it.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,9 +19,11 @@ from fti.testing.servers import (
     PostgresServer,
     RedisServer,
     S3Server,
+    SparkCluster,
     start_postgres,
     start_redis,
     start_s3,
+    start_spark_cluster,
 )
 
 _db_counter = itertools.count()
@@ -94,5 +98,51 @@ def project(home: Path, catalog_url: str) -> Iterator[fti.Project]:
 def sqlite_project(home: Path) -> Iterator[fti.Project]:
     """A project on the embedded defaults only (for tests where the catalog backend is irrelevant)."""
     proj = fti.connect(home=home)
+    yield proj
+    proj.close()
+
+
+# --- Spark: one standalone cluster (a master and two workers) and one session per test session ---
+SPARK_CONF = {
+    "spark.ui.enabled": "false",
+    "spark.sql.shuffle.partitions": "4",
+    "spark.default.parallelism": "2",
+    "spark.executor.memory": "512m",
+    "spark.driver.memory": "1g",
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+}
+"""Small settings for the loaded 2-core test machine."""
+
+
+@pytest.fixture(scope="session")
+def spark_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkCluster]:
+    """A Spark standalone cluster on loopback: one master, two workers of one core each."""
+    # the executors' object-store credentials: those of the test S3 server (S3Server's defaults)
+    credentials = {"AWS_ACCESS_KEY_ID": S3Server.access_key, "AWS_SECRET_ACCESS_KEY": S3Server.secret_key}
+    cluster = start_spark_cluster(
+        tmp_path_factory.mktemp("spark"), workers=2, cores=1, memory="1g", env=credentials
+    )
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_session(spark_cluster: SparkCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The one SparkSession of the test session, on the cluster (what project.spark() returns)."""
+    from fti.config import load_settings
+    from fti.spark.session import get_session
+
+    home = tmp_path_factory.mktemp("spark-home")
+    spark = get_session(load_settings(home, spark_master=spark_cluster.master_url, spark_conf=SPARK_CONF))
+    spark.sparkContext.setLogLevel("ERROR")
+    yield spark
+    spark.stop()
+
+
+@pytest.fixture
+def spark_project(home: Path, spark_session: Any, spark_cluster: SparkCluster) -> Iterator[fti.Project]:
+    """A project on embedded storage whose Spark engine is the test cluster."""
+    proj = fti.connect(home=home, spark_master=spark_cluster.master_url, spark_conf=SPARK_CONF)
     yield proj
     proj.close()

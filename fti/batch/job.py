@@ -96,6 +96,7 @@ def score(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     prefer: str = "fastest",
     progress: Progress | None = None,
+    engine: str = "duckdb",
 ) -> BatchScoreResult:
     """Score a registered model over its feature view's rows in ``[start_time, end_time)``.
 
@@ -112,6 +113,9 @@ def score(
         prefer: Scorer choice, see :func:`fti.inference.get_scorer`.
         progress: Optional callback ``(rows_done, rows_total)``; without it, a progress bar is
             shown when someone watches (a terminal or a notebook, see :mod:`fti._progress`).
+        engine: ``"duckdb"`` (this process: DuckDB join, threads) or ``"spark"``: the join and the
+            scoring run on the executors of ``project.spark()``, each loading the model from the
+            artifact store with the same verified scorer (:mod:`fti.spark.batch`).
 
     Returns:
         The predictions group, the row count, the model version and scorer used.
@@ -129,6 +133,7 @@ def score(
         "output_version": output_version,
         "chunk_rows": chunk_rows,
         "prefer": prefer,
+        "engine": engine,
     }
     if progress is not None or not _progress.enabled():
         return _score(project, model, progress=progress, **options)
@@ -147,6 +152,7 @@ def _score(
     chunk_rows: int,
     prefer: str,
     progress: Progress | None,
+    engine: str,
 ) -> BatchScoreResult:
     started = time.perf_counter()
     check_name(output, "output feature group")
@@ -160,6 +166,9 @@ def _score(
 
     ref = ModelRef.parse(model)
     check_prefer(prefer)  # before a cached scorer could be taken without looking at it
+    from fti.features.training_data import check_engine
+
+    check_engine(engine)
 
     version = project.model_registry.resolve(ref)
     fv = version.feature_view()
@@ -175,6 +184,11 @@ def _score(
     keys = fv.query.key_columns()
     scored_at = datetime.now(UTC)
     _check_spine_time(fv, start_time, end_time)
+    if engine == "spark":
+        from fti.spark import batch
+
+        job = batch.Job(version, fv, start_time, end_time, output, output_version, chunk_rows, prefer)
+        return batch.score(project, job, scored_at, started, progress)
     total = _count(project, fv, start_time, end_time) if progress is not None else 0
     batches: Iterator[pa.Table] | None = None
 
@@ -224,7 +238,7 @@ def _score(
             chosen = cache.build(version, native, prefer=prefer, rows=rows, timing_sample=rows[:TIMING_ROWS])
             classes = getattr(native, "classes_", None)
         scorer = ParallelScorer(chosen)  # one single-threaded worker per core
-        constants = _constants(version, scored_at, chunk_rows)
+        constants = constant_columns(version, scored_at, chunk_rows)
         group: FeatureGroup | None = None
         done = 0
 
@@ -232,11 +246,11 @@ def _score(
             """Turn a batch's scores into predictions and hand them to the writer."""
             nonlocal group, created, written, done
             outputs = scores.result()
-            names = _output_columns(outputs, None if classes is None else list(classes))
-            table = _predictions(keys_table, keys, outputs, names, constants)
+            names = output_columns(outputs, None if classes is None else list(classes))
+            table = predictions(keys_table, keys, outputs, names, constants)
             if group is None:  # the first predictions fix the output's schema
-                group, created = _output_group(project, output, output_version, keys, fv, version, table)
-                mode = "append" if _range_is_empty(project, group, start_time, end_time) else "upsert"
+                group, created = output_group(project, output, output_version, keys, fv, version, table)
+                mode = "append" if range_is_empty(project, group, start_time, end_time) else "upsert"
                 # keyed by the spine's rows, which its group keeps unique
                 written = writer.submit(
                     group.insert_stream, _drain(feed), "none", write_mode=mode, unique_keys=True
@@ -337,7 +351,7 @@ def _drop_abandoned(project: Project, output: str, version: int) -> None:
         group.delete()
 
 
-def _output_group(
+def output_group(
     project: Project, output: str, version: int, keys: list[str], fv: FeatureView, model: Any, table: pa.Table
 ) -> tuple[FeatureGroup, bool]:
     """The predictions group and whether this run created it; an existing group must have the
@@ -404,7 +418,7 @@ def _count(project: Project, fv: FeatureView, start: datetime | None, end: datet
     return 0 if source is None else count_rows(source, spine.event_time, start, end)
 
 
-def _range_is_empty(
+def range_is_empty(
     project: Project, group: FeatureGroup, start: datetime | None, end: datetime | None
 ) -> bool:
     """True when ``group`` stores no row with event time in ``[start, end)``, so no scored row can
@@ -417,7 +431,7 @@ def _range_is_empty(
     return source is None or count_rows(source, group.event_time, start, end) == 0
 
 
-def _output_columns(outputs: dict[str, np.ndarray], classes: list[Any] | None) -> list[str]:
+def output_columns(outputs: dict[str, np.ndarray], classes: list[Any] | None) -> list[str]:
     """Column names: ``prediction`` (or ``prediction_<i>``) and ``proba_<class>``."""
     pred = outputs["predict"]
     names = ["prediction"] if pred.ndim == 1 else [f"prediction_{i}" for i in range(pred.shape[1])]
@@ -435,7 +449,7 @@ def _slug(value: Any) -> str:
     return re.sub(r"[^a-z0-9_]", "_", str(value).lower()) or "_"
 
 
-def _constants(version: Any, scored_at: datetime, rows: int) -> list[pa.Array]:
+def constant_columns(version: Any, scored_at: datetime, rows: int) -> list[pa.Array]:
     """``model_name``, ``model_version`` and ``scored_at`` for ``rows`` rows, built once per job
     by Arrow (every predictions table takes a zero-copy slice)."""
     import pyarrow as pa
@@ -447,7 +461,7 @@ def _constants(version: Any, scored_at: datetime, rows: int) -> list[pa.Array]:
     ]
 
 
-def _predictions(
+def predictions(
     chunk: pa.Table,
     keys: list[str],
     outputs: dict[str, np.ndarray],

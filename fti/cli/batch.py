@@ -35,6 +35,13 @@ def batch() -> None:
     show_default=True,
     help="fastest: the quickest scorer verified against native predictions.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "spark"]),
+    default="duckdb",
+    show_default=True,
+    help="duckdb: this process; spark: the executors of FTI_SPARK_MASTER (see `fti info`).",
+)
 @json_option
 @handle_errors
 def score(
@@ -45,10 +52,12 @@ def score(
     output_version: int,
     chunk_rows: int | None,
     scorer: str,
+    engine: str,
 ) -> None:
     """Score MODEL ("name@alias", "name" or "name:version") over its feature view's rows.
 
     Example: fti batch score fraud@production --start 2024-06-01 --end 2024-06-02 -o fraud_predictions
+    (add --engine spark to score on a Spark cluster)
     """
     import fti.batch
     from fti.batch.job import DEFAULT_CHUNK_ROWS
@@ -62,6 +71,7 @@ def score(
         "output_version": output_version,
         "chunk_rows": DEFAULT_CHUNK_ROWS if chunk_rows is None else chunk_rows,
         "prefer": scorer,
+        "engine": engine,
     }
     if state().as_json:
         result = fti.batch.score(project, model, **options)

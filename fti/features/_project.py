@@ -1,4 +1,4 @@
-"""What the feature domain needs of a project: its identity, three storage roles and two facades.
+"""What the feature domain needs of a project: identity, settings, three storage roles, two facades.
 
 :class:`fti.project.Project` satisfies these Protocols; naming the contract here keeps
 ``fti.features`` from depending on the composition root that imports it.
@@ -6,9 +6,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from fti.config import Settings
     from fti.features.feature_store import FeatureStore
     from fti.registry.model_registry import ModelRegistry
     from fti.storage.buffer.base import PushBuffer
@@ -62,6 +63,15 @@ class FeatureProject(Protocol):
 
     @property
     def backends(self) -> FeatureBackends: ...
+
+    @property
+    def settings(self) -> Settings:
+        """Where the stores live (the Spark engine reaches the offline store's files with them)."""
+        ...
+
+    def spark(self) -> Any:
+        """The SparkSession of the Spark engine (``engine="spark"``, inserts of Spark DataFrames)."""
+        ...
 
     @property
     def feature_store(self) -> FeatureStore:

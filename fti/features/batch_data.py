@@ -40,6 +40,7 @@ def get_batch_data(
     training_dataset_version: int | None,
     order: bool,
     transformed: bool = True,
+    engine: str = "duckdb",
 ) -> Any:
     """:meth:`FeatureView.get_batch_data <fti.features.feature_view.FeatureView.get_batch_data>`:
     the spine's key columns named in ``keep_keys`` come first, then the model inputs, transformed
@@ -50,8 +51,24 @@ def get_batch_data(
         raise ValidationError(f"return_type must be one of {BATCH_RETURN_TYPES}, got {return_type!r}")
     if not isinstance(transformed, bool):
         raise ValidationError(f"transformed must be True or False, got {transformed!r}")
+    if training_data.check_engine(engine) == "spark" and return_type not in ("pandas", "default"):
+        raise ValidationError(
+            f"engine='spark' returns a Spark DataFrame, not {return_type!r}; convert it with "
+            ".toArrow() or .toPandas(), or use engine='duckdb'"
+        )
     training_data.check_time_range(start_time, end_time, fv.query.spine)
     transformer = fv.transformer(training_dataset_version) if transformed else None
+    if engine == "spark":
+        from fti.spark import training
+
+        if transformer is None or fv.on_demand:
+            raise ValidationError(
+                "engine='spark' returns transformed features of views without on-demand functions; "
+                "use engine='duckdb' for transformed=False or on-demand features"
+            )
+        return training.get_batch_data(
+            fv, start_time, end_time, with_keys=bool(keep_keys), transformer=transformer, order=order
+        )
     sources, _ = training_data.snapshot(fv.query, fv.project.backends.offline)
     table = pit.run(fv.query, sources, start_time=start_time, end_time=end_time, order=order)
     table = fv.on_demand_plan.apply_table(table)
@@ -179,6 +196,7 @@ class BatchScoring:
         dataframe_type: str = "default",
         training_dataset_version: int | None = None,
         order: bool = True,
+        engine: str = "duckdb",
     ) -> Any:
         """The features of the spine rows in ``[start_time, end_time)``, for batch inference.
 
@@ -203,6 +221,8 @@ class BatchScoring:
                 ``dataframe_type``).
             dataframe_type: Hopsworks' ``"default"``/``"pandas"``, ``"polars"``, ``"pyarrow"``,
                 ``"numpy"`` or ``"python"``.
+            engine: ``"duckdb"``, or ``"spark"``: a lazy Spark DataFrame joined and transformed
+                on ``project.spark()`` (see :mod:`fti.spark`).
         """
         if read_options is not None and not isinstance(read_options, dict):
             raise ValidationError(f"read_options must be a dict, got {read_options!r}")
@@ -229,6 +249,7 @@ class BatchScoring:
             training_dataset_version=self._batch_training_version(training_dataset_version),
             order=order,
             transformed=transformed,
+            engine=engine,
         )
 
     def iter_batch_data(

@@ -168,9 +168,10 @@ class FeatureGroup(Tagged, GroupQueries, GroupEdits, GroupUpkeep, EmbeddingsMixi
         """Validate ``df`` and commit it.
 
         Args:
-            df: A pandas or polars DataFrame or a pyarrow Table with every feature of the group.
-                Column names with upper-case letters are lowered (as Hopsworks does); integer
-                event times are epoch times (see ``event_time_unit``).
+            df: A pandas or polars DataFrame or a pyarrow Table with every feature of the group,
+                or a Spark DataFrame (checked, written and committed by the Spark executors; see
+                :mod:`fti.spark.ingest`). Column names with upper-case letters are lowered (as
+                Hopsworks does); integer event times are epoch times (see ``event_time_unit``).
             validation: ``"strict"`` rejects the whole insert when an expectation fails;
                 ``"warn"`` inserts and stores the report; ``"none"`` skips the suite.
             write_mode: ``"upsert"`` (default) replaces stored rows with the same primary key and
@@ -204,6 +205,17 @@ class FeatureGroup(Tagged, GroupQueries, GroupEdits, GroupUpkeep, EmbeddingsMixi
         validation, write_mode = ingestion.insert_options(
             validation, write_mode, operation, overwrite, storage, write_options, validation_options, wait
         )
+        if type(df).__module__.startswith("pyspark."):  # the executors check and write it
+            from fti.spark import ingest
+
+            return ingest.insert(
+                self,
+                df,
+                validation,
+                write_mode=write_mode,
+                statistics=statistics,
+                set_features=self._fix_schema,
+            )
         with _progress.task(f"{self.name}: checking the data", total=2, unit="steps") as bar:
             table, new_schema = ingestion.prepare(self, df)
             status, report = ingestion.run_validation(self, table, validation)

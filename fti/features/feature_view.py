@@ -23,9 +23,6 @@ from fti.features.records import FeatureViewMeta
 from fti.features.view_logging import FeatureLogging
 
 if TYPE_CHECKING:
-    import pandas as pd
-    import pyarrow as pa
-
     from fti.features._project import FeatureProject
     from fti.features.query import Query
     from fti.features.training_data import TrainingDataset
@@ -257,21 +254,25 @@ class FeatureView(Tagged, BatchScoring, FeatureLogging, OnDemandViewMixin, Neigh
         start_time: datetime | None = None,
         end_time: datetime | None = None,
         description: str = "",
-    ) -> tuple[int, pd.DataFrame]:
+        *,
+        engine: str = "duckdb",
+    ) -> tuple[int, Any]:
         """Materialize a new training-dataset version without splits.
 
         Args:
             start_time: Spine rows with event time >= this (tz-aware) are included.
             end_time: Spine rows with event time < this are included.
             description: Free text stored with the version.
+            engine: ``"duckdb"`` (in this process) or ``"spark"`` (on ``project.spark()``, see
+                :mod:`fti.spark`; a Spark DataFrame in row order). Both record the same version.
 
         Returns:
             The new version and its rows: transformed features, then the label columns.
         """
         from fti.features import training_data
 
-        version, parts = self._create(start_time, end_time, description, {"kind": "none"})
-        return version, training_data.with_labels(*parts)
+        version, table = self._create(start_time, end_time, description, {"kind": "none"}, engine)
+        return version, training_data.rows_with_labels(self, table, self._transformer(version), engine)
 
     def train_test_split(
         self,
@@ -282,6 +283,8 @@ class FeatureView(Tagged, BatchScoring, FeatureLogging, OnDemandViewMixin, Neigh
         start_time: datetime | None = None,
         end_time: datetime | None = None,
         description: str = "",
+        *,
+        engine: str = "duckdb",
     ) -> tuple[Any, ...]:
         """Create a training-dataset version split into train and test sets.
 
@@ -294,14 +297,16 @@ class FeatureView(Tagged, BatchScoring, FeatureLogging, OnDemandViewMixin, Neigh
             start_time: Optional inclusive start of the spine event times.
             end_time: Optional exclusive end of the spine event times.
             description: Free text stored with the version.
+            engine: ``"duckdb"`` or ``"spark"`` (see :meth:`create_training_data`); both split
+                the same rows the same way.
 
         Returns:
             ``X_train, X_test, y_train, y_test`` (y is a Series for one label, a DataFrame for
             several, None without labels). Transformations are fitted on the train set only.
         """
         spec = self._split_spec(split, seed, test_size=test_size, test_start=test_start)
-        version, _ = self._create(start_time, end_time, description, spec)
-        return self.get_training_data(version)
+        version, _ = self._create(start_time, end_time, description, spec, engine)
+        return self.get_training_data(version, engine=engine)
 
     def train_validation_test_split(
         self,
@@ -314,6 +319,8 @@ class FeatureView(Tagged, BatchScoring, FeatureLogging, OnDemandViewMixin, Neigh
         start_time: datetime | None = None,
         end_time: datetime | None = None,
         description: str = "",
+        *,
+        engine: str = "duckdb",
     ) -> tuple[Any, ...]:
         """Like :meth:`train_test_split` with a validation set (before ``test_start`` in time).
 
@@ -328,11 +335,16 @@ class FeatureView(Tagged, BatchScoring, FeatureLogging, OnDemandViewMixin, Neigh
             validation_size=validation_size,
             validation_start=validation_start,
         )
-        version, _ = self._create(start_time, end_time, description, spec)
-        return self.get_training_data(version)
+        version, _ = self._create(start_time, end_time, description, spec, engine)
+        return self.get_training_data(version, engine=engine)
 
     def get_training_data(
-        self, training_dataset_version: int, split: str | None = None, transformed: bool = True
+        self,
+        training_dataset_version: int,
+        split: str | None = None,
+        transformed: bool = True,
+        *,
+        engine: str = "duckdb",
     ) -> tuple[Any, ...]:
         """Re-read a saved training-dataset version (identical data, whatever was inserted since).
 
@@ -341,33 +353,23 @@ class FeatureView(Tagged, BatchScoring, FeatureLogging, OnDemandViewMixin, Neigh
             (``"train"``, ``"validation"``, ``"test"``); otherwise the tuple the split method
             returned (``X_train, X_test, y_train, y_test`` or the six-tuple with validation).
             With ``transformed=False`` the features are returned as stored, before transformation.
+            pandas objects, or with ``engine="spark"`` Spark DataFrames in row order (X and y
+            line up row by row when collected).
         """
-        import pyarrow.compute as pc
-
         from fti.features import training_data
 
+        engine = training_data.check_engine(engine)
         record = training_data.get(self, training_dataset_version)
-        if record.version not in self._transformers:
-            self._transformers[record.version] = self._build_transformer(record.transformation_stats)
-        table = training_data.read(self, record)
-        self.last_training_dataset_version = record.version
         if split is not None and split not in record.splits:
             raise ValidationError(
                 f"training dataset version {record.version} has no split {split!r}; it has {record.splits}"
             )
+        if record.version not in self._transformers:
+            self._transformers[record.version] = self._build_transformer(record.transformation_stats)
+        self.last_training_dataset_version = record.version
         names = [split] if split else (record.splits if record.split["kind"] != "none" else [None])
-        xs: list[Any] = []
-        ys: list[Any] = []
-        for name in names:
-            part = (
-                table
-                if name is None
-                else table.filter(pc.equal(table.column(training_data.SPLIT_COLUMN), name))
-            )
-            x, y = self._features_and_labels(part, record.version if transformed else None)
-            xs.append(x)
-            ys.append(y)
-        return (*xs, *ys)
+        transformer = self._transformer(record.version) if transformed else None
+        return training_data.split_parts(self, record, names, transformer, engine)
 
     def _create(
         self,
@@ -375,7 +377,8 @@ class FeatureView(Tagged, BatchScoring, FeatureLogging, OnDemandViewMixin, Neigh
         end_time: datetime | None,
         description: str,
         split: dict[str, Any],
-    ) -> tuple[int, tuple[pd.DataFrame, Any]]:
+        engine: str,
+    ) -> tuple[int, Any]:
         from fti.features import training_data
 
         training_data.check_time_range(start_time, end_time, self.query.spine)
@@ -385,21 +388,18 @@ class FeatureView(Tagged, BatchScoring, FeatureLogging, OnDemandViewMixin, Neigh
 
         with _progress.task(f"{self.name}: training data (join, split, fit, write)"):
             record, table = training_data.create(
-                self, start_time=start_time, end_time=end_time, description=description, split=split
+                self,
+                start_time=start_time,
+                end_time=end_time,
+                description=description,
+                split=split,
+                engine=engine,
             )
         self.last_training_dataset_version = record.version
         self._transformers[record.version] = self._build_transformer(record.transformation_stats)
         if not self._serving_pinned:  # "the latest version" just changed
             self._serving = None
-        return record.version, self._features_and_labels(table, record.version)
-
-    def _features_and_labels(self, table: pa.Table, version: int | None) -> tuple[pd.DataFrame, Any]:
-        """X transformed with the statistics of training dataset ``version``, or as stored when
-        None; and y."""
-        from fti.features import training_data
-
-        transformer = None if version is None else self._transformer(version)
-        return training_data.features_and_labels(table, self.feature_names(False), transformer, self.labels)
+        return record.version, table
 
     def _split_spec(self, split: str, seed: int, **options: Any) -> dict[str, Any]:
         from fti.features import training_data

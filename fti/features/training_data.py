@@ -25,7 +25,7 @@ from fti.storage.offline.scan import table_source
 from fti.types import arrow_type
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     import pandas as pd
 
@@ -67,22 +67,32 @@ def snapshot(query: Query, offline: OfflineStore) -> tuple[list[Any], dict[str, 
 
 def assign_splits(table: pa.Table, split: dict[str, Any], event_time: str | None) -> pa.Array:
     """The split name of every row; raises when a split would be empty (nothing is written)."""
-    n = table.num_rows
+    labels = split_labels(table.num_rows, split, None if event_time is None else table.column(event_time))
+    if split["kind"] != "none":
+        counts = {s: int(np.count_nonzero(labels == s)) for s in SPLITS}
+        check_split_counts(split, counts, table.num_rows)
+    return pa.array(labels, type=pa.string())
+
+
+def split_labels(rows: int, split: dict[str, Any], times: Any = None) -> np.ndarray:
+    """The split name of each of ``rows`` rows (a numpy object array): ``"random"`` draws a
+    permutation of the row positions from the seed, ``"time"`` compares the event ``times`` (an
+    Arrow array) with the split's start times. Engines that split in parallel call this with the
+    same positions and times, so they split identically."""
     kind = split["kind"]
-    labels = np.full(n, "train", dtype=object)
+    labels = np.full(rows, "train", dtype=object)
     if kind == "random":
-        order = np.random.default_rng(split["seed"]).permutation(n)
+        order = np.random.default_rng(split["seed"]).permutation(rows)
         start = 0
         for name in ("test", "validation"):
             size = split.get(f"{name}_size")
             if size is None:
                 continue
-            count = round(n * size)
+            count = round(rows * size)
             labels[order[start : start + count]] = name
             start += count
     elif kind == "time":
-        assert event_time is not None
-        times = table.column(event_time)
+        assert times is not None
         for name in ("validation", "test"):  # test overrides validation from its start on
             when = split.get(f"{name}_start")
             if when is not None:
@@ -90,21 +100,24 @@ def assign_splits(table: pa.Table, split: dict[str, Any], event_time: str | None
                     zero_copy_only=False
                 )
                 labels[mask] = name
-    result = pa.array(labels, type=pa.string())
-    if kind != "none":
-        wanted = ["train", *[s for s in ("validation", "test") if _has(split, s)]]
-        counts = {s: int(np.count_nonzero(labels == s)) for s in wanted}
-        empty = [s for s, c in counts.items() if c == 0]
-        if empty:
-            raise ValidationError(
-                f"the {kind} split leaves the {', '.join(empty)} side empty ({counts} of {n} rows); "
-                + (
-                    "choose start times inside the data's event-time range"
-                    if kind == "time"
-                    else "use a larger dataset or other sizes"
-                )
+    return labels
+
+
+def check_split_counts(split: dict[str, Any], counts: dict[str, int], rows: int) -> None:
+    """Raise when a split of ``split`` holds no row (``counts``: rows per split name)."""
+    kind = split["kind"]
+    wanted = ["train", *[s for s in ("validation", "test") if _has(split, s)]]
+    shown = {s: counts.get(s, 0) for s in wanted}
+    empty = [s for s, c in shown.items() if c == 0]
+    if empty:
+        raise ValidationError(
+            f"the {kind} split leaves the {', '.join(empty)} side empty ({shown} of {rows} rows); "
+            + (
+                "choose start times inside the data's event-time range"
+                if kind == "time"
+                else "use a larger dataset or other sizes"
             )
-    return result
+        )
 
 
 def split_spec(split: str, seed: int, spine: FeatureGroup, **options: Any) -> dict[str, Any]:
@@ -162,6 +175,29 @@ def _has(split: dict[str, Any], name: str) -> bool:
     return split.get(f"{name}_size") is not None or split.get(f"{name}_start") is not None
 
 
+def no_rows(fv: FeatureView, start_time: datetime | None, end_time: datetime | None) -> ValidationError:
+    """The error of a training dataset without rows (nothing is written)."""
+    return ValidationError(
+        f"feature view {fv.name!r} has no spine rows"
+        + (f" between {start_time} and {end_time}" if start_time or end_time else "")
+        + f"; insert data into {fv.query.spine.name!r} or widen the time range"
+    )
+
+
+ENGINES = ("duckdb", "spark")
+"""Query engines of feature views: DuckDB in this process, or Spark (:mod:`fti.spark`)."""
+
+
+def check_engine(engine: object) -> str:
+    """``engine`` if it is one of :data:`ENGINES`, else a ValidationError."""
+    if engine not in ENGINES:
+        raise ValidationError(
+            f"engine must be one of {ENGINES}, got {engine!r} ('spark' runs on project.spark(); "
+            "install fti[spark])"
+        )
+    return str(engine)
+
+
 def create(
     fv: FeatureView,
     *,
@@ -169,19 +205,27 @@ def create(
     end_time: datetime | None,
     description: str,
     split: dict[str, Any],
-) -> tuple[TrainingDataset, pa.Table]:
-    """Join, split, fit and materialize a new training-dataset version of ``fv``."""
-    project = fv.project
-    offline = project.backends.offline
+    engine: str = "duckdb",
+) -> tuple[TrainingDataset, Any]:
+    """Join, split, fit and materialize a new training-dataset version of ``fv``; the rows are
+    an Arrow table, or with ``engine="spark"`` a Spark DataFrame (:func:`fti.spark.training.create`)."""
+    if check_engine(engine) == "spark":
+        from fti.spark import training
+
+        if fv.on_demand:
+            raise ValidationError(
+                f"feature view {fv.name!r} has on-demand functions, which engine='spark' does not "
+                "compute yet; create its training data with engine='duckdb'"
+            )
+        return training.create(
+            fv, start_time=start_time, end_time=end_time, description=description, split=split
+        )
+    offline = fv.project.backends.offline
     query = fv.query
     sources, versions = snapshot(query, offline)
     table = pit.run(query, sources, start_time=start_time, end_time=end_time)
     if table.num_rows == 0:
-        raise ValidationError(
-            f"feature view {fv.name!r} has no spine rows"
-            + (f" between {start_time} and {end_time}" if start_time or end_time else "")
-            + f"; insert data into {query.spine.name!r} or widen the time range"
-        )
+        raise no_rows(fv, start_time, end_time)
     table = fv.on_demand_plan.apply_table(table)  # stored with the rows: re-reads compute nothing
     splits = assign_splits(table, split, query.spine.event_time)
     train = table.filter(pc.equal(splits, "train"))
@@ -196,19 +240,52 @@ def create(
         ROW_COLUMN, pa.array(np.arange(table.num_rows, dtype=np.int64))
     )
 
+    record = store(
+        fv,
+        start_time=start_time,
+        end_time=end_time,
+        description=description,
+        split=split,
+        input_versions=versions,
+        stats=stats,
+        counts=counts,
+        write=lambda table_name: offline.write(table_name, stored),
+    )
+    return record, stored
+
+
+def store(
+    fv: FeatureView,
+    *,
+    start_time: datetime | None,
+    end_time: datetime | None,
+    description: str,
+    split: dict[str, Any],
+    input_versions: dict[str, int | None],
+    stats: dict[str, dict[str, Any]],
+    counts: dict[str, int],
+    write: Callable[[str], int],
+) -> TrainingDataset:
+    """Allocate the next training-dataset version of ``fv``, materialize its rows with ``write``
+    (given the offline table name, it returns the table's version) and record it in the catalog.
+
+    Every engine that makes training datasets ends here, so they are the same catalog objects.
+    """
+    project = fv.project
+    offline = project.backends.offline
     catalog = project.backends.catalog
     for _ in range(5):  # another process may take the same version number: retry with the next
         version = max(fv.training_dataset_versions(), default=0) + 1
         # A unique name per attempt: a concurrent writer of the same version never touches ours.
         table_name = f"{project.name}__fv_{fv.name}__v{fv.version}__td{version}_{uuid.uuid4().hex[:8]}"
-        table_version = offline.write(table_name, stored)
+        table_version = write(table_name)
         record = TrainingDataset(
             version=version,
             description=description,
             start_time=start_time,
             end_time=end_time,
             split=split,
-            input_versions=versions,
+            input_versions=input_versions,
             transformation_stats=stats,
             row_counts=counts,
             table_name=table_name,
@@ -223,7 +300,7 @@ def create(
         if not stored_record:  # the version was taken meanwhile
             offline.delete(table_name)
             continue
-        return record, stored
+        return record
     raise ValidationError(f"could not allocate a training-dataset version for {fv.name!r}; retry")
 
 
@@ -282,6 +359,42 @@ def read(fv: FeatureView, record: TrainingDataset) -> pa.Table:
     ):
         table = table.take(pc.sort_indices(rows))
     return table
+
+
+def split_parts(
+    fv: FeatureView,
+    record: TrainingDataset,
+    names: Sequence[str | None],
+    transformer: Transformer | None,
+    engine: str,
+) -> tuple[Any, ...]:
+    """The ``X`` of each split in ``names`` (None: every row), then each ``y``, of a stored
+    training-dataset version: pandas, or Spark DataFrames with ``engine="spark"``."""
+    if engine == "spark":
+        from fti.spark import training
+
+        return training.get_training_data(fv, record, names, transformer)
+    table = read(fv, record)
+    parts = [
+        features_and_labels(
+            table if name is None else table.filter(pc.equal(table.column(SPLIT_COLUMN), name)),
+            fv.feature_names(False),
+            transformer,
+            fv.labels,
+        )
+        for name in names
+    ]
+    return (*[x for x, _ in parts], *[y for _, y in parts])
+
+
+def rows_with_labels(fv: FeatureView, rows: Any, transformer: Transformer, engine: str) -> Any:
+    """Created training rows (``create``'s second value) as one frame: transformed features, then
+    labels (pandas, or a Spark DataFrame with ``engine="spark"``)."""
+    if engine == "spark":
+        from fti.spark import training
+
+        return training.with_labels(fv, rows, transformer)
+    return with_labels(*features_and_labels(rows, fv.feature_names(False), transformer, fv.labels))
 
 
 def features_and_labels(

@@ -42,7 +42,7 @@ def suite_to_json(suite: Any) -> dict[str, Any] | None:
     import orjson
 
     try:
-        import pandera.pandas as pa_pd
+        pa_pd = pandera_module()
     except ImportError as exc:  # pragma: no cover - pandera is a core dependency
         raise ValidationError("expectation suites need pandera: pip install pandera") from exc
     from fti.features.expectations import ExpectationSuite
@@ -61,8 +61,9 @@ def suite_to_json(suite: Any) -> dict[str, Any] | None:
 def validate(table: pa.Table, suite_json: dict[str, Any]) -> ValidationReport:
     """Check every expectation lazily (all failures collected, not just the first)."""
     import orjson
+
+    pa_pd = pandera_module()
     import pandera.errors
-    import pandera.pandas as pa_pd
 
     schema = pa_pd.DataFrameSchema.from_json(orjson.dumps(suite_json).decode())
     frame = table.to_pandas()
@@ -71,6 +72,21 @@ def validate(table: pa.Table, suite_json: dict[str, Any]) -> ValidationReport:
     except pandera.errors.SchemaErrors as exc:
         return ValidationReport(False, _failures(exc.failure_cases))
     return ValidationReport(True)
+
+
+def pandera_module() -> Any:
+    """``pandera.pandas``. Importing pandera imports ``pyspark.pandas`` when pyspark is installed
+    (``fti[spark]``), which warns about pandas 3 at every first import; fti never runs pandas on
+    Spark, so that warning is silenced here."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="PySpark does not yet fully support", category=FutureWarning
+        )
+        import pandera.pandas
+
+    return pandera.pandas
 
 
 def _failures(cases: Any) -> list[dict[str, Any]]:

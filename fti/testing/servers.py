@@ -1,4 +1,4 @@
-"""Start real PostgreSQL, Redis and S3-compatible servers on free loopback ports.
+"""Start real PostgreSQL, Redis, S3-compatible servers and a Spark cluster on free loopback ports.
 
 Used by the test suite, benchmarks and examples. As root, PostgreSQL runs as the ``postgres``
 user (it refuses to run as root). Missing binaries raise ``ServerUnavailable`` with the package to
@@ -272,3 +272,114 @@ def start_s3(base: Path) -> S3Server:
             time.sleep(0.1)
     process.kill()
     raise RuntimeError("moto server did not start within 60 s")
+
+
+@dataclass
+class SparkCluster:
+    """A Spark standalone cluster on loopback: one master and its workers (``spark-class`` of the
+    installed pyspark), each a JVM process of its own."""
+
+    master_url: str
+    web_url: str
+    processes: list[subprocess.Popen[bytes]]
+    log_dir: Path
+
+    def alive_workers(self) -> int:
+        """The workers the master reports alive (its JSON status page)."""
+        import json
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.web_url}/json/", timeout=5) as response:
+            return int(json.loads(response.read()).get("aliveworkers", 0))
+
+    def stop(self) -> None:
+        """Stop the workers, then the master."""
+        for process in reversed(self.processes):
+            process.terminate()
+        for process in reversed(self.processes):
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def start_spark_cluster(
+    base: Path,
+    workers: int = 2,
+    *,
+    cores: int = 1,
+    memory: str = "1g",
+    daemon_memory: str = "256m",
+    env: dict[str, str] | None = None,
+) -> SparkCluster:
+    """A standalone master and ``workers`` workers (``cores`` cores and ``memory`` each) on free
+    loopback ports, started with the ``spark-class`` of the installed pyspark (``fti[spark]``,
+    needs Java 17+); returns once every worker has registered.
+
+    Workers inherit this process's environment (``PYTHONPATH``), so executors import the same fti,
+    plus ``env`` (e.g. the object store's credentials, as a real cluster's nodes have them).
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("pyspark")
+    if spec is None or spec.origin is None:
+        raise ServerUnavailable("pyspark not found: pip install 'fti[spark]' (part of fti[dev])")
+    if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
+        raise ServerUnavailable(
+            "java not found: apt-get install openjdk-17-jre-headless (make test does this)"
+        )
+    home = Path(spec.origin).parent
+    spark_class = home / "bin" / "spark-class"
+    base.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **(env or {})}
+    env.update(
+        SPARK_HOME=str(home),
+        SPARK_LOCAL_IP="127.0.0.1",
+        SPARK_DAEMON_MEMORY=daemon_memory,
+        SPARK_LOG_DIR=str(base),
+        SPARK_WORKER_DIR=str(base / "work"),
+    )
+    port, web_port = free_port(), free_port()
+    master_url, web_url = f"spark://127.0.0.1:{port}", f"http://127.0.0.1:{web_port}"
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def launch(name: str, *args: str) -> None:
+        log = (base / f"{name}.log").open("wb")
+        processes.append(
+            subprocess.Popen(
+                [str(spark_class), *args], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=base
+            )
+        )
+        log.close()
+
+    launch("master", "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1", "--port", str(port),
+           "--webui-port", str(web_port))  # fmt: skip
+    cluster = SparkCluster(master_url, web_url, processes, base)
+    try:
+        for index in range(workers):
+            launch(
+                f"worker-{index}",
+                "org.apache.spark.deploy.worker.Worker",
+                "--host", "127.0.0.1", "--webui-port", str(free_port()),
+                "--cores", str(cores), "--memory", memory,
+                "--work-dir", str(base / f"work-{index}"),
+                master_url,
+            )  # fmt: skip
+        deadline = time.monotonic() + 180  # JVM start-ups on a loaded machine
+        while time.monotonic() < deadline:
+            exited = [p for p in processes if p.poll() is not None]
+            if exited:
+                logs = "\n".join(
+                    path.read_text(errors="replace")[-1500:] for path in sorted(base.glob("*.log"))
+                )
+                raise RuntimeError(f"a Spark daemon exited with code {exited[0].returncode}:\n{logs}")
+            try:
+                if cluster.alive_workers() == workers:
+                    return cluster
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"the Spark cluster did not start within 180 s (logs in {base})")
+    except BaseException:
+        cluster.stop()
+        raise

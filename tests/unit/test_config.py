@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from fti.config import Settings, load_settings
+from fti.errors import ValidationError
 
 
 def test_every_setting_is_documented() -> None:
@@ -128,3 +129,31 @@ def test_the_secret_key_is_never_described(tmp_path: Path, monkeypatch: pytest.M
     settings = load_settings(tmp_path)
     assert settings.describe()["secret_key"] == "from FTI_SECRET_KEY"
     assert "k" * 44 not in repr(settings) and "k" * 44 not in str(settings.describe())
+
+
+def test_spark_settings_come_from_env_and_fti_info_shows_them_masked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from fti.cli.main import cli
+
+    monkeypatch.setenv("FTI_SPARK_MASTER", "spark://spark-master:7077")
+    monkeypatch.setenv(
+        "FTI_SPARK_CONF",
+        '{"spark.executor.memory": "8g", "spark.hadoop.fs.s3a.secret.key": "hunter2"}',
+    )
+    settings = load_settings(tmp_path)
+    assert settings.spark_master == "spark://spark-master:7077"
+    assert settings.spark_conf == {"spark.executor.memory": "8g", "spark.hadoop.fs.s3a.secret.key": "hunter2"}
+    result = CliRunner().invoke(cli, ["--home", str(tmp_path), "--json", "info"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)["settings"]
+    assert shown["spark_master"] == "spark://spark-master:7077"
+    assert shown["spark_conf"] == "spark.executor.memory=8g, spark.hadoop.fs.s3a.secret.key=***"
+    assert "hunter2" not in result.output
+    monkeypatch.setenv("FTI_SPARK_CONF", '{"executor.memory": "8g"}')
+    with pytest.raises(ValidationError, match=r"keys must be Spark settings starting with 'spark\.'"):
+        load_settings(tmp_path)

@@ -115,7 +115,9 @@ def restore(value: Any, kind: str) -> Any:
 def check_rows(rows: Any, key_columns: Sequence[str], event_time: str | None, version: int | None) -> None:
     """Reject a write the stores cannot apply, before anything is written."""
     if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 0):
-        raise ValidationError(f"the applied version must be an int >= 0 or None, got {version!r}")
+        raise ValidationError(
+            f"the applied version must be an int >= 0 (or None for rows only), got {version!r}"
+        )
     if not isinstance(rows, pa.Table):
         raise ValidationError(f"online rows must be a pyarrow.Table, got {type(rows).__name__}")
     if isinstance(key_columns, str) or not key_columns:

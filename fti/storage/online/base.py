@@ -24,8 +24,10 @@ class OnlineStore(Protocol):
       back as ``None``. New columns may appear in a later write; older rows read ``None`` there.
     - ``write`` records ``version`` as the table's applied offline version in the same atomic step
       as the rows (or after all of them), so ``applied_version`` never claims rows that are not
-      there; ``version=None`` (rows pushed ahead of their offline commit) leaves it unchanged.
-      Invalid rows (missing or null key/event-time values) raise before anything is written.
+      there. ``version=None`` writes rows only and leaves it unchanged: rows pushed ahead of their
+      offline commit, and parallel writers of one commit (Spark executors), whose last step
+      records the version with an empty write. Invalid rows (missing or null key/event-time
+      values) raise before anything is written.
     - ``read`` returns one entry per requested key, in request order, ``None`` for misses (and for
       every key of a table that does not exist). Key types matter: ``1`` never matches ``"1"``.
     - Values come back as Python scalars: int, float, str, bool, bytes, tz-aware UTC datetime,

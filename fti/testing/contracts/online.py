@@ -336,10 +336,13 @@ class OnlineStoreContract:
         assert online_store.applied_version("other") is None
 
     def test_an_empty_write_records_the_version(self, online_store: OnlineStore) -> None:
+        # parallel writers of one commit write rows only (version=None); an empty write records it
+        write(online_store, "t", {"id": [3, 4], "ts": [at(1)] * 2, "v": [3, 4]}, version=None)
+        assert online_store.applied_version("t") is None
         schema = pa.schema([("id", pa.int64()), ("ts", TS), ("v", pa.int64())])
         assert write(online_store, "t", schema.empty_table(), version=7) == 0
         assert online_store.applied_version("t") == 7
-        assert values(online_store, "t", [1]) == ["MISS"]
+        assert values(online_store, "t", [1, 3, 4]) == ["MISS", 3, 4]
 
     # --- tables --------------------------------------------------------------------------------
     def test_delete_table(self, online_store: OnlineStore) -> None:
