@@ -148,7 +148,7 @@ def test_spark_settings_come_from_env_and_fti_info_shows_them_masked(
     settings = load_settings(tmp_path)
     assert settings.spark_master == "spark://spark-master:7077"
     assert settings.spark_conf == {"spark.executor.memory": "8g", "spark.hadoop.fs.s3a.secret.key": "hunter2"}
-    result = CliRunner().invoke(cli, ["--home", str(tmp_path), "--json", "info"])
+    result = CliRunner().invoke(cli, ["--home", str(tmp_path), "--json", "info", "--create"])
     assert result.exit_code == 0, result.output
     shown = json.loads(result.output)["settings"]
     assert shown["spark_master"] == "spark://spark-master:7077"
