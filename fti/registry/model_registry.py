@@ -69,6 +69,7 @@ class ModelRegistry:
         trusted_types: list[str] | None = None,
         save_options: dict[str, Any] | None = None,
         artifacts: Mapping[str, str | os.PathLike[str]] | None = None,
+        allow_widening: bool = False,
     ) -> ModelVersion:
         """Save ``model`` as the next version of ``name``.
 
@@ -92,6 +93,8 @@ class ModelRegistry:
             artifacts: Extra files stored with the version, ``{name: local path}`` such as
                 ``{"confusion_matrix.png": "cm.png"}``; digest-checked like the model's own files
                 and read back with ``mv.read_artifact(name)`` (``mv.artifacts`` lists every file).
+            allow_widening: Let serving accept inputs of a narrower datatype that converts
+                losslessly (INT32 for an INT64 input); by default a different datatype is a 400.
 
         Returns:
             The new :class:`ModelVersion`.
@@ -144,6 +147,7 @@ class ModelRegistry:
         signature = sig.infer_signature(
             example, outputs, feature_names=names, feature_dtypes=dtypes, classes=classes
         )
+        signature = replace(signature, allow_widening=bool(allow_widening))
         if save_options is not None and not isinstance(save_options, dict):
             raise ValidationError(f"save_options must be a dict, got {type(save_options).__name__}")
         options: dict[str, Any] = dict(save_options or {})
@@ -222,10 +226,7 @@ class ModelRegistry:
         with self._catalog.connect() as conn:
             model_id = records.model_id(conn, self._project.id, base, create=False)
             if model_id is None:
-                raise NotFoundError(
-                    f"model {base!r} not found in project {self._project.name!r} "
-                    f"(models: {self._model_names(conn) or 'none registered yet'})"
-                )
+                raise self._unknown_model(conn, base)
             if alias is not None:
                 version = records.aliased_version(conn, model_id, alias)
                 if version is None:
@@ -267,10 +268,7 @@ class ModelRegistry:
             if name is not None:
                 check_name(name, "model")
                 if records.model_id(conn, self._project.id, name, create=False) is None:
-                    raise NotFoundError(
-                        f"model {name!r} not found in project {self._project.name!r} "
-                        f"(models: {self._model_names(conn) or 'none registered yet'})"
-                    )
+                    raise self._unknown_model(conn, name)
             if feature_view is not None:
                 from fti.registry.lineage import resolve_feature_view
 
@@ -479,14 +477,14 @@ class ModelRegistry:
         check_name(name, "model")
         model_id = records.model_id(conn, self._project.id, name, create=False)
         if model_id is None:
-            raise NotFoundError(
-                f"model {name!r} not found in project {self._project.name!r} "
-                f"(models: {self._model_names(conn) or 'none registered yet'})"
-            )
+            raise self._unknown_model(conn, name)
         return model_id
 
-    def _model_names(self, conn: Connection) -> list[str]:
-        return records.model_names(conn, self._project.id)
+    def _unknown_model(self, conn: Connection, name: str) -> NotFoundError:
+        models = records.model_names(conn, self._project.id)
+        return NotFoundError(
+            f"model {name!r} not found in project {self._project.name!r} (models: {models or 'none registered yet'})"
+        )
 
     def _run_id(self, run: RunLike | int | None) -> int | None:
         if run is None:
