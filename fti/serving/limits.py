@@ -199,7 +199,7 @@ class ShedMiddleware:
             await self.app(scope, receive, send)
             return
         admission = self.admission
-        counted = scope["method"] == "POST" and scope["path"].endswith("/infer")
+        counted = scope["method"] == "POST" and scope["path"].endswith(("/infer", ":predict"))
         if counted:
             if admission.inflight >= admission.limits.max_inflight:
                 admission.shed += 1
