@@ -126,6 +126,7 @@ class ServerState:
         self.admission = Admission(limits)
         self.metrics.watch(self.admission)
         self._auth_refreshing = False
+        self.grpc_port: int | None = None  # the gRPC protocol's port, when served
         self.drift = DriftGauges(project)  # monitoring's latest statistics, read on the poll
         self.metrics.registry.register(self.drift)
 
@@ -139,7 +140,10 @@ class ServerState:
         forwarded = request.scope.get(PRINCIPAL_SCOPE_KEY)
         if isinstance(forwarded, Principal):
             return forwarded
-        header = request.headers.get("authorization")
+        return await self.authenticate_header(request.headers.get("authorization"))
+
+    async def authenticate_header(self, header: str | None) -> Principal:
+        """The principal of an ``Authorization`` header (HTTP) or metadata entry (gRPC)."""
         if self.auth.is_valid(header):
             return self.auth.identify(header)
         if self.auth.needs_refresh(miss=True) and not self._auth_refreshing:  # a brand-new key?
@@ -358,6 +362,7 @@ def create_app(
     max_body_bytes: int | None = None,
     log_requests: bool = True,
     limits: ServerLimits | None = None,
+    grpc_address: str | None = None,
 ) -> Starlette:
     """The model server app for ``project``'s running deployments.
 
@@ -371,6 +376,8 @@ def create_app(
         limits: In-flight, body-size, buffered-bytes and timeout limits of the worker
             (:class:`~fti.serving.limits.ServerLimits`; its connection limits apply when it is
             served by ``fti serve`` or ``fti.testing.serving.running_server``).
+        grpc_address: Also serve the gRPC protocol on this ``host:port`` (port 0: a free one,
+            then in ``app.state.fti.grpc_port``) while the app runs; needs ``fti[grpc]``.
     """
     limits = limits or ServerLimits()
     if max_body_bytes is not None:
@@ -391,6 +398,11 @@ def create_app(
         # listen at once: the deployments load in the background, requests meanwhile get 503
         # "loading" (liveness is 200, readiness 503)
         await state.repository.start(background=True)
+        grpc_server = None
+        if grpc_address is not None:
+            from fti.serving import grpc_service
+
+            grpc_server, state.grpc_port = await grpc_service.start(state, grpc_address)
         # Move everything loaded so far (libraries) out of the collector's sight: full
         # collections would otherwise walk millions of library objects and stall requests for
         # 100+ ms (measured: p99 at 8 clients 160 ms -> 1.3 ms). Each model load freezes again.
@@ -399,6 +411,8 @@ def create_app(
         try:
             yield
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop(grace=limits.body_timeout_s)
             await state.repository.stop()
             if state.request_logger is not None:
                 await asyncio.to_thread(state.request_logger.stop)
