@@ -7,6 +7,7 @@ upload and verified on every read.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -15,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fti.errors import IntegrityError, NotFoundError, ValidationError
+from fti.errors import BackendError, FtiError, IntegrityError, NotFoundError, ValidationError
 
 if TYPE_CHECKING:
     from fti.storage.artifacts.base import ArtifactStore
@@ -81,15 +82,28 @@ def add_files(directory: Path, files: Mapping[str, Any] | None) -> None:
         taken.update({name, *(p.as_posix() for p in Path(name).parents if str(p) != ".")})
 
 
-def upload(store: ArtifactStore, prefix: str, directory: Path, digests: dict[str, str]) -> None:
-    """Copy every file of ``directory`` to ``prefix/...``; the stored digest must match."""
-    for relative, expected in digests.items():
-        stored = store.put_file(f"{prefix}/{relative}", directory / relative)
-        if stored != expected:
-            raise IntegrityError(
-                f"artifact {prefix}/{relative} changed while it was being uploaded (sha256 {stored}, "
-                f"expected {expected}); register the model again"
-            )
+def upload(store: ArtifactStore, prefix: str, directory: Path, digests: dict[str, str], what: str) -> None:
+    """Copy every file of ``directory`` to ``prefix/...``; the stored digest must match. On any
+    failure the files already copied are removed (as far as the store lets us).
+
+    Raises:
+        BackendError: the store failed (``what``, e.g. ``"model 'fraud'"``, names the owner).
+        IntegrityError: a file changed while it was uploaded.
+    """
+    try:
+        for relative, expected in digests.items():
+            stored = store.put_file(f"{prefix}/{relative}", directory / relative)
+            if stored != expected:
+                raise IntegrityError(
+                    f"artifact {prefix}/{relative} changed while it was being uploaded (sha256 {stored}, "
+                    f"expected {expected}); register the model again"
+                )
+    except BaseException as exc:
+        with contextlib.suppress(FtiError, OSError):  # the store may be down: report the first failure
+            store.delete(prefix)
+        if isinstance(exc, OSError):
+            raise BackendError(f"writing the artifacts of {what} to {store.url} failed: {exc}") from exc
+        raise
 
 
 def fetch(store: ArtifactStore, prefix: str, digests: dict[str, str], dest: Path) -> Path:

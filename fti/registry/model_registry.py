@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fti._names import check_name, check_version
-from fti.errors import BackendError, ConflictError, NotFoundError, ValidationError
+from fti.errors import ConflictError, NotFoundError, ValidationError
 from fti.registry import aliases as _aliases
 from fti.registry import records
 from fti.registry.metrics import check_metrics, current_user
@@ -189,15 +189,7 @@ class ModelRegistry:
             version = records.next_version(conn, model_id)
             prefix = f"models/{self._project.name}/{name}/{version}"
             records.insert_version(conn, model_id, version, prefix, values)
-            try:
-                upload(self._store, prefix, directory, digests)
-            except BaseException as exc:
-                self._store.delete(prefix)
-                if isinstance(exc, OSError):
-                    raise BackendError(
-                        f"writing the artifacts of model {name!r} to {self._store.url} failed: {exc}"
-                    ) from exc
-                raise
+            upload(self._store, prefix, directory, digests, f"model {name!r}")
             return version
 
         return records.write(
