@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -368,3 +368,35 @@ def get_run(project: Project, run_id: int) -> Run:
                 f"run {run_id} does not exist in project {project.name!r}; list runs with `fti runs list`"
             )
     return Run(project, run_id)
+
+
+def compare_runs(project: Project, run_ids: Sequence[int]) -> dict[str, Any]:
+    """Params and final metrics of several runs side by side (``fti runs compare 3 4``).
+
+    Returns:
+        ``{"runs": [{id, name, status, git_commit}], "params": {key: [value per run]},
+        "metrics": {key: [latest value per run]}, "differ": [keys whose values differ]}``; a run
+        without a key has None there. Keys are sorted.
+
+    Raises:
+        ValidationError: fewer than two run ids, or one given twice.
+        NotFoundError: a run does not exist.
+    """
+    ids = list(run_ids)
+    if len(ids) < 2 or len(set(ids)) != len(ids):
+        raise ValidationError(f"compare needs two or more different run ids, got {ids}")
+    runs = [get_run(project, run_id) for run_id in ids]
+    params = [r.params for r in runs]
+    metrics = [r.metrics for r in runs]
+    out: dict[str, Any] = {
+        "runs": [{"id": r.id, "name": r.name, "status": r.status, "git_commit": r.git_commit} for r in runs],
+        "params": {k: [p.get(k) for p in params] for k in sorted({k for p in params for k in p})},
+        "metrics": {k: [m.get(k) for m in metrics] for k in sorted({k for m in metrics for k in m})},
+    }
+    out["differ"] = [
+        key
+        for section in ("params", "metrics")
+        for key, values in out[section].items()
+        if any(v != values[0] for v in values[1:])
+    ]
+    return out
