@@ -70,6 +70,10 @@ def add_files(directory: Path, files: Mapping[str, Any] | None) -> None:
     taken = {p.relative_to(directory).as_posix() for p in directory.rglob("*")}
     for name, source in files.items():
         check_artifact_name(name)
+        if name == "fti_model.json":  # = fti.registry.manifest.MANIFEST, written by mv.download()
+            raise ValidationError(
+                "artifact name 'fti_model.json' is the manifest mv.download() writes; pick another"
+            )
         if not isinstance(source, str | os.PathLike) or not Path(source).is_file():
             raise ValidationError(f"artifact {name!r}: {source!r} is not a file (pass the path of one)")
         if name in taken or any(name.startswith(t + "/") for t in taken):

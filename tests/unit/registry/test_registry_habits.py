@@ -1,0 +1,123 @@
+"""MLflow and Hopsworks habits of the registry: metrics logged after registration with their
+time, a self-describing download (model files + manifest + requirements), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import fti
+from fti.errors import ValidationError
+
+
+def test_metrics_logged_after_registration_keep_their_history(
+    project: fti.Project, xy: Any, classifier: Any
+) -> None:
+    X, _ = xy
+    mr = project.model_registry
+    v1 = mr.register("clf", classifier, metrics={"auc": 0.80}, input_example=X.head(3))
+    v2 = mr.register("clf", classifier, metrics={"auc": 0.85})
+    assert mr.get_best_model("clf", "auc").version == v2.version
+    before = datetime.now(UTC)
+    updated = v1.log_metrics({"auc": 0.9, "recall": 0.7})  # an evaluation on fresh data, later
+    assert updated.metrics == {"auc": 0.9, "recall": 0.7}
+    assert mr.get_model("clf", version=1).metrics == {"auc": 0.9, "recall": 0.7}  # persisted
+    assert mr.get_best_model("clf", "auc").version == 1  # selection sees the later metric
+    history = updated.metric_history()
+    assert [p.value for p in history["auc"]] == [0.80, 0.9]
+    assert history["auc"][0].logged_at == v1.created_at < before <= history["auc"][1].logged_at
+    assert [p.value for p in history["recall"]] == [0.7] and history["recall"][0].logged_by
+    assert v1.log_metric("auc", 0.91).metrics["auc"] == 0.91
+    assert [p.value for p in v2.metric_history()["auc"]] == [0.85]  # the other version is untouched
+    for bad, message in [
+        ({}, "at least one metric"),
+        ({"auc": float("nan")}, "finite"),
+        ({"": 1.0}, "names"),
+    ]:
+        with pytest.raises(ValidationError, match=message):
+            v1.log_metrics(bad)
+    assert mr.get_model("clf", version=1).metrics["auc"] == 0.91  # a refused log changed nothing
+
+
+def test_download_without_destination_is_a_self_describing_folder(
+    project: fti.Project, xy: Any, classifier: Any, tmp_path: Path
+) -> None:
+    X, _ = xy
+    report = tmp_path / "report.txt"
+    report.write_text("precision 0.9")
+    with project.run("train", params={"C": 1.0}) as run:
+        run.log_metric("loss", 0.2)
+        mv = project.model_registry.register(
+            "clf",
+            classifier,
+            run=run,
+            metrics={"auc": 0.8},
+            input_example=X.head(3),
+            artifacts={"report.txt": report},
+        )
+    mv = mv.log_metrics({"auc": 0.82})
+    folder = mv.download()
+    try:
+        assert folder.is_dir() and folder.name.startswith("fti-clf-1-")
+        manifest = json.loads((folder / "fti_model.json").read_text())
+        assert (manifest["name"], manifest["version"], manifest["flavor"]) == ("clf", 1, "sklearn")
+        assert [s["name"] for s in manifest["signature"]["inputs"]] == list(X.columns)
+        assert manifest["metrics"] == {"auc": 0.82}
+        assert [p["value"] for p in manifest["metric_history"]["auc"]] == [0.8, 0.82]
+        assert manifest["lineage"]["run"]["params"] == {"C": 1.0}
+        assert manifest["requirements"]["scikit-learn"] == run.packages["scikit-learn"]
+        assert set(manifest["artifacts"]) == set(mv.artifacts) and "report.txt" in manifest["artifacts"]
+        assert (folder / "report.txt").read_text() == "precision 0.9"
+        requirements = (folder / "requirements.txt").read_text().splitlines()
+        assert f"scikit-learn=={run.packages['scikit-learn']}" in requirements
+        # every stored file is there, and the model loads from the folder with its flavor alone
+        assert all((folder / name).is_file() for name in mv.artifacts)
+        model = mv.flavor_impl.load(folder, manifest["flavor_options"])
+        np.testing.assert_array_equal(model.predict(X), classifier.predict(X))
+    finally:
+        import shutil
+
+        shutil.rmtree(folder)
+    explicit = mv.download(tmp_path / "here")
+    assert explicit == tmp_path / "here" and (explicit / "fti_model.json").is_file()
+    with pytest.raises(ValidationError, match=r"fti_model\.json"):
+        project.model_registry.register("clf", classifier, artifacts={"fti_model.json": report})
+
+
+def test_a_registered_requirements_file_is_kept(
+    project: fti.Project, classifier: Any, tmp_path: Path
+) -> None:
+    pinned = tmp_path / "requirements.txt"
+    pinned.write_text("scikit-learn==1.0\n")
+    mv = project.model_registry.register("clf", classifier, artifacts={"requirements.txt": pinned})
+    folder = mv.download(tmp_path / "out")
+    assert (folder / "requirements.txt").read_text() == "scikit-learn==1.0\n"
+    assert json.loads((folder / "fti_model.json").read_text())["requirements"]["fti"] == fti.__version__
+
+
+def test_the_migration_copies_registered_metrics_into_the_history(tmp_path: Path, classifier: Any) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from fti.storage.metadata.sql import _MIGRATIONS
+
+    home = tmp_path / "home"
+    with fti.connect(home=home) as project:
+        mv = project.model_registry.register("clf", classifier, metrics={"auc": 0.8, "f1": 0.6})
+        catalog = project.backends.catalog
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS))
+        with catalog.engine.begin() as conn:  # type: ignore[attr-defined]
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0010_model_evaluations")  # the catalog before this feature
+    with fti.connect(home=home) as project:  # migrated to head on connect
+        history = project.model_registry.get_model("clf", version=1).metric_history()
+    assert {k: [(p.value, p.logged_at) for p in v] for k, v in history.items()} == {
+        "auc": [(0.8, mv.created_at)],
+        "f1": [(0.6, mv.created_at)],
+    }
