@@ -59,6 +59,7 @@ def show(run_id: int) -> None:
         for key, points in run.metric_history().items()
     }
     data["models"] = [f"{mv.name}:{mv.version}" for mv in run.models()]
+    data["artifacts"] = run.artifacts
 
     def table(d: dict[str, Any]) -> None:
         from rich.console import Console
@@ -71,6 +72,7 @@ def show(run_id: int) -> None:
         t.add_row("packages", str(len(d["packages"])))
         t.add_row("params", ", ".join(f"{k}={v}" for k, v in d["params"].items()))
         t.add_row("models", ", ".join(d["models"]))
+        t.add_row("artifacts", ", ".join(d["artifacts"]))
         console.print(t)
         m = Table("metric", "step", "value", title="metrics")
         for key, points in d["metric_history"].items():

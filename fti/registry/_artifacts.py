@@ -134,7 +134,9 @@ def verify(store: ArtifactStore, prefix: str, digests: dict[str, str]) -> None:
         pass
 
 
-def read(store: ArtifactStore, prefix: str, digests: dict[str, str], name: str) -> bytes:
+def read(
+    store: ArtifactStore, prefix: str, digests: dict[str, str], name: str, owner: str = "this model version"
+) -> bytes:
     """One file of a model version, after checking its SHA-256.
 
     Raises:
@@ -142,7 +144,7 @@ def read(store: ArtifactStore, prefix: str, digests: dict[str, str], name: str) 
         IntegrityError: as :func:`fetch`.
     """
     if name not in digests:
-        raise NotFoundError(f"no artifact {name!r} in this model version (its artifacts: {sorted(digests)})")
+        raise NotFoundError(f"no artifact {name!r} in {owner} (its artifacts: {sorted(digests)})")
     return _read_checked(store, prefix, name, digests[name])
 
 

@@ -11,6 +11,7 @@ Python version and the installed distributions are captured when the run starts.
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -287,6 +288,47 @@ class Run:
     def models(self) -> list[ModelVersion]:
         """Model versions registered from this run (lineage, the other direction)."""
         return self._project.model_registry.list_models(run=self)
+
+    # --- artifacts (fti.training.run_artifacts) --------------------------------------------
+    def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> list[str]:
+        """Store a file (or every file of a directory) with the run, digest-checked on reads.
+
+        Args:
+            path: A local file or directory.
+            name: Its name in the run (default: the file or directory name); a relative path
+                such as ``"plots/roc.png"``. Logging a name again replaces the file.
+
+        Returns:
+            The names logged.
+        """
+        from fti.training import run_artifacts
+
+        return run_artifacts.log_file(self._project, self.id, path, name)
+
+    def log_figure(self, figure: Any, name: str) -> str:
+        """Store a matplotlib figure as ``name``; its extension (png, svg, pdf, jpg) picks the format."""
+        from fti.training import run_artifacts
+
+        return run_artifacts.log_figure(self._project, self.id, figure, name)
+
+    @property
+    def artifacts(self) -> dict[str, str]:
+        """``{name: sha256}`` of the files the run logged."""
+        from fti.training import run_artifacts
+
+        return run_artifacts.digests(self._project, self.id)
+
+    def read_artifact(self, name: str) -> bytes:
+        """A logged file's bytes (``IntegrityError`` if it no longer matches its SHA-256)."""
+        from fti.training import run_artifacts
+
+        return run_artifacts.read_file(self._project, self.id, name)
+
+    def download_artifacts(self, dest: str | os.PathLike[str] | None = None) -> Path:
+        """Every logged file into ``dest`` (default: a new temporary directory)."""
+        from fti.training import run_artifacts
+
+        return run_artifacts.download(self._project, self.id, dest)
 
     def __repr__(self) -> str:
         return f"Run(id={self.id}, project={self._project.name!r})"
