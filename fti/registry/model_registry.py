@@ -19,6 +19,7 @@ from fti._names import check_name, check_version
 from fti.errors import ConflictError, NotFoundError, ValidationError
 from fti.registry import aliases as _aliases
 from fti.registry import records
+from fti.registry.builders import Framework
 from fti.registry.metrics import check_metrics, current_user
 from fti.registry.model_version import ModelVersion
 from fti.registry.promotion import PromotionRejectedError, failures, parse_conditions, reason
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from fti.paging import Page
     from fti.project import Project
     from fti.registry.aliases import AliasChange
+    from fti.registry.builders import Framework
     from fti.registry.evaluation import Evaluation
     from fti.registry.evaluation.slicing import SliceSpec
     from fti.registry.lineage import FeatureViewLike, RunLike
@@ -52,6 +54,16 @@ class ModelRegistry:
     @property
     def _store(self) -> ArtifactStore:
         return self._project.backends.artifacts
+
+    @property
+    def python(self) -> Framework:
+        """Hopsworks-style registration from a directory: ``mr.python.create_model(...).save(dir)``."""
+        return Framework(self, "python")
+
+    @property
+    def sklearn(self) -> Framework:
+        """``mr.sklearn.create_model(...).save(dir)`` for a directory holding a ``.skops`` file."""
+        return Framework(self, "sklearn")
 
     # --- register -------------------------------------------------------------------------
     def register(
@@ -235,10 +247,7 @@ class ModelRegistry:
         return self._bind(found)
 
     def resolve(self, ref: str | ModelRef) -> ModelVersion:
-        """``"name@alias"``, ``"name"`` (latest version) or ``"name:3"`` -> the version it points to now.
-
-        Serving polls this to notice alias moves.
-        """
+        """``"name@alias"``, ``"name"`` or ``"name:3"`` -> the version it points to now (serving polls it)."""
         return self.get_model(ref)
 
     def list_models(

@@ -121,3 +121,75 @@ def test_the_migration_copies_registered_metrics_into_the_history(tmp_path: Path
         "auc": [(0.8, mv.created_at)],
         "f1": [(0.6, mv.created_at)],
     }
+
+
+def test_hopsworks_style_directory_registration(
+    project: fti.Project, xy: Any, classifier: Any, tmp_path: Path
+) -> None:
+    import skops.io as sio
+
+    X, _ = xy
+    model_dir = tmp_path / "iris_model"
+    (model_dir / "images").mkdir(parents=True)
+    sio.dump(classifier, model_dir / "model.skops")
+    (model_dir / "images" / "confusion_matrix.png").write_bytes(b"\x89PNG fake")
+    (model_dir / "README.md").write_text("iris classifier")
+    (model_dir / ".DS_Store").write_bytes(b"junk")  # hidden files are left out
+    mr = project.model_registry
+    builder = mr.sklearn.create_model(
+        "iris", metrics={"accuracy": 0.97}, description="d", input_example=X.head(3)
+    )
+    assert mr.list_models() == []  # lazy, as in hsml: nothing is registered before save
+    mv = builder.save(model_dir)
+    assert (mv.name, mv.version, mv.flavor, mv.metrics, mv.description) == (
+        "iris",
+        1,
+        "sklearn",
+        {"accuracy": 0.97},
+        "d",
+    )
+    assert [s.name for s in mv.signature.inputs] == list(X.columns)
+    assert {"images/confusion_matrix.png", "README.md"} <= set(mv.artifacts)
+    assert ".DS_Store" not in mv.artifacts
+    assert mv.read_artifact("images/confusion_matrix.png") == b"\x89PNG fake"
+    np.testing.assert_array_equal(mv.load().predict(X), classifier.predict(X))
+    again = mr.python.create_model("iris").save(model_dir / "model.skops")  # a single file works too
+    assert again.version == 2 and set(again.artifacts) == {"model.skops"}
+
+
+def test_directory_registration_refuses_what_it_cannot_store_safely(
+    project: fti.Project, classifier: Any, tmp_path: Path
+) -> None:
+    import pickle
+
+    import skops.io as sio
+
+    mr = project.model_registry
+    cases: list[tuple[dict[str, Any], Any, str]] = []
+    pickled = tmp_path / "pickled"
+    pickled.mkdir()
+    (pickled / "model.pkl").write_bytes(pickle.dumps({"not": "loaded"}))
+    cases.append(({}, pickled, "runs arbitrary code"))
+    two = tmp_path / "two"
+    two.mkdir()
+    sio.dump(classifier, two / "a.skops")
+    sio.dump(classifier, two / "b.skops")
+    cases.append(({}, two, r"exactly one model file .* found \['a.skops', 'b.skops'\]"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("x")
+    cases.append(({}, empty, "found none"))
+    cases.append(({}, tmp_path / "missing", "does not exist"))
+    for kwargs, path, message in cases:
+        with pytest.raises(ValidationError, match=message):
+            mr.python.create_model("m", **kwargs).save(path)
+    onnx_dir = tmp_path / "onnx"
+    onnx_dir.mkdir()
+    (onnx_dir / "model.onnx").write_bytes(b"")
+    with pytest.raises(ValidationError, match=r"mr.sklearn.create_model takes .skops files"):
+        mr.sklearn.create_model("m").save(onnx_dir)
+    with pytest.raises(ValidationError, match="numbers model versions itself"):
+        mr.python.create_model("m", version=3)
+    with pytest.raises(ValidationError, match="drop model_schema"):
+        mr.python.create_model("m", model_schema=object())
+    assert mr.list_models() == []  # nothing was registered by any refused save
