@@ -26,13 +26,13 @@ T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-def s3_settings(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> dict[str, object]:
+def s3_settings(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, object]]:
     bucket = f"fti-{uuid.uuid4().hex[:12]}"
     s3_server.create_bucket(bucket)
     # credentials come from the environment (or a secret), as on AWS: delta-rs and s3fs read them
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
-    return {
+    yield {
         "offline_url": f"s3://{bucket}/offline",
         "artifacts_url": f"s3://{bucket}/artifacts",
         "s3_endpoint_url": s3_server.endpoint_url,
@@ -40,6 +40,11 @@ def s3_settings(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> dict[st
         "s3_allow_http": True,
         "bucket": bucket,
     }
+    import s3fs
+
+    # fsspec caches filesystems by their arguments, not by the environment they read credentials
+    # from: later tests must not get one holding these
+    s3fs.S3FileSystem.clear_instance_cache()
 
 
 @pytest.fixture
