@@ -193,3 +193,22 @@ def test_directory_registration_refuses_what_it_cannot_store_safely(
     with pytest.raises(ValidationError, match="drop model_schema"):
         mr.python.create_model("m", model_schema=object())
     assert mr.list_models() == []  # nothing was registered by any refused save
+
+
+def test_an_onnx_file_registers_through_mr_python(project: fti.Project, xy: Any, tmp_path: Path) -> None:
+    from skl2onnx import to_onnx
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = xy
+    model = LogisticRegression().fit(X.to_numpy(np.float32), y)
+    model_dir = tmp_path / "onnx_model"
+    model_dir.mkdir()
+    onnx_model = to_onnx(model, X.to_numpy(np.float32)[:1], options={"zipmap": False})
+    (model_dir / "model.onnx").write_bytes(onnx_model.SerializeToString())
+    (model_dir / "notes.md").write_text("converted with skl2onnx")
+    mv = project.model_registry.python.create_model(
+        "onnx_clf", input_example=X.to_numpy(np.float32)[:3]
+    ).save(model_dir)
+    assert mv.flavor == "onnx" and "notes.md" in mv.artifacts
+    predicted = mv.predict(X.to_numpy(np.float32))["predict"]
+    np.testing.assert_array_equal(np.asarray(predicted).reshape(-1), model.predict(X.to_numpy(np.float32)))
