@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-spark lint typecheck pytest system-deps install clean bench
+.PHONY: demo test test-spark lint typecheck pytest system-deps install clean bench proto
 
 demo: $(STAMP)
 	$(BIN)/python -m examples.demo
@@ -64,3 +64,9 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .fti .mypy_cache .ruff_cache
+
+# the gRPC protocol's messages, generated and committed (installing fti needs no code generation);
+# a private descriptor pool, so tritonclient's or KServe's own `inference` messages can share the process
+proto: $(STAMP)
+	$(BIN)/python -m grpc_tools.protoc -I fti/serving/proto --python_out=fti/serving/proto fti/serving/proto/inference.proto
+	sed -i 's/_descriptor_pool.Default().AddSerializedFile/_descriptor_pool.DescriptorPool().AddSerializedFile/' fti/serving/proto/inference_pb2.py

@@ -60,7 +60,7 @@ def scheme_of(url: str) -> str:
     return url.split("://", 1)[0].lower() if "://" in url else ""
 
 
-def _build(role: str, table: dict[str, tuple[str, str | None]], url: str) -> Any:
+def _build(role: str, table: dict[str, tuple[str, str | None]], url: str, **options: Any) -> Any:
     scheme = scheme_of(url)
     if scheme not in table:
         known = ", ".join(f"{s}://" if s else "a plain path" for s in table)
@@ -72,14 +72,17 @@ def _build(role: str, table: dict[str, tuple[str, str | None]], url: str) -> Any
     except ImportError as exc:
         hint = f"; install fti[{extra}] (pip install 'fti[{extra}]')" if extra else ""
         raise BackendError(f"the {scheme}:// {role} backend cannot be imported: {exc}{hint}") from exc
-    return getattr(module, class_name)(url)
+    return getattr(module, class_name)(url, **options)
 
 
 def catalog_from_url(url: str) -> Catalog:
     return _build("catalog", CATALOG_BACKENDS, url)  # type: ignore[no-any-return]
 
 
-def offline_store_from_url(url: str) -> OfflineStore:
+def offline_store_from_url(url: str, storage_options: dict[str, str] | None = None) -> OfflineStore:
+    """The offline store at ``url``; ``storage_options`` are delta-rs (object_store) options."""
+    if storage_options and scheme_of(url) in ("s3", "s3a"):
+        return _build("offline store", OFFLINE_BACKENDS, url, storage_options=storage_options)  # type: ignore[no-any-return]
     return _build("offline store", OFFLINE_BACKENDS, url)  # type: ignore[no-any-return]
 
 
@@ -91,7 +94,10 @@ def vector_store_from_url(url: str) -> VectorStore:
     return _build("vector store", VECTOR_BACKENDS, url)  # type: ignore[no-any-return]
 
 
-def artifact_store_from_url(url: str) -> ArtifactStore:
+def artifact_store_from_url(url: str, storage_options: dict[str, Any] | None = None) -> ArtifactStore:
+    """The artifact store at ``url``; ``storage_options`` are fsspec options (s3fs for s3://)."""
+    if storage_options and scheme_of(url) in ("s3", "s3a"):
+        return _build("artifact store", ARTIFACT_BACKENDS, url, storage_options=storage_options)  # type: ignore[no-any-return]
     return _build("artifact store", ARTIFACT_BACKENDS, url)  # type: ignore[no-any-return]
 
 

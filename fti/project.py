@@ -42,7 +42,10 @@ class Backends:
     def offline(self) -> OfflineStore:
         from fti.plugins import offline_store_from_url
 
-        return offline_store_from_url(self.settings.resolved_offline_url)
+        # the S3 settings reach delta-rs as object_store options and fsspec as s3fs options
+        return offline_store_from_url(
+            self.settings.resolved_offline_url, self.settings.s3_object_store_options()
+        )
 
     @cached_property
     def online(self) -> OnlineStore:
@@ -67,7 +70,8 @@ class Backends:
     def artifacts(self) -> ArtifactStore:
         from fti.plugins import artifact_store_from_url
 
-        return artifact_store_from_url(self.settings.resolved_artifacts_url)
+        url = self.settings.resolved_artifacts_url
+        return artifact_store_from_url(url, self.settings.s3_options() if url.startswith("s3") else None)
 
     def close(self) -> None:
         for name in ("online", "vectors", "buffer", "catalog"):

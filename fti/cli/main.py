@@ -34,7 +34,7 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     ),
     "scheduler": ("fti.cli.scheduler:scheduler", "Run the pipeline scheduler in the foreground."),
     "models": ("fti.cli.models:models", "Model registry: list, show, alias, promote, delete."),
-    "runs": ("fti.cli.runs:runs", "Training runs: list, show."),
+    "runs": ("fti.cli.runs:runs", "Training runs: list, show, compare."),
     "ui": ("fti.cli.ui:ui", "Serve the web UI (127.0.0.1:8081); fti serve also serves it under /ui."),
     "tags": (
         "fti.cli.tags:tags",

@@ -11,7 +11,7 @@ from fti.cli._common import Column, emit, format_option, handle_errors, json_opt
 
 @click.group()
 def runs() -> None:
-    """Training runs: list, show."""
+    """Training runs: list, show, compare."""
 
 
 @runs.command("list")
@@ -52,6 +52,7 @@ def show(run_id: int) -> None:
         for key, points in run.metric_history().items()
     }
     data["models"] = [f"{mv.name}:{mv.version}" for mv in run.models()]
+    data["artifacts"] = run.artifacts
 
     def table(d: dict[str, Any]) -> None:
         from rich.console import Console
@@ -64,11 +65,39 @@ def show(run_id: int) -> None:
         t.add_row("packages", str(len(d["packages"])))
         t.add_row("params", ", ".join(f"{k}={v}" for k, v in d["params"].items()))
         t.add_row("models", ", ".join(d["models"]))
+        t.add_row("artifacts", ", ".join(d["artifacts"]))
         console.print(t)
         m = Table("metric", "step", "value", title="metrics")
         for key, points in d["metric_history"].items():
             for p in points:
                 m.add_row(key, str(p["step"]), f"{p['value']:.6g}")
         console.print(m)
+
+    emit(data, table=table)
+
+
+@runs.command()
+@click.argument("run_ids", nargs=-1, type=int, required=True)
+@json_option
+@handle_errors
+def compare(run_ids: tuple[int, ...]) -> None:
+    """Compare runs side by side: params and final metrics (differing rows marked *)."""
+    from fti.training.runs import compare_runs
+
+    data = compare_runs(state().project(), run_ids)
+
+    def table(d: dict[str, Any]) -> None:
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table("", "key", *(f"run {r['id']} {r['name']}" for r in d["runs"]), title="runs compared")
+        t.add_row("", "status", *(r["status"] for r in d["runs"]))
+        t.add_row("", "git commit", *((r["git_commit"] or "")[:10] for r in d["runs"]))
+        for section in ("params", "metrics"):
+            for key, values in d[section].items():
+                mark = "*" if key in d["differ"] else ""
+                shown = ["" if v is None else f"{v:.6g}" if isinstance(v, float) else str(v) for v in values]
+                t.add_row(mark, f"{section[:-1]} {key}", *shown)
+        Console(width=max(80, 30 + 24 * len(d["runs"]))).print(t)
 
     emit(data, table=table)

@@ -90,6 +90,12 @@ from fti.cli._common import handle_errors, state
     "--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"])
 )
 @click.option("--no-ui", is_flag=True, help="Do not serve the web UI under /ui.")
+@click.option(
+    "--grpc-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Also serve the Open Inference Protocol over gRPC on this port (needs fti[grpc]).",
+)
 @handle_errors
 def serve(
     host: str,
@@ -110,8 +116,10 @@ def serve(
     no_request_log: bool,
     log_level: str,
     no_ui: bool,
+    grpc_port: int | None,
 ) -> None:
-    """Serve the project's deployments over the Open Inference Protocol (KServe V2 REST)."""
+    """Serve the project's deployments over the Open Inference Protocol (KServe V2 REST, and gRPC
+    with --grpc-port)."""
     from fti.serving.limits import ServerLimits
     from fti.serving.server import limit_threads
 
@@ -135,6 +143,8 @@ def serve(
     )
     if not no_ui:
         click.echo(f"web UI: http://{host}:{port}/ui/", err=True)
+    if grpc_port is not None:
+        click.echo(f"gRPC (Open Inference Protocol): {host}:{grpc_port}", err=True)
     from fti.serving.server import serve as run
 
     run(
@@ -152,4 +162,5 @@ def serve(
         access_log=not no_access_log,
         log_level=log_level,
         ui=not no_ui,
+        grpc_port=grpc_port,
     )

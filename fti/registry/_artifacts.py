@@ -7,6 +7,7 @@ upload and verified on every read.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -15,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fti.errors import IntegrityError, NotFoundError, ValidationError
+from fti.errors import BackendError, FtiError, IntegrityError, NotFoundError, ValidationError
 
 if TYPE_CHECKING:
     from fti.storage.artifacts.base import ArtifactStore
@@ -69,6 +70,10 @@ def add_files(directory: Path, files: Mapping[str, Any] | None) -> None:
     taken = {p.relative_to(directory).as_posix() for p in directory.rglob("*")}
     for name, source in files.items():
         check_artifact_name(name)
+        if name == "fti_model.json":  # = fti.registry.manifest.MANIFEST, written by mv.download()
+            raise ValidationError(
+                "artifact name 'fti_model.json' is the manifest mv.download() writes; pick another"
+            )
         if not isinstance(source, str | os.PathLike) or not Path(source).is_file():
             raise ValidationError(f"artifact {name!r}: {source!r} is not a file (pass the path of one)")
         if name in taken or any(name.startswith(t + "/") for t in taken):
@@ -81,15 +86,28 @@ def add_files(directory: Path, files: Mapping[str, Any] | None) -> None:
         taken.update({name, *(p.as_posix() for p in Path(name).parents if str(p) != ".")})
 
 
-def upload(store: ArtifactStore, prefix: str, directory: Path, digests: dict[str, str]) -> None:
-    """Copy every file of ``directory`` to ``prefix/...``; the stored digest must match."""
-    for relative, expected in digests.items():
-        stored = store.put_file(f"{prefix}/{relative}", directory / relative)
-        if stored != expected:
-            raise IntegrityError(
-                f"artifact {prefix}/{relative} changed while it was being uploaded (sha256 {stored}, "
-                f"expected {expected}); register the model again"
-            )
+def upload(store: ArtifactStore, prefix: str, directory: Path, digests: dict[str, str], what: str) -> None:
+    """Copy every file of ``directory`` to ``prefix/...``; the stored digest must match. On any
+    failure the files already copied are removed (as far as the store lets us).
+
+    Raises:
+        BackendError: the store failed (``what``, e.g. ``"model 'fraud'"``, names the owner).
+        IntegrityError: a file changed while it was uploaded.
+    """
+    try:
+        for relative, expected in digests.items():
+            stored = store.put_file(f"{prefix}/{relative}", directory / relative)
+            if stored != expected:
+                raise IntegrityError(
+                    f"artifact {prefix}/{relative} changed while it was being uploaded (sha256 {stored}, "
+                    f"expected {expected}); register the model again"
+                )
+    except BaseException as exc:
+        with contextlib.suppress(FtiError, OSError):  # the store may be down: report the first failure
+            store.delete(prefix)
+        if isinstance(exc, OSError):
+            raise BackendError(f"writing the artifacts of {what} to {store.url} failed: {exc}") from exc
+        raise
 
 
 def fetch(store: ArtifactStore, prefix: str, digests: dict[str, str], dest: Path) -> Path:
@@ -116,7 +134,9 @@ def verify(store: ArtifactStore, prefix: str, digests: dict[str, str]) -> None:
         pass
 
 
-def read(store: ArtifactStore, prefix: str, digests: dict[str, str], name: str) -> bytes:
+def read(
+    store: ArtifactStore, prefix: str, digests: dict[str, str], name: str, owner: str = "this model version"
+) -> bytes:
     """One file of a model version, after checking its SHA-256.
 
     Raises:
@@ -124,7 +144,7 @@ def read(store: ArtifactStore, prefix: str, digests: dict[str, str], name: str) 
         IntegrityError: as :func:`fetch`.
     """
     if name not in digests:
-        raise NotFoundError(f"no artifact {name!r} in this model version (its artifacts: {sorted(digests)})")
+        raise NotFoundError(f"no artifact {name!r} in {owner} (its artifacts: {sorted(digests)})")
     return _read_checked(store, prefix, name, digests[name])
 
 

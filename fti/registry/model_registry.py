@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fti._names import check_name, check_version
-from fti.errors import BackendError, ConflictError, NotFoundError, ValidationError
+from fti.errors import ConflictError, NotFoundError, ValidationError
 from fti.registry import aliases as _aliases
 from fti.registry import records
+from fti.registry.builders import Framework
 from fti.registry.metrics import check_metrics, current_user
 from fti.registry.model_version import ModelVersion
 from fti.registry.promotion import PromotionRejectedError, failures, parse_conditions, reason
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from fti.paging import Page
     from fti.project import Project
     from fti.registry.aliases import AliasChange
+    from fti.registry.builders import Framework
     from fti.registry.evaluation import Evaluation
     from fti.registry.evaluation.slicing import SliceSpec
     from fti.registry.lineage import FeatureViewLike, RunLike
@@ -53,6 +55,16 @@ class ModelRegistry:
     def _store(self) -> ArtifactStore:
         return self._project.backends.artifacts
 
+    @property
+    def python(self) -> Framework:
+        """Hopsworks-style registration from a directory: ``mr.python.create_model(...).save(dir)``."""
+        return Framework(self, "python")
+
+    @property
+    def sklearn(self) -> Framework:
+        """``mr.sklearn.create_model(...).save(dir)`` for a directory holding a ``.skops`` file."""
+        return Framework(self, "sklearn")
+
     # --- register -------------------------------------------------------------------------
     def register(
         self,
@@ -69,6 +81,7 @@ class ModelRegistry:
         trusted_types: list[str] | None = None,
         save_options: dict[str, Any] | None = None,
         artifacts: Mapping[str, str | os.PathLike[str]] | None = None,
+        allow_widening: bool = False,
     ) -> ModelVersion:
         """Save ``model`` as the next version of ``name``.
 
@@ -92,6 +105,8 @@ class ModelRegistry:
             artifacts: Extra files stored with the version, ``{name: local path}`` such as
                 ``{"confusion_matrix.png": "cm.png"}``; digest-checked like the model's own files
                 and read back with ``mv.read_artifact(name)`` (``mv.artifacts`` lists every file).
+            allow_widening: Let serving accept inputs of a narrower datatype that converts
+                losslessly (INT32 for an INT64 input); by default a different datatype is a 400.
 
         Returns:
             The new :class:`ModelVersion`.
@@ -144,6 +159,7 @@ class ModelRegistry:
         signature = sig.infer_signature(
             example, outputs, feature_names=names, feature_dtypes=dtypes, classes=classes
         )
+        signature = replace(signature, allow_widening=bool(allow_widening))
         if save_options is not None and not isinstance(save_options, dict):
             raise ValidationError(f"save_options must be a dict, got {type(save_options).__name__}")
         options: dict[str, Any] = dict(save_options or {})
@@ -185,15 +201,7 @@ class ModelRegistry:
             version = records.next_version(conn, model_id)
             prefix = f"models/{self._project.name}/{name}/{version}"
             records.insert_version(conn, model_id, version, prefix, values)
-            try:
-                upload(self._store, prefix, directory, digests)
-            except BaseException as exc:
-                self._store.delete(prefix)
-                if isinstance(exc, OSError):
-                    raise BackendError(
-                        f"writing the artifacts of model {name!r} to {self._store.url} failed: {exc}"
-                    ) from exc
-                raise
+            upload(self._store, prefix, directory, digests, f"model {name!r}")
             return version
 
         return records.write(
@@ -222,10 +230,7 @@ class ModelRegistry:
         with self._catalog.connect() as conn:
             model_id = records.model_id(conn, self._project.id, base, create=False)
             if model_id is None:
-                raise NotFoundError(
-                    f"model {base!r} not found in project {self._project.name!r} "
-                    f"(models: {self._model_names(conn) or 'none registered yet'})"
-                )
+                raise self._unknown_model(conn, base)
             if alias is not None:
                 version = records.aliased_version(conn, model_id, alias)
                 if version is None:
@@ -242,10 +247,7 @@ class ModelRegistry:
         return self._bind(found)
 
     def resolve(self, ref: str | ModelRef) -> ModelVersion:
-        """``"name@alias"``, ``"name"`` (latest version) or ``"name:3"`` -> the version it points to now.
-
-        Serving polls this to notice alias moves.
-        """
+        """``"name@alias"``, ``"name"`` or ``"name:3"`` -> the version it points to now (serving polls it)."""
         return self.get_model(ref)
 
     def list_models(
@@ -267,10 +269,7 @@ class ModelRegistry:
             if name is not None:
                 check_name(name, "model")
                 if records.model_id(conn, self._project.id, name, create=False) is None:
-                    raise NotFoundError(
-                        f"model {name!r} not found in project {self._project.name!r} "
-                        f"(models: {self._model_names(conn) or 'none registered yet'})"
-                    )
+                    raise self._unknown_model(conn, name)
             if feature_view is not None:
                 from fti.registry.lineage import resolve_feature_view
 
@@ -479,14 +478,14 @@ class ModelRegistry:
         check_name(name, "model")
         model_id = records.model_id(conn, self._project.id, name, create=False)
         if model_id is None:
-            raise NotFoundError(
-                f"model {name!r} not found in project {self._project.name!r} "
-                f"(models: {self._model_names(conn) or 'none registered yet'})"
-            )
+            raise self._unknown_model(conn, name)
         return model_id
 
-    def _model_names(self, conn: Connection) -> list[str]:
-        return records.model_names(conn, self._project.id)
+    def _unknown_model(self, conn: Connection, name: str) -> NotFoundError:
+        models = records.model_names(conn, self._project.id)
+        return NotFoundError(
+            f"model {name!r} not found in project {self._project.name!r} (models: {models or 'none registered yet'})"
+        )
 
     def _run_id(self, run: RunLike | int | None) -> int | None:
         if run is None:

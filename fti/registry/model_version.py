@@ -1,17 +1,20 @@
 """A registered model version: its catalog record and what you do with it (load, download, delete).
 
-The record is immutable: metrics, signature, lineage and artifact digests are fixed at
-registration. Aliases are read live because they move.
+Signature, lineage and artifact digests are fixed at registration; metrics can be added later
+(``log_metrics``, each value recorded with its time). Aliases and tags are read live because
+they move.
 """
 
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fti.errors import ValidationError
 from fti.registry.signature import ModelSignature
 
 if TYPE_CHECKING:
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
     from fti.registry.flavors.base import Flavor
     from fti.registry.lineage import Lineage
     from fti.registry.model_registry import ModelRegistry
+    from fti.registry.records.metrics import VersionMetric
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,7 @@ class ModelVersion:
         version: Version number (1, 2, ...), assigned at registration.
         flavor: The flavor that saved it (``sklearn``, ``xgboost``, ``lightgbm``, ``onnx``,
             ``pytorch``, ``pyfunc``).
-        metrics: Metrics given at registration (finite numbers).
+        metrics: The latest value of each metric (given at registration or logged after).
         signature: Input/output tensors in Open Inference Protocol datatypes.
         feature_view_name: Name of the feature view it was trained from, or None.
         feature_view_version: Its version, or None.
@@ -187,20 +191,71 @@ class ModelVersion:
                 continue
         return frame
 
-    def download(self, dest: str | Path) -> Path:
-        """Copy the version's files into the directory ``dest`` after verifying their SHA-256.
+    def download(self, dest: str | Path | None = None) -> Path:
+        """Copy the version's files into a directory after verifying their SHA-256, with a manifest.
+
+        The directory describes itself: ``fti_model.json`` holds the flavor, signature, metrics
+        and their history, lineage, file digests and requirements, and ``requirements.txt`` pins
+        those requirements (see :mod:`fti.registry.manifest`).
+
+        Args:
+            dest: The directory (created if needed); default: a new temporary directory, which
+                the caller removes when done.
 
         Returns:
-            ``dest`` (created if needed).
+            The directory.
 
         Raises:
             IntegrityError: a stored file does not match its recorded digest.
         """
+        from fti.registry import manifest
+
+        if dest is None:
+            target = Path(tempfile.mkdtemp(prefix=f"fti-{self.name}-{self.version}-"))
+        else:
+            target = Path(dest)
+            target.mkdir(parents=True, exist_ok=True)
+        self._fetch(target)
+        manifest.write(self, target)
+        return target
+
+    def _fetch(self, target: Path) -> Path:
         from fti.registry._artifacts import fetch
 
-        target = Path(dest)
-        target.mkdir(parents=True, exist_ok=True)
         return fetch(self._registry._store, self.artifact_prefix, self.artifacts, target)
+
+    # --- metrics after registration ---------------------------------------------------------
+    def log_metrics(self, metrics: Mapping[str, float]) -> ModelVersion:
+        """Add or update metrics after registration (e.g. an evaluation run later); each value is
+        recorded with its time and author (:meth:`metric_history`), and the latest value of each
+        is what ``get_best_model`` and promotion gates read.
+
+        Returns:
+            The version with its current metrics (this object keeps the ones it was read with).
+
+        Raises:
+            ValidationError: no metrics, or a name or value that is not a finite number.
+        """
+        from fti.registry.metrics import check_metrics, current_user
+        from fti.registry.records import metrics as records
+
+        checked = check_metrics(dict(metrics) if isinstance(metrics, Mapping) else metrics)
+        if not checked:
+            raise ValidationError("log_metrics needs at least one metric, e.g. {'auc': 0.93}")
+        with self._registry._project.backends.catalog.begin() as conn:
+            current = records.log(conn, self.id, checked, datetime.now(UTC), current_user())
+        return replace(self, metrics=current)
+
+    def log_metric(self, key: str, value: float) -> ModelVersion:
+        """:meth:`log_metrics` for one metric."""
+        return self.log_metrics({key: value})
+
+    def metric_history(self) -> dict[str, list[VersionMetric]]:
+        """Every value each metric had, in the order logged (registration first), with its time."""
+        from fti.registry.records import metrics as records
+
+        with self._registry._project.backends.catalog.connect() as conn:
+            return records.history(conn, self.id)
 
     def read_artifact(self, name: str) -> bytes:
         """The bytes of one stored file (e.g. ``"confusion_matrix.png"``), after checking its SHA-256.
@@ -230,7 +285,7 @@ class ModelVersion:
         """
         flavor = self.flavor_impl
         with tempfile.TemporaryDirectory(prefix="fti-model-") as tmp:
-            directory = self.download(tmp)
+            directory = self._fetch(Path(tmp))
             return flavor.load(directory, self.flavor_options)
 
     def predict(self, X: Any, model: Any = None) -> dict[str, np.ndarray]:

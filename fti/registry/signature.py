@@ -126,6 +126,10 @@ class ModelSignature:
     classes: list[str] | None = None
     """A classifier's class labels in the order of its ``predict_proba`` columns (from the
     model's ``classes_``), as strings; None for other models."""
+    allow_widening: bool = False
+    """Serving accepts an input of a narrower datatype than the signature's when the conversion
+    is lossless (INT32 for INT64, FP32 or INT16 for FP64; see :func:`widens`). Off by default:
+    as in Triton, an input whose datatype differs from the signature's is refused."""
 
     @property
     def input_names(self) -> list[str]:
@@ -142,6 +146,8 @@ class ModelSignature:
         }
         if self.classes is not None:
             data["classes"] = list(self.classes)
+        if self.allow_widening:
+            data["allow_widening"] = True
         return data
 
     @classmethod
@@ -151,7 +157,35 @@ class ModelSignature:
             inputs=[TensorSpec.from_dict(t) for t in data.get("inputs", [])],
             outputs=[TensorSpec.from_dict(t) for t in data.get("outputs", [])],
             classes=None if classes is None else [str(c) for c in classes],
+            allow_widening=bool(data.get("allow_widening", False)),
         )
+
+
+_WIDTH = {"INT8": 8, "INT16": 16, "INT32": 32, "INT64": 64, "UINT8": 8, "UINT16": 16, "UINT32": 32}
+_WIDTH |= {"UINT64": 64, "FP16": 16, "FP32": 32, "FP64": 64}
+_MANTISSA = {"FP16": 11, "FP32": 24, "FP64": 53}  # significand bits: integers exactly representable
+
+
+def widens(given: str, expected: str) -> bool:
+    """Whether every value of OIP datatype ``given`` converts to ``expected`` without loss.
+
+    Integers widen to wider integers of the same signedness, unsigned to wider signed ones, and
+    to floats whose significand holds them (INT16 to FP32, INT32 to FP64, never INT64 to FP64);
+    floats to wider floats. BOOL and BYTES never widen.
+
+    >>> widens("INT32", "INT64"), widens("FP32", "FP64"), widens("INT64", "FP64")
+    (True, True, False)
+    """
+    if given not in _WIDTH or expected not in _WIDTH or given == expected:
+        return given == expected and given in OIP_DATATYPES
+    bits, target = _WIDTH[given], _WIDTH[expected]
+    if given.startswith("FP"):
+        return expected.startswith("FP") and target > bits
+    if expected.startswith("FP"):
+        return bits < _MANTISSA[expected]
+    if given.startswith("UINT"):  # to a wider unsigned or signed integer
+        return target > bits
+    return expected.startswith("INT") and target > bits
 
 
 def class_labels(model: Any) -> list[str] | None:

@@ -17,9 +17,7 @@ import dataclasses
 import gc
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -39,10 +37,10 @@ from fti.errors import (
     PermissionDeniedError,
     ValidationError,
 )
+from fti.serving import infer as _infer
 from fti.serving import protocol, push
 from fti.serving.auth import KeyChecker, Principal
 from fti.serving.batching import InferenceTimeoutError, QueueFullError
-from fti.serving.dataplane import build_response
 from fti.serving.drift_metrics import DriftGauges
 from fti.serving.limits import (
     Admission,
@@ -54,7 +52,7 @@ from fti.serving.limits import (
 )
 from fti.serving.metrics import ServerMetrics
 from fti.serving.repository import ModelRepository
-from fti.serving.request_log import InferenceRecord, RequestLogger
+from fti.serving.request_log import RequestLogger
 
 if TYPE_CHECKING:
     from fti.project import Project
@@ -128,6 +126,7 @@ class ServerState:
         self.admission = Admission(limits)
         self.metrics.watch(self.admission)
         self._auth_refreshing = False
+        self.grpc_port: int | None = None  # the gRPC protocol's port, when served
         self.drift = DriftGauges(project)  # monitoring's latest statistics, read on the poll
         self.metrics.registry.register(self.drift)
         self.push = push.PushRoute(project)  # POST /v1/feature-groups/{name}/push
@@ -142,7 +141,10 @@ class ServerState:
         forwarded = request.scope.get(PRINCIPAL_SCOPE_KEY)
         if isinstance(forwarded, Principal):
             return forwarded
-        header = request.headers.get("authorization")
+        return await self.authenticate_header(request.headers.get("authorization"))
+
+    async def authenticate_header(self, header: str | None) -> Principal:
+        """The principal of an ``Authorization`` header (HTTP) or metadata entry (gRPC)."""
         if self.auth.is_valid(header):
             return self.auth.identify(header)
         if self.auth.needs_refresh(miss=True) and not self._auth_refreshing:  # a brand-new key?
@@ -254,58 +256,15 @@ async def model_ready(request: Request, state: ServerState) -> Response:
 
 
 async def infer(request: Request, state: ServerState) -> Response:
-    name, version = request.path_params["model"], _version(request)
-    repo = state.repository
-    loaded = await repo.acquire(name, version)
-    counters = loaded.counters
-    counters.requests.inc()
-    started = time.perf_counter()
-    batcher = loaded.batcher
-    assert batcher is not None
-    predicting = False
-    try:
-        body = await state.admission.read_body(request)
-        payload = protocol.loads(body)
-        prepared = loaded.fast_prepare(payload)
-        if prepared is not None:
-            request_id, requested = payload.get("id"), None
-        else:
-            parsed = protocol.parse_infer_request(payload)
-            request_id, requested = parsed.id, parsed.outputs
-            if loaded.feature_view is not None:
-                prepared = await asyncio.to_thread(loaded.prepare, parsed)
-            else:
-                prepared = loaded.prepare(parsed)
-        predicting = True
-        outputs = await batcher.predict(prepared.matrix, prepared.n)
-    except FtiError as exc:
-        state.metrics.failures.labels(name, str(loaded.version), str(exc.http_status)).inc()
-        raise
-    except Exception:
-        state.metrics.failures.labels(name, str(loaded.version), "500").inc()
-        raise
-    finally:
-        if not predicting:
-            batcher.cancel_expected()
-        repo.release(loaded)
-    request_id = request_id or uuid.uuid4().hex
-    response = JsonResponse(build_response(name, loaded.version, request_id, outputs, requested))
-    counters.latency.observe(time.perf_counter() - started)
-    if state.request_logger is not None and loaded.spec.log_requests:
-        state.request_logger.log(
-            InferenceRecord(
-                name,
-                loaded.model_version.name,
-                loaded.version,
-                request_id,
-                datetime.now(UTC),
-                [s.name for s in loaded.signature.inputs],
-                prepared.matrix,
-                outputs,
-                prepared.logged,
-            )
-        )
-    return response
+    return await _infer.infer(request, state, request.path_params["model"], _version(request))
+
+
+async def v1_predict(request: Request, state: ServerState) -> Response:
+    return await _infer.v1_predict(request, state, request.path_params["model"])
+
+
+async def v1_model(request: Request, state: ServerState) -> Response:
+    return await _infer.v1_model(request, state, request.path_params["model"])
 
 
 async def _json_body(request: Request, state: ServerState) -> dict[str, Any]:
@@ -404,6 +363,7 @@ def create_app(
     max_body_bytes: int | None = None,
     log_requests: bool = True,
     limits: ServerLimits | None = None,
+    grpc_address: str | None = None,
 ) -> Starlette:
     """The model server app for ``project``'s running deployments.
 
@@ -417,6 +377,8 @@ def create_app(
         limits: In-flight, body-size, buffered-bytes and timeout limits of the worker
             (:class:`~fti.serving.limits.ServerLimits`; its connection limits apply when it is
             served by ``fti serve`` or ``fti.testing.serving.running_server``).
+        grpc_address: Also serve the gRPC protocol on this ``host:port`` (port 0: a free one,
+            then in ``app.state.fti.grpc_port``) while the app runs; needs ``fti[grpc]``.
     """
     limits = limits or ServerLimits()
     if max_body_bytes is not None:
@@ -440,6 +402,11 @@ def create_app(
         from fti.streaming import committer  # commits pushed rows; replays what a crash left
 
         committer.start(project)
+        grpc_server = None
+        if grpc_address is not None:
+            from fti.serving import grpc_service
+
+            grpc_server, state.grpc_port = await grpc_service.start(state, grpc_address)
         # Move everything loaded so far (libraries) out of the collector's sight: full
         # collections would otherwise walk millions of library objects and stall requests for
         # 100+ ms (measured: p99 at 8 clients 160 ms -> 1.3 ms). Each model load freezes again.
@@ -448,6 +415,8 @@ def create_app(
         try:
             yield
         finally:
+            if grpc_server is not None:
+                await grpc_server.stop(grace=limits.body_timeout_s)
             await state.repository.stop()
             await asyncio.to_thread(committer.stop, project)
             if state.request_logger is not None:
@@ -459,6 +428,8 @@ def create_app(
     routes = [  # infer first: routes are matched in order
         _route(f"{m}/infer", infer, ["POST"]),
         _route(f"{mv}/infer", infer, ["POST"]),
+        _route("/v1/models/{model}:predict", v1_predict, ["POST"]),  # KServe V1, for older clients
+        _route("/v1/models/{model}", v1_model, ["GET"]),
         _route("/v2/health/live", live, ["GET"], auth=False),
         _route("/v2/health/ready", ready, ["GET"], auth=False),
         _route("/v2", server_metadata, ["GET"]),

@@ -137,7 +137,7 @@ class _ShedCycle:
 
 
 _SHED_CYCLE = _ShedCycle()
-_INFER = b"/infer"
+_INFER = (b"/infer", b":predict")  # the V2 and V1 inference routes
 
 
 class HttpToolsProtocol(_Limited, _HttpTools):

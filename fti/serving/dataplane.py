@@ -47,14 +47,25 @@ def _rows(inp: InferInput) -> int:
     )
 
 
-def _check_datatype(inp: InferInput, spec_datatype: str) -> None:
-    ok = (inp.datatype == spec_datatype) or (inp.datatype in NUMERIC and spec_datatype in NUMERIC)
-    if spec_datatype == "BOOL" and inp.datatype in ("BOOL", *NUMERIC):
-        ok = True
-    if not ok:
-        raise ValidationError(
-            f"input {inp.name!r} has datatype {inp.datatype} but the model expects {spec_datatype}"
-        )
+def _check_datatype(inp: InferInput, spec_datatype: str, allow_widening: bool) -> None:
+    """An input must have the signature's datatype, as in Triton (a client sending INT64 for an
+    FP32 input has a bug worth hearing about); a model registered with ``allow_widening=True``
+    also takes datatypes that convert to it without loss (:func:`~fti.registry.signature.widens`)."""
+    if inp.datatype == spec_datatype:
+        return
+    from fti.registry.signature import widens
+
+    if allow_widening and widens(inp.datatype, spec_datatype):
+        return
+    hint = (
+        "it does not convert without loss"
+        if allow_widening
+        else "register the model with allow_widening=True to accept lossless conversions"
+    )
+    raise ValidationError(
+        f"input {inp.name!r} has datatype {inp.datatype} but the model expects {spec_datatype}; "
+        f"send {spec_datatype} ({hint})"
+    )
 
 
 def _check_column_datatype(inp: InferInput, dtype: str) -> None:
@@ -123,7 +134,7 @@ def prepare_plain(
     if missing:
         raise ValidationError(f"missing input(s) {missing}; send one input per model input")
     for inp in request.inputs:
-        _check_datatype(inp, specs[inp.name].datatype)
+        _check_datatype(inp, specs[inp.name].datatype, signature.allow_widening)
         _check_missing(inp, allow_missing)
     n = _row_count(request.inputs)
     return PreparedRequest(assemble(request.inputs, signature.inputs), n)
@@ -167,7 +178,7 @@ def prepare_enriched(
     spec_types = {s.name: s.datatype for s in signature.inputs}
     for inp in request.inputs:
         if inp.name in spec_types:
-            _check_datatype(inp, spec_types[inp.name])
+            _check_datatype(inp, spec_types[inp.name], signature.allow_widening)
             _check_missing(inp, allow_missing)
         elif inp.name in keys:
             if inp.datatype not in ("BYTES", *NUMERIC) or inp.datatype.startswith("FP"):
@@ -224,17 +235,17 @@ _FAST_KEYS = frozenset({"id", "inputs", "parameters"})
 _FAST_INPUT_KEYS = frozenset({"name", "shape", "datatype", "data"})
 
 
-def fast_plain(payload: Any, order: dict[str, int]) -> PreparedRequest | None:
+def fast_plain(payload: Any, order: dict[str, int], datatypes: list[str]) -> PreparedRequest | None:
     """The input matrix of a well-formed request in one numpy call, or None to take the careful path.
 
     Applies to plain deployments whose inputs are all numeric, for requests with exactly the
-    signature's inputs as flat FP64/INT64 columns of equal length with finite values and no
-    requested outputs. Anything else (including every kind of bad input) returns None, and
+    signature's inputs as flat columns of equal length, each of its signature datatype (FP64 or
+    INT64), with finite values, no parameters and no requested outputs. Anything else (including every kind of bad input) returns None, and
     :func:`prepare_plain` validates it and names the problem.
     """
     import numpy as np
 
-    if type(payload) is not dict or not _FAST_KEYS.issuperset(payload):
+    if type(payload) is not dict or not _FAST_KEYS.issuperset(payload) or payload.get("parameters"):
         return None
     rid = payload.get("id")
     if rid is not None and type(rid) is not str:
@@ -253,7 +264,7 @@ def fast_plain(payload: Any, order: dict[str, int]) -> PreparedRequest | None:
             return None
         j = order.get(name)
         data = item.get("data")
-        if j is None or slots[j] is not None or item.get("datatype") not in ("FP64", "INT64"):
+        if j is None or slots[j] is not None or item.get("datatype") != datatypes[j]:
             return None
         if type(data) is not list or not data or type(data[0]) is list:
             return None

@@ -23,6 +23,8 @@ from fti.serving.records import DeploymentSpec
 from fti.types import ModelRef
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from fti.project import Project
     from fti.serving.repository import LoadedModel
 
@@ -152,7 +154,8 @@ class Deployment:
         """
         from fti.serving.protocol import parse_infer_request
 
-        body = {"inputs": to_inputs(data)}
+        declared = {s.name: s.datatype for s in self.model_version().signature.inputs}
+        body = {"inputs": to_inputs(data, declared)}
         url = running_server(self._project)
         if url is not None:
             return self._predict_http(url, body, api_key, timeout_s)
@@ -206,8 +209,14 @@ class Deployment:
         self._local = None
 
 
-def to_inputs(data: Any) -> list[dict[str, Any]]:
-    """V2 ``inputs`` (one column tensor per field) from a dict, list of dicts or DataFrame."""
+def to_inputs(data: Any, datatypes: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """V2 ``inputs`` (one column tensor per field) from a dict, list of dicts or DataFrame.
+
+    Args:
+        data: The rows.
+        datatypes: The model's input datatypes by name (the server refuses any other); a
+            column not named here gets the datatype its values suggest.
+    """
     columns: dict[str, list[Any]]
     if hasattr(data, "to_dict") and hasattr(data, "columns"):
         columns = {str(c): list(data[c].tolist()) for c in data.columns}
@@ -230,12 +239,18 @@ def to_inputs(data: Any) -> list[dict[str, Any]]:
         values = [v.item() if hasattr(v, "item") else v for v in values]
         values = [v.isoformat() if isinstance(v, datetime | date) else v for v in values]  # times as text
         inputs.append(
-            {"name": name, "shape": [len(values)], "datatype": _datatype(name, values), "data": values}
+            {
+                "name": name,
+                "shape": [len(values)],
+                "datatype": (datatypes or {}).get(name) or guess_datatype(name, values),
+                "data": values,
+            }
         )
     return inputs
 
 
-def _datatype(name: str, values: list[Any]) -> str:
+def guess_datatype(name: str, values: list[Any]) -> str:
+    """The OIP datatype of a column of JSON-like values (for clients that do not know the model's)."""
     present = [v for v in values if v is not None]
     if present and all(isinstance(v, bool) for v in present):
         return "BOOL"

@@ -147,13 +147,14 @@ class Admission:
         scope[RESERVED] = scope.get(RESERVED, 0) + size
 
 
+def overloaded_message(limits: ServerLimits) -> str:
+    """The error message a shed request gets."""
+    return f"the server is overloaded ({limits.max_inflight} inference requests in flight); retry shortly"
+
+
 def overloaded_body(limits: ServerLimits) -> bytes:
     """The JSON body of the 503 a shed request gets."""
-    return orjson.dumps(
-        {
-            "error": f"the server is overloaded ({limits.max_inflight} inference requests in flight); retry shortly"
-        }
-    )
+    return orjson.dumps({"error": overloaded_message(limits)})
 
 
 def find_admission(app: Any) -> Admission | None:
@@ -199,7 +200,7 @@ class ShedMiddleware:
             await self.app(scope, receive, send)
             return
         admission = self.admission
-        counted = scope["method"] == "POST" and scope["path"].endswith("/infer")
+        counted = scope["method"] == "POST" and scope["path"].endswith(("/infer", ":predict"))
         if counted:
             if admission.inflight >= admission.limits.max_inflight:
                 admission.shed += 1

@@ -44,10 +44,12 @@ class LoadedModel:
         self.last_used = time.monotonic()
         self.retiring = False  # replaced or unloaded: new requests no longer come here
         # the one-numpy-call lane for well-formed requests (plain, all-numeric signatures)
-        numeric = all(s.datatype not in ("BYTES",) for s in self.signature.inputs)
+        self.fast_datatypes = [s.datatype for s in self.signature.inputs]
         self.fast_order: dict[str, int] | None = (
             {s.name: j for j, s in enumerate(self.signature.inputs)}
-            if feature_view is None and numeric and not spec.allow_missing
+            if feature_view is None
+            and set(self.fast_datatypes) <= {"FP64", "INT64"}
+            and not spec.allow_missing
             else None
         )
         self.counters: Any = None  # metric children bound to (model, version) by the repository
@@ -65,7 +67,7 @@ class LoadedModel:
         """The matrix of a well-formed plain request without building per-input objects."""
         if self.fast_order is None:
             return None
-        return dataplane.fast_plain(payload, self.fast_order)
+        return dataplane.fast_plain(payload, self.fast_order, self.fast_datatypes)
 
     def prepare(self, request: InferRequest) -> dataplane.PreparedRequest:
         """Validate the request and build the input matrix (enrichment does I/O: call in a thread

@@ -229,6 +229,20 @@ def openapi_document() -> dict[str, Any]:
             "responses": {"200": {"description": "OK", **_json(_PUSH_ANSWER)}, **_errors(400, 401, 404, 413)},
         },
     }
+    rows = {"type": "array", "items": {}}
+    paths["/v1/models/{model}:predict"] = {
+        "parameters": [_MODEL],
+        "post": {
+            **_op(
+                "KServe V1 prediction", {"type": "object", "properties": {"predictions": rows}}, 400, 401, 404
+            ),
+            "requestBody": {"required": True, **_json({"type": "object", "properties": {"instances": rows}})},
+        },
+    }
+    paths["/v1/models/{model}"] = {
+        "parameters": [_MODEL],
+        "get": _op("KServe V1 model readiness", flag, 401, 404),
+    }
     paths["/metrics"] = {
         "get": {
             "summary": "Prometheus metrics",
@@ -242,7 +256,9 @@ def openapi_document() -> dict[str, Any]:
         "info": {
             "title": "fti model server",
             "version": "2",
-            "description": "Open Inference Protocol (KServe V2) REST API.",
+            "description": "Open Inference Protocol (KServe V2) REST API, with the binary tensor "
+            "extension (JSON header of Inference-Header-Content-Length bytes, then raw tensors) and "
+            "the KServe V1 :predict route.",
         },
         "paths": paths,
         "components": {

@@ -75,6 +75,8 @@ class InferRequest:
     inputs: list[InferInput]
     outputs: list[str] | None
     parameters: dict[str, Any]
+    output_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The ``parameters`` of each requested output (``binary_data``), by output name."""
 
 
 MAX_DEPTH = 1024
@@ -130,8 +132,13 @@ def check_fields(payload: dict[str, Any], allowed: tuple[str, ...], where: str) 
         )
 
 
-def parse_infer_request(payload: Any) -> InferRequest:
+def parse_infer_request(payload: Any, binary: bytes | None = None) -> InferRequest:
     """Validate a decoded inference request body.
+
+    Args:
+        payload: The decoded JSON.
+        binary: The raw tensors that followed the JSON in a binary request (see
+            :mod:`fti.serving.binary`), or None for a JSON request.
 
     Raises:
         ValidationError: naming the offending field or input and what is wrong with it.
@@ -148,14 +155,19 @@ def parse_infer_request(payload: Any) -> InferRequest:
         raise ValidationError("request has no 'inputs': send a list of {name, shape, datatype, data}")
     if not isinstance(raw_inputs, list) or not raw_inputs:
         raise ValidationError("'inputs' must be a non-empty list of {name, shape, datatype, data}")
-    inputs = _fast_inputs(raw_inputs)
-    if inputs is None:
-        inputs = [parse_input(item, i) for i, item in enumerate(raw_inputs)]
+    inputs: list[InferInput] | None = None
+    if binary is not None:
+        from fti.serving.binary import parse_binary_inputs
+
+        inputs = parse_binary_inputs(raw_inputs, binary)
+    else:
+        inputs = _fast_inputs(raw_inputs) or [parse_input(item, i) for i, item in enumerate(raw_inputs)]
     names = [i.name for i in inputs]
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
         raise ValidationError(f"input(s) {dupes} given more than once")
     outputs: list[str] | None = None
+    output_params: dict[str, dict[str, Any]] = {}
     raw_outputs = payload.get("outputs")
     if raw_outputs is not None:
         if not isinstance(raw_outputs, list):
@@ -165,9 +177,9 @@ def parse_infer_request(payload: Any) -> InferRequest:
             if not isinstance(item, dict) or not isinstance(item.get("name"), str):
                 raise ValidationError(f"outputs[{i}] must be an object with a string 'name'")
             check_fields(item, ("name", "parameters"), f"outputs[{i}]")
-            _parameters(item.get("parameters"), f"output {item['name']!r}")
+            output_params[item["name"]] = _parameters(item.get("parameters"), f"output {item['name']!r}")
             outputs.append(item["name"])
-    return InferRequest(request_id, inputs, outputs, params)
+    return InferRequest(request_id, inputs, outputs, params, output_params)
 
 
 _FAST = {"FP64": "f", "FP32": "f", "INT64": "i", "INT32": "i"}
@@ -247,23 +259,13 @@ def parse_input(item: Any, index: int) -> InferInput:
         if key not in item:
             raise ValidationError(f"input {name!r} has no {key!r}")
     shape = item["shape"]
-    if (
-        not isinstance(shape, list)
-        or not shape
-        or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= _MAX_ELEMENTS for d in shape)
-    ):
-        raise ValidationError(
-            f"input {name!r}: 'shape' must be a non-empty list of integers from 0 to {_MAX_ELEMENTS}, "
-            f"got {short_repr(shape)}"
-        )
+    check_shape(name, shape)
     datatype = item["datatype"]
     if not isinstance(datatype, str) or datatype not in DATATYPES:
         raise ValidationError(
             f"input {name!r}: unknown datatype {short_repr(datatype)}; use one of {', '.join(DATATYPES)}"
         )
     size = math.prod(shape)
-    if size > _MAX_ELEMENTS:
-        raise ValidationError(f"input {name!r}: shape {shape} has more than {_MAX_ELEMENTS} elements")
     params = _parameters(item.get("parameters"), f"input {name!r}")
     data = item["data"]
     if not isinstance(data, list):
@@ -272,6 +274,23 @@ def parse_input(item: Any, index: int) -> InferInput:
     if array.size != size:
         raise ValidationError(f"input {name!r}: shape {shape} needs {size} values but data has {array.size}")
     return InferInput(name, tuple(shape), datatype, array.reshape(shape), missing, params)
+
+
+def check_shape(name: str, shape: Any) -> tuple[int, ...]:
+    """``shape`` of input ``name`` as a tuple: a non-empty list of sizes, at most
+    :data:`_MAX_ELEMENTS` elements in all (a ``ValidationError`` naming the input otherwise)."""
+    if (
+        not isinstance(shape, list | tuple)
+        or not shape
+        or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= _MAX_ELEMENTS for d in shape)
+    ):
+        raise ValidationError(
+            f"input {name!r}: 'shape' must be a non-empty list of integers from 0 to {_MAX_ELEMENTS}, "
+            f"got {short_repr(shape)}"
+        )
+    if math.prod(shape) > _MAX_ELEMENTS:
+        raise ValidationError(f"input {name!r}: shape {list(shape)} has more than {_MAX_ELEMENTS} elements")
+    return tuple(shape)
 
 
 def _to_array(name: str, datatype: str, data: list[Any]) -> tuple[np.ndarray, bool]:

@@ -14,11 +14,10 @@ refused pyfunc, a missing feature view) is reported as ``UNAVAILABLE`` with its 
 index, the deployment keeps serving what it had, and that version is tried again only with a
 growing back-off (or at once when the reference moves elsewhere).
 
-Readiness (:meth:`ModelRepository.readiness`): the server is ready once its start-up loading is
-done and every running deployment that should be loaded is loaded and not stuck (a predict call
-running longer than its timeout). A deployment unloaded through the repository API is out of that
-set until it is loaded again, as in Triton's explicit model control; lazily loaded deployments
-are never waited for.
+Readiness (:meth:`ModelRepository.readiness`): start-up loading is done and every running
+deployment that should be loaded is loaded and not stuck (a predict call running past its
+timeout). A deployment unloaded through the repository API is out of that set until loaded
+again (Triton's explicit model control); lazily loaded deployments are never waited for.
 """
 
 from __future__ import annotations
@@ -367,9 +366,9 @@ class ModelRepository:
         """The loaded model for a request, counted in flight (call :meth:`release` after).
 
         Raises:
-            NotFoundError: unknown deployment, or a version that does not exist.
-            ModelNotReadyError: the deployment or version is not loaded (yet), or is being
-                unloaded.
+            NotFoundError: unknown deployment, a version that does not exist, or a registered
+                version that is not loaded (without ``lazy``).
+            ModelNotReadyError: the deployment is not loaded (yet), or is being unloaded.
         """
         dep = self._get(name)
         target = dep.current if version is None else version
@@ -385,10 +384,17 @@ class ModelRepository:
         loaded.last_used = time.monotonic()
         return loaded
 
-    def _not_loaded(self, name: str, dep: _Deployed, version: int | None) -> ModelNotReadyError:
+    def _not_loaded(self, name: str, dep: _Deployed, version: int | None) -> FtiError:
+        # 404, not 503 + Retry-After, for a version nobody loads: a retrying client would never stop
         hint = f" version {version}" if version is not None else ""
         if dep.loading or (self.loading and not dep.reason and version is None):
             return ModelNotReadyError(f"loading: model {name!r}{hint} is being loaded; retry shortly")
+        if version is not None and version != dep.failed_version and not self.loading:
+            loaded, body = self._serving(dep) or "none", f'{{"parameters": {{"version": {version}}}}}'
+            return NotFoundError(
+                f"model {name!r} version {version} is registered but not loaded on this server (loaded: {loaded});"
+                f" load it with POST /v2/repository/models/{name}/load {body}, or serve with --lazy"
+            )
         extra = f" ({dep.reason})" if dep.reason else ""
         return ModelNotReadyError(
             f"model {name!r}{hint} is not loaded{extra}; load it with POST /v2/repository/models/{name}/load"
@@ -444,10 +450,6 @@ class ModelRepository:
                 problems.append(f"{name!r} version {loaded.version}: {stuck}")
         return "; ".join(problems) or None
 
-    def ready(self) -> bool:
-        """Server readiness (see :meth:`readiness`)."""
-        return self.readiness() is None
-
     def index(self) -> list[dict[str, Any]]:
         """The repository index: per deployment, each loaded version (``READY``, ``UNLOADING``
         while it drains, ``UNAVAILABLE`` while a predict call is stuck), the version that failed
@@ -484,9 +486,6 @@ class ModelRepository:
                 out.append({"name": name, "version": None, "state": state, "reason": reason})
             out.extend(entries[v] for v in sorted(entries))
         return out
-
-    def names(self) -> list[str]:
-        return sorted(self._deployed)
 
 
 def _stuck(loaded: LoadedModel) -> str | None:

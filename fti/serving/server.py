@@ -69,6 +69,7 @@ def app_factory() -> Starlette:
         idle_unload_s=float(options["idle_unload_s"]),
         log_requests=bool(options["log_requests"]),
         limits=limits_from_environment(),
+        grpc_address=options.get("grpc_address"),
     )
     if options.get("ui", True):
         mount_ui(app, project)
@@ -102,11 +103,14 @@ def serve(
     log_level: str = "info",
     ui: bool = True,
     limits: ServerLimits | None = None,
+    grpc_port: int | None = None,
 ) -> None:
     """Serve ``project``'s running deployments (and the web UI under ``/ui``) until interrupted.
 
     ``limits`` (:class:`~fti.serving.limits.ServerLimits`) apply to each worker process: body
     size, in-flight requests, buffered bytes, header and body read timeouts, connections.
+    With ``grpc_port`` each worker also serves the gRPC protocol on that port (shared by the
+    workers with ``SO_REUSEPORT``; needs ``fti[grpc]``).
 
     Raises:
         ConflictError: the port is in use (checked before anything is loaded).
@@ -133,10 +137,20 @@ def serve(
         "access_log": access_log,
         "log_level": log_level,
         "ui": ui,
+        "grpc_address": None if grpc_port is None else f"{host}:{grpc_port}",
     }
     os.environ[_ENV] = json.dumps(options)
     # bind before anything loads: a busy port is reported at once, not after the models loaded
     sock = bind_socket(host, port)
+    if grpc_port is not None:
+        if importlib.util.find_spec("grpc") is None:
+            sock.close()
+            raise ValidationError("--grpc-port needs grpcio: pip install 'fti[grpc]'")
+        try:  # a busy gRPC port, too, is reported before anything loads
+            bind_socket(host, grpc_port, what="--grpc-port").close()
+        except Exception:
+            sock.close()
+            raise
     config = uvicorn.Config(
         "fti.serving.server:app_factory",
         factory=True,
@@ -170,7 +184,7 @@ def serve(
         announce.unlink(missing_ok=True)
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
+def bind_socket(host: str, port: int, what: str = "--port") -> socket.socket:
     """A listening-ready socket bound to ``host:port`` (IPv6 when the host has a ':').
 
     Raises:
@@ -187,7 +201,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
         if exc.errno == errno.EADDRINUSE:
             raise ConflictError(
                 f"port {port} on {host} is already in use (another server?): stop it or choose "
-                "another port with --port"
+                f"another port with {what}"
             ) from None
         raise ValidationError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     sock.set_inheritable(True)  # worker processes inherit it

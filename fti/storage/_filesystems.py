@@ -37,3 +37,18 @@ def url_to_fs(url: str, **options: Any) -> tuple[AbstractFileSystem, str]:
         )
         raise BackendError(f"cannot open {url!r}: {exc}; {hint}") from exc
     return fs, str(path)
+
+
+def fsspec_options(object_store: dict[str, str]) -> dict[str, Any]:
+    """s3fs options equivalent to delta-rs (object_store) S3 options, for the files delta-rs
+    does not handle itself (deleting a table)."""
+    options: dict[str, Any] = {}
+    if "AWS_ENDPOINT_URL" in object_store:
+        options["endpoint_url"] = object_store["AWS_ENDPOINT_URL"]
+    if "AWS_REGION" in object_store:
+        options["client_kwargs"] = {"region_name": object_store["AWS_REGION"]}
+    if "AWS_ACCESS_KEY_ID" in object_store:
+        options["key"] = object_store["AWS_ACCESS_KEY_ID"]
+    if "AWS_SECRET_ACCESS_KEY" in object_store:
+        options["secret"] = object_store["AWS_SECRET_ACCESS_KEY"]
+    return options

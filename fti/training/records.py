@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 
 from fti.errors import ConflictError
-from fti.storage.metadata.tables import run_metrics, run_params, runs
+from fti.storage.metadata.tables import run_artifacts, run_metrics, run_params, runs
 from fti.storage.metadata.tables._base import utcnow
 
 if TYPE_CHECKING:
@@ -292,3 +292,43 @@ def search_runs(
     ):
         metrics[int(run_id)][key] = float(value)  # ordered by step: the last one wins
     return [_record(row, params[int(row["id"])], metrics[int(row["id"])]) for row in page], total
+
+
+# --- artifacts -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunArtifact:
+    """A file a run logged: where it is in the artifact store and its SHA-256."""
+
+    name: str
+    key: str
+    sha256: str
+    size: int
+    logged_at: datetime
+
+
+def put_artifact(catalog: Catalog, run_id: int, artifact: RunArtifact) -> None:
+    """Record ``artifact`` (replacing a file logged under the same name before)."""
+    t = run_artifacts
+    with catalog.begin() as conn:
+        conn.execute(delete(t).where(t.c.run_id == run_id, t.c.name == artifact.name))
+        conn.execute(
+            insert(t).values(
+                run_id=run_id,
+                name=artifact.name,
+                key=artifact.key,
+                sha256=artifact.sha256,
+                size=artifact.size,
+                logged_at=artifact.logged_at,
+            )
+        )
+
+
+def artifacts_of(conn: Connection, run_id: int) -> dict[str, RunArtifact]:
+    """The files a run logged, by name."""
+    t = run_artifacts
+    rows = conn.execute(
+        select(t.c.name, t.c.key, t.c.sha256, t.c.size, t.c.logged_at)
+        .where(t.c.run_id == run_id)
+        .order_by(t.c.name)
+    )
+    return {r.name: RunArtifact(r.name, r.key, r.sha256, int(r.size), r.logged_at) for r in rows}

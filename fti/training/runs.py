@@ -11,9 +11,10 @@ Python version and the installed distributions are captured when the run starts.
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -290,6 +291,47 @@ class Run:
         """Model versions registered from this run (lineage, the other direction)."""
         return self._project.model_registry.list_models(run=self)
 
+    # --- artifacts (fti.training.run_artifacts) --------------------------------------------
+    def log_artifact(self, path: str | os.PathLike[str], name: str | None = None) -> list[str]:
+        """Store a file (or every file of a directory) with the run, digest-checked on reads.
+
+        Args:
+            path: A local file or directory.
+            name: Its name in the run (default: the file or directory name); a relative path
+                such as ``"plots/roc.png"``. Logging a name again replaces the file.
+
+        Returns:
+            The names logged.
+        """
+        from fti.training import run_artifacts
+
+        return run_artifacts.log_file(self._project, self.id, path, name)
+
+    def log_figure(self, figure: Any, name: str) -> str:
+        """Store a matplotlib figure as ``name``; its extension (png, svg, pdf, jpg) picks the format."""
+        from fti.training import run_artifacts
+
+        return run_artifacts.log_figure(self._project, self.id, figure, name)
+
+    @property
+    def artifacts(self) -> dict[str, str]:
+        """``{name: sha256}`` of the files the run logged."""
+        from fti.training import run_artifacts
+
+        return run_artifacts.digests(self._project, self.id)
+
+    def read_artifact(self, name: str) -> bytes:
+        """A logged file's bytes (``IntegrityError`` if it no longer matches its SHA-256)."""
+        from fti.training import run_artifacts
+
+        return run_artifacts.read_file(self._project, self.id, name)
+
+    def download_artifacts(self, dest: str | os.PathLike[str] | None = None) -> Path:
+        """Every logged file into ``dest`` (default: a new temporary directory)."""
+        from fti.training import run_artifacts
+
+        return run_artifacts.download(self._project, self.id, dest)
+
     def __repr__(self) -> str:
         return f"Run(id={self.id}, project={self._project.name!r})"
 
@@ -390,3 +432,35 @@ def get_run(project: Project, run_id: int) -> Run:
                 f"run {run_id} does not exist in project {project.name!r}; list runs with `fti runs list`"
             )
     return Run(project, run_id)
+
+
+def compare_runs(project: Project, run_ids: Sequence[int]) -> dict[str, Any]:
+    """Params and final metrics of several runs side by side (``fti runs compare 3 4``).
+
+    Returns:
+        ``{"runs": [{id, name, status, git_commit}], "params": {key: [value per run]},
+        "metrics": {key: [latest value per run]}, "differ": [keys whose values differ]}``; a run
+        without a key has None there. Keys are sorted.
+
+    Raises:
+        ValidationError: fewer than two run ids, or one given twice.
+        NotFoundError: a run does not exist.
+    """
+    ids = list(run_ids)
+    if len(ids) < 2 or len(set(ids)) != len(ids):
+        raise ValidationError(f"compare needs two or more different run ids, got {ids}")
+    runs = [get_run(project, run_id) for run_id in ids]
+    params = [r.params for r in runs]
+    metrics = [r.metrics for r in runs]
+    out: dict[str, Any] = {
+        "runs": [{"id": r.id, "name": r.name, "status": r.status, "git_commit": r.git_commit} for r in runs],
+        "params": {k: [p.get(k) for p in params] for k in sorted({k for p in params for k in p})},
+        "metrics": {k: [m.get(k) for m in metrics] for k in sorted({k for m in metrics for k in m})},
+    }
+    out["differ"] = [
+        key
+        for section in ("params", "metrics")
+        for key, values in out[section].items()
+        if any(v != values[0] for v in values[1:])
+    ]
+    return out

@@ -326,6 +326,7 @@ def test_openapi_document_describes_the_routes(client: httpx.Client) -> None:
     doc = client.get("/openapi.json").json()
     assert doc["openapi"].startswith("3.")
     assert "/v2/models/{model}/infer" in doc["paths"]
+    assert "/v1/models/{model}:predict" in doc["paths"]
     assert "InferenceRequestModel" in doc["components"]["schemas"]
 
 
@@ -524,7 +525,7 @@ def test_several_versions_at_once_addressed_explicitly(fresh: fti.Project) -> No
     with running_server(create_app(fresh)) as url, httpx.Client(base_url=url, headers=headers) as c:
         assert c.post("/v2/models/clf/infer", json=body).json()["model_version"] == "2"
         not_loaded = c.post("/v2/models/clf/versions/1/infer", json=body)
-        assert not_loaded.status_code == 503 and "version 1 is not loaded" in not_loaded.json()["error"]
+        assert not_loaded.status_code == 404 and "version 1 is registered but not loaded" in not_loaded.text
         bad = c.post("/v2/repository/models/clf/load", json={"parameters": {"version": 9}})
         assert bad.status_code == 404 and "no version 9" in bad.json()["error"]
         assert (
@@ -539,5 +540,5 @@ def test_several_versions_at_once_addressed_explicitly(fresh: fti.Project) -> No
         assert (
             c.post("/v2/repository/models/clf/unload", json={"parameters": {"version": 1}}).status_code == 200
         )
-        assert c.post("/v2/models/clf/versions/1/infer", json=body).status_code == 503
+        assert c.post("/v2/models/clf/versions/1/infer", json=body).status_code == 404
         assert c.post("/v2/models/clf/infer", json=body).json()["model_version"] == "2"

@@ -103,9 +103,11 @@ def test_requests_beyond_the_in_flight_cap_are_shed_before_their_body_is_read(pr
             third.close()
             shed = c.post("/v2/models/clf/infer", json=BODY)
             assert shed.status_code == 503 and shed.headers["retry-after"] == "1"
+            v1 = c.post("/v1/models/clf:predict", json={"instances": [[0.5, 0.5, 0.5]]})
+            assert v1.status_code == 503 and v1.headers["retry-after"] == "1"  # the V1 route too
             assert c.get("/v2/health/ready").status_code == 200  # health is never shed
             metrics = c.get("/metrics").text
-            assert "fti_inflight_requests 2.0" in metrics and "fti_requests_shed_total 2.0" in metrics
+            assert "fti_inflight_requests 2.0" in metrics and "fti_requests_shed_total 3.0" in metrics
         finally:
             for sock in slow:
                 sock.close()

@@ -4,6 +4,7 @@ a JSON error body; and the malformed requests that once answered 500 (issue 19 i
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Iterator
 from typing import Any
 
@@ -205,6 +206,56 @@ def test_deeply_nested_json_never_causes_a_server_error(
 @given(path=paths, raw=st.binary(max_size=64))
 def test_generated_raw_bodies_never_cause_a_server_error(client: httpx.Client, path: str, raw: bytes) -> None:
     _check(client.post(path, content=raw))
+
+
+@st.composite
+def binary_requests(draw: st.DrawFn) -> tuple[bytes, dict[str, Any]]:
+    """Binary tensor extension requests (JSON header + raw tensors), a little off or not at all:
+    sizes that do not add up, lengths past the body, junk BYTES elements, NaN/inf, odd shapes."""
+    inputs, blobs = [], []
+    for name in FEATURES:
+        datatype = draw(st.sampled_from(["FP64", "FP64", "FP32", "INT64", "BOOL", "BYTES", "FLOAT"]))
+        shape = draw(st.sampled_from([[1], [2], [1, 1], [0], [2**40], [-1]]) | st.lists(st.integers(0, 3)))
+        if draw(st.booleans()):
+            blob = draw(
+                st.binary(max_size=24)
+                | st.lists(st.floats(), min_size=1, max_size=2).map(lambda v: struct.pack(f"<{len(v)}d", *v))
+            )
+            size = draw(st.sampled_from([len(blob), len(blob) + 1, 0, -1, 2**70]) | json_values)
+            inputs.append(
+                {"name": name, "shape": shape, "datatype": datatype, "parameters": {"binary_data_size": size}}
+            )
+            blobs.append(blob)
+        else:
+            inputs.append({"name": name, "shape": [1], "datatype": "FP64", "data": [0.5]})
+    header: dict[str, Any] = {"inputs": inputs}
+    if draw(st.booleans()):
+        header["parameters"] = {"binary_data_output": draw(st.booleans() | json_values)}
+    if draw(st.booleans()):
+        header["outputs"] = [{"name": "predict", "parameters": {"binary_data": draw(json_values)}}]
+    head = json.dumps(header).encode()
+    length = draw(st.sampled_from([str(len(head))] * 4 + ["0", "-1", "x", str(len(head) + 10**6)]))
+    headers: dict[str, Any] = {"Inference-Header-Content-Length": length}
+    if draw(st.booleans()):  # the digits of other scripts, as raw header bytes
+        headers = {"Inference-Header-Content-Length": "\u00b2".encode()}
+    return head + b"".join(blobs), headers
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(path=paths, request=binary_requests())
+def test_generated_binary_requests_never_cause_a_server_error(
+    client: httpx.Client, path: str, request: tuple[bytes, dict[str, Any]]
+) -> None:
+    body, headers = request
+    response = client.post(path, content=body, headers=headers)
+    assert response.status_code < 500, response.text
+    if response.status_code >= 400:
+        assert set(orjson.loads(response.content)) == {"error"}
+    elif response.headers["content-type"] == "application/octet-stream":  # raw outputs after the JSON
+        size = int(response.headers["inference-header-content-length"])
+        meta = orjson.loads(response.content[:size])
+        sizes = [o["parameters"]["binary_data_size"] for o in meta["outputs"] if "data" not in o]
+        assert sum(sizes) == len(response.content) - size
 
 
 VALID = [{"name": n, "shape": [1], "datatype": "FP64", "data": [0.5]} for n in FEATURES]

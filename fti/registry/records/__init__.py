@@ -112,11 +112,17 @@ def insert_version(
 
     A concurrent insert of the same version fails on the unique key (retry with :func:`write`).
     """
-    conn.execute(
+    from fti.registry.records.metrics import record
+
+    now = utcnow()
+    result = conn.execute(
         insert(model_versions).values(
-            model_id=model_id, version=version, artifact_prefix=artifact_prefix, created_at=utcnow(), **values
+            model_id=model_id, version=version, artifact_prefix=artifact_prefix, created_at=now, **values
         )
     )
+    key = result.inserted_primary_key
+    assert key is not None
+    record(conn, int(key[0]), values.get("metrics") or {}, now, values["created_by"])
 
 
 def find_version(conn: Connection, model_id: int, name: str, version: int | None) -> ModelVersion | None:

@@ -63,6 +63,15 @@ class DeltaOfflineStore:
 
             Path(self.url).mkdir(parents=True, exist_ok=True)
 
+    def _failure(self, doing: str, exc: BaseException) -> FtiError:
+        """The error to raise for a storage failure (on S3: naming the setting to fix)."""
+        if self._local:
+            return BackendError(f"{doing} failed: {exc}")
+        from fti.storage._s3 import s3_error
+
+        endpoint = (self._storage_options or {}).get("AWS_ENDPOINT_URL")
+        return s3_error(exc, doing, self.url, "FTI_OFFLINE_URL", endpoint)
+
     def _uri(self, table: str) -> str:
         return f"{self.url}/{table}"
 
@@ -75,7 +84,7 @@ class DeltaOfflineStore:
         except TableNotFoundError as exc:
             raise NotFoundError(f"offline table {table!r} does not exist at {self.url}") from exc
         except (OSError, DeltaError) as exc:
-            raise BackendError(f"opening offline table {table!r} failed: {exc}") from exc
+            raise self._failure(f"opening offline table {table!r}", exc) from exc
         if version is None:
             return dt
         latest = dt.version()
@@ -206,7 +215,7 @@ class DeltaOfflineStore:
         except Exception as exc:
             if "already exists" in str(exc):  # created by another writer since we looked
                 raise _Conflict(str(exc)) from exc
-            raise BackendError(f"writing offline table {table!r} failed: {exc}") from exc
+            raise self._failure(f"writing offline table {table!r}", exc) from exc
 
     def dataset(self, table: str, *, version: int | datetime | None = None) -> ds.Dataset:
         return _in_commit_order(self._table(table, version))
@@ -239,7 +248,7 @@ class DeltaOfflineStore:
         except TableNotFoundError:
             return None
         except (OSError, DeltaError) as exc:
-            raise BackendError(f"reading the version of offline table {table!r} failed: {exc}") from exc
+            raise self._failure(f"reading the version of offline table {table!r}", exc) from exc
 
     def schema(self, table: str) -> pa.Schema | None:
         import pyarrow as pa
@@ -327,7 +336,7 @@ class DeltaOfflineStore:
         except NotFoundError:
             raise
         except Exception as exc:
-            raise BackendError(f"compacting offline table {table!r} failed: {exc}") from exc
+            raise self._failure(f"compacting offline table {table!r}", exc) from exc
         if not int(metrics.get("numFilesRemoved", 0)):
             return None
         return self.version(table)
@@ -342,16 +351,16 @@ class DeltaOfflineStore:
         except NotFoundError:
             raise
         except Exception as exc:
-            raise BackendError(f"vacuuming offline table {table!r} failed: {exc}") from exc
+            raise self._failure(f"vacuuming offline table {table!r}", exc) from exc
         return len(removed)
 
     def delete(self, table: str) -> None:
         if self._local:
             shutil.rmtree(self._uri(table), ignore_errors=True)
             return
-        from fti.storage._filesystems import url_to_fs
+        from fti.storage._filesystems import fsspec_options, url_to_fs
 
-        fs, path = url_to_fs(self._uri(table), **(self._storage_options or {}))
+        fs, path = url_to_fs(self._uri(table), **fsspec_options(self._storage_options or {}))
         if fs.exists(path):
             fs.rm(path, recursive=True)
 

@@ -129,3 +129,28 @@ def test_runs_list_and_show(registry_home: Path) -> None:
     assert code == 0 and "fraud-training" in out
     code, out, _ = run(registry_home, "runs", "list")
     assert code == 0 and "finished" in out
+
+
+def test_runs_compare_puts_params_and_final_metrics_side_by_side(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with fti.connect(home=home) as project:
+        with project.run("train", params={"C": 1.0, "penalty": "l2"}) as first:
+            first.log_metric("loss", 0.5)
+            first.log_metric("loss", 0.3)  # the final value is compared
+            first.log_metric("auc", 0.9)
+        with project.run("train", params={"C": 0.1, "penalty": "l2", "solver": "saga"}) as second:
+            second.log_metric("loss", 0.3)
+    code, out, _ = run(home, "runs", "compare", str(first.id), str(second.id), "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert [r["id"] for r in data["runs"]] == [first.id, second.id]
+    assert data["params"] == {"C": [1.0, 0.1], "penalty": ["l2", "l2"], "solver": [None, "saga"]}
+    assert data["metrics"] == {"auc": [0.9, None], "loss": [0.3, 0.3]}
+    assert data["differ"] == ["C", "solver", "auc"]
+    code, out, _ = run(home, "runs", "compare", str(first.id), str(second.id))
+    assert code == 0 and "param C" in out and "0.1" in out and "metric loss" in out
+    assert "* " in out or "*│" in out or "│ *" in out  # differing rows are marked
+    code, _, err = run(home, "runs", "compare", str(first.id))
+    assert code == 2 and "two or more different run ids" in err
+    code, _, err = run(home, "runs", "compare", str(first.id), "99")
+    assert code != 0 and "run 99 does not exist" in err

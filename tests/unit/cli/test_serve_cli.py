@@ -70,9 +70,10 @@ def test_fti_serve_runs_the_deployments_and_predict_goes_over_http(tmp_path: Pat
             "clf", model, input_example=pd.DataFrame(X[:5], columns=["a", "b", "c"])
         )
         project.serving.deploy("clf", model="clf", log_requests=False)
-    port = _free_port()
+    port, grpc_port = _free_port(), _free_port()
     env = {**os.environ, "FTI_API_KEYS": "k1"}
     args = [sys.executable, "-m", "fti.cli.main", "--home", str(home), "serve", "--port", str(port)]
+    args += ["--grpc-port", str(grpc_port), "--workers", "2"]  # the workers share the gRPC port
     process = subprocess.Popen([*args, "--poll-interval", "0.2"], env=env, stderr=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
@@ -93,8 +94,19 @@ def test_fti_serve_runs_the_deployments_and_predict_goes_over_http(tmp_path: Pat
         with fti.connect(home=home, api_keys="k1") as project:
             result = project.serving.get("clf").predict([{"a": r[0], "b": r[1], "c": r[2]} for r in X[:3]])
         assert result["predict"] == model.predict(X[:3]).tolist()
-        metrics = httpx.get(f"{url}/metrics", headers=auth).text
-        assert 'fti_inference_requests_total{model="clf",version="1"} 1.0' in metrics  # it went over HTTP
+        import tritonclient.grpc as triton
+
+        grpc_client = triton.InferenceServerClient(url=f"127.0.0.1:{grpc_port}")
+        try:
+            assert grpc_client.is_server_ready()
+            inputs = []
+            for j, name in enumerate(["a", "b", "c"]):
+                inputs.append(triton.InferInput(name, [3], "FP64"))
+                inputs[-1].set_data_from_numpy(X[:3, j].copy())
+            answer = grpc_client.infer("clf", inputs, headers={"authorization": "Bearer k1"})
+            assert answer.as_numpy("predict").tolist() == model.predict(X[:3]).tolist()
+        finally:
+            grpc_client.close()
     finally:
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
@@ -106,7 +118,7 @@ def test_fti_serve_runs_the_deployments_and_predict_goes_over_http(tmp_path: Pat
 def test_serve_help_lists_the_options(tmp_path: Path) -> None:
     code, out, _ = run(tmp_path, "serve", "--help")
     assert code == 0
-    for option in ("--host", "--port", "--workers", "--lazy", "--threads", "--no-ui"):
+    for option in ("--host", "--port", "--workers", "--lazy", "--threads", "--no-ui", "--grpc-port"):
         assert option in out
 
 
@@ -224,3 +236,13 @@ def test_fti_serve_on_a_busy_port_fails_before_loading_any_model(tmp_path: Path)
     assert "Traceback" not in done.stderr
     assert "loaded clf" not in done.stderr  # no model was loaded first
     assert not (home / "serving" / "server.json").exists()
+
+
+def test_a_busy_grpc_port_is_reported_before_anything_loads(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, _, err = run(tmp_path / "home", "serve", "--port", str(_free_port()), "--grpc-port", str(port))
+    assert code == 2
+    assert f"port {port} on 127.0.0.1 is already in use" in err and "--grpc-port" in err

@@ -219,7 +219,7 @@ def test_tampered_artifact_is_refused(project: fti.Project, classifier, tmp_path
 def test_download_writes_verified_files(sqlite_project: fti.Project, classifier, tmp_path: Path) -> None:
     mv = sqlite_project.model_registry.register("fraud", classifier)
     dest = mv.download(tmp_path / "dl")
-    assert sorted(p.name for p in dest.iterdir()) == ["model.skops"]
+    assert sorted(p.name for p in dest.iterdir()) == ["fti_model.json", "model.skops", "requirements.txt"]
     assert (dest / "model.skops").read_bytes() == (
         _artifact_root(sqlite_project) / mv.artifact_prefix / "model.skops"
     ).read_bytes()

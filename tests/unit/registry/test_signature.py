@@ -5,9 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fti.errors import ValidationError
-from fti.registry.signature import ModelSignature, TensorSpec, example_frame, infer_signature, oip_datatype
+from fti.registry.signature import (
+    OIP_DATATYPES,
+    ModelSignature,
+    TensorSpec,
+    example_frame,
+    infer_signature,
+    oip_datatype,
+    widens,
+)
+from fti.serving.protocol import DATATYPES
 
 
 @pytest.mark.parametrize(
@@ -131,3 +142,34 @@ def test_a_classifier_records_its_class_labels_in_predict_proba_order(sqlite_pro
     assert reg.signature.classes is None and "classes" not in reg.signature.to_dict()
     # versions stored before labels were recorded read back without them
     assert ModelSignature.from_dict({"inputs": [], "outputs": []}).classes is None
+
+
+NUMERIC_DATATYPES = [t for t in OIP_DATATYPES if t not in ("BOOL", "BYTES")]
+
+
+@given(st.sampled_from(OIP_DATATYPES), st.sampled_from(OIP_DATATYPES))
+def test_widening_is_lossless_for_the_extremes_of_the_narrower_type(given_: str, expected: str) -> None:
+    """Whenever ``widens`` says yes, the extreme values of ``given_`` survive a round trip through
+    ``expected``; and it says yes for every safe numpy cast that keeps integers exact."""
+    if given_ == expected:
+        assert widens(given_, expected)
+        return
+    if not widens(given_, expected):
+        if given_ in NUMERIC_DATATYPES and expected in NUMERIC_DATATYPES and given_ != expected:
+            src, dst = np.dtype(DATATYPES[given_]), np.dtype(DATATYPES[expected])
+            exact = src.kind == "f" or dst.kind != "f" or src.itemsize * 8 < np.finfo(dst).nmant + 1
+            assert not (np.can_cast(src, dst, "safe") and exact)
+        return
+    src, dst = np.dtype(DATATYPES[given_]), np.dtype(DATATYPES[expected])
+    info = np.finfo(src) if src.kind == "f" else np.iinfo(src)
+    extremes = np.array([info.min, info.max], dtype=src)
+    assert np.array_equal(extremes.astype(dst).astype(src), extremes)
+    assert extremes.astype(dst).astype(object).tolist() == extremes.astype(object).tolist()
+
+
+def test_allow_widening_round_trips_and_is_absent_by_default() -> None:
+    plain = ModelSignature([TensorSpec("a", "FP64")], [])
+    assert "allow_widening" not in plain.to_dict()
+    widening = ModelSignature([TensorSpec("a", "FP64")], [], allow_widening=True)
+    assert ModelSignature.from_dict(widening.to_dict()).allow_widening is True
+    assert not widens("BOOL", "INT8") and not widens("INT64", "FP64") and widens("UINT8", "INT16")

@@ -141,3 +141,58 @@ def test_recorded_packages_are_the_versions_that_import(
         assert installed_packages()["ftishadow"] == "1.0"
     finally:
         sys.modules.pop("ftishadow", None)
+
+
+def test_runs_log_files_and_figures_digest_checked(project: fti.Project, tmp_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from fti.errors import IntegrityError
+
+    report = tmp_path / "report.txt"
+    report.write_text("precision 0.9")
+    plots = tmp_path / "plots"
+    (plots / "sub").mkdir(parents=True)
+    (plots / "a.csv").write_text("x\n1\n")
+    (plots / "sub" / "b.csv").write_text("y\n2\n")
+    with project.run("train") as run:
+        assert run.log_artifact(report) == ["report.txt"]
+        assert run.log_artifact(plots) == ["plots/a.csv", "plots/sub/b.csv"]
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [0, 1])
+        assert run.log_figure(fig, "roc.png") == "roc.png"
+        run.log_figure(fig, "curves/roc.svg")
+        plt.close(fig)
+    again = get_run(project, run.id)  # read back from the catalog
+    assert set(again.artifacts) == {
+        "report.txt",
+        "plots/a.csv",
+        "plots/sub/b.csv",
+        "roc.png",
+        "curves/roc.svg",
+    }
+    assert again.read_artifact("report.txt") == b"precision 0.9"
+    assert again.read_artifact("roc.png").startswith(b"\x89PNG")
+    assert b"<svg" in again.read_artifact("curves/roc.svg")
+    folder = again.download_artifacts(tmp_path / "out")
+    assert (folder / "plots" / "sub" / "b.csv").read_text() == "y\n2\n"
+    report.write_text("precision 0.95")
+    run.log_artifact(report, name="report.txt")  # logging a name again replaces the file
+    assert get_run(project, run.id).read_artifact("report.txt") == b"precision 0.95"
+
+    stored = Path(project.settings.resolved_artifacts_url) / "runs" / project.name / str(run.id) / "roc.png"
+    stored.write_bytes(b"tampered")
+    with pytest.raises(IntegrityError, match="does not match its recorded digest"):
+        run.read_artifact("roc.png")
+    for call, message in [
+        (lambda: run.log_artifact(tmp_path / "missing.txt"), "path of a file or directory"),
+        (lambda: run.log_artifact(report, name="../escape.txt"), "invalid artifact name"),
+        (lambda: run.log_figure(object(), "x.png"), "matplotlib Figure"),
+        (lambda: run.log_figure(fig, "x.gif"), "needs an extension among png"),
+    ]:
+        with pytest.raises(ValidationError, match=message):
+            call()
+    with pytest.raises(NotFoundError, match=f"no artifact 'nope.txt' in run {run.id}"):
+        run.read_artifact("nope.txt")

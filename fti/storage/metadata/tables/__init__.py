@@ -20,6 +20,7 @@ from fti.storage.metadata.tables.registry import (
     alias_history,
     model_aliases,
     model_evaluations,
+    model_version_metrics,
     model_versions,
     models,
 )
@@ -28,7 +29,7 @@ from fti.storage.metadata.tables.serving import api_keys, deployments
 from fti.storage.metadata.tables.sources import source_cursors
 from fti.storage.metadata.tables.streaming import stream_status
 from fti.storage.metadata.tables.tags import tags
-from fti.storage.metadata.tables.training import run_metrics, run_params, runs
+from fti.storage.metadata.tables.training import run_artifacts, run_metrics, run_params, runs
 
 __all__ = [
     "alias_history",
@@ -40,6 +41,7 @@ __all__ = [
     "metadata",
     "model_aliases",
     "model_evaluations",
+    "model_version_metrics",
     "model_versions",
     "models",
     "monitor_alerts",
@@ -50,6 +52,7 @@ __all__ = [
     "pipeline_runs",
     "pipelines",
     "projects",
+    "run_artifacts",
     "run_metrics",
     "run_params",
     "runs",

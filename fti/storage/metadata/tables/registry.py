@@ -98,3 +98,22 @@ model_evaluations = Table(
     Column("created_by", String(255), nullable=False),
     UniqueConstraint("model_version_id", "number", name="uq_model_evaluations_number"),
 )
+
+# Metrics logged on a version, at registration and later (an evaluation run after it): one row per
+# value with its time; the version's ``metrics`` column holds the latest value of each (migration 0011).
+model_version_metrics = Table(
+    "model_version_metrics",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "model_version_id",
+        Integer,
+        ForeignKey("model_versions.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("key", String(255), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("logged_at", UtcDateTime, nullable=False),
+    Column("logged_by", String(255), nullable=False),
+)

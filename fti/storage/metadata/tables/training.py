@@ -55,3 +55,18 @@ run_metrics = Table(
     Column("logged_at", UtcDateTime, nullable=False),
     UniqueConstraint("run_id", "key", "step", name="uq_run_metrics_step"),
 )
+
+# Files logged by a run (run.log_artifact, run.log_figure): stored in the artifact store under the
+# run's prefix, each with its SHA-256 checked on every read (migration 0011).
+run_artifacts = Table(
+    "run_artifacts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("key", String(1024), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("logged_at", UtcDateTime, nullable=False),
+    UniqueConstraint("run_id", "name", name="uq_run_artifacts_name"),
+)

@@ -1,0 +1,217 @@
+"""One inference call, shared by every protocol the server speaks, and its HTTP routes.
+
+:func:`run` is the dataplane's one entry: acquire the loaded model, let the protocol read and
+validate its request into a :class:`~fti.serving.dataplane.PreparedRequest`, predict through the
+dynamic batcher, meter it and log it to the inference log. The Open Inference Protocol over HTTP
+(JSON and the binary tensor extension), the KServe V1 ``:predict`` route and the gRPC service
+(:mod:`fti.serving.grpc_service`) differ only in how they read the request and write the
+response, so validation, limits, batching, metrics and logging are the same for all of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from starlette.responses import Response
+
+from fti.errors import FtiError, ValidationError
+from fti.serving import binary, protocol
+from fti.serving.dataplane import PreparedRequest, build_response
+from fti.serving.request_log import InferenceRecord
+
+if TYPE_CHECKING:
+    import numpy as np
+    from starlette.requests import Request
+
+    from fti.serving.app import ServerState
+    from fti.serving.loaded import LoadedModel
+    from fti.serving.protocol import InferRequest
+
+
+@dataclass(frozen=True)
+class Read:
+    """What a protocol read from its request: the rows to predict and what to answer with."""
+
+    prepared: PreparedRequest
+    request_id: str | None = None
+    request: InferRequest | None = None
+    """The validated request (None when the fast lane built the matrix straight from JSON)."""
+
+
+@dataclass(frozen=True)
+class Inference:
+    """A finished inference: the model that answered, the request's id and every output."""
+
+    loaded: LoadedModel
+    request_id: str
+    outputs: dict[str, np.ndarray]
+    request: InferRequest | None
+
+    @property
+    def requested(self) -> list[str] | None:
+        return None if self.request is None else self.request.outputs
+
+
+Reader = Callable[["LoadedModel"], Awaitable[Read]]
+
+
+async def run(state: ServerState, name: str, version: int | None, read: Reader) -> Inference:
+    """Acquire ``name`` (``version``), read the request with ``read``, predict, meter and log.
+
+    Raises:
+        FtiError: what the repository, the reader or the batcher raised (each counted as a
+            failure of the model with its HTTP status).
+    """
+    repo = state.repository
+    loaded = await repo.acquire(name, version)
+    counters = loaded.counters
+    counters.requests.inc()
+    started = time.perf_counter()
+    batcher = loaded.batcher
+    assert batcher is not None
+    predicting = False
+    try:
+        got = await read(loaded)
+        predicting = True
+        outputs = await batcher.predict(got.prepared.matrix, got.prepared.n)
+    except FtiError as exc:
+        state.metrics.failures.labels(name, str(loaded.version), str(exc.http_status)).inc()
+        raise
+    except Exception:
+        state.metrics.failures.labels(name, str(loaded.version), "500").inc()
+        raise
+    finally:
+        if not predicting:
+            batcher.cancel_expected()
+        repo.release(loaded)
+    request_id = got.request_id or uuid.uuid4().hex
+    counters.latency.observe(time.perf_counter() - started)
+    if state.request_logger is not None and loaded.spec.log_requests:
+        state.request_logger.log(
+            InferenceRecord(
+                name,
+                loaded.model_version.name,
+                loaded.version,
+                request_id,
+                datetime.now(UTC),
+                [s.name for s in loaded.signature.inputs],
+                got.prepared.matrix,
+                outputs,
+                got.prepared.logged,
+            )
+        )
+    return Inference(loaded, request_id, outputs, got.request)
+
+
+async def prepare(loaded: LoadedModel, request: InferRequest) -> PreparedRequest:
+    """Validate ``request`` for ``loaded`` (in a thread when the online store is read)."""
+    if loaded.feature_view is not None:
+        return await asyncio.to_thread(loaded.prepare, request)
+    return loaded.prepare(request)
+
+
+# --- Open Inference Protocol over HTTP: JSON, or JSON + raw tensors -----------------------------
+async def infer(request: Request, state: ServerState, name: str, version: int | None) -> Response:
+    """``POST /v2/models/{m}[/versions/{v}]/infer``."""
+
+    async def read(loaded: LoadedModel) -> Read:
+        body = await state.admission.read_body(request)
+        header = request.headers.get(binary.HEADER)
+        raw: bytes | None = None
+        if header is None:
+            payload = protocol.loads(body)
+            fast = loaded.fast_prepare(payload)
+            if fast is not None:
+                return Read(fast, payload.get("id"))
+        else:
+            body, raw = binary.split_body(body, header)
+            payload = protocol.loads(body)
+        parsed = protocol.parse_infer_request(payload, raw)
+        return Read(await prepare(loaded, parsed), parsed.id, parsed)
+
+    done = await run(state, name, version, read)
+    payload = build_response(name, done.loaded.version, done.request_id, done.outputs, done.requested)
+    parsed = done.request
+    names = [o["name"] for o in payload["outputs"]]
+    raw_names = (
+        {n for n in names if binary.wanted(parsed.parameters, parsed.output_parameters, n)}
+        if parsed is not None
+        else set()
+    )
+    if not raw_names:
+        return Response(protocol.dumps(payload), media_type="application/json")
+    content, length = binary.response_body(payload, done.outputs, raw_names)
+    return Response(
+        content,
+        media_type="application/octet-stream",
+        headers={"Inference-Header-Content-Length": str(length)},
+    )
+
+
+# --- KServe V1: {"instances": [...]} -> {"predictions": [...]} ----------------------------------
+async def v1_predict(request: Request, state: ServerState, name: str) -> Response:
+    """``POST /v1/models/{m}:predict``: rows as lists (in input order) or objects (by input
+    name); answers the model's first output (``predict``) per row."""
+
+    async def read(loaded: LoadedModel) -> Read:
+        payload = protocol.loads(await state.admission.read_body(request))
+        parsed = v1_request(payload, loaded)
+        return Read(await prepare(loaded, parsed), None, parsed)
+
+    done = await run(state, name, None, read)
+    first = next(iter(done.outputs))
+    return Response(
+        protocol.dumps({"predictions": done.outputs[first].tolist()}), media_type="application/json"
+    )
+
+
+def v1_request(payload: Any, loaded: LoadedModel) -> InferRequest:
+    """An Open Inference Protocol request from a V1 body, with the model's input datatypes.
+
+    Raises:
+        ValidationError: no ``instances`` list, rows of the wrong length or kind, unknown names.
+    """
+    from fti.serving.deployments import guess_datatype
+
+    if not isinstance(payload, dict) or not isinstance(payload.get("instances"), list):
+        raise ValidationError('a V1 request is {"instances": [row, ...]}; each row a list or an object')
+    protocol.check_fields(payload, ("instances", "parameters"), "the V1 request")
+    rows: list[Any] = payload["instances"]
+    if not rows:
+        raise ValidationError("'instances' is empty; send one row per prediction")
+    declared = {i["name"]: i["datatype"] for i in loaded.metadata()["inputs"]}
+    names = list(declared)
+    columns: dict[str, list[Any]]
+    if all(isinstance(r, dict) for r in rows):
+        names = list(rows[0])
+        if any(list(r) != names for r in rows):
+            raise ValidationError("every instance must have the same fields, in the same order")
+        columns = {n: [r[n] for r in rows] for n in names}
+    elif all(isinstance(r, list) for r in rows) or len(names) == 1:
+        rows = [r if isinstance(r, list) else [r] for r in rows]
+        bad = next((i for i, r in enumerate(rows) if len(r) != len(names)), None)
+        if bad is not None:
+            raise ValidationError(
+                f"instances[{bad}] has {len(rows[bad])} values; the model takes {len(names)}: {names[:20]}"
+            )
+        columns = {n: [r[j] for r in rows] for j, n in enumerate(names)}
+    else:
+        raise ValidationError("instances must all be lists (values in input order) or all objects")
+    inputs = []
+    for i, (n, values) in enumerate(columns.items()):
+        datatype = declared.get(n) or guess_datatype(n, values)
+        item = {"name": n, "shape": [len(values)], "datatype": datatype, "data": values}
+        inputs.append(protocol.parse_input(item, i))
+    return protocol.InferRequest(None, inputs, None, {})
+
+
+async def v1_model(request: Request, state: ServerState, name: str) -> Response:
+    """``GET /v1/models/{m}``: ``{"name": m, "ready": bool}``."""
+    ready = state.repository.not_ready_reason(name) is None  # NotFoundError: an unknown model
+    return Response(protocol.dumps({"name": name, "ready": ready}), media_type="application/json")
