@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fti._names import check_name, check_version
 from fti.errors import BackendError, ConflictError, NotFoundError, ValidationError
@@ -22,7 +22,6 @@ from fti.registry import records
 from fti.registry.metrics import check_metrics, current_user
 from fti.registry.model_version import ModelVersion
 from fti.registry.promotion import PromotionRejectedError, failures, parse_conditions, reason
-from fti.training import records as training_records
 from fti.types import ModelRef
 
 if TYPE_CHECKING:
@@ -37,6 +36,8 @@ if TYPE_CHECKING:
     from fti.registry.records import ModelInfo
     from fti.storage.artifacts.base import ArtifactStore
     from fti.storage.metadata.base import Catalog, Connection
+
+T = TypeVar("T")
 
 
 class ModelRegistry:
@@ -220,12 +221,7 @@ class ModelRegistry:
         ref = ModelRef.parse(name).pin(version)
         base, version, alias = ref.name, ref.version, ref.alias
         with self._catalog.connect() as conn:
-            model_id = records.model_id(conn, self._project.id, base, create=False)
-            if model_id is None:
-                raise NotFoundError(
-                    f"model {base!r} not found in project {self._project.name!r} "
-                    f"(models: {self._model_names(conn) or 'none registered yet'})"
-                )
+            model_id = self._require_model(conn, base)
             if alias is not None:
                 version = records.aliased_version(conn, model_id, alias)
                 if version is None:
@@ -265,12 +261,7 @@ class ModelRegistry:
         feature_view_id = None
         with self._catalog.connect() as conn:
             if name is not None:
-                check_name(name, "model")
-                if records.model_id(conn, self._project.id, name, create=False) is None:
-                    raise NotFoundError(
-                        f"model {name!r} not found in project {self._project.name!r} "
-                        f"(models: {self._model_names(conn) or 'none registered yet'})"
-                    )
+                self._require_model(conn, name)
             if feature_view is not None:
                 from fti.registry.lineage import resolve_feature_view
 
@@ -323,6 +314,25 @@ class ModelRegistry:
 
         self._write(move, f"set alias {alias!r} of model {name!r}")
         return target
+
+    def rollback(self, name: str, alias: str = "production", *, reason: str) -> ModelVersion:
+        """Move ``alias`` back to the version it held before (from the alias history, see
+        :func:`fti.registry.aliases.rollback_target`), recording ``reason``. Deployments following
+        ``name@alias`` hot-swap to it at their next poll, enriching with its own feature view version.
+
+        Raises:
+            ValidationError: an empty reason. NotFoundError: no such model or alias.
+            ConflictError: the alias has no earlier version, or that version was deleted.
+        """
+        _aliases.check_alias(alias)
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValidationError("rollback needs a reason (what went wrong), e.g. reason='p99 doubled'")
+
+        def move_back(conn: Connection) -> ModelVersion:
+            model_id = self._require_model(conn, name)
+            return records.roll_back(conn, model_id, name, alias, current_user(), reason)
+
+        return self._bind(self._write(move_back, f"roll back {name}@{alias}"))
 
     def delete_alias(self, name: str, alias: str) -> None:
         """Remove ``alias`` from model ``name`` (recorded in the history)."""
@@ -459,14 +469,10 @@ class ModelRegistry:
         self._store.delete(target.artifact_prefix)
 
     # --- internals --------------------------------------------------------------------------
-    def _write(self, body: Callable[[Connection], None], what: str) -> None:
+    def _write(self, body: Callable[[Connection], T], what: str) -> T:
         """Run ``body`` in one transaction, retrying when a concurrent writer won a unique key."""
-        records.write(
-            self._catalog,
-            body,
-            attempts=3,
-            conflict=f"could not {what}: concurrent changes kept conflicting; retry",
-        )
+        conflict = f"could not {what}: concurrent changes kept conflicting; retry"
+        return records.write(self._catalog, body, attempts=3, conflict=conflict)
 
     def _bind(self, mv: ModelVersion) -> ModelVersion:
         return replace(mv, registry=self)
@@ -481,20 +487,11 @@ class ModelRegistry:
         if model_id is None:
             raise NotFoundError(
                 f"model {name!r} not found in project {self._project.name!r} "
-                f"(models: {self._model_names(conn) or 'none registered yet'})"
+                f"(models: {records.model_names(conn, self._project.id) or 'none registered yet'})"
             )
         return model_id
 
-    def _model_names(self, conn: Connection) -> list[str]:
-        return records.model_names(conn, self._project.id)
-
     def _run_id(self, run: RunLike | int | None) -> int | None:
-        if run is None:
-            return None
-        run_id = run if isinstance(run, int) else getattr(run, "id", None)
-        if isinstance(run_id, bool) or not isinstance(run_id, int):
-            raise ValidationError(f"run must be a Run or a run id, got {type(run).__name__}")
-        with self._catalog.connect() as conn:
-            if not training_records.run_exists(conn, self._project.id, run_id):
-                raise NotFoundError(f"run {run_id} does not exist in project {self._project.name!r}")
-        return run_id
+        from fti.registry.lineage import run_id
+
+        return run_id(self._project, run)
