@@ -39,7 +39,7 @@ from fti.errors import (
     PermissionDeniedError,
     ValidationError,
 )
-from fti.serving import protocol
+from fti.serving import protocol, routing
 from fti.serving.auth import KeyChecker, Principal
 from fti.serving.batching import InferenceTimeoutError, QueueFullError
 from fti.serving.dataplane import build_response
@@ -55,6 +55,7 @@ from fti.serving.limits import (
 from fti.serving.metrics import ServerMetrics
 from fti.serving.repository import ModelRepository
 from fti.serving.request_log import InferenceRecord, RequestLogger
+from fti.serving.shadow import ShadowQueue
 
 if TYPE_CHECKING:
     from fti.project import Project
@@ -127,6 +128,7 @@ class ServerState:
         self.limits = limits
         self.admission = Admission(limits)
         self.metrics.watch(self.admission)
+        self.shadow = ShadowQueue(self.repository, self.metrics, self.request_logger)
         self._auth_refreshing = False
         self.drift = DriftGauges(project)  # monitoring's latest statistics, read on the poll
         self.metrics.registry.register(self.drift)
@@ -255,16 +257,23 @@ async def model_ready(request: Request, state: ServerState) -> Response:
 async def infer(request: Request, state: ServerState) -> Response:
     name, version = request.path_params["model"], _version(request)
     repo = state.repository
-    loaded = await repo.acquire(name, version)
+    split = repo.splits.get(name) if version is None else None
+    started = time.perf_counter()
+    payload = variant = answered = None
+    if split is not None:  # the variant depends on the request (its route key): read it first
+        payload = protocol.loads(await state.admission.read_body(request))
+        variant, loaded = await routing.acquire(repo, split, split.pick(split.key(request.headers, payload)))
+        answered = routing.response_variant(split, variant)
+    else:
+        loaded = await repo.acquire(name, version)
     counters = loaded.counters
     counters.requests.inc()
-    started = time.perf_counter()
     batcher = loaded.batcher
     assert batcher is not None
     predicting = False
     try:
-        body = await state.admission.read_body(request)
-        payload = protocol.loads(body)
+        if payload is None:
+            payload = protocol.loads(await state.admission.read_body(request))
         prepared = loaded.fast_prepare(payload)
         if prepared is not None:
             request_id, requested = payload.get("id"), None
@@ -278,17 +287,19 @@ async def infer(request: Request, state: ServerState) -> Response:
         predicting = True
         outputs = await batcher.predict(prepared.matrix, prepared.n)
     except FtiError as exc:
-        state.metrics.failures.labels(name, str(loaded.version), str(exc.http_status)).inc()
+        counters.failures.labels(str(exc.http_status)).inc()
         raise
     except Exception:
-        state.metrics.failures.labels(name, str(loaded.version), "500").inc()
+        counters.failures.labels("500").inc()
         raise
     finally:
         if not predicting:
             batcher.cancel_expected()
         repo.release(loaded)
     request_id = request_id or uuid.uuid4().hex
-    response = JsonResponse(build_response(name, loaded.version, request_id, outputs, requested))
+    response = JsonResponse(build_response(name, loaded.version, request_id, outputs, requested, answered))
+    if split is not None and split.shadow:  # after the answer is computed; never waits
+        state.shadow.submit(name, payload, request_id)
     counters.latency.observe(time.perf_counter() - started)
     if state.request_logger is not None and loaded.spec.log_requests:
         state.request_logger.log(
@@ -302,6 +313,7 @@ async def infer(request: Request, state: ServerState) -> Response:
                 prepared.matrix,
                 outputs,
                 prepared.logged,
+                variant,
             )
         )
     return response
@@ -329,28 +341,10 @@ async def repository_index(request: Request, state: ServerState) -> Response:
     return JsonResponse(entries)
 
 
-def _parameter_version(payload: dict[str, Any]) -> int | None:
-    """The version of a load/unload request body ``{"parameters": {"version": 2}}``."""
-    protocol.check_fields(payload, ("parameters",), "the repository request")
-    params = payload.get("parameters") or {}
-    if not isinstance(params, dict):
-        raise ValidationError("'parameters' must be an object")
-    raw = params.get("version")
-    if raw is None:
-        return None
-    version = protocol.as_version(raw)
-    if version is None:
-        shown = protocol.short_repr(raw)
-        raise ValidationError(
-            f"parameters.version must be an integer from 1 to {protocol.MAX_VERSION} (or such a string), got {shown}"
-        )
-    return version
-
-
 async def repository_load(request: Request, state: ServerState) -> Response:
     payload = await _json_body(request, state)
     name = request.path_params["model"]
-    version = _parameter_version(payload)
+    version = protocol.parameter_version(payload)
     await state.repository.check_version(name, version)
     await state.repository.load(name, version)
     return JsonResponse({})
@@ -358,7 +352,7 @@ async def repository_load(request: Request, state: ServerState) -> Response:
 
 async def repository_unload(request: Request, state: ServerState) -> Response:
     payload = await _json_body(request, state)
-    await state.repository.unload(request.path_params["model"], _parameter_version(payload))
+    await state.repository.unload(request.path_params["model"], protocol.parameter_version(payload))
     return JsonResponse({})
 
 
@@ -436,6 +430,7 @@ def create_app(
         # listen at once: the deployments load in the background, requests meanwhile get 503
         # "loading" (liveness is 200, readiness 503)
         await state.repository.start(background=True)
+        state.shadow.start()
         # Move everything loaded so far (libraries) out of the collector's sight: full
         # collections would otherwise walk millions of library objects and stall requests for
         # 100+ ms (measured: p99 at 8 clients 160 ms -> 1.3 ms). Each model load freezes again.
@@ -444,6 +439,7 @@ def create_app(
         try:
             yield
         finally:
+            await state.shadow.stop()
             await state.repository.stop()
             if state.request_logger is not None:
                 await asyncio.to_thread(state.request_logger.stop)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -109,7 +110,10 @@ class Deployment:
             "model": self.model,
             "model_version": self.spec.model_version,
             "status": self.status,
-            "config": self.spec.config(),
+            "config": {
+                **self.spec.config(),
+                "variants": {n: {"model": ref, "percent": w} for n, ref, w in self.spec.variants},
+            },
             "created_at": self.created_at.isoformat() if self.created_at else None,
         }
 
@@ -252,6 +256,9 @@ class Serving:
         allow_missing: bool = False,
         log_requests: bool = True,
         scorer: str = "fastest",
+        variants: Mapping[str, tuple[str | ModelRef, float]] | None = None,
+        sticky: str | None = None,
+        shadow: str | ModelRef | None = None,
     ) -> Deployment:
         """Create (or update) the deployment ``name`` serving ``model``.
 
@@ -271,9 +278,19 @@ class Serving:
             scorer: ``"fastest"`` (the quickest of the native model and its conversions, e.g.
                 ONNX Runtime, each verified against the native predictions on the input
                 example), ``"converted"`` (the first verified conversion) or ``"native"``.
+            variants: A traffic split: ``{"challenger": ("fraud:4", 10)}`` sends 10 % of the
+                requests to version 4 and the rest to ``model`` (the champion); each variant
+                enriches with its own model version's feature view (see :mod:`fti.serving.routing`).
+            sticky: An input whose value routes each request (the same entity always reaches the
+                same variant); a request's ``X-Fti-Route-Key`` header wins over it.
+            shadow: A model reference that gets a copy of every request after the answer is
+                computed, off the request path; its outputs go to the inference log only (see
+                :mod:`fti.serving.shadow`).
 
         Raises:
-            ValidationError: a bad argument. NotFoundError: the model reference does not resolve.
+            ValidationError: a bad argument (shares summing past 100, a sticky key that is not an
+                input). SchemaError: a variant whose key inputs differ from the champion's.
+            NotFoundError: a model reference does not resolve.
         """
         check_name(name, "deployment")
         if len(name) > 49:
@@ -299,24 +316,53 @@ class Serving:
                 raise ValidationError(f"{flag} must be True or False, got {value!r}")
         if scorer not in PREFER:
             raise ValidationError(f"scorer must be one of {PREFER}, got {scorer!r}")
+        from fti.serving import routing
+
+        split = routing.check_variants(variants)
+        if sticky is not None and (not isinstance(sticky, str) or not split):
+            raise ValidationError(
+                f"sticky must name an input, and routes between variants (give variants), got {sticky!r}"
+            )
         spec = DeploymentSpec(
             name, model, version, int(max_batch_size), float(max_batch_delay_ms), int(max_queue_size),
-            int(timeout_ms), enrich, allow_missing, log_requests, scorer,
+            int(timeout_ms), enrich, allow_missing, log_requests, scorer, variants=split, sticky=sticky,
+            shadow=None if shadow is None else str(ModelRef.parse(shadow)),
         )  # fmt: skip
-        from fti.serving.repository import resolve
+        entries, _ = routing.expand([spec])
+        inputs = {entry: self._check_model(entry_spec) for entry, entry_spec in entries.items()}
+        champion = inputs.pop(name)
+        for entry, keys in inputs.items():
+            if keys != champion:
+                from fti.errors import SchemaError
 
-        mv = resolve(self._project, spec)  # the model must exist now
-        if enrich and mv.feature_view_name is None:
+                raise SchemaError(
+                    f"variant {routing.split_name(entry)[1]!r} takes the inputs {sorted(keys)} but the "
+                    f"champion {spec.ref} takes {sorted(champion)}: a variant must take the same key "
+                    "inputs, so any request can go to either"
+                )
+        if sticky is not None and sticky not in champion:
+            raise ValidationError(
+                f"sticky key {sticky!r} is not an input of the deployment; use one of {sorted(champion)}"
+            )
+        records.save_deployment(self._project.backends.catalog, self._project.id, spec)
+        return self.get(name)
+
+    def _check_model(self, spec: DeploymentSpec) -> frozenset[str]:
+        """Resolve ``spec``'s model (it must exist now), convert and verify its scorer, and
+        return the inputs a request sends it (key columns when enriched)."""
+        from fti.serving.repository import load_model, resolve
+
+        mv = resolve(self._project, spec)
+        if spec.enrich and mv.feature_view_name is None:
             raise ValidationError(
                 f"enrich=True needs a model with a feature view; {mv.name!r} version {mv.version} has none"
             )
-        if scorer != "native":
+        if spec.scorer != "native":
             # convert and verify now (cached per model version), so servers start without converting
-            from fti.serving.repository import load_model
-
             load_model(self._project, spec, int(mv.version))
-        records.save_deployment(self._project.backends.catalog, self._project.id, spec)
-        return self.get(name)
+        if spec.enrich:
+            return frozenset(mv.feature_view().primary_key)
+        return frozenset(s.name for s in mv.signature.inputs)
 
     def get(self, name: str) -> Deployment:
         """The deployment ``name``."""

@@ -18,7 +18,8 @@ Readiness (:meth:`ModelRepository.readiness`): the server is ready once its star
 done and every running deployment that should be loaded is loaded and not stuck (a predict call
 running longer than its timeout). A deployment unloaded through the repository API is out of that
 set until it is loaded again, as in Triton's explicit model control; lazily loaded deployments
-are never waited for.
+are never waited for. A deployment's variants and shadow (``fti.serving.routing``) are entries of
+their own, named ``"<deployment>/<variant>"``, outside readiness: the champion answers for them.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import FtiError, ModelNotReadyError, NotFoundError
+from fti.serving import routing
 from fti.serving.batching import Batcher
 from fti.serving.deployments import DeploymentSpec, list_specs
 from fti.serving.loaded import LoadedModel, load_model, resolve
@@ -97,7 +99,8 @@ class ModelRepository:
         self.idle_unload_s = idle_unload_s
         self.poll_interval_s = poll_interval_s
         self._on_poll = on_poll
-        self._deployed: dict[str, _Deployed] = {}
+        self._deployed: dict[str, _Deployed] = {}  # deployments, and their variants (fti.serving.routing)
+        self.splits: dict[str, routing.Split] = {}  # the traffic split of each deployment that has one
         self._task: asyncio.Task[None] | None = None
         self._retiring: set[asyncio.Task[None]] = set()
         self.loading = True  # until the deployments are first loaded
@@ -215,7 +218,7 @@ class ModelRepository:
 
     async def _sync_specs(self) -> None:
         specs = await asyncio.to_thread(list_specs, self.project)
-        running = {s.name: s for s in specs if s.status == "running"}
+        running, self.splits = routing.expand(s for s in specs if s.status == "running")
         for name in list(self._deployed):
             old = self._deployed[name]
             if name not in running:
@@ -287,7 +290,8 @@ class ModelRepository:
     def _attach(self, loaded: LoadedModel) -> None:
         name, version = loaded.name, str(loaded.version)
         spec = loaded.spec
-        counters = loaded.counters = self.metrics.bind(name, version)
+        deployment, variant = routing.split_name(name)
+        counters = loaded.counters = self.metrics.bind(deployment, version, variant)
         loaded.batcher = Batcher(
             loaded.predict,
             max_batch_size=spec.max_batch_size,
@@ -435,8 +439,8 @@ class ModelRepository:
             return f"loading {len(pending)} deployment(s): {', '.join(pending)}; retry shortly"
         problems = []
         for name, dep in sorted(self._deployed.items()):
-            if dep.held or (self.lazy and dep.current is None):
-                continue
+            if dep.held or (self.lazy and dep.current is None) or routing.is_variant(name):
+                continue  # a variant that cannot answer sends its requests to the champion
             loaded = self.get_loaded(name)
             if loaded is None:
                 problems.append(f"{name!r} is not loaded ({dep.reason or 'loading'})")
@@ -484,9 +488,6 @@ class ModelRepository:
                 out.append({"name": name, "version": None, "state": state, "reason": reason})
             out.extend(entries[v] for v in sorted(entries))
         return out
-
-    def names(self) -> list[str]:
-        return sorted(self._deployed)
 
 
 def _stuck(loaded: LoadedModel) -> str | None:

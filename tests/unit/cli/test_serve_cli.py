@@ -94,7 +94,9 @@ def test_fti_serve_runs_the_deployments_and_predict_goes_over_http(tmp_path: Pat
             result = project.serving.get("clf").predict([{"a": r[0], "b": r[1], "c": r[2]} for r in X[:3]])
         assert result["predict"] == model.predict(X[:3]).tolist()
         metrics = httpx.get(f"{url}/metrics", headers=auth).text
-        assert 'fti_inference_requests_total{model="clf",version="1"} 1.0' in metrics  # it went over HTTP
+        assert (
+            'fti_inference_requests_total{model="clf",variant="champion",version="1"} 1.0' in metrics
+        )  # over HTTP
     finally:
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
