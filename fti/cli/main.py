@@ -41,6 +41,7 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
         "fti.cli.monitor:monitor",
         "Monitors: create, list, show, run, backfill, labels, alerts.",
     ),
+    "rollout": ("fti.cli.rollout:rollout", "Canary rollouts: start, status, pause, resume, abort."),
 }
 
 

@@ -24,7 +24,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -107,6 +107,8 @@ class Scheduler:
         rng: Random source for retry jitter.
         only: Schedule, trigger and start only these pipelines (by name); the others are left
             alone, as if they were not deployed (e.g. to run an event-triggered pipeline now).
+        duties: More work only the leader does at every tick, called with the clock's time (e.g.
+            advancing canary rollouts, which ``fti scheduler`` adds); a failing duty is logged.
     """
 
     def __init__(
@@ -120,6 +122,7 @@ class Scheduler:
         holder: str | None = None,
         rng: random.Random | None = None,
         only: Sequence[str] | None = None,
+        duties: Sequence[Callable[[datetime], object]] = (),
     ) -> None:
         self.project = project
         self.clock = clock or SystemClock()
@@ -136,6 +139,7 @@ class Scheduler:
         self._stop = threading.Event()
         self._pipelines = PipelineCatalog(project)
         self._only = None if only is None else frozenset(only)
+        self._duties = list(duties)
 
     @property
     def _catalog(self) -> Catalog:
@@ -193,6 +197,11 @@ class Scheduler:
             elif isinstance(pipeline.trigger, OnEvent):
                 self._fire_event(pipeline, pipeline.trigger, now)
         self._start_due(now, by_id)
+        for duty in self._duties:
+            try:
+                duty(now)
+            except Exception:  # one duty's failure must not stop the schedules (or other duties)
+                log.exception("scheduler duty %r failed", duty)
 
     def shutdown(self) -> None:
         """Cancel the runs we are executing and give up the lease."""

@@ -55,6 +55,7 @@ from fti.serving.limits import (
 from fti.serving.metrics import ServerMetrics
 from fti.serving.repository import ModelRepository
 from fti.serving.request_log import InferenceRecord, RequestLogger
+from fti.serving.rollouts.gates import StatsFlusher
 from fti.serving.shadow import ShadowQueue
 
 if TYPE_CHECKING:
@@ -129,6 +130,7 @@ class ServerState:
         self.admission = Admission(limits)
         self.metrics.watch(self.admission)
         self.shadow = ShadowQueue(self.repository, self.metrics, self.request_logger)
+        self.stats = StatsFlusher(project, self.metrics)
         self._auth_refreshing = False
         self.drift = DriftGauges(project)  # monitoring's latest statistics, read on the poll
         self.metrics.registry.register(self.drift)
@@ -136,6 +138,7 @@ class ServerState:
     def _refresh_keys(self) -> None:
         self.auth.refresh()
         self.drift.refresh()
+        self.stats.flush()  # per-variant counters for rollout gates (fti.serving.rollouts.gates)
 
     async def authenticate(self, request: Request) -> Principal:
         """The request's principal: from its API key, or the one the web UI (mounted in this

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +26,7 @@ from fti.types import ModelRef
 if TYPE_CHECKING:
     from fti.project import Project
     from fti.serving.repository import LoadedModel
+    from fti.serving.rollouts import Rollout
 
 __all__ = [
     "Deployment",
@@ -363,6 +364,51 @@ class Serving:
         if spec.enrich:
             return frozenset(mv.feature_view().primary_key)
         return frozenset(s.name for s in mv.signature.inputs)
+
+    def rollout(
+        self, name: str, *, to: str | ModelRef, steps: Sequence[float] = (5, 25, 50, 100), every: Any = "10m",
+        gates: Mapping[str, str] | None = None, min_requests: int = 100,
+    ) -> Rollout:  # fmt: skip
+        """Start a canary rollout of ``to`` on deployment ``name`` (which must follow an alias).
+
+        The candidate gets ``steps[0]`` % of the traffic now; the scheduler (``fti scheduler``)
+        moves it through ``steps`` every ``every`` while the gates hold, rolls the traffic back
+        to the champion at once when a gate fails, and moves the alias after the last step (see
+        :mod:`fti.serving.rollouts.machine`).
+
+        Args:
+            to: The candidate version (``"fraud:4"``, or a reference resolved now).
+            steps: Increasing percentages ending at 100.
+            every: How long each step lasts: ``"10m"``, ``"30s"``, seconds or a timedelta.
+            gates: ``{"error_rate": "< 0.01", "p99_ms": "< 50"}``, or relative to the champion in
+                the same step: ``{"p99_ms": "<= champion * 1.2"}`` (:mod:`fti.serving.rollouts.gates`).
+            min_requests: Canary requests a step needs before its gates are judged.
+
+        Raises:
+            ValidationError: bad steps, duration or gates; a deployment pinned to a version.
+            NotFoundError: unknown deployment or version. ConflictError: a rollout is active.
+            SchemaError: a candidate whose key inputs differ from the champion's.
+        """
+        from datetime import UTC, datetime
+
+        from fti.serving.rollouts import machine
+
+        machine.start(self._project, name, to, steps=list(steps) if isinstance(steps, tuple) else steps,
+                      every=every, gates=gates, min_requests=min_requests, now=datetime.now(UTC))  # fmt: skip
+        return self.get_rollout(name)
+
+    def get_rollout(self, name: str) -> Rollout:
+        """The latest rollout of deployment ``name`` (NotFoundError when it never had one)."""
+        from fti.serving.rollouts import Rollout
+        from fti.serving.rollouts import records as rollout_records
+
+        self.get(name)
+        found = rollout_records.find(self._project.backends.catalog, self._project.id, name)
+        if found is None:
+            raise NotFoundError(
+                f"deployment {name!r} has no rollout; start one with serving.rollout({name!r}, to=...)"
+            )
+        return Rollout(self._project, found)
 
     def get(self, name: str) -> Deployment:
         """The deployment ``name``."""

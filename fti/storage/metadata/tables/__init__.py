@@ -23,6 +23,7 @@ from fti.storage.metadata.tables.registry import (
     model_versions,
     models,
 )
+from fti.storage.metadata.tables.rollouts import rollout_events, rollouts, variant_stats
 from fti.storage.metadata.tables.secrets import secrets
 from fti.storage.metadata.tables.serving import api_keys, deployments
 from fti.storage.metadata.tables.sources import source_cursors
@@ -49,6 +50,8 @@ __all__ = [
     "pipeline_runs",
     "pipelines",
     "projects",
+    "rollout_events",
+    "rollouts",
     "run_metrics",
     "run_params",
     "runs",
@@ -57,4 +60,5 @@ __all__ = [
     "source_cursors",
     "tags",
     "training_datasets",
+    "variant_stats",
 ]
