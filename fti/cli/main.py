@@ -41,6 +41,10 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
         "fti.cli.monitor:monitor",
         "Monitors: create, list, show, run, backfill, labels, alerts.",
     ),
+    "deployments": (
+        "fti.cli.deployments:deployments",
+        "Deployments: list, compare (A/B readout of the variants).",
+    ),
     "rollout": ("fti.cli.rollout:rollout", "Canary rollouts: start, status, pause, resume, abort."),
 }
 
