@@ -35,13 +35,15 @@ def scheduler(tick: float, lease_ttl: float) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     project = state().project(create=True)
+    from fti.monitoring.abtest import realized_figures
     from fti.serving.rollouts.machine import advance
 
     sched = Scheduler(
         project,
         tick_interval=tick,
         lease_ttl=timedelta(seconds=lease_ttl),
-        duties=[lambda now: advance(project, now)],  # canary rollouts: the leader alone moves them
+        # canary rollouts: the leader alone moves them, with monitoring's realized metrics for gates
+        duties=[lambda now: advance(project, now, realized_figures)],
     )
 
     def on_signal(signum: int, _frame: Any) -> None:

@@ -167,3 +167,16 @@ def _test(a: dict[str, Any], b: dict[str, Any]) -> float | None:
     if se == 0:
         return 1.0 if diff == 0 else 0.0
     return math.erfc(abs(diff / se) / math.sqrt(2))
+
+
+def realized_figures(
+    project: Project, deployment: str, start: datetime, end: datetime
+) -> dict[str, dict[str, Any]]:
+    """``{variant: {"accuracy" or "mae": value, "labelled": rows}}`` of the predictions logged in
+    ``[start, end)`` that have labels: what rollout gates on realized metrics judge (see
+    ``fti.serving.rollouts.gates.Realized``); empty while nothing is labelled."""
+    try:
+        found = _realized(project, deployment, "predict", start, end)
+    except ValidationError:
+        return {}  # a log without a "predict" output: nothing to judge
+    return {v: {r["metric"]: r["value"], "labelled": r["n"]} for v, r in found.items()}

@@ -87,3 +87,39 @@ def test_compare_reads_out_each_variant_with_intervals_and_a_test(ab: dict[str, 
         proj.monitoring.compare("clf", alpha=1.5)
     with pytest.raises(ValidationError, match="has no column 'score'"):
         proj.monitoring.compare("clf", prediction="score")
+
+
+def test_a_rollout_gated_on_realized_accuracy_rolls_back_a_worse_candidate(ab: dict[str, Any]) -> None:
+    from datetime import UTC, datetime
+
+    from fti.monitoring.abtest import realized_figures
+    from fti.pipelines.scheduler import ManualClock, Scheduler
+    from fti.serving.rollouts.machine import advance
+
+    proj, X, y = ab["project"], ab["X"], ab["y"]
+    proj.serving.deploy("clf", model="clf@production")  # no split: the rollout makes its own
+    ro = proj.serving.rollout("clf", to="clf:2", steps=[50, 100], every="1h",
+                              gates={"error_rate": "< 0.01", "accuracy": ">= champion - 0.05"}, min_requests=20)  # fmt: skip
+    with (
+        running_server(create_app(proj, poll_interval_s=0.1)) as url,
+        httpx.Client(base_url=url, timeout=30) as c,
+    ):
+        for i in range(200):
+            body = {"id": f"q{i}", "inputs": [{"name": n, "shape": [1], "datatype": "FP64", "data": [float(X[i, j])]}
+                                              for j, n in enumerate(FEATURES)]}  # fmt: skip
+            assert c.post("/v2/models/clf/infer", json=body).status_code == 200
+        time.sleep(0.5)
+    scheduler = Scheduler(
+        proj, clock=ManualClock(datetime.now(UTC)), duties=[lambda now: advance(proj, now, realized_figures)]
+    )
+    scheduler.tick()  # no labels yet: the accuracy gate cannot judge, the error rate passes
+    assert ro.status()["state"] == "running"
+    proj.monitoring.log_labels("clf", pd.DataFrame({"request_id": [f"q{i}" for i in range(200)],
+                                                    "is_fraud": y[:200].astype(np.int64)}), label="is_fraud")  # fmt: skip
+    scheduler.tick()
+    status = ro.status()
+    assert status["state"] == "rolled_back" and "accuracy" in status["reason"]
+    figures = status["events"][-1]["figures"]
+    assert figures["canary"]["accuracy"] < 0.25 < 0.75 < figures["champion"]["accuracy"]
+    assert figures["canary"]["labelled"] + figures["champion"]["labelled"] == 200
+    assert proj.model_registry.aliases("clf") == {"production": 1}

@@ -9,7 +9,9 @@ worker of every server on the catalog, unlike scraping one ``/metrics``, and unl
 log it also holds the requests that failed and their latency.
 
 Gates: ``{"error_rate": "< 0.01", "p99_ms": "< 50"}``, or relative to the champion over the same
-step: ``{"error_rate": "<= champion + 0.005", "p99_ms": "<= champion * 1.2"}``.
+step: ``{"error_rate": "<= champion + 0.005", "p99_ms": "<= champion * 1.2"}``; and on metrics
+realized from labels, once the step's predictions have labels: ``{"accuracy": ">= champion - 0.01"}``
+or ``{"mae": "<= champion * 1.1"}`` (:data:`Realized`).
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import os
 import re
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import ValidationError
@@ -30,7 +33,16 @@ if TYPE_CHECKING:
     from fti.project import Project
     from fti.serving.metrics import ServerMetrics
 
-FIGURES = ("error_rate", "p99_ms")
+SERVER_FIGURES = ("error_rate", "p99_ms")
+REALIZED_FIGURES = ("accuracy", "mae")
+"""Realized from labels logged for the step's predictions (see ``Realized``); judged once a
+variant has labelled rows, relative to the champion or absolute."""
+FIGURES = (*SERVER_FIGURES, *REALIZED_FIGURES)
+
+Realized = Callable[["Project", str, datetime, datetime], dict[str, dict[str, Any]]]
+"""``(project, deployment, start, end) -> {variant: {"accuracy" or "mae": value, "labelled": n}}``:
+realized metrics of the predictions logged in a window. Monitoring provides it
+(``fti.monitoring.abtest.realized_figures``); ``fti scheduler`` passes it to ``advance``."""
 _CONDITION = re.compile(r"^\s*(<=|>=|<|>)\s*(?:(champion)\s*(?:([-+*])\s*([0-9.eE+-]+))?|([0-9.eE+-]+))\s*$")
 _OPS = {"<": float.__lt__, "<=": float.__le__, ">": float.__gt__, ">=": float.__ge__}
 
@@ -74,7 +86,8 @@ def parse_gates(gates: object) -> list[Gate]:
     for figure, condition in gates.items():
         if figure not in FIGURES:
             raise ValidationError(
-                f"unknown gate {figure!r}: rollouts gate on the server's figures {list(FIGURES)} per variant"
+                f"unknown gate {figure!r}: rollouts gate on the server's figures {list(SERVER_FIGURES)} and "
+                f"the realized {list(REALIZED_FIGURES)} per variant"
             )
         match = _CONDITION.match(condition) if isinstance(condition, str) else None
         if match is None:

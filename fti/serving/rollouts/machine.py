@@ -28,12 +28,13 @@ from fti.errors import ConflictError, NotFoundError, ValidationError
 from fti.registry.metrics import current_user
 from fti.serving import records as serving_records
 from fti.serving.rollouts import records
-from fti.serving.rollouts.gates import figures, jsonable, parse_gates, snapshot
+from fti.serving.rollouts.gates import REALIZED_FIGURES, figures, jsonable, parse_gates, snapshot
 from fti.serving.rollouts.records import FINAL, RolloutEvent, RolloutRecord
 from fti.types import ModelRef
 
 if TYPE_CHECKING:
     from fti.project import Project
+    from fti.serving.rollouts.gates import Realized
 
 CANARY = "canary"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
@@ -133,17 +134,28 @@ def _set_canary(project: Project, deployment: str, traffic: tuple[str, float] | 
     )
 
 
-def advance(project: Project, now: datetime) -> None:
-    """One pass over the project's running rollouts (the scheduler leader's duty at every tick)."""
+def advance(project: Project, now: datetime, realized: Realized | None = None) -> None:
+    """One pass over the project's running rollouts (the scheduler leader's duty at every tick).
+
+    ``realized`` gives the metrics realized from labels that ``accuracy``/``mae`` gates judge
+    (``fti scheduler`` passes monitoring's); without it those gates are not judged.
+    """
     for found in records.active(project.backends.catalog, project.id):
         if found.state == "running":
-            judge(project, found, now)
+            judge(project, found, now, realized)
 
 
-def judge(project: Project, found: RolloutRecord, now: datetime) -> str | None:
+def judge(
+    project: Project, found: RolloutRecord, now: datetime, realized: Realized | None = None
+) -> str | None:
     """Judge one running rollout now; the action taken (None: nothing yet)."""
     catalog = project.backends.catalog
     seen = figures(records.stats(catalog, project.id, found.deployment), found.baseline)
+    if realized is not None and any(g in REALIZED_FIGURES for g in found.gates):
+        for variant, values in realized(project, found.deployment, found.step_started_at, now).items():
+            seen.setdefault(variant, {"requests": 0, "errors": 0, "error_rate": None, "p99_ms": None}).update(
+                values
+            )
     canary = seen.get(CANARY, {"requests": 0})
     champion = seen.get("champion", {})
     failed = [
