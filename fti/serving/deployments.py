@@ -291,7 +291,8 @@ class Serving:
         Raises:
             ValidationError: a bad argument (shares summing past 100, a sticky key that is not an
                 input). SchemaError: a variant whose key inputs differ from the champion's.
-            NotFoundError: a model reference does not resolve.
+            NotFoundError: a model reference does not resolve. ConflictError: a rollout of the
+                deployment is running or paused.
         """
         check_name(name, "deployment")
         if len(name) > 49:
@@ -329,6 +330,16 @@ class Serving:
             int(timeout_ms), enrich, allow_missing, log_requests, scorer, variants=split, sticky=sticky,
             shadow=None if shadow is None else str(ModelRef.parse(shadow)),
         )  # fmt: skip
+        from fti.serving.rollouts import records as rollout_records
+
+        active = rollout_records.find(self._project.backends.catalog, self._project.id, name)
+        if active is not None and active.state in rollout_records.ACTIVE:
+            from fti.errors import ConflictError
+
+            raise ConflictError(
+                f"deployment {name!r} has a {active.state} rollout (#{active.id}) that owns its traffic "
+                f"split; wait for it to end or abort it (fti rollout abort {name}) before redeploying"
+            )
         entries, _ = routing.expand([spec])
         inputs = {entry: self._check_model(entry_spec) for entry, entry_spec in entries.items()}
         champion = inputs.pop(name)

@@ -148,6 +148,9 @@ def test_bad_rollouts_are_refused_and_change_nothing(canary: fti.Project) -> Non
     ro = proj.serving.rollout("clf", to="clf:3", every="1h")
     with pytest.raises(ConflictError, match="already has a running rollout"):
         proj.serving.rollout("clf", to="clf:2")
+    with pytest.raises(ConflictError, match="owns its traffic split"):  # a redeploy would drop the canary
+        proj.serving.deploy("clf", model="clf@production", scorer="native")
+    assert proj.serving.get("clf").spec.variants == (("canary", "clf:3", 5.0),)
     with pytest.raises(ConflictError, match="is running; cannot resume"):
         ro.resume()
     ro.pause(reason="investigating")
