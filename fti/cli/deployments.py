@@ -1,4 +1,5 @@
-"""``fti deployments``: list, deploy, stop, start, delete deployments and read their inference logs."""
+"""``fti deployments``: list, deploy, stop, start, delete deployments, read their inference logs and
+compare the variants of a split deployment (A/B readout)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,22 @@ from typing import Any
 
 import click
 
-from fti.cli._common import Column, emit, format_option, handle_errors, json_option, print_rows, state
+from fti.cli._common import (
+    Column,
+    emit,
+    format_option,
+    handle_errors,
+    json_option,
+    parse_time,
+    print_rows,
+    state,
+)
 from fti.errors import FtiError, NotFoundError
 
 
 @click.group()
 def deployments() -> None:
-    """Model deployments: list, deploy, stop, start, delete, logs."""
+    """Model deployments: list, deploy, stop, start, delete, logs, compare."""
 
 
 def _row(dep: Any) -> dict[str, Any]:
@@ -22,6 +32,9 @@ def _row(dep: Any) -> dict[str, Any]:
         data["serves"] = dep.model_version().ref
     except FtiError as exc:  # the model or its alias is gone: the listing still shows the rest
         data["serves"] = f"({exc.message})"
+    config = data.get("config") or {}
+    variants = [f"{n} {v['model']} {v['percent']:g}%" for n, v in (config.get("variants") or {}).items()]
+    data["split"] = ", ".join(variants + ([f"shadow {config['shadow']}"] if config.get("shadow") else []))
     return data
 
 
@@ -39,6 +52,7 @@ def list_(fmt: str) -> None:
             Column("model", "follows", 22),
             Column("serves", "serves", 22),
             Column("status", "status"),
+            Column("split", "split", 24),
         ],
         fmt,
     )
@@ -168,3 +182,59 @@ def logs(name: str, limit: int, since: str | None, fmt: str) -> None:
         ],
         fmt,
     )
+
+
+def _num(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}g}"
+
+
+@deployments.command()
+@click.argument("name")
+@click.option(
+    "--prediction", default="predict", show_default=True, help="The logged output compared with the labels."
+)
+@click.option("--start", default=None, help="Only predictions from this time (ISO 8601).")
+@click.option("--end", default=None, help="... until this time (exclusive).")
+@click.option("--alpha", type=float, default=0.05, show_default=True, help="Significance level of the tests.")
+@json_option
+@handle_errors
+def compare(name: str, prediction: str, start: str | None, end: str | None, alpha: float) -> None:
+    """A/B readout of deployment NAME: per variant requests, errors, p99, and realized accuracy (or
+    MAE) from logged labels with a 95 % interval and a test against the champion."""
+    readout = (
+        state()
+        .project()
+        .monitoring.compare(
+            name,
+            prediction=prediction,
+            start=parse_time(start, "--start"),
+            end=parse_time(end, "--end"),
+            alpha=alpha,
+        )
+    )
+    data = [r.to_dict() for r in readout]
+
+    def table(rows: list[dict[str, Any]]) -> None:
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(
+            "variant",
+            "requests",
+            "errors",
+            "p99 ms",
+            "labelled",
+            "metric",
+            "95 % CI",
+            "p vs champion",
+            "significant",
+        )
+        for r in rows:
+            ci = "-" if r["ci_low"] is None else f"[{r['ci_low']:.4g}, {r['ci_high']:.4g}]"
+            metric = "-" if r["metric"] is None else f"{r['metric']} {_num(r['value'])}"
+            significant = "-" if r["significant"] is None else ("yes" if r["significant"] else "no")
+            t.add_row(r["variant"], str(r["requests"]), str(r["errors"]), _num(r["p99_ms"]), str(r["labelled"]),
+                      metric, ci, _num(r["p_value"], 3), significant)  # fmt: skip
+        Console().print(t)
+
+    emit(data, table=table)

@@ -20,7 +20,7 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     "fv": ("fti.cli.fv:fv", "Feature views: list, show, training-datasets, delete."),
     "deployments": (
         "fti.cli.deployments:deployments",
-        "Model deployments: list, deploy, stop, start, delete, logs.",
+        "Model deployments: list, deploy, stop, start, delete, logs, compare (A/B readout).",
     ),
     "serve": ("fti.cli.serve:serve", "Run the model server (Open Inference Protocol) for the deployments."),
     "keys": ("fti.cli.keys:keys", "API keys with a role (reader, writer, admin): create, list, revoke."),
@@ -46,6 +46,7 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
         "fti.cli.monitor:monitor",
         "Monitors: create, list, show, run, backfill, labels, alerts.",
     ),
+    "rollout": ("fti.cli.rollout:rollout", "Canary rollouts: start, status, pause, resume, abort."),
 }
 
 

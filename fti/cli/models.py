@@ -1,4 +1,4 @@
-"""``fti models``: list, show, evaluate, alias, promote and delete registered model versions."""
+"""``fti models``: list, show, evaluate, alias, roll back, promote and delete registered model versions."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ _BINS = re.compile(r"^(?:([^=:]+)=)?([^=:]+):([^:]+)(?::(.+))?$")
 
 @click.group()
 def models() -> None:
-    """Model registry: list, show, evaluate, alias, promote, delete."""
+    """Model registry: list, show, evaluate, alias, rollback, promote, delete."""
 
 
 def _row(mv: Any) -> dict[str, Any]:
@@ -164,6 +164,27 @@ def alias(name: str, alias: str, version: int | None, remove: bool, reason: str)
     emit(
         {"name": name, "alias": alias, "version": mv.version},
         table=lambda d: click.echo(f"{name}@{alias} -> version {mv.version}"),
+    )
+
+
+@models.command()
+@click.argument("name")
+@click.option("--alias", "alias_", default="production", show_default=True, help="The alias to move back.")
+@click.option("--reason", required=True, help="Why (recorded in the alias history).")
+@json_option
+@handle_errors
+def rollback(name: str, alias_: str, reason: str) -> None:
+    """Move ALIAS of model NAME back to the version it held before (from the alias history).
+
+    Servers following NAME@ALIAS hot-swap to it at their next poll, enriching with that version's
+    own feature view version.
+    """
+    mr = state().project().model_registry
+    held = mr.aliases(name).get(alias_)
+    mv = mr.rollback(name, alias_, reason=reason)
+    emit(
+        {"name": name, "alias": alias_, "from_version": held, "version": mv.version, "reason": reason},
+        table=lambda d: click.echo(f"{name}@{alias_}: version {held} -> {mv.version} ({reason})"),
     )
 
 

@@ -18,7 +18,7 @@ from fti.cli._common import handle_errors, state
 )
 @handle_errors
 def scheduler(tick: float, lease_ttl: float) -> None:
-    """Run deployed pipelines on their schedules and triggers until Ctrl-C.
+    """Run deployed pipelines on their schedules and triggers, and advance canary rollouts, until Ctrl-C.
 
     Several schedulers may run on one catalog: one is the leader, the others take over within
     --lease-ttl seconds when it dies. Ctrl-C cancels the runs in progress and releases the lease.
@@ -35,7 +35,16 @@ def scheduler(tick: float, lease_ttl: float) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     project = state().project(create=True)
-    sched = Scheduler(project, tick_interval=tick, lease_ttl=timedelta(seconds=lease_ttl))
+    from fti.monitoring.abtest import realized_figures
+    from fti.serving.rollouts.machine import advance
+
+    sched = Scheduler(
+        project,
+        tick_interval=tick,
+        lease_ttl=timedelta(seconds=lease_ttl),
+        # canary rollouts: the leader alone moves them, with monitoring's realized metrics for gates
+        duties=[lambda now: advance(project, now, realized_figures)],
+    )
 
     def on_signal(signum: int, _frame: Any) -> None:
         sched.stop()

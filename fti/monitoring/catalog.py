@@ -22,6 +22,7 @@ from fti.monitoring.monitors import Monitor, store_profile
 from fti.monitoring.profiles import CATEGORICAL_DTYPES, NUMERIC_DTYPES, Profile
 
 if TYPE_CHECKING:
+    from fti.monitoring.abtest import VariantReadout
     from fti.monitoring.labels import LabelsResult
     from fti.monitoring.records import AlertRecord
     from fti.project import Project
@@ -231,6 +232,17 @@ class Monitoring:
         from fti.monitoring.labels import log_labels
 
         return log_labels(self._project, target, frame, label=label, unknown=unknown, model=model)
+
+    def compare(
+        self, deployment: str, *, prediction: str = "predict", start: datetime | None = None,
+        end: datetime | None = None, alpha: float = 0.05,
+    ) -> builtins.list[VariantReadout]:  # fmt: skip
+        """A/B readout of ``deployment``'s variants: server figures, and realized accuracy (or MAE)
+        from the labels logged for it, with 95 % intervals and a test against the champion (see
+        :mod:`fti.monitoring.abtest`)."""
+        from fti.monitoring.abtest import compare
+
+        return compare(self._project, deployment, prediction=prediction, start=start, end=end, alpha=alpha)
 
     def alerts(self, monitor: str | None = None, limit: int | None = 50) -> builtins.list[AlertRecord]:
         """Alerts of every monitor (or of ``monitor``), newest first."""

@@ -10,11 +10,9 @@ Per tick, as leader: recover runs left ``running`` by a dead scheduler or CLI (m
 kill their leftover process group, retry per policy); reap finished or timed-out runs of our own
 (store logs, retry with exponential backoff and jitter); fire due schedule slots (one slot at
 most, per the missed-run policy) and event triggers (new feature-group commits, fired events);
-start queued runs whose time has come, applying the overlap policy; keep the services of stream
-pipelines running (:mod:`fti.pipelines.services`).
-
-Timeouts are measured on the real monotonic clock (they bound real process time); everything
-else (fire times, backoff, lease expiry) uses the injected clock.
+start queued runs whose time has come, applying the overlap policy; keep stream pipelines' services
+running (:mod:`fti.pipelines.services`); run the duties (rollouts) it was given. Timeouts use
+the real monotonic clock (they bound process time); the rest uses the injected one.
 """
 
 from __future__ import annotations
@@ -25,7 +23,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -109,6 +107,8 @@ class Scheduler:
         rng: Random source for retry jitter.
         only: Schedule, trigger and start only these pipelines (by name); the others are left
             alone, as if they were not deployed (e.g. to run an event-triggered pipeline now).
+        duties: More work only the leader does at every tick, called with the clock's time (e.g.
+            advancing canary rollouts, which ``fti scheduler`` adds); a failing duty is logged.
     """
 
     def __init__(
@@ -122,6 +122,7 @@ class Scheduler:
         holder: str | None = None,
         rng: random.Random | None = None,
         only: Sequence[str] | None = None,
+        duties: Sequence[Callable[[datetime], object]] = (),
     ) -> None:
         self.project = project
         self.clock = clock or SystemClock()
@@ -139,6 +140,7 @@ class Scheduler:
         self._pipelines = PipelineCatalog(project)
         self._only = None if only is None else frozenset(only)
         self._services = ServiceSupervisor(project, self.holder, self.rng)
+        self._duties = list(duties)
 
     @property
     def _catalog(self) -> Catalog:
@@ -198,6 +200,11 @@ class Scheduler:
             elif isinstance(pipeline.trigger, OnEvent):
                 self._fire_event(pipeline, pipeline.trigger, now)
         self._start_due(now, by_id)
+        for duty in self._duties:
+            try:
+                duty(now)
+            except Exception:  # one duty's failure must not stop the schedules (or other duties)
+                log.exception("scheduler duty %r failed", duty)
 
     def shutdown(self) -> None:
         """Cancel the runs we are executing and give up the lease."""

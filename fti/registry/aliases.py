@@ -3,7 +3,8 @@
 An alias name is 1-63 of ``[a-z0-9_-]``. Moving one is a single catalog transaction in
 ``fti.registry.records`` (the alias row and its history row change together), so readers see the
 old or the new version, never none; every change records who, when, from and to
-(:class:`AliasChange`), so a rollback is one ``set_alias`` call and the history shows it.
+(:class:`AliasChange`), so :func:`rollback_target` finds the version an alias held before and
+``ModelRegistry.rollback`` moves it back in one call, with its reason in the history.
 """
 
 from __future__ import annotations
@@ -35,3 +36,23 @@ class AliasChange:
             "changed_by": self.changed_by,
             "reason": self.reason,
         }
+
+
+def rollback_target(history: list[AliasChange]) -> tuple[int | None, int | None]:
+    """``(current, previous)`` version of one alias from its history, oldest change first.
+
+    The history is replayed as a stack of the versions the alias held: a move pushes, a move back
+    to the version under the top (a rollback, by hand or by ``rollback``) pops, and a deletion
+    starts over. So rolling back twice after ``1 -> 2 -> 3`` gives 2, then 1 — never 3 again.
+    """
+    stack: list[int] = []
+    for change in history:
+        if change.to_version is None:
+            stack = []
+        elif len(stack) >= 2 and change.to_version == stack[-2]:
+            stack.pop()
+        else:
+            stack.append(change.to_version)
+    if not stack:
+        return None, None
+    return stack[-1], (stack[-2] if len(stack) >= 2 else None)

@@ -176,3 +176,20 @@ def check_training_dataset(conn: Connection, fv: FeatureViewRef, td_version: int
             f"{fv.version} (its training dataset versions: {existing or 'none'}); create it with "
             "fv.create_training_data(...) or pass the version that was used"
         )
+
+
+def run_id(project: Project, run: Any) -> int | None:
+    """The id of a training run given as a Run or an id (None for None), checked to exist.
+
+    Raises:
+        ValidationError: neither a Run nor an int. NotFoundError: no such run in the project.
+    """
+    if run is None:
+        return None
+    found = run if isinstance(run, int) else getattr(run, "id", None)
+    if isinstance(found, bool) or not isinstance(found, int):
+        raise ValidationError(f"run must be a Run or a run id, got {type(run).__name__}")
+    with project.backends.catalog.connect() as conn:
+        if not training_records.run_exists(conn, project.id, found):
+            raise NotFoundError(f"run {found} does not exist in project {project.name!r}")
+    return found

@@ -1,9 +1,8 @@
 """The model registry facade: register, find, alias, promote and delete model versions.
 
 Thin by design: flavors save/load, ``aliases`` moves aliases, ``promotion`` gates, ``lineage``
-resolves feature views and training datasets, ``_artifacts`` moves and verifies files.
-Artifacts go to ``models/<project>/<name>/<version>/`` in the project's artifact store, each
-file's SHA-256 recorded in the catalog and verified on every load and download.
+resolves views and datasets, ``_artifacts`` stores files under ``models/<project>/<name>/<version>/``
+with each SHA-256 in the catalog, verified on every load and download.
 """
 
 from __future__ import annotations
@@ -13,17 +12,17 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fti._names import check_name, check_version
 from fti.errors import ConflictError, NotFoundError, ValidationError
 from fti.registry import aliases as _aliases
 from fti.registry import records
 from fti.registry.builders import Framework
+from fti.registry.lineage import run_id as lineage_run_id
 from fti.registry.metrics import check_metrics, current_user
 from fti.registry.model_version import ModelVersion
 from fti.registry.promotion import PromotionRejectedError, failures, parse_conditions, reason
-from fti.training import records as training_records
 from fti.types import ModelRef
 
 if TYPE_CHECKING:
@@ -39,6 +38,8 @@ if TYPE_CHECKING:
     from fti.registry.records import ModelInfo
     from fti.storage.artifacts.base import ArtifactStore
     from fti.storage.metadata.base import Catalog, Connection
+
+T = TypeVar("T")
 
 
 class ModelRegistry:
@@ -57,13 +58,11 @@ class ModelRegistry:
 
     @property
     def python(self) -> Framework:
-        """Hopsworks-style registration from a directory: ``mr.python.create_model(...).save(dir)``."""
+        """Hopsworks-style registration from a directory: ``mr.python.create_model(...).save(dir)``
+        (``mr.sklearn`` likewise, for a directory holding a ``.skops`` file)."""
         return Framework(self, "python")
 
-    @property
-    def sklearn(self) -> Framework:
-        """``mr.sklearn.create_model(...).save(dir)`` for a directory holding a ``.skops`` file."""
-        return Framework(self, "sklearn")
+    sklearn = property(lambda self: Framework(self, "sklearn"))
 
     # --- register -------------------------------------------------------------------------
     def register(
@@ -131,7 +130,7 @@ class ModelRegistry:
         checked_metrics = check_metrics(metrics)
         if not isinstance(description, str):
             raise ValidationError(f"description must be a string, got {type(description).__name__}")
-        run_id = self._run_id(run)
+        run_id = lineage_run_id(self._project, run)
         check_version(training_dataset_version, "training dataset", allow_none=True)
         fv = None
         with self._catalog.connect() as conn:
@@ -228,9 +227,7 @@ class ModelRegistry:
         ref = ModelRef.parse(name).pin(version)
         base, version, alias = ref.name, ref.version, ref.alias
         with self._catalog.connect() as conn:
-            model_id = records.model_id(conn, self._project.id, base, create=False)
-            if model_id is None:
-                raise self._unknown_model(conn, base)
+            model_id = self._require_model(conn, base)
             if alias is not None:
                 version = records.aliased_version(conn, model_id, alias)
                 if version is None:
@@ -267,15 +264,17 @@ class ModelRegistry:
         feature_view_id = None
         with self._catalog.connect() as conn:
             if name is not None:
-                check_name(name, "model")
-                if records.model_id(conn, self._project.id, name, create=False) is None:
-                    raise self._unknown_model(conn, name)
+                self._require_model(conn, name)
             if feature_view is not None:
                 from fti.registry.lineage import resolve_feature_view
 
                 feature_view_id = resolve_feature_view(conn, self._project, feature_view).id
             found = records.list_versions(
-                conn, self._project.id, name=name, feature_view_id=feature_view_id, run_id=self._run_id(run)
+                conn,
+                self._project.id,
+                name=name,
+                feature_view_id=feature_view_id,
+                run_id=lineage_run_id(self._project, run),
             )
         return [self._bind(mv) for mv in found]
 
@@ -322,6 +321,25 @@ class ModelRegistry:
 
         self._write(move, f"set alias {alias!r} of model {name!r}")
         return target
+
+    def rollback(self, name: str, alias: str = "production", *, reason: str) -> ModelVersion:
+        """Move ``alias`` back to the version it held before (from the alias history, see
+        :func:`fti.registry.aliases.rollback_target`), recording ``reason``. Deployments following
+        ``name@alias`` hot-swap to it at their next poll, enriching with its own feature view version.
+
+        Raises:
+            ValidationError: an empty reason. NotFoundError: no such model or alias.
+            ConflictError: the alias has no earlier version, or that version was deleted.
+        """
+        _aliases.check_alias(alias)
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValidationError("rollback needs a reason (what went wrong), e.g. reason='p99 doubled'")
+
+        def move_back(conn: Connection) -> ModelVersion:
+            model_id = self._require_model(conn, name)
+            return records.roll_back(conn, model_id, name, alias, current_user(), reason)
+
+        return self._bind(self._write(move_back, f"roll back {name}@{alias}"))
 
     def delete_alias(self, name: str, alias: str) -> None:
         """Remove ``alias`` from model ``name`` (recorded in the history)."""
@@ -458,16 +476,12 @@ class ModelRegistry:
         self._store.delete(target.artifact_prefix)
 
     # --- internals --------------------------------------------------------------------------
-    def _write(self, body: Callable[[Connection], None], what: str) -> None:
+    def _write(self, body: Callable[[Connection], T], what: str) -> T:
         """Run ``body`` in one transaction, retrying when a concurrent writer won a unique key."""
-        records.write(
-            self._catalog,
-            body,
-            attempts=3,
-            conflict=f"could not {what}: concurrent changes kept conflicting; retry",
-        )
+        conflict = f"could not {what}: concurrent changes kept conflicting; retry"
+        return records.write(self._catalog, body, attempts=3, conflict=conflict)
 
-    def _bind(self, mv: ModelVersion) -> ModelVersion:
+    def _bind(self, mv: ModelVersion) -> ModelVersion:  # versions call back into their registry
         return replace(mv, registry=self)
 
     def _aliases_of(self, mv: ModelVersion) -> list[str]:
@@ -478,22 +492,8 @@ class ModelRegistry:
         check_name(name, "model")
         model_id = records.model_id(conn, self._project.id, name, create=False)
         if model_id is None:
-            raise self._unknown_model(conn, name)
+            raise NotFoundError(
+                f"model {name!r} not found in project {self._project.name!r} "
+                f"(models: {records.model_names(conn, self._project.id) or 'none registered yet'})"
+            )
         return model_id
-
-    def _unknown_model(self, conn: Connection, name: str) -> NotFoundError:
-        models = records.model_names(conn, self._project.id)
-        return NotFoundError(
-            f"model {name!r} not found in project {self._project.name!r} (models: {models or 'none registered yet'})"
-        )
-
-    def _run_id(self, run: RunLike | int | None) -> int | None:
-        if run is None:
-            return None
-        run_id = run if isinstance(run, int) else getattr(run, "id", None)
-        if isinstance(run_id, bool) or not isinstance(run_id, int):
-            raise ValidationError(f"run must be a Run or a run id, got {type(run).__name__}")
-        with self._catalog.connect() as conn:
-            if not training_records.run_exists(conn, self._project.id, run_id):
-                raise NotFoundError(f"run {run_id} does not exist in project {self._project.name!r}")
-        return run_id

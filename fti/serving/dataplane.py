@@ -293,8 +293,10 @@ def build_response(
     request_id: str,
     outputs: dict[str, np.ndarray],
     requested: list[str] | None,
+    variant: str | None = None,
 ) -> dict[str, Any]:
-    """The V2 inference response body (numpy data serialized by orjson)."""
+    """The V2 inference response body (numpy data serialized by orjson); ``parameters`` names the
+    variant that answered when the deployment splits its traffic."""
     from fti.serving.protocol import encode_output
 
     names = requested if requested is not None else list(outputs)
@@ -302,7 +304,7 @@ def build_response(
         "model_name": model_name,
         "model_version": str(model_version),
         "id": request_id,
-        "parameters": {},
+        "parameters": {} if variant is None else {"variant": variant},
         "outputs": [encode_output(name, outputs[name]) for name in names],
     }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
     from fti.project import Project
     from fti.serving.repository import LoadedModel
+    from fti.serving.rollouts import Rollout
 
 __all__ = [
     "Deployment",
@@ -130,7 +132,10 @@ class Deployment:
             "model": self.model,
             "model_version": self.spec.model_version,
             "status": self.status,
-            "config": self.spec.config(),
+            "config": {
+                **self.spec.config(),
+                "variants": {n: {"model": ref, "percent": w} for n, ref, w in self.spec.variants},
+            },
             "created_at": self.created_at.isoformat() if self.created_at else None,
         }
 
@@ -287,6 +292,9 @@ class Serving:
         allow_missing: bool = False,
         log_requests: bool = True,
         scorer: str = "fastest",
+        variants: Mapping[str, tuple[str | ModelRef, float]] | None = None,
+        sticky: str | None = None,
+        shadow: str | ModelRef | None = None,
     ) -> Deployment:
         """Create (or update) the deployment ``name`` serving ``model``.
 
@@ -306,9 +314,20 @@ class Serving:
             scorer: ``"fastest"`` (the quickest of the native model and its conversions, e.g.
                 ONNX Runtime, each verified against the native predictions on the input
                 example), ``"converted"`` (the first verified conversion) or ``"native"``.
+            variants: A traffic split: ``{"challenger": ("fraud:4", 10)}`` sends 10 % of the
+                requests to version 4 and the rest to ``model`` (the champion); each variant
+                enriches with its own model version's feature view (see :mod:`fti.serving.routing`).
+            sticky: An input whose value routes each request (the same entity always reaches the
+                same variant); a request's ``X-Fti-Route-Key`` header wins over it.
+            shadow: A model reference that gets a copy of every request after the answer is
+                computed, off the request path; its outputs go to the inference log only (see
+                :mod:`fti.serving.shadow`).
 
         Raises:
-            ValidationError: a bad argument. NotFoundError: the model reference does not resolve.
+            ValidationError: a bad argument (shares summing past 100, a sticky key that is not an
+                input). SchemaError: a variant whose key inputs differ from the champion's.
+            NotFoundError: a model reference does not resolve. ConflictError: a rollout of the
+                deployment is running or paused.
         """
         check_name(name, "deployment")
         if len(name) > 49:
@@ -334,24 +353,108 @@ class Serving:
                 raise ValidationError(f"{flag} must be True or False, got {value!r}")
         if scorer not in PREFER:
             raise ValidationError(f"scorer must be one of {PREFER}, got {scorer!r}")
+        from fti.serving import routing
+
+        split = routing.check_variants(variants)
+        if sticky is not None and (not isinstance(sticky, str) or not split):
+            raise ValidationError(
+                f"sticky must name an input, and routes between variants (give variants), got {sticky!r}"
+            )
         spec = DeploymentSpec(
             name, model, version, int(max_batch_size), float(max_batch_delay_ms), int(max_queue_size),
-            int(timeout_ms), enrich, allow_missing, log_requests, scorer,
+            int(timeout_ms), enrich, allow_missing, log_requests, scorer, variants=split, sticky=sticky,
+            shadow=None if shadow is None else str(ModelRef.parse(shadow)),
         )  # fmt: skip
-        from fti.serving.repository import resolve
+        from fti.serving.rollouts import records as rollout_records
 
-        mv = resolve(self._project, spec)  # the model must exist now
-        if enrich and mv.feature_view_name is None:
+        active = rollout_records.find(self._project.backends.catalog, self._project.id, name)
+        if active is not None and active.state in rollout_records.ACTIVE:
+            from fti.errors import ConflictError
+
+            raise ConflictError(
+                f"deployment {name!r} has a {active.state} rollout (#{active.id}) that owns its traffic "
+                f"split; wait for it to end or abort it (fti rollout abort {name}) before redeploying"
+            )
+        entries, _ = routing.expand([spec])
+        inputs = {entry: self._check_model(entry_spec) for entry, entry_spec in entries.items()}
+        champion = inputs.pop(name)
+        for entry, keys in inputs.items():
+            if keys != champion:
+                from fti.errors import SchemaError
+
+                raise SchemaError(
+                    f"variant {routing.split_name(entry)[1]!r} takes the inputs {sorted(keys)} but the "
+                    f"champion {spec.ref} takes {sorted(champion)}: a variant must take the same key "
+                    "inputs, so any request can go to either"
+                )
+        if sticky is not None and sticky not in champion:
+            raise ValidationError(
+                f"sticky key {sticky!r} is not an input of the deployment; use one of {sorted(champion)}"
+            )
+        records.save_deployment(self._project.backends.catalog, self._project.id, spec)
+        return self.get(name)
+
+    def _check_model(self, spec: DeploymentSpec) -> frozenset[str]:
+        """Resolve ``spec``'s model (it must exist now), convert and verify its scorer, and
+        return the inputs a request sends it (key columns when enriched)."""
+        from fti.serving.repository import load_model, resolve
+
+        mv = resolve(self._project, spec)
+        if spec.enrich and mv.feature_view_name is None:
             raise ValidationError(
                 f"enrich=True needs a model with a feature view; {mv.name!r} version {mv.version} has none"
             )
-        if scorer != "native":
+        if spec.scorer != "native":
             # convert and verify now (cached per model version), so servers start without converting
-            from fti.serving.repository import load_model
-
             load_model(self._project, spec, int(mv.version))
-        records.save_deployment(self._project.backends.catalog, self._project.id, spec)
-        return self.get(name)
+        if spec.enrich:
+            return frozenset(mv.feature_view().primary_key)
+        return frozenset(s.name for s in mv.signature.inputs)
+
+    def rollout(
+        self, name: str, *, to: str | ModelRef, steps: Sequence[float] = (5, 25, 50, 100), every: Any = "10m",
+        gates: Mapping[str, str] | None = None, min_requests: int = 100,
+    ) -> Rollout:  # fmt: skip
+        """Start a canary rollout of ``to`` on deployment ``name`` (which must follow an alias).
+
+        The candidate gets ``steps[0]`` % of the traffic now; the scheduler (``fti scheduler``)
+        moves it through ``steps`` every ``every`` while the gates hold, rolls the traffic back
+        to the champion at once when a gate fails, and moves the alias after the last step (see
+        :mod:`fti.serving.rollouts.machine`).
+
+        Args:
+            to: The candidate version (``"fraud:4"``, or a reference resolved now).
+            steps: Increasing percentages ending at 100.
+            every: How long each step lasts: ``"10m"``, ``"30s"``, seconds or a timedelta.
+            gates: ``{"error_rate": "< 0.01", "p99_ms": "< 50"}``, or relative to the champion in
+                the same step: ``{"p99_ms": "<= champion * 1.2"}`` (:mod:`fti.serving.rollouts.gates`).
+            min_requests: Canary requests a step needs before its gates are judged.
+
+        Raises:
+            ValidationError: bad steps, duration or gates; a deployment pinned to a version.
+            NotFoundError: unknown deployment or version. ConflictError: a rollout is active.
+            SchemaError: a candidate whose key inputs differ from the champion's.
+        """
+        from datetime import UTC, datetime
+
+        from fti.serving.rollouts import machine
+
+        machine.start(self._project, name, to, steps=list(steps) if isinstance(steps, tuple) else steps,
+                      every=every, gates=gates, min_requests=min_requests, now=datetime.now(UTC))  # fmt: skip
+        return self.get_rollout(name)
+
+    def get_rollout(self, name: str) -> Rollout:
+        """The latest rollout of deployment ``name`` (NotFoundError when it never had one)."""
+        from fti.serving.rollouts import Rollout
+        from fti.serving.rollouts import records as rollout_records
+
+        self.get(name)
+        found = rollout_records.find(self._project.backends.catalog, self._project.id, name)
+        if found is None:
+            raise NotFoundError(
+                f"deployment {name!r} has no rollout; start one with serving.rollout({name!r}, to=...)"
+            )
+        return Rollout(self._project, found)
 
     def get(self, name: str) -> Deployment:
         """The deployment ``name``."""

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.responses import Response
 
 from fti.errors import FtiError, ValidationError
-from fti.serving import binary, protocol
+from fti.serving import binary, protocol, routing
 from fti.serving.dataplane import PreparedRequest, build_response
 from fti.serving.request_log import InferenceRecord
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from fti.serving.app import ServerState
     from fti.serving.loaded import LoadedModel
     from fti.serving.protocol import InferRequest
+    from fti.serving.routing import Split
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class Inference:
     request_id: str
     outputs: dict[str, np.ndarray]
     request: InferRequest | None
+    variant: str | None = None
+    """The variant that answered, when the deployment splits its traffic (else None)."""
 
     @property
     def requested(self) -> list[str] | None:
@@ -61,15 +64,30 @@ class Inference:
 Reader = Callable[["LoadedModel"], Awaitable[Read]]
 
 
-async def run(state: ServerState, name: str, version: int | None, read: Reader) -> Inference:
+async def run(
+    state: ServerState,
+    name: str,
+    version: int | None,
+    read: Reader,
+    route: tuple[Split, str] | None = None,
+) -> Inference:
     """Acquire ``name`` (``version``), read the request with ``read``, predict, meter and log.
+
+    ``route`` is the deployment's traffic split and the variant its router picked for this
+    request (:mod:`fti.serving.routing`); the variant's own model answers.
 
     Raises:
         FtiError: what the repository, the reader or the batcher raised (each counted as a
             failure of the model with its HTTP status).
     """
     repo = state.repository
-    loaded = await repo.acquire(name, version)
+    variant = answered = None
+    if route is not None:
+        split, picked = route
+        variant, loaded = await routing.acquire(repo, split, picked)
+        answered = routing.response_variant(split, variant)
+    else:
+        loaded = await repo.acquire(name, version)
     counters = loaded.counters
     counters.requests.inc()
     started = time.perf_counter()
@@ -81,10 +99,10 @@ async def run(state: ServerState, name: str, version: int | None, read: Reader) 
         predicting = True
         outputs = await batcher.predict(got.prepared.matrix, got.prepared.n)
     except FtiError as exc:
-        state.metrics.failures.labels(name, str(loaded.version), str(exc.http_status)).inc()
+        counters.failures.labels(str(exc.http_status)).inc()
         raise
     except Exception:
-        state.metrics.failures.labels(name, str(loaded.version), "500").inc()
+        counters.failures.labels("500").inc()
         raise
     finally:
         if not predicting:
@@ -104,9 +122,10 @@ async def run(state: ServerState, name: str, version: int | None, read: Reader) 
                 got.prepared.matrix,
                 outputs,
                 got.prepared.logged,
+                variant,
             )
         )
-    return Inference(loaded, request_id, outputs, got.request)
+    return Inference(loaded, request_id, outputs, got.request, answered)
 
 
 async def prepare(loaded: LoadedModel, request: InferRequest) -> PreparedRequest:
@@ -118,35 +137,55 @@ async def prepare(loaded: LoadedModel, request: InferRequest) -> PreparedRequest
 
 # --- Open Inference Protocol over HTTP: JSON, or JSON + raw tensors -----------------------------
 async def infer(request: Request, state: ServerState, name: str, version: int | None) -> Response:
-    """``POST /v2/models/{m}[/versions/{v}]/infer``."""
+    """``POST /v2/models/{m}[/versions/{v}]/infer``; a deployment that splits its traffic routes
+    the request by its route key (so the body is read before the model is chosen) and copies it
+    to its shadow after answering."""
+    split = state.repository.splits.get(name) if version is None else None
+    body: bytes | None = None
+    payload: Any = None
+    raw: bytes | None = None
+    header = request.headers.get(binary.HEADER)
 
-    async def read(loaded: LoadedModel) -> Read:
+    async def parse_body() -> None:
+        nonlocal body, payload, raw
         body = await state.admission.read_body(request)
-        header = request.headers.get(binary.HEADER)
-        raw: bytes | None = None
         if header is None:
             payload = protocol.loads(body)
-            fast = loaded.fast_prepare(payload)
-            if fast is not None:
-                return Read(fast, payload.get("id"))
         else:
             body, raw = binary.split_body(body, header)
             payload = protocol.loads(body)
+
+    route = None
+    if split is not None:  # the variant depends on the request's route key: read it first
+        await parse_body()
+        route = (split, split.pick(split.key(request.headers, payload)))
+
+    async def read(loaded: LoadedModel) -> Read:
+        if body is None:
+            await parse_body()
+        if raw is None:
+            fast = loaded.fast_prepare(payload)
+            if fast is not None:
+                return Read(fast, payload.get("id"))
         parsed = protocol.parse_infer_request(payload, raw)
         return Read(await prepare(loaded, parsed), parsed.id, parsed)
 
-    done = await run(state, name, version, read)
-    payload = build_response(name, done.loaded.version, done.request_id, done.outputs, done.requested)
+    done = await run(state, name, version, read, route)
+    answer = build_response(
+        name, done.loaded.version, done.request_id, done.outputs, done.requested, done.variant
+    )
+    if split is not None and split.shadow and raw is None:  # after the answer; never waits
+        state.shadow.submit(name, payload, done.request_id)
     parsed = done.request
-    names = [o["name"] for o in payload["outputs"]]
+    names = [o["name"] for o in answer["outputs"]]
     raw_names = (
         {n for n in names if binary.wanted(parsed.parameters, parsed.output_parameters, n)}
         if parsed is not None
         else set()
     )
     if not raw_names:
-        return Response(protocol.dumps(payload), media_type="application/json")
-    content, length = binary.response_body(payload, done.outputs, raw_names)
+        return Response(protocol.dumps(answer), media_type="application/json")
+    content, length = binary.response_body(answer, done.outputs, raw_names)
     return Response(
         content,
         media_type="application/octet-stream",

@@ -1,4 +1,5 @@
-"""Prometheus metrics of the model server, labelled by model (deployment) and version.
+"""Prometheus metrics of the model server, labelled by model (deployment) and version; requests,
+failures and latency also by variant (``champion`` unless the deployment splits its traffic).
 
 Each server app owns its own ``CollectorRegistry`` so several apps (tests, workers) never clash.
 With several worker processes each reports its own counters (scrape each, or run one worker).
@@ -27,6 +28,8 @@ class ModelCounters:
     queue_time: Any
     batch_size: Any
     batch_requests: Any
+    failures: Any
+    """The failures counter of this model version, to label with the HTTP status."""
 
     def observe_batch(self, stats: BatchStats) -> None:
         self.batch_size.observe(stats.size)
@@ -41,19 +44,20 @@ class ServerMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         labels = ("model", "version")
+        variant = (*labels, "variant")
         self.requests = Counter(
-            "fti_inference_requests", "Inference requests received.", labels, registry=self.registry
+            "fti_inference_requests", "Inference requests received.", variant, registry=self.registry
         )
         self.failures = Counter(
             "fti_inference_failures",
             "Inference requests answered with an error, by HTTP status.",
-            (*labels, "status"),
+            (*variant, "status"),
             registry=self.registry,
         )
         self.latency = Histogram(
             "fti_inference_latency_seconds",
             "Time from request arrival to response, for successful inferences.",
-            labels,
+            variant,
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
@@ -100,14 +104,15 @@ class ServerMetrics:
             registry=self.registry,
         )
 
-    def bind(self, model: str, version: str) -> ModelCounters:
+    def bind(self, model: str, version: str, variant: str = "champion") -> ModelCounters:
         """The metric children of one model version (label lookups done once, not per request)."""
         return ModelCounters(
-            self.requests.labels(model, version),
-            self.latency.labels(model, version),
+            self.requests.labels(model, version, variant),
+            self.latency.labels(model, version, variant),
             self.queue_time.labels(model, version),
             self.batch_size.labels(model, version),
             self.batch_requests.labels(model, version),
+            _FailureCounter(self.failures, model, version, variant),
         )
 
     def watch(self, admission: Any) -> None:
@@ -118,6 +123,17 @@ class ServerMetrics:
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
         return generate_latest(self.registry)
+
+
+@dataclass(frozen=True)
+class _FailureCounter:
+    counter: Any
+    model: str
+    version: str
+    variant: str
+
+    def labels(self, status: str) -> Any:
+        return self.counter.labels(self.model, self.version, self.variant, status)
 
 
 class _AdmissionCollector:

@@ -452,3 +452,21 @@ def _default(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     return str(value)
+
+
+def parameter_version(payload: dict[str, Any]) -> int | None:
+    """The version of a load/unload request body ``{"parameters": {"version": 2}}``."""
+    check_fields(payload, ("parameters",), "the repository request")
+    params = payload.get("parameters") or {}
+    if not isinstance(params, dict):
+        raise ValidationError("'parameters' must be an object")
+    raw = params.get("version")
+    if raw is None:
+        return None
+    version = as_version(raw)
+    if version is None:
+        shown = short_repr(raw)
+        raise ValidationError(
+            f"parameters.version must be an integer from 1 to {MAX_VERSION} (or such a string), got {shown}"
+        )
+    return version

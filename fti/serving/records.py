@@ -39,6 +39,11 @@ class DeploymentSpec:
     log_requests: bool = True
     scorer: str = "fastest"
     status: str = "running"
+    variants: tuple[tuple[str, str, float], ...] = ()
+    """``(name, model reference, percent)`` of each variant besides the champion (see
+    ``fti.serving.routing``)."""
+    sticky: str | None = None  # the input whose value routes a request (same entity, same variant)
+    shadow: str | None = None  # a model reference that sees every request and answers none
 
     @property
     def ref(self) -> ModelRef:
@@ -90,6 +95,8 @@ class StoredKey:
 def _deployment(row: Any) -> DeploymentRecord:
     config = dict(row["config"] or {})
     known = {k: v for k, v in config.items() if k in DeploymentSpec.__dataclass_fields__}
+    if "variants" in known:  # JSON lists back to the tuples specs compare equal with
+        known["variants"] = tuple((str(n), str(r), float(w)) for n, r, w in known["variants"])
     spec = DeploymentSpec(
         name=row["name"],
         model=row["model"],

@@ -6,18 +6,19 @@ pinned version, ``"fraud:3"``). The repository loads the version the reference r
 version, switches new requests to it and retires the old one: it drains in the background (every
 request already routed to it finishes there) and is then unloaded — so a swap under load fails no
 request, and a slow client holding the old version never holds up the poll loop (other
-deployments, key refresh). With ``lazy=True`` a model is loaded on its first request and unloaded
-after ``idle_unload_s`` without requests.
+deployments, key refresh). ``lazy=True`` loads a model at its first request, unloads it after
+``idle_unload_s`` idle.
 
 Failures stay with their deployment: a version that cannot be loaded (a tampered artifact, a
 refused pyfunc, a missing feature view) is reported as ``UNAVAILABLE`` with its reason in the
-index, the deployment keeps serving what it had, and that version is tried again only with a
-growing back-off (or at once when the reference moves elsewhere).
+index, the deployment keeps serving what it had, and that version is retried with a growing
+back-off (or at once when the reference moves).
 
 Readiness (:meth:`ModelRepository.readiness`): start-up loading is done and every running
-deployment that should be loaded is loaded and not stuck (a predict call running past its
-timeout). A deployment unloaded through the repository API is out of that set until loaded
-again (Triton's explicit model control); lazily loaded deployments are never waited for.
+deployment that should be loaded is loaded and not stuck (a predict call past its timeout); one
+unloaded through the API is out of that set until loaded again (Triton's explicit model control);
+lazily loaded ones are never waited for; variants and shadows (``"<deployment>/<variant>"``
+entries, :mod:`fti.serving.routing`) neither: the champion answers for them.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import FtiError, ModelNotReadyError, NotFoundError
+from fti.serving import routing
 from fti.serving.batching import Batcher
 from fti.serving.deployments import DeploymentSpec, list_specs
 from fti.serving.loaded import LoadedModel, load_model, resolve
@@ -96,7 +98,8 @@ class ModelRepository:
         self.idle_unload_s = idle_unload_s
         self.poll_interval_s = poll_interval_s
         self._on_poll = on_poll
-        self._deployed: dict[str, _Deployed] = {}
+        self._deployed: dict[str, _Deployed] = {}  # deployments, and their variants (fti.serving.routing)
+        self.splits: dict[str, routing.Split] = {}  # the traffic split of each deployment that has one
         self._task: asyncio.Task[None] | None = None
         self._retiring: set[asyncio.Task[None]] = set()
         self.loading = True  # until the deployments are first loaded
@@ -214,7 +217,7 @@ class ModelRepository:
 
     async def _sync_specs(self) -> None:
         specs = await asyncio.to_thread(list_specs, self.project)
-        running = {s.name: s for s in specs if s.status == "running"}
+        running, self.splits = routing.expand(s for s in specs if s.status == "running")
         for name in list(self._deployed):
             old = self._deployed[name]
             if name not in running:
@@ -286,7 +289,8 @@ class ModelRepository:
     def _attach(self, loaded: LoadedModel) -> None:
         name, version = loaded.name, str(loaded.version)
         spec = loaded.spec
-        counters = loaded.counters = self.metrics.bind(name, version)
+        deployment, variant = routing.split_name(name)
+        counters = loaded.counters = self.metrics.bind(deployment, version, variant)
         loaded.batcher = Batcher(
             loaded.predict,
             max_batch_size=spec.max_batch_size,
@@ -441,8 +445,8 @@ class ModelRepository:
             return f"loading {len(pending)} deployment(s): {', '.join(pending)}; retry shortly"
         problems = []
         for name, dep in sorted(self._deployed.items()):
-            if dep.held or (self.lazy and dep.current is None):
-                continue
+            if dep.held or (self.lazy and dep.current is None) or routing.is_variant(name):
+                continue  # a variant that cannot answer sends its requests to the champion
             loaded = self.get_loaded(name)
             if loaded is None:
                 problems.append(f"{name!r} is not loaded ({dep.reason or 'loading'})")
@@ -461,21 +465,11 @@ class ModelRepository:
             for version, loaded in dep.versions.items():
                 stuck = _stuck(loaded)
                 state = "UNLOADING" if loaded.retiring else "UNAVAILABLE" if stuck else "READY"
-                entries[version] = {
-                    "name": name,
-                    "version": str(version),
-                    "state": state,
-                    "reason": stuck or "",
-                }
+                entries[version] = _entry(name, version, state, stuck or "")
             if dep.reason and dep.failed_version is not None and dep.failed_version not in entries:
-                entries[dep.failed_version] = {
-                    "name": name,
-                    "version": str(dep.failed_version),
-                    "state": "UNAVAILABLE",
-                    "reason": dep.reason,
-                }
+                entries[dep.failed_version] = _entry(name, dep.failed_version, "UNAVAILABLE", dep.reason)
             elif dep.reason and dep.failed_version is None and entries:  # a redeployment that failed
-                out.append({"name": name, "version": None, "state": "UNAVAILABLE", "reason": dep.reason})
+                out.append(_entry(name, None, "UNAVAILABLE", dep.reason))
             if not entries:
                 if dep.loading or (self.loading and not self.lazy and not dep.held and not dep.reason):
                     state, reason = "LOADING", ""
@@ -483,9 +477,14 @@ class ModelRepository:
                     state, reason = "UNAVAILABLE", dep.reason
                 else:
                     state, reason = "UNLOADED", HELD_REASON.format(name=name) if dep.held else ""
-                out.append({"name": name, "version": None, "state": state, "reason": reason})
+                out.append(_entry(name, None, state, reason))
             out.extend(entries[v] for v in sorted(entries))
         return out
+
+
+def _entry(name: str, version: int | None, state: str, reason: str) -> dict[str, Any]:
+    shown = None if version is None else str(version)
+    return {"name": name, "version": shown, "state": state, "reason": reason}
 
 
 def _stuck(loaded: LoadedModel) -> str | None:

@@ -34,6 +34,7 @@ TABLE_OWNERS = {
     "registry": "fti/registry/records/",
     "training": "fti/training/records.py",
     "serving": "fti/serving/records.py",
+    "rollouts": "fti/serving/rollouts/records.py",
     "pipelines": "fti/pipelines/records.py",
     "tags": "fti/tags/records.py",
     "core": "fti/storage/metadata/",
@@ -107,9 +108,10 @@ def _domains_touched(imported: str, names: list[str], tables: dict[str, str], mo
 
 
 def _is_records(rel: str) -> bool:
-    """A domain's records module: ``fti/<domain>/records.py`` or a module of ``fti/<domain>/records/``."""
+    """A domain's records module: ``fti/<domain>/records.py``, a module of ``fti/<domain>/records/``,
+    or a sub-domain's ``fti/<domain>/<subdomain>/records.py`` (``fti/serving/rollouts/records.py``)."""
     parts = rel.split("/")
-    return (len(parts) == 3 and parts[2] == "records.py") or (len(parts) == 4 and parts[2] == "records")
+    return (len(parts) in (3, 4) and parts[-1] == "records.py") or (len(parts) == 4 and parts[2] == "records")
 
 
 def _may_touch(rel: str, domain: str) -> bool:

@@ -21,7 +21,7 @@ from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from fti.errors import ConflictError, NotFoundError
-from fti.registry.aliases import AliasChange
+from fti.registry.aliases import AliasChange, rollback_target
 from fti.registry.model_version import ModelVersion
 from fti.registry.signature import ModelSignature
 from fti.storage.metadata.tables import alias_history, model_aliases, model_versions, models
@@ -236,6 +236,33 @@ def delete_alias(
     )
     _record(conn, model_id, alias, previous, None, user, reason, utcnow())
     return previous
+
+
+def roll_back(conn: Connection, model_id: int, name: str, alias: str, user: str, reason: str) -> ModelVersion:
+    """Move ``alias`` back to the version it held before (in the caller's transaction).
+
+    Raises:
+        NotFoundError: no such alias. ConflictError: no earlier version, or it was deleted.
+    """
+    held = aliased_version(conn, model_id, alias, lock=True)
+    if held is None:
+        raise NotFoundError(
+            f"model {name!r} has no alias {alias!r} to roll back (aliases: {list_aliases(conn, model_id) or 'none'})"
+        )
+    current, previous = rollback_target(history(conn, model_id, alias))
+    if previous is None or current != held:
+        raise ConflictError(
+            f"alias {alias!r} of model {name!r} has no earlier version to roll back to (it points at "
+            f"version {held}; see `fti models show {name}` for its history); set it with set_alias"
+        )
+    target = find_version(conn, model_id, name, previous)
+    if target is None:
+        raise ConflictError(
+            f"alias {alias!r} of model {name!r} held version {previous} before, which was deleted; "
+            "set the alias explicitly with set_alias"
+        )
+    set_alias(conn, model_id, alias, target.id, target.version, user, reason)
+    return target
 
 
 def list_aliases(conn: Connection, model_id: int) -> dict[str, int]:

@@ -1,5 +1,7 @@
-"""Deployments: status, the version served, the server's loaded versions and live request, error
-and latency figures, a "try the model" form generated from the signature, start and stop (writers).
+"""Deployments: status, the version served, the traffic split (variants, sticky key, shadow) and
+the latest canary rollout with its recorded steps, the server's loaded versions and live request,
+error and latency figures, a "try the model" form generated from the signature, start and stop
+(writers).
 
 Predictions and figures come from the model server's public API: in process when the UI is
 mounted in ``fti serve``, over HTTP when an ``fti serve`` of the project runs elsewhere; with no
@@ -52,6 +54,16 @@ def list_deployments(request: Request, viewer: Viewer) -> Response:
     )
 
 
+def _rollout(viewer: Viewer, name: str) -> dict[str, Any] | None:
+    """The deployment's latest canary rollout as ``Rollout.status()`` gives it, or None."""
+    from fti.errors import NotFoundError
+
+    try:
+        return viewer.project.serving.get_rollout(name).status()
+    except NotFoundError:
+        return None
+
+
 def deployment_detail(request: Request, viewer: Viewer) -> Response:
     deployment = viewer.project.serving.get(request.path_params["name"])
     form, problem, mv = None, None, None
@@ -67,6 +79,8 @@ def deployment_detail(request: Request, viewer: Viewer) -> Response:
         "deployment.html",
         section="deployments",
         deployment=deployment,
+        champion_share=100 - sum(w for _, _, w in deployment.spec.variants),
+        rollout=_rollout(viewer, deployment.name),
         mv=mv,
         form=form,
         problem=problem,

@@ -98,9 +98,42 @@ def test_alias_promote_and_delete(registry_home: Path) -> None:
     assert code == 0 and "removed fraud@staging" in out
 
 
+def test_alias_with_reason_and_rollback(registry_home: Path) -> None:
+    code, _, _ = run(registry_home, "models", "alias", "fraud", "canary", "1", "--reason", "first cut")
+    assert code == 0
+    code, _, _ = run(registry_home, "models", "alias", "fraud", "canary", "3", "--reason", "retrained")
+    assert code == 0
+    code, out, _ = run(
+        registry_home, "models", "rollback", "fraud", "--alias", "canary", "--reason", "p99 doubled"
+    )
+    assert code == 0 and "fraud@canary: version 3 -> 1 (p99 doubled)" in out
+    code, out, _ = run(registry_home, "models", "show", "fraud@canary", "--json")
+    shown = json.loads(out)
+    assert shown["version"] == 1
+    assert [
+        (h["from_version"], h["to_version"], h["reason"])
+        for h in shown["alias_history"]
+        if h["alias"] == "canary"
+    ] == [
+        (None, 1, "first cut"),
+        (1, 3, "retrained"),
+        (3, 1, "p99 doubled"),
+    ]
+    # nothing before version 1: a typed error, and the alias stays where it is
+    code, _, err = run(
+        registry_home, "models", "rollback", "fraud", "--alias", "canary", "--reason", "again", "--json"
+    )
+    assert code == 2 and json.loads(err)["code"] == "conflict" and "no earlier version" in err
+    code, out, _ = run(registry_home, "models", "show", "fraud@canary", "--json")
+    assert json.loads(out)["version"] == 1
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
+        (("models", "rollback", "fraud", "--alias", "canary"), "Missing option '--reason'"),
+        (("models", "rollback", "fraud", "--alias", "nope", "--reason", "x"), "no alias 'nope' to roll back"),
+        (("models", "rollback", "fraud", "--alias", "canary", "--reason", " "), "needs a reason"),
         (("models", "show", "nope"), "model 'nope' not found"),
         (("models", "show", "fraud", "-v", "99"), "has no version 99"),
         (("models", "show", "fraud:x"), "must be an integer"),

@@ -171,6 +171,53 @@ def test_aliases_move_atomically_with_full_history(project: fti.Project, classif
     assert mr.get_model("fraud@production").version == 1
 
 
+def test_rollback_walks_the_alias_history_back(project: fti.Project, classifier) -> None:
+    mr = project.model_registry
+    for _ in range(3):
+        mr.register("fraud", classifier)
+    with pytest.raises(NotFoundError, match="no alias 'production' to roll back"):
+        mr.rollback("fraud", reason="x")
+    mr.set_alias("fraud", 1, "production")
+    with pytest.raises(ConflictError, match="no earlier version to roll back to"):
+        mr.rollback("fraud", reason="nothing before the first version")
+    mr.set_alias("fraud", 2, "production", reason="retrained")
+    mr.set_alias("fraud", 3, "production", reason="retrained again")
+    mr.set_alias("fraud", 3, "staging")  # another alias's history does not count
+    assert mr.rollback("fraud", reason="p99 doubled").version == 2
+    assert mr.rollback("fraud", "production", reason="auc dropped").version == 1
+    assert mr.aliases("fraud") == {"production": 1, "staging": 3}
+    history = mr.alias_history("fraud", "production")
+    assert [(h.from_version, h.to_version, h.reason) for h in history][-2:] == [
+        (3, 2, "p99 doubled"),
+        (2, 1, "auc dropped"),
+    ]
+    with pytest.raises(ConflictError, match="no earlier version"):
+        mr.rollback("fraud", reason="again")
+    assert mr.aliases("fraud")["production"] == 1
+
+
+def test_rollback_bad_input_changes_nothing(sqlite_project: fti.Project, classifier) -> None:
+    mr = sqlite_project.model_registry
+    for _ in range(3):
+        mr.register("fraud", classifier)
+    mr.set_alias("fraud", 1, "production")
+    mr.set_alias("fraud", 2, "production")
+    for bad in ("", "   "):
+        with pytest.raises(ValidationError, match="needs a reason"):
+            mr.rollback("fraud", reason=bad)
+    with pytest.raises(ValidationError, match="invalid alias"):
+        mr.rollback("fraud", "Prod!", reason="x")
+    with pytest.raises(NotFoundError, match="model 'nope' not found"):
+        mr.rollback("nope", reason="x")
+    assert len(mr.alias_history("fraud")) == 2
+    # the version it held before was deleted: say so rather than move to something else
+    mr.set_alias("fraud", 3, "production")
+    mr.delete_version("fraud", 2)
+    with pytest.raises(ConflictError, match="held version 2 before, which was deleted"):
+        mr.rollback("fraud", reason="x")
+    assert mr.aliases("fraud") == {"production": 3}
+
+
 def test_delete_version_needs_force_when_aliased(project: fti.Project, classifier) -> None:
     mr = project.model_registry
     mr.register("fraud", classifier)

@@ -187,3 +187,37 @@ def test_fastest_scorer_falls_back_to_native_for_a_string_input(sqlite_project: 
     from fti.serving.repository import load_model
 
     assert load_model(sqlite_project, dep.spec).scorer_kind == "native"
+
+
+def test_a_split_is_stored_and_bad_splits_leave_the_deployment_as_it_was(
+    project: fti.Project, registered: dict[str, Any]
+) -> None:
+    from fti.errors import SchemaError
+
+    mr, X = project.model_registry, registered["X"]
+    mr.register("churn", LogisticRegression(C=0.1).fit(X, (X[:, 0] > 0).astype(int)),
+                input_example=pd.DataFrame(X[:5], columns=["a", "b", "c"]))  # fmt: skip
+    other = pd.DataFrame(X[:5, :2], columns=["a", "z"])
+    mr.register("other", LogisticRegression().fit(X[:, :2], (X[:, 0] > 0).astype(int)), input_example=other)
+    dep = project.serving.deploy("churn", model="churn@production", variants={"challenger": ("churn:2", 10)},
+                                 sticky="a")  # fmt: skip
+    assert dep.spec.variants == (("challenger", "churn:2", 10.0),) and dep.spec.sticky == "a"
+    assert project.serving.get("churn").spec == dep.spec  # read back from the catalog as stored
+    assert dep.to_dict()["config"]["variants"] == {"challenger": {"model": "churn:2", "percent": 10.0}}
+    bad: list[tuple[dict[str, Any], type[Exception], str]] = [
+        ({"variants": {"a": ("churn:2", 70), "b": ("churn:1", 40)}}, ValidationError, "sum to 110 %"),
+        ({"variants": {"challenger": ("churn:9", 10)}}, NotFoundError, "has no version 9"),
+        ({"variants": {"challenger": ("nope:1", 10)}}, NotFoundError, "model 'nope' not found"),
+        ({"variants": {"challenger": ("other:1", 10)}}, SchemaError, r"takes the inputs \['a', 'z'\]"),
+        ({"variants": {"challenger": ("churn:2", 10)}, "sticky": "cc_num"}, ValidationError,
+         "sticky key 'cc_num' is not an input"),
+        ({"sticky": 3}, ValidationError, "sticky must name an input"),
+        ({"sticky": "a"}, ValidationError, "routes between variants"),
+        ({"shadow": "nope@candidate"}, NotFoundError, "model 'nope' not found"),
+        ({"shadow": "other:1"}, SchemaError, r"variant 'shadow' takes the inputs \['a', 'z'\]"),
+        ({"shadow": "churn@"}, ValidationError, "alias"),
+    ]  # fmt: skip
+    for kwargs, error, message in bad:
+        with pytest.raises(error, match=message):
+            project.serving.deploy("churn", model="churn@production", **kwargs)
+        assert project.serving.get("churn").spec == dep.spec

@@ -56,7 +56,7 @@ def test_live_figures_from_a_real_metrics_exposition() -> None:
         counters.requests.inc()
         counters.latency.observe(seconds)
     counters.requests.inc()
-    metrics.failures.labels("iris", "1", "400").inc()
+    counters.failures.labels("400").inc()
     metrics.bind("other", "1").requests.inc()  # another model's figures stay out
     figures = live_figures(metrics.render().decode(), "iris")
     assert figures.requests == 5

@@ -251,3 +251,30 @@ def test_monitoring_without_monitors_says_how_to_create_one(client: AsgiClient) 
 def test_unknown_pages_are_404_pages(client: AsgiClient) -> None:
     response = client.get("/does/not/exist")
     assert response.status_code == 404 and "no page at /does/not/exist" in response.text
+
+
+def test_a_deployment_page_shows_its_split_shadow_and_rollout(demo_copy: fti.Project) -> None:
+    from fti.ui.app import create_app
+
+    mr = demo_copy.model_registry
+    mr.register("iris", mr.get_model("iris:1").load(), input_example=mr.get_model("iris:1").input_example())
+    mr.set_alias("iris", 1, "production")
+    demo_copy.serving.deploy("iris", model="iris@production", variants={"challenger": ("iris:2", 10)},
+                             sticky="sepal_length", shadow="iris:1")  # fmt: skip
+    ro = demo_copy.serving.rollout(
+        "iris", to="iris:2", steps=[20, 100], every="1h", gates={"error_rate": "< 0.01"}
+    )
+    ro.pause(reason="checking the labels")
+    with AsgiClient(create_app(demo_copy)) as c:
+        page = c.get("/deployments/iris").text
+    traffic = re.search(r'<dd id="traffic">(.*?)</dd>', page, re.S)
+    assert traffic is not None
+    text = re.sub(r"<[^>]+>", "", traffic.group(1))
+    assert text.startswith(
+        "champion 70 %, canary iris:2 20 %, challenger iris:2 10 %; sticky by sepal_length"
+    )
+    assert "iris:1</span> sees a copy of every request" in page
+    assert f"<h2>Rollout #{ro.id}</h2>" in page and 'class="status s-paused">paused</span>' in page
+    assert "step 1 of 2 (20 → 100 %), now 20 % of the traffic" in page
+    events = re.findall(r"<tr><td>[^<]*</td><td>(\w+)</td>", page.split('id="rollout-events"')[1])
+    assert events == ["started", "paused"] and "checking the labels" in page

@@ -24,6 +24,7 @@ from fti.storage.metadata.tables.registry import (
     model_versions,
     models,
 )
+from fti.storage.metadata.tables.rollouts import rollout_events, rollouts, variant_stats
 from fti.storage.metadata.tables.secrets import secrets
 from fti.storage.metadata.tables.serving import api_keys, deployments
 from fti.storage.metadata.tables.sources import source_cursors
@@ -52,6 +53,8 @@ __all__ = [
     "pipeline_runs",
     "pipelines",
     "projects",
+    "rollout_events",
+    "rollouts",
     "run_artifacts",
     "run_metrics",
     "run_params",
@@ -62,4 +65,5 @@ __all__ = [
     "stream_status",
     "tags",
     "training_datasets",
+    "variant_stats",
 ]
