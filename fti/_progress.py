@@ -61,6 +61,7 @@ class Task:
         if self._progress is not None:
             self._progress.update(self._task, description=description)
             self._progress.advance(self._task, 1)
+            self._progress.refresh()  # a new stage shows at once, not at the next timed refresh
 
 
 _lock = threading.Lock()

@@ -78,6 +78,6 @@ def test_the_setting_is_validated(tmp_path: Path, bad: str) -> None:
 
 def test_fti_info_shows_the_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FTI_PYFUNC", "allow:acme.models")
-    result = CliRunner().invoke(cli, ["--home", str(tmp_path / "home"), "info", "--json"])
+    result = CliRunner().invoke(cli, ["--home", str(tmp_path / "home"), "info", "--create", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["settings"]["pyfunc"] == "allow:acme.models"

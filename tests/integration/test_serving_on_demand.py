@@ -55,7 +55,9 @@ def deployed(tmp_path: Path) -> Iterator[dict[str, Any]]:
     )
     fv = fs.get_or_create_feature_view(
         "tx_view",
-        query=tx.select(["amount", "lat", "lon", "is_fraud"]).join(cards.select_all()),
+        query=tx.select(["amount", "lat", "lon", "is_fraud"]).join(
+            cards.select_all(include_primary_key=False)
+        ),
         labels=["is_fraud"],
         on_demand=[fns.log_amount, fns.distance],
         request_fields=["amount", "lat", "lon"],
