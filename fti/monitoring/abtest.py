@@ -172,11 +172,42 @@ def _test(a: dict[str, Any], b: dict[str, Any]) -> float | None:
 def realized_figures(
     project: Project, deployment: str, start: datetime, end: datetime
 ) -> dict[str, dict[str, Any]]:
-    """``{variant: {"accuracy" or "mae": value, "labelled": rows}}`` of the predictions logged in
-    ``[start, end)`` that have labels: what rollout gates on realized metrics judge (see
+    """``{variant: {"accuracy" (and "auc") or "mae": value, "labelled": rows}}`` of the predictions
+    logged in ``[start, end)`` that have labels: what rollout gates on realized metrics judge (see
     ``fti.serving.rollouts.gates.Realized``); empty while nothing is labelled."""
     try:
         found = _realized(project, deployment, "predict", start, end)
     except ValidationError:
         return {}  # a log without a "predict" output: nothing to judge
-    return {v: {r["metric"]: r["value"], "labelled": r["n"]} for v, r in found.items()}
+    out = {v: {r["metric"]: r["value"], "labelled": r["n"]} for v, r in found.items()}
+    for variant, auc in _auc(project, deployment, start, end).items():
+        out.setdefault(variant, {}).update(auc=auc)
+    return out
+
+
+def _auc(project: Project, deployment: str, start: datetime, end: datetime) -> dict[str, float]:
+    """ROC AUC per variant from the logged probability of the positive class (``predict_proba_1``,
+    the second column of a binary classifier's ``predict_proba``) against the labels; a variant
+    whose labelled rows hold a single class has no AUC."""
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    data = MonitoredData("deployment", deployment)
+    column = "predict_proba_1"
+    try:
+        if column not in data.schema(project) or "predict_proba_2" in data.schema(project):
+            return {}  # not a binary classifier's probabilities
+    except NotFoundError:
+        return {}
+    joined = join_window(project, data, ["variant", column], start, end, deployment)  # type: ignore[arg-type]
+    if joined is None or joined.num_rows == 0:
+        return {}
+    variants = np.array([v or "champion" for v in joined.column("variant").to_pylist()])
+    scores = joined.column(column).to_numpy(zero_copy_only=False).astype(float)
+    labels = joined.column("__label").to_numpy(zero_copy_only=False)
+    out: dict[str, float] = {}
+    for variant in sorted(set(variants.tolist())):
+        mask = variants == variant
+        if len(set(labels[mask].tolist())) == 2:
+            out[variant] = float(roc_auc_score(labels[mask], scores[mask]))
+    return out

@@ -89,7 +89,10 @@ def test_compare_reads_out_each_variant_with_intervals_and_a_test(ab: dict[str, 
         proj.monitoring.compare("clf", prediction="score")
 
 
-def test_a_rollout_gated_on_realized_accuracy_rolls_back_a_worse_candidate(ab: dict[str, Any]) -> None:
+@pytest.mark.parametrize("figure", ["accuracy", "auc"])
+def test_a_rollout_gated_on_a_realized_metric_rolls_back_a_worse_candidate(
+    ab: dict[str, Any], figure: str
+) -> None:
     from datetime import UTC, datetime
 
     from fti.monitoring.abtest import realized_figures
@@ -99,7 +102,7 @@ def test_a_rollout_gated_on_realized_accuracy_rolls_back_a_worse_candidate(ab: d
     proj, X, y = ab["project"], ab["X"], ab["y"]
     proj.serving.deploy("clf", model="clf@production")  # no split: the rollout makes its own
     ro = proj.serving.rollout("clf", to="clf:2", steps=[50, 100], every="1h",
-                              gates={"error_rate": "< 0.01", "accuracy": ">= champion - 0.05"}, min_requests=20)  # fmt: skip
+                              gates={"error_rate": "< 0.01", figure: ">= champion - 0.05"}, min_requests=20)  # fmt: skip
     with (
         running_server(create_app(proj, poll_interval_s=0.1)) as url,
         httpx.Client(base_url=url, timeout=30) as c,
@@ -112,14 +115,16 @@ def test_a_rollout_gated_on_realized_accuracy_rolls_back_a_worse_candidate(ab: d
     scheduler = Scheduler(
         proj, clock=ManualClock(datetime.now(UTC)), duties=[lambda now: advance(proj, now, realized_figures)]
     )
-    scheduler.tick()  # no labels yet: the accuracy gate cannot judge, the error rate passes
+    scheduler.tick()  # no labels yet: the realized gate cannot judge, the error rate passes
     assert ro.status()["state"] == "running"
     proj.monitoring.log_labels("clf", pd.DataFrame({"request_id": [f"q{i}" for i in range(200)],
                                                     "is_fraud": y[:200].astype(np.int64)}), label="is_fraud")  # fmt: skip
     scheduler.tick()
     status = ro.status()
-    assert status["state"] == "rolled_back" and "accuracy" in status["reason"]
+    assert status["state"] == "rolled_back" and figure in status["reason"]
     figures = status["events"][-1]["figures"]
-    assert figures["canary"]["accuracy"] < 0.25 < 0.75 < figures["champion"]["accuracy"]
+    # the challenger learned flipped labels: its accuracy and its AUC (from the logged
+    # predict_proba of the positive class) are near 0 where the champion's are near 1
+    assert figures["canary"][figure] < 0.25 < 0.75 < figures["champion"][figure]
     assert figures["canary"]["labelled"] + figures["champion"]["labelled"] == 200
     assert proj.model_registry.aliases("clf") == {"production": 1}

@@ -10,8 +10,9 @@ log it also holds the requests that failed and their latency.
 
 Gates: ``{"error_rate": "< 0.01", "p99_ms": "< 50"}``, or relative to the champion over the same
 step: ``{"error_rate": "<= champion + 0.005", "p99_ms": "<= champion * 1.2"}``; and on metrics
-realized from labels, once the step's predictions have labels: ``{"accuracy": ">= champion - 0.01"}``
-or ``{"mae": "<= champion * 1.1"}`` (:data:`Realized`).
+realized from labels, once the step's predictions have labels: ``{"accuracy": ">= champion - 0.01"}``,
+``{"auc": ">= champion - 0.01"}`` (binary classifiers that log ``predict_proba``) or
+``{"mae": "<= champion * 1.1"}`` (:data:`Realized`).
 """
 
 from __future__ import annotations
@@ -34,13 +35,13 @@ if TYPE_CHECKING:
     from fti.serving.metrics import ServerMetrics
 
 SERVER_FIGURES = ("error_rate", "p99_ms")
-REALIZED_FIGURES = ("accuracy", "mae")
+REALIZED_FIGURES = ("accuracy", "auc", "mae")
 """Realized from labels logged for the step's predictions (see ``Realized``); judged once a
 variant has labelled rows, relative to the champion or absolute."""
 FIGURES = (*SERVER_FIGURES, *REALIZED_FIGURES)
 
 Realized = Callable[["Project", str, datetime, datetime], dict[str, dict[str, Any]]]
-"""``(project, deployment, start, end) -> {variant: {"accuracy" or "mae": value, "labelled": n}}``:
+"""``(project, deployment, start, end) -> {variant: {"accuracy"/"auc" or "mae": value, "labelled": n}}``:
 realized metrics of the predictions logged in a window. Monitoring provides it
 (``fti.monitoring.abtest.realized_figures``); ``fti scheduler`` passes it to ``advance``."""
 _CONDITION = re.compile(r"^\s*(<=|>=|<|>)\s*(?:(champion)\s*(?:([-+*])\s*([0-9.eE+-]+))?|([0-9.eE+-]+))\s*$")
