@@ -126,6 +126,23 @@ class Monitor:
     def __repr__(self) -> str:
         return f"Monitor(name={self.name!r}, {self.data.describe()})"
 
+    def _repr_html_(self) -> str:
+        """The monitor in a notebook: what it watches and its last windows (status, drift)."""
+        from fti._display import Card
+
+        card = Card("Monitor", repr(self.name))
+        card.fields = [
+            ("watches", self.data.describe()),
+            ("model", self.model),
+            ("window", self.window),
+            ("schedule", self.schedule or "run by hand"),
+            ("columns", [*self.features, *self.predictions]),
+            ("results", self.results_group),
+        ]
+        windows = [[r.window_start, r.status, r.rows, r.drifted] for r in self.runs(limit=20)]
+        card.tables = [("last windows", ["window start", "status", "rows", "drifted"], windows)]
+        return card.html()
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description (CLI ``--json`` and the UI)."""
         config = self._record.config

@@ -70,3 +70,27 @@ def test_a_card_counts_the_rows_it_does_not_show_and_a_repr_is_cut() -> None:
     assert "5 more" in page and f"rows ({TABLE_ROWS + 5})" in page
     line = short_repr("Thing", "x" * 500, note=None)
     assert len(line) == REPR_LIMIT and line.endswith("…)") and "note" not in line
+
+
+def test_a_monitor_shows_what_it_watches_and_its_windows(sqlite_project: fti.Project) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    group = sqlite_project.feature_store.create_feature_group("ticks", primary_key=["id"], event_time="ts")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    group.insert(
+        pa.table(
+            {
+                "id": list(range(48)),
+                "ts": [start + timedelta(hours=i) for i in range(48)],
+                "x": [float(i % 7) for i in range(48)],
+            }
+        )
+    )
+    mon = sqlite_project.monitoring.create_monitor(
+        "ticks_daily", feature_group="ticks", window="1d", reference=(start, start + timedelta(days=1))
+    )
+    assert len(repr(mon)) <= REPR_LIMIT
+    mon.run(start + timedelta(days=1), start + timedelta(days=2))
+    card = mon._repr_html_()
+    assert "ticks_daily" in card and "ticks_daily_results" in card
+    assert "last windows (1)" in card and "2026-01-02T00:00:00+00:00" in card and "<td>24</td>" in card
