@@ -14,6 +14,19 @@ METRICS = ("cosine", "l2", "dot")
 distance, ``dot`` is 1 - the inner product."""
 
 
+def check_upsert(keys: Sequence[str], vectors: np.ndarray, metric: str) -> np.ndarray:
+    """The vectors of an upsert as one contiguous float32 row per key (every store's input
+    check); an unknown metric is a ValidationError."""
+    import numpy as np
+
+    from fti.errors import ValidationError
+
+    if metric not in METRICS:
+        raise ValidationError(f"unknown metric {metric!r}; use one of {', '.join(METRICS)}")
+    rows = np.ascontiguousarray(vectors, dtype=np.float32)
+    return rows if rows.ndim == 2 else rows.reshape(len(keys), -1)
+
+
 class VectorStore(Protocol):
     """Embedding indexes by name. ``fti.testing.contracts.vector`` checks every implementation:
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import BackendError, ValidationError
-from fti.storage.vector.base import METRICS
+from fti.storage.vector.base import check_upsert
 
 if TYPE_CHECKING:
     import numpy as np
@@ -219,11 +219,7 @@ class HnswVectorStore:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        if metric not in METRICS:
-            raise ValidationError(f"unknown metric {metric!r}; use one of {', '.join(METRICS)}")
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if vectors.ndim != 2:
-            vectors = vectors.reshape(len(keys), -1)
+        vectors = check_upsert(keys, vectors, metric)
         dim = int(vectors.shape[1])
         with self._locked(index) as directory:
             loaded = None if replace else self._load_for_write(index)

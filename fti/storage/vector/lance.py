@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import BackendError, ValidationError
-from fti.storage.vector.base import METRICS
+from fti.storage.vector.base import check_upsert
 from fti.storage.vector.hnsw import distances_to
 
 if TYPE_CHECKING:
@@ -110,14 +110,9 @@ class LanceVectorStore:
         version: int,
         replace: bool = False,
     ) -> None:
-        import numpy as np
         import pyarrow as pa
 
-        if metric not in METRICS:
-            raise ValidationError(f"unknown metric {metric!r}; use one of {', '.join(METRICS)}")
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        if vectors.ndim != 2:
-            vectors = vectors.reshape(len(keys), -1)
+        vectors = check_upsert(keys, vectors, metric)
         dim = int(vectors.shape[1])
         column = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1), pa.float32()), dim)
         data = attributes.add_column(0, VECTOR, column).add_column(0, KEY, pa.array(list(keys), pa.string()))
