@@ -182,7 +182,8 @@ class HnswVectorStore:
             )
             return self._exact(loaded, query[0], candidates, k)
         keys = _keys_of(loaded)
-        return [(keys[int(lb)], float(d)) for lb, d in zip(found[0], distances[0], strict=True)]
+        hits = [(keys[int(lb)], float(d)) for lb, d in zip(found[0], distances[0], strict=True)]
+        return sorted(hits, key=lambda hit: (hit[1], hit[0]))  # equal distances: by key, as exact search
 
     def _exact(
         self, loaded: _Loaded, query: np.ndarray, labels: np.ndarray, k: int
@@ -190,9 +191,10 @@ class HnswVectorStore:
         import numpy as np
 
         distances = distances_to(query, loaded.vectors[labels], loaded.metric)
-        order = np.argsort(distances, kind="stable")[:k]
         keys = _keys_of(loaded)
-        return [(keys[int(labels[i])], float(distances[i])) for i in order]
+        names = np.array([keys[int(label)] for label in labels])
+        order = np.lexsort((names, distances))[:k]  # nearest first; equal distances by key
+        return [(str(names[i]), float(distances[i])) for i in order]
 
     # --- writing ----------------------------------------------------------------------------
     @contextlib.contextmanager
