@@ -33,7 +33,7 @@ def _row(dep: Any) -> dict[str, Any]:
     except FtiError as exc:  # the model or its alias is gone: the listing still shows the rest
         data["serves"] = f"({exc.message})"
     config = data.get("config") or {}
-    variants = [f"{n} {v['model']} {v['percent']:g}%" for n, v in (config.get("variants") or {}).items()]
+    variants = [f"{n} {v['model']} {v['percent']:g} %" for n, v in (config.get("variants") or {}).items()]
     data["split"] = ", ".join(variants + ([f"shadow {config['shadow']}"] if config.get("shadow") else []))
     return data
 

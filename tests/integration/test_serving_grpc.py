@@ -104,7 +104,7 @@ def test_tritonclient_grpc_health_metadata_repository_and_inference(
     assert [o.name for o in only.get_response().outputs] == ["predict"]
     # the same dataplane: the REST server's metrics count the gRPC requests
     metrics = httpx.get(f"{served['url']}/metrics", headers=AUTH).text
-    assert 'fti_inference_requests_total{model="clf",version="2"} 2.0' in metrics
+    assert 'fti_inference_requests_total{model="clf",variant="champion",version="2"} 2.0' in metrics
 
 
 def test_load_unload_and_versions_over_grpc(served: dict[str, Any], client: Any) -> None:

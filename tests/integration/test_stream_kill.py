@@ -123,7 +123,7 @@ def test_kill_9_mid_stream_loses_nothing_and_counts_nothing_twice(
     batch = window_features(transactions).sort_values(["cc_num", "datetime"]).reset_index(drop=True)
     assert len(stored) == len(batch) == len(rows)  # one row per event: none lost, none twice
     pd.testing.assert_frame_equal(stored[["cc_num", "datetime"]], batch[["cc_num", "datetime"]])
-    for column in WINDOW_COLUMNS[2:]:
+    for column in [c for c in WINDOW_COLUMNS[2:] if not c.startswith("last_")]:  # the aggregates
         if column.startswith("tx_count"):
             assert (stored[column].to_numpy() == batch[column].to_numpy()).all(), column
         else:

@@ -108,9 +108,9 @@ def test_fti_serve_runs_the_deployments_and_predict_goes_over_http(tmp_path: Pat
         finally:
             grpc_client.close()
         metrics = httpx.get(f"{url}/metrics", headers=auth).text
-        assert (
-            'fti_inference_requests_total{model="clf",variant="champion",version="1"} 1.0' in metrics
-        )  # over HTTP
+        assert (  # one request over HTTP, one over gRPC: the same dataplane counts both
+            'fti_inference_requests_total{model="clf",variant="champion",version="1"} 2.0' in metrics
+        )
     finally:
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
