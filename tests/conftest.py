@@ -8,6 +8,7 @@ A missing server binary fails the run: ``make test`` installs them, and no test 
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -103,7 +104,12 @@ def sqlite_project(home: Path) -> Iterator[fti.Project]:
 
 
 # --- Spark: one standalone cluster (a master and two workers) and one session per test session ---
+REPO_ROOT = str(Path(__file__).resolve().parents[1])
 SPARK_CONF = {
+    # executors import the examples' on-demand functions by path, as a user's nodes import theirs
+    "spark.executorEnv.PYTHONPATH": os.pathsep.join(
+        p for p in (REPO_ROOT, os.environ.get("PYTHONPATH")) if p
+    ),
     "spark.ui.enabled": "false",
     "spark.sql.shuffle.partitions": "4",
     "spark.default.parallelism": "2",

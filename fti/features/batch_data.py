@@ -61,10 +61,9 @@ def get_batch_data(
     if engine == "spark":
         from fti.spark import training
 
-        if transformer is None or fv.on_demand:
+        if transformer is None:
             raise ValidationError(
-                "engine='spark' returns transformed features of views without on-demand functions; "
-                "use engine='duckdb' for transformed=False or on-demand features"
+                "engine='spark' returns transformed features; use engine='duckdb' for transformed=False"
             )
         return training.get_batch_data(
             fv, start_time, end_time, with_keys=bool(keep_keys), transformer=transformer, order=order

@@ -348,6 +348,10 @@ class OnDemandPlan:
     def outputs(self) -> list[str]:
         return [name for step in self.steps for name, _ in step.outputs]
 
+    def step_outputs(self) -> list[tuple[str, str]]:
+        """Every output with its fti dtype, in the order :meth:`apply_table` appends them."""
+        return [output for step in self.steps for output in step.outputs]
+
     @property
     def inputs(self) -> list[str]:
         """Joined columns the functions read."""

@@ -212,11 +212,6 @@ def create(
     if check_engine(engine) == "spark":
         from fti.spark import training
 
-        if fv.on_demand:
-            raise ValidationError(
-                f"feature view {fv.name!r} has on-demand functions, which engine='spark' does not "
-                "compute yet; create its training data with engine='duckdb'"
-            )
         return training.create(
             fv, start_time=start_time, end_time=end_time, description=description, split=split
         )

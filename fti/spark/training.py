@@ -75,7 +75,8 @@ def create(
     query = fv.query
     with spark_job(spark, f"training data of feature view {fv.name!r}", cleanup="nothing was recorded"):
         frames, versions = sources(project, query, spark)
-        joined = pit_join(query, frames, start_time, end_time).persist(StorageLevel.MEMORY_AND_DISK)
+        joined = with_on_demand(fv, pit_join(query, frames, start_time, end_time))
+        joined = joined.persist(StorageLevel.MEMORY_AND_DISK)
         try:
             stored, counts = _number_and_split(fv, joined, split, start_time, end_time)
             stats = _fit(fv, stored.where(F.col(SPLIT_COLUMN) == "train"))
@@ -100,6 +101,35 @@ def create(
         finally:
             joined.unpersist()
     return record, read(project, record)
+
+
+def with_on_demand(fv: FeatureView, joined: DataFrame) -> DataFrame:
+    """``joined`` with the view's on-demand outputs appended, computed on the executors by the same
+    functions and code as the embedded engine (:meth:`OnDemandPlan.apply_table` over Arrow batches).
+    Executors import the functions by their recorded path, so it must be importable there."""
+    import copy
+
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    from fti.types import arrow_type
+
+    plan = fv.on_demand_plan
+    if not plan.steps:
+        return joined
+    plan.functions()  # imported and checked here first: a changed function fails before the job
+    shipped = copy.copy(plan)
+    shipped._functions = None  # imported (and checked) again on each executor
+    schema = arrow_schema(joined)
+    for name, dtype in plan.step_outputs():
+        schema = schema.append(pa.field(name, arrow_type(dtype)))
+
+    def compute(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            if batch.num_rows:
+                yield from shipped.apply_table(pa.Table.from_batches([batch])).cast(schema).to_batches()
+
+    return joined.mapInArrow(compute, from_arrow_schema(schema))
 
 
 def pit_join(
@@ -287,4 +317,4 @@ def get_batch_data(
     spark = project.spark()
     frames, _ = sources(project, fv.query, spark)
     joined = pit.join(fv.query, frames, start_time=start_time, end_time=end_time, order=order)
-    return apply(joined, transformer, before=fv.query.key_columns() if with_keys else ())
+    return apply(with_on_demand(fv, joined), transformer, before=fv.query.key_columns() if with_keys else ())
