@@ -60,8 +60,13 @@ def test_spark_join_equals_duckdb_and_brute_force_over_three_groups(
         groups["spine"]
         .select(["k1", "label"])
         .join(groups["a"].select(["x", "y"]), on=["k1"], prefix="a_", max_age=age_a)
-        .join(groups["b"].select_all(), on="k2", prefix="b_", max_age=age_b)
-        .join(groups["c"].select_all(), on=["k1"])
+        .join(
+            groups["b"].select_all(include_primary_key=False, include_event_time=False),
+            on="k2",
+            prefix="b_",
+            max_age=age_b,
+        )
+        .join(groups["c"].select_all(include_primary_key=False, include_event_time=False), on=["k1"])
     )
     tables = [data["spine"], data["a"], data["b"], data["c"]]
     result = spark_join(spark_session, query, tables)
