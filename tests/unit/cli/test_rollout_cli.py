@@ -68,7 +68,7 @@ def test_start_status_pause_resume_abort(home: Path) -> None:
         (("rollout", "start", "fraud"), "Missing option '--to'"),
         (("rollout", "start", "fraud", "--to", "fraud:2", "--steps", "a,b"), "invalid --steps"),
         (("rollout", "start", "fraud", "--to", "fraud:2", "--gate", "error_rate=0.1"), "invalid --gate"),
-        (("rollout", "start", "fraud", "--to", "fraud:2", "--gate", "auc>=0.9"), "unknown gate 'auc'"),
+        (("rollout", "start", "fraud", "--to", "fraud:2", "--gate", "roc>=0.9"), "unknown gate 'roc'"),
         (("rollout", "start", "nope", "--to", "fraud:2"), "deployment 'nope' not found"),
         (("rollout", "status", "fraud"), "has no rollout"),
         (("rollout", "pause", "fraud"), "has no rollout"),

@@ -54,7 +54,7 @@ def test_gates_absolute_and_relative_to_the_champion() -> None:
 @pytest.mark.parametrize(
     ("gates", "message"),
     [
-        ({"auc": ">= 0.9"}, "unknown gate 'auc'"),
+        ({"roc": ">= 0.9"}, "unknown gate 'roc'"),
         ({"error_rate": "0.01"}, "invalid gate"),
         ({"error_rate": "< champion ^ 2"}, "invalid gate"),
         ({"error_rate": 0.01}, "invalid gate"),
