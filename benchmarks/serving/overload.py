@@ -23,7 +23,6 @@ Run: .venv/bin/python -m benchmarks.serving.overload [--seconds 10] [--max-infli
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import resource
@@ -42,7 +41,15 @@ import pandas as pd
 
 import fti
 from benchmarks._report import row
-from benchmarks.serving.serve_bench import DATA, FEATURES, body, cpu_seconds, free_port
+from benchmarks.serving.serve_bench import (
+    DATA,
+    FEATURES,
+    body,
+    cpu_seconds,
+    free_port,
+    run_wrk,
+    wrk_latency_ms,
+)
 
 LEVELS = (1, 2, 4, 8, 16, 32, 64, 128)
 ISSUE_CONNECTIONS = 2_000
@@ -52,29 +59,7 @@ SATURATED = 0.9
 
 def wrk(url: str, payload: dict[str, Any], connections: int, seconds: int, work: Path) -> dict[str, float]:
     """One closed-loop ``wrk`` run: goodput (2xx/s), shed (503) and failed requests, p99."""
-    script = work / "body.lua"
-    script.write_text(
-        'wrk.method = "POST"\n'
-        'wrk.headers["Content-Type"] = "application/json"\n'
-        f"wrk.body = [[{json.dumps(payload)}]]\n"
-    )
-    out = subprocess.run(
-        [
-            "wrk",
-            f"-t{min(2, connections)}",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--latency",
-            "--timeout",
-            "10s",
-            "-s",
-            str(script),
-            url,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    out = run_wrk(url, payload, connections, seconds, work, threads=min(2, connections))
     total = int(re.search(r"(\d+) requests in ([\d.]+)(\w+)", out).group(1))  # type: ignore[union-attr]
     duration = re.search(r"requests in ([\d.]+)(ms|s|m)", out)
     assert duration, out
@@ -83,10 +68,8 @@ def wrk(url: str, payload: dict[str, Any], connections: int, seconds: int, work:
     refused = int(non2xx.group(1)) if non2xx else 0
     sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     socket_errors = sum(int(g) for g in sockets.groups()) if sockets else 0
-    p99 = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-    p99_ms = (
-        float(p99.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)] if p99 else float("nan")
-    )
+    p99 = wrk_latency_ms(out, "99")
+    p99_ms = float("nan") if p99 is None else p99
     ok = total - refused
     return {
         "goodput": ok / elapsed,

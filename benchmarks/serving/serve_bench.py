@@ -94,38 +94,39 @@ def start_server(home: Path, port: int, log: Path) -> tuple[subprocess.Popen[byt
         time.sleep(0.02)
 
 
-def wrk(
-    url: str, payload: dict[str, Any], connections: int, seconds: int, script_dir: Path
-) -> dict[str, float]:
+def run_wrk(
+    url: str, payload: dict[str, Any], connections: int, seconds: int, script_dir: Path, threads: int = 1
+) -> str:
+    """``wrk``'s report of one closed-loop run POSTing ``payload`` (JSON) to ``url``."""
     script = script_dir / f"body_{connections}_{len(payload['inputs'][0]['data'])}.lua"
     script.write_text(
         'wrk.method = "POST"\n'
         'wrk.headers["Content-Type"] = "application/json"\n'
         f"wrk.body = [[{json.dumps(payload)}]]\n"
     )
-    out = subprocess.run(
-        [
-            "wrk",
-            "-t1",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--latency",
-            "--timeout",
-            "10s",
-            "-s",
-            str(script),
-            url,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
+    return subprocess.run(
+        [*command, "-s", str(script), url], check=True, capture_output=True, text=True
     ).stdout
 
+
+def wrk_latency_ms(out: str, percentile: str) -> float | None:
+    """A latency percentile of a ``wrk --latency`` report in ms (None when it is not reported)."""
+    match = re.search(rf"^\s*{percentile}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    if match is None:
+        return None
+    return float(match.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
+
+
+def wrk(
+    url: str, payload: dict[str, Any], connections: int, seconds: int, script_dir: Path
+) -> dict[str, float]:
+    out = run_wrk(url, payload, connections, seconds, script_dir)
+
     def latency(label: str) -> float:
-        match = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        assert match, out
-        value, unit = float(match.group(1)), match.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+        value = wrk_latency_ms(out, label)
+        assert value is not None, out
+        return value
 
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]

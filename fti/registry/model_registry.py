@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from fti.paging import Page
     from fti.project import Project
     from fti.registry.aliases import AliasChange
-    from fti.registry.builders import Framework
     from fti.registry.evaluation import Evaluation
     from fti.registry.evaluation.slicing import SliceSpec
     from fti.registry.lineage import FeatureViewLike, RunLike
@@ -58,11 +57,12 @@ class ModelRegistry:
 
     @property
     def python(self) -> Framework:
-        """Hopsworks-style registration from a directory: ``mr.python.create_model(...).save(dir)``
-        (``mr.sklearn`` likewise, for a directory holding a ``.skops`` file)."""
+        """Hopsworks-style registration from a directory: ``mr.python.create_model(...).save(dir)``."""
         return Framework(self, "python")
 
-    sklearn = property(lambda self: Framework(self, "sklearn"))
+    @property
+    def sklearn(self) -> Framework:  # the same, for a directory holding a ``.skops`` file
+        return Framework(self, "sklearn")
 
     # --- register -------------------------------------------------------------------------
     def register(
