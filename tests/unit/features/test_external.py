@@ -127,6 +127,9 @@ def test_external_groups_join_point_in_time_and_training_data_stays_reproducible
         (lambda fg: fg.append_features([fti.Feature("x", "int64")]), "cannot append features"),
         (lambda fg: fg.read(as_of=0), "no history"),
         (lambda fg: fg.statistics(0), "no commit versions"),
+        (lambda fg: fg.delete_records(pd.DataFrame({"user_id": [1]})), "cannot delete records"),
+        (lambda fg: fg.compact(), "cannot be compacted"),
+        (lambda fg: fg.vacuum(), "cannot be vacuumed"),
     ],
 )
 def test_an_external_group_stores_nothing_itself(
