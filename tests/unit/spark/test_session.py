@@ -139,4 +139,6 @@ def test_unknown_engines_are_refused(spark_project) -> None:
             call()
     with pytest.raises(ValidationError, match="returns a Spark DataFrame, not 'arrow'"):
         fv.get_batch_data(engine="spark", return_type="arrow")
+    with pytest.raises(ValidationError, match="returns transformed features; use engine='duckdb'"):
+        fv.get_batch_data(engine="spark", transformed=False)
     assert fv.training_dataset_versions() == []
