@@ -132,7 +132,7 @@ class ServerState:
         self._auth_refreshing = False
         self.grpc_port: int | None = None  # the gRPC protocol's port, when served
         self.drift = DriftGauges(project)  # monitoring's latest statistics, read on the poll
-        self.metrics.registry.register(self.drift)
+        self.metrics.collect_with(self.drift)
         self.push = push.PushRoute(project)  # POST /v1/feature-groups/{name}/push
 
     def _refresh_keys(self) -> None:
@@ -351,6 +351,7 @@ def create_app(
     log_requests: bool = True,
     limits: ServerLimits | None = None,
     grpc_address: str | None = None,
+    load_before_listening: bool = False,
 ) -> Starlette:
     """The model server app for ``project``'s running deployments.
 
@@ -366,6 +367,10 @@ def create_app(
             served by ``fti serve`` or ``fti.testing.serving.running_server``).
         grpc_address: Also serve the gRPC protocol on this ``host:port`` (port 0: a free one,
             then in ``app.state.fti.grpc_port``) while the app runs; needs ``fti[grpc]``.
+        load_before_listening: Load the deployments before the app's startup ends, so its server
+            takes connections only once they are loaded (``fti serve --workers N``: a worker
+            still loading never takes a request its ready siblings could answer). By default
+            the app listens at once and answers 503 "loading" meanwhile.
     """
     limits = limits or ServerLimits()
     if max_body_bytes is not None:
@@ -383,9 +388,9 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if state.request_logger is not None:
             state.request_logger.start()
-        # listen at once: the deployments load in the background, requests meanwhile get 503
-        # "loading" (liveness is 200, readiness 503)
-        await state.repository.start(background=True)
+        # by default listen at once: the deployments load in the background, requests meanwhile
+        # get 503 "loading" (liveness is 200, readiness 503)
+        await state.repository.start(background=not load_before_listening)
         from fti.streaming import committer  # commits pushed rows; replays what a crash left
 
         committer.start(project)

@@ -1,12 +1,16 @@
 """Prometheus metrics of the model server, labelled by model (deployment) and version; requests,
 failures and latency also by variant (``champion`` unless the deployment splits its traffic).
 
-Each server app owns its own ``CollectorRegistry`` so several apps (tests, workers) never clash.
-With several worker processes each reports its own counters (scrape each, or run one worker).
+Each server app owns its own ``CollectorRegistry`` so several apps (tests) never clash. With
+several worker processes (``fti serve --workers N``) the server runs prometheus_client's
+multiprocess mode: each worker writes its counters and histograms to a file in
+``$PROMETHEUS_MULTIPROC_DIR`` and ``/metrics``, whichever worker answers it, sums them. The load
+figures (in-flight requests, buffered bytes, shed requests) stay those of the worker that answered.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +21,9 @@ from fti.serving.batching import BatchStats
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""Set (by ``fti serve --workers N``) before a worker imports prometheus_client: its metrics then
+live in files in that directory, summed over the workers at each scrape."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,7 @@ class ServerMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._collectors: list[Any] = []
         labels = ("model", "version")
         variant = (*labels, "variant")
         self.requests = Counter(
@@ -83,7 +91,11 @@ class ServerMetrics:
             registry=self.registry,
         )
         self.loaded = Gauge(
-            "fti_model_loaded", "1 when the model version is loaded.", labels, registry=self.registry
+            "fti_model_loaded",
+            "1 when the model version is loaded (in any worker).",
+            labels,
+            registry=self.registry,
+            multiprocess_mode="max",
         )
         self.log_dropped = Counter(
             "fti_inference_log_dropped",
@@ -118,11 +130,26 @@ class ServerMetrics:
     def watch(self, admission: Any) -> None:
         """Report ``admission``'s in-flight requests, held body bytes and shed requests (a
         :class:`~fti.serving.limits.Admission`), read at each scrape."""
-        self.registry.register(_AdmissionCollector(admission))
+        self.collect_with(_AdmissionCollector(admission))
+
+    def collect_with(self, collector: Any) -> None:
+        """Add a collector read at each scrape (figures of this worker or of the catalog)."""
+        self.registry.register(collector)
+        self._collectors.append(collector)
 
     def render(self) -> bytes:
-        """The Prometheus text exposition of every metric."""
-        return generate_latest(self.registry)
+        """The Prometheus text exposition of every metric (summed over the workers in
+        multiprocess mode)."""
+        directory = os.environ.get(MULTIPROCESS_ENV)
+        if not directory:
+            return generate_latest(self.registry)
+        from prometheus_client import multiprocess
+
+        scrape = CollectorRegistry()
+        multiprocess.MultiProcessCollector(scrape, path=directory)  # type: ignore[no-untyped-call]
+        for collector in self._collectors:
+            scrape.register(collector)
+        return generate_latest(scrape)
 
 
 @dataclass(frozen=True)

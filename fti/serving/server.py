@@ -13,13 +13,16 @@ import errno
 import json
 import logging
 import os
+import shutil
 import socket
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import ConflictError, ValidationError
 from fti.serving.limits import ServerLimits
+from fti.serving.metrics import MULTIPROCESS_ENV
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -70,6 +73,8 @@ def app_factory() -> Starlette:
         log_requests=bool(options["log_requests"]),
         limits=limits_from_environment(),
         grpc_address=options.get("grpc_address"),
+        # with several workers on one socket, a worker takes connections once its models loaded
+        load_before_listening=int(options.get("workers", 1)) > 1,
     )
     if options.get("ui", True):
         mount_ui(app, project)
@@ -128,6 +133,7 @@ def serve(
     options = {
         "home": str(settings.home),
         "project": project,
+        "workers": workers,
         "threads": threads,
         "lazy": lazy,
         "poll_interval_s": poll_interval_s,
@@ -170,6 +176,11 @@ def serve(
     announce.write_text(
         json.dumps({"url": f"http://{url_host}:{port}", "pid": os.getpid(), "project": project})
     )
+    metrics_dir = None
+    if workers > 1 and not os.environ.get(MULTIPROCESS_ENV):
+        # the workers' metrics go to files summed at each scrape (fti.serving.metrics)
+        metrics_dir = tempfile.mkdtemp(prefix="fti-metrics-")
+        os.environ[MULTIPROCESS_ENV] = metrics_dir
     try:
         if workers > 1:
             from uvicorn.supervisors import Multiprocess
@@ -182,6 +193,9 @@ def serve(
     finally:
         sock.close()
         announce.unlink(missing_ok=True)
+        if metrics_dir is not None:
+            os.environ.pop(MULTIPROCESS_ENV, None)
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def bind_socket(host: str, port: int, what: str = "--port") -> socket.socket:

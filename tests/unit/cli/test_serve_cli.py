@@ -107,13 +107,19 @@ def test_fti_serve_runs_the_deployments_and_predict_goes_over_http(tmp_path: Pat
             assert answer.as_numpy("predict").tolist() == model.predict(X[:3]).tolist()
         finally:
             grpc_client.close()
-        metrics = httpx.get(f"{url}/metrics", headers=auth).text
-        # one request over HTTP and one over gRPC; /metrics is one of the two workers' view
-        counted = [line for line in metrics.splitlines() if line.startswith("fti_inference_requests_total{")]
-        assert len(counted) == 1, counted
-        series, value = counted[0].rsplit(" ", 1)
-        assert series == 'fti_inference_requests_total{model="clf",variant="champion",version="1"}'
-        assert float(value) in (1.0, 2.0)
+        # one request over HTTP and one over gRPC, whichever workers took them: /metrics, from
+        # whichever worker answers, sums the two workers' counters
+        for _ in range(4):
+            metrics = httpx.get(f"{url}/metrics", headers=auth).text
+            counted = [
+                line for line in metrics.splitlines() if line.startswith("fti_inference_requests_total{")
+            ]
+            assert len(counted) == 1, counted
+            series, value = counted[0].rsplit(" ", 1)
+            assert series == 'fti_inference_requests_total{model="clf",variant="champion",version="1"}'
+            assert float(value) == 2.0
+            loaded = [line for line in metrics.splitlines() if line.startswith("fti_model_loaded{")]
+            assert loaded == ['fti_model_loaded{model="clf",version="1"} 1.0'], loaded
     finally:
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
