@@ -13,6 +13,10 @@ A feature view maps feature names to transformation specs:
   taking a numpy array (float64 for numeric features, object otherwise) and returning a numeric
   array of the same length; its output is float64.
 
+Online vectors of one entity go through each step's one-row twin (plain Python arithmetic on one
+value, compiled beside the vectorized step): numpy's per-call overhead would otherwise be most of
+a single lookup's cost. The twins give bit-identical results (a property test holds them to it).
+
 Statistics are fitted on the training split only and stored with the training-dataset version.
 Federated training fits them without pooling rows: each part's :func:`sufficient_statistics`
 (counts, sums, squared deviations, category counts) are merged by :func:`combine_statistics`.
@@ -37,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fti.errors import SchemaError, ValidationError
+from fti.features.row_steps import RowStep, compile_row
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -327,6 +332,13 @@ def _custom(path: str, feature: str, numeric: bool) -> Step:
     return apply
 
 
+def _vector_row(step: Step, width: int) -> RowStep:
+    """A custom function's one-row twin: the vectorized step on a one-element list."""
+    if width == 1:
+        return lambda value: step([value])[0].tolist()[0]
+    return lambda value: [column.tolist()[0] for column in step([value])]
+
+
 class Transformer:
     """The fitted transformations of a feature view, compiled once into closures.
 
@@ -345,10 +357,12 @@ class Transformer:
         self.output_names: list[str] = []
         self.output_dtypes: dict[str, str] = {}
         self.steps: list[Step | None] = []
+        self._row_steps: list[tuple[RowStep, bool] | None] = []  # (twin, several outputs)
         for name, dtype in features:
             spec = specs.get(name)
             if spec is None:
                 self.steps.append(None)
+                self._row_steps.append(None)
                 self._add(name, dtype)
                 continue
             if spec.needs_fit and name not in stats:
@@ -358,6 +372,9 @@ class Transformer:
                 )
             step, outputs = _compile(name, dtype, spec, stats.get(name, {}))
             self.steps.append(step)
+            twin = compile_row(spec.kind, spec.boundaries, stats.get(name, {}), UNSEEN_CATEGORY)
+            twin = twin or _vector_row(step, len(outputs))
+            self._row_steps.append((twin, len(outputs) > 1 or spec.kind == "one_hot_encoder"))
             for output, out_dtype in outputs:
                 self._add(output, out_dtype)
 
@@ -377,6 +394,19 @@ class Transformer:
                 out.append(column)
             else:
                 out.extend(step(column))
+        return out
+
+    def apply_row(self, values: Sequence[Any]) -> list[Any]:
+        """The model-input values of one row (``values`` in :attr:`input_names` order): the same
+        results as :meth:`apply` on one-row columns, as plain Python values."""
+        out: list[Any] = []
+        for twin, value in zip(self._row_steps, values, strict=True):
+            if twin is None:
+                out.append(value)
+            elif twin[1]:
+                out.extend(twin[0](value))
+            else:
+                out.append(twin[0](value))
         return out
 
     def apply_table(self, table: pa.Table, keys: Sequence[str] = ()) -> pa.Table:

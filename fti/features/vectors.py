@@ -103,6 +103,8 @@ class FeatureViewServing:
                 features += tuple((self._positions[c], c) for c in extra)
             groups.append(_Group(group.name, group.table_name, group.online_enabled, keys, features))
         self._groups = groups
+        # per group: the names of the features it provides (a lookup is skipped when all are passed)
+        self._wanted = [[self._joined[p] for p, _ in g.features] for g in groups]
         self._spine_columns = {c for g in groups[1:] for c in g.keys} - set(self._primary_key)
         self._entry_keys = [
             (self._positions[k], k) for k in self._primary_key if k in needed and k not in by_name
@@ -188,7 +190,8 @@ class FeatureViewServing:
             raise ValidationError(f"entry must be a mapping such as {{'id': 1}}, got {entry!r}")
         check_entries((entry,), self._primary_key)
         passed = self._check_passed(passed_features, 1, many=False)
-        return to_rows(self._vectors((entry,), passed, allow_missing), 1)[0]
+        raw = self._raw((entry,), passed, allow_missing)
+        return self._transformer.apply_row([column[0] for column in raw])
 
     def get_feature_vectors(
         self,
@@ -285,17 +288,19 @@ class FeatureViewServing:
         """The untransformed model-input columns for ``entries``: online rows, then passed values,
         then the on-demand features computed from them."""
         n = len(entries)
-        columns: list[list[Any]] = [[None] * n for _ in self._joined]
+        found: list[list[Any] | None] = [None] * len(self._joined)
         spine_rows: list[dict[str, Any] | None] = [None] * n
         for index, group in enumerate(self._groups):
             rows = self._lookup(index, group, entries, passed, spine_rows, allow_missing)
             if index == 0:
                 spine_rows = rows
-            for position, column in group.features:
-                target = columns[position]
-                for i, row in enumerate(rows):
-                    if row is not None:  # rows written before a feature was appended lack it: null
-                        target[i] = row.get(column)
+            if None in rows:  # a missing row, or no lookup: nulls (passed values fill them below)
+                for position, column in group.features:
+                    found[position] = [None if row is None else row.get(column) for row in rows]
+            else:  # rows written before a feature was appended lack it: null
+                for position, column in group.features:
+                    found[position] = [row.get(column) for row in rows]  # type: ignore[union-attr]
+        columns = [[None] * n if values is None else values for values in found]
         for position, key in self._entry_keys:
             columns[position] = [entry[key] for entry in entries]
         for i, extra in enumerate(passed):
@@ -320,7 +325,7 @@ class FeatureViewServing:
     ) -> list[dict[str, Any] | None]:
         n = len(entries)
         needs_row = index == 0 and bool(self._spine_columns)
-        wanted = [self._joined[p] for p, _ in group.features]
+        wanted = self._wanted[index]
         if not needs_row and all(p is not None and all(w in p for w in wanted) for p in passed):
             return [None] * n  # every feature of the group is passed in: no lookup
         if not group.online:
