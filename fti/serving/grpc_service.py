@@ -22,9 +22,10 @@ import grpc
 
 from fti.errors import FtiError, NotFoundError, ValidationError
 from fti.serving import binary, protocol
-from fti.serving.infer import Read, prepare, run
+from fti.serving.infer import Read, prepare, routed, run, shadow_copy
 from fti.serving.limits import OverloadedError, overloaded_message
 from fti.serving.proto import inference_pb2 as pb
+from fti.serving.routing import ROUTE_KEY_HEADER
 
 if TYPE_CHECKING:
     from fti.serving.app import ServerState
@@ -182,21 +183,32 @@ class GrpcService:
             raise OverloadedError(overloaded_message(admission.limits))
         admission.inflight += 1
         try:
-            return await self._infer(request)
+            return await self._infer(request, context)
         finally:
             admission.inflight -= 1
 
-    async def _infer(self, request: pb.ModelInferRequest) -> pb.ModelInferResponse:
+    async def _infer(self, request: pb.ModelInferRequest, context: Any) -> pb.ModelInferResponse:
         name = request.model_name
+        version = _version(name, request.model_version)
+        split = routed(self.state, name, version)
+        parsed = None
+        route = None
+        if split is not None:  # the variant depends on the route key: parse the request first
+            parsed = infer_request(request)
+            metadata = dict(context.invocation_metadata() or ())
+            route = (split, split.pick(split.key_of(metadata.get(ROUTE_KEY_HEADER), parsed)))
 
         async def read(loaded: LoadedModel) -> Read:
-            parsed = infer_request(request)
-            return Read(await prepare(loaded, parsed), parsed.id, parsed)
+            got = parsed if parsed is not None else infer_request(request)
+            return Read(await prepare(loaded, got), got.id, got)
 
-        done = await run(self.state, name, _version(name, request.model_version), read)
+        done = await run(self.state, name, version, read, route)
+        shadow_copy(self.state, split, name, done)
         response = pb.ModelInferResponse(
             model_name=name, model_version=str(done.loaded.version), id=done.request_id
         )
+        if done.variant is not None:  # as the REST response's "parameters"
+            response.parameters["variant"].string_param = done.variant
         for output in done.requested or list(done.outputs):
             array = done.outputs[output]
             response.outputs.add(name=output, datatype=protocol.datatype_of(array), shape=list(array.shape))
