@@ -110,6 +110,7 @@ async def run(
         repo.release(loaded)
     request_id = got.request_id or uuid.uuid4().hex
     counters.latency.observe(time.perf_counter() - started)
+    loaded.last_inference_ms = int(time.time() * 1000)
     if state.request_logger is not None and loaded.spec.log_requests:
         state.request_logger.log(
             InferenceRecord(
