@@ -1,6 +1,6 @@
 """Iris flower training pipeline, ported from the serverless-ml course (src/01-module/
 iris-train-pipeline.ipynb) with renames only, plus skops instead of joblib (a safe format, not a
-pickle) and without the seaborn confusion-matrix image; see docs/hopsworks.md.
+pickle); see docs/hopsworks.md.
 
 Run it with ``python -m examples.hopsworks_iris.training_pipeline``.
 """
@@ -8,8 +8,11 @@ Run it with ``python -m examples.hopsworks_iris.training_pipeline``.
 from __future__ import annotations
 
 import os
+import shutil
 from typing import Any
 
+import pandas as pd
+import seaborn as sns
 import skops.io as sio
 from sklearn.metrics import accuracy_score  # noqa: F401 - imported by the tutorial
 from sklearn.neighbors import KNeighborsClassifier
@@ -52,6 +55,18 @@ def main(project: fti.Project | None = None) -> dict[str, Any]:
     results = confusion_matrix(y_test, y_pred)
     print(results)
 
+    # Create the confusion matrix as a figure, we will later store it as a PNG image file
+    df_cm = pd.DataFrame(
+        results,
+        ["True Setosa", "True Versicolor", "True Virginica"],
+        ["Pred Setosa", "Pred Versicolor", "Pred Virginica"],
+    )
+    cm = sns.heatmap(df_cm, annot=True)
+    fig = cm.get_figure()
+    os.makedirs("assets", exist_ok=True)  # a directory of the tutorial's repository
+    fig.savefig("assets/confusion_matrix.png")
+    fig.show()
+
     mr = project.get_model_registry()
 
     # The 'iris_model' directory will be saved to the model registry
@@ -59,6 +74,7 @@ def main(project: fti.Project | None = None) -> dict[str, Any]:
     if os.path.isdir(model_dir) == False:  # noqa: E712 - as in the tutorial
         os.mkdir(model_dir)
     sio.dump(model, model_dir + "/iris_model.skops")
+    shutil.copyfile("assets/confusion_matrix.png", model_dir + "/confusion_matrix.png")
 
     input_example = X_train.sample()
     input_schema = Schema(X_train)

@@ -16,6 +16,7 @@ from fti.errors import ExpectationError
 
 # the tutorial's own pandas code (inplace=True) warns under pandas 3.1, as it would anywhere
 @pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")
+@pytest.mark.filterwarnings("ignore:FigureCanvasAgg is non-interactive:UserWarning")  # figure_cm.show()
 def test_the_ported_fraud_batch_system_runs_end_to_end(
     sqlite_project: fti.Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -45,6 +46,7 @@ def test_the_ported_fraud_batch_system_runs_end_to_end(
     # registered from the tutorial's directory: its XGBoost JSON file, under the same name
     assert model.flavor_options == {"file": "model.json", "kind": "sklearn", "class": "XGBClassifier"}
     assert model.artifacts["model.json"] and (tmp_path / "fraud_batch_model" / "model.json").is_file()
+    assert model.read_artifact("images/confusion_matrix.png").startswith(b"\x89PNG")
     view = model.get_feature_view()
     assert (view.name, view.version) == ("transactions_view_fraud_batch_fv", 1)
     assert view.labels == ["fraud_label"] and list(view.transformations) == ["category"]

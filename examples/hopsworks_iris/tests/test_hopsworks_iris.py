@@ -13,8 +13,10 @@ import fti
 from examples.hopsworks_iris import batch_inference_pipeline, feature_pipeline, training_pipeline
 
 
-# the tutorial's confusion matrix of a one-flower history warns (as it does on Hopsworks)
+# the tutorial's confusion matrix of a one-flower history warns (as it does on Hopsworks), and
+# fig.show() on a machine without a display says it cannot show the figure
 @pytest.mark.filterwarnings("ignore:A single label was found:UserWarning")
+@pytest.mark.filterwarnings("ignore:FigureCanvasAgg is non-interactive:UserWarning")
 def test_the_ported_iris_system_runs_end_to_end(
     sqlite_project: fti.Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -36,6 +38,7 @@ def test_the_ported_iris_system_runs_end_to_end(
         and (tmp_path / "iris_model/iris_model.skops").is_file()
     )
     assert model.description == "Iris Flower Predictor"
+    assert model.read_artifact("confusion_matrix.png").startswith(b"\x89PNG")  # the heatmap, stored with it
     assert [c["name"] for c in model.model_schema["input_schema"]["columnar_schema"]] == view.feature_names()
     assert model.model_schema["output_schema"] == {"columnar_schema": [{"name": "variety", "type": "str"}]}
 
