@@ -266,16 +266,13 @@ def _format(path: Path) -> str | None:
                 if any("/code/" in name for name in archive.namelist()):
                     return "torchscript"
         return "pickle"
-    if suffix == ".json":
-        try:
-            with path.open("rb") as f:
-                data = json.load(f)
-        except (ValueError, UnicodeDecodeError):
-            return None
-        return "xgboost" if isinstance(data, dict) and isinstance(data.get("learner"), dict) else None
-    if suffix == ".txt":
-        with path.open("rb") as f:
-            return "lightgbm" if f.readline().rstrip(b"\r\n") == b"tree" else None
+    # sniff the first bytes only: a large JSON or text artifact is never read whole
+    with path.open("rb") as f:
+        head = f.read(64)
+    if suffix == ".json":  # XGBoost writes {"learner": {...}, "version": [...]}
+        return "xgboost" if b"".join(head.split()).startswith(b'{"learner":{') else None
+    if suffix == ".txt":  # LightGBM's text format starts with the line "tree"
+        return "lightgbm" if head.startswith((b"tree\n", b"tree\r\n")) else None
     return None
 
 
