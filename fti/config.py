@@ -78,11 +78,17 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = Field(
         default=None,
         description="Endpoint of an S3-compatible object store (MinIO, Ceph, a local test server), e.g. "
-        "http://127.0.0.1:9000; unset means AWS S3. Credentials come from AWS_* variables or a secret.",
+        "http://127.0.0.1:9000; unset means AWS S3. Credentials: FTI_S3_SECRET, else AWS_* variables.",
     )
     s3_region: str | None = Field(
         default=None,
         description="Region of the S3 buckets (e.g. eu-central-1); unset lets the AWS SDK decide (AWS_REGION).",
+    )
+    s3_secret: str | None = Field(
+        default=None,
+        description="Name of the project secret holding the S3 credentials, a JSON object "
+        '{"aws_access_key_id", "aws_secret_access_key", optional "aws_session_token"} (`fti secrets set`); '
+        "read when a store on s3:// is opened. Unset: the AWS_* variables, profiles or instance role.",
     )
     s3_allow_http: bool = Field(
         default=False,
@@ -141,6 +147,15 @@ class Settings(BaseSettings):
         description="Extra spark.* settings of the Spark engine's session, as a JSON object (env) or a TOML "
         'table, e.g. {"spark.executor.memory": "4g", "spark.executor.cores": "2"}.',
     )
+
+    @field_validator("s3_secret")
+    @classmethod
+    def _s3_secret_name(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None  # empty: unset (a pipeline run gets the credentials as AWS_* instead)
+        from fti._names import check_secret_name
+
+        return check_secret_name(value.strip())
 
     @field_validator("spark_conf")
     @classmethod
@@ -230,6 +245,8 @@ class Settings(BaseSettings):
         }
         if self.s3_endpoint_url is not None:
             described["s3_endpoint_url"] = _mask(self.s3_endpoint_url)
+        if self.s3_secret is not None:
+            described["s3_secret"] = f"secret {self.s3_secret!r}"  # the name; the value stays in the catalog
         described["spark_master"] = (
             _mask(self.spark_master)
             if self.spark_master
@@ -244,8 +261,8 @@ class Settings(BaseSettings):
     def s3_options(self) -> dict[str, Any]:
         """fsspec (s3fs) storage options for ``s3://`` URLs from the S3 settings.
 
-        Credentials are not part of the settings: s3fs finds them in the AWS_* variables (or a
-        source passes them from a secret). See :meth:`s3_object_store_options` for delta-rs.
+        Credentials are not part of the settings: s3fs finds them in the AWS_* variables, or the
+        project adds those of ``FTI_S3_SECRET`` (:mod:`fti.secrets.s3`). See :meth:`s3_object_store_options` for delta-rs.
         """
         options: dict[str, Any] = {}
         client_kwargs: dict[str, Any] = {}

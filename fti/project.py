@@ -31,6 +31,30 @@ class Backends:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.project: Project | None = None
+        """The project these backends serve (set by it): its secrets may hold the S3 credentials."""
+
+    @cached_property
+    def s3_credentials(self) -> dict[str, str] | None:
+        """The credentials of ``FTI_S3_SECRET`` (None when unset), read once, when a store on
+        ``s3://`` is first opened (see :mod:`fti.secrets.s3`)."""
+        if self.settings.s3_secret is None or self.project is None:
+            return None
+        from fti.secrets.s3 import credentials
+
+        return credentials(self.project)
+
+    def s3_object_store_options(self) -> dict[str, str]:
+        """delta-rs ``storage_options`` for ``s3://``: the S3 settings and the secret's credentials."""
+        from fti.secrets.s3 import object_store_options
+
+        return self.settings.s3_object_store_options() | object_store_options(self.s3_credentials)
+
+    def s3_options(self) -> dict[str, Any]:
+        """fsspec (s3fs) storage options for ``s3://``: the S3 settings and the secret's credentials."""
+        from fti.secrets.s3 import fsspec_options
+
+        return self.settings.s3_options() | fsspec_options(self.s3_credentials)
 
     @cached_property
     def catalog(self) -> Catalog:
@@ -43,9 +67,8 @@ class Backends:
         from fti.plugins import offline_store_from_url
 
         # the S3 settings reach delta-rs as object_store options and fsspec as s3fs options
-        return offline_store_from_url(
-            self.settings.resolved_offline_url, self.settings.s3_object_store_options()
-        )
+        url = self.settings.resolved_offline_url
+        return offline_store_from_url(url, self.s3_object_store_options() if url.startswith("s3") else {})
 
     @cached_property
     def online(self) -> OnlineStore:
@@ -71,7 +94,7 @@ class Backends:
         from fti.plugins import artifact_store_from_url
 
         url = self.settings.resolved_artifacts_url
-        return artifact_store_from_url(url, self.settings.s3_options() if url.startswith("s3") else None)
+        return artifact_store_from_url(url, self.s3_options() if url.startswith("s3") else None)
 
     def close(self) -> None:
         for name in ("online", "vectors", "buffer", "catalog"):
@@ -90,6 +113,7 @@ class Project:
         self.name = name
         self.id = project_id
         self.backends = backends
+        backends.project = self
 
     @property
     def settings(self) -> Settings:

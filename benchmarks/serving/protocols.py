@@ -5,7 +5,9 @@ serves a scikit-learn ``LogisticRegression`` on 20 FP64 features (cheap to predi
 protocol's own cost shows), request logging off, no batching delay. Clients, one request at a
 time: ``tritonclient.http`` in JSON mode (the reference, measured in the same run),
 ``tritonclient.http`` with ``binary_data=True`` for inputs and outputs, and
-``tritonclient.grpc`` (raw tensor contents). For 1, 100 and 10,000 rows per request: the median
+``tritonclient.grpc`` (raw tensor contents), and ``tritonclient.http`` in JSON mode with gzip
+request and response compression (``request_compression_algorithm`` /
+``response_compression_algorithm``). For 1, 100 and 10,000 rows per request: the median
 and p99 latency of each, and its ratio to JSON's median.
 
 Run: .venv/bin/python -m benchmarks.serving.protocols [--calls 200]
@@ -53,14 +55,21 @@ def main() -> None:
             for rows in (1, 100, 10_000):
                 data = X[:rows]
 
-                def http_call(binary: bool, data: np.ndarray = data) -> Any:
+                def http_call(binary: bool, data: np.ndarray = data, gzip: bool = False) -> Any:
                     inputs = []
                     for j, name in enumerate(FEATURES):
                         inp = thttp.InferInput(name, [len(data)], "FP64")
                         inp.set_data_from_numpy(np.ascontiguousarray(data[:, j]), binary_data=binary)
                         inputs.append(inp)
                     out = [thttp.InferRequestedOutput("predict_proba", binary_data=binary)]
-                    return http.infer("clf", inputs, outputs=out).as_numpy("predict_proba")
+                    compression = "gzip" if gzip else None
+                    return http.infer(
+                        "clf",
+                        inputs,
+                        outputs=out,
+                        request_compression_algorithm=compression,
+                        response_compression_algorithm=compression,
+                    ).as_numpy("predict_proba")
 
                 def grpc_call(data: np.ndarray = data) -> Any:
                     inputs = []
@@ -74,12 +83,14 @@ def main() -> None:
                 calls = max(20, args.calls // (10 if rows >= 10_000 else 1))
                 expected = http_call(False)
                 assert np.allclose(http_call(True), expected) and np.allclose(grpc_call(), expected)
+                assert np.allclose(http_call(False, gzip=True), expected)
                 reference = repeat(lambda: http_call(False), calls)
                 ref = median(reference)
                 for label, fn in (
                     ("http json (reference)", lambda: http_call(False)),
                     ("http binary tensors", lambda: http_call(True)),
                     ("grpc", grpc_call),
+                    ("http json, gzip both ways", lambda: http_call(False, gzip=True)),
                 ):
                     times = reference if label.endswith("(reference)") else repeat(fn, calls)
                     row(

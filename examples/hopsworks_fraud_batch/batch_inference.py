@@ -1,7 +1,6 @@
 """The fraud_batch batch inference, ported from Hopsworks' tutorials
-(batch-ai-systems/fraud_batch/3_fraud_batch_inference.ipynb) with renames only, except the model
-is loaded by fti's registry (``load()`` instead of ``download()`` and ``XGBClassifier().load_model``);
-see docs/hopsworks.md.
+(batch-ai-systems/fraud_batch/3_fraud_batch_inference.ipynb) with renames only; see
+docs/hopsworks.md.
 
 Run it with ``python -m examples.hopsworks_fraud_batch.batch_inference``.
 """
@@ -9,6 +8,8 @@ Run it with ``python -m examples.hopsworks_fraud_batch.batch_inference``.
 from __future__ import annotations
 
 from typing import Any
+
+from xgboost import XGBClassifier
 
 import fti
 
@@ -25,8 +26,14 @@ def main(project: fti.Project | None = None) -> dict[str, Any]:
         version=1,
     )
 
-    # Load the model (an XGBClassifier, from its JSON file; digests verified)
-    model = retrieved_model.load()
+    # Download the saved model files to a local directory
+    saved_model_dir = retrieved_model.download()
+
+    # Initialize the model
+    model = XGBClassifier()
+
+    # Load the model from a saved JSON file
+    model.load_model(saved_model_dir + "/model.json")
 
     # Retrieve the 'transactions_view_fraud_batch_fv' feature view
     feature_view = retrieved_model.get_feature_view()

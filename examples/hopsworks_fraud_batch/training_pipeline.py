@@ -1,7 +1,5 @@
 """The fraud_batch training pipeline, ported from Hopsworks' tutorials
-(batch-ai-systems/fraud_batch/2_fraud_batch_training_pipeline.ipynb) with renames only, except the
-model is registered by fti's registry (``mr.register``; it stores XGBoost's JSON format, as the
-tutorial's ``model.save_model("model.json")``) without the confusion-matrix image; see
+(batch-ai-systems/fraud_batch/2_fraud_batch_training_pipeline.ipynb) with renames only; see
 docs/hopsworks.md.
 
 Run it with ``python -m examples.hopsworks_fraud_batch.training_pipeline``.
@@ -9,8 +7,11 @@ Run it with ``python -m examples.hopsworks_fraud_batch.training_pipeline``.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+import pandas as pd
+import seaborn as sns
 import xgboost as xgb
 from sklearn.metrics import confusion_matrix, f1_score
 
@@ -95,18 +96,50 @@ def main(project: fti.Project | None = None) -> dict[str, Any]:
     # Print the confusion matrix
     print(results)
 
+    # Create a DataFrame for the confusion matrix results
+    df_cm = pd.DataFrame(
+        results,
+        ['True Normal', 'True Fraud'],
+        ['Pred Normal', 'Pred Fraud'],
+    )  # fmt: skip
+
+    # Create a heatmap using seaborn with annotations
+    cm = sns.heatmap(df_cm, annot=True)
+
+    # Get the figure and display it
+    figure_cm = cm.get_figure()
+    figure_cm.show()
+
+    # Specify the directory where the model will be saved
+    model_dir = "fraud_batch_model"
+
+    # Check if the directory exists, and create it if it doesn't
+    if not os.path.isdir(model_dir):
+        os.mkdir(model_dir)
+
+    # Save the trained XGBoost model using the save_model method
+    model.save_model(model_dir + "/model.json")
+
+    # Save the confusion matrix image with the model
+    images_dir = model_dir + "/images"
+    if not os.path.isdir(images_dir):
+        os.mkdir(images_dir)
+    figure_cm.savefig(images_dir + "/confusion_matrix.png")
+
     # Get the model registry
     mr = project.get_model_registry()
 
     # Create a new model in the model registry
-    fraud_model = mr.register(
+    fraud_model = mr.python.create_model(
         name="xgboost_fraud_batch_model",     # Name for the model
-        model=model,                          # The fitted model (stored in XGBoost's JSON format)
         description="Fraud Batch Predictor",  # Description of the model
         metrics=metrics,                      # Metrics used for evaluation
         input_example=X_train.sample(),       # Example input data for reference
         feature_view=feature_view,            # Add a feature view to the model
     )  # fmt: skip
+
+    # Save the model to the specified directory
+    fraud_model.save(model_dir)
     return {"metrics": metrics, "model": fraud_model, "X_train": X_train, "confusion_matrix": results}
 
 

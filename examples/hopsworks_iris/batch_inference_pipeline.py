@@ -1,6 +1,6 @@
 """Iris flower batch inference, ported from the serverless-ml course (src/01-module/
-iris-batch-inference-pipeline.ipynb) with renames only, except the model is loaded by fti's
-registry (no joblib/pickle) and no images are written; see docs/hopsworks.md.
+iris-batch-inference-pipeline.ipynb) with renames only, plus skops instead of joblib (a safe
+format, not a pickle), and no images are written; see docs/hopsworks.md.
 
 Run it with ``python -m examples.hopsworks_iris.batch_inference_pipeline``.
 """
@@ -8,6 +8,8 @@ Run it with ``python -m examples.hopsworks_iris.batch_inference_pipeline``.
 from __future__ import annotations
 
 from typing import Any
+
+import skops.io as sio
 
 import fti
 
@@ -18,7 +20,11 @@ def main(project: fti.Project | None = None) -> dict[str, Any]:
 
     mr = project.get_model_registry()
     model = mr.get_model("iris", version=1)
-    model = model.load()
+    model_dir = model.download()
+    # skops names the types it constructs; fti checked them at registration and download() the digests
+    model = sio.load(
+        model_dir + "/iris_model.skops", trusted=sio.get_untrusted_types(file=model_dir + "/iris_model.skops")
+    )
 
     feature_view = fs.get_feature_view(name="iris", version=1)
 

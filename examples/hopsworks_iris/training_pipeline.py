@@ -1,18 +1,24 @@
 """Iris flower training pipeline, ported from the serverless-ml course (src/01-module/
-iris-train-pipeline.ipynb) with renames only, except the model is registered by fti's registry
-(no joblib/pickle: a safe format) without the confusion-matrix image; see docs/hopsworks.md.
+iris-train-pipeline.ipynb) with renames only, plus skops instead of joblib (a safe format, not a
+pickle); see docs/hopsworks.md.
 
 Run it with ``python -m examples.hopsworks_iris.training_pipeline``.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from typing import Any
 
+import pandas as pd
+import seaborn as sns
+import skops.io as sio
 from sklearn.metrics import accuracy_score  # noqa: F401 - imported by the tutorial
 from sklearn.neighbors import KNeighborsClassifier
 
 import fti
+from fti.registry.schema import ModelSchema, Schema
 
 
 def main(project: fti.Project | None = None) -> dict[str, Any]:
@@ -49,17 +55,42 @@ def main(project: fti.Project | None = None) -> dict[str, Any]:
     results = confusion_matrix(y_test, y_pred)
     print(results)
 
+    # Create the confusion matrix as a figure, we will later store it as a PNG image file
+    df_cm = pd.DataFrame(
+        results,
+        ["True Setosa", "True Versicolor", "True Virginica"],
+        ["Pred Setosa", "Pred Versicolor", "Pred Virginica"],
+    )
+    cm = sns.heatmap(df_cm, annot=True)
+    fig = cm.get_figure()
+    os.makedirs("assets", exist_ok=True)  # a directory of the tutorial's repository
+    fig.savefig("assets/confusion_matrix.png")
+    fig.show()
+
     mr = project.get_model_registry()
 
-    input_example = X_train.sample()
+    # The 'iris_model' directory will be saved to the model registry
+    model_dir = "iris_model"
+    if os.path.isdir(model_dir) == False:  # noqa: E712 - as in the tutorial
+        os.mkdir(model_dir)
+    sio.dump(model, model_dir + "/iris_model.skops")
+    shutil.copyfile("assets/confusion_matrix.png", model_dir + "/confusion_matrix.png")
 
-    mr.register(
+    input_example = X_train.sample()
+    input_schema = Schema(X_train)
+    output_schema = Schema(y_train)
+    model_schema = ModelSchema(input_schema, output_schema)
+
+    iris_model = mr.python.create_model(
+        version=1,
         name="iris",
-        model=model,
         metrics={"accuracy": metrics["accuracy"]},
+        model_schema=model_schema,
         input_example=input_example,
         description="Iris Flower Predictor",
     )
+
+    iris_model.save(model_dir)
     return metrics
 
 

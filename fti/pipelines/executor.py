@@ -99,7 +99,8 @@ def child_environment(project: Project) -> dict[str, str]:
 
     Dropped: ``FTI_SECRET_KEY``, ``FTI_API_KEYS`` and every variable whose name looks like a
     credential (``*PASSWORD*``, ``*TOKEN*``, ``*SECRET*``, ``AWS_ACCESS_KEY_ID``...). Kept: the AWS
-    credentials when one of fti's own stores is on ``s3://`` (the run writes to it), and the
+    credentials when one of fti's own stores is on ``s3://`` (the run writes to it; with
+    ``FTI_S3_SECRET``, those of the secret, as ``AWS_*`` variables), and the
     catalog URL (the run records its work in the catalog; its password, if any, is the one
     credential a run necessarily holds).
     """
@@ -111,6 +112,10 @@ def child_environment(project: Project) -> dict[str, str]:
         for k, v in os.environ.items()
         if k in keep or not (k in ("FTI_SECRET_KEY", "FTI_API_KEYS") or _CREDENTIAL_NAME.search(k))
     }
+    if keep and settings.s3_secret is not None:  # the stores' credentials, from FTI_S3_SECRET
+        from fti.secrets.s3 import environment
+
+        env.update(environment(project.backends.s3_credentials), FTI_S3_SECRET="")  # not read again
     env.update(
         FTI_HOME=str(settings.home),
         FTI_CATALOG_URL=settings.resolved_catalog_url,

@@ -86,6 +86,32 @@ def add_files(directory: Path, files: Mapping[str, Any] | None) -> None:
         taken.update({name, *(p.as_posix() for p in Path(name).parents if str(p) != ".")})
 
 
+_SAME_FORMAT = {".pt": (".pt", ".pth", ".torchscript")}  # TorchScript's usual suffixes
+
+
+def name_model_file(directory: Path, flavor_options: dict[str, Any], name: Any) -> dict[str, Any]:
+    """Rename the flavor's model file to ``name`` (hsml keeps the user's ``iris_model.skops``).
+
+    Raises:
+        ValidationError: a bad name, another suffix than the flavor's format, or a flavor
+            without a single model file.
+    """
+    if name is None:
+        return flavor_options
+    current = flavor_options.get("file")
+    if not isinstance(current, str):
+        raise ValidationError(f"this model flavor saves no single model file to name {name!r}")
+    check_artifact_name(name)
+    suffix = Path(current).suffix
+    if "/" in name or Path(name).suffix.lower() not in _SAME_FORMAT.get(suffix, (suffix,)):
+        raise ValidationError(
+            f"model file name {name!r} must be a plain file name ending in {suffix!r} "
+            "(the format the model is stored in)"
+        )
+    (directory / current).rename(directory / name)
+    return {**flavor_options, "file": name}
+
+
 def upload(store: ArtifactStore, prefix: str, directory: Path, digests: dict[str, str], what: str) -> None:
     """Copy every file of ``directory`` to ``prefix/...``; the stored digest must match. On any
     failure the files already copied are removed (as far as the store lets us).

@@ -19,6 +19,23 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from fti.registry.model_version import ModelVersion
 
+if TYPE_CHECKING:
+    _ConcretePath = Path
+else:  # Path() is a PosixPath or WindowsPath; only those concrete classes can be subclassed
+    _ConcretePath = type(Path())
+
+
+class ModelDir(_ConcretePath):
+    """The directory ``mv.download()`` returns: a :class:`~pathlib.Path` that also concatenates
+    with strings, as hsml's string path does (``model_dir + "/model.json"``)."""
+
+    def __add__(self, other: str) -> str:
+        return str(self) + other
+
+    def __radd__(self, other: str) -> str:
+        return other + str(self)
+
+
 MANIFEST = "fti_model.json"
 REQUIREMENTS = "requirements.txt"
 FORMAT_VERSION = 1

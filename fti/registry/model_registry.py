@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from fti._names import check_name, check_version
-from fti.errors import ConflictError, NotFoundError, ValidationError
+from fti.errors import AlreadyExistsError, ConflictError, NotFoundError, ValidationError
 from fti.registry import aliases as _aliases
 from fti.registry import records
-from fti.registry.builders import Framework
+from fti.registry.builders import Frameworks
 from fti.registry.lineage import run_id as lineage_run_id
 from fti.registry.metrics import check_metrics, current_user
 from fti.registry.model_version import ModelVersion
@@ -35,14 +35,16 @@ if TYPE_CHECKING:
     from fti.registry.evaluation.slicing import SliceSpec
     from fti.registry.lineage import FeatureViewLike, RunLike
     from fti.registry.records import ModelInfo
+    from fti.registry.schema import ModelSchema
     from fti.storage.artifacts.base import ArtifactStore
     from fti.storage.metadata.base import Catalog, Connection
 
 T = TypeVar("T")
 
 
-class ModelRegistry:
-    """Models of one project. Get it as ``project.model_registry``."""
+class ModelRegistry(Frameworks):
+    """Models of one project (``project.model_registry``); ``mr.python.create_model(...).save(dir)``
+    and its siblings (:class:`~fti.registry.builders.Frameworks`) register a directory as hsml does."""
 
     def __init__(self, project: Project) -> None:
         self._project = project
@@ -54,15 +56,6 @@ class ModelRegistry:
     @property
     def _store(self) -> ArtifactStore:
         return self._project.backends.artifacts
-
-    @property
-    def python(self) -> Framework:
-        """Hopsworks-style registration from a directory: ``mr.python.create_model(...).save(dir)``."""
-        return Framework(self, "python")
-
-    @property
-    def sklearn(self) -> Framework:  # the same, for a directory holding a ``.skops`` file
-        return Framework(self, "sklearn")
 
     # --- register -------------------------------------------------------------------------
     def register(
@@ -81,8 +74,10 @@ class ModelRegistry:
         save_options: dict[str, Any] | None = None,
         artifacts: Mapping[str, str | os.PathLike[str]] | None = None,
         allow_widening: bool = False,
+        version: int | None = None,
+        model_schema: ModelSchema | None = None,
     ) -> ModelVersion:
-        """Save ``model`` as the next version of ``name``.
+        """Save ``model`` as the next version of ``name`` (or as ``version``).
 
         Args:
             name: Model name: 1-63 lowercase letters, digits or ``_``.
@@ -100,12 +95,15 @@ class ModelRegistry:
             flavor: Force a flavor instead of detecting it.
             trusted_types: Extra types skops may construct when loading a scikit-learn model
                 (types outside scikit-learn/numpy/scipy, e.g. your own transformer classes).
-            save_options: Flavor-specific save options, e.g. ``{"format": "json"}`` for XGBoost.
+            save_options: Flavor options (``{"format": "json"}`` for XGBoost); ``{"file": "m.skops"}`` names the file.
             artifacts: Extra files stored with the version, ``{name: local path}`` such as
                 ``{"confusion_matrix.png": "cm.png"}``; digest-checked like the model's own files
                 and read back with ``mv.read_artifact(name)`` (``mv.artifacts`` lists every file).
             allow_widening: Let serving accept inputs of a narrower datatype that converts
                 losslessly (INT32 for an INT64 input); by default a different datatype is a 400.
+            version: An explicit version number, as in hsml (default: the next one).
+            model_schema: hsml's ``ModelSchema(Schema(X), Schema(y))`` (:mod:`fti.registry.schema`),
+                stored in the signature, whose inputs it names when there is no input example.
 
         Returns:
             The new :class:`ModelVersion`.
@@ -114,13 +112,16 @@ class ModelRegistry:
             ValidationError: unsupported model object, non-finite metrics, a training dataset
                 version that does not belong to the feature view, a bad input example.
             NotFoundError: the run or the feature view does not exist.
+            AlreadyExistsError: ``version`` exists.
         """
+        from fti.registry import schema as hsml_schema
         from fti.registry import signature as sig
-        from fti.registry._artifacts import add_files, digest_directory
+        from fti.registry._artifacts import add_files, digest_directory, name_model_file
         from fti.registry.flavors.base import detect_flavor, get_flavor
         from fti.registry.lineage import check_training_dataset, resolve_feature_view
 
         check_name(name, "model")
+        check_version(version, "model", allow_none=True)
         if flavor is None:
             impl = detect_flavor(model)
         else:
@@ -159,6 +160,8 @@ class ModelRegistry:
             example, outputs, feature_names=names, feature_dtypes=dtypes, classes=classes
         )
         signature = replace(signature, allow_widening=bool(allow_widening))
+        if model_schema is not None:
+            signature = hsml_schema.apply(signature, model_schema, example)
         if save_options is not None and not isinstance(save_options, dict):
             raise ValidationError(f"save_options must be a dict, got {type(save_options).__name__}")
         options: dict[str, Any] = dict(save_options or {})
@@ -166,7 +169,9 @@ class ModelRegistry:
             options["trusted_types"] = list(trusted_types)
         with tempfile.TemporaryDirectory(prefix="fti-register-") as tmp:
             directory = Path(tmp)
+            file_name = options.pop("file", None)
             flavor_options = impl.save(model, directory, example=example, **options)
+            flavor_options = name_model_file(directory, flavor_options, file_name)
             add_files(directory, artifacts)
             digests = digest_directory(directory)
             values = {
@@ -184,11 +189,11 @@ class ModelRegistry:
                 "training_dataset_version": training_dataset_version,
                 "created_by": current_user(),
             }
-            version = self._insert_version(name, values, directory, digests)
+            version = self._insert_version(name, values, directory, digests, version)
         return self.get_model(name, version=version)
 
     def _insert_version(
-        self, name: str, values: dict[str, Any], directory: Path, digests: dict[str, str]
+        self, name: str, values: dict[str, Any], directory: Path, digests: dict[str, str], wanted: int | None
     ) -> int:
         from fti.registry._artifacts import upload
 
@@ -197,7 +202,9 @@ class ModelRegistry:
         def insert(conn: Connection) -> int:
             model_id = records.model_id(conn, self._project.id, name, create=True)
             assert model_id is not None
-            version = records.next_version(conn, model_id)
+            version = records.next_version(conn, model_id) if wanted is None else wanted
+            if wanted is not None and records.find_version(conn, model_id, name, wanted) is not None:
+                raise AlreadyExistsError(f"model {name!r} already has version {wanted}; leave version= out")
             prefix = f"models/{self._project.name}/{name}/{version}"
             records.insert_version(conn, model_id, version, prefix, values)
             upload(self._store, prefix, directory, digests, f"model {name!r}")
@@ -280,15 +287,9 @@ class ModelRegistry:
 
     def get_best_model(self, name: str, metric: str, direction: str = "max") -> ModelVersion:
         """The version of ``name`` with the highest (``max``) or lowest (``min``) ``metric``."""
-        if direction not in ("max", "min"):
-            raise ValidationError(f"direction must be 'max' or 'min', got {direction!r}")
-        candidates = [mv for mv in self.list_models(name) if metric in mv.metrics]
-        if not candidates:
-            raise NotFoundError(f"no version of model {name!r} has metric {metric!r}")
-        pick = max if direction == "max" else min
-        return pick(
-            candidates, key=lambda mv: (mv.metrics[metric], mv.version if direction == "max" else -mv.version)
-        )
+        from fti.registry.search import best_version
+
+        return best_version(self.list_models(name), name, metric, direction)
 
     def search_models(self, query: str = "", *, offset: int = 0, limit: int = 50) -> Page[ModelInfo]:
         """Models whose name or a version's description or tag contains ``query``, by name, one page

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from fti.registry.evaluation import Evaluation
     from fti.registry.flavors.base import Flavor
     from fti.registry.lineage import Lineage
+    from fti.registry.manifest import ModelDir
     from fti.registry.model_registry import ModelRegistry
     from fti.registry.records.metrics import VersionMetric
 
@@ -191,7 +192,12 @@ class ModelVersion:
                 continue
         return frame
 
-    def download(self, dest: str | Path | None = None) -> Path:
+    @property
+    def model_schema(self) -> dict[str, Any] | None:
+        """hsml's model schema given at registration (``ModelSchema(...).to_dict()``), or None."""
+        return self.signature.model_schema
+
+    def download(self, dest: str | Path | None = None) -> ModelDir:
         """Copy the version's files into a directory after verifying their SHA-256, with a manifest.
 
         The directory describes itself: ``fti_model.json`` holds the flavor, signature, metrics
@@ -203,7 +209,8 @@ class ModelVersion:
                 the caller removes when done.
 
         Returns:
-            The directory.
+            The directory: a ``Path`` that also concatenates with strings like hsml's
+            (``mv.download() + "/model.json"``).
 
         Raises:
             IntegrityError: a stored file does not match its recorded digest.
@@ -211,9 +218,9 @@ class ModelVersion:
         from fti.registry import manifest
 
         if dest is None:
-            target = Path(tempfile.mkdtemp(prefix=f"fti-{self.name}-{self.version}-"))
+            target = manifest.ModelDir(tempfile.mkdtemp(prefix=f"fti-{self.name}-{self.version}-"))
         else:
-            target = Path(dest)
+            target = manifest.ModelDir(dest)
             target.mkdir(parents=True, exist_ok=True)
         self._fetch(target)
         manifest.write(self, target)

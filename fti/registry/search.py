@@ -104,3 +104,22 @@ def search_model_versions(
             limit=limit,
         )
     return Page(found, total, offset, limit)
+
+
+def best_version(versions: list[ModelVersion], name: str, metric: str, direction: str) -> ModelVersion:
+    """The version with the highest (``max``) or lowest (``min``) ``metric``; the newest on a tie
+    for ``max``, the oldest for ``min``.
+
+    Raises:
+        ValidationError: ``direction`` is neither ``max`` nor ``min``.
+        NotFoundError: no version has the metric.
+    """
+    if direction not in ("max", "min"):
+        raise ValidationError(f"direction must be 'max' or 'min', got {direction!r}")
+    candidates = [mv for mv in versions if metric in mv.metrics]
+    if not candidates:
+        raise NotFoundError(f"no version of model {name!r} has metric {metric!r}")
+    pick = max if direction == "max" else min
+    return pick(
+        candidates, key=lambda mv: (mv.metrics[metric], mv.version if direction == "max" else -mv.version)
+    )

@@ -130,6 +130,8 @@ class ModelSignature:
     """Serving accepts an input of a narrower datatype than the signature's when the conversion
     is lossless (INT32 for INT64, FP32 or INT16 for FP64; see :func:`widens`). Off by default:
     as in Triton, an input whose datatype differs from the signature's is refused."""
+    model_schema: dict[str, Any] | None = None
+    """hsml's model schema given at registration (``ModelSchema(...).to_dict()``), or None."""
 
     @property
     def input_names(self) -> list[str]:
@@ -148,6 +150,8 @@ class ModelSignature:
             data["classes"] = list(self.classes)
         if self.allow_widening:
             data["allow_widening"] = True
+        if self.model_schema is not None:
+            data["model_schema"] = self.model_schema
         return data
 
     @classmethod
@@ -158,6 +162,7 @@ class ModelSignature:
             outputs=[TensorSpec.from_dict(t) for t in data.get("outputs", [])],
             classes=None if classes is None else [str(c) for c in classes],
             allow_widening=bool(data.get("allow_widening", False)),
+            model_schema=data.get("model_schema"),
         )
 
 

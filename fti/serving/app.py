@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -63,6 +64,8 @@ log = logging.getLogger("fti.serving")
 access_log = logging.getLogger("fti.serving.access")
 
 DEFAULT_MAX_BODY_BYTES = ServerLimits.max_body_bytes
+GZIP_MIN_BYTES = 1400
+"""Responses from this size on are gzipped when the client sends ``Accept-Encoding: gzip``."""
 
 
 def error_for_status(status: int, message: str) -> FtiError:
@@ -443,8 +446,13 @@ def create_app(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={404: not_found, 405: method_not_allowed},
-        # outermost: an overloaded worker refuses before routing, authenticating or reading
-        middleware=[Middleware(ShedMiddleware, admission=state.admission)],
+        # outermost: an overloaded worker refuses before routing, authenticating or reading.
+        # Responses are gzipped for clients that accept it, once past about a packet: a
+        # one-row prediction is smaller than what compressing it would save
+        middleware=[
+            Middleware(ShedMiddleware, admission=state.admission),
+            Middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=6),
+        ],
     )
     app.state.fti = state
     return app

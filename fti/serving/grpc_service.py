@@ -15,16 +15,18 @@ errors' messages with the gRPC status of their HTTP status (400 ``INVALID_ARGUME
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
 
 from fti.errors import FtiError, NotFoundError, ValidationError
 from fti.serving import binary, protocol
-from fti.serving.infer import Read, prepare, run
+from fti.serving.grpc_triton import UNSUPPORTED, TritonExtensions, unsupported
+from fti.serving.infer import Read, prepare, routed, run, shadow_copy
 from fti.serving.limits import OverloadedError, overloaded_message
 from fti.serving.proto import inference_pb2 as pb
+from fti.serving.routing import ROUTE_KEY_HEADER
 
 if TYPE_CHECKING:
     from fti.serving.app import ServerState
@@ -142,7 +144,8 @@ class GrpcService:
     async def server_metadata(self, request: Any, context: Any) -> pb.ServerMetadataResponse:
         import fti
 
-        return pb.ServerMetadataResponse(name="fti", version=fti.__version__, extensions=["model_repository"])
+        extensions = ["model_repository", "model_configuration", "statistics"]
+        return pb.ServerMetadataResponse(name="fti", version=fti.__version__, extensions=extensions)
 
     async def model_ready(self, request: pb.ModelReadyRequest, context: Any) -> pb.ModelReadyResponse:
         version = _version(request.name, request.version)
@@ -182,21 +185,32 @@ class GrpcService:
             raise OverloadedError(overloaded_message(admission.limits))
         admission.inflight += 1
         try:
-            return await self._infer(request)
+            return await self._infer(request, context)
         finally:
             admission.inflight -= 1
 
-    async def _infer(self, request: pb.ModelInferRequest) -> pb.ModelInferResponse:
+    async def _infer(self, request: pb.ModelInferRequest, context: Any) -> pb.ModelInferResponse:
         name = request.model_name
+        version = _version(name, request.model_version)
+        split = routed(self.state, name, version)
+        parsed = None
+        route = None
+        if split is not None:  # the variant depends on the route key: parse the request first
+            parsed = infer_request(request)
+            metadata = dict(context.invocation_metadata() or ())
+            route = (split, split.pick(split.key_of(metadata.get(ROUTE_KEY_HEADER), parsed)))
 
         async def read(loaded: LoadedModel) -> Read:
-            parsed = infer_request(request)
-            return Read(await prepare(loaded, parsed), parsed.id, parsed)
+            got = parsed if parsed is not None else infer_request(request)
+            return Read(await prepare(loaded, got), got.id, got)
 
-        done = await run(self.state, name, _version(name, request.model_version), read)
+        done = await run(self.state, name, version, read, route)
+        shadow_copy(self.state, split, name, done)
         response = pb.ModelInferResponse(
             model_name=name, model_version=str(done.loaded.version), id=done.request_id
         )
+        if done.variant is not None:  # as the REST response's "parameters"
+            response.parameters["variant"].string_param = done.variant
         for output in done.requested or list(done.outputs):
             array = done.outputs[output]
             response.outputs.add(name=output, datatype=protocol.datatype_of(array), shape=list(array.shape))
@@ -254,6 +268,8 @@ _METHODS: dict[str, tuple[str, Any, bool, bool]] = {
     "ServerMetadata": ("server_metadata", pb.ServerMetadataRequest, False, True),
     "ModelMetadata": ("model_metadata", pb.ModelMetadataRequest, False, True),
     "ModelInfer": ("model_infer", pb.ModelInferRequest, False, True),
+    "ModelConfig": ("model_config", pb.ModelConfigRequest, False, True),
+    "ModelStatistics": ("model_statistics", pb.ModelStatisticsRequest, False, True),
     "RepositoryIndex": ("repository_index", pb.RepositoryIndexRequest, False, True),
     "RepositoryModelLoad": ("repository_model_load", pb.RepositoryModelLoadRequest, True, True),
     "RepositoryModelUnload": ("repository_model_unload", pb.RepositoryModelUnloadRequest, True, True),
@@ -284,17 +300,49 @@ def _guarded(
     return handle
 
 
+def _guarded_stream(
+    state: ServerState, call: Callable[[Any, Any], AsyncIterator[Any]]
+) -> Callable[[Any, Any], AsyncIterator[Any]]:
+    """A streaming RPC behind the API key check (once per stream; errors of its requests are
+    answered in the stream, see :mod:`fti.serving.grpc_triton`)."""
+
+    async def handle(requests: Any, context: Any) -> AsyncIterator[Any]:
+        try:
+            metadata = dict(context.invocation_metadata() or ())
+            await state.authenticate_header(metadata.get("authorization"))
+        except FtiError as exc:
+            await context.abort(_STATUS.get(exc.http_status, grpc.StatusCode.INTERNAL), exc.message)
+        async for response in call(requests, context):
+            yield response
+
+    return handle
+
+
 def handler(state: ServerState) -> grpc.GenericRpcHandler:
-    """The service's RPC handler over ``state``."""
+    """The service's RPC handler over ``state``: the Open Inference Protocol, Triton's
+    repository, streaming, configuration and statistics extensions, and ``UNIMPLEMENTED`` with a
+    message for Triton's shared-memory, trace and log RPCs."""
     service = GrpcService(state)
+    extensions = TritonExtensions(service)
+
+    def serialize(response: Any) -> bytes:
+        return response.SerializeToString()  # type: ignore[no-any-return]
+
     handlers = {
         method: grpc.unary_unary_rpc_method_handler(
-            _guarded(state, method, getattr(service, attr), admin, auth),
+            _guarded(state, method, getattr(service, attr, None) or getattr(extensions, attr), admin, auth),
             request_deserializer=message.FromString,
-            response_serializer=lambda response: response.SerializeToString(),
+            response_serializer=serialize,
         )
         for method, (attr, message, admin, auth) in _METHODS.items()
     }
+    handlers["ModelStreamInfer"] = grpc.stream_stream_rpc_method_handler(
+        _guarded_stream(state, extensions.model_stream_infer),
+        request_deserializer=pb.ModelInferRequest.FromString,
+        response_serializer=serialize,
+    )
+    for method in UNSUPPORTED:
+        handlers[method] = grpc.unary_unary_rpc_method_handler(unsupported(method))
     return grpc.method_handlers_generic_handler(SERVICE, handlers)
 
 

@@ -110,6 +110,7 @@ async def run(
         repo.release(loaded)
     request_id = got.request_id or uuid.uuid4().hex
     counters.latency.observe(time.perf_counter() - started)
+    loaded.last_inference_ms = int(time.time() * 1000)
     if state.request_logger is not None and loaded.spec.log_requests:
         state.request_logger.log(
             InferenceRecord(
@@ -128,6 +129,23 @@ async def run(
     return Inference(loaded, request_id, outputs, got.request, answered)
 
 
+def routed(state: ServerState, name: str, version: int | None) -> Split | None:
+    """The traffic split of deployment ``name`` when a request to it routes (not by version)."""
+    return state.repository.splits.get(name) if version is None else None
+
+
+def shadow_copy(state: ServerState, split: Split | None, name: str, done: Inference) -> None:
+    """Queue a copy of a parsed request (gRPC, V1) for the deployment's shadow, in the JSON form
+    the shadow reads; after the answer, never waits."""
+    if split is None or not split.shadow or done.request is None:
+        return
+    inputs = [
+        {"name": t.name, "shape": list(t.shape), "datatype": t.datatype, "data": t.data.reshape(-1).tolist()}
+        for t in done.request.inputs
+    ]
+    state.shadow.submit(name, {"inputs": inputs}, done.request_id)
+
+
 async def prepare(loaded: LoadedModel, request: InferRequest) -> PreparedRequest:
     """Validate ``request`` for ``loaded`` (in a thread when the online store is read)."""
     if loaded.feature_view is not None:
@@ -140,7 +158,7 @@ async def infer(request: Request, state: ServerState, name: str, version: int | 
     """``POST /v2/models/{m}[/versions/{v}]/infer``; a deployment that splits its traffic routes
     the request by its route key (so the body is read before the model is chosen) and copies it
     to its shadow after answering."""
-    split = state.repository.splits.get(name) if version is None else None
+    split = routed(state, name, version)
     body: bytes | None = None
     payload: Any = None
     raw: bytes | None = None
@@ -196,18 +214,52 @@ async def infer(request: Request, state: ServerState, name: str, version: int | 
 # --- KServe V1: {"instances": [...]} -> {"predictions": [...]} ----------------------------------
 async def v1_predict(request: Request, state: ServerState, name: str) -> Response:
     """``POST /v1/models/{m}:predict``: rows as lists (in input order) or objects (by input
-    name); answers the model's first output (``predict``) per row."""
+    name); answers the model's first output (``predict``) per row. A deployment that splits its
+    traffic routes the request as the V2 route does and names the variant in ``parameters``."""
+    split = routed(state, name, None)
+    payload: Any = None
+    route = None
+    if split is not None:
+        payload = protocol.loads(await state.admission.read_body(request))
+        champion = state.repository.get_loaded(name)
+        names = None if champion is None else [i["name"] for i in champion.metadata()["inputs"]]
+        route = (
+            split,
+            split.pick(v1_key(split, request.headers.get(routing.ROUTE_KEY_HEADER), payload, names)),
+        )
 
     async def read(loaded: LoadedModel) -> Read:
-        payload = protocol.loads(await state.admission.read_body(request))
-        parsed = v1_request(payload, loaded)
+        body = payload if payload is not None else protocol.loads(await state.admission.read_body(request))
+        parsed = v1_request(body, loaded)
         return Read(await prepare(loaded, parsed), None, parsed)
 
-    done = await run(state, name, None, read)
+    done = await run(state, name, None, read, route)
+    shadow_copy(state, split, name, done)
     first = next(iter(done.outputs))
-    return Response(
-        protocol.dumps({"predictions": done.outputs[first].tolist()}), media_type="application/json"
-    )
+    answer: dict[str, Any] = {"predictions": done.outputs[first].tolist()}
+    if done.variant is not None:
+        answer["parameters"] = {"variant": done.variant}
+    return Response(protocol.dumps(answer), media_type="application/json")
+
+
+def v1_key(split: Split, header: str | None, payload: Any, names: list[str] | None) -> str | None:
+    """The route key of a V1 request: the header, else the sticky input's value in the first
+    instance (by name in an object; by the model's input order in a list)."""
+    if header:
+        return header
+    rows = payload.get("instances") if isinstance(payload, dict) else None
+    if split.sticky is None or not isinstance(rows, list) or not rows:
+        return None
+    first = rows[0]
+    if isinstance(first, dict):
+        value = first.get(split.sticky)
+    elif isinstance(first, list) and names is not None and split.sticky in names and len(first) == len(names):
+        value = first[names.index(split.sticky)]
+    elif names == [split.sticky]:
+        value = first
+    else:
+        return None
+    return None if value is None or isinstance(value, list | dict) else str(value)
 
 
 def v1_request(payload: Any, loaded: LoadedModel) -> InferRequest:

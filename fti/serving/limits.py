@@ -106,8 +106,13 @@ class Admission:
             PayloadTooLargeError: the body is larger than ``max_body_bytes`` (413).
             OverloadedError: the worker holds ``max_buffered_bytes`` already (503).
             RequestTimeoutError: the body did not arrive within ``body_timeout_s`` (408).
+            ValidationError: a compressed body that is not valid data of its encoding (400), or
+                an unsupported ``Content-Encoding`` (415); see :mod:`fti.serving.encoding`.
         """
+        from fti.serving.encoding import decoder
+
         limit = self.limits.max_body_bytes
+        decode = decoder(request.headers.get("content-encoding"), limit)  # the limit holds decoded too
         declared = request.headers.get("content-length")
         size = 0
         if declared is not None:
@@ -119,17 +124,22 @@ class Admission:
                 raise PayloadTooLargeError(f"request body of {size} bytes exceeds the limit of {limit} bytes")
         self._reserve(request.scope, size)  # before reading a byte of it
         chunks: list[bytes] = []
-        total = 0
+        total = kept = 0
         try:
             async with asyncio.timeout(self.limits.body_timeout_s):
                 async for chunk in request.stream():
                     total += len(chunk)
                     if total > limit:
                         raise PayloadTooLargeError(f"request body exceeds the limit of {limit} bytes")
-                    if total > size:  # more than declared (chunked): reserve as it comes
-                        self._reserve(request.scope, total - size)
-                        size = total
+                    if decode is not None:
+                        chunk = decode.feed(chunk)
+                    kept += len(chunk)
+                    if kept > size:  # more than declared (chunked, or decompressed): reserve as it comes
+                        self._reserve(request.scope, kept - size)
+                        size = kept
                     chunks.append(chunk)
+                if decode is not None:
+                    decode.finish()
         except TimeoutError:
             raise RequestTimeoutError(
                 f"the request body did not arrive within {self.limits.body_timeout_s:g} s; "

@@ -42,6 +42,7 @@ class LoadedModel:
         self.feature_view = feature_view
         self.batcher: Batcher | None = None
         self.last_used = time.monotonic()
+        self.last_inference_ms = 0  # epoch milliseconds of the last successful inference (statistics)
         self.retiring = False  # replaced or unloaded: new requests no longer come here
         # the one-numpy-call lane for well-formed requests (plain, all-numeric signatures)
         self.fast_datatypes = [s.datatype for s in self.signature.inputs]

@@ -11,8 +11,9 @@ on the catalog routes alike. Inside a server each variant is its own entry of th
 (named ``"<deployment>/<variant>"``, which no deployment name can be), so it loads, hot-swaps,
 drains and fails on its own, with its own model version's feature view for enrichment.
 
-Routing is deterministic per sticky key: the ``X-Fti-Route-Key`` header, else the value of the
-deployment's ``sticky`` input in the request's first row, hashed (BLAKE2b, the same in every
+Routing is deterministic per sticky key: the ``X-Fti-Route-Key`` header (gRPC: the
+``x-fti-route-key`` metadata), else the value of the deployment's ``sticky`` input in the
+request's first row, hashed (BLAKE2b, the same in every
 process) to a point in [0, 1). Variants own the low end of that interval in a fixed order and the
 champion the rest, so growing a variant's share (a canary's steps) only moves entities from the
 champion to the variant, never back and forth. Without a key the point is random. A request
@@ -34,6 +35,7 @@ from fti.types import ModelRef
 
 if TYPE_CHECKING:
     from fti.serving.loaded import LoadedModel
+    from fti.serving.protocol import InferRequest
     from fti.serving.records import DeploymentSpec
     from fti.serving.repository import ModelRepository
 
@@ -96,6 +98,21 @@ class Split:
                 while isinstance(data, list) and data:
                     data = data[0]
                 return None if data is None or isinstance(data, list) else str(data)
+        return None
+
+    def key_of(self, route_key: str | None, request: InferRequest | None) -> str | None:
+        """The route key of a parsed request (gRPC, KServe V1): ``route_key`` (the
+        ``x-fti-route-key`` metadata or header), else the sticky input's first value as text,
+        as :meth:`key` reads it from JSON (an id ``42`` is ``"42"`` whichever way it came)."""
+        if route_key:
+            return route_key
+        if self.sticky is None or request is None:
+            return None
+        for item in request.inputs:
+            if item.name == self.sticky and item.data.size:
+                first = item.data.reshape(-1)[0]
+                value = first.item() if hasattr(first, "item") else first
+                return value.decode() if isinstance(value, bytes) else str(value)
         return None
 
 

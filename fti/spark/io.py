@@ -102,7 +102,12 @@ def table(project: FeatureProject, name: str) -> Table:
         options["scheme"] = endpoint.split("://", 1)[0] if "://" in endpoint else "https"
     if settings.s3_region is not None:
         options["region"] = settings.s3_region
-    return Table(uri, settings.s3_object_store_options() or None, ("s3", options))
+    store_options = offline.storage_options  # with the credentials of FTI_S3_SECRET, if set
+    for option, name in (("access_key", "AWS_ACCESS_KEY_ID"), ("secret_key", "AWS_SECRET_ACCESS_KEY"),
+                         ("session_token", "AWS_SESSION_TOKEN")):  # fmt: skip
+        if name in store_options:
+            options[option] = store_options[name]
+    return Table(uri, store_options or None, ("s3", options))
 
 
 def _delta(location: Table, version: int | None = None) -> DeltaTable:

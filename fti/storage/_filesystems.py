@@ -51,4 +51,6 @@ def fsspec_options(object_store: dict[str, str]) -> dict[str, Any]:
         options["key"] = object_store["AWS_ACCESS_KEY_ID"]
     if "AWS_SECRET_ACCESS_KEY" in object_store:
         options["secret"] = object_store["AWS_SECRET_ACCESS_KEY"]
+    if "AWS_SESSION_TOKEN" in object_store:
+        options["token"] = object_store["AWS_SESSION_TOKEN"]
     return options

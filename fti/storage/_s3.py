@@ -34,8 +34,8 @@ _CAUSES: list[tuple[tuple[str, ...], str]] = [
             "missing credentials",
             "expiredtoken",
         ),
-        "S3 refused the credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) "
-        "for an identity that may use {url}",
+        "S3 refused the credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), "
+        "or FTI_S3_SECRET to a secret holding them, for an identity that may use {url}",
     ),
     (
         ("authorizationheadermalformed", "permanentredirect", "wrong region", "incorrectendpoint"),

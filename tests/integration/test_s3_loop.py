@@ -171,3 +171,79 @@ def test_s3_errors_are_backend_errors_naming_the_setting(
         with pytest.raises(BackendError) as down:
             group.insert(_transactions(0, 5))
         assert "FTI_S3_ENDPOINT_URL" in down.value.message
+
+
+def test_credentials_from_an_fti_secret(
+    tmp_path: Path, s3_server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    import s3fs
+
+    from fti.errors import NotFoundError, ValidationError
+    from fti.pipelines.executor import child_environment
+
+    # no credentials anywhere but in the secret: without it, S3 refuses every store
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    s3fs.S3FileSystem.clear_instance_cache()
+    bucket = f"fti-{uuid.uuid4().hex[:12]}"
+    s3_server.create_bucket(bucket)
+    settings = {
+        "offline_url": f"s3://{bucket}/offline",
+        "artifacts_url": f"s3://{bucket}/artifacts",
+        "s3_endpoint_url": s3_server.endpoint_url,
+        "s3_region": s3_server.region,
+        "s3_allow_http": True,
+    }
+    with fti.connect(home=tmp_path / "plain", **settings) as proj:
+        group = proj.feature_store.get_or_create_feature_group("t", primary_key=["tid"], event_time="ts")
+        with pytest.raises(BackendError, match="FTI_S3_SECRET to a secret holding them"):
+            group.insert(_transactions(0, 5))
+
+    home = tmp_path / "home"
+    with fti.connect(home=home, s3_secret="s3-test", **settings) as proj:
+        # the secret is read when a store on s3:// is opened: a missing one says how to set it
+        group = proj.feature_store.get_or_create_feature_group("t", primary_key=["tid"], event_time="ts")
+        with pytest.raises(NotFoundError, match=r"secret 's3-test' does not exist.*fti secrets set s3-test"):
+            group.insert(_transactions(0, 5))
+        proj.secrets.set(
+            "s3-test",
+            json.dumps(
+                {"aws_access_key_id": s3_server.access_key, "aws_secret_access_key": s3_server.secret_key}
+            ),
+        )
+        group.insert(_transactions(0, 40))
+        assert len(group.read()) == 40
+        model = LogisticRegression().fit(np.array([[0.0], [1.0]]), [0, 1])
+        mv = proj.model_registry.register("m", model)
+        np.testing.assert_array_equal(proj.model_registry.get_model("m", 1).load().predict([[0.9]]), [1])
+        stored = s3fs.S3FileSystem(**s3_server.storage_options())  # type: ignore[arg-type]
+        assert stored.ls(f"{bucket}/offline") and stored.ls(f"{bucket}/artifacts/{mv.artifact_prefix}")
+        # a pipeline run writes to the same stores: it gets the secret's credentials as AWS_*
+        env = child_environment(proj)
+        assert (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]) == (
+            s3_server.access_key,
+            s3_server.secret_key,
+        )
+        assert env["FTI_S3_SECRET"] == ""  # the run does not read the secret again
+        assert "s3-test" in proj.settings.describe()["s3_secret"]
+        assert s3_server.secret_key not in json.dumps(proj.settings.describe())
+
+    # a value that is not a JSON object of credentials is refused without being shown
+    for value, message in (
+        ("not json", "must be a JSON object of S3 credentials"),
+        (json.dumps({"aws_access_key_id": "k"}), r"lacks \['secret_access_key'\]"),
+        (
+            json.dumps({"aws_access_key_id": "k", "aws_secret_access_key": "s", "password": "p"}),
+            "unknown field",
+        ),
+    ):
+        with fti.connect(home=home, s3_secret="s3-bad", **settings) as proj:
+            proj.secrets.set("s3-bad", value)
+            with pytest.raises(ValidationError, match=message) as refused:
+                proj.feature_store.get_feature_group("t").read()
+            assert value not in refused.value.message
+    s3fs.S3FileSystem.clear_instance_cache()

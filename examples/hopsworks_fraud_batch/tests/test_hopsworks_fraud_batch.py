@@ -16,7 +16,11 @@ from fti.errors import ExpectationError
 
 # the tutorial's own pandas code (inplace=True) warns under pandas 3.1, as it would anywhere
 @pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")
-def test_the_ported_fraud_batch_system_runs_end_to_end(sqlite_project: fti.Project, tmp_path: Path) -> None:
+@pytest.mark.filterwarnings("ignore:FigureCanvasAgg is non-interactive:UserWarning")  # figure_cm.show()
+def test_the_ported_fraud_batch_system_runs_end_to_end(
+    sqlite_project: fti.Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the tutorial writes its model directory into the working directory
     csv = data.write_csv_files(tmp_path / "card_fraud_data")
     frames = feature_pipeline.main(sqlite_project, csv)
     fs = sqlite_project.feature_store
@@ -39,6 +43,10 @@ def test_the_ported_fraud_batch_system_runs_end_to_end(sqlite_project: fti.Proje
     assert trained["metrics"]["f1_score"] > 0.8
     model = trained["model"]
     assert model.flavor == "xgboost" and "datetime" not in [s.name for s in model.signature.inputs]
+    # registered from the tutorial's directory: its XGBoost JSON file, under the same name
+    assert model.flavor_options == {"file": "model.json", "kind": "sklearn", "class": "XGBClassifier"}
+    assert model.artifacts["model.json"] and (tmp_path / "fraud_batch_model" / "model.json").is_file()
+    assert model.read_artifact("images/confusion_matrix.png").startswith(b"\x89PNG")
     view = model.get_feature_view()
     assert (view.name, view.version) == ("transactions_view_fraud_batch_fv", 1)
     assert view.labels == ["fraud_label"] and list(view.transformations) == ["category"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import time
+from pathlib import Path
 
 import pytest
 
@@ -12,9 +13,14 @@ import fti
 from examples.hopsworks_iris import batch_inference_pipeline, feature_pipeline, training_pipeline
 
 
-# the tutorial's confusion matrix of a one-flower history warns (as it does on Hopsworks)
+# the tutorial's confusion matrix of a one-flower history warns (as it does on Hopsworks), and
+# fig.show() on a machine without a display says it cannot show the figure
 @pytest.mark.filterwarnings("ignore:A single label was found:UserWarning")
-def test_the_ported_iris_system_runs_end_to_end(sqlite_project: fti.Project) -> None:
+@pytest.mark.filterwarnings("ignore:FigureCanvasAgg is non-interactive:UserWarning")
+def test_the_ported_iris_system_runs_end_to_end(
+    sqlite_project: fti.Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the tutorial writes its model directory into the working directory
     random.seed(3)
     feature_pipeline.main(sqlite_project, backfill=True)
     fg = sqlite_project.feature_store.get_feature_group("iris", 1)
@@ -26,6 +32,15 @@ def test_the_ported_iris_system_runs_end_to_end(sqlite_project: fti.Project) -> 
     assert metrics["accuracy"] > 0.8
     model = sqlite_project.model_registry.get_model("iris", 1)
     assert model.metrics == {"accuracy": metrics["accuracy"]} and model.flavor == "sklearn"
+    # registered from the directory as the tutorial does: its file name and hsml's model schema kept
+    assert (
+        model.flavor_options["file"] == "iris_model.skops"
+        and (tmp_path / "iris_model/iris_model.skops").is_file()
+    )
+    assert model.description == "Iris Flower Predictor"
+    assert model.read_artifact("confusion_matrix.png").startswith(b"\x89PNG")  # the heatmap, stored with it
+    assert [c["name"] for c in model.model_schema["input_schema"]["columnar_schema"]] == view.feature_names()
+    assert model.model_schema["output_schema"] == {"columnar_schema": [{"name": "variety", "type": "str"}]}
 
     labels = []
     for day in range(3):  # the daily run: one new flower, then the batch scoring of "the latest"

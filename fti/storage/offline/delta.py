@@ -63,6 +63,11 @@ class DeltaOfflineStore:
 
             Path(self.url).mkdir(parents=True, exist_ok=True)
 
+    @property
+    def storage_options(self) -> dict[str, str]:
+        """The delta-rs (object_store) options the store opens its tables with (Spark reuses them)."""
+        return dict(self._storage_options or {})
+
     def _failure(self, doing: str, exc: BaseException) -> FtiError:
         """The error to raise for a storage failure (on S3: naming the setting to fix)."""
         if self._local:
