@@ -4,8 +4,9 @@
 primary answer is computed, the request's payload is put (without waiting) into a bounded queue;
 a few worker tasks of the server take it from there, predict with the shadow model (its own
 feature view version when enriched, its own dynamic batcher) and log the outputs to the inference
-log with ``variant = "shadow"`` and the primary's request id, so the two can be compared row by
-row. The shadow never changes a response and never fails a request: its errors are counted
+log with ``variant = "shadow"`` under the primary's request id followed by ``#shadow``
+(:data:`SHADOW_REQUEST_SUFFIX`): the log's key is ``(request_id, row)``, so the shadow's rows must
+not take the primary's, and stripping the suffix pairs the two row by row. The shadow never changes a response and never fails a request: its errors are counted
 (``fti_inference_failures_total{variant="shadow"}``) and nothing else; when the queue is full, or
 the shadow model is not loaded, the copy is dropped with a counter
 (``fti_shadow_dropped_total{model, reason}``). Its only cost to the primary is the CPU its
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
     from fti.serving.request_log import RequestLogger
 
 log = logging.getLogger("fti.serving")
+
+SHADOW_REQUEST_SUFFIX = "#shadow"
+"""Appended to the primary's request id in the shadow's inference-log rows."""
 
 
 class ShadowQueue:
@@ -137,7 +141,7 @@ class ShadowQueue:
                     deployment,
                     loaded.model_version.name,
                     loaded.version,
-                    request_id,
+                    request_id + SHADOW_REQUEST_SUFFIX,  # the primary's rows keep the plain id
                     datetime.now(UTC),
                     [s.name for s in loaded.signature.inputs],
                     prepared.matrix,

@@ -21,7 +21,7 @@ import fti
 from fti.registry.flavors.pyfunc import PythonModel
 from fti.serving.app import create_app
 from fti.serving.metrics import ServerMetrics
-from fti.serving.shadow import ShadowQueue
+from fti.serving.shadow import SHADOW_REQUEST_SUFFIX, ShadowQueue
 from fti.testing.serving import running_server
 from tests.integration import _rollout_models
 
@@ -55,7 +55,7 @@ def shadowed(tmp_path: Path) -> Iterator[dict[str, Any]]:
                                    for j, n in enumerate(FEATURES)]}
         for i, row in enumerate(rows)
     ]  # fmt: skip
-    yield {"project": proj, "bodies": bodies, "rows": rows, "candidate": candidate}
+    yield {"project": proj, "bodies": bodies, "rows": rows, "candidate": candidate, "champion": champion}
     _rollout_models.FAILING.clear()
     proj.close()
 
@@ -98,8 +98,17 @@ def test_responses_are_bit_identical_and_the_shadow_is_logged(shadowed: dict[str
     shadow = log[log["variant"] == "shadow"].sort_values("request_id")
     assert len(shadow) == len(bodies) and set(shadow["model_version"]) == {2}
     by_id = {f"r{i}": row for i, row in enumerate(shadowed["rows"])}
-    expected = shadowed["candidate"].predict(np.array([by_id[r] for r in shadow["request_id"]]))
+    # the shadow's rows carry the primary's request id + "#shadow", beside the primary's own rows
+    paired = [r.removesuffix(SHADOW_REQUEST_SUFFIX) for r in shadow["request_id"]]
+    assert all(r.endswith(SHADOW_REQUEST_SUFFIX) for r in shadow["request_id"])
+    expected = shadowed["candidate"].predict(np.array([by_id[r] for r in paired]))
     np.testing.assert_array_equal(shadow["predict"].to_numpy(), expected)
+    # the primary's rows of both runs (timestamps differ, so both are kept): none taken by a shadow's
+    primary = log[log["variant"] != "shadow"].sort_values("request_id")
+    assert len(primary) == 2 * len(bodies) and set(primary["model_version"]) == {1}
+    assert sorted(primary["request_id"]) == sorted(paired * 2)
+    expected = shadowed["champion"].predict(np.array([by_id[r] for r in primary["request_id"]]))
+    np.testing.assert_array_equal(primary["predict"].to_numpy(), expected)
 
 
 def test_a_shadow_that_raises_on_every_request_fails_no_response(shadowed: dict[str, Any]) -> None:
