@@ -6,8 +6,10 @@ when that row is older than the group's ``max_age``. Spine rows are never droppe
 without an event time join on key only; when the spine has no event time, every joined group
 contributes its latest row per key.
 
-The generated SQL runs directly on the groups' Arrow datasets (Delta snapshots), so DuckDB
-streams and parallelises the whole join; there is no Python row loop.
+The generated SQL runs directly on the groups' Delta snapshots: DuckDB reads a snapshot's
+Parquet files itself when they are plain local files (about twice as fast as scanning them through
+an Arrow dataset), else the store's Arrow dataset; it streams and parallelises the whole join and
+there is no Python row loop.
 """
 
 from __future__ import annotations
@@ -163,9 +165,7 @@ def run(
     :class:`~fti.storage.offline.scan.LocalFiles` per query part, in part order) and return the
     result as one Arrow table."""
     from fti._duckdb import connect, fetch_arrow
-    from fti.storage.offline.scan import as_dataset
 
-    sources = [as_dataset(source) for source in sources]
     sql, params = build_sql(query, start_time=start_time, end_time=end_time, order=order)
     spine = _load_spine(query, sources[0], start_time, end_time)
     if order:
@@ -185,7 +185,7 @@ def run(
     try:
         con.execute("SET TimeZone = 'UTC'")
         for index, source in enumerate([spine, *sources[1:]]):
-            con.register(source_name(index), source)
+            register(con, source_name(index), source)
         return fetch_arrow(con, sql, params)
     finally:
         con.close()
@@ -218,16 +218,13 @@ def stream(
         reader = _spine_reader(query, sources[0], start_time, end_time, batch_rows)
         yield from _rebatch((_project_spine(query, batch) for batch in reader), batch_rows)
         return
-    from fti.storage.offline.scan import as_dataset
-
-    sources = [as_dataset(source) for source in sources]
     sql, params = build_sql(query, start_time=start_time, end_time=end_time, order=False)
     spine = _load_spine(query, sources[0], start_time, end_time)
     con = connect(threads=threads, memory_limit=memory_limit)
     try:
         con.execute("SET TimeZone = 'UTC'")
         for index, source in enumerate([spine, *sources[1:]]):
-            con.register(source_name(index), source)
+            register(con, source_name(index), source)
         reader = con.sql(sql, params=params or None).to_arrow_reader(min(batch_rows, 65_536))
         yield from _rebatch(reader, batch_rows)
     finally:
@@ -273,12 +270,29 @@ def _load_spine(query: Query, source: Any, start_time: datetime | None, end_time
     """
     import pyarrow as pa
 
-    from fti.storage.offline.scan import time_condition
+    from fti.storage.offline.scan import as_dataset, time_condition
 
     if isinstance(source, pa.Table):
         return source
     condition = time_condition(query.spine.event_time, start_time, end_time)
-    return source.to_table(columns=_spine_columns(query), filter=condition)
+    return as_dataset(source).to_table(columns=_spine_columns(query), filter=condition)
+
+
+def register(con: Any, name: str, source: Any) -> None:
+    """Make ``source`` (see :func:`run`) queryable as ``name`` on DuckDB connection ``con``.
+
+    Plain local Parquet files are read by DuckDB itself, much faster than through an Arrow
+    dataset; columns a file lacks (added to the table after it was written) read as nulls. A
+    column no file has yet, or any other source, goes through the Arrow table or dataset.
+    """
+    from fti.storage.offline.scan import LocalFiles, as_dataset
+
+    if isinstance(source, LocalFiles) and source.paths:
+        relation = con.read_parquet(list(source.paths), union_by_name=True)
+        if set(source.schema.names) <= set(relation.columns):
+            relation.create_view(name)
+            return
+    con.register(name, as_dataset(source))
 
 
 def _spine_reader(
