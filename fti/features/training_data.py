@@ -399,7 +399,13 @@ def rows_with_labels(fv: FeatureView, rows: Any, transformer: Transformer, engin
         from fti.spark import training
 
         return training.with_labels(fv, rows, transformer)
-    return with_labels(*features_and_labels(rows, fv.feature_names(False), transformer, fv.labels))
+    # one conversion of features and labels together: no second copy of the rows by pd.concat
+    features = transformer.apply_table(rows)
+    labels = fv.labels
+    both = pa.table(
+        [*features.columns, *(rows.column(name) for name in labels)], names=[*features.column_names, *labels]
+    )
+    return both.to_pandas()
 
 
 def features_and_labels(
@@ -415,13 +421,3 @@ def features_and_labels(
         return x, None
     y = table.select(list(labels)).to_pandas()
     return x, y[labels[0]] if len(labels) == 1 else y
-
-
-def with_labels(x: pd.DataFrame, y: Any) -> pd.DataFrame:
-    """``X`` and ``y`` side by side in one DataFrame."""
-    if y is None:
-        return x
-    import pandas as pd
-
-    frame: pd.DataFrame = pd.concat([x, y.to_frame() if isinstance(y, pd.Series) else y], axis=1)
-    return frame
