@@ -77,7 +77,8 @@ def assign_splits(table: pa.Table, split: dict[str, Any], event_time: str | None
 
 def split_labels(rows: int, split: dict[str, Any], times: Any = None) -> np.ndarray:
     """The split name of each of ``rows`` rows (a numpy object array), see :func:`split_codes`."""
-    return np.asarray(SPLITS, dtype=object)[split_codes(rows, split, times)]
+    labels: np.ndarray = np.asarray(SPLITS, dtype=object)[split_codes(rows, split, times)]
+    return labels
 
 
 def split_codes(rows: int, split: dict[str, Any], times: Any = None) -> np.ndarray:

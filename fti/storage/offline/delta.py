@@ -374,7 +374,7 @@ class DeltaOfflineStore:
             fs.rm(path, recursive=True)
 
 
-def writer_properties(schema: pa.Schema) -> WriterProperties | None:
+def writer_properties(schema: pa.Schema) -> WriterProperties:
     """How the Parquet files of data with ``schema`` are written: floating-point columns without
     dictionary encoding.
 
@@ -389,7 +389,7 @@ def writer_properties(schema: pa.Schema) -> WriterProperties | None:
     plain = {
         f.name: ColumnProperties(dictionary_enabled=False) for f in schema if pa.types.is_floating(f.type)
     }
-    return WriterProperties(column_properties=plain) if plain else None
+    return WriterProperties(column_properties=plain or None)
 
 
 def _in_commit_order(dt: DeltaTable) -> ds.Dataset:
