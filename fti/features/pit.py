@@ -6,8 +6,10 @@ when that row is older than the group's ``max_age``. Spine rows are never droppe
 without an event time join on key only; when the spine has no event time, every joined group
 contributes its latest row per key.
 
-The generated SQL runs directly on the groups' Arrow datasets (Delta snapshots), so DuckDB
-streams and parallelises the whole join; there is no Python row loop.
+The generated SQL runs directly on the groups' Delta snapshots: DuckDB reads a snapshot's
+Parquet files itself when they are plain local files (about twice as fast as scanning them through
+an Arrow dataset), else the store's Arrow dataset; it streams and parallelises the whole join and
+there is no Python row loop.
 """
 
 from __future__ import annotations
@@ -163,11 +165,58 @@ def run(
     :class:`~fti.storage.offline.scan.LocalFiles` per query part, in part order) and return the
     result as one Arrow table."""
     from fti._duckdb import connect, fetch_arrow
-    from fti.storage.offline.scan import as_dataset
 
-    sources = [as_dataset(source) for source in sources]
-    sql, params = build_sql(query, start_time=start_time, end_time=end_time, order=order)
-    spine = _load_spine(query, sources[0], start_time, end_time)
+    con = connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        for index, source in enumerate(sources[1:], start=1):
+            register(con, source_name(index), source)
+        # A spine of plain Parquet files is read, filtered and (by event time and key) sorted by
+        # DuckDB itself: at 5M rows a quarter less CPU and memory than loading it into Arrow to
+        # rank it. Only a spine without event time needs the rank (the order rows were written).
+        if (not order or query.spine.event_time is not None) and _parquet_view(
+            con, source_name(0), sources[0]
+        ):
+            sql, params = build_sql(query, start_time=start_time, end_time=end_time, order=False)
+            if order:
+                sql += " ORDER BY " + ", ".join(f"{SPINE}.{q(k)}" for k in _order_keys(query))
+            result = fetch_arrow(con, sql, params)
+            if not order or not _has_ties(result, _order_keys(query)):
+                return result
+            # Rows with equal time and key (appended twice): only the rank keeps them in the
+            # order they were written, so the result stays deterministic.
+            del result
+            con.execute(f"DROP VIEW {source_name(0)}")
+        sql, params = build_sql(query, start_time=start_time, end_time=end_time, order=order)
+        con.register(source_name(0), _ranked_spine(query, sources[0], start_time, end_time, order))
+        return fetch_arrow(con, sql, params)
+    finally:
+        con.close()
+
+
+def _has_ties(table: pa.Table, keys: Sequence[str]) -> bool:
+    """Whether two neighbouring rows of ``table`` are equal in all of ``keys`` (nulls equal)."""
+    import pyarrow.compute as pc
+
+    rows = table.num_rows
+    if rows < 2:
+        return False
+    same: Any = None
+    for key in keys:
+        column = table.column(key)
+        before, after = column.slice(0, rows - 1), column.slice(1)
+        equal = pc.or_(
+            pc.fill_null(pc.equal(before, after), False), pc.and_(pc.is_null(before), pc.is_null(after))
+        )
+        same = equal if same is None else pc.and_(same, equal)
+    return bool(pc.any(same).as_py())
+
+
+def _ranked_spine(
+    query: Query, source: Any, start_time: datetime | None, end_time: datetime | None, order: bool
+) -> pa.Table:
+    """The spine as an Arrow table (see :func:`_load_spine`), with ``order`` its :data:`RANK` too."""
+    spine = _load_spine(query, source, start_time, end_time)
     if order:
         # Sorting by one precomputed integer rank is much cheaper for DuckDB than by (time, key).
         import numpy as np
@@ -181,14 +230,7 @@ def run(
             rank = np.empty(spine.num_rows, dtype=np.int64)
             rank[indices.to_numpy()] = np.arange(spine.num_rows, dtype=np.int64)
         spine = spine.append_column(RANK, pa.array(rank))
-    con = connect()
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        for index, source in enumerate([spine, *sources[1:]]):
-            con.register(source_name(index), source)
-        return fetch_arrow(con, sql, params)
-    finally:
-        con.close()
+    return spine
 
 
 def stream(
@@ -218,16 +260,13 @@ def stream(
         reader = _spine_reader(query, sources[0], start_time, end_time, batch_rows)
         yield from _rebatch((_project_spine(query, batch) for batch in reader), batch_rows)
         return
-    from fti.storage.offline.scan import as_dataset
-
-    sources = [as_dataset(source) for source in sources]
     sql, params = build_sql(query, start_time=start_time, end_time=end_time, order=False)
     spine = _load_spine(query, sources[0], start_time, end_time)
     con = connect(threads=threads, memory_limit=memory_limit)
     try:
         con.execute("SET TimeZone = 'UTC'")
         for index, source in enumerate([spine, *sources[1:]]):
-            con.register(source_name(index), source)
+            register(con, source_name(index), source)
         reader = con.sql(sql, params=params or None).to_arrow_reader(min(batch_rows, 65_536))
         yield from _rebatch(reader, batch_rows)
     finally:
@@ -273,12 +312,40 @@ def _load_spine(query: Query, source: Any, start_time: datetime | None, end_time
     """
     import pyarrow as pa
 
-    from fti.storage.offline.scan import time_condition
+    from fti.storage.offline.scan import as_dataset, time_condition
 
     if isinstance(source, pa.Table):
         return source
     condition = time_condition(query.spine.event_time, start_time, end_time)
-    return source.to_table(columns=_spine_columns(query), filter=condition)
+    return as_dataset(source).to_table(columns=_spine_columns(query), filter=condition)
+
+
+def register(con: Any, name: str, source: Any) -> None:
+    """Make ``source`` (see :func:`run`) queryable as ``name`` on DuckDB connection ``con``.
+
+    Plain local Parquet files are read by DuckDB itself, much faster than through an Arrow
+    dataset; columns a file lacks (added to the table after it was written) read as nulls. A
+    column no file has yet, or any other source, goes through the Arrow table or dataset.
+    """
+    from fti.storage.offline.scan import as_dataset
+
+    if not _parquet_view(con, name, source):
+        con.register(name, as_dataset(source))
+
+
+def _parquet_view(con: Any, name: str, source: Any) -> bool:
+    """Register ``source`` as a view over DuckDB's ``read_parquet`` of its files when it is
+    :class:`~fti.storage.offline.scan.LocalFiles` whose files hold every column of the table
+    between them; False (nothing registered) otherwise."""
+    from fti.storage.offline.scan import LocalFiles
+
+    if not isinstance(source, LocalFiles) or not source.paths:
+        return False
+    relation = con.read_parquet(list(source.paths), union_by_name=True)
+    if not set(source.schema.names) <= set(relation.columns):
+        return False
+    relation.create_view(name)
+    return True
 
 
 def _spine_reader(

@@ -65,22 +65,30 @@ def snapshot(query: Query, offline: OfflineStore) -> tuple[list[Any], dict[str, 
     return sources, versions
 
 
-def assign_splits(table: pa.Table, split: dict[str, Any], event_time: str | None) -> pa.Array:
-    """The split name of every row; raises when a split would be empty (nothing is written)."""
-    labels = split_labels(table.num_rows, split, None if event_time is None else table.column(event_time))
+def assign_splits(table: pa.Table, split: dict[str, Any], event_time: str | None) -> np.ndarray:
+    """The split of every row as its index in :data:`SPLITS` (an int8 numpy array); raises when
+    a split would be empty (nothing is written)."""
+    codes = split_codes(table.num_rows, split, None if event_time is None else table.column(event_time))
     if split["kind"] != "none":
-        counts = {s: int(np.count_nonzero(labels == s)) for s in SPLITS}
-        check_split_counts(split, counts, table.num_rows)
-    return pa.array(labels, type=pa.string())
+        counts = np.bincount(codes, minlength=len(SPLITS))
+        check_split_counts(split, dict(zip(SPLITS, map(int, counts), strict=True)), table.num_rows)
+    return codes
 
 
 def split_labels(rows: int, split: dict[str, Any], times: Any = None) -> np.ndarray:
-    """The split name of each of ``rows`` rows (a numpy object array): ``"random"`` draws a
-    permutation of the row positions from the seed, ``"time"`` compares the event ``times`` (an
-    Arrow array) with the split's start times. Engines that split in parallel call this with the
-    same positions and times, so they split identically."""
+    """The split name of each of ``rows`` rows (a numpy object array), see :func:`split_codes`."""
+    labels: np.ndarray = np.asarray(SPLITS, dtype=object)[split_codes(rows, split, times)]
+    return labels
+
+
+def split_codes(rows: int, split: dict[str, Any], times: Any = None) -> np.ndarray:
+    """The split of each of ``rows`` rows as its index in :data:`SPLITS` (an int8 numpy array):
+    ``"random"`` draws a permutation of the row positions from the seed, ``"time"`` compares the
+    event ``times`` (an Arrow array) with the split's start times. Engines that split in parallel
+    call this (or :func:`split_labels`) with the same positions and times, so they split
+    identically."""
     kind = split["kind"]
-    labels = np.full(rows, "train", dtype=object)
+    codes = np.zeros(rows, dtype=np.int8)  # train
     if kind == "random":
         order = np.random.default_rng(split["seed"]).permutation(rows)
         start = 0
@@ -89,7 +97,7 @@ def split_labels(rows: int, split: dict[str, Any], times: Any = None) -> np.ndar
             if size is None:
                 continue
             count = round(rows * size)
-            labels[order[start : start + count]] = name
+            codes[order[start : start + count]] = SPLITS.index(name)
             start += count
     elif kind == "time":
         assert times is not None
@@ -99,8 +107,8 @@ def split_labels(rows: int, split: dict[str, Any], times: Any = None) -> np.ndar
                 mask = pc.greater_equal(times, pa.scalar(when, type=times.type)).to_numpy(
                     zero_copy_only=False
                 )
-                labels[mask] = name
-    return labels
+                codes[mask] = SPLITS.index(name)
+    return codes
 
 
 def check_split_counts(split: dict[str, Any], counts: dict[str, int], rows: int) -> None:
@@ -222,15 +230,18 @@ def create(
     if table.num_rows == 0:
         raise no_rows(fv, start_time, end_time)
     table = fv.on_demand_plan.apply_table(table)  # stored with the rows: re-reads compute nothing
-    splits = assign_splits(table, split, query.spine.event_time)
-    train = table.filter(pc.equal(splits, "train"))
-    specs = fv.transformation_specs
-    stats = fit(specs, {name: train.column(name) for name in specs})
+    codes = assign_splits(table, split, query.spine.event_time)
+    per_split = np.bincount(codes, minlength=len(SPLITS))
     counts = {"total": table.num_rows}
-    for name in SPLITS:
-        count = int(pc.sum(pc.equal(splits, name)).as_py() or 0)
+    for name, count in zip(SPLITS, per_split, strict=True):
         if name == "train" or count:
-            counts[name] = count
+            counts[name] = int(count)
+    specs = fv.transformation_specs
+    train = table  # no copy of the rows unless some are not for training
+    if specs and counts["train"] < table.num_rows:
+        train = table.filter(pa.array(codes == 0))
+    stats = fit(specs, {name: train.column(name) for name in specs})
+    splits = pa.array(SPLITS, pa.string()).take(pa.array(codes))
     stored = table.append_column(SPLIT_COLUMN, splits).append_column(
         ROW_COLUMN, pa.array(np.arange(table.num_rows, dtype=np.int64))
     )
@@ -389,7 +400,13 @@ def rows_with_labels(fv: FeatureView, rows: Any, transformer: Transformer, engin
         from fti.spark import training
 
         return training.with_labels(fv, rows, transformer)
-    return with_labels(*features_and_labels(rows, fv.feature_names(False), transformer, fv.labels))
+    # one conversion of features and labels together: no second copy of the rows by pd.concat
+    features = transformer.apply_table(rows)
+    labels = fv.labels
+    both = pa.table(
+        [*features.columns, *(rows.column(name) for name in labels)], names=[*features.column_names, *labels]
+    )
+    return both.to_pandas()
 
 
 def features_and_labels(
@@ -405,13 +422,3 @@ def features_and_labels(
         return x, None
     y = table.select(list(labels)).to_pandas()
     return x, y[labels[0]] if len(labels) == 1 else y
-
-
-def with_labels(x: pd.DataFrame, y: Any) -> pd.DataFrame:
-    """``X`` and ``y`` side by side in one DataFrame."""
-    if y is None:
-        return x
-    import pandas as pd
-
-    frame: pd.DataFrame = pd.concat([x, y.to_frame() if isinstance(y, pd.Series) else y], axis=1)
-    return frame
