@@ -123,7 +123,7 @@ class ScorerCache:
 
         check_prefer(prefer)
         if not numeric_inputs(version):
-            return NativeScorer(model, get_flavor(version.flavor).predict)
+            return NativeScorer.of(model, get_flavor(version.flavor).predict)
         entry = self.entry(version)
         entry = dataclasses.replace(entry, trusted=manifest.trusted_files(entry))
         return get_scorer(
@@ -159,12 +159,12 @@ class ScorerCache:
             if converted is not None:
                 return FallbackScorer(
                     converted,
-                    lambda: NativeScorer(version.load(), predict),
+                    lambda: NativeScorer.of(version.load(), predict),
                     f"{version.name} v{version.version}",
                 )
         model = version.load()
         if prefer == "native":
-            return NativeScorer(model, predict)
+            return NativeScorer.of(model, predict)
         return self.build(version, model, prefer=prefer)
 
 

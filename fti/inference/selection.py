@@ -21,7 +21,7 @@ from fti.inference.base import PredictFn, Scorer, as_array
 from fti.inference.compiled import CompiledLightGBMScorer
 from fti.inference.converters import Builder, builders
 from fti.inference.entry import CacheEntry, version_key
-from fti.inference.native import NativeScorer, can_fuse, native_predict
+from fti.inference.native import NativeScorer, native_predict
 from fti.inference.onnx_runtime import OnnxScorer
 from fti.inference.verification import agrees, safe_predict
 
@@ -99,10 +99,10 @@ def get_scorer(
         )
     native_model, predict_fn, key = _unwrap(model, predict_fn, cache_key)
     reference = {name: as_array(v) for name, v in predict_fn(native_model, sample).items()}
-    native: Scorer = NativeScorer(native_model, predict_fn)
-    fused = NativeScorer(native_model, predict_fn, fused=True)
-    if can_fuse(native_model, reference) and agrees(fused.predict(sample), reference):
-        native = fused
+    native: Scorer = NativeScorer.of(native_model, predict_fn)
+    if getattr(native, "fused", False) and not agrees(native.predict(sample), reference):
+        log.warning("%s: one-pass predict_proba disagrees with predict; scoring in two passes", key)
+        native = NativeScorer(native_model, predict_fn)
     if prefer == "native":
         return native
     if entry is None and cache_dir is not None and key is not None:

@@ -371,3 +371,16 @@ def test_a_compiled_library_planted_in_the_cache_is_never_loaded(sqlite_project:
     np.testing.assert_allclose(
         scorer.predict(X[:100])["predict_proba"], mv.load().predict_proba(named), atol=1e-9
     )
+
+
+def test_a_native_deployment_scores_a_classifier_in_one_pass(sqlite_project: fti.Project) -> None:
+    """``scorer="native"``: one predict_proba pass per request, the labels its argmax (issue 21)."""
+    _, model, X = _register(sqlite_project)
+    spec = sqlite_project.serving.deploy("hgb", model="hgb@production", scorer="native").spec
+    scorer = load_model(sqlite_project, spec).scorer
+    assert isinstance(scorer, NativeScorer) and scorer.fused
+    out = scorer.predict(X[:80])
+    expected = _native(model, X[:80])
+    for name in ("predict", "predict_proba"):
+        assert out[name].dtype == expected[name].dtype
+        np.testing.assert_array_equal(out[name], expected[name])
