@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from fti.inference import manifest
 from fti.inference.base import ModelVersionLike, Scorer, numeric_inputs
-from fti.inference.entry import CacheEntry, binding, version_key
+from fti.inference.entry import CacheEntry, binding, purpose, version_key
 from fti.inference.native import NativeScorer
 from fti.inference.selection import check_prefer, get_scorer
 
@@ -81,10 +81,12 @@ class ScorerCache:
         base = CacheEntry.of(self.directory, version_key(version))
         return dataclasses.replace(base, binding=binding(version), keys=self._keys)
 
-    def load(self, version: ModelVersionLike, workload: str = "batch") -> Scorer | None:
-        """The verified converted scorer cached for ``version`` as ``workload``'s winner
-        (``batch`` or ``serving``), rebuilt without its native model, or None (nothing cached, a
-        native winner, or an entry that no longer verifies).
+    def load(
+        self, version: ModelVersionLike, workload: str = "batch", prefer: str = "fastest"
+    ) -> Scorer | None:
+        """The verified converted scorer cached for ``version`` as the winner of ``prefer`` for
+        ``workload`` (``batch`` or ``serving``), rebuilt without its native model, or None
+        (nothing cached, a native winner, or an entry that no longer verifies).
 
         The version's stored artifacts are still checked against their recorded digests (as
         ``version.load()`` does), so a tampered model version fails whatever the cache holds.
@@ -92,7 +94,7 @@ class ScorerCache:
         Raises:
             IntegrityError: a stored artifact of ``version`` was changed or is missing.
         """
-        scorer = manifest.load(self.entry(version), workload)
+        scorer = manifest.load(self.entry(version), purpose(prefer, workload))
         if scorer is not None:
             version.verify()
         return scorer
@@ -161,7 +163,7 @@ class ScorerCache:
         if not numeric_inputs(version):
             prefer = "native"  # conversions take a float matrix: strings are scored natively
         if prefer != "native":
-            converted = self.load(version, workload)
+            converted = self.load(version, workload, prefer)
             if converted is not None:
                 return FallbackScorer(
                     converted,

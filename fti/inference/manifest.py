@@ -172,11 +172,12 @@ def trusted_files(entry: CacheEntry) -> dict[str, str]:
     return files
 
 
-def load(entry: CacheEntry, workload: str = "batch") -> Scorer | None:
-    """The verified converted scorer cached in ``entry`` as ``workload``'s winner, built without
+def load(entry: CacheEntry, purpose: str = "batch") -> Scorer | None:
+    """The verified converted scorer cached in ``entry`` as the winner for ``purpose``
+    (:func:`fti.inference.entry.purpose`), built without
     the native model, or None (``entry`` must carry its model version's binding and the signing
     keys: see :meth:`fti.inference.cache.ScorerCache.entry`)."""
-    winner = entry.choice(workload)
+    winner = entry.choice(purpose)
     if winner is None:
         return None
     manifest = read_trusted(entry)

@@ -20,7 +20,7 @@ from fti.errors import ValidationError
 from fti.inference.base import PredictFn, Scorer, as_array
 from fti.inference.compiled import CompiledLightGBMScorer
 from fti.inference.converters import Builder, builders
-from fti.inference.entry import WORKLOADS, CacheEntry, version_key
+from fti.inference.entry import WORKLOADS, CacheEntry, purpose, version_key
 from fti.inference.native import NativeScorer, native_predict
 from fti.inference.onnx_runtime import OnnxScorer
 from fti.inference.verification import agrees, safe_predict
@@ -119,7 +119,8 @@ def get_scorer(
     if entry is None and cache_dir is not None and key is not None:
         entry = CacheEntry.of(cache_dir, key)
     candidates_of = builders(native_model)
-    winner = None if entry is None or prefer != "fastest" else entry.choice(workload)
+    chosen_for = purpose(prefer, workload)
+    winner = None if entry is None else entry.choice(chosen_for)
     if entry is not None and winner is not None:
         # an earlier run measured the candidates: re-verify only its winner on this sample
         if winner == "native":
@@ -128,13 +129,17 @@ def get_scorer(
             if build.__name__ == winner:
                 scorer = _try(build, native_model, sample, reference, entry)
                 if scorer is not None:
-                    _remember(entry, winner, scorer, sample, reference, native_model)
+                    timings = (entry.choice_record(chosen_for) or {}).get("timings")
+                    _remember(entry, winner, scorer, sample, reference, native_model, timings)
                     return scorer
     candidates: list[tuple[str, Scorer]] = [("native", native)]
     for build in candidates_of:
         scorer = _try(build, native_model, sample, reference, entry)
         if scorer is not None:
-            if prefer == "converted":
+            if prefer == "converted":  # remembered with its manifest: later starts skip sklearn
+                if entry is not None:
+                    entry.remember_choice(build.__name__, chosen_for)
+                    _remember(entry, build.__name__, scorer, sample, reference, native_model)
                 return scorer
             candidates.append((build.__name__, scorer))
     best = candidates[0]
@@ -149,7 +154,7 @@ def get_scorer(
         timings["winner"] = best[0]
         log.info("%s: %s scorer chosen for %s on %s", key, best[0], workload, timings)
     if entry is not None:
-        entry.remember_choice(best[0], workload, timings)
+        entry.remember_choice(best[0], chosen_for, timings)
         _remember(entry, best[0], best[1], sample, reference, native_model, timings)
     return best[1]
 

@@ -93,8 +93,10 @@ def test_unsupported_model_gets_the_native_scorer() -> None:
 def test_converted_model_is_cached_on_disk(tmp_path: Path) -> None:
     model = MODELS["rf"][0]
     first = get_scorer(model, sample=X_TEST[:200], prefer="converted", cache_dir=tmp_path, cache_key="rf-v1")
-    files = sorted(p.name for p in tmp_path.iterdir())
-    assert first.kind == "onnx" and len(files) == 1 and files[0].endswith(".onnx")
+    files = sorted(p.name for p in tmp_path.glob("*.onnx"))
+    assert first.kind == "onnx" and len(files) == 1
+    # the first verified conversion is remembered apart from the measured winners
+    assert [p.name.split(".", 1)[1] for p in tmp_path.glob("*.choice")] == ["converted.choice"]
     stamp = (tmp_path / files[0]).stat().st_mtime_ns
     second = get_scorer(model, sample=X_TEST[:200], prefer="converted", cache_dir=tmp_path, cache_key="rf-v1")
     assert second.kind == "onnx" and (tmp_path / files[0]).stat().st_mtime_ns == stamp
@@ -104,13 +106,13 @@ def test_converted_model_is_cached_on_disk(tmp_path: Path) -> None:
 def test_fastest_choice_is_remembered(tmp_path: Path) -> None:
     model = MODELS["lgb"][0]
     first = get_scorer(model, sample=X_TEST[:300], cache_dir=tmp_path, cache_key="lgb-v1")
-    choice = tmp_path / f"{next(p.name for p in tmp_path.glob('*.choice'))}"
+    [choice] = tmp_path.glob("*.choice")
     record = json.loads(choice.read_text())
     winner = record["winner"]
     assert winner in {"native", "_build_lleaves", "_build_onnx_lightgbm"}
     # the timings it was chosen on are recorded beside it: every candidate, at the batch size
     timings = record["timings"]
-    assert record["workload"] == timings["workload"] == "batch" and timings["winner"] == winner
+    assert record["purpose"] == timings["workload"] == "batch" and timings["winner"] == winner
     assert timings["rows"] == [TIMING_ROWS] and set(timings["seconds"]) == {"native"} | set(timings["cost"])
     assert min(timings["cost"], key=timings["cost"].get) == winner or winner == "native"
     choice.write_text("native")  # later runs take the recorded winner without timing again
@@ -125,7 +127,7 @@ def test_fastest_choice_is_remembered(tmp_path: Path) -> None:
 def test_corrupted_cache_entry_is_not_trusted(tmp_path: Path) -> None:
     model = MODELS["rf"][0]
     get_scorer(model, sample=X_TEST[:200], prefer="converted", cache_dir=tmp_path, cache_key="rf-v1")
-    (cached,) = tmp_path.iterdir()
+    (cached,) = tmp_path.glob("*.onnx")
     cached.write_bytes(b"not an onnx model")
     scorer = get_scorer(model, sample=X_TEST[:200], prefer="converted", cache_dir=tmp_path, cache_key="rf-v1")
     _assert_same(scorer.predict(X_TEST), native_predict(model, X_TEST))
