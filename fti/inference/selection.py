@@ -129,8 +129,8 @@ def get_scorer(
             if build.__name__ == winner:
                 scorer = _try(build, native_model, sample, reference, entry)
                 if scorer is not None:
-                    timings = (entry.choice_record(chosen_for) or {}).get("timings")
-                    _remember(entry, winner, scorer, sample, reference, native_model, timings)
+                    measured = (entry.choice_record(chosen_for) or {}).get("timings")
+                    _remember(entry, winner, scorer, sample, reference, native_model, measured)
                     return scorer
     candidates: list[tuple[str, Scorer]] = [("native", native)]
     for build in candidates_of:
