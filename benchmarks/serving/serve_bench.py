@@ -44,6 +44,13 @@ from benchmarks._report import median, repeat, row
 
 FEATURES = [f"f{i}" for i in range(20)]
 DATA = Path(__file__).resolve().parents[1] / ".data" / "serving"
+CONFIGS = {
+    "native": ("native", True),
+    "native-nolog": ("native", False),
+    "fastest": ("fastest", True),
+    "fastest-nolog": ("fastest", False),
+}
+"""Server configurations: name -> (scorer, request logging)."""
 
 
 def body(rows: np.ndarray) -> dict[str, Any]:
@@ -64,6 +71,13 @@ def free_port() -> int:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def flush_cpu_seconds(port: int) -> float:
+    """CPU seconds the server's inference-log writer thread has spent (0 without a request log)."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    match = re.search(r"^fti_inference_log_flush_cpu_seconds_total\s+([\d.e+-]+)$", text, re.M)
+    return float(match.group(1)) if match else 0.0
 
 
 def rss_mb(pid: int) -> float:
@@ -178,7 +192,22 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=15, help="duration of each load run")
     parser.add_argument("--cold-only", action="store_true", help="only cold start and idle RSS (no wrk)")
     parser.add_argument("--starts", type=int, default=3, help="server starts per config with --cold-only")
+    parser.add_argument(
+        "--configs",
+        default="native,fastest,fastest-nolog",
+        help=f"comma-separated server configurations, of {', '.join(CONFIGS)}",
+    )
+    parser.add_argument(
+        "--loads",
+        default="1x1,8x1,64x1,8x100",
+        help="comma-separated wrk loads CLIENTSxROWS (connections x rows per request)",
+    )
     args = parser.parse_args()
+    configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    unknown = [c for c in configs if c not in CONFIGS]
+    if unknown:
+        raise SystemExit(f"unknown --configs {unknown}; choose from {list(CONFIGS)}")
+    loads = [tuple(int(n) for n in load.split("x")) for load in args.loads.split(",")]
     if not args.cold_only and shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
 
@@ -219,10 +248,10 @@ def main() -> None:
         cold_starts(home, work, args.starts)
         shutil.rmtree(work, ignore_errors=True)
         return
-    single = body(X[1000:1001])
-    hundred = body(X[2000:2100])
     results: dict[str, Any] = {}
-    for scorer, log_requests in (("native", True), ("fastest", True), ("fastest", False)):
+    labels: dict[str, str] = {}
+    for config in configs:
+        scorer, log_requests = CONFIGS[config]
         with fti.connect(home=home) as project:
             project.serving.deploy(
                 "hgb",
@@ -240,19 +269,20 @@ def main() -> None:
             idle = rss_mb(process.pid)
             kind = httpx.get(f"http://127.0.0.1:{port}/v2/models/hgb").json()["parameters"]["scorer"]
             label = f"{scorer} ({kind}){'' if log_requests else ', no request log'}"
+            labels[config] = label
             row(f"[{label}] cold start (process -> 1st prediction)", s=cold)
             row(f"[{label}] idle RSS", MB=idle)
-            for connections, payload, rows in (
-                (1, single, 1),
-                (8, single, 1),
-                (64, single, 1),
-                (8, hundred, 100),
-            ):
-                cpu0 = cpu_seconds(process.pid)
+            for connections, rows in loads:
+                payload = body(X[1000 : 1000 + rows])
+                cpu0, flush0 = cpu_seconds(process.pid), flush_cpu_seconds(port)
                 figures = wrk(url, payload, connections, args.seconds, work)
                 cpu_ms = (cpu_seconds(process.pid) - cpu0) * 1000 / max(1, figures["requests"])
                 figures["server_cpu_ms_per_req"] = cpu_ms
-                results[f"{label} c={connections} rows={rows}"] = figures
+                # the writer thread's own CPU time: what the log costs, little moved by the load
+                # of other processes, unlike req/s (it flushes after the run: wait for it)
+                time.sleep(1.5)
+                log_ms = (flush_cpu_seconds(port) - flush0) * 1000 / max(1, figures["requests"])
+                results[f"{config} c={connections} rows={rows}"] = figures
                 row(
                     f"[{label}] {rows}-row, {connections} clients",
                     req_s=figures["rps"],
@@ -260,17 +290,39 @@ def main() -> None:
                     p99_ms=figures["p99_ms"],
                     errors=int(figures["errors"]),
                     cpu_ms_req=cpu_ms,
+                    log_flush_cpu_ms_req=log_ms,
                 )
             row(f"[{label}] RSS after load", MB=rss_mb(process.pid))
         finally:
             process.send_signal(signal.SIGINT)
             process.wait(timeout=60)
     print(f"# machine load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    native64 = results["native (native) c=64 rows=1"]["rps"]
-    fast64 = next(v["rps"] for k, v in results.items() if k.startswith("fastest") and "c=64 rows=1" in k)
-    row("ratio: fastest / native req/s at 64 clients", x=fast64 / native64)
-    row("ratio: native 1-row predict ms / served 64-client ms per request", x=native_ms / (1000 / native64))
+    ratios(results, native_ms)
     shutil.rmtree(work, ignore_errors=True)
+
+
+def ratios(results: dict[str, Any], native_ms: float) -> None:
+    """The ratios between configurations measured in this run (where both were measured)."""
+
+    def get(config: str, clients: int, field: str) -> float | None:
+        figures = results.get(f"{config} c={clients} rows=1")
+        return None if figures is None else float(figures[field])
+
+    native64, fast64 = get("native", 64, "rps"), get("fastest", 64, "rps")
+    if native64 and fast64:
+        row("ratio: fastest / native req/s at 64 clients", x=fast64 / native64)
+    if native64:
+        row(
+            "ratio: native 1-row predict ms / served 64-client ms per request",
+            x=native_ms / (1000 / native64),
+        )
+    for logged in ("native", "fastest"):
+        on, off = get(logged, 64, "rps"), get(f"{logged}-nolog", 64, "rps")
+        if on and off:
+            row(f"ratio: {logged} request log on / off, req/s at 64 clients", x=on / off)
+        on99, off99 = get(logged, 8, "p99_ms"), get(f"{logged}-nolog", 8, "p99_ms")
+        if on99 is not None and off99 is not None:
+            row(f"{logged}: request log p99 cost at 8 clients (on - off)", ms=on99 - off99)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,8 @@ class LoadedModel:
         self.last_used = time.monotonic()
         self.retiring = False  # replaced or unloaded: new requests no longer come here
         # the one-numpy-call lane for well-formed requests (plain, all-numeric signatures)
+        self.feature_names = tuple(s.name for s in self.signature.inputs)
+        """The model's inputs in matrix order, shared by every inference-log record."""
         self.fast_datatypes = [s.datatype for s in self.signature.inputs]
         self.fast_order: dict[str, int] | None = (
             {s.name: j for j, s in enumerate(self.signature.inputs)}

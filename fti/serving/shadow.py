@@ -139,7 +139,7 @@ class ShadowQueue:
                     loaded.version,
                     request_id,
                     datetime.now(UTC),
-                    [s.name for s in loaded.signature.inputs],
+                    loaded.feature_names,
                     prepared.matrix,
                     outputs,
                     prepared.logged,
