@@ -246,7 +246,7 @@ class RequestLogger:
             try:
                 item = take()
                 outputs = dict(zip(item[9::2], item[10::2], strict=True))
-                records.append(InferenceRecord(*item[:7], outputs, item[7], item[8]))
+                records.append(InferenceRecord._make((*item[:7], outputs, item[7], item[8])))
             except IndexError:
                 break
         by_deployment: dict[str, list[InferenceRecord]] = {}
