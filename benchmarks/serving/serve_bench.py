@@ -41,16 +41,20 @@ import pandas as pd
 
 import fti
 from benchmarks._report import median, repeat, row
+from benchmarks.serving import _enriched
 
 FEATURES = [f"f{i}" for i in range(20)]
 DATA = Path(__file__).resolve().parents[1] / ".data" / "serving"
 CONFIGS = {
-    "native": ("native", True),
-    "native-nolog": ("native", False),
-    "fastest": ("fastest", True),
-    "fastest-nolog": ("fastest", False),
+    "native": ("native", True, False),
+    "native-nolog": ("native", False, False),
+    "fastest": ("fastest", True, False),
+    "fastest-nolog": ("fastest", False, False),
+    "enriched": ("fastest", True, True),
 }
-"""Server configurations: name -> (scorer, request logging)."""
+"""Server configurations: name -> (scorer, request logging, enrichment). ``enriched`` serves the
+same task with its 20 features looked up online from two feature groups (the request sends the
+key only, see ``_enriched``); compare it with ``fastest``."""
 
 
 def body(rows: np.ndarray) -> dict[str, Any]:
@@ -251,29 +255,35 @@ def main() -> None:
     results: dict[str, Any] = {}
     labels: dict[str, str] = {}
     for config in configs:
-        scorer, log_requests = CONFIGS[config]
+        scorer, log_requests, enrich = CONFIGS[config]
+        deployment = "hgb_enriched" if enrich else "hgb"
         with fti.connect(home=home) as project:
+            if enrich and "hgb_enriched" not in {m.name for m in project.model_registry.list_models()}:
+                _enriched.build(project, X, y, FEATURES)
             project.serving.deploy(
-                "hgb",
-                model="hgb@production",
+                deployment,
+                model=f"{deployment}@production",
+                enrich=enrich,
                 max_batch_size=64,
                 max_batch_delay_ms=2,
                 scorer=scorer,
                 log_requests=log_requests,
             )
         port = free_port()
-        url = f"http://127.0.0.1:{port}/v2/models/hgb/infer"
+        url = f"http://127.0.0.1:{port}/v2/models/{deployment}/infer"
         process, cold = start_server(home, port, work / f"server_{scorer}_{log_requests}.log")
         try:
             time.sleep(2)
             idle = rss_mb(process.pid)
-            kind = httpx.get(f"http://127.0.0.1:{port}/v2/models/hgb").json()["parameters"]["scorer"]
-            label = f"{scorer} ({kind}){'' if log_requests else ', no request log'}"
+            kind = httpx.get(f"http://127.0.0.1:{port}/v2/models/{deployment}").json()["parameters"]["scorer"]
+            label = f"{scorer} ({kind}){'' if log_requests else ', no request log'}{', enriched' if enrich else ''}"
             labels[config] = label
             row(f"[{label}] cold start (process -> 1st prediction)", s=cold)
             row(f"[{label}] idle RSS", MB=idle)
             for connections, rows in loads:
-                payload = body(X[1000 : 1000 + rows])
+                payload = _enriched.body(123) if enrich else body(X[1000 : 1000 + rows])
+                if enrich and rows != 1:
+                    continue
                 cpu0, flush0 = cpu_seconds(process.pid), flush_cpu_seconds(port)
                 figures = wrk(url, payload, connections, args.seconds, work)
                 cpu_ms = (cpu_seconds(process.pid) - cpu0) * 1000 / max(1, figures["requests"])
@@ -323,6 +333,11 @@ def ratios(results: dict[str, Any], native_ms: float) -> None:
         on99, off99 = get(logged, 8, "p99_ms"), get(f"{logged}-nolog", 8, "p99_ms")
         if on99 is not None and off99 is not None:
             row(f"{logged}: request log p99 cost at 8 clients (on - off)", ms=on99 - off99)
+    plain, enriched = get("fastest", 64, "rps"), get("enriched", 64, "rps")
+    if plain and enriched:
+        row("ratio: enriched (2 online groups) / plain req/s at 64 clients", x=enriched / plain)
+        cpu = get("enriched", 64, "server_cpu_ms_per_req"), get("fastest", 64, "server_cpu_ms_per_req")
+        row("enriched: server CPU per request over plain at 64 clients", ms=cpu[0] - cpu[1])  # type: ignore[operator]
 
 
 if __name__ == "__main__":

@@ -151,7 +151,7 @@ async def run(
 
 async def prepare(loaded: LoadedModel, request: InferRequest) -> PreparedRequest:
     """Validate ``request`` for ``loaded`` (in a thread when the online store is read)."""
-    if loaded.feature_view is not None:
+    if not loaded.prepare_inline:
         return await asyncio.to_thread(loaded.prepare, request)
     return loaded.prepare(request)
 

@@ -75,10 +75,10 @@ def log_group_name(deployment: str) -> str:
 class LoggedInputs:
     """The inputs an enriched request is logged with: key columns, then untransformed features."""
 
-    names: list[str]
+    names: Sequence[str]
     columns: list[list[Any]]
     """One list of Python values (``None`` for missing) per name, one value per predicted row."""
-    dtypes: list[str | None]
+    dtypes: Sequence[str | None]
     """fti dtype of each column (None: inferred from the values)."""
 
 

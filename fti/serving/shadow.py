@@ -114,7 +114,7 @@ class ShadowQueue:
             prepared = loaded.fast_prepare(payload)
             if prepared is None:
                 parsed = protocol.parse_infer_request(payload)
-                if loaded.feature_view is not None:
+                if not loaded.prepare_inline:
                     prepared = await asyncio.to_thread(loaded.prepare, parsed)
                 else:
                     prepared = loaded.prepare(parsed)
