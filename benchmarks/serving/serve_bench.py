@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -156,8 +157,36 @@ def wrk(
     return {"rps": rps, "p50_ms": latency("50"), "p99_ms": latency("99"), "errors": errors, "requests": total}
 
 
+def breakdown(
+    home: Path, starts: int, *, fresh_bytecode: bool = False, before: Callable[[], None] = lambda: None
+) -> dict[str, Any]:
+    """Median of ``starts`` runs of :mod:`benchmarks.serving.cold_start` (the server's startup steps
+    timed in a fresh process); ``fresh_bytecode`` runs them with an empty bytecode cache, as the
+    first start after an install does; ``before`` runs before each start."""
+    runs = []
+    for _ in range(starts):
+        before()
+        options = ["-X", f"pycache_prefix={tempfile.mkdtemp()}"] if fresh_bytecode else []
+        done = subprocess.run(
+            [sys.executable, *options, "-m", "benchmarks.serving.cold_start", str(home), "hgb"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    steps = {name: median([r["steps"][name] for r in runs]) for name in runs[0]["steps"]}
+    return {
+        "steps": steps,
+        "total": median([r["total"] for r in runs]),
+        "rss_mb": median([r["rss_mb"] for r in runs]),
+        "heavy": runs[0]["heavy"],
+        "scorer": runs[0]["scorer"],
+    }
+
+
 def cold_starts(home: Path, work: Path, starts: int) -> None:
-    """Median cold start and idle RSS over ``starts`` server starts per scorer configuration."""
+    """Median cold start and idle RSS over ``starts`` server starts per scorer configuration, and
+    where the time goes (import, catalog, load, verify, first prediction) in the same run."""
     from fti.inference.cache import ScorerCache
     from fti.inference.manifest import SUFFIX
 
@@ -185,6 +214,22 @@ def cold_starts(home: Path, work: Path, starts: int) -> None:
         figures[label] = (median(colds), median(rss))
         row(f"[{label}] cold start (process -> 1st prediction), median of {starts}", s=median(colds))
         row(f"[{label}] idle RSS, median of {starts}", MB=median(rss))
+
+        def forget_manifests(manifest: bool = manifest) -> None:
+            if not manifest:
+                for file in cache.glob(f"*{SUFFIX}"):
+                    file.unlink()
+
+        for fresh in (False, True):
+            parts = breakdown(home, starts, fresh_bytecode=fresh, before=forget_manifests)
+            when = "first start after install (no bytecode cache)" if fresh else "warm bytecode cache"
+            row(
+                f"[{label}] steps to 1st prediction, {when}",
+                **{name.replace(" ", "_") + "_s": value for name, value in parts["steps"].items()},
+                total_s=parts["total"],
+                RSS_MB=parts["rss_mb"],
+            )
+            print(f"#   modules held: {', '.join(parts['heavy']) or 'none of sklearn/skops/torch/pandas'}")
     (native_cold, native_rss), *_, (cached_cold, cached_rss) = figures.values()
     row("ratio: native / cached-manifest cold start", x=native_cold / cached_cold)
     row("ratio: native / cached-manifest idle RSS", x=native_rss / cached_rss)
