@@ -280,7 +280,13 @@ def main() -> None:
         one = X[:1]
         native_ms = median(repeat(lambda: model.predict(one), 300)) * 1000
         native_proba_ms = median(repeat(lambda: model.predict_proba(one), 300)) * 1000
-        onnx = get_scorer(mv, sample=X[:200], prefer="fastest")
+        from fti.inference.native import NativeScorer
+
+        two_pass, fused = NativeScorer(model), NativeScorer.of(model)
+        assert fused.fused
+        two_pass_ms = median(repeat(lambda: two_pass.predict(one), 300)) * 1000
+        fused_ms = median(repeat(lambda: fused.predict(one), 300)) * 1000
+        onnx = get_scorer(mv, sample=X[:200], prefer="fastest", workload="serving")
         onnx_ms = median(repeat(lambda: onnx.predict(one), 300)) * 1000
         onnx64_ms = median(repeat(lambda: onnx.predict(X[:64]), 300)) * 1000
         native64_ms = median(repeat(lambda: model.predict_proba(X[:64]), 100)) * 1000
@@ -290,6 +296,8 @@ def main() -> None:
         row("reference: native predict, 1 row", ms=native_ms)
         row("reference: native predict_proba, 1 row", ms=native_proba_ms)
         row("reference: native predict_proba, 64 rows", ms=native64_ms)
+        row("reference: native scorer, predict + predict_proba, 1 row", ms=two_pass_ms)
+        row("reference: native scorer, one fused predict_proba, 1 row", ms=fused_ms, x=two_pass_ms / fused_ms)
         row(f"reference: {onnx.kind} scorer (both outputs), 1 row", ms=onnx_ms)
         row(f"reference: {onnx.kind} scorer (both outputs), 64 rows", ms=onnx64_ms)
 
