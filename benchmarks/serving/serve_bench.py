@@ -78,6 +78,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds of each thread of ``pid`` (utime+stime from /proc)."""
+    out: dict[int, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended
+            continue
+        out[int(task.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def flush_cpu_seconds(port: int) -> float:
     """CPU seconds the server's inference-log writer thread has spent (0 without a request log)."""
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
@@ -338,8 +350,17 @@ def main() -> None:
                 if enrich and rows != 1:
                     continue
                 cpu0, flush0 = cpu_seconds(process.pid), flush_cpu_seconds(port)
+                threads0 = thread_cpu_seconds(process.pid)
                 figures = wrk(url, payload, connections, args.seconds, work)
                 cpu_ms = (cpu_seconds(process.pid) - cpu0) * 1000 / max(1, figures["requests"])
+                # the busiest thread is the event loop (HTTP, JSON, dispatch): per-thread CPU is
+                # steadier than req/s on a shared machine
+                threads1 = thread_cpu_seconds(process.pid)
+                loop_ms = (
+                    max(threads1[t] - threads0.get(t, 0.0) for t in threads1)
+                    * 1000
+                    / max(1, figures["requests"])
+                )
                 figures["server_cpu_ms_per_req"] = cpu_ms
                 # the writer thread's own CPU time: what the log costs, little moved by the load
                 # of other processes, unlike req/s (it flushes after the run: wait for it)
@@ -353,6 +374,7 @@ def main() -> None:
                     p99_ms=figures["p99_ms"],
                     errors=int(figures["errors"]),
                     cpu_ms_req=cpu_ms,
+                    loop_cpu_ms_req=loop_ms,
                     log_flush_cpu_ms_req=log_ms,
                 )
             row(f"[{label}] RSS after load", MB=rss_mb(process.pid))

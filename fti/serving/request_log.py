@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import sys
 import threading
 import time
 from collections import deque
@@ -61,8 +60,6 @@ LOG_PRIMARY_KEY = ("request_id", "row")
 LOG_EVENT_TIME = "timestamp"
 LOG_COLUMNS = ("request_id", "row", "timestamp", "model_name", "model_version", "variant")
 """The columns every inference log starts with; the inputs and outputs follow."""
-FLUSH_SWITCH_INTERVAL_S = 0.0005
-"""The interpreter's thread switch interval while the writer thread flushes (default 5 ms)."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -202,16 +199,10 @@ class RequestLogger:
         while not self._stop.is_set():
             self._wake.wait(self._flush_interval_s)
             self._wake.clear()
-            interval = sys.getswitchinterval()
-            # while this thread holds the GIL (building columns, committing), the event loop
-            # waits up to the switch interval (5 ms) at every step of a request: shorter waits
-            # during a flush keep the flush off the requests' tail latency
-            sys.setswitchinterval(min(interval, FLUSH_SWITCH_INTERVAL_S))
             cpu = time.thread_time()
             try:
                 self.flush()
             finally:
-                sys.setswitchinterval(interval)
                 self._metrics.log_flush_cpu.inc(time.thread_time() - cpu)
             if time.monotonic() - self._last_compaction >= self._compact_interval_s:
                 self.compact()
