@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,20 @@ import pandas as pd
 
 import fti
 from benchmarks._report import median, repeat, row
+from benchmarks.serving import _enriched
 
 FEATURES = [f"f{i}" for i in range(20)]
 DATA = Path(__file__).resolve().parents[1] / ".data" / "serving"
+CONFIGS = {
+    "native": ("native", True, False),
+    "native-nolog": ("native", False, False),
+    "fastest": ("fastest", True, False),
+    "fastest-nolog": ("fastest", False, False),
+    "enriched": ("fastest", True, True),
+}
+"""Server configurations: name -> (scorer, request logging, enrichment). ``enriched`` serves the
+same task with its 20 features looked up online from two feature groups (the request sends the
+key only, see ``_enriched``); compare it with ``fastest``."""
 
 
 def body(rows: np.ndarray) -> dict[str, Any]:
@@ -64,6 +76,25 @@ def free_port() -> int:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds of each thread of ``pid`` (utime+stime from /proc)."""
+    out: dict[int, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended
+            continue
+        out[int(task.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+def flush_cpu_seconds(port: int) -> float:
+    """CPU seconds the server's inference-log writer thread has spent (0 without a request log)."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    match = re.search(r"^fti_inference_log_flush_cpu_seconds_total\s+([\d.e+-]+)$", text, re.M)
+    return float(match.group(1)) if match else 0.0
 
 
 def rss_mb(pid: int) -> float:
@@ -138,8 +169,36 @@ def wrk(
     return {"rps": rps, "p50_ms": latency("50"), "p99_ms": latency("99"), "errors": errors, "requests": total}
 
 
+def breakdown(
+    home: Path, starts: int, *, fresh_bytecode: bool = False, before: Callable[[], None] = lambda: None
+) -> dict[str, Any]:
+    """Median of ``starts`` runs of :mod:`benchmarks.serving.cold_start` (the server's startup steps
+    timed in a fresh process); ``fresh_bytecode`` runs them with an empty bytecode cache, as the
+    first start after an install does; ``before`` runs before each start."""
+    runs = []
+    for _ in range(starts):
+        before()
+        options = ["-X", f"pycache_prefix={tempfile.mkdtemp()}"] if fresh_bytecode else []
+        done = subprocess.run(
+            [sys.executable, *options, "-m", "benchmarks.serving.cold_start", str(home), "hgb"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    steps = {name: median([r["steps"][name] for r in runs]) for name in runs[0]["steps"]}
+    return {
+        "steps": steps,
+        "total": median([r["total"] for r in runs]),
+        "rss_mb": median([r["rss_mb"] for r in runs]),
+        "heavy": runs[0]["heavy"],
+        "scorer": runs[0]["scorer"],
+    }
+
+
 def cold_starts(home: Path, work: Path, starts: int) -> None:
-    """Median cold start and idle RSS over ``starts`` server starts per scorer configuration."""
+    """Median cold start and idle RSS over ``starts`` server starts per scorer configuration, and
+    where the time goes (import, catalog, load, verify, first prediction) in the same run."""
     from fti.inference.cache import ScorerCache
     from fti.inference.manifest import SUFFIX
 
@@ -167,6 +226,22 @@ def cold_starts(home: Path, work: Path, starts: int) -> None:
         figures[label] = (median(colds), median(rss))
         row(f"[{label}] cold start (process -> 1st prediction), median of {starts}", s=median(colds))
         row(f"[{label}] idle RSS, median of {starts}", MB=median(rss))
+
+        def forget_manifests(manifest: bool = manifest) -> None:
+            if not manifest:
+                for file in cache.glob(f"*{SUFFIX}"):
+                    file.unlink()
+
+        for fresh in (False, True):
+            parts = breakdown(home, starts, fresh_bytecode=fresh, before=forget_manifests)
+            when = "first start after install (no bytecode cache)" if fresh else "warm bytecode cache"
+            row(
+                f"[{label}] steps to 1st prediction, {when}",
+                **{name.replace(" ", "_") + "_s": value for name, value in parts["steps"].items()},
+                total_s=parts["total"],
+                RSS_MB=parts["rss_mb"],
+            )
+            print(f"#   modules held: {', '.join(parts['heavy']) or 'none of sklearn/skops/torch/pandas'}")
     (native_cold, native_rss), *_, (cached_cold, cached_rss) = figures.values()
     row("ratio: native / cached-manifest cold start", x=native_cold / cached_cold)
     row("ratio: native / cached-manifest idle RSS", x=native_rss / cached_rss)
@@ -178,7 +253,22 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=15, help="duration of each load run")
     parser.add_argument("--cold-only", action="store_true", help="only cold start and idle RSS (no wrk)")
     parser.add_argument("--starts", type=int, default=3, help="server starts per config with --cold-only")
+    parser.add_argument(
+        "--configs",
+        default="native,fastest,fastest-nolog",
+        help=f"comma-separated server configurations, of {', '.join(CONFIGS)}",
+    )
+    parser.add_argument(
+        "--loads",
+        default="1x1,8x1,64x1,8x100",
+        help="comma-separated wrk loads CLIENTSxROWS (connections x rows per request)",
+    )
     args = parser.parse_args()
+    configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    unknown = [c for c in configs if c not in CONFIGS]
+    if unknown:
+        raise SystemExit(f"unknown --configs {unknown}; choose from {list(CONFIGS)}")
+    loads = [tuple(int(n) for n in load.split("x")) for load in args.loads.split(",")]
     if not args.cold_only and shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
 
@@ -202,7 +292,13 @@ def main() -> None:
         one = X[:1]
         native_ms = median(repeat(lambda: model.predict(one), 300)) * 1000
         native_proba_ms = median(repeat(lambda: model.predict_proba(one), 300)) * 1000
-        onnx = get_scorer(mv, sample=X[:200], prefer="fastest")
+        from fti.inference.native import NativeScorer
+
+        two_pass, fused = NativeScorer(model), NativeScorer.of(model)
+        assert fused.fused
+        two_pass_ms = median(repeat(lambda: two_pass.predict(one), 300)) * 1000
+        fused_ms = median(repeat(lambda: fused.predict(one), 300)) * 1000
+        onnx = get_scorer(mv, sample=X[:200], prefer="fastest", workload="serving")
         onnx_ms = median(repeat(lambda: onnx.predict(one), 300)) * 1000
         onnx64_ms = median(repeat(lambda: onnx.predict(X[:64]), 300)) * 1000
         native64_ms = median(repeat(lambda: model.predict_proba(X[:64]), 100)) * 1000
@@ -212,6 +308,8 @@ def main() -> None:
         row("reference: native predict, 1 row", ms=native_ms)
         row("reference: native predict_proba, 1 row", ms=native_proba_ms)
         row("reference: native predict_proba, 64 rows", ms=native64_ms)
+        row("reference: native scorer, predict + predict_proba, 1 row", ms=two_pass_ms)
+        row("reference: native scorer, one fused predict_proba, 1 row", ms=fused_ms, x=two_pass_ms / fused_ms)
         row(f"reference: {onnx.kind} scorer (both outputs), 1 row", ms=onnx_ms)
         row(f"reference: {onnx.kind} scorer (both outputs), 64 rows", ms=onnx64_ms)
 
@@ -219,40 +317,56 @@ def main() -> None:
         cold_starts(home, work, args.starts)
         shutil.rmtree(work, ignore_errors=True)
         return
-    single = body(X[1000:1001])
-    hundred = body(X[2000:2100])
     results: dict[str, Any] = {}
-    for scorer, log_requests in (("native", True), ("fastest", True), ("fastest", False)):
+    labels: dict[str, str] = {}
+    for config in configs:
+        scorer, log_requests, enrich = CONFIGS[config]
+        deployment = "hgb_enriched" if enrich else "hgb"
         with fti.connect(home=home) as project:
+            if enrich and "hgb_enriched" not in {m.name for m in project.model_registry.list_models()}:
+                _enriched.build(project, X, y, FEATURES)
             project.serving.deploy(
-                "hgb",
-                model="hgb@production",
+                deployment,
+                model=f"{deployment}@production",
+                enrich=enrich,
                 max_batch_size=64,
                 max_batch_delay_ms=2,
                 scorer=scorer,
                 log_requests=log_requests,
             )
         port = free_port()
-        url = f"http://127.0.0.1:{port}/v2/models/hgb/infer"
+        url = f"http://127.0.0.1:{port}/v2/models/{deployment}/infer"
         process, cold = start_server(home, port, work / f"server_{scorer}_{log_requests}.log")
         try:
             time.sleep(2)
             idle = rss_mb(process.pid)
-            kind = httpx.get(f"http://127.0.0.1:{port}/v2/models/hgb").json()["parameters"]["scorer"]
-            label = f"{scorer} ({kind}){'' if log_requests else ', no request log'}"
+            kind = httpx.get(f"http://127.0.0.1:{port}/v2/models/{deployment}").json()["parameters"]["scorer"]
+            label = f"{scorer} ({kind}){'' if log_requests else ', no request log'}{', enriched' if enrich else ''}"
+            labels[config] = label
             row(f"[{label}] cold start (process -> 1st prediction)", s=cold)
             row(f"[{label}] idle RSS", MB=idle)
-            for connections, payload, rows in (
-                (1, single, 1),
-                (8, single, 1),
-                (64, single, 1),
-                (8, hundred, 100),
-            ):
-                cpu0 = cpu_seconds(process.pid)
+            for connections, rows in loads:
+                payload = _enriched.body(123) if enrich else body(X[1000 : 1000 + rows])
+                if enrich and rows != 1:
+                    continue
+                cpu0, flush0 = cpu_seconds(process.pid), flush_cpu_seconds(port)
+                threads0 = thread_cpu_seconds(process.pid)
                 figures = wrk(url, payload, connections, args.seconds, work)
                 cpu_ms = (cpu_seconds(process.pid) - cpu0) * 1000 / max(1, figures["requests"])
+                # the busiest thread is the event loop (HTTP, JSON, dispatch): per-thread CPU is
+                # steadier than req/s on a shared machine
+                threads1 = thread_cpu_seconds(process.pid)
+                loop_ms = (
+                    max(threads1[t] - threads0.get(t, 0.0) for t in threads1)
+                    * 1000
+                    / max(1, figures["requests"])
+                )
                 figures["server_cpu_ms_per_req"] = cpu_ms
-                results[f"{label} c={connections} rows={rows}"] = figures
+                # the writer thread's own CPU time: what the log costs, little moved by the load
+                # of other processes, unlike req/s (it flushes after the run: wait for it)
+                time.sleep(1.5)
+                log_ms = (flush_cpu_seconds(port) - flush0) * 1000 / max(1, figures["requests"])
+                results[f"{config} c={connections} rows={rows}"] = figures
                 row(
                     f"[{label}] {rows}-row, {connections} clients",
                     req_s=figures["rps"],
@@ -260,17 +374,45 @@ def main() -> None:
                     p99_ms=figures["p99_ms"],
                     errors=int(figures["errors"]),
                     cpu_ms_req=cpu_ms,
+                    loop_cpu_ms_req=loop_ms,
+                    log_flush_cpu_ms_req=log_ms,
                 )
             row(f"[{label}] RSS after load", MB=rss_mb(process.pid))
         finally:
             process.send_signal(signal.SIGINT)
             process.wait(timeout=60)
     print(f"# machine load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    native64 = results["native (native) c=64 rows=1"]["rps"]
-    fast64 = next(v["rps"] for k, v in results.items() if k.startswith("fastest") and "c=64 rows=1" in k)
-    row("ratio: fastest / native req/s at 64 clients", x=fast64 / native64)
-    row("ratio: native 1-row predict ms / served 64-client ms per request", x=native_ms / (1000 / native64))
+    ratios(results, native_ms)
     shutil.rmtree(work, ignore_errors=True)
+
+
+def ratios(results: dict[str, Any], native_ms: float) -> None:
+    """The ratios between configurations measured in this run (where both were measured)."""
+
+    def get(config: str, clients: int, field: str) -> float | None:
+        figures = results.get(f"{config} c={clients} rows=1")
+        return None if figures is None else float(figures[field])
+
+    native64, fast64 = get("native", 64, "rps"), get("fastest", 64, "rps")
+    if native64 and fast64:
+        row("ratio: fastest / native req/s at 64 clients", x=fast64 / native64)
+    if native64:
+        row(
+            "ratio: native 1-row predict ms / served 64-client ms per request",
+            x=native_ms / (1000 / native64),
+        )
+    for logged in ("native", "fastest"):
+        on, off = get(logged, 64, "rps"), get(f"{logged}-nolog", 64, "rps")
+        if on and off:
+            row(f"ratio: {logged} request log on / off, req/s at 64 clients", x=on / off)
+        on99, off99 = get(logged, 8, "p99_ms"), get(f"{logged}-nolog", 8, "p99_ms")
+        if on99 is not None and off99 is not None:
+            row(f"{logged}: request log p99 cost at 8 clients (on - off)", ms=on99 - off99)
+    plain, enriched = get("fastest", 64, "rps"), get("enriched", 64, "rps")
+    if plain and enriched:
+        row("ratio: enriched (2 online groups) / plain req/s at 64 clients", x=enriched / plain)
+        cpu = get("enriched", 64, "server_cpu_ms_per_req"), get("fastest", 64, "server_cpu_ms_per_req")
+        row("enriched: server CPU per request over plain at 64 clients", ms=cpu[0] - cpu[1])  # type: ignore[operator]
 
 
 if __name__ == "__main__":

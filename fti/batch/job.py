@@ -221,7 +221,7 @@ def _score(
         cache = ScorerCache.at_home(project.settings.home)
         # a converted winner cached with the model's classes runs without loading the native model
         # (the model's artifacts are still checked against their digests)
-        chosen: Scorer | None = None if prefer == "native" else cache.load(version)
+        chosen: Scorer | None = None if prefer == "native" else cache.load(version, prefer=prefer)
         classes = getattr(chosen, "classes", CLASSES_NOT_RECORDED)
         if classes is CLASSES_NOT_RECORDED:  # a manifest without classes: the model names them
             chosen = None

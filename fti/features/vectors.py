@@ -56,6 +56,8 @@ class _Group:
     """Lookup key columns, in the group's primary-key order (names as in the spine)."""
     features: tuple[tuple[int, str], ...]
     """(input position, column) of the model-input features this group provides."""
+    wanted: tuple[str, ...]
+    """The joined names of those features (what ``passed_features`` may supply instead)."""
 
 
 class FeatureViewServing:
@@ -101,10 +103,9 @@ class FeatureViewServing:
             if index == 0:
                 extra = [c for c in spine_extra if c not in self._primary_key]
                 features += tuple((self._positions[c], c) for c in extra)
-            groups.append(_Group(group.name, group.table_name, group.online_enabled, keys, features))
+            wanted = tuple(self._joined[p] for p, _ in features)
+            groups.append(_Group(group.name, group.table_name, group.online_enabled, keys, features, wanted))
         self._groups = groups
-        # per group: the names of the features it provides (a lookup is skipped when all are passed)
-        self._wanted = [[self._joined[p] for p, _ in g.features] for g in groups]
         self._spine_columns = {c for g in groups[1:] for c in g.keys} - set(self._primary_key)
         self._entry_keys = [
             (self._positions[k], k) for k in self._primary_key if k in needed and k not in by_name
@@ -113,6 +114,7 @@ class FeatureViewServing:
         declared = {f.name: f.dtype for f in query.spine.features or []}
         self._key_dtypes: dict[str, str | None] = {k: declared.get(k) for k in self._primary_key}
         self._raw_dtypes = view.feature_dtypes(transformed=False)
+        self._numeric = all(t.startswith(("int", "float")) for t in transformer.output_dtypes.values())
 
     @property
     def view(self) -> FeatureView:
@@ -147,6 +149,12 @@ class FeatureViewServing:
     def request_columns(self) -> dict[str, str]:
         """Columns a request may send (request fields and any feature it overrides) -> fti dtype."""
         return {name: dtype for name, dtype in self._plan.raw.items() if name not in self._primary_key}
+
+    @property
+    def reads_in_process(self) -> bool:
+        """Whether its online store reads in this process (SQLite: microseconds, no network), so
+        a server may look vectors up on its event loop instead of in a worker thread."""
+        return bool(getattr(self._online, "in_process", False))
 
     @property
     def raw_feature_names(self) -> list[str]:
@@ -265,10 +273,9 @@ class FeatureViewServing:
     def _matrix(self, columns: list[Any], n: int) -> Any:
         import numpy as np
 
-        numeric = all(t.startswith(("int", "float")) for t in self._transformer.output_dtypes.values())
-        return np.array(to_rows(columns, n) if n else [], dtype=np.float64 if numeric else object).reshape(
-            n, len(self._names)
-        )
+        return np.array(
+            to_rows(columns, n) if n else [], dtype=np.float64 if self._numeric else object
+        ).reshape(n, len(self._names))
 
     def _vectors(
         self,
@@ -325,7 +332,7 @@ class FeatureViewServing:
     ) -> list[dict[str, Any] | None]:
         n = len(entries)
         needs_row = index == 0 and bool(self._spine_columns)
-        wanted = self._wanted[index]
+        wanted = group.wanted
         if not needs_row and all(p is not None and all(w in p for w in wanted) for p in passed):
             return [None] * n  # every feature of the group is passed in: no lookup
         if not group.online:

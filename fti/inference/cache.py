@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from fti.inference import manifest
 from fti.inference.base import ModelVersionLike, Scorer, numeric_inputs
-from fti.inference.entry import CacheEntry, binding, version_key
+from fti.inference.entry import CacheEntry, binding, purpose, version_key
 from fti.inference.native import NativeScorer
 from fti.inference.selection import check_prefer, get_scorer
 
@@ -81,9 +81,12 @@ class ScorerCache:
         base = CacheEntry.of(self.directory, version_key(version))
         return dataclasses.replace(base, binding=binding(version), keys=self._keys)
 
-    def load(self, version: ModelVersionLike) -> Scorer | None:
-        """The verified converted scorer cached for ``version``, rebuilt without its native model,
-        or None (nothing cached, or an entry that no longer verifies).
+    def load(
+        self, version: ModelVersionLike, workload: str = "batch", prefer: str = "fastest"
+    ) -> Scorer | None:
+        """The verified converted scorer cached for ``version`` as the winner of ``prefer`` for
+        ``workload`` (``batch`` or ``serving``), rebuilt without its native model, or None
+        (nothing cached, a native winner, or an entry that no longer verifies).
 
         The version's stored artifacts are still checked against their recorded digests (as
         ``version.load()`` does), so a tampered model version fails whatever the cache holds.
@@ -91,7 +94,7 @@ class ScorerCache:
         Raises:
             IntegrityError: a stored artifact of ``version`` was changed or is missing.
         """
-        scorer = manifest.load(self.entry(version))
+        scorer = manifest.load(self.entry(version), purpose(prefer, workload))
         if scorer is not None:
             version.verify()
         return scorer
@@ -104,6 +107,7 @@ class ScorerCache:
         prefer: str = "fastest",
         rows: np.ndarray | None = None,
         timing_sample: np.ndarray | None = None,
+        workload: str = "batch",
     ) -> Scorer:
         """The fastest verified scorer of ``model``, the loaded native model of ``version``
         (see :func:`~fti.inference.selection.get_scorer`); conversions and the winner are cached.
@@ -117,13 +121,15 @@ class ScorerCache:
                 them, topped up with rows of the version's training data and its input example
                 (:func:`fti.inference.verification.verification_sample`).
             timing_sample: Distinct rows to time them on (default: the verification rows repeated).
+            workload: ``"batch"`` or ``"serving"``: the sizes they are timed at, and which
+                remembered winner is used (see :func:`~fti.inference.selection.get_scorer`).
         """
         from fti.inference.verification import verification_sample
         from fti.registry.flavors.base import get_flavor
 
         check_prefer(prefer)
         if not numeric_inputs(version):
-            return NativeScorer(model, get_flavor(version.flavor).predict)
+            return NativeScorer.of(model, get_flavor(version.flavor).predict)
         entry = self.entry(version)
         entry = dataclasses.replace(entry, trusted=manifest.trusted_files(entry))
         return get_scorer(
@@ -133,10 +139,12 @@ class ScorerCache:
             predict_fn=get_flavor(version.flavor).predict,
             timing_sample=timing_sample,
             entry=entry,
+            workload=workload,
         )
 
-    def get(self, version: ModelVersionLike, *, prefer: str = "fastest") -> Scorer:
-        """Load or build the scorer of ``version``.
+    def get(self, version: ModelVersionLike, *, prefer: str = "fastest", workload: str = "serving") -> Scorer:
+        """Load or build the scorer of ``version`` (for ``workload``: a model server's requests by
+        default, timed at request sizes).
 
         With a cached converted winner, no native model is loaded (no scikit-learn, LightGBM,
         skops or PyTorch import: most of a model server's cold start and memory); should it ever
@@ -155,17 +163,17 @@ class ScorerCache:
         if not numeric_inputs(version):
             prefer = "native"  # conversions take a float matrix: strings are scored natively
         if prefer != "native":
-            converted = self.load(version)
+            converted = self.load(version, workload, prefer)
             if converted is not None:
                 return FallbackScorer(
                     converted,
-                    lambda: NativeScorer(version.load(), predict),
+                    lambda: NativeScorer.of(version.load(), predict),
                     f"{version.name} v{version.version}",
                 )
         model = version.load()
         if prefer == "native":
-            return NativeScorer(model, predict)
-        return self.build(version, model, prefer=prefer)
+            return NativeScorer.of(model, predict)
+        return self.build(version, model, prefer=prefer, workload=workload)
 
 
 class FallbackScorer:

@@ -17,6 +17,7 @@ reuses only those files and makes every other one afresh.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,7 +25,22 @@ from pathlib import Path
 from typing import Any
 
 CHOICE = ".choice"
-"""Suffix of the file naming the measured winner (a builder's name, or ``native``)."""
+"""Suffix of the file naming the measured winner (a builder's name, or ``native``) for batch
+scoring; serving's winner, timed at request sizes, is in ``.serving.choice``, and the first
+verified conversion (``prefer="converted"``) in ``.converted.choice`` (:func:`choice_suffix`)."""
+WORKLOADS = ("batch", "serving")
+"""What a scorer is chosen for: large blocks of rows, or requests of one row or a few."""
+
+
+def purpose(prefer: str, workload: str) -> str:
+    """Which remembered choice a scorer preference reads and writes: the measured winner of the
+    workload (``fastest``), or the first verified conversion, whatever the workload."""
+    return "converted" if prefer == "converted" else workload
+
+
+def choice_suffix(purpose: str) -> str:
+    """The suffix of the file naming the winner for ``purpose`` (see :data:`CHOICE`)."""
+    return CHOICE if purpose == "batch" else f".{purpose}{CHOICE}"
 
 
 def version_key(version: Any) -> str:
@@ -109,10 +125,33 @@ class CacheEntry:
     def write(self, suffix: str, data: bytes) -> None:
         write_atomic(self.path(suffix), data)
 
-    def choice(self) -> str | None:
-        """The remembered winner (a builder's name or ``native``), if one was measured."""
-        path = self.path(CHOICE)
-        return path.read_text().strip() if path.exists() else None
+    def choice(self, purpose: str = "batch") -> str | None:
+        """The remembered winner for ``purpose`` (:func:`purpose`: a builder's name or
+        ``native``), if one was chosen."""
+        record = self.choice_record(purpose)
+        return None if record is None else str(record.get("winner"))
 
-    def remember_choice(self, winner: str) -> None:
-        self.write(CHOICE, winner.encode())
+    def choice_record(self, purpose: str = "batch") -> dict[str, Any] | None:
+        """What the choice for ``purpose`` was based on: ``{"winner": ..., "timings": ...}``
+        (see :func:`fti.inference.selection.get_scorer`); a file of older releases holds the
+        winner's name only."""
+        path = self.path(choice_suffix(purpose))
+        if not path.exists():
+            return None
+        text = path.read_text().strip()
+        if not text.startswith("{"):
+            return {"winner": text}
+        try:
+            record = json.loads(text)
+        except ValueError:
+            return None
+        return record if isinstance(record, dict) and isinstance(record.get("winner"), str) else None
+
+    def remember_choice(
+        self, winner: str, purpose: str = "batch", timings: Mapping[str, Any] | None = None
+    ) -> None:
+        """Record ``purpose``'s winner and the ``timings`` it was chosen on."""
+        record: dict[str, Any] = {"winner": winner, "purpose": purpose}
+        if timings is not None:
+            record["timings"] = dict(timings)
+        self.write(choice_suffix(purpose), json.dumps(record, indent=1).encode())

@@ -60,10 +60,12 @@ def write(
     reference: dict[str, np.ndarray],
     *,
     classes: Any = None,
+    timings: dict[str, Any] | None = None,
 ) -> bool:
     """Record ``scorer`` (the verified winner ``builder`` of the cache ``entry``: an ONNX graph
     or a compiled LightGBM forest) so it can be rebuilt alone, with the native model's
-    ``classes`` (None for models without) when they are JSON values.
+    ``classes`` (None for models without) when they are JSON values, and the ``timings`` the
+    winner was chosen on (:func:`fti.inference.selection.measure`), kept for the record.
 
     The manifest is written only if a scorer rebuilt from it reproduces ``reference`` on the
     kept sample rows, and only for an entry that knows its model version and signing key;
@@ -91,6 +93,8 @@ def write(
         "sample": np.asarray(sample[:VERIFY_ROWS], dtype=np.float64).tolist(),
         "reference": {name: _encode(value[:VERIFY_ROWS]) for name, value in reference.items()},
     }
+    if timings is not None:
+        manifest["timings"] = timings
     if known:
         manifest["classes"] = labels  # absent: not recorded (other types, or older manifests)
     if compiled:
@@ -168,11 +172,12 @@ def trusted_files(entry: CacheEntry) -> dict[str, str]:
     return files
 
 
-def load(entry: CacheEntry) -> Scorer | None:
-    """The verified converted scorer cached in ``entry``, built without the native model, or None
-    (``entry`` must carry its model version's binding and the signing keys: see
-    :meth:`fti.inference.cache.ScorerCache.entry`)."""
-    winner = entry.choice()
+def load(entry: CacheEntry, purpose: str = "batch") -> Scorer | None:
+    """The verified converted scorer cached in ``entry`` as the winner for ``purpose``
+    (:func:`fti.inference.entry.purpose`), built without
+    the native model, or None (``entry`` must carry its model version's binding and the signing
+    keys: see :meth:`fti.inference.cache.ScorerCache.entry`)."""
+    winner = entry.choice(purpose)
     if winner is None:
         return None
     manifest = read_trusted(entry)

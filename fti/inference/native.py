@@ -1,10 +1,17 @@
 """The native scorer: the model's own library, through its flavor's prediction path.
 
-:func:`native_predict` is the reference every other scorer must reproduce. A native classifier
-with ``predict_proba`` and ``classes_`` can also be scored in one pass (``fused``): labels are
-``classes_[argmax(proba)]``, which is what scikit-learn, XGBoost and LightGBM do inside
-``predict``; :func:`fti.inference.selection.get_scorer` checks that against the real ``predict``
-on the verification sample and keeps the two-pass path where it differs.
+:func:`native_predict` is the reference every other scorer must reproduce. A classifier of a
+family listed in :data:`FUSABLE` is scored in one pass (``fused``): ``predict_proba``, and the
+labels ``classes_[argmax(proba)]``. For those estimators ``predict`` is the argmax of a score that
+``predict_proba`` maps to probabilities by a non-decreasing function (the probabilities
+themselves for forests, trees, LightGBM and the calibrated/voting wrappers; the logistic or
+softmax of the decision function for boosting and linear models; a threshold at 0 or 0.5 in the
+binary case), so the two agree on every row whose highest probability is unique. Where the two
+highest probabilities tie (within :data:`TIE`) the estimator's own tie-break decides (scikit-learn's
+``GradientBoostingClassifier`` says the positive class at a raw score of exactly 0, ``argmax`` the
+first), so those rows are re-labelled by the model's ``predict``. Other estimators (``SVC``, whose
+probabilities come from a separate Platt scaling, one-vs-rest wrappers, anything unknown) keep the
+two-pass path.
 """
 
 from __future__ import annotations
@@ -16,6 +23,39 @@ from fti.inference.base import PredictFn, as_array
 if TYPE_CHECKING:
     import numpy as np
 
+FUSABLE = {
+    "sklearn": frozenset(
+        {
+            "AdaBoostClassifier",
+            "BernoulliNB",
+            "CalibratedClassifierCV",
+            "CategoricalNB",
+            "ComplementNB",
+            "DecisionTreeClassifier",
+            "ExtraTreeClassifier",
+            "ExtraTreesClassifier",
+            "GaussianNB",
+            "GradientBoostingClassifier",
+            "HistGradientBoostingClassifier",
+            "KNeighborsClassifier",
+            "LinearDiscriminantAnalysis",
+            "LogisticRegression",
+            "LogisticRegressionCV",
+            "MLPClassifier",
+            "MultinomialNB",
+            "QuadraticDiscriminantAnalysis",
+            "RandomForestClassifier",
+        }
+    ),
+    "lightgbm": frozenset({"LGBMClassifier"}),
+    "xgboost": frozenset({"XGBClassifier", "XGBRFClassifier"}),
+}
+"""Classifiers whose ``predict`` is ``classes_[argmax(predict_proba)]`` up to ties (see the
+module docstring), by library; a scikit-learn ``Pipeline`` is judged by its last step."""
+TIE = 1e-12
+"""Rows whose two highest probabilities are closer than this are labelled by ``predict``: far
+above the rounding of a monotone map to probabilities (2.2e-16 near 1), far below a real margin."""
+
 
 class NativeScorer:
     """The model's own predict (one ``predict_proba`` pass for a ``fused`` classifier)."""
@@ -26,15 +66,53 @@ class NativeScorer:
         self.model = model
         self._predict_fn = predict_fn or native_predict
         self.fused = fused
+        self._classes: Any = None
+        if fused:
+            import numpy as np
+
+            self._classes = np.asarray(model.classes_)
+
+    @classmethod
+    def of(cls, model: Any, predict_fn: PredictFn | None = None) -> NativeScorer:
+        """The native scorer of ``model``: fused when its family guarantees it (:func:`fusable`)."""
+        return cls(model, predict_fn, fused=fusable(model))
 
     def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:
         if self.fused:
-            import numpy as np
-
-            proba = np.asarray(self.model.predict_proba(named(self.model, X)))
-            labels = np.asarray(self.model.classes_).take(proba.argmax(axis=1))
-            return {"predict": labels, "predict_proba": proba}
+            return self._fused(X)
         return {name: as_array(value) for name, value in self._predict_fn(self.model, X).items()}
+
+    def _fused(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        import numpy as np
+
+        data = named(self.model, X)
+        proba = as_array(self.model.predict_proba(data))
+        best = proba.argmax(axis=1)
+        labels = self._classes.take(best)
+        if proba.shape[1] > 1 and len(proba):
+            top = proba[np.arange(len(proba)), best]
+            second = proba.min(axis=1) if proba.shape[1] == 2 else np.partition(proba, -2, axis=1)[:, -2]
+            tied = np.flatnonzero(top - second <= TIE)
+            if len(tied):  # the estimator's own tie-break (see the module docstring)
+                rows = data.iloc[tied] if hasattr(data, "iloc") else data[tied]
+                labels[tied] = as_array(self.model.predict(rows))
+        return {"predict": labels, "predict_proba": proba}
+
+
+def fusable(model: Any) -> bool:
+    """Whether ``model``'s ``predict`` is ``classes_[argmax(predict_proba)]`` up to ties: a
+    single-output classifier of a family in :data:`FUSABLE` (a pipeline: its last step)."""
+    import numpy as np
+
+    estimator = model
+    while type(estimator).__name__ == "Pipeline" and family(estimator) == "sklearn":
+        estimator = estimator.steps[-1][1]
+    names = FUSABLE.get(family(estimator))
+    if names is None or type(estimator).__name__ not in names:
+        return False
+    classes = getattr(model, "classes_", None)
+    # a multi-output classifier has a list of class arrays (and a list of probability matrices)
+    return isinstance(classes, np.ndarray) and classes.ndim == 1 and hasattr(model, "predict_proba")
 
 
 def native_predict(model: Any, X: Any) -> dict[str, Any]:
@@ -54,18 +132,6 @@ def native_predict(model: Any, X: Any) -> dict[str, Any]:
     if hasattr(model, "predict_proba"):
         out["predict_proba"] = model.predict_proba(X)
     return out
-
-
-def can_fuse(model: Any, reference: dict[str, np.ndarray]) -> bool:
-    """Whether the one-pass path can produce ``reference``'s outputs (labels and probabilities
-    over ``model.classes_``); it is used only if it also reproduces them."""
-    proba = reference.get("predict_proba")
-    return (
-        proba is not None
-        and set(reference) == {"predict", "predict_proba"}
-        and proba.ndim == 2
-        and len(getattr(model, "classes_", ())) == proba.shape[1]
-    )
 
 
 def family(model: Any) -> str:

@@ -20,8 +20,8 @@ from fti.errors import ValidationError
 from fti.inference.base import PredictFn, Scorer, as_array
 from fti.inference.compiled import CompiledLightGBMScorer
 from fti.inference.converters import Builder, builders
-from fti.inference.entry import CacheEntry, version_key
-from fti.inference.native import NativeScorer, can_fuse, native_predict
+from fti.inference.entry import WORKLOADS, CacheEntry, purpose, version_key
+from fti.inference.native import NativeScorer, native_predict
 from fti.inference.onnx_runtime import OnnxScorer
 from fti.inference.verification import agrees, safe_predict
 
@@ -34,10 +34,18 @@ PREFER = ("fastest", "native", "converted")
 """Scorer choices: the quickest verified candidate, the native model only, or the first verified
 conversion."""
 TIMING_ROWS = 65_536
-"""Candidates are timed on this many rows (the sample repeated): closer to batch sizes than a few
-thousand rows, where per-call overheads dominate. Which scorer wins depends on the machine and its
-load (on 2 cores shared with other jobs, ONNX Runtime lost to native HistGradientBoosting; on the
-same machine idle it won by 1.45x), so it is measured where the model runs."""
+"""For batch scoring, candidates are timed on this many rows (the sample repeated): closer to batch
+sizes than a few thousand rows, where per-call overheads dominate."""
+SERVING_ROWS = (1, 16)
+"""For serving, candidates are timed on calls of one row and of a small dynamic batch: per-call
+overheads dominate there (ONNX Runtime scores one HistGradientBoosting row ~29x cheaper than
+scikit-learn, which lost to it on 65,536-row blocks on a loaded machine)."""
+ROUNDS = {"batch": 3, "serving": 7}
+"""Timing rounds. Each round times every candidate once per size, in an order rotated per round,
+and a candidate's time is its median over rounds: a burst of load from another process slows one
+round of every candidate alike instead of one candidate's whole measurement."""
+CALLS = {"batch": 1, "serving": 20}
+"""Calls per timing of one size (their mean is the per-call time), on distinct rows."""
 MARGIN = 0.9
 """A converted scorer must take at most this fraction of native's time: timings on a shared
 machine are noisy, and native is the reference path."""
@@ -59,6 +67,7 @@ def get_scorer(
     predict_fn: PredictFn | None = None,
     timing_sample: np.ndarray | None = None,
     entry: CacheEntry | None = None,
+    workload: str = "batch",
 ) -> Scorer:
     """The fastest scorer whose predictions equal the native ones on ``sample``.
 
@@ -86,12 +95,14 @@ def get_scorer(
         A scorer; ``scorer.kind`` says which path won.
 
     Raises:
-        ValidationError: ``prefer`` is not one of :data:`PREFER`; ``sample`` is not a non-empty
-            2-D matrix.
+        ValidationError: ``prefer`` is not one of :data:`PREFER`; ``workload`` is not one of
+            ``WORKLOADS``; ``sample`` is not a non-empty 2-D matrix.
     """
     import numpy as np
 
     check_prefer(prefer)
+    if workload not in WORKLOADS:
+        raise ValidationError(f"workload must be one of {WORKLOADS}, got {workload!r}")
     sample = np.asarray(sample)
     if sample.ndim != 2 or len(sample) == 0:
         raise ValidationError(
@@ -99,16 +110,17 @@ def get_scorer(
         )
     native_model, predict_fn, key = _unwrap(model, predict_fn, cache_key)
     reference = {name: as_array(v) for name, v in predict_fn(native_model, sample).items()}
-    native: Scorer = NativeScorer(native_model, predict_fn)
-    fused = NativeScorer(native_model, predict_fn, fused=True)
-    if can_fuse(native_model, reference) and agrees(fused.predict(sample), reference):
-        native = fused
+    native: Scorer = NativeScorer.of(native_model, predict_fn)
+    if getattr(native, "fused", False) and not agrees(native.predict(sample), reference):
+        log.warning("%s: one-pass predict_proba disagrees with predict; scoring in two passes", key)
+        native = NativeScorer(native_model, predict_fn)
     if prefer == "native":
         return native
     if entry is None and cache_dir is not None and key is not None:
         entry = CacheEntry.of(cache_dir, key)
     candidates_of = builders(native_model)
-    winner = None if entry is None or prefer != "fastest" else entry.choice()
+    chosen_for = purpose(prefer, workload)
+    winner = None if entry is None else entry.choice(chosen_for)
     if entry is not None and winner is not None:
         # an earlier run measured the candidates: re-verify only its winner on this sample
         if winner == "native":
@@ -117,25 +129,33 @@ def get_scorer(
             if build.__name__ == winner:
                 scorer = _try(build, native_model, sample, reference, entry)
                 if scorer is not None:
-                    _remember(entry, winner, scorer, sample, reference, native_model)
+                    measured = (entry.choice_record(chosen_for) or {}).get("timings")
+                    _remember(entry, winner, scorer, sample, reference, native_model, measured)
                     return scorer
     candidates: list[tuple[str, Scorer]] = [("native", native)]
     for build in candidates_of:
         scorer = _try(build, native_model, sample, reference, entry)
         if scorer is not None:
-            if prefer == "converted":
+            if prefer == "converted":  # remembered with its manifest: later starts skip sklearn
+                if entry is not None:
+                    entry.remember_choice(build.__name__, chosen_for)
+                    _remember(entry, build.__name__, scorer, sample, reference, native_model)
                 return scorer
             candidates.append((build.__name__, scorer))
     best = candidates[0]
+    timings: dict[str, Any] | None = None
     if len(candidates) > 1:
         rows = sample if timing_sample is None else np.asarray(timing_sample)
-        seconds = {name: _seconds(scorer, rows) for name, scorer in candidates}
-        fastest = min(candidates[1:], key=lambda named: seconds[named[0]])
-        if seconds[fastest[0]] <= MARGIN * seconds["native"]:
+        timings = measure(candidates, rows, workload)
+        cost = timings["cost"]
+        fastest = min(candidates[1:], key=lambda named: cost[named[0]])
+        if cost[fastest[0]] <= MARGIN * cost["native"]:
             best = fastest
+        timings["winner"] = best[0]
+        log.info("%s: %s scorer chosen for %s on %s", key, best[0], workload, timings)
     if entry is not None:
-        entry.remember_choice(best[0])
-        _remember(entry, best[0], best[1], sample, reference, native_model)
+        entry.remember_choice(best[0], chosen_for, timings)
+        _remember(entry, best[0], best[1], sample, reference, native_model, timings)
     return best[1]
 
 
@@ -146,6 +166,7 @@ def _remember(
     sample: np.ndarray,
     reference: dict[str, np.ndarray],
     model: Any = None,
+    timings: dict[str, Any] | None = None,
 ) -> None:
     """Record a converted winner so later loads can build it without the native model
     (:mod:`fti.inference.manifest`), with the model's ``classes_``; never fails the caller."""
@@ -154,7 +175,15 @@ def _remember(
     from fti.inference import manifest
 
     try:  # rewritten on every verified pick, so a corrupt entry heals on the next native load
-        manifest.write(entry, builder, scorer, sample, reference, classes=getattr(model, "classes_", None))
+        manifest.write(
+            entry,
+            builder,
+            scorer,
+            sample,
+            reference,
+            classes=getattr(model, "classes_", None),
+            timings=timings,
+        )
     except Exception:  # the manifest is an optimisation: without it loads take the native path
         log.warning("could not record scorer %s", entry.stem, exc_info=True)
 
@@ -188,16 +217,52 @@ def _unwrap(model: Any, predict_fn: PredictFn | None, key: str | None) -> tuple[
     return model, predict_fn or native_predict, key
 
 
-def _seconds(scorer: Scorer, sample: np.ndarray) -> float:
-    """Best of three timings on at least TIMING_ROWS rows (the sample repeated)."""
+def measure(candidates: list[tuple[str, Scorer]], sample: np.ndarray, workload: str) -> dict[str, Any]:
+    """Per-call seconds of each candidate at the workload's sizes, measured interleaved.
+
+    Returns:
+        ``{"workload", "rows": sizes, "rounds", "seconds": {name: {size: median seconds per
+        call}}, "cost": {name: sum over sizes}}``; the cheapest cost wins.
+    """
     import numpy as np
 
-    reps = max(1, -(-TIMING_ROWS // len(sample)))
-    matrix = np.ascontiguousarray(np.tile(sample, (reps, 1))[:TIMING_ROWS] if reps > 1 else sample)
-    scorer.predict(matrix[:100])  # warm-up (thread pools, lazy initialisation)
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        scorer.predict(matrix)
-        best = min(best, time.perf_counter() - start)
-    return best
+    if workload == "serving":
+        sizes = list(SERVING_ROWS)
+        blocks = {size: _blocks(sample, size, CALLS[workload]) for size in sizes}
+    else:
+        reps = max(1, -(-TIMING_ROWS // len(sample)))
+        matrix = np.ascontiguousarray(np.tile(sample, (reps, 1))[:TIMING_ROWS] if reps > 1 else sample)
+        sizes = [len(matrix)]
+        blocks = {len(matrix): [matrix]}
+    for _, scorer in candidates:  # warm-up (thread pools, lazy initialisation)
+        scorer.predict(blocks[sizes[0]][0][:100])
+    runs: dict[str, dict[int, list[float]]] = {name: {size: [] for size in sizes} for name, _ in candidates}
+    rounds = ROUNDS[workload]
+    for round_ in range(rounds):
+        shift = round_ % len(candidates)
+        for name, scorer in candidates[shift:] + candidates[:shift]:
+            for size in sizes:
+                start = time.perf_counter()
+                for block in blocks[size]:
+                    scorer.predict(block)
+                runs[name][size].append((time.perf_counter() - start) / len(blocks[size]))
+    seconds = {
+        name: {str(size): float(np.median(times)) for size, times in by_size.items()}
+        for name, by_size in runs.items()
+    }
+    return {
+        "workload": workload,
+        "rows": sizes,
+        "rounds": rounds,
+        "seconds": seconds,
+        "cost": {name: sum(by_size.values()) for name, by_size in seconds.items()},
+    }
+
+
+def _blocks(sample: np.ndarray, size: int, calls: int) -> list[np.ndarray]:
+    """``calls`` contiguous blocks of ``size`` distinct rows of ``sample`` (wrapping around)."""
+    import numpy as np
+
+    index = np.arange(size * calls) % len(sample)
+    rows = np.ascontiguousarray(sample[index])
+    return [rows[i * size : (i + 1) * size] for i in range(calls)]

@@ -140,14 +140,68 @@ def prepare_plain(
     return PreparedRequest(assemble(request.inputs, signature.inputs), n)
 
 
+@dataclass(frozen=True)
+class EnrichPlan:
+    """What every request of an enriched deployment is checked and logged against, computed once
+    per loaded model (the feature view's properties copy their lists and dicts on every call)."""
+
+    keys: tuple[str, ...]
+    raw_names: tuple[str, ...]
+    columns: dict[str, str]
+    """Request fields and joined columns a request may send -> fti dtype."""
+    fields: tuple[str, ...]
+    allowed: frozenset[str]
+    spec_types: dict[str, str]
+    """Signature input -> OIP datatype."""
+    allow_widening: bool
+    extra_keys: tuple[str, ...]
+    """Key columns logged apart (a key that is also a feature is logged once)."""
+    sent: tuple[str, ...]
+    """Request fields that are only inputs of on-demand features: logged as the request sent them."""
+    logged_names: tuple[str, ...]
+    logged_dtypes: tuple[str | None, ...]
+
+    @classmethod
+    def of(cls, feature_view: Any, signature: ModelSignature) -> EnrichPlan:
+        keys = tuple(feature_view.primary_key)
+        raw_names = tuple(feature_view.raw_feature_names)
+        columns = dict(feature_view.request_columns)
+        fields = tuple(feature_view.request_fields)
+        raw_dtypes = feature_view.raw_feature_dtypes
+        key_dtypes = feature_view.key_dtypes
+        extra_keys = tuple(k for k in keys if k not in raw_names)
+        sent = tuple(f for f in fields if f not in raw_names and f not in keys)
+        return cls(
+            keys=keys,
+            raw_names=raw_names,
+            columns=columns,
+            fields=fields,
+            allowed=frozenset(keys) | frozenset(raw_names) | frozenset(columns),
+            spec_types={s.name: s.datatype for s in signature.inputs},
+            allow_widening=bool(signature.allow_widening),
+            extra_keys=extra_keys,
+            sent=sent,
+            logged_names=(*extra_keys, *raw_names, *sent),
+            logged_dtypes=(
+                *(key_dtypes.get(k) for k in extra_keys),
+                *(raw_dtypes.get(name) for name in raw_names),
+                *(None for _ in sent),
+            ),
+        )
+
+
 def prepare_enriched(
     request: InferRequest,
     feature_view: Any,
     signature: ModelSignature,
     *,
     allow_missing: bool,
+    plan: EnrichPlan | None = None,
 ) -> PreparedRequest:
-    """Look up the online features of the request's primary keys (runs in a worker thread).
+    """Look up the online features of the request's primary keys (in a worker thread unless the
+    online store reads in process, see ``FeatureViewServing.reads_in_process``).
+
+    ``plan`` is :meth:`EnrichPlan.of` ``(feature_view, signature)``, made once per loaded model.
 
     Raises:
         ValidationError: a key column is missing or an input is not a key or feature.
@@ -155,19 +209,17 @@ def prepare_enriched(
     """
     import numpy as np
 
-    keys: list[str] = list(feature_view.primary_key)
-    # passed features are untransformed values (a category, not its one-hot columns); request
-    # fields and other joined columns feed on-demand features
-    raw_names: list[str] = feature_view.raw_feature_names
-    columns: dict[str, str] = feature_view.request_columns
-    fields: list[str] = feature_view.request_fields
-    allowed = set(keys) | set(raw_names) | set(columns)
-    unknown = [inp.name for inp in request.inputs if inp.name not in allowed]
+    if plan is None:
+        plan = EnrichPlan.of(feature_view, signature)
+    keys = plan.keys
+    columns = plan.columns
+    unknown = [inp.name for inp in request.inputs if inp.name not in plan.allowed]
     if unknown:
+        fields = list(plan.fields)
         needs = f" and the request field(s) {fields}" if fields else ""
         raise ValidationError(
-            f"unknown input(s) {unknown}; this deployment takes the key column(s) {keys}{needs} "
-            f"plus optionally passed features from {[c for c in raw_names if c not in fields][:20]}"
+            f"unknown input(s) {unknown}; this deployment takes the key column(s) {list(keys)}{needs} "
+            f"plus optionally passed features from {[c for c in plan.raw_names if c not in fields][:20]}"
         )
     given = {inp.name: inp for inp in request.inputs}
     missing_keys = [k for k in keys if k not in given]
@@ -175,10 +227,10 @@ def prepare_enriched(
         raise ValidationError(
             f"missing key input(s) {missing_keys}; enriched deployments need the primary key"
         )
-    spec_types = {s.name: s.datatype for s in signature.inputs}
+    spec_types = plan.spec_types
     for inp in request.inputs:
         if inp.name in spec_types:
-            _check_datatype(inp, spec_types[inp.name], signature.allow_widening)
+            _check_datatype(inp, spec_types[inp.name], plan.allow_widening)
             _check_missing(inp, allow_missing)
         elif inp.name in keys:
             if inp.datatype not in ("BYTES", *NUMERIC) or inp.datatype.startswith("FP"):
@@ -214,19 +266,10 @@ def prepare_enriched(
     if matrix.dtype.kind == "f" and not allow_missing and bool(np.isnan(matrix).any()):
         rows = sorted({int(i) for i in np.argwhere(np.isnan(matrix))[:, 0]})
         raise NotFoundError(f"no complete features for key(s) {[entries[i] for i in rows[:5]]}")
-    raw_dtypes = feature_view.raw_feature_dtypes
-    key_dtypes = feature_view.key_dtypes
-    extra_keys = [k for k in keys if k not in raw_names]  # a key that is also a feature is logged once
-    # request fields that are only inputs of on-demand features: logged as the request sent them
-    sent = [f for f in fields if f not in raw_names and f not in keys]
     logged = LoggedInputs(
-        names=[*extra_keys, *raw_names, *sent],
-        columns=[*(key_columns[k] for k in extra_keys), *served.raw, *(cols[f] for f in sent)],
-        dtypes=[
-            *(key_dtypes.get(k) for k in extra_keys),
-            *(raw_dtypes.get(name) for name in raw_names),
-            *(None for _ in sent),
-        ],
+        names=plan.logged_names,
+        columns=[*(key_columns[k] for k in plan.extra_keys), *served.raw, *(cols[f] for f in plan.sent)],
+        dtypes=plan.logged_dtypes,
     )
     return PreparedRequest(matrix, n, logged)
 

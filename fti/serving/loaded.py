@@ -45,6 +45,8 @@ class LoadedModel:
         self.last_inference_ms = 0  # epoch milliseconds of the last successful inference (statistics)
         self.retiring = False  # replaced or unloaded: new requests no longer come here
         # the one-numpy-call lane for well-formed requests (plain, all-numeric signatures)
+        self.feature_names = tuple(s.name for s in self.signature.inputs)
+        """The model's inputs in matrix order, shared by every inference-log record."""
         self.fast_datatypes = [s.datatype for s in self.signature.inputs]
         self.fast_order: dict[str, int] | None = (
             {s.name: j for j, s in enumerate(self.signature.inputs)}
@@ -54,6 +56,12 @@ class LoadedModel:
             else None
         )
         self.counters: Any = None  # metric children bound to (model, version) by the repository
+        self.enrich_plan = (
+            None if feature_view is None else dataplane.EnrichPlan.of(feature_view, self.signature)
+        )
+        # a lookup in an in-process store (SQLite) takes microseconds: cheaper on the event loop
+        # than a hop to a worker thread (~50 us of CPU); a networked store (Redis) is awaited
+        self.prepare_inline = feature_view is None or bool(getattr(feature_view, "reads_in_process", False))
 
     @property
     def name(self) -> str:
@@ -76,7 +84,11 @@ class LoadedModel:
         dataplane.check_requested_outputs(request.outputs, self.signature)
         if self.feature_view is not None:
             return dataplane.prepare_enriched(
-                request, self.feature_view, self.signature, allow_missing=self.spec.allow_missing
+                request,
+                self.feature_view,
+                self.signature,
+                allow_missing=self.spec.allow_missing,
+                plan=self.enrich_plan,
             )
         return dataplane.prepare_plain(request, self.signature, allow_missing=self.spec.allow_missing)
 

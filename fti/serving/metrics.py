@@ -109,6 +109,11 @@ class ServerMetrics:
             ("model",),
             registry=self.registry,
         )
+        self.log_flush_cpu = Counter(
+            "fti_inference_log_flush_cpu_seconds",
+            "CPU seconds the inference-log writer thread spent building and committing log rows.",
+            registry=self.registry,
+        )
         self.http_requests = Counter(
             "fti_http_requests",
             "HTTP requests by route and status.",

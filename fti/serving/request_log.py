@@ -1,9 +1,15 @@
 """Inference logging: every prediction appended, in batches, to ``<deployment>_inference_log``.
 
-The request path only puts a record into a bounded in-memory buffer (``put_nowait``): when the
-buffer is full the record is dropped, counted (``fti_inference_log_dropped``) and a warning is
-logged at most every ten seconds — the request never waits. A writer thread flushes the buffer
-every ``flush_interval_s`` (or sooner when busy) as one append per deployment.
+The request path only appends a record — a tuple of references to the request's already
+decoded input matrix and outputs, no copy — to a bounded in-memory buffer (a ``deque``: no lock,
+no condition variable); when the buffer is full the record is dropped, counted
+(``fti_inference_log_dropped``) and a warning is logged at most every ten seconds — the request
+never waits. A writer thread flushes the buffer every ``flush_interval_s`` (or sooner when busy)
+as one append per deployment: building the Arrow columns, the Delta commit and the catalog record
+all happen there. A record is buffered as a plain tuple of untracked objects (strings, numbers, arrays,
+a tuple of names), so the garbage collector stops tracking it in its young generations instead of
+promoting thousands of buffered records into the old generation and walking them in full
+collections (pauses on the request path).
 Monitoring (:mod:`fti.monitoring`) reads these tables: one row per predicted row with
 
 - ``request_id`` and ``row`` (the primary key) and ``timestamp`` (the event time: when it was
@@ -29,12 +35,14 @@ from __future__ import annotations
 
 import gc
 import logging
-import queue
 import threading
 import time
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from itertools import chain
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from fti._buffers import strings_to_arrow, to_arrow, values_to_arrow
 from fti.errors import FtiError
@@ -64,23 +72,24 @@ def log_group_name(deployment: str) -> str:
 class LoggedInputs:
     """The inputs an enriched request is logged with: key columns, then untransformed features."""
 
-    names: list[str]
+    names: Sequence[str]
     columns: list[list[Any]]
     """One list of Python values (``None`` for missing) per name, one value per predicted row."""
-    dtypes: list[str | None]
+    dtypes: Sequence[str | None]
     """fti dtype of each column (None: inferred from the values)."""
 
 
-@dataclass(frozen=True)
-class InferenceRecord:
-    """One inference request as logged."""
+class InferenceRecord(NamedTuple):
+    """One inference request as logged: references to what the request decoded and predicted
+    (a tuple, cheap to make on the request path and untracked by the garbage collector)."""
 
     deployment: str
     model_name: str
     model_version: int
     request_id: str
     timestamp: datetime
-    feature_names: list[str]
+    feature_names: Sequence[str]
+    """The model's inputs in matrix order (the loaded model's shared tuple)."""
     features: Any  # 2-D array of the model's inputs, one row per predicted row
     outputs: dict[str, np.ndarray]
     inputs: LoggedInputs | None = None
@@ -89,7 +98,7 @@ class InferenceRecord:
 
     @property
     def input_names(self) -> list[str]:
-        return self.inputs.names if self.inputs is not None else self.feature_names
+        return list(self.inputs.names if self.inputs is not None else self.feature_names)
 
 
 class RequestLogger:
@@ -121,7 +130,10 @@ class RequestLogger:
     ) -> None:
         self._project = project
         self._metrics = metrics
-        self._queue: queue.Queue[InferenceRecord] = queue.Queue(maxsize=capacity)
+        # appends and pops of a deque are atomic: the request path takes no lock. It holds plain
+        # tuples: the collector untracks an exact tuple of untracked items, not a NamedTuple
+        self._buffer: deque[tuple[Any, ...]] = deque()
+        self._capacity = capacity
         self._flush_interval_s = flush_interval_s
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -160,11 +172,15 @@ class RequestLogger:
 
     def log(self, record: InferenceRecord) -> None:
         """Buffer ``record``; drop it with a counter and a warning if the buffer is full."""
-        try:
-            self._queue.put_nowait(record)
-        except queue.Full:
+        if len(self._buffer) >= self._capacity:
             self._drop(record, "the inference-log buffer is full")
             return
+        # one flat tuple (the outputs as name, array, name, array...): the collector untracks a
+        # tuple only once its items are untracked, one nesting level per pass, so a nested
+        # record would reach the old generation still tracked
+        self._buffer.append(
+            (*record[:7], record.inputs, record.variant, *chain.from_iterable(record.outputs.items()))
+        )
         self._pending += 1
         if self._pending >= self._flush_requests:  # busy: flush before the interval is over
             self._pending = 0
@@ -183,7 +199,11 @@ class RequestLogger:
         while not self._stop.is_set():
             self._wake.wait(self._flush_interval_s)
             self._wake.clear()
-            self.flush()
+            cpu = time.thread_time()
+            try:
+                self.flush()
+            finally:
+                self._metrics.log_flush_cpu.inc(time.thread_time() - cpu)
             if time.monotonic() - self._last_compaction >= self._compact_interval_s:
                 self.compact()
         self.flush()
@@ -212,10 +232,13 @@ class RequestLogger:
     def flush(self) -> None:
         """Insert everything buffered (one insert per deployment)."""
         records: list[InferenceRecord] = []
-        while True:
+        take = self._buffer.popleft
+        while True:  # popleft, not a swap of buffers: a request may be appending right now
             try:
-                records.append(self._queue.get_nowait())
-            except queue.Empty:
+                item = take()
+                outputs = dict(zip(item[9::2], item[10::2], strict=True))
+                records.append(InferenceRecord._make((*item[:7], outputs, item[7], item[8])))
+            except IndexError:
                 break
         by_deployment: dict[str, list[InferenceRecord]] = {}
         for record in records:

@@ -17,6 +17,8 @@ import shutil
 import socket
 import sys
 import tempfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,14 +84,43 @@ def app_factory() -> Starlette:
 
 
 def mount_ui(app: Starlette, project: Any) -> bool:
-    """Mount the web UI under ``/ui`` (False, with a log line, when fti[ui] is not installed)."""
-    try:
-        from fti.ui.app import mount
-    except ImportError as exc:  # jinja2/itsdangerous missing: serve the models anyway
-        logging.getLogger("fti.serving").warning("the web UI is off (%s): pip install 'fti[ui]'", exc)
+    """Mount the web UI under ``/ui`` (False, with a log line, when fti[ui] is not installed).
+
+    The UI's modules (templates, pages, the registry's evaluation code: ~0.2 s) are imported and
+    its app built on its first request, not at server start: a model server's cold start is the
+    time to its first prediction."""
+    import importlib.util
+
+    missing = [m for m in ("jinja2", "itsdangerous") if importlib.util.find_spec(m) is None]
+    if missing:  # serve the models anyway
+        logging.getLogger("fti.serving").warning(
+            "the web UI is off (%s not installed): pip install 'fti[ui]'", ", ".join(missing)
+        )
         return False
-    mount(app, project)
+    app.mount("/ui", LazyApp(lambda: _ui_app(app, project)))
     return True
+
+
+def _ui_app(app: Starlette, project: Any) -> Any:
+    from fti.ui.app import create_app
+
+    return create_app(project, server_app=app, mount_path="/ui")
+
+
+class LazyApp:
+    """An ASGI app built by ``build`` on its first call (once, even under concurrent calls)."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._app: Any = None
+        self._lock = threading.Lock()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self._app is None:
+            with self._lock:  # builds on the event loop: no await while it is held
+                if self._app is None:
+                    self._app = self._build()
+        await self._app(scope, receive, send)
 
 
 def serve(

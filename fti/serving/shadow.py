@@ -118,7 +118,7 @@ class ShadowQueue:
             prepared = loaded.fast_prepare(payload)
             if prepared is None:
                 parsed = protocol.parse_infer_request(payload)
-                if loaded.feature_view is not None:
+                if not loaded.prepare_inline:
                     prepared = await asyncio.to_thread(loaded.prepare, parsed)
                 else:
                     prepared = loaded.prepare(parsed)
@@ -143,7 +143,7 @@ class ShadowQueue:
                     loaded.version,
                     request_id + SHADOW_REQUEST_SUFFIX,  # the primary's rows keep the plain id
                     datetime.now(UTC),
-                    [s.name for s in loaded.signature.inputs],
+                    loaded.feature_names,
                     prepared.matrix,
                     outputs,
                     prepared.logged,

@@ -135,7 +135,7 @@ _scorers_lock = threading.Lock()
 def executor_scorer(plan: ScorerPlan) -> Scorer:
     """The plan's scorer in this Python worker, built once per worker process and model version."""
     from fti.inference.cache import ScorerCache
-    from fti.inference.entry import version_key
+    from fti.inference.entry import purpose, version_key
     from fti.inference.parallel import single_threaded
 
     key = version_key(plan.model)
@@ -147,11 +147,11 @@ def executor_scorer(plan: ScorerPlan) -> Scorer:
         if not (directory.is_dir() and os.access(directory, os.W_OK)):
             directory = Path(tempfile.gettempdir()) / "fti-spark-scorers"
         cache = ScorerCache(directory)
-        chosen = None if plan.prefer == "native" else cache.load(plan.model)  # digests checked
+        chosen = None if plan.prefer == "native" else cache.load(plan.model, prefer=plan.prefer)
         if chosen is None:
             native = plan.model.load()
             if plan.winner is not None:  # the driver measured the candidates: re-verify its winner only
-                cache.entry(plan.model).remember_choice(plan.winner)
+                cache.entry(plan.model).remember_choice(plan.winner, purpose(plan.prefer, "batch"))
             chosen = cache.build(plan.model, native, prefer=plan.prefer, rows=plan.sample)
         # Spark runs one task per core: the scorer uses one thread.
         _scorers[key] = scorer = single_threaded(chosen)
@@ -227,6 +227,7 @@ def _plan(
     candidates."""
     from fti.inference.base import CLASSES_NOT_RECORDED
     from fti.inference.cache import ScorerCache
+    from fti.inference.entry import purpose
     from fti.inference.matrix import to_matrix
     from fti.inference.selection import TIMING_ROWS
     from fti.inference.verification import VERIFY_ROWS
@@ -238,7 +239,7 @@ def _plan(
     rows = to_matrix(first, columns)
     cache = ScorerCache.at_home(project.settings.home)
     # a converted winner cached with the model's classes runs without loading the native model
-    chosen = None if job.prefer == "native" else cache.load(version)
+    chosen = None if job.prefer == "native" else cache.load(version, prefer=job.prefer)
     classes = getattr(chosen, "classes", CLASSES_NOT_RECORDED)
     if chosen is None or classes is CLASSES_NOT_RECORDED:
         native = version.load()
@@ -246,7 +247,11 @@ def _plan(
         classes = getattr(native, "classes_", None)
     detached = ArtifactModelVersion(replace(version, registry=None), project.settings.resolved_artifacts_url)
     plan = ScorerPlan(
-        detached, job.prefer, cache.entry(version).choice(), rows[:VERIFY_ROWS], str(cache.directory)
+        detached,
+        job.prefer,
+        cache.entry(version).choice(purpose(job.prefer, "batch")),
+        rows[:VERIFY_ROWS],
+        str(cache.directory),
     )
     return plan, chosen, None if classes is None else list(classes), first
 

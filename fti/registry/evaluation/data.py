@@ -187,7 +187,7 @@ def score(project: Project, model: ModelVersion, X: np.ndarray, prefer: str) -> 
     from fti.inference.selection import TIMING_ROWS
 
     cache = ScorerCache.at_home(project.settings.home)
-    chosen = None if prefer == "native" else cache.load(model)
+    chosen = None if prefer == "native" else cache.load(model, prefer=prefer)
     if chosen is None:
         native = model.load()
         chosen = cache.build(model, native, prefer=prefer, rows=X, timing_sample=X[:TIMING_ROWS])

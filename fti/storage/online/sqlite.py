@@ -110,6 +110,10 @@ class SqliteOnlineStore:
     readers continue during a write). Each thread reads through its own connection.
     """
 
+    in_process = True
+    """Reads are local file reads of microseconds (no network): a server may do them on its
+    event loop rather than pay a hop to a worker thread."""
+
     def __init__(self, url: str) -> None:
         if not url.startswith("sqlite:///"):
             raise BackendError(f"not a sqlite online store URL: {url!r} (expected sqlite:///path)")

@@ -61,11 +61,11 @@ def _deploy_with_onnx_winner(project: fti.Project, mv: Any, scorer: str = "faste
 
 def _trusted(project: fti.Project, mv: Any) -> Any:
     """The converted scorer the cache would rebuild from ``mv``'s manifest (None: refused)."""
-    return manifest.load(ScorerCache.at_home(project.settings.home).entry(mv))
+    return manifest.load(ScorerCache.at_home(project.settings.home).entry(mv), "serving")
 
 
 def _choice(project: fti.Project, key: str) -> Path:
-    return _entry(_cache(project), key).path(".choice")
+    return _entry(_cache(project), key).path(".serving.choice")  # the winner for serving
 
 
 def _native(model: HistGradientBoostingClassifier, X: np.ndarray) -> dict[str, np.ndarray]:
@@ -106,6 +106,7 @@ asyncio.run(main())
 
 
 def _serve_in_fresh_process(home: Path, X: np.ndarray) -> dict[str, Any]:
+    """Serve the ``hgb`` deployment in a new process: its outputs on ``X`` and what it imported."""
     done = subprocess.run(
         [sys.executable, "-c", SERVER_SCRIPT, str(home), json.dumps(X.tolist())],
         capture_output=True,
@@ -144,7 +145,7 @@ def test_no_cache_keeps_the_current_behaviour(sqlite_project: fti.Project) -> No
     spec = sqlite_project.serving.deploy("hgb", model="hgb@production").spec
     assert not isinstance(load_model(sqlite_project, spec).scorer, FallbackScorer) or (
         # the deploy may have measured ONNX as the winner and recorded it: then it is reused
-        _choice(sqlite_project, version_key(mv)).read_text() == WINNER
+        ScorerCache.at_home(sqlite_project.settings.home).entry(mv).choice("serving") == WINNER
     )
     for file in _cache(sqlite_project).iterdir():
         file.unlink()
@@ -193,7 +194,7 @@ def _truncate_manifest(cache: Path, key: str, recorded: dict[str, Any]) -> None:
 
 
 def _native_winner(cache: Path, key: str, recorded: dict[str, Any]) -> None:
-    _entry(cache, key).path(".choice").write_text("native")
+    _entry(cache, key).path(".serving.choice").write_text("native")
 
 
 @pytest.mark.parametrize(
@@ -315,7 +316,7 @@ def _plant_other_versions_entry(
     target.path(recorded["artifact"]).write_bytes(source.path(recorded["artifact"]).read_bytes())
     recorded["key"] = target.stem
     target.path(manifest.SUFFIX).write_text(json.dumps(recorded))
-    target.path(".choice").write_text(WINNER)
+    target.path(".serving.choice").write_text(WINNER)
     return mv2, model2, X2, target, recorded
 
 
@@ -371,3 +372,45 @@ def test_a_compiled_library_planted_in_the_cache_is_never_loaded(sqlite_project:
     np.testing.assert_allclose(
         scorer.predict(X[:100])["predict_proba"], mv.load().predict_proba(named), atol=1e-9
     )
+
+
+def test_a_native_deployment_scores_a_classifier_in_one_pass(sqlite_project: fti.Project) -> None:
+    """``scorer="native"``: one predict_proba pass per request, the labels its argmax (issue 21)."""
+    _, model, X = _register(sqlite_project)
+    spec = sqlite_project.serving.deploy("hgb", model="hgb@production", scorer="native").spec
+    scorer = load_model(sqlite_project, spec).scorer
+    assert isinstance(scorer, NativeScorer) and scorer.fused
+    out = scorer.predict(X[:80])
+    expected = _native(model, X[:80])
+    for name in ("predict", "predict_proba"):
+        assert out[name].dtype == expected[name].dtype
+        np.testing.assert_array_equal(out[name], expected[name])
+
+
+def test_a_served_scorer_records_the_timings_it_was_chosen_on(sqlite_project: fti.Project) -> None:
+    """The serving winner is timed at request sizes and its timings are kept in the signed
+    manifest and the choice record of the model version's cache entry."""
+    mv, _, _ = _register(sqlite_project)
+    spec = sqlite_project.serving.deploy("hgb", model="hgb@production", scorer="fastest").spec
+    assert load_model(sqlite_project, spec).scorer_kind == "onnx"
+    entry = ScorerCache.at_home(sqlite_project.settings.home).entry(mv)
+    record = entry.choice_record("serving")
+    assert record is not None and record["winner"] == WINNER
+    timings = record["timings"]
+    assert timings["rows"] == [1, 16] and set(timings["seconds"]) == {"native", WINNER}
+    recorded = json.loads(entry.path(manifest.SUFFIX).read_text())
+    assert recorded["timings"] == timings  # signed with the rest of the manifest
+    assert entry.choice("batch") is None
+
+
+def test_a_converted_deployment_starts_without_importing_sklearn(sqlite_project: fti.Project) -> None:
+    """Issue 21: ``scorer="converted"`` records its conversion with a manifest like the measured
+    winners, so a server start rebuilds it without scikit-learn (0.64 s against 2.2 s)."""
+    mv, model, X = _register(sqlite_project)
+    sqlite_project.serving.deploy("hgb", model="hgb@production", scorer="converted")
+    entry = ScorerCache.at_home(sqlite_project.settings.home).entry(mv)
+    assert entry.choice("converted") == WINNER
+    assert entry.choice("serving") is None  # not a measured winner: "fastest" still times
+    result = _serve_in_fresh_process(sqlite_project.settings.home, X[100:160])
+    assert result["heavy"] == [] and result["kind"] == "onnx"
+    _assert_native(result, model, X[100:160])

@@ -3,6 +3,7 @@ not used; the winner and conversions are cached."""
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 
 from fti.errors import ValidationError
 from fti.inference.native import native_predict
-from fti.inference.selection import get_scorer
+from fti.inference.selection import ROUNDS, SERVING_ROWS, TIMING_ROWS, get_scorer
 from tests.unit.inference._models import MODELS, X_TEST, X_TRAIN, Y_CLASS
 from tests.unit.inference._models import assert_same as _assert_same
 
@@ -92,8 +93,10 @@ def test_unsupported_model_gets_the_native_scorer() -> None:
 def test_converted_model_is_cached_on_disk(tmp_path: Path) -> None:
     model = MODELS["rf"][0]
     first = get_scorer(model, sample=X_TEST[:200], prefer="converted", cache_dir=tmp_path, cache_key="rf-v1")
-    files = sorted(p.name for p in tmp_path.iterdir())
-    assert first.kind == "onnx" and len(files) == 1 and files[0].endswith(".onnx")
+    files = sorted(p.name for p in tmp_path.glob("*.onnx"))
+    assert first.kind == "onnx" and len(files) == 1
+    # the first verified conversion is remembered apart from the measured winners
+    assert [p.name.split(".", 1)[1] for p in tmp_path.glob("*.choice")] == ["converted.choice"]
     stamp = (tmp_path / files[0]).stat().st_mtime_ns
     second = get_scorer(model, sample=X_TEST[:200], prefer="converted", cache_dir=tmp_path, cache_key="rf-v1")
     assert second.kind == "onnx" and (tmp_path / files[0]).stat().st_mtime_ns == stamp
@@ -103,9 +106,15 @@ def test_converted_model_is_cached_on_disk(tmp_path: Path) -> None:
 def test_fastest_choice_is_remembered(tmp_path: Path) -> None:
     model = MODELS["lgb"][0]
     first = get_scorer(model, sample=X_TEST[:300], cache_dir=tmp_path, cache_key="lgb-v1")
-    choice = tmp_path / f"{next(p.name for p in tmp_path.glob('*.choice'))}"
-    winner = choice.read_text()
+    [choice] = tmp_path.glob("*.choice")
+    record = json.loads(choice.read_text())
+    winner = record["winner"]
     assert winner in {"native", "_build_lleaves", "_build_onnx_lightgbm"}
+    # the timings it was chosen on are recorded beside it: every candidate, at the batch size
+    timings = record["timings"]
+    assert record["purpose"] == timings["workload"] == "batch" and timings["winner"] == winner
+    assert timings["rows"] == [TIMING_ROWS] and set(timings["seconds"]) == {"native"} | set(timings["cost"])
+    assert min(timings["cost"], key=timings["cost"].get) == winner or winner == "native"
     choice.write_text("native")  # later runs take the recorded winner without timing again
     assert get_scorer(model, sample=X_TEST[:300], cache_dir=tmp_path, cache_key="lgb-v1").kind == "native"
     choice.write_text("_build_onnx_lightgbm")
@@ -118,7 +127,7 @@ def test_fastest_choice_is_remembered(tmp_path: Path) -> None:
 def test_corrupted_cache_entry_is_not_trusted(tmp_path: Path) -> None:
     model = MODELS["rf"][0]
     get_scorer(model, sample=X_TEST[:200], prefer="converted", cache_dir=tmp_path, cache_key="rf-v1")
-    (cached,) = tmp_path.iterdir()
+    (cached,) = tmp_path.glob("*.onnx")
     cached.write_bytes(b"not an onnx model")
     scorer = get_scorer(model, sample=X_TEST[:200], prefer="converted", cache_dir=tmp_path, cache_key="rf-v1")
     _assert_same(scorer.predict(X_TEST), native_predict(model, X_TEST))
@@ -162,3 +171,32 @@ def test_importing_inference_loads_no_model_library() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == []
+
+
+def test_serving_times_the_candidates_at_request_sizes(tmp_path: Path) -> None:
+    """Issue 21: "fastest" for serving is timed on calls of one row and a small batch, interleaved
+    over rounds, and remembered apart from the batch winner. A HistGradientBoosting row costs
+    scikit-learn a ~millisecond of per-call overhead and ONNX Runtime tens of microseconds."""
+    model = MODELS["hgb"][0]
+    served = get_scorer(model, sample=X_TEST[:500], cache_dir=tmp_path, cache_key="hgb", workload="serving")
+    assert served.kind == "onnx"
+    _assert_same(served.predict(X_TEST[:1]), native_predict(model, X_TEST[:1]))
+    [serving_file] = tmp_path.glob("*.serving.choice")
+    assert not [p for p in tmp_path.glob("*.choice") if p != serving_file]  # no batch winner yet
+    record = json.loads(serving_file.read_text())
+    timings = record["timings"]
+    assert record["winner"] == timings["winner"] == "_build_onnx_hgb"
+    assert timings["workload"] == "serving" and timings["rows"] == list(SERVING_ROWS)
+    assert timings["rounds"] == ROUNDS["serving"]
+    native, onnx = timings["seconds"]["native"], timings["seconds"]["_build_onnx_hgb"]
+    assert set(native) == set(onnx) == {"1", "16"} and onnx["1"] < native["1"]
+    # a batch job of the same model times at its own size and keeps its own winner
+    get_scorer(model, sample=X_TEST[:500], cache_dir=tmp_path, cache_key="hgb")
+    batch = json.loads(next(p for p in tmp_path.glob("*.choice") if p != serving_file).read_text())
+    assert batch["timings"]["rows"] == [TIMING_ROWS]
+    assert json.loads(serving_file.read_text()) == record
+
+
+def test_an_unknown_workload_is_refused() -> None:
+    with pytest.raises(ValidationError, match="workload must be one of"):
+        get_scorer(MODELS["rf"][0], sample=X_TEST[:10], workload="interactive")

@@ -60,7 +60,7 @@ def test_a_server_imports_no_avoidable_heavy_module(sqlite_project: fti.Project)
     )
     sqlite_project.model_registry.set_alias("hgb", mv.version, "production")
     entry = ScorerCache.at_home(sqlite_project.settings.home).entry(mv)
-    entry.remember_choice("_build_onnx_hgb")  # ONNX wins (re-verified at deploy)
+    entry.remember_choice("_build_onnx_hgb", "serving")  # ONNX wins (re-verified at deploy)
     sqlite_project.serving.deploy("hgb", model="hgb@production", scorer="fastest", log_requests=True)
 
     done = subprocess.run(

@@ -221,3 +221,39 @@ def test_the_writer_compacts_and_vacuums_the_logs_it_wrote(sqlite_project: fti.P
     with pytest.raises(NotFoundError, match="deleted by vacuum"):
         group.read(as_of=3)  # beyond the retention (0): its files are gone
     assert logger.compact() == 0  # nothing written since
+
+
+def test_a_buffered_record_is_references_the_garbage_collector_stops_tracking(
+    sqlite_project: fti.Project,
+) -> None:
+    """Issue 21: the request path only buffers references to the decoded inputs and outputs (the
+    columns are built by the writer thread), as a record the collector untracks in its
+    first pass, so thousands of buffered records are never walked by full collections."""
+    import gc
+
+    logger = RequestLogger(sqlite_project, ServerMetrics())
+    matrix = np.zeros((1, 2))
+    outputs = {"predict": np.array([1]), "predict_proba": np.array([[0.25, 0.75]])}
+    record = InferenceRecord("dep", "model", 3, "r1", datetime.now(UTC), ("a", "b"), matrix, outputs)
+    logger.log(record)
+    [buffered] = logger._buffer
+    assert buffered[:7] == record[:7] and buffered[6] is matrix
+    assert buffered[9:] == ("predict", outputs["predict"], "predict_proba", outputs["predict_proba"])
+    assert buffered[10] is outputs["predict"]  # the arrays, not copies
+    gc.collect(0)
+    assert not gc.is_tracked(buffered)
+    logger.flush()
+    assert logger.written == 1 and not logger._buffer
+
+
+def test_generated_request_ids_are_unique_and_differ_across_forked_workers() -> None:
+    import multiprocessing
+
+    from fti.serving.infer import RequestIds
+
+    ids = RequestIds()
+    mine = [ids.next() for _ in range(1000)]
+    assert len(set(mine)) == 1000 and all(len(i) == 32 and int(i, 16) >= 0 for i in mine)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        theirs = pool.apply(ids.next)
+    assert theirs[:16] != mine[0][:16] and theirs not in mine
