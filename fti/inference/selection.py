@@ -38,15 +38,18 @@ TIMING_ROWS = 65_536
 thousand rows, where per-call overheads dominate. Which scorer wins depends on the machine and its
 load (on 2 cores shared with other jobs, ONNX Runtime lost to native HistGradientBoosting; on the
 same machine idle it won by 1.45x), so it is measured where the model runs."""
+BATCH_PREFER = (*PREFER, "factorized")
+"""Batch scoring's choices: also ``"factorized"``, a linear model scored per group row of its
+feature view's joins (:mod:`fti.batch.factorized`; ``"fastest"`` takes it when it wins)."""
 MARGIN = 0.9
 """A converted scorer must take at most this fraction of native's time: timings on a shared
 machine are noisy, and native is the reference path."""
 
 
-def check_prefer(prefer: Any) -> None:
-    """Raise ``ValidationError`` unless ``prefer`` is one of :data:`PREFER`."""
-    if prefer not in PREFER:
-        raise ValidationError(f"prefer must be one of {PREFER}, got {prefer!r}")
+def check_prefer(prefer: Any, choices: tuple[str, ...] = PREFER) -> None:
+    """Raise ``ValidationError`` unless ``prefer`` is one of ``choices`` (default :data:`PREFER`)."""
+    if prefer not in choices:
+        raise ValidationError(f"prefer must be one of {choices}, got {prefer!r}")
 
 
 def get_scorer(
