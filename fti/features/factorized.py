@@ -21,7 +21,7 @@ A missing value gives a NaN term, as it gives a NaN input on the materialized pa
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -136,48 +136,121 @@ class LinearScores:
         memory_limit: str | None = None,
     ) -> Iterator[pa.Table]:
         """The spine's key columns and the :attr:`columns` (scores without the :attr:`offset`) of
-        the rows of ``fv.iter_batch_data`` over ``[start_time, end_time)``, in tables of
+        the rows of ``fv.iter_batch_data`` over ``[start_time, end_time)``, in tables of at most
         ``batch_rows`` rows: the groups' partial scores are computed first (one pass over each
-        group), then joined to the spine."""
-        import pyarrow as pa
+        group), then joined to the spine.
 
-        from fti._duckdb import connect
-        from fti.features import pit, training_data
-        from fti.storage.offline.scan import as_dataset
+        Groups joined on one column are looked up in numpy as the spine is read batch by batch
+        (:class:`~fti.features.asof.AsOfIndex`: no sort of the spine, memory of one batch);
+        otherwise DuckDB runs the view's point-in-time join over the partial scores.
+        """
+        from fti.features import training_data
 
         query = self.fv.query
         training_data.check_time_range(start_time, end_time, query.spine)
         sources, _ = training_data.snapshot(query, self.fv.project.backends.offline)
-        tables: list[Any] = [pit.load_spine(query, as_dataset(sources[0]), start_time, end_time)]
+        if all(len(part.on) == 1 for part in query.parts[1:]):
+            return self._lookups(sources, start_time, end_time, batch_rows)
+        return self._join(sources, start_time, end_time, batch_rows, threads, memory_limit)
+
+    def _group(self, index: int, source: Any, columns: Sequence[str]) -> tuple[pa.Table, np.ndarray | None]:
+        """``columns`` of joined part ``index``'s rows, and their partial scores (n x K) or None."""
+        import pyarrow as pa
+
+        from fti.storage.offline.scan import as_dataset
+
+        inputs = [name for name, _ in self._terms.get(index, [])]
+        stored = {c.name: c.column for c in self.fv.query.columns() if c.part == index}
+        wanted = list(dict.fromkeys([*columns, *(stored[n] for n in inputs)]))
+        rows = source if index == 0 else as_dataset(source).to_table(columns=wanted)
+        if not inputs:  # a group joined for its labels or its inner join only: no term
+            return rows.select(list(columns)), None
+        table = pa.table([rows.column(stored[n]) for n in inputs], names=inputs)
+        return rows.select(list(columns)), np.column_stack(self.partials(index, table))
+
+    def _lookups(
+        self, sources: list[Any], start: datetime | None, end: datetime | None, batch_rows: int
+    ) -> Iterator[pa.Table]:
+        import pyarrow as pa
+
+        from fti.features import pit
+        from fti.features.asof import AsOfIndex, micros
+
+        query = self.fv.query
+        spine_time = query.spine.event_time
+        groups = []
+        for index, part in enumerate(query.parts[1:], start=1):
+            group_time = part.group.event_time
+            rows, partials = self._group(
+                index, sources[index], [*part.on, *([group_time] if group_time else [])]
+            )
+            times = None if group_time is None else micros(rows.column(group_time))
+            limit = (
+                None
+                if part.max_age is None or spine_time is None
+                else part.max_age // timedelta(microseconds=1)
+            )
+            groups.append((part, AsOfIndex(rows.column(part.on[0]), times), times, limit, partials))
+        keys = query.key_columns()
+        for batch in pit.rebatch(pit.spine_reader(query, sources[0], start, end, batch_rows), batch_rows):
+            total = np.zeros((batch.num_rows, self.outputs))
+            if 0 in self._terms:
+                total += self._group(0, batch, [])[1]
+            moments = None if spine_time is None else micros(batch.column(spine_time))
+            keep = np.ones(batch.num_rows, dtype=bool)
+            for part, lookup, times, limit, partials in groups:
+                rows = lookup.rows(batch.column(part.spine_on[0]), moments)
+                found = rows >= 0
+                if part.join_type == "inner":
+                    keep &= found
+                if partials is None:
+                    continue
+                picked = np.where(found, rows, 0)
+                missing = ~found
+                if limit is not None and times is not None and moments is not None:
+                    missing |= moments - times[picked] > limit  # older than max_age: nulls
+                values = partials[picked]
+                values[missing] = np.nan
+                total += values
+            columns = [batch.column(k) for k in keys] + [pa.array(total[:, k]) for k in range(self.outputs)]
+            table = pa.table(columns, names=[*keys, *self.columns])
+            yield table if keep.all() else table.filter(pa.array(keep))
+
+    def _join(
+        self,
+        sources: list[Any],
+        start: datetime | None,
+        end: datetime | None,
+        batch_rows: int,
+        threads: int | None,
+        memory_limit: str | None,
+    ) -> Iterator[pa.Table]:
+        from fti._duckdb import connect
+        from fti.features import pit
+        from fti.storage.offline.scan import as_dataset
+
+        query = self.fv.query
+        tables: list[Any] = [pit.load_spine(query, as_dataset(sources[0]), start, end)]
         values: dict[int, list[str]] = {}
         for index, part in enumerate(query.parts):
-            inputs = [name for name, _ in self._terms.get(index, [])]
-            stored = {c.name: c.column for c in query.columns() if c.part == index}
-            keep = list(
-                dict.fromkeys([*part.on, *([part.group.event_time] if part.group.event_time else [])])
-            )
-            rows = (
-                tables[0]
+            group_time = part.group.event_time
+            keep = (
+                list(tables[0].column_names)
                 if index == 0
-                else as_dataset(sources[index]).to_table(columns=[*keep, *(stored[n] for n in inputs)])
+                else [*part.on, *([group_time] if group_time else [])]
             )
-            if index:
-                tables.append(rows.select(keep))
-            if not inputs:  # a group joined for its labels or its inner join only: no term
-                continue
-            values[index] = [_PARTIAL.format(index, k) for k in range(self.outputs)]
-            inputs_table = pa.table([rows.column(stored[n]) for n in inputs], names=inputs)
-            tables[index] = _with(tables[index], values[index], self.partials(index, inputs_table))
-        inner, params = pit.build_sql(
-            query, start_time=start_time, end_time=end_time, order=False, values=values
-        )
-        keys = query.key_columns()
+            rows, partials = self._group(index, tables[0] if index == 0 else sources[index], keep)
+            if partials is not None:
+                values[index] = [_PARTIAL.format(index, k) for k in range(self.outputs)]
+                rows = _with(rows, values[index], list(partials.T))
+            tables[index:] = [rows]
+        inner, params = pit.build_sql(query, start_time=start, end_time=end, order=False, values=values)
         sums = [
             (" + ".join(q(names[k]) for names in values.values()) or "CAST(0 AS DOUBLE)")
             + f" AS {q(self.columns[k])}"
             for k in range(self.outputs)
         ]
-        key_list = ", ".join(q(k) for k in keys)
+        key_list = ", ".join(q(k) for k in query.key_columns())
         sql = f"SELECT {key_list}, {', '.join(sums)} FROM ({inner})"
         con = connect(threads=threads, memory_limit=memory_limit)
         try:

@@ -226,7 +226,7 @@ def stream(
     from fti._duckdb import connect
 
     if len(query.parts) == 1 and query.condition is None:  # the spine's projected scan is the result
-        reader = _spine_reader(query, sources[0], start_time, end_time, batch_rows)
+        reader = spine_reader(query, sources[0], start_time, end_time, batch_rows)
         yield from rebatch((_project_spine(query, batch) for batch in reader), batch_rows)
         return
     from fti.storage.offline.scan import as_dataset
@@ -292,7 +292,7 @@ def load_spine(query: Query, source: Any, start_time: datetime | None, end_time:
     return source.to_table(columns=_spine_columns(query), filter=condition)
 
 
-def _spine_reader(
+def spine_reader(
     query: Query, source: Any, start_time: datetime | None, end_time: datetime | None, batch_rows: int
 ) -> Iterator[pa.RecordBatch]:
     """The spine's needed columns, time-filtered, pulled batch by batch (see
