@@ -46,13 +46,29 @@ class AsOfIndex:
         keys: The group's join column (an Arrow array); rows with a null key match nothing.
         times: Its event times in microseconds (see :func:`micros`), or None for a group
             without event time (one row per key).
+        max_table: The largest lookup table (slots) to build: one slot per (key, distinct event
+            time) answers a lookup with one gather, else a binary search (default: 8 slots per
+            group row plus 1M; 0 always searches).
     """
 
-    def __init__(self, keys: pa.ChunkedArray | pa.Array, times: np.ndarray | None) -> None:
+    def __init__(
+        self, keys: pa.ChunkedArray | pa.Array, times: np.ndarray | None, max_table: int | None = None
+    ) -> None:
+        import pyarrow as pa
         import pyarrow.compute as pc
 
         self.key_type = keys.type
         self.distinct = pc.unique(pc.drop_null(keys))
+        limit = 8 * len(keys) + (1 << 20) if max_table is None else max_table
+        self._key_table: tuple[int, np.ndarray] | None = None
+        if pa.types.is_integer(self.key_type) and len(self.distinct):
+            # integer keys in a compact range are numbered by indexing, not hashing
+            values = np.asarray(self.distinct.to_numpy(zero_copy_only=False), dtype=np.int64)
+            low, high = int(values.min()), int(values.max())
+            if high - low < limit:
+                table = np.full(high - low + 1, -1, dtype=np.int64)
+                table[values - low] = np.arange(len(values))
+                self._key_table = (low, table)
         codes = self._codes(keys)
         rows = np.flatnonzero(codes >= 0)
         codes = codes[rows]
@@ -69,12 +85,28 @@ class AsOfIndex:
         self._sorted = combined[order]
         self._rows = rows[order]
         self._codes_sorted = codes[order]
+        self._dense: np.ndarray | None = None
+        slots = len(self.distinct) * self._width
+        if len(rows) and slots < limit:
+            # every (key, rank) slot holds the row at or before it: one gather per lookup
+            filled = np.full(slots, -1, dtype=np.int64)
+            filled[self._sorted] = np.arange(len(self._sorted))
+            last = np.maximum.accumulate(np.where(filled >= 0, np.arange(slots), -1))
+            same_key = (last >= 0) & (last // self._width == np.arange(slots) // self._width)
+            self._dense = np.where(same_key, self._rows[filled[np.maximum(last, 0)]], NO_ROW)
 
     def _codes(self, keys: Any) -> np.ndarray:
         import pyarrow.compute as pc
 
         if keys.type != self.key_type:
             keys = pc.cast(keys, self.key_type)
+        if self._key_table is not None:
+            low, table = self._key_table
+            nulls = np.asarray(pc.is_null(keys).to_numpy(zero_copy_only=False), dtype=bool)
+            values = np.asarray(pc.fill_null(keys, low).to_numpy(zero_copy_only=False), dtype=np.int64)
+            offsets = values - low
+            inside = (offsets >= 0) & (offsets < len(table)) & ~nulls
+            return np.where(inside, table[np.where(inside, offsets, 0)], -1)
         found = pc.index_in(keys, value_set=self.distinct)
         return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
 
@@ -91,6 +123,9 @@ class AsOfIndex:
         else:
             ranks = np.searchsorted(self._moments, times, side="right") - 1  # -1: before every row
         wanted = codes * self._width + ranks
+        if self._dense is not None:
+            valid = (codes >= 0) & (ranks >= 0)
+            return np.where(valid, self._dense[np.where(valid, wanted, 0)], NO_ROW)
         at = np.searchsorted(self._sorted, wanted, side="right") - 1
         found = (codes >= 0) & (ranks >= 0) & (at >= 0)
         at = np.where(found, at, 0)

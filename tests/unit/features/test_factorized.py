@@ -117,24 +117,32 @@ def test_weights_of_another_width_are_refused(sqlite_project: fti.Project) -> No
         LinearScores(fv, np.ones((1, 3)), None)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(
     rows=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 20)), min_size=0, max_size=30),
     probes=st.lists(st.tuples(st.integers(-1, 6), st.integers(-2, 24)), min_size=1, max_size=30),
     timeless=st.booleans(),
+    max_table=st.sampled_from([None, 0]),
+    spread=st.sampled_from([1, 10**12]),
 )
 def test_as_of_lookups_pick_the_latest_row_at_or_before(
-    rows: list[tuple[int, int]], probes: list[tuple[int, int]], timeless: bool
+    rows: list[tuple[int, int]],
+    probes: list[tuple[int, int]],
+    timeless: bool,
+    max_table: int | None,
+    spread: int,
 ) -> None:
+    """Both lookups (a table of (key, time) slots, a binary search) and both ways of numbering
+    keys (indexing a compact integer range, hashing) agree with the definition."""
     import pyarrow as pa
 
     if timeless:  # one row per key
         rows = list({key: (key, t) for key, t in rows}.values())
     unique = list(dict.fromkeys(rows))
-    keys = pa.array([k for k, _ in unique], pa.int64())
+    keys = pa.array([k * spread for k, _ in unique], pa.int64())
     times = np.array([t for _, t in unique], dtype=np.int64)
-    index = AsOfIndex(keys, None if timeless else times)
-    probe_keys = pa.array([None if k < 0 else k for k, _ in probes], pa.int64())
+    index = AsOfIndex(keys, None if timeless else times, max_table=max_table)
+    probe_keys = pa.array([None if k < 0 else k * spread for k, _ in probes], pa.int64())
     probe_times = np.array([t for _, t in probes], dtype=np.int64)
     got = index.rows(probe_keys, probe_times)
     for (key, t), row in zip(probes, got, strict=True):
