@@ -4,10 +4,12 @@ A linear function of a row's model inputs, ``x @ W.T``, is a sum over the groups
 come from: ``x_spine @ W_spine.T + x_1 @ W_1.T + ...``. Each joined group's term depends only on
 the group row the point-in-time join picks, so it is computed once per group row (per key and
 event time: at the group's row count, not the spine's) and those few partial scores are joined
-to the spine instead of the group's features (Morpheus, "factorized learning"). The join is the
-view's own point-in-time join (:func:`fti.features.pit.build_sql` with ``values``), so every
-spine row gets its term from exactly the row the materialized join would give it, and nulls where
-that join gives nulls (no row, or one older than ``max_age``).
+to the spine instead of the group's features (Morpheus, "factorized learning"). Every spine row
+gets its term from exactly the row the materialized point-in-time join would give it, and nulls
+where that join gives nulls (no row, or one older than ``max_age``; an inner join drops the row):
+groups joined on one column are looked up as the spine is read (:mod:`fti.features.asof`), others
+through the view's own join over the partial scores (:func:`fti.features.pit.build_sql` with
+``values``).
 
 The view's transformations are respected exactly as :class:`~fti.features.transformations.Transformer`
 applies them: a scaler, ``(x - center) / scale``, folds into the weights (``W / scale``) and a
