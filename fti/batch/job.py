@@ -60,7 +60,7 @@ class BatchScoreResult:
     model_name: str
     model_version: int
     scorer: str
-    """The scorer kind that ran (``native``, ``onnx``, ``compiled``)."""
+    """The scorer kind that ran (``native``, ``onnx``, ``compiled``, ``factorized``)."""
     commit_versions: list[int]
     """Offline commit versions of the predictions group written by this run (usually one)."""
     scored_at: datetime
@@ -110,7 +110,9 @@ def score(
             and event time.
         output_version: Version of the predictions group.
         chunk_rows: About how many rows are read and scored at once (memory bound).
-        prefer: Scorer choice, see :func:`fti.inference.get_scorer`.
+        prefer: Scorer choice, see :func:`fti.inference.get_scorer`, or ``"factorized"``: a
+            linear model scored per row of the joined groups, without materializing the join
+            (:mod:`fti.batch.factorized`, which ``"fastest"`` also picks when it wins).
         progress: Optional callback ``(rows_done, rows_total)``; without it, a progress bar is
             shown when someone watches (a terminal or a notebook, see :mod:`fti._progress`).
         engine: ``"duckdb"`` (this process: DuckDB join, threads) or ``"spark"``: the join and the
@@ -162,13 +164,14 @@ def _score(
     from fti.inference.base import CLASSES_NOT_RECORDED
     from fti.inference.cache import ScorerCache
     from fti.inference.parallel import ParallelScorer
-    from fti.inference.selection import TIMING_ROWS, check_prefer
+    from fti.inference.selection import BATCH_PREFER, TIMING_ROWS, check_prefer
 
     ref = ModelRef.parse(model)
-    check_prefer(prefer)  # before a cached scorer could be taken without looking at it
+    check_prefer(prefer, BATCH_PREFER)  # before a cached scorer could be taken without looking at it
     from fti.features.training_data import check_engine
 
-    check_engine(engine)
+    if check_engine(engine) == "spark" and prefer == "factorized":
+        raise ValidationError("prefer='factorized' scores with engine='duckdb' only")
 
     version = project.model_registry.resolve(ref)
     fv = version.feature_view()
@@ -189,6 +192,9 @@ def _score(
 
         job = batch.Job(version, fv, start_time, end_time, output, output_version, chunk_rows, prefer)
         return batch.score(project, job, scored_at, started, progress)
+    from fti.batch import factorized
+
+    plan = factorized.plan(project, version, fv, prefer, start_time, end_time)
     total = _count(project, fv, start_time, end_time) if progress is not None else 0
     batches: Iterator[pa.Table] | None = None
 
@@ -205,15 +211,20 @@ def _score(
             from fti.inference.matrix import to_matrix
 
             if batches is None:  # opened in the reader thread, while the scorer loads
-                batches = fv.iter_batch_data(
-                    start_time,
-                    end_time,
-                    batch_rows=chunk_rows,
-                    with_keys=True,
-                    training_dataset_version=td_version,
+                batches = (
+                    plan.batches(start_time, end_time, chunk_rows)
+                    if plan is not None
+                    else fv.iter_batch_data(
+                        start_time,
+                        end_time,
+                        batch_rows=chunk_rows,
+                        with_keys=True,
+                        training_dataset_version=td_version,
+                    )
                 )
             data = next(batches, None)
-            return None if data is None else (data.select(keys), to_matrix(data, columns))
+            inputs = columns if plan is None else plan.columns
+            return None if data is None else (data.select(keys), to_matrix(data, inputs))
 
         # the first batch is read while a cached scorer is rebuilt or the native model loads;
         # without a cached scorer, the first rows of that batch verify and time the candidates
@@ -221,7 +232,9 @@ def _score(
         cache = ScorerCache.at_home(project.settings.home)
         # a converted winner cached with the model's classes runs without loading the native model
         # (the model's artifacts are still checked against their digests)
-        chosen: Scorer | None = None if prefer == "native" else cache.load(version, prefer=prefer)
+        chosen: Scorer | None = plan.scorer if plan is not None else None
+        if plan is None and prefer != "native":
+            chosen = cache.load(version, prefer=prefer)
         classes = getattr(chosen, "classes", CLASSES_NOT_RECORDED)
         if classes is CLASSES_NOT_RECORDED:  # a manifest without classes: the model names them
             chosen = None

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from fti.cli._common import emit, handle_errors, json_option, parse_time, state
-from fti.inference.selection import PREFER
+from fti.inference.selection import BATCH_PREFER
 
 
 @click.group()
@@ -30,10 +30,11 @@ def batch() -> None:
 @click.option("--chunk-rows", type=int, default=None, help="Rows read and scored at once (memory bound).")
 @click.option(
     "--scorer",
-    type=click.Choice(PREFER),
+    type=click.Choice(BATCH_PREFER),
     default="fastest",
     show_default=True,
-    help="fastest: the quickest scorer verified against native predictions.",
+    help="fastest: the quickest scorer verified against native predictions; factorized: a linear "
+    "model scored per row of the joined groups, without materializing the join.",
 )
 @click.option(
     "--engine",

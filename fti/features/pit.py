@@ -14,7 +14,7 @@ there is no Python row loop.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -42,11 +42,15 @@ def build_sql(
     start_time: datetime | None = None,
     end_time: datetime | None = None,
     order: bool = True,
+    values: Mapping[int, Sequence[str]] | None = None,
 ) -> tuple[str, list[Any]]:
     """The SQL (and its parameters) of the point-in-time join of ``query``.
 
     The result has the spine's primary key and event time first, then every selected column
-    under its output name. Sources are registered as :func:`source_name` ``(i)``. With
+    under its output name; with ``values``, instead of the selected columns, the columns named
+    for each part (by part index) as they are in its source (the same rows are picked: this joins
+    per-group-row values computed beforehand, see :mod:`fti.features.factorized`). Sources are
+    registered as :func:`source_name` ``(i)``. With
     ``order``, rows come sorted by spine event time then primary key, or for a spine without event
     time in the order its rows were written (deterministic output);
     the spine source must then hold that rank in a :data:`RANK` column (see :func:`run`).
@@ -57,20 +61,15 @@ def build_sql(
     select: list[str] = [f"{SPINE}.{q(k)}" for k in query.key_columns()]
     keys_selected = set(query.key_columns())
     joins: list[str] = []
-    for column in query.columns():
-        part = query.parts[column.part]
-        if column.part == 0:
-            if column.name not in keys_selected:
-                select.append(f"{SPINE}.{q(column.column)} AS {q(column.name)}")
+    selected = [(c.part, c.column, c.name) for c in query.columns()]
+    if values is not None:
+        selected = [(index, name, name) for index, names in values.items() for name in names]
+    for index, column, name in selected:
+        if index == 0:
+            if name not in keys_selected:
+                select.append(f"{SPINE}.{q(column)} AS {q(name)}")
             continue
-        alias = f"j{column.part}"
-        value = f"{alias}.{q(column.column)}"
-        if part.max_age is not None and spine_ts is not None:
-            assert part.group.event_time is not None
-            limit = part.max_age // timedelta(microseconds=1)  # exact: no float seconds
-            age = f"epoch_us({SPINE}.{q(spine_ts)}) - epoch_us({alias}.{q(part.group.event_time)})"
-            value = f"CASE WHEN {age} <= {limit} THEN {value} END"
-        select.append(f"{value} AS {q(column.name)}")
+        select.append(f"{_value(query, index, column)} AS {q(name)}")
 
     filtered = filter_columns(query)
     for index, part in enumerate(query.parts[1:], start=1):
@@ -81,7 +80,7 @@ def build_sql(
                 [
                     *part.on,
                     *([group.event_time] if group.event_time else []),
-                    *part.features,
+                    *(part.features if values is None else values.get(index, ())),
                     *filtered.get(index, []),
                 ]
             )
@@ -108,9 +107,9 @@ def build_sql(
     where: list[str] = []
     params: list[Any] = []
     if query.condition is not None:
-        clause, values = query.condition.sql(lambda name, version: _alias(query, name, version))
+        clause, bound = query.condition.sql(lambda name, version: _alias(query, name, version))
         where.append(clause)
-        params.extend(values)
+        params.extend(bound)
     if start_time is not None:
         assert spine_ts is not None
         where.append(f"{SPINE}.{q(spine_ts)} >= ?")
@@ -125,6 +124,18 @@ def build_sql(
     if order:
         sql += f" ORDER BY {SPINE}.{q(RANK)}"
     return sql, params
+
+
+def _value(query: Query, index: int, column: str) -> str:
+    """``column`` of joined part ``index``: null when the row picked is older than its max age."""
+    part, spine_ts, alias = query.parts[index], query.spine.event_time, f"j{index}"
+    value = f"{alias}.{q(column)}"
+    if part.max_age is not None and spine_ts is not None:
+        assert part.group.event_time is not None
+        limit = part.max_age // timedelta(microseconds=1)  # exact: no float seconds
+        age = f"epoch_us({SPINE}.{q(spine_ts)}) - epoch_us({alias}.{q(part.group.event_time)})"
+        value = f"CASE WHEN {age} <= {limit} THEN {value} END"
+    return value
 
 
 def _alias(query: Query, group: str, version: int) -> str:
@@ -215,8 +226,8 @@ def _has_ties(table: pa.Table, keys: Sequence[str]) -> bool:
 def _ranked_spine(
     query: Query, source: Any, start_time: datetime | None, end_time: datetime | None, order: bool
 ) -> pa.Table:
-    """The spine as an Arrow table (see :func:`_load_spine`), with ``order`` its :data:`RANK` too."""
-    spine = _load_spine(query, source, start_time, end_time)
+    """The spine as an Arrow table (see :func:`load_spine`), with ``order`` its :data:`RANK` too."""
+    spine = load_spine(query, source, start_time, end_time)
     if order:
         # Sorting by one precomputed integer rank is much cheaper for DuckDB than by (time, key).
         import numpy as np
@@ -249,7 +260,7 @@ def stream(
 
     With joined groups, the same SQL as :func:`run` (without ``ORDER BY``) read through a
     streaming Arrow reader, so memory holds about one batch of the result rather than all of it;
-    the spine's needed columns are loaded first (see :func:`_load_spine`) and the DuckDB
+    the spine's needed columns are loaded first (see :func:`load_spine`) and the DuckDB
     connection stays open until the generator is exhausted or closed. A query of the spine alone
     needs no query engine: its dataset is scanned lazily (projection and time filter pushed down)
     and the batches are renamed as :func:`build_sql` would.
@@ -257,18 +268,18 @@ def stream(
     from fti._duckdb import connect
 
     if len(query.parts) == 1 and query.condition is None:  # the spine's projected scan is the result
-        reader = _spine_reader(query, sources[0], start_time, end_time, batch_rows)
-        yield from _rebatch((_project_spine(query, batch) for batch in reader), batch_rows)
+        reader = spine_reader(query, sources[0], start_time, end_time, batch_rows)
+        yield from rebatch((_project_spine(query, batch) for batch in reader), batch_rows)
         return
     sql, params = build_sql(query, start_time=start_time, end_time=end_time, order=False)
-    spine = _load_spine(query, sources[0], start_time, end_time)
+    spine = load_spine(query, sources[0], start_time, end_time)
     con = connect(threads=threads, memory_limit=memory_limit)
     try:
         con.execute("SET TimeZone = 'UTC'")
         for index, source in enumerate([spine, *sources[1:]]):
             register(con, source_name(index), source)
         reader = con.sql(sql, params=params or None).to_arrow_reader(min(batch_rows, 65_536))
-        yield from _rebatch(reader, batch_rows)
+        yield from rebatch(reader, batch_rows)
     finally:
         con.close()
 
@@ -283,7 +294,7 @@ def _project_spine(query: Query, batch: pa.RecordBatch) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays([batch.column(c) for c in columns], names=names)
 
 
-def _rebatch(batches: Any, rows: int) -> Iterator[pa.Table]:
+def rebatch(batches: Any, rows: int) -> Iterator[pa.Table]:
     """Regroup a stream of record batches of any sizes into tables of exactly ``rows`` rows."""
     import pyarrow as pa
 
@@ -303,7 +314,7 @@ def _rebatch(batches: Any, rows: int) -> Iterator[pa.Table]:
         yield pa.Table.from_batches(pending)
 
 
-def _load_spine(query: Query, source: Any, start_time: datetime | None, end_time: datetime | None) -> Any:
+def load_spine(query: Query, source: Any, start_time: datetime | None, end_time: datetime | None) -> Any:
     """The spine as an in-memory Arrow table of the columns the join needs, time-filtered.
 
     DuckDB's ASOF join is pathologically slow (minutes instead of a second at 1M rows) when its
@@ -348,7 +359,7 @@ def _parquet_view(con: Any, name: str, source: Any) -> bool:
     return True
 
 
-def _spine_reader(
+def spine_reader(
     query: Query, source: Any, start_time: datetime | None, end_time: datetime | None, batch_rows: int
 ) -> Iterator[pa.RecordBatch]:
     """The spine's needed columns, time-filtered, pulled batch by batch (see

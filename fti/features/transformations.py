@@ -274,8 +274,6 @@ Step = Callable[[Any], list[np.ndarray]]
 
 
 def _scale(center: float, scale: float) -> Step:
-    scale = scale if scale != 0.0 and np.isfinite(scale) else 1.0
-
     def apply(values: Any) -> list[np.ndarray]:
         return [(_floats(values) - center) / scale]
 
@@ -358,12 +356,18 @@ class Transformer:
         self.output_dtypes: dict[str, str] = {}
         self.steps: list[Step | None] = []
         self._row_steps: list[tuple[RowStep, bool] | None] = []  # (twin, several outputs)
+        self.outputs_of: dict[str, list[str]] = {}
+        """The model-input columns each input feature becomes (one, or one per one-hot category)."""
+        self.affine: dict[str, tuple[float, float]] = {}
+        """``(center, scale)`` of the features whose transformation is ``(x - center) / scale``
+        (the scalers): a linear model can fold it into its weights (:mod:`fti.features.factorized`)."""
         for name, dtype in features:
             spec = specs.get(name)
             if spec is None:
                 self.steps.append(None)
                 self._row_steps.append(None)
                 self._add(name, dtype)
+                self.outputs_of[name] = [name]
                 continue
             if spec.needs_fit and name not in stats:
                 raise ValidationError(
@@ -377,6 +381,10 @@ class Transformer:
             self._row_steps.append((twin, len(outputs) > 1 or spec.kind == "one_hot_encoder"))
             for output, out_dtype in outputs:
                 self._add(output, out_dtype)
+            self.outputs_of[name] = [output for output, _ in outputs]
+            affine = _affine(spec, stats.get(name, {}))
+            if affine is not None:
+                self.affine[name] = affine
 
     def _add(self, name: str, dtype: str) -> None:
         if name in self.output_dtypes:
@@ -420,16 +428,26 @@ class Transformer:
         return pa.table([*(table.column(k) for k in keys), *columns], names=[*keys, *names])
 
 
+def _affine(spec: Spec, stats: Mapping[str, Any]) -> tuple[float, float] | None:
+    """``(center, scale)`` of a scaler (a zero or non-finite scale counts as 1), else None."""
+    if spec.kind == "standard_scaler":
+        center, scale = stats["mean"], stats["std"]
+    elif spec.kind == "min_max_scaler":
+        center, scale = stats["min"], stats["max"] - stats["min"]
+    elif spec.kind == "robust_scaler":
+        center, scale = stats["median"], stats["q75"] - stats["q25"]
+    else:
+        return None
+    return float(center), float(scale) if scale != 0.0 and np.isfinite(scale) else 1.0
+
+
 def _compile(
     name: str, dtype: str, spec: Spec, stats: Mapping[str, Any]
 ) -> tuple[Step, list[tuple[str, str]]]:
     kind = spec.kind
-    if kind == "standard_scaler":
-        return _scale(stats["mean"], stats["std"]), [(name, "float64")]
-    if kind == "min_max_scaler":
-        return _scale(stats["min"], stats["max"] - stats["min"]), [(name, "float64")]
-    if kind == "robust_scaler":
-        return _scale(stats["median"], stats["q75"] - stats["q25"]), [(name, "float64")]
+    affine = _affine(spec, stats)
+    if affine is not None:
+        return _scale(*affine), [(name, "float64")]
     if kind == "log1p":
         return _log1p, [(name, "float64")]
     if kind == "bucketize":

@@ -10,6 +10,8 @@ What belongs here (one module per concept):
 * ``verification`` — a candidate is used only if it reproduces the native outputs on real rows
   (the input at hand, the model's training data, its example); ``selection`` —
   :func:`get_scorer` verifies, times and picks;
+* ``linear`` — a linear model split into weights and a head that applies its own link, for
+  factorized batch scoring (:mod:`fti.batch.factorized`);
 * ``parallel`` — :class:`ParallelScorer` scores large batches on every core;
 * ``matrix`` — :func:`to_matrix`, columnar data to the scorers' row-major matrix;
 * ``entry``, ``manifest`` and ``cache`` — :class:`ScorerCache`, the one owner of the cache

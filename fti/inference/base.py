@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import numpy as np
 
-KINDS = ("native", "onnx", "compiled")
-"""Scorer kinds: the model's own predict, ONNX Runtime, a forest compiled to machine code."""
+KINDS = ("native", "onnx", "compiled", "factorized")
+"""Scorer kinds: the model's own predict, ONNX Runtime, a forest compiled to machine code, a
+linear model's link over decision values computed per group row (batch only)."""
 
 CLASSES_NOT_RECORDED: Any = object()
 """The ``classes`` of a scorer rebuilt from a cache manifest that did not record them."""
@@ -32,7 +33,7 @@ class Scorer(Protocol):
 
     @property
     def kind(self) -> str:
-        """``native``, ``onnx`` or ``compiled`` (see :data:`KINDS`)."""
+        """``native``, ``onnx``, ``compiled`` or ``factorized`` (see :data:`KINDS`)."""
         ...
 
     def predict(self, X: np.ndarray) -> dict[str, np.ndarray]:

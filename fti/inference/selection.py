@@ -46,15 +46,18 @@ and a candidate's time is its median over rounds: a burst of load from another p
 round of every candidate alike instead of one candidate's whole measurement."""
 CALLS = {"batch": 1, "serving": 20}
 """Calls per timing of one size (their mean is the per-call time), on distinct rows."""
+BATCH_PREFER = (*PREFER, "factorized")
+"""Batch scoring's choices: also ``"factorized"``, a linear model scored per group row of its
+feature view's joins (:mod:`fti.batch.factorized`; ``"fastest"`` takes it when it wins)."""
 MARGIN = 0.9
 """A converted scorer must take at most this fraction of native's time: timings on a shared
 machine are noisy, and native is the reference path."""
 
 
-def check_prefer(prefer: Any) -> None:
-    """Raise ``ValidationError`` unless ``prefer`` is one of :data:`PREFER`."""
-    if prefer not in PREFER:
-        raise ValidationError(f"prefer must be one of {PREFER}, got {prefer!r}")
+def check_prefer(prefer: Any, choices: tuple[str, ...] = PREFER) -> None:
+    """Raise ``ValidationError`` unless ``prefer`` is one of ``choices`` (default :data:`PREFER`)."""
+    if prefer not in choices:
+        raise ValidationError(f"prefer must be one of {choices}, got {prefer!r}")
 
 
 def get_scorer(

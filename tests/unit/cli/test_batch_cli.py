@@ -60,3 +60,23 @@ def test_batch_score_errors(tmp_path: Path) -> None:
     assert code == 2 and json.loads(err)["code"] == "invalid_argument"
     code, _, err = run(home, "batch", "score", "fraud")
     assert code == 2 and "Missing option '--output'" in err
+
+
+def test_batch_score_factorized(tmp_path: Path) -> None:
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    from tests.unit.batch.test_factorized import ORDERS, register, setup_view
+
+    home = tmp_path / "home"
+    with fti.connect(home=home) as project:
+        fv = setup_view(project)
+        register(project, fv, LogisticRegression(max_iter=500), "label")
+        register(project, fv, RandomForestClassifier(5, random_state=0), "label", name="forest")
+    code, out, err = run(home, "--json", "batch", "score", "linear", "-o", "preds", "--scorer", "factorized")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["scorer"] == "factorized" and data["rows"] == ORDERS
+    # a forest cannot be scored factorized: exit code 2 and the reason
+    code, _, err = run(home, "batch", "score", "forest", "-o", "other", "--scorer", "factorized")
+    assert code == 2 and "not a scikit-learn linear model" in err
