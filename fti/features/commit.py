@@ -38,12 +38,7 @@ def insert(
         merge_keys=fg.key_columns if merge else None,
         metadata={"operation": "insert", "validation": status},
     )
-    stats = None
-    if with_statistics:
-        from fti.features.statistics import compute_statistics  # DuckDB: only when needed
-
-        # The first commit created the table from exactly this insert: skip re-reading it.
-        stats = compute_statistics(table if version == 0 else offline.dataset(fg.table_name, version=version))
+    stats = statistics(fg, table, version, merged=merge) if with_statistics else None
     record(fg, version, "insert", table.num_rows, status, report, stats)
     online_rows = 0
     if fg.online_enabled:
@@ -64,6 +59,65 @@ def insert(
     return InsertResult(
         version=version, rows=table.num_rows, validation=status, report=report, online_rows=online_rows
     )
+
+
+def statistics(fg: FeatureGroup, table: pa.Table, version: int, *, merged: bool) -> dict[str, Any]:
+    """The table's statistics at ``version``, which this writer's commit of ``table`` created.
+
+    When the commit only added ``table``'s rows (an append, the first commit, an upsert that
+    replaced no row) and the catalog holds the statistics state of ``version - 1``, the state of
+    ``table`` is merged into it: the cost is that of the insert, not of the table. Otherwise
+    (rows replaced or deleted, a commit without state such as a Spark insert or a writer that
+    died before storing it, or another writer's state not stored yet) the statistics are
+    recomputed over the whole table. A fresh state is then built only when this commit added
+    rows, so that the next append can merge; a group whose commits replace rows does not pay for
+    states it cannot use. The state is stored only if it is newer than the stored one, so
+    concurrent writers never merge a commit twice (see :mod:`fti.features.statistics_state`).
+    """
+    from fti.features.statistics import compute_statistics  # DuckDB and sketches: only when needed
+    from fti.features.statistics_state import TableState
+
+    offline = fg.project.backends.offline
+    catalog = fg.project.backends.catalog
+    if version == 0:  # the table was created from exactly this insert: no need to read it back
+        state = TableState.of(table)
+        records.save_statistics_state(catalog, fg.id, version, state.to_bytes())
+        return compute_statistics(table)
+    if not only_added(fg, version, merged=merged):
+        return compute_statistics(offline.dataset(fg.table_name, version=version))
+    stored = records.statistics_state(catalog, fg.id)
+    previous = TableState.from_bytes(stored[1]) if stored is not None and stored[0] == version - 1 else None
+    if previous is not None and previous.matches(table.schema):
+        previous.merge(TableState.of(table))
+        records.save_statistics_state(catalog, fg.id, version, previous.to_bytes())
+        return previous.statistics()
+    dataset = offline.dataset(fg.table_name, version=version)
+    records.save_statistics_state(catalog, fg.id, version, TableState.of(dataset).to_bytes())
+    return compute_statistics(dataset)
+
+
+def only_added(fg: FeatureGroup, version: int, *, merged: bool) -> bool:
+    """Whether this writer's commit ``version`` only added its rows to the previous version: an
+    append always does; a merge when its metrics say it replaced no row."""
+    if not merged:
+        return True
+    commits = fg.project.backends.offline.history(fg.table_name, since=version)
+    mine = next((c for c in commits if c.version == version), None)
+    return mine is not None and mine.rows_removed == 0
+
+
+def carry_statistics(fg: FeatureGroup, previous: int, version: int) -> dict[str, Any] | None:
+    """After commits ``previous + 1 .. version`` that changed no row (a compaction, a vacuum),
+    make the stored statistics state of ``previous`` that of ``version``; returns the statistics
+    stored with ``previous`` (None when not stored), which are the statistics of ``version`` too.
+    Nothing is carried when another writer's commit changed rows in between."""
+    catalog = fg.project.backends.catalog
+    between = fg.project.backends.offline.history(fg.table_name, since=previous + 1)
+    if any(c.rows_removed != 0 or c.rows for c in between if c.version <= version):
+        return None
+    records.advance_statistics_state(catalog, fg.id, previous, version)
+    found = records.commit_statistics(catalog, fg.id, previous)
+    return None if found is None else found[1]
 
 
 def write_stream(

@@ -26,6 +26,10 @@ class TableCommit:
     """Rows the commit wrote (from its metrics), or None when it does not say."""
     metadata: Mapping[str, str] = field(default_factory=dict)
     """What the writer attached to the commit (``write(..., metadata=...)``)."""
+    rows_removed: int | None = None
+    """Rows of the previous version that the commit deleted or replaced (an upsert's updated rows):
+    0 for an append and for commits that change no row (a compaction, a vacuum, a schema change);
+    None when the storage does not say."""
 
 
 class OfflineStore(Protocol):
@@ -79,8 +83,9 @@ class OfflineStore(Protocol):
         """The table's current Arrow schema, or None when the table does not exist."""
         ...
 
-    def history(self, table: str) -> list[TableCommit]:
-        """Every commit, oldest first."""
+    def history(self, table: str, *, since: int | None = None) -> list[TableCommit]:
+        """Every commit, oldest first; with ``since``, only the commits from version ``since`` on
+        (reading only those)."""
         ...
 
     def delete_rows(self, table: str, keys: pa.Table, *, metadata: Mapping[str, str] | None = None) -> int:

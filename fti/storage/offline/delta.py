@@ -259,9 +259,13 @@ class DeltaOfflineStore:
             return None
         return pa.schema(dt.schema().to_arrow())
 
-    def history(self, table: str) -> list[TableCommit]:
+    def history(self, table: str, *, since: int | None = None) -> list[TableCommit]:
+        dt = self._table(table)
+        limit = None if since is None else max(int(dt.version()) - since + 1, 0)
+        if limit == 0:
+            return []
         commits: list[TableCommit] = []
-        for entry in self._table(table).history():
+        for entry in dt.history(limit):
             if int(entry.get("version", -1)) < 0:
                 continue
             metrics = entry.get("operationMetrics") or {}
@@ -277,6 +281,7 @@ class DeltaOfflineStore:
                         for k, v in entry.items()
                         if k.startswith(METADATA_PREFIX)
                     },
+                    rows_removed=_rows_removed(entry),
                 )
             )
         return sorted(commits, key=lambda c: c.version)
@@ -363,6 +368,27 @@ class DeltaOfflineStore:
         fs, path = url_to_fs(self._uri(table), **fsspec_options(self._storage_options or {}))
         if fs.exists(path):
             fs.rm(path, recursive=True)
+
+
+_UNCHANGED_ROWS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END", "ADD COLUMN", "SET TBLPROPERTIES"})
+"""Delta operations that rewrite or describe files without changing any row."""
+
+
+def _rows_removed(entry: Mapping[str, Any]) -> int | None:
+    """Rows of the previous version that a Delta commit deleted or replaced, from its metrics."""
+    operation = str(entry.get("operation", ""))
+    metrics = entry.get("operationMetrics") or {}
+    if operation in _UNCHANGED_ROWS:
+        return 0
+    if operation == "WRITE":  # an append (or the create); an overwrite replaces every row
+        mode = str((entry.get("operationParameters") or {}).get("mode", ""))
+        return 0 if mode in ("Append", "ErrorIfExists") else None
+    if operation == "MERGE":
+        updated, deleted = metrics.get("num_target_rows_updated"), metrics.get("num_target_rows_deleted")
+        return None if updated is None or deleted is None else int(updated) + int(deleted)
+    if operation == "DELETE" and metrics.get("num_deleted_rows") is not None:
+        return int(metrics["num_deleted_rows"])
+    return None
 
 
 def _in_commit_order(dt: DeltaTable) -> ds.Dataset:
