@@ -16,6 +16,8 @@ from __future__ import annotations
 import base64
 import json
 import math
+import os
+import threading
 import zlib
 from typing import TYPE_CHECKING, Any
 
@@ -146,10 +148,7 @@ class ColumnState:
         assert self.kll is not None
         if real.size:  # the binding takes writable arrays only
             self.kll.update(real if real.flags.writeable else real.copy())
-        if self.kind == "int":  # hashed as integers, as they are stored
-            self._distinct(pc.unique(values).to_pylist())
-        else:
-            self._distinct(np.unique(x).tolist())
+        self._distinct(pc.unique(values).to_pylist())  # integers hashed as integers
 
     def _bounds(self, lo: Any, hi: Any) -> None:
         if lo is not None and hasattr(lo, "as_py"):
@@ -374,6 +373,10 @@ def _signature(schema: pa.Schema) -> list[tuple[str, str, str]]:
     return [(f.name, k, str(f.type) if k == "temporal" else "") for f, k in zip(schema, kinds, strict=True)]
 
 
+_renderer: tuple[int, Any] | None = None  # (process id, DuckDB connection): connecting costs more
+_render_lock = threading.Lock()  # than rendering; one connection per process, one user at a time
+
+
 def _render_times(stats: dict[str, dict[str, Any]], fields: list[pa.Field]) -> None:
     """Min and max of time columns as text in DuckDB's format (as the full computation shows them)."""
     import pyarrow as pa
@@ -381,16 +384,24 @@ def _render_times(stats: dict[str, dict[str, Any]], fields: list[pa.Field]) -> N
     from fti._duckdb import connect
     from fti._duckdb import quote as _q
 
+    global _renderer
     arrays = []
     for field in fields:
         raw = pa.array([stats[field.name]["min"], stats[field.name]["max"]], pa.int64())
         if pa.types.is_date(field.type):
             raw = raw.cast(pa.int32())
         arrays.append(raw.cast(field.type))
-    con = connect()
-    con.register("bounds", pa.table(arrays, names=[f.name for f in fields]))
-    rows = con.execute(f"SELECT {', '.join(f'{_q(f.name)}::VARCHAR' for f in fields)} FROM bounds").fetchall()
-    con.close()
+    bounds = pa.table(arrays, names=[f.name for f in fields])
+    sql = f"SELECT {', '.join(f'{_q(f.name)}::VARCHAR' for f in fields)} FROM bounds"
+    with _render_lock:
+        if _renderer is None or _renderer[0] != os.getpid():  # not a parent's connection after fork
+            _renderer = (os.getpid(), connect(threads=1))
+        con = _renderer[1]
+        con.register("bounds", bounds)
+        try:
+            rows = con.execute(sql).fetchall()
+        finally:
+            con.unregister("bounds")
     for i, field in enumerate(fields):
         stats[field.name]["min"], stats[field.name]["max"] = rows[0][i], rows[1][i]
 
