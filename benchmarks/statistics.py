@@ -71,19 +71,21 @@ def main() -> None:
             table, _ = ingestion.prepare(fg, make_frame(args.append, start, r + 1))
             start += args.append
             version = offline.write(fg.table_name, table)  # the append's commit alone
-            incremental.append(timed(lambda: commit.statistics(fg, table, version, merged=False)))
-            full.append(timed(lambda: compute_statistics(offline.dataset(fg.table_name, version=version))))
+            incremental.append(timed(lambda t=table, v=version: commit.statistics(fg, t, v, merged=False)))
+            full.append(
+                timed(lambda v=version: compute_statistics(offline.dataset(fg.table_name, version=v)))
+            )
             commit.record(fg, version, "insert", table.num_rows, "none", None)
         # end to end: checks, commit, record (and statistics); those with statistics first, as a
         # commit without them leaves no state for the next append to merge into
         for r in range(args.repeat):
             frame = make_frame(args.append, start, 100 + r)
             start += args.append
-            with_stats.append(timed(lambda: fg.insert(frame, write_mode="append")))
+            with_stats.append(timed(lambda f=frame: fg.insert(f, write_mode="append")))
         for r in range(args.repeat):
             frame = make_frame(args.append, start, 200 + r)
             start += args.append
-            without_stats.append(timed(lambda: fg.insert(frame, write_mode="append", statistics=False)))
+            without_stats.append(timed(lambda f=frame: fg.insert(f, write_mode="append", statistics=False)))
         stored = records.statistics_state(catalog, fg.id)
         size = 0 if stored is None else len(stored[1])
         project.close()
