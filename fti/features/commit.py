@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from fti.features.feature_group import FeatureGroup
+    from fti.features.statistics_state import TableState
 
 
 def insert(
@@ -65,11 +66,11 @@ def statistics(fg: FeatureGroup, table: pa.Table, version: int, *, merged: bool)
     """The table's statistics at ``version``, which this writer's commit of ``table`` created.
 
     When the commit only added ``table``'s rows (an append, the first commit, an upsert that
-    replaced no row) and the catalog holds the statistics state of ``version - 1``, the state of
+    replaced no row) and the statistics state of ``version - 1`` is known (stored, or caught up
+    from an older stored state with the rows added since: :func:`_state_before`), the state of
     ``table`` is merged into it: the cost is that of the insert, not of the table. Otherwise
-    (rows replaced or deleted, a commit without state such as a Spark insert or a writer that
-    died before storing it, or another writer's state not stored yet) the statistics are
-    recomputed over the whole table. A fresh state is then built only when this commit added
+    (rows replaced or deleted, no state to start from) the statistics are recomputed over the
+    whole table. A fresh state is then built only when this commit added
     rows, so that the next append can merge; a group whose commits replace rows does not pay for
     states it cannot use. The state is stored only if it is newer than the stored one, so
     concurrent writers never merge a commit twice (see :mod:`fti.features.statistics_state`).
@@ -85,8 +86,7 @@ def statistics(fg: FeatureGroup, table: pa.Table, version: int, *, merged: bool)
         return compute_statistics(table)
     if not only_added(fg, version, merged=merged):
         return compute_statistics(offline.dataset(fg.table_name, version=version))
-    stored = records.statistics_state(catalog, fg.id)
-    previous = TableState.from_bytes(stored[1]) if stored is not None and stored[0] == version - 1 else None
+    previous = _state_before(fg, version)
     if previous is not None and previous.matches(table.schema):
         previous.merge(TableState.of(table))
         records.save_statistics_state(catalog, fg.id, version, previous.to_bytes())
@@ -94,6 +94,26 @@ def statistics(fg: FeatureGroup, table: pa.Table, version: int, *, merged: bool)
     dataset = offline.dataset(fg.table_name, version=version)
     records.save_statistics_state(catalog, fg.id, version, TableState.of(dataset).to_bytes())
     return compute_statistics(dataset)
+
+
+def _state_before(fg: FeatureGroup, version: int) -> TableState | None:
+    """The statistics state of ``version - 1``: the stored one, or the stored state of an older
+    version caught up with the rows the commits since then added when they only added rows (a
+    Spark insert, ``insert_stream``, ``statistics=False``, a writer that died before storing
+    its state); None when neither exists."""
+    from fti.features.statistics_state import TableState
+
+    stored = records.statistics_state(fg.project.backends.catalog, fg.id)
+    if stored is None or stored[0] >= version:
+        return None
+    state = TableState.from_bytes(stored[1])
+    if state is None or stored[0] == version - 1:
+        return state
+    added = fg.project.backends.offline.added_rows(fg.table_name, stored[0], version - 1)
+    if added is None or not state.matches(added.schema):
+        return None
+    state.merge(TableState.of(added))
+    return state
 
 
 def only_added(fg: FeatureGroup, version: int, *, merged: bool) -> bool:

@@ -75,6 +75,12 @@ class OfflineStore(Protocol):
         be read that way (an object store, or a table whose readers need more than its files)."""
         ...
 
+    def added_rows(self, table: str, base: int, version: int) -> ds.Dataset | None:
+        """The rows that the commits after ``base`` up to ``version`` added, as a dataset, when
+        those commits only added data (no row deleted, replaced or rewritten, as a compaction
+        does); None otherwise, and when the storage cannot tell."""
+        ...
+
     def version(self, table: str) -> int | None:
         """The latest version, or None when the table does not exist."""
         ...

@@ -239,6 +239,24 @@ class DeltaOfflineStore:
             lambda: _in_commit_order(dt),  # the same snapshot, for query engines
         )
 
+    def added_rows(self, table: str, base: int, version: int) -> ds.Dataset | None:
+        import pyarrow.dataset as ds
+
+        if base >= version:
+            return None
+        current = self._table(table, version)
+        if current.protocol().min_reader_version > 1:  # deletion vectors delete rows in place
+            return None
+        before = set(_added_at(self._table(table, base)))
+        now = _added_at(current)
+        if not before.issubset(now):  # a file was removed: rows were deleted, replaced or rewritten
+            return None
+        dataset = _in_commit_order(current)
+        fragments = [f for f in dataset.get_fragments() if f.path not in before]
+        if len(fragments) != len(now) - len(before):  # paths not spelled alike: cannot tell
+            return None
+        return ds.FileSystemDataset(fragments, dataset.schema, dataset.format, dataset.filesystem)
+
     def version(self, table: str) -> int | None:
         from deltalake import DeltaTable
         from deltalake.exceptions import DeltaError, TableNotFoundError

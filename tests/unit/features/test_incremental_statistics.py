@@ -125,6 +125,32 @@ def test_a_schema_change_makes_the_next_append_recompute(project: fti.Project) -
     assert_same(fg.statistics(3), recomputed(fg, 3))
 
 
+def test_commits_without_statistics_are_caught_up_from_the_rows_they_added(project: fti.Project) -> None:
+    fg = group(project)
+    fg.insert(frame([1, 2], [0, 1], [1.0, 2.0]))
+    fg.insert(frame([3], [2], [3.0]), write_mode="append", statistics=False)
+    fg.insert_stream([frame([4], [3], [4.0]), frame([5], [4], [50.0])])
+    fg.insert(frame([6], [5], [6.0]))  # an upsert of a new key
+    assert state_version(fg) == 3
+    amount = fg.statistics(3)["amount"]
+    assert (amount["count"], amount["max"], amount["mean"]) == (6, 50.0, 66.0 / 6)
+    assert_same(fg.statistics(3), recomputed(fg, 3))
+    assert fg.statistics(1)["amount"]["count"] == 3  # not stored: computed on demand, as before
+
+
+def test_rows_rewritten_between_two_states_make_the_next_append_recompute(project: fti.Project) -> None:
+    """A compaction made outside ``fg.compact`` (which carries the state) rewrote the files: the
+    rows of its new files are not new rows, so the next append recomputes."""
+    fg = group(project)
+    fg.insert(frame([1, 2], [0, 1], [1.0, 2.0]))
+    fg.insert(frame([3], [2], [3.0]), write_mode="append")
+    assert project.backends.offline.compact(fg.table_name) == 2
+    fg.insert(frame([4], [3], [4.0]), write_mode="append")
+    assert fg.statistics()["amount"]["count"] == 4
+    assert_same(fg.statistics(3), recomputed(fg, 3))
+    assert state_version(fg) == 3
+
+
 def test_compaction_carries_the_statistics_and_the_state(project: fti.Project) -> None:
     fg = group(project)
     for i in range(3):
@@ -139,9 +165,10 @@ def test_compaction_carries_the_statistics_and_the_state(project: fti.Project) -
     assert_same(fg.statistics(4), recomputed(fg, 4))
 
 
-def test_a_writer_whose_state_is_not_stored_yet_makes_the_next_one_recompute(project: fti.Project) -> None:
+def test_a_writer_whose_state_is_not_stored_yet_is_not_counted_twice(project: fti.Project) -> None:
     """Writer A committed version 1 but has not stored its state; writer B commits version 2:
-    B cannot merge (the stored state is of version 0) and recomputes; A's late state is refused."""
+    B catches the state of version 0 up with the rows of A's files, then merges its own; A's late
+    state of version 1 is refused."""
     fg = group(project)
     fg.insert(frame([1, 2], [0, 1], [1.0, 2.0]))
     a_rows, _ = ingestion.prepare(fg, frame([3, 4], [2, 3], [3.0, 4.0]))
@@ -218,10 +245,11 @@ def test_statistics_are_right_after_a_writer_was_killed_before_storing_its_state
         fg = group(project, "crashy")
         assert fg.latest_commit_version() == 1 and state_version(fg) == 0
         assert fg.statistics(1)["amount"]["count"] == 3  # recovered commit: computed on demand
-        fg.insert(frame([4], [3], [4.0]), write_mode="append")  # the state of version 1 is missing
+        fg.insert(frame([4], [3], [4.0]), write_mode="append")  # catches up from version 0's state
         amount = fg.statistics(2)["amount"]
         assert (amount["count"], amount["mean"]) == (4, 2.5)
         assert_same(fg.statistics(2), recomputed(fg, 2))
+        assert state_version(fg) == 2
         fg.insert(frame([5], [4], [5.0]), write_mode="append")
         assert state_version(fg) == 3
         assert_same(fg.statistics(3), recomputed(fg, 3))
