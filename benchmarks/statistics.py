@@ -21,7 +21,7 @@ import pandas as pd
 
 import fti
 from benchmarks._report import median, row, timed
-from fti.features import commit, ingestion, records
+from fti.features import commit, group_statistics, ingestion, records
 from fti.features.statistics import compute_statistics
 from fti.features.statistics_state import TableState
 
@@ -71,7 +71,9 @@ def main() -> None:
             table, _ = ingestion.prepare(fg, make_frame(args.append, start, r + 1))
             start += args.append
             version = offline.write(fg.table_name, table)  # the append's commit alone
-            incremental.append(timed(lambda t=table, v=version: commit.statistics(fg, t, v, merged=False)))
+            incremental.append(
+                timed(lambda t=table, v=version: group_statistics.at_commit(fg, t, v, merged=False))
+            )
             full.append(
                 timed(lambda v=version: compute_statistics(offline.dataset(fg.table_name, version=v)))
             )

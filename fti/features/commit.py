@@ -1,4 +1,5 @@
-"""Committing checked data to a feature group: the offline commit, its record, the online upsert.
+"""Committing checked data to a feature group: the offline commit, its record (with the statistics
+of :mod:`fti.features.group_statistics`), the online upsert.
 
 :class:`~fti.features.feature_group.FeatureGroup` checks data with :mod:`fti.features.ingestion`
 and then calls these functions. Order of operations (ARCHITECTURE.md invariant 4, "nothing
@@ -11,14 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from fti.features import embeddings, ingestion, records
+from fti.features import embeddings, group_statistics, ingestion, records
 from fti.features.ingestion import InsertResult
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from fti.features.feature_group import FeatureGroup
-    from fti.features.statistics_state import TableState
 
 
 def insert(
@@ -39,7 +39,7 @@ def insert(
         merge_keys=fg.key_columns if merge else None,
         metadata={"operation": "insert", "validation": status},
     )
-    stats = statistics(fg, table, version, merged=merge) if with_statistics else None
+    stats = group_statistics.at_commit(fg, table, version, merged=merge) if with_statistics else None
     record(fg, version, "insert", table.num_rows, status, report, stats)
     online_rows = 0
     if fg.online_enabled:
@@ -60,84 +60,6 @@ def insert(
     return InsertResult(
         version=version, rows=table.num_rows, validation=status, report=report, online_rows=online_rows
     )
-
-
-def statistics(fg: FeatureGroup, table: pa.Table, version: int, *, merged: bool) -> dict[str, Any]:
-    """The table's statistics at ``version``, which this writer's commit of ``table`` created.
-
-    When the commit only added ``table``'s rows (an append, the first commit, an upsert that
-    replaced no row) and the statistics state of ``version - 1`` is known (stored, or caught up
-    from an older stored state with the rows added since: :func:`_state_before`), the state of
-    ``table`` is merged into it: the cost is that of the insert, not of the table. Otherwise
-    (rows replaced or deleted, no state to start from) the statistics are recomputed over the
-    whole table. A fresh state is then built only when this commit added
-    rows, so that the next append can merge; a group whose commits replace rows does not pay for
-    states it cannot use. The state is stored only if it is newer than the stored one, so
-    concurrent writers never merge a commit twice (see :mod:`fti.features.statistics_state`).
-    """
-    from fti.features.statistics import compute_statistics  # DuckDB and sketches: only when needed
-    from fti.features.statistics_state import TableState
-
-    offline = fg.project.backends.offline
-    catalog = fg.project.backends.catalog
-    if version == 0:  # the table was created from exactly this insert: no need to read it back
-        state = TableState.of(table)
-        records.save_statistics_state(catalog, fg.id, version, state.to_bytes())
-        return compute_statistics(table)
-    if not only_added(fg, version, merged=merged):
-        return compute_statistics(offline.dataset(fg.table_name, version=version))
-    previous = _state_before(fg, version)
-    if previous is not None and previous.matches(table.schema):
-        previous.merge(TableState.of(table))
-        records.save_statistics_state(catalog, fg.id, version, previous.to_bytes())
-        return previous.statistics()
-    dataset = offline.dataset(fg.table_name, version=version)
-    records.save_statistics_state(catalog, fg.id, version, TableState.of(dataset).to_bytes())
-    return compute_statistics(dataset)
-
-
-def _state_before(fg: FeatureGroup, version: int) -> TableState | None:
-    """The statistics state of ``version - 1``: the stored one, or the stored state of an older
-    version caught up with the rows the commits since then added when they only added rows (a
-    Spark insert, ``insert_stream``, ``statistics=False``, a writer that died before storing
-    its state); None when neither exists."""
-    from fti.features.statistics_state import TableState
-
-    stored = records.statistics_state(fg.project.backends.catalog, fg.id)
-    if stored is None or stored[0] >= version:
-        return None
-    state = TableState.from_bytes(stored[1])
-    if state is None or stored[0] == version - 1:
-        return state
-    added = fg.project.backends.offline.added_rows(fg.table_name, stored[0], version - 1)
-    if added is None or not state.matches(added.schema):
-        return None
-    state.merge(TableState.of(added))
-    return state
-
-
-def only_added(fg: FeatureGroup, version: int, *, merged: bool) -> bool:
-    """Whether this writer's commit ``version`` only added its rows to the previous version: an
-    append always does; a merge when its metrics say it replaced no row."""
-    if not merged:
-        return True
-    commits = fg.project.backends.offline.history(fg.table_name, since=version)
-    mine = next((c for c in commits if c.version == version), None)
-    return mine is not None and mine.rows_removed == 0
-
-
-def carry_statistics(fg: FeatureGroup, previous: int, version: int) -> dict[str, Any] | None:
-    """After commits ``previous + 1 .. version`` that changed no row (a compaction, a vacuum),
-    make the stored statistics state of ``previous`` that of ``version``; returns the statistics
-    stored with ``previous`` (None when not stored), which are the statistics of ``version`` too.
-    Nothing is carried when another writer's commit changed rows in between."""
-    catalog = fg.project.backends.catalog
-    between = fg.project.backends.offline.history(fg.table_name, since=previous + 1)
-    if any(c.rows_removed != 0 or c.rows for c in between if c.version <= version):
-        return None
-    records.advance_statistics_state(catalog, fg.id, previous, version)
-    found = records.commit_statistics(catalog, fg.id, previous)
-    return None if found is None else found[1]
 
 
 def write_stream(

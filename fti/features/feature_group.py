@@ -180,7 +180,7 @@ class FeatureGroup(Tagged, GroupQueries, GroupEdits, GroupUpkeep, EmbeddingsMixi
                 so a commit costs in proportion to the insert rather than to the table.
             statistics: Compute the table's statistics at this commit: merged from the previous
                 commit's state when this commit only adds rows, else a scan of the table (see
-                :func:`fti.features.commit.statistics`). With False, ``statistics(version)``
+                :func:`fti.features.group_statistics.at_commit`). With False, ``statistics(version)``
                 computes them on demand (and the next append recomputes them in full).
             operation: Hopsworks' name of ``write_mode``: ``"upsert"`` or ``"insert"`` (append).
             overwrite: Must be False (Hopsworks drops all rows first; with fti, delete them with

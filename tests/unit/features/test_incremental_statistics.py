@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 import fti
-from fti.features import commit, ingestion, records
+from fti.features import group_statistics, ingestion, records
 from fti.features.statistics import compute_statistics
 from fti.features.statistics_state import TableState
 from tests.unit.features._data import frame
@@ -177,7 +177,7 @@ def test_a_writer_whose_state_is_not_stored_yet_is_not_counted_twice(project: ft
     assert fg.insert(frame([5], [4], [5.0]), write_mode="append").version == 2  # B
     assert fg.statistics(2)["amount"]["count"] == 5
     assert_same(fg.statistics(2), recomputed(fg, 2))
-    commit.statistics(fg, a_rows, 1, merged=False)  # A goes on: its state of version 1 is refused
+    group_statistics.at_commit(fg, a_rows, 1, merged=False)  # A goes on: its state of version 1 is refused
     assert state_version(fg) == 2
     fg.insert(frame([6], [5], [6.0]), write_mode="append")
     assert fg.statistics()["amount"]["count"] == 6
