@@ -310,8 +310,10 @@ class TableState:
     @classmethod
     def of(cls, data: pa.Table | Any) -> TableState:
         """The state of every row of ``data``: an Arrow table, or a dataset read batch by batch."""
+        import pyarrow as pa
+
         state = cls(data.schema)
-        for batch in [data] if hasattr(data, "columns") and hasattr(data, "num_rows") else data.to_batches():
+        for batch in [data] if isinstance(data, pa.Table) else data.to_batches():
             state.rows += batch.num_rows
             for field, column in zip(data.schema, batch.columns, strict=True):
                 state.columns[field.name].add(column)
