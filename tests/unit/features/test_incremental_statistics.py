@@ -169,6 +169,19 @@ def test_compaction_carries_the_statistics_and_the_state(project: fti.Project) -
     assert_same(fg.statistics(4), recomputed(fg, 4))
 
 
+def test_a_deleted_group_leaves_no_state_behind(project: fti.Project) -> None:
+    fg = group(project)
+    fg.insert(frame([1, 2], [0, 1], [1.0, 2.0]))
+    fg.insert(frame([3], [2], [3.0]), write_mode="append")
+    old = fg.id
+    fg.delete()
+    assert records.statistics_state(project.backends.catalog, old) is None
+    again = group(project)
+    again.insert(frame([7], [0], [7.0]))
+    assert state_version(again) == 0
+    assert again.statistics()["amount"]["count"] == 1
+
+
 def test_a_writer_whose_state_is_not_stored_yet_is_not_counted_twice(project: fti.Project) -> None:
     """Writer A committed version 1 but has not stored its state; writer B commits version 2:
     B catches the state of version 0 up with the rows of A's files, then merges its own; A's late
