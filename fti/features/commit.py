@@ -1,4 +1,5 @@
-"""Committing checked data to a feature group: the offline commit, its record, the online upsert.
+"""Committing checked data to a feature group: the offline commit, its record (with the statistics
+of :mod:`fti.features.group_statistics`), the online upsert.
 
 :class:`~fti.features.feature_group.FeatureGroup` checks data with :mod:`fti.features.ingestion`
 and then calls these functions. Order of operations (ARCHITECTURE.md invariant 4, "nothing
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from fti.features import embeddings, ingestion, records
+from fti.features import embeddings, group_statistics, ingestion, records
 from fti.features.ingestion import InsertResult
 
 if TYPE_CHECKING:
@@ -38,12 +39,7 @@ def insert(
         merge_keys=fg.key_columns if merge else None,
         metadata={"operation": "insert", "validation": status},
     )
-    stats = None
-    if with_statistics:
-        from fti.features.statistics import compute_statistics  # DuckDB: only when needed
-
-        # The first commit created the table from exactly this insert: skip re-reading it.
-        stats = compute_statistics(table if version == 0 else offline.dataset(fg.table_name, version=version))
+    stats = group_statistics.at_commit(fg, table, version, merged=merge) if with_statistics else None
     record(fg, version, "insert", table.num_rows, status, report, stats)
     online_rows = 0
     if fg.online_enabled:

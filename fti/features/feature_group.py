@@ -178,8 +178,10 @@ class FeatureGroup(Tagged, GroupQueries, GroupEdits, GroupUpkeep, EmbeddingsMixi
                 event time, so re-running a pipeline is idempotent; ``"append"`` skips that
                 check for append-only data whose (key, event time) never repeats, such as logs,
                 so a commit costs in proportion to the insert rather than to the table.
-            statistics: Compute the table's statistics at this commit (a full scan). With False,
-                ``statistics(version)`` computes them on demand.
+            statistics: Compute the table's statistics at this commit: merged from the previous
+                commit's state when this commit only adds rows, else a scan of the table (see
+                :func:`fti.features.group_statistics.at_commit`). With False, ``statistics(version)``
+                computes them on demand (and the next append recomputes them in full).
             operation: Hopsworks' name of ``write_mode``: ``"upsert"`` or ``"insert"`` (append).
             overwrite: Must be False (Hopsworks drops all rows first; with fti, delete them with
                 :meth:`delete_records` or create a new version).

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from fti.errors import ValidationError
-from fti.features import commit, external
+from fti.features import commit, external, group_statistics
 
 if TYPE_CHECKING:
     from fti.features._project import FeatureProject
@@ -86,10 +86,12 @@ class GroupUpkeep:
 
     def _record_maintenance(self, previous: int, version: int, operation: str) -> None:
         """Record the commits after ``previous`` up to ``version``, which changed no row (a
-        vacuum is two Delta commits); an online store that was up to date with ``previous`` only
-        moves its mark to ``version`` (nothing to re-materialize)."""
+        vacuum is two Delta commits), with the statistics of ``previous`` (and its statistics
+        state, so the next append still merges instead of rescanning); an online store that was
+        up to date with ``previous`` only moves its mark to ``version`` (nothing to re-materialize)."""
+        stats = group_statistics.carry(self, previous, version)  # type: ignore[arg-type]  # a FeatureGroup
         for each in range(previous + 1, version + 1):
-            commit.record(self, each, operation, 0, "none", None)  # type: ignore[arg-type]  # a FeatureGroup
+            commit.record(self, each, operation, 0, "none", None, stats)  # type: ignore[arg-type]
         if not self.online_enabled:
             return
         online = self._project.backends.online

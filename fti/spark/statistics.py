@@ -5,6 +5,11 @@ the UI and ``fg.statistics()`` show: per column count, nulls, approximate distin
 sample standard deviation, min and max (times and strings as text, in DuckDB's format), a
 10-bin equal-width histogram of numeric columns and the 10 most frequent values of string and
 bool columns. One aggregation for the moments, one for every histogram, one per top-values column.
+
+A Spark insert always recomputes them over the whole table version, and stores no mergeable state
+(:mod:`fti.features.statistics_state`): its commits are large, so a full aggregation on the cluster
+is in proportion, and the next in-process append finds no state of the Spark commit's version and
+recomputes (building a fresh state), so nothing is merged twice or missed.
 """
 
 from __future__ import annotations

@@ -22,11 +22,20 @@ from sqlalchemy import Text, cast, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from fti.features.records.commits import CommitInfo as CommitInfo  # the commit history lives there
+from fti.features.records.commits import advance_statistics_state as advance_statistics_state
 from fti.features.records.commits import commit_extent as commit_extent
 from fti.features.records.commits import commit_statistics as commit_statistics
 from fti.features.records.commits import list_commits as list_commits
 from fti.features.records.commits import record_commit as record_commit
-from fti.storage.metadata.tables import feature_groups, feature_views, fg_commits, training_datasets
+from fti.features.records.commits import save_statistics_state as save_statistics_state
+from fti.features.records.commits import statistics_state as statistics_state
+from fti.storage.metadata.tables import (
+    feature_groups,
+    feature_views,
+    fg_commits,
+    fg_statistics_state,
+    training_datasets,
+)
 from fti.storage.metadata.tables._base import utcnow
 from fti.types import Feature
 
@@ -204,9 +213,11 @@ def set_description(catalog: Catalog, group_id: int, description: str) -> None:
 
 
 def delete_feature_group(catalog: Catalog, group_id: int) -> None:
-    """Delete a feature group and its commit history (one transaction)."""
+    """Delete a feature group, its commit history and its statistics state (one transaction; a
+    stale state must never meet a later group that reuses the id)."""
     with catalog.engine.begin() as conn:
         conn.execute(delete(fg_commits).where(fg_commits.c.feature_group_id == group_id))
+        conn.execute(delete(fg_statistics_state).where(fg_statistics_state.c.feature_group_id == group_id))
         conn.execute(delete(feature_groups).where(feature_groups.c.id == group_id))
 
 

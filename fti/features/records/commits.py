@@ -1,5 +1,6 @@
-"""A feature group's commit history in the catalog (``fg_commits``): part of the feature
-domain's records (:mod:`fti.features.records`, which re-exports these).
+"""A feature group's commit history in the catalog (``fg_commits``) and the mergeable statistics
+state of its latest version (``fg_statistics_state``): part of the feature domain's records
+(:mod:`fti.features.records`, which re-exports these).
 
 Every offline (Delta) commit of a group has one entry, written by the writer right after its
 commit or, when the writer died in between, recovered from the Delta log by reconciliation.
@@ -14,13 +15,22 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
-from fti.storage.metadata.tables import fg_commits
+from fti.storage.metadata.tables import fg_commits, fg_statistics_state
 from fti.storage.metadata.tables._base import utcnow
 
 if TYPE_CHECKING:
     from fti.storage.metadata.base import Catalog
 
-__all__ = ["CommitInfo", "commit_extent", "commit_statistics", "list_commits", "record_commit"]
+__all__ = [
+    "CommitInfo",
+    "advance_statistics_state",
+    "commit_extent",
+    "commit_statistics",
+    "list_commits",
+    "record_commit",
+    "save_statistics_state",
+    "statistics_state",
+]
 
 
 @dataclass(frozen=True)
@@ -132,3 +142,54 @@ def commit_statistics(
     if row is None:
         return None
     return int(row.delta_version), None if row.statistics is None else dict(row.statistics)
+
+
+def statistics_state(catalog: Catalog, group_id: int) -> tuple[int, bytes] | None:
+    """``(delta version, serialized state)`` of the group's stored statistics state, or None."""
+    query = select(fg_statistics_state.c.delta_version, fg_statistics_state.c.state).where(
+        fg_statistics_state.c.feature_group_id == group_id
+    )
+    with catalog.engine.connect() as conn:
+        row = conn.execute(query).first()
+    return None if row is None else (int(row.delta_version), bytes(row.state))
+
+
+def save_statistics_state(catalog: Catalog, group_id: int, delta_version: int, state: bytes) -> bool:
+    """Store the group's statistics state as of ``delta_version`` unless a state of that or a newer
+    version is stored already (a slower writer of an older commit never replaces a newer state);
+    returns whether it was stored."""
+    table = fg_statistics_state
+    values = {"delta_version": delta_version, "state": state, "updated_at": utcnow()}
+    for _ in range(2):  # an insert that lost the race with another writer's becomes an update
+        with catalog.engine.begin() as conn:
+            changed = conn.execute(
+                update(table)
+                .where(table.c.feature_group_id == group_id, table.c.delta_version < delta_version)
+                .values(**values)
+            ).rowcount
+            if changed:
+                return True
+            if conn.execute(
+                select(table.c.delta_version).where(table.c.feature_group_id == group_id)
+            ).first():
+                return False  # a state of this version or a newer one is stored
+        try:
+            with catalog.engine.begin() as conn:
+                conn.execute(insert(table).values(feature_group_id=group_id, **values))
+            return True
+        except SqlIntegrityError:
+            continue
+    return False
+
+
+def advance_statistics_state(catalog: Catalog, group_id: int, from_version: int, to_version: int) -> bool:
+    """Mark the stored state of ``from_version`` as the state of ``to_version`` (the commits in
+    between changed no row); returns whether a state of ``from_version`` was stored."""
+    table = fg_statistics_state
+    with catalog.engine.begin() as conn:
+        changed = conn.execute(
+            update(table)
+            .where(table.c.feature_group_id == group_id, table.c.delta_version == from_version)
+            .values(delta_version=to_version, updated_at=utcnow())
+        ).rowcount
+    return bool(changed)

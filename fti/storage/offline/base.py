@@ -26,6 +26,10 @@ class TableCommit:
     """Rows the commit wrote (from its metrics), or None when it does not say."""
     metadata: Mapping[str, str] = field(default_factory=dict)
     """What the writer attached to the commit (``write(..., metadata=...)``)."""
+    rows_removed: int | None = None
+    """Rows of the previous version that the commit deleted or replaced (an upsert's updated rows):
+    0 for an append and for commits that change no row (a compaction, a vacuum, a schema change);
+    None when the storage does not say."""
 
 
 class OfflineStore(Protocol):
@@ -71,6 +75,12 @@ class OfflineStore(Protocol):
         be read that way (an object store, or a table whose readers need more than its files)."""
         ...
 
+    def added_rows(self, table: str, base: int, version: int) -> ds.Dataset | None:
+        """The rows that the commits after ``base`` up to ``version`` added, as a dataset, when
+        those commits only added data (no row deleted, replaced or rewritten, as a compaction
+        does); None otherwise, and when the storage cannot tell."""
+        ...
+
     def version(self, table: str) -> int | None:
         """The latest version, or None when the table does not exist."""
         ...
@@ -79,8 +89,9 @@ class OfflineStore(Protocol):
         """The table's current Arrow schema, or None when the table does not exist."""
         ...
 
-    def history(self, table: str) -> list[TableCommit]:
-        """Every commit, oldest first."""
+    def history(self, table: str, *, since: int | None = None) -> list[TableCommit]:
+        """Every commit, oldest first; with ``since``, only the commits from version ``since`` on
+        (reading only those)."""
         ...
 
     def delete_rows(self, table: str, keys: pa.Table, *, metadata: Mapping[str, str] | None = None) -> int:

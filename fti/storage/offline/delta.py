@@ -253,6 +253,24 @@ class DeltaOfflineStore:
             lambda: _in_commit_order(dt),  # the same snapshot, for query engines
         )
 
+    def added_rows(self, table: str, base: int, version: int) -> ds.Dataset | None:
+        import pyarrow.dataset as ds
+
+        if base >= version:
+            return None
+        current = self._table(table, version)
+        if current.protocol().min_reader_version > 1:  # deletion vectors delete rows in place
+            return None
+        before = set(_added_at(self._table(table, base)))
+        now = _added_at(current)
+        if not before.issubset(now):  # a file was removed: rows were deleted, replaced or rewritten
+            return None
+        dataset = _in_commit_order(current)
+        fragments = [f for f in dataset.get_fragments() if f.path not in before]
+        if len(fragments) != len(now) - len(before):  # paths not spelled alike: cannot tell
+            return None
+        return ds.FileSystemDataset(fragments, dataset.schema, dataset.format, dataset.filesystem)
+
     def version(self, table: str) -> int | None:
         from deltalake import DeltaTable
         from deltalake.exceptions import DeltaError, TableNotFoundError
@@ -273,9 +291,13 @@ class DeltaOfflineStore:
             return None
         return pa.schema(dt.schema().to_arrow())
 
-    def history(self, table: str) -> list[TableCommit]:
+    def history(self, table: str, *, since: int | None = None) -> list[TableCommit]:
+        dt = self._table(table)
+        limit = None if since is None else max(int(dt.version()) - since + 1, 0)
+        if limit == 0:
+            return []
         commits: list[TableCommit] = []
-        for entry in self._table(table).history():
+        for entry in dt.history(limit):
             if int(entry.get("version", -1)) < 0:
                 continue
             metrics = entry.get("operationMetrics") or {}
@@ -291,6 +313,7 @@ class DeltaOfflineStore:
                         for k, v in entry.items()
                         if k.startswith(METADATA_PREFIX)
                     },
+                    rows_removed=_rows_removed(entry),
                 )
             )
         return sorted(commits, key=lambda c: c.version)
@@ -395,6 +418,27 @@ def writer_properties(schema: pa.Schema) -> WriterProperties:
         f.name: ColumnProperties(dictionary_enabled=False) for f in schema if pa.types.is_floating(f.type)
     }
     return WriterProperties(column_properties=plain or None)
+
+
+_UNCHANGED_ROWS = frozenset({"OPTIMIZE", "VACUUM START", "VACUUM END", "ADD COLUMN", "SET TBLPROPERTIES"})
+"""Delta operations that rewrite or describe files without changing any row."""
+
+
+def _rows_removed(entry: Mapping[str, Any]) -> int | None:
+    """Rows of the previous version that a Delta commit deleted or replaced, from its metrics."""
+    operation = str(entry.get("operation", ""))
+    metrics = entry.get("operationMetrics") or {}
+    if operation in _UNCHANGED_ROWS:
+        return 0
+    if operation == "WRITE":  # an append (or the create); an overwrite replaces every row
+        mode = str((entry.get("operationParameters") or {}).get("mode", ""))
+        return 0 if mode in ("Append", "ErrorIfExists") else None
+    if operation == "MERGE":
+        updated, deleted = metrics.get("num_target_rows_updated"), metrics.get("num_target_rows_deleted")
+        return None if updated is None or deleted is None else int(updated) + int(deleted)
+    if operation == "DELETE" and metrics.get("num_deleted_rows") is not None:
+        return int(metrics["num_deleted_rows"])
+    return None
 
 
 def _in_commit_order(dt: DeltaTable) -> ds.Dataset:

@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
+import pandas as pd
 import pytest
 
 import fti
 from fti.testing.asgi import AsgiClient
+from fti.ui.app import create_app
 from tests.unit.ui.conftest import csrf_of
 
 
@@ -78,6 +81,23 @@ def test_feature_group_schema_statistics_commits_rows(client: AsgiClient, demo: 
     assert bad.status_code == 400 and "must be an integer" in bad.text
     missing = client.get("/feature-groups/nope/1")
     assert missing.status_code == 404 and "feature group &#39;nope&#39; version 1 not found" in missing.text
+
+
+def test_feature_group_page_says_which_statistics_are_approximate(demo_copy: fti.Project) -> None:
+    """Statistics merged from sketches beyond their exact range are marked on the page."""
+    fg = demo_copy.feature_store.get_or_create_feature_group("logs", primary_key=["id"])
+    rng = np.random.default_rng(3)
+    for start in (0, 3000):  # two appends: the second merges into the first's state
+        ids = np.arange(start, start + 3000)
+        words = [f"w{i % 7}" if i % 2 else f"t{i}" for i in ids]  # > 1,000 distinct values
+        fg.insert(pd.DataFrame({"id": ids, "x": rng.normal(size=3000), "word": words}), write_mode="append")
+    stats = fg.statistics()
+    assert stats["x"]["histogram"]["approximate"] is True and stats["word"]["top_values_approximate"] is True
+    with AsgiClient(create_app(demo_copy)) as client:
+        html = client.get("/feature-groups/logs/1").text
+        assert "histogram approximate" in html and "top values approximate" in html
+        exact = client.get("/feature-groups/iris/1").text  # one insert of 150 rows: exact figures
+        assert "approximate" not in exact
 
 
 def test_feature_group_list_filters(client: AsgiClient) -> None:

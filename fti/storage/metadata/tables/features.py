@@ -1,4 +1,4 @@
-"""Feature-store tables: feature groups and their commits."""
+"""Feature-store tables: feature groups, their commits and their statistics state."""
 
 from sqlalchemy import (
     BigInteger,
@@ -6,6 +6,7 @@ from sqlalchemy import (
     Column,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -49,4 +50,17 @@ fg_commits = Table(
     Column("validation_report", JsonType, nullable=True),
     Column("statistics", JsonType, nullable=True),
     UniqueConstraint("feature_group_id", "delta_version", name="uq_fg_commits_version"),
+)
+
+# The mergeable statistics of each group's latest stored version (fti.features.statistics_state):
+# one row per group, replaced as commits add rows, so the catalog does not grow with each commit.
+fg_statistics_state = Table(
+    "fg_statistics_state",
+    metadata,
+    Column(
+        "feature_group_id", Integer, ForeignKey("feature_groups.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("delta_version", BigInteger, nullable=False),
+    Column("state", LargeBinary, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
 )
