@@ -26,6 +26,12 @@ if TYPE_CHECKING:
     from fti.features.statistics_state import TableState
 
 
+FIRST_STATE_MAX_ROWS = 100_000
+"""A first insert of more rows stores no state: building one costs about 4x the figures (the HLL
+sketch takes one value per call: 2.9 s against 0.75 s at 2M rows), which a group loaded once and
+never appended to would pay for nothing. The first append that can merge then builds it."""
+
+
 def at_commit(fg: FeatureGroup, table: pa.Table, version: int, *, merged: bool) -> dict[str, Any]:
     """The group's statistics at ``version``, which this writer's commit of ``table`` created
     (``merged``: as a Delta merge on the key columns, else as an append).
@@ -35,7 +41,7 @@ def at_commit(fg: FeatureGroup, table: pa.Table, version: int, *, merged: bool) 
     of ``table`` is merged into it: the cost is that of the insert, not of the table. Otherwise
     the statistics are recomputed over the whole table; a fresh state is then built only when
     this commit added rows, so that the next append can merge (a group whose commits replace
-    rows does not pay for states it cannot use).
+    rows does not pay for states it cannot use; see also :data:`FIRST_STATE_MAX_ROWS`).
     """
     from fti.features.statistics import compute_statistics  # DuckDB and sketches: only when needed
     from fti.features.statistics_state import TableState
@@ -43,7 +49,8 @@ def at_commit(fg: FeatureGroup, table: pa.Table, version: int, *, merged: bool) 
     offline = fg.project.backends.offline
     catalog = fg.project.backends.catalog
     if version == 0:  # the table was created from exactly this insert: no need to read it back
-        records.save_statistics_state(catalog, fg.id, version, TableState.of(table).to_bytes())
+        if table.num_rows <= FIRST_STATE_MAX_ROWS:
+            records.save_statistics_state(catalog, fg.id, version, TableState.of(table).to_bytes())
         return compute_statistics(table)
     if not only_added(fg, version, merged=merged):
         return compute_statistics(offline.dataset(fg.table_name, version=version))

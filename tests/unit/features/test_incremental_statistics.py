@@ -67,6 +67,21 @@ def assert_same(got: dict[str, Any], want: dict[str, Any]) -> None:
             assert figures["histogram"]["counts"] == expected["histogram"]["counts"], name
 
 
+def test_a_large_first_insert_stores_no_state_and_the_first_append_builds_it(
+    project: fti.Project, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(group_statistics, "FIRST_STATE_MAX_ROWS", 2)  # "large": more than 2 rows
+    fg = group(project)
+    fg.insert(frame([1, 2, 3], [0, 1, 2], [1.0, 2.0, 4.0]))
+    assert state_version(fg) is None  # a group loaded once pays for no state
+    fg.insert(frame([4, 5], [3, 4], [8.0, 16.0]), write_mode="append")
+    assert state_version(fg) == 1  # built over the table by the first append that could merge
+    fg.insert(frame([6], [5], [0.5]), write_mode="append")
+    assert state_version(fg) == 2
+    for version in range(3):
+        assert_same(fg.statistics(version), recomputed(fg, version))
+
+
 def test_appends_merge_into_the_state_of_the_previous_version(project: fti.Project) -> None:
     fg = group(project)
     fg.insert(frame([1, 2, 3], [0, 1, 2], [1.0, 2.0, 4.0]))
