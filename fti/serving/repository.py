@@ -178,6 +178,8 @@ class ModelRepository:
                     self._failed(dep, None, exc)
                 log.warning("deployment %s: cannot resolve %s: %s", name, dep.spec.model, exc.message)
                 return
+            if dep.held and dep.current is None:  # unloaded through the API while resolving
+                return
             if target == dep.current:
                 if dep.failed_version is not None:  # the reference moved away from a broken version
                     dep.reason, dep.failed_version, dep.failures = "", None, 0

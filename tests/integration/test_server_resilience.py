@@ -125,6 +125,37 @@ def test_unloading_one_model_through_the_api_keeps_the_server_ready(project: fti
         assert _served_version(c, "alpha") == "1"
 
 
+def test_a_poll_resolving_while_a_model_is_unloaded_does_not_load_it_back(
+    project: fti.Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Item 20: a poll that was resolving the alias when the unload came (it read "not held"
+    before) must not swap the version back in (it did, now and then, in the full suite)."""
+    import threading
+
+    from fti.serving import repository
+
+    resolving, release = threading.Event(), threading.Event()
+    resolve = repository.resolve
+
+    def slow_resolve(proj: Any, spec: Any) -> Any:
+        if spec.name == "alpha" and not release.is_set():
+            resolving.set()
+            release.wait(10)
+        return resolve(proj, spec)
+
+    with (
+        running_server(create_app(project, poll_interval_s=0.05)) as url,
+        httpx.Client(base_url=url, headers=KEY, timeout=20) as c,
+    ):
+        assert c.get("/v2/health/ready").status_code == 200
+        monkeypatch.setattr(repository, "resolve", slow_resolve)
+        assert resolving.wait(10)  # a poll is inside resolve for alpha, past the "held" check
+        assert c.post("/v2/repository/models/alpha/unload", json={}).status_code == 200
+        release.set()
+        time.sleep(0.3)  # that poll finishes, and several more run
+        assert c.get("/v2/models/alpha/ready").status_code == 503
+
+
 def test_a_slow_client_draining_the_old_version_stalls_no_other_deployment(project: fti.Project) -> None:
     """Item 16: a client still uploading its body to ``alpha`` version 1 keeps that version
     draining, but the poll loop goes on: ``beta`` swaps at once."""
