@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -40,3 +44,30 @@ def row(label: str, **figures: Any) -> None:
     for key, value in figures.items():
         parts.append(f"{key}={value:,.3f}" if isinstance(value, float) else f"{key}={value}")
     print(f"{label:<42} " + "  ".join(parts), flush=True)
+
+
+def run_child(module: str, *args: str) -> dict[str, Any]:
+    """Run ``python -m module *args`` in a fresh process (so its peak memory is its own) from the
+    repository root, and return the JSON object its last output line holds."""
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    if done.returncode:
+        raise RuntimeError(f"{module} {' '.join(args)} failed:\n{done.stderr}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MiB (VmHWM). Unlike ``ru_maxrss``, which a child
+    inherits from its parent across fork+exec, it starts from zero in a fresh process."""
+    import resource
+
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

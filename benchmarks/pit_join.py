@@ -32,8 +32,6 @@ import argparse
 import importlib.util
 import json
 import resource
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -43,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 import fti
-from benchmarks._report import median, row
+from benchmarks._report import median, peak_rss_mb, row, run_child
 
 DATA = Path(__file__).parent / ".data" / "pit_join"
 KEYS = 100_000
@@ -195,7 +193,7 @@ def measure(case: str, rows: int) -> dict[str, Any]:
         "wall": wall,
         "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
         "rows": len(result),
-        "peak_mib": after.ru_maxrss / 1024,
+        "peak_mib": peak_rss_mb(),  # VmHWM: ru_maxrss would include the parent's peak
     }
     del result
     for version in created:  # not timed: keep the disk from filling up run after run
@@ -249,25 +247,13 @@ def feast_training_data(files: list[list[str]], cleanup: list[Callable[[], Any]]
     return lambda: store.get_historical_features(entity_df=entity_df, features=features).to_df()
 
 
-def child(case: str, rows: int) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.pit_join", "--child", case, "--rows", str(rows)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode:
-        raise RuntimeError(f"{case} failed:\n{done.stderr}")
-    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
-
-
 def run(rows: int, repeat: int) -> None:
     build(rows)
     cases = [*CASES, *([FEAST] if importlib.util.find_spec("feast") is not None else [])]
     results: dict[str, list[dict[str, Any]]] = {case: [] for case in cases}
     for _ in range(repeat):  # interleaved, so background load hits every variant alike
         for case in cases:
-            results[case].append(child(case, rows))
+            results[case].append(run_child("benchmarks.pit_join", "--child", case, "--rows", str(rows)))
     print(
         f"\npoint-in-time training data: spine {rows:,} rows, 2 groups x {GROUP_ROWS:,} rows, "
         f"{KEYS:,} keys, 20 features ({repeat} runs each in a child process; median seconds)"

@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -47,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 import fti
-from benchmarks._report import median, row
+from benchmarks._report import median, peak_rss_mb, row
 
 DATA = Path(__file__).resolve().parents[1] / ".data" / "batch"
 FEATURES = [f"f{i:02d}" for i in range(28)]
@@ -253,16 +252,6 @@ def end_to_end(home: Path, name: str) -> dict[str, Any]:
     return measured
 
 
-def _peak_rss_mb() -> float:
-    """This process's peak resident memory (VmHWM). Unlike ``ru_maxrss``, which a child inherits
-    from its parent across fork+exec, it starts from zero in the fresh process."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def e2e_child(home: Path, name: str, first_use: bool) -> None:
     import shutil
 
@@ -274,7 +263,7 @@ def e2e_child(home: Path, name: str, first_use: bool) -> None:
         shutil.rmtree(home / "cache", ignore_errors=True)
     end = T0 + timedelta(days=1) if first_use else None
     result = fti.batch.score(project, f"{name}@production", end_time=end, output=output)
-    peak = _peak_rss_mb()
+    peak = peak_rss_mb()
     print(
         json.dumps(
             {

@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,8 +34,7 @@ import numpy as np
 import pandas as pd
 
 import fti
-from benchmarks._report import median, row
-from benchmarks.batch.batch_scoring import _peak_rss_mb
+from benchmarks._report import median, peak_rss_mb, row, run_child
 
 DATA = Path(__file__).resolve().parents[1] / ".data" / "factorized"
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -128,20 +125,9 @@ def child(home: Path, mode: str) -> None:
     seconds = time.perf_counter() - started
     print(
         json.dumps(
-            {"rows": result.rows, "seconds": seconds, "scorer": result.scorer, "peak_rss_mb": _peak_rss_mb()}
+            {"rows": result.rows, "seconds": seconds, "scorer": result.scorer, "peak_rss_mb": peak_rss_mb()}
         )
     )
-
-
-def run_child(home: Path, mode: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.batch.factorized", "--child", mode, "--home", str(home)],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=Path(__file__).resolve().parents[2],
-    )
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
 def largest_difference(project: fti.Project) -> float:
@@ -174,7 +160,7 @@ def main() -> None:
     runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
     for _ in range(args.repeat):
         for mode in MODES:  # alternating, so a change in the machine's load hits both
-            runs[mode].append(run_child(home, mode))
+            runs[mode].append(run_child("benchmarks.batch.factorized", "--child", mode, "--home", str(home)))
     figures = {}
     for mode in MODES:
         seconds = median([r["seconds"] for r in runs[mode]])
