@@ -3,7 +3,8 @@
 An online vector of one entity is transformed value by value in plain Python: numpy's per-call
 overhead on one-element arrays would otherwise be most of a single lookup's cost. Each twin gives
 bit-identical results to its vectorized step (IEEE arithmetic is the same in both,
-``bisect_right`` is ``searchsorted(side="right")``); a property test holds them to it.
+``bisect_right`` is ``searchsorted(side="right")``, ``log1p`` is numpy's own on a scalar); a
+property test holds them to it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import bisect
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
+
+import numpy as np
 
 RowStep = Callable[[Any], Any]
 """One value in, the step's output out (a list of values for a step with several outputs)."""
@@ -24,6 +27,18 @@ def _float(value: Any) -> float:
 def _scale_row(center: float, scale: float) -> RowStep:
     scale = scale if scale != 0.0 and math.isfinite(scale) else 1.0
     return lambda value: (_float(value) - center) / scale
+
+
+def _log1p_row(value: Any) -> float:
+    x = _float(value)
+    if x > -1.0 and x != math.inf:  # the usual case: no special value, no floating-point warning
+        # numpy's log1p on a scalar runs the loop the vectorized step runs (math.log1p is the C
+        # library's and differs in the last bit for some inputs)
+        return float(np.log1p(x))
+    if x == -1.0 or x == math.inf:
+        return math.nan  # the vectorized step turns the infinities log1p gives here into NaN
+    with np.errstate(invalid="ignore"):  # NaN in, or below -1: log1p's own NaN, as in a column
+        return float(np.log1p(x))
 
 
 def _bucketize_row(boundaries: tuple[float, ...]) -> RowStep:
@@ -57,15 +72,15 @@ def compile_row(
 ) -> RowStep | None:
     """The one-row twin of a built-in step of ``kind``; ``unseen`` is the code of an unseen category.
 
-    None for a custom function and for ``log1p``: numpy's log1p is its own (vectorized) code, not
-    the C library's, and differs from ``math.log1p`` in the last bit for some inputs, so that step
-    runs vectorized on the one value."""
+    None for a custom function (which runs vectorized on the one value)."""
     if kind == "standard_scaler":
         return _scale_row(stats["mean"], stats["std"])
     if kind == "min_max_scaler":
         return _scale_row(stats["min"], stats["max"] - stats["min"])
     if kind == "robust_scaler":
         return _scale_row(stats["median"], stats["q75"] - stats["q25"])
+    if kind == "log1p":
+        return _log1p_row
     if kind == "bucketize":
         return _bucketize_row(boundaries)
     if kind in ("label_encoder", "one_hot_encoder"):

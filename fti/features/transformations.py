@@ -355,7 +355,10 @@ class Transformer:
         self.output_names: list[str] = []
         self.output_dtypes: dict[str, str] = {}
         self.steps: list[Step | None] = []
-        self._row_steps: list[tuple[RowStep, bool] | None] = []  # (twin, several outputs)
+        self._row_steps: list[tuple[int, RowStep]] = []
+        """(input position, twin) of the steps with one output, applied in place."""
+        self._row_expanding: list[tuple[int, RowStep]] = []
+        """(input position, twin) of the steps with several outputs (applied last position first)."""
         self.outputs_of: dict[str, list[str]] = {}
         """The model-input columns each input feature becomes (one, or one per one-hot category)."""
         self.affine: dict[str, tuple[float, float]] = {}
@@ -365,7 +368,6 @@ class Transformer:
             spec = specs.get(name)
             if spec is None:
                 self.steps.append(None)
-                self._row_steps.append(None)
                 self._add(name, dtype)
                 self.outputs_of[name] = [name]
                 continue
@@ -378,7 +380,8 @@ class Transformer:
             self.steps.append(step)
             twin = compile_row(spec.kind, spec.boundaries, stats.get(name, {}), UNSEEN_CATEGORY)
             twin = twin or _vector_row(step, len(outputs))
-            self._row_steps.append((twin, len(outputs) > 1 or spec.kind == "one_hot_encoder"))
+            expanding = len(outputs) > 1 or spec.kind == "one_hot_encoder"
+            (self._row_expanding if expanding else self._row_steps).append((len(self.steps) - 1, twin))
             for output, out_dtype in outputs:
                 self._add(output, out_dtype)
             self.outputs_of[name] = [output for output, _ in outputs]
@@ -407,14 +410,13 @@ class Transformer:
     def apply_row(self, values: Sequence[Any]) -> list[Any]:
         """The model-input values of one row (``values`` in :attr:`input_names` order): the same
         results as :meth:`apply` on one-row columns, as plain Python values."""
-        out: list[Any] = []
-        for twin, value in zip(self._row_steps, values, strict=True):
-            if twin is None:
-                out.append(value)
-            elif twin[1]:
-                out.extend(twin[0](value))
-            else:
-                out.append(twin[0](value))
+        if len(values) != len(self.steps):
+            raise ValueError(f"apply_row takes {len(self.steps)} values, got {len(values)}")
+        out = list(values)
+        for position, twin in self._row_steps:
+            out[position] = twin(out[position])
+        for position, twin in reversed(self._row_expanding):  # the positions before it stay put
+            out[position : position + 1] = twin(out[position])
         return out
 
     def apply_table(self, table: pa.Table, keys: Sequence[str] = ()) -> pa.Table:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import NotFoundError, ValidationError
+from fti.features.vector_requests import check_entries, check_passed, plain_key_value, to_rows
 
 if TYPE_CHECKING:
     from fti.features.feature_view import FeatureView
@@ -58,6 +59,10 @@ class _Group:
     """(input position, column) of the model-input features this group provides."""
     wanted: tuple[str, ...]
     """The joined names of those features (what ``passed_features`` may supply instead)."""
+    columns: tuple[str, ...]
+    """What a lookup reads: the features' columns, then (spine group) joined groups' key columns."""
+    from_entry: bool
+    """Whether every key column is a spine key column, so every request entry holds the key."""
 
 
 class FeatureViewServing:
@@ -91,6 +96,9 @@ class FeatureViewServing:
         # the spine's event time is read (from the request, else its online row) only when needed
         needed = {*plan.inputs, *plan.request_fields}
         spine_extra = [c for c in query.spine.key_columns if c in needed and c not in by_name]
+        self._spine_columns = sorted(
+            {k for part in query.parts[1:] for k in part.group.primary_key} - set(self._primary_key)
+        )
         groups: list[_Group] = []
         for index, part in enumerate(query.parts):
             group = part.group
@@ -104,9 +112,25 @@ class FeatureViewServing:
                 extra = [c for c in spine_extra if c not in self._primary_key]
                 features += tuple((self._positions[c], c) for c in extra)
             wanted = tuple(self._joined[p] for p, _ in features)
-            groups.append(_Group(group.name, group.table_name, group.online_enabled, keys, features, wanted))
+            columns = tuple(c for _, c in features) + tuple(self._spine_columns if index == 0 else ())
+            from_entry = set(keys) <= set(self._primary_key)
+            groups.append(
+                _Group(
+                    group.name,
+                    group.table_name,
+                    group.online_enabled,
+                    keys,
+                    features,
+                    wanted,
+                    columns,
+                    from_entry,
+                )
+            )
         self._groups = groups
-        self._spine_columns = {c for g in groups[1:] for c in g.keys} - set(self._primary_key)
+        self._spine_index = {c: groups[0].columns.index(c) for c in self._spine_columns}
+        """Where a joined group's key column not in the request is in the spine group's lookup rows."""
+        self._order = [self._positions.get(name) for name in self._inputs]
+        """Each model input's position among the joined columns (None: an on-demand output)."""
         self._entry_keys = [
             (self._positions[k], k) for k in self._primary_key if k in needed and k not in by_name
         ]
@@ -198,8 +222,11 @@ class FeatureViewServing:
             raise ValidationError(f"entry must be a mapping such as {{'id': 1}}, got {entry!r}")
         check_entries((entry,), self._primary_key)
         passed = self._check_passed(passed_features, 1, many=False)
-        raw = self._raw((entry,), passed, allow_missing)
-        return self._transformer.apply_row([column[0] for column in raw])
+        if self._plan.steps:  # on-demand features run vectorized, as for many entries
+            return self._transformer.apply_row(
+                [column[0] for column in self._raw((entry,), passed, allow_missing)]
+            )
+        return self._transformer.apply_row(self._row(entry, passed, allow_missing))
 
     def get_feature_vectors(
         self,
@@ -296,17 +323,17 @@ class FeatureViewServing:
         then the on-demand features computed from them."""
         n = len(entries)
         found: list[list[Any] | None] = [None] * len(self._joined)
-        spine_rows: list[dict[str, Any] | None] = [None] * n
+        spine_rows: list[tuple[Any, ...] | None] = [None] * n
         for index, group in enumerate(self._groups):
             rows = self._lookup(index, group, entries, passed, spine_rows, allow_missing)
             if index == 0:
                 spine_rows = rows
             if None in rows:  # a missing row, or no lookup: nulls (passed values fill them below)
-                for position, column in group.features:
-                    found[position] = [None if row is None else row.get(column) for row in rows]
-            else:  # rows written before a feature was appended lack it: null
-                for position, column in group.features:
-                    found[position] = [row.get(column) for row in rows]  # type: ignore[union-attr]
+                for j, (position, _) in enumerate(group.features):
+                    found[position] = [None if row is None else row[j] for row in rows]
+            else:  # one column of values per feature, transposed in one step
+                for (position, _), values in zip(group.features, zip(*rows, strict=True), strict=False):
+                    found[position] = list(values)
         columns = [[None] * n if values is None else values for values in found]
         for position, key in self._entry_keys:
             columns[position] = [entry[key] for entry in entries]
@@ -314,12 +341,36 @@ class FeatureViewServing:
             if extra:
                 for name, value in extra.items():
                     columns[self._positions[name]][i] = value
-        computed: dict[str, list[Any]] = {}
-        if self._plan.steps:  # on-demand features, by the function training data uses
-            arrays = self._plan.apply({name: columns[self._positions[name]] for name in self._plan.inputs}, n)
-            computed = {name: array.to_pylist() for name, array in arrays.items()}
-        positions = self._positions
-        return [columns[positions[name]] if name in positions else computed[name] for name in self._inputs]
+        if not self._plan.steps:
+            return [columns[p] for p in self._order]  # type: ignore[index]
+        # on-demand features, by the function training data uses
+        arrays = self._plan.apply({name: columns[self._positions[name]] for name in self._plan.inputs}, n)
+        return [
+            arrays[name].to_pylist() if p is None else columns[p]
+            for name, p in zip(self._inputs, self._order, strict=True)
+        ]
+
+    def _row(
+        self, entry: Mapping[str, Any], passed: Sequence[Mapping[str, Any] | None], allow_missing: bool
+    ) -> list[Any]:
+        """What :meth:`_raw` gives for one entry of a view without on-demand features, as one row
+        (a single lookup is mostly such small steps; this one builds no list per column)."""
+        values: list[Any] = [None] * len(self._joined)
+        entries = (entry,)
+        spine: list[tuple[Any, ...] | None] = [None]
+        for index, group in enumerate(self._groups):
+            row = self._lookup(index, group, entries, passed, spine, allow_missing)[0]
+            if index == 0:
+                spine = [row]
+            if row is not None:
+                for (position, _), value in zip(group.features, row, strict=False):
+                    values[position] = value
+        for position, key in self._entry_keys:
+            values[position] = entry[key]
+        if passed[0]:
+            for name, value in passed[0].items():
+                values[self._positions[name]] = value
+        return [values[p] for p in self._order]  # type: ignore[index]
 
     def _lookup(
         self,
@@ -327,13 +378,17 @@ class FeatureViewServing:
         group: _Group,
         entries: Sequence[Mapping[str, Any]],
         passed: Sequence[Mapping[str, Any] | None],
-        spine_rows: list[dict[str, Any] | None],
+        spine_rows: list[tuple[Any, ...] | None],
         allow_missing: bool,
-    ) -> list[dict[str, Any] | None]:
+    ) -> list[tuple[Any, ...] | None]:
         n = len(entries)
         needs_row = index == 0 and bool(self._spine_columns)
         wanted = group.wanted
-        if not needs_row and all(p is not None and all(w in p for w in wanted) for p in passed):
+        if (
+            not needs_row
+            and passed[0] is not None
+            and all(p is not None and all(w in p for w in wanted) for p in passed)
+        ):
             return [None] * n  # every feature of the group is passed in: no lookup
         if not group.online:
             missing = [w for w in wanted if not all(p is not None and w in p for p in passed)]
@@ -344,27 +399,27 @@ class FeatureViewServing:
                 )
             return [None] * n
         keys: list[tuple[Any, ...] | None] = []
-        for i, entry in enumerate(entries):
-            key: list[Any] = []
-            for column in group.keys:
-                if column in entry:
-                    value = entry[column]
-                elif passed[i] is not None and column in passed[i]:  # type: ignore[operator]
-                    value = passed[i][column]  # type: ignore[index]
-                elif spine_rows[i] is not None:
-                    value = spine_rows[i].get(column)  # type: ignore[union-attr]
-                else:
-                    value = None
-                key.append(_plain(value))
-            keys.append(None if any(v is None for v in key) else tuple(key))
-        present = [k for k in keys if k is not None]
-        found = self._online.read(group.table, present) if present else []
-        if len(present) == n:
-            rows = found
+        if group.from_entry and len(group.keys) == 1:  # the usual key: one spine key column
+            column = group.keys[0]
+            for entry in entries:
+                value = entry[column]
+                if type(value) is not int and type(value) is not str:
+                    value = plain_key_value(value)
+                keys.append(None if value is None else (value,))
         else:
-            it = iter(found)
+            for i, entry in enumerate(entries):
+                if group.from_entry:  # every entry holds the spine's key columns (checked)
+                    key = [plain_key_value(entry[column]) for column in group.keys]
+                else:
+                    key = self._joined_key(group, entry, passed[i], spine_rows[i])
+                keys.append(None if any(v is None for v in key) else tuple(key))
+        if None not in keys:
+            rows = self._online.read_columns(group.table, keys, group.columns)  # type: ignore[arg-type]
+        else:
+            present = [k for k in keys if k is not None]
+            it = iter(self._online.read_columns(group.table, present, group.columns) if present else [])
             rows = [None if k is None else next(it) for k in keys]
-        if not allow_missing:
+        if not allow_missing and None in rows:
             for i, row in enumerate(rows):
                 if row is None:
                     raise NotFoundError(
@@ -374,63 +429,24 @@ class FeatureViewServing:
                     )
         return rows
 
-
-def check_entries(entries: Sequence[Any], primary_key: Sequence[str]) -> None:
-    for entry in entries:
-        if not isinstance(entry, Mapping):
-            raise ValidationError(
-                f"a feature-vector entry must be a mapping such as {{'id': 1}}, got {entry!r}"
-            )
-        missing = [k for k in primary_key if k not in entry]
-        if missing:
-            raise ValidationError(
-                f"feature-vector entry {dict(entry)!r} is missing key column(s) {missing}; "
-                f"the view needs {list(primary_key)}"
-            )
-
-
-def check_passed(
-    passed: Any, n: int, known: Mapping[str, int], *, many: bool, computed: Sequence[str] = ()
-) -> list[Mapping[str, Any] | None]:
-    if passed is None:
-        return [None] * n
-    if isinstance(passed, Mapping):
-        items: list[Any] = [passed] * n
-    elif many and isinstance(passed, Sequence) and not isinstance(passed, str) and len(passed) == n:
-        items = list(passed)
-    else:
-        raise ValidationError(
-            "passed_features must be a mapping of feature name to value"
-            + (" or a list of such mappings, one per entry" if many else "")
-        )
-    for item in items:
-        if item is None:
-            continue
-        if not isinstance(item, Mapping):
-            raise ValidationError(f"passed_features entries must be mappings, got {item!r}")
-        derived = [k for k in item if k in computed]
-        if derived:
-            raise ValidationError(
-                f"passed_features names on-demand feature(s) {derived}, which the view computes; "
-                "pass their inputs instead"
-            )
-        unknown = [k for k in item if k not in known]
-        if unknown:
-            raise ValidationError(
-                f"passed_features names unknown feature(s) {unknown}; the view's features are {list(known)}"
-            )
-    return items
-
-
-def to_rows(columns: list[Any], n: int) -> list[list[Any]]:
-    plain = [c.tolist() if hasattr(c, "tolist") else c for c in columns]
-    if n == 1:
-        return [[c[0] for c in plain]]
-    return [list(row) for row in zip(*plain, strict=True)]
-
-
-def _plain(value: Any) -> Any:
-    if type(value) in (int, str, float):
-        return value
-    item = getattr(value, "item", None)
-    return item() if item is not None else value
+    def _joined_key(
+        self,
+        group: _Group,
+        entry: Mapping[str, Any],
+        passed: Mapping[str, Any] | None,
+        spine_row: tuple[Any, ...] | None,
+    ) -> list[Any]:
+        """A joined group's lookup key for one entry: each column from the entry, else the passed
+        features, else the spine group's online row (None where none has it)."""
+        key: list[Any] = []
+        for column in group.keys:
+            if column in entry:
+                value = entry[column]
+            elif passed is not None and column in passed:
+                value = passed[column]
+            elif spine_row is not None:
+                value = spine_row[self._spine_index[column]]
+            else:
+                value = None
+            key.append(plain_key_value(value))
+        return key

@@ -219,3 +219,15 @@ def storage_key(key: Sequence[Any], kinds: Sequence[str]) -> tuple[Any, ...] | N
             return None
         parts.append(part)
     return tuple(parts)
+
+
+_PLAIN_KEYS = {INT: int, STR: str}
+
+
+def storage_keys(keys: Sequence[Sequence[Any]], kinds: Sequence[str]) -> list[tuple[Any, ...] | None]:
+    """:func:`storage_key` of each key: one pass, without a call per key, for the usual keys (one
+    int or str column, given as tuples of the stored type)."""
+    plain = _PLAIN_KEYS.get(kinds[0]) if len(kinds) == 1 else None
+    if plain is not None and all(type(k) is tuple and len(k) == 1 and type(k[0]) is plain for k in keys):
+        return list(keys)  # type: ignore[arg-type]
+    return [storage_key(k, kinds) for k in keys]

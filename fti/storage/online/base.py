@@ -54,6 +54,13 @@ class OnlineStore(Protocol):
         """The stored row for each key (all columns, keys included), in request order."""
         ...
 
+    def read_columns(
+        self, table: str, keys: Sequence[Key], columns: Sequence[str]
+    ) -> list[tuple[Any, ...] | None]:
+        """The values of ``columns`` in the stored row of each key, as a tuple in ``columns`` order,
+        in request order: what :meth:`read` gives, picked (a column the row lacks is ``None``)."""
+        ...
+
     def applied_version(self, table: str) -> int | None:
         """The last offline version written to ``table``, or None if nothing was written."""
         ...

@@ -344,6 +344,14 @@ class RedisOnlineStore:
         # A fresh dict per entry: a key requested twice must not hand out one shared dict.
         return [None if t is None or t not in rows else self._to_dict(info, rows[t]) for t in tokens]
 
+    def read_columns(
+        self, table: str, keys: Sequence[Key], columns: Sequence[str]
+    ) -> list[tuple[Any, ...] | None]:
+        # A row is one stored value (all columns), so the wanted ones are picked after reading it.
+        return [
+            None if row is None else tuple([row.get(c) for c in columns]) for row in self.read(table, keys)
+        ]
+
     def _lookup(
         self, table: str, info: _TableInfo, keys: Sequence[Key]
     ) -> tuple[list[bytes | None], bytes | None, dict[bytes, tuple[bytes, list[Any]]]]:

@@ -30,7 +30,7 @@ from fti.storage.online._arrow import (
     column_kind,
     iter_rows,
     restorer,
-    storage_key,
+    storage_keys,
 )
 
 if TYPE_CHECKING:
@@ -49,6 +49,8 @@ _SQL_TYPES = {
     "json": "TEXT",
 }
 _META = "_fti_online_tables"
+_GENERAL = object()
+_PLAIN_KEYS = {"int": int, "str": str}
 
 
 def _q(name: str) -> str:
@@ -81,6 +83,7 @@ class _TableInfo:
         "key_kinds",
         "kinds",
         "physical",
+        "projections",
         "select_many",
         "select_one",
     )
@@ -101,6 +104,36 @@ class _TableInfo:
         where = " AND ".join(f"{_q(k)} = ?" for k in key_columns)
         self.select_one = f"SELECT * FROM {_q(physical)} WHERE {where}"
         self.select_many = f"SELECT * FROM {_q(physical)}"
+        self.projections: dict[tuple[str, ...], _Projection] = {}
+
+    def projection(self, columns: tuple[str, ...]) -> _Projection:
+        """The statements reading ``columns``, built once (columns the layout lacks read NULL;
+        those statements are not kept, so a column another process appends is seen next time)."""
+        found = self.projections.get(columns)
+        if found is None:
+            found = _Projection(self, columns)
+            if all(c in self.kinds for c in columns):
+                self.projections[columns] = found
+        return found
+
+
+class _Projection:
+    """Statements reading some columns of a table: one key selects those columns only, many keys
+    select the key columns after them (to match rows to keys)."""
+
+    __slots__ = ("converters", "select_many", "select_one", "width")
+
+    def __init__(self, info: _TableInfo, columns: tuple[str, ...]) -> None:
+        self.width = len(columns)
+        kinds = info.kinds
+        self.converters = [
+            (i, restorer(kinds[c])) for i, c in enumerate(columns) if kinds.get(c) in (BOOL, TS, DATE, JSON)
+        ]
+        listed = ", ".join(_q(c) if c in kinds else "NULL" for c in columns)
+        where = " AND ".join(f"{_q(k)} = ?" for k in info.key_columns)
+        self.select_one = f"SELECT {listed} FROM {_q(info.physical)} WHERE {where}"
+        keys = ", ".join(_q(k) for k in info.key_columns)
+        self.select_many = f"SELECT {listed}, {keys} FROM {_q(info.physical)}"
 
 
 class SqliteOnlineStore:
@@ -250,67 +283,14 @@ class SqliteOnlineStore:
         return int(rows.num_rows)
 
     def read(self, table: str, keys: Sequence[Key]) -> list[dict[str, Any] | None]:
-        check_keys(keys)
-        info = self._info(table)
-        if info is None:
+        found = self._fetch(table, keys, None)
+        if found is None:
             return [None] * len(keys)
-        stored = [storage_key(k, info.key_kinds) for k in keys]
-        if None in stored:
-            # A key of another type than the cached key columns: check the cache is current
-            # (another process may have recreated the table with other key types) before answering.
-            info = self._info(table, reload=True)
-            if info is None:
-                return [None] * len(keys)
-            stored = [storage_key(k, info.key_kinds) for k in keys]
-        try:
-            return self._select(table, info, stored)
-        except sqlite3.OperationalError as exc:
-            if "no such table" not in str(exc):
-                raise
-            # Another process deleted (and maybe recreated) the table since we cached it.
-            info = self._info(table, reload=True)
-            if info is None:
-                return [None] * len(keys)
-            return self._select(table, info, [storage_key(k, info.key_kinds) for k in keys])
-
-    def _select(
-        self, table: str, info: _TableInfo, stored: list[tuple[Any, ...] | None]
-    ) -> list[dict[str, Any] | None]:
-        conn = self._conn()
-        if len(stored) == 1:
-            if stored[0] is None:
-                return [None]
-            found = conn.execute(info.select_one, stored[0]).fetchall()
-            return [self._to_dict(self._current(table, info, found[0]), found[0]) if found else None]
-        nkeys = len(info.key_columns)
-        by_key: dict[Key, tuple[Any, ...]] = {}
-        unique = [k for k in dict.fromkeys(stored) if k is not None]
-        for start in range(0, len(unique), 500):  # stay under SQLite's bound-parameter limit
-            chunk = unique[start : start + 500]
-            if nkeys == 1:
-                marks = ", ".join("?" for _ in chunk)
-                sql = f"{info.select_many} WHERE {_q(info.key_columns[0])} IN ({marks})"
-                params: list[Any] = [k[0] for k in chunk]
-            else:
-                tuple_marks = "(" + ", ".join("?" for _ in range(nkeys)) + ")"
-                cols = ", ".join(_q(k) for k in info.key_columns)
-                sql = f"{info.select_many} WHERE ({cols}) IN (VALUES {', '.join(tuple_marks for _ in chunk)})"
-                params = [v for k in chunk for v in k]
-            if nkeys == 1:
-                index = info.key_index[0]
-                for row in conn.execute(sql, params):
-                    by_key[(row[index],)] = row
-            else:
-                key_index = info.key_index
-                for row in conn.execute(sql, params):
-                    by_key[tuple([row[i] for i in key_index])] = row
-        if by_key:
-            info = self._current(table, info, next(iter(by_key.values())))
+        info, rows = found
         # A fresh dict per entry: a key requested twice must not hand out one shared dict.
         columns, converters = info.columns, info.converters
         out: list[dict[str, Any] | None] = []
-        for k in stored:
-            row = by_key.get(k) if k is not None else None
+        for row in rows:
             if row is None:
                 out.append(None)
                 continue
@@ -322,20 +302,144 @@ class SqliteOnlineStore:
             out.append(record)
         return out
 
+    def read_columns(
+        self, table: str, keys: Sequence[Key], columns: Sequence[str]
+    ) -> list[tuple[Any, ...] | None]:
+        wanted = tuple(columns)
+        if len(keys) == 1:  # one entity's vector: skip the general path's steps when the key is plain
+            row = self._read_one(table, keys[0], wanted)
+            if row is not _GENERAL:
+                return [row]  # type: ignore[list-item]
+        if not wanted:  # whether each row exists
+            return [None if row is None else () for row in self.read(table, keys)]
+        found = self._fetch(table, keys, wanted)
+        if found is None:
+            return [None] * len(keys)
+        info, rows = found
+        converters = info.projection(wanted).converters
+        if not converters:
+            return rows
+        out: list[tuple[Any, ...] | None] = []
+        for row in rows:
+            if row is not None:
+                values = list(row)
+                for i, convert in converters:
+                    if values[i] is not None:
+                        values[i] = convert(values[i])
+                row = tuple(values)
+            out.append(row)
+        return out
+
+    def _read_one(self, table: str, key: Key, columns: tuple[str, ...]) -> tuple[Any, ...] | object | None:
+        """The row of one plain key (one int or str column) through a cached statement, or
+        ``_GENERAL`` when the general path must answer (unknown layout, conversions, other keys)."""
+        info = self._tables.get(table)
+        projection = None if info is None else info.projections.get(columns)
+        if projection is None or projection.converters or type(key) is not tuple or len(key) != 1:
+            return _GENERAL
+        if _PLAIN_KEYS.get(info.key_kinds[0]) is not type(key[0]):  # type: ignore[union-attr]
+            return _GENERAL
+        try:
+            found = self._conn().execute(projection.select_one, key).fetchall()
+        except sqlite3.OperationalError:  # e.g. recreated by another process: the general path reloads
+            return _GENERAL
+        return found[0] if found else None
+
+    def _fetch(
+        self, table: str, keys: Sequence[Key], columns: tuple[str, ...] | None
+    ) -> tuple[_TableInfo, list[tuple[Any, ...] | None]] | None:
+        """The stored tuple of each key (all columns, or ``columns`` when they are all stored), as
+        stored, with the layout it was read under; None when the table does not exist."""
+        check_keys(keys)
+        info = self._info(table)
+        if info is None:
+            return None
+        if (
+            columns is not None
+            and columns not in info.projections
+            and any(c not in info.kinds for c in columns)
+        ):
+            # Another process may have appended the column since the layout was cached.
+            info = self._info(table, reload=True)
+            if info is None:
+                return None
+        stored = storage_keys(keys, info.key_kinds)
+        if None in stored:
+            # A key of another type than the cached key columns: check the cache is current
+            # (another process may have recreated the table with other key types) before answering.
+            info = self._info(table, reload=True)
+            if info is None:
+                return None
+            stored = storage_keys(keys, info.key_kinds)
+        try:
+            return self._select(table, info, stored, columns)
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+            # Another process deleted (and maybe recreated) the table since we cached it.
+            info = self._info(table, reload=True)
+            if info is None:
+                return None
+            return self._select(table, info, storage_keys(keys, info.key_kinds), columns)
+
+    def _select(
+        self,
+        table: str,
+        info: _TableInfo,
+        stored: list[tuple[Any, ...] | None],
+        columns: tuple[str, ...] | None,
+    ) -> tuple[_TableInfo, list[tuple[Any, ...] | None]]:
+        conn = self._conn()
+        projection = None if columns is None else info.projection(columns)
+        if len(stored) == 1:
+            if stored[0] is None:
+                return info, [None]
+            sql = info.select_one if projection is None else projection.select_one
+            found = conn.execute(sql, stored[0]).fetchall()
+            if found and projection is None:
+                info = self._current(table, info, found[0])
+            return info, [found[0] if found else None]
+        nkeys = len(info.key_columns)
+        by_key: dict[Key, tuple[Any, ...]] = {}
+        unique = [k for k in dict.fromkeys(stored) if k is not None]
+        head = info.select_many if projection is None else projection.select_many
+        for start in range(0, len(unique), 500):  # stay under SQLite's bound-parameter limit
+            chunk = unique[start : start + 500]
+            if nkeys == 1:
+                marks = ", ".join("?" for _ in chunk)
+                sql = f"{head} WHERE {_q(info.key_columns[0])} IN ({marks})"
+                params: list[Any] = [k[0] for k in chunk]
+            else:
+                tuple_marks = "(" + ", ".join("?" for _ in range(nkeys)) + ")"
+                cols = ", ".join(_q(k) for k in info.key_columns)
+                sql = f"{head} WHERE ({cols}) IN (VALUES {', '.join(tuple_marks for _ in chunk)})"
+                params = [v for k in chunk for v in k]
+            rows = conn.execute(sql, params)
+            if projection is not None:  # the key columns follow the wanted ones
+                width = projection.width
+                if nkeys == 1:
+                    for row in rows:
+                        by_key[(row[width],)] = row[:width]
+                else:
+                    for row in rows:
+                        by_key[row[width:]] = row[:width]
+            elif nkeys == 1:
+                index = info.key_index[0]
+                for row in rows:
+                    by_key[(row[index],)] = row
+            else:
+                key_index = info.key_index
+                for row in rows:
+                    by_key[tuple([row[i] for i in key_index])] = row
+        if by_key and projection is None:
+            info = self._current(table, info, next(iter(by_key.values())))
+        return info, [None if k is None else by_key.get(k) for k in stored]
+
     def _current(self, table: str, info: _TableInfo, row: tuple[Any, ...]) -> _TableInfo:
         """``info``, reloaded when ``row`` shows columns appended by another connection."""
         if len(row) == len(info.columns):
             return info
         return self._info(table, reload=True) or info
-
-    @staticmethod
-    def _to_dict(info: _TableInfo, row: tuple[Any, ...]) -> dict[str, Any]:
-        record = dict(zip(info.columns, row, strict=True))
-        for name, convert in info.converters:
-            value = record[name]
-            if value is not None:
-                record[name] = convert(value)
-        return record
 
     def applied_version(self, table: str) -> int | None:
         row = self._conn().execute(f"SELECT applied_version FROM {_META} WHERE name = ?", (table,)).fetchone()

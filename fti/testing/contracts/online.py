@@ -498,3 +498,64 @@ class OnlineStoreContract:
             assert online_store.applied_version(table) == len(batches) - 1
         finally:
             online_store.delete_table(table)
+
+    # --- read_columns: what read gives, picked ---------------------------------------------------
+    @settings(
+        max_examples=40,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(
+        columns=st.lists(
+            st.sampled_from(["v", "ts", "flag", "day", "note", "lst", "item", "absent"]), max_size=6
+        ),
+        keys=st.lists(st.tuples(st.sampled_from(["a", "b", "z"]), st.integers(0, 3)), max_size=12),
+    )
+    def test_read_columns_picks_what_read_gives(
+        self, online_store: OnlineStore, columns: list[str], keys: list[tuple[str, int]]
+    ) -> None:
+        table = f"cols_{next(_tables)}"  # one fresh table per example: the fixture is shared
+        rows = {
+            "user": ["a", "a", "b"],
+            "item": [0, 1, 0],
+            "ts": [at(0), at(1), at(2)],
+            "v": [1.5, None, -2.0],
+            "flag": [True, False, None],
+            "day": [date(2024, 2, 29), None, date(1969, 12, 31)],
+            "note": ["x", "", None],
+            "lst": [[1, 2], None, []],
+        }
+        try:
+            write(online_store, table, rows, key=("user", "item"))
+            expected = [
+                None if row is None else tuple(row.get(c) for c in columns)
+                for row in online_store.read(table, keys)
+            ]
+            assert online_store.read_columns(table, keys, columns) == expected
+            for key in keys:  # one key at a time takes another path in some backends
+                assert (
+                    online_store.read_columns(table, [key], columns)
+                    == expected[keys.index(key) : keys.index(key) + 1]
+                )
+        finally:
+            online_store.delete_table(table)
+
+    def test_read_columns_of_a_table_another_connection_changed(self, online_store: OnlineStore) -> None:
+        other: OnlineStore = type(online_store)(online_store.url)  # type: ignore[call-arg]
+        try:
+            assert online_store.read_columns("t", [(1,)], ["v"]) == [None]  # no table yet
+            write(online_store, "t", {"id": [1, 2], "ts": [at(0)] * 2, "v": [1, 2]}, version=1)
+            assert online_store.read_columns("t", [(1,), (2,)], ["v", "extra"]) == [(1, None), (2, None)]
+            # another connection appends a column: the reader sees it, one key or many
+            write(other, "t", {"id": [2], "ts": [at(1)], "v": [20], "extra": ["e"]}, version=2)
+            assert online_store.read_columns("t", [(2,)], ["v", "extra"]) == [(20, "e")]
+            assert online_store.read_columns("t", [(1,), (2,)], ["extra", "v"]) == [(None, 1), ("e", 20)]
+            # ... and deletes and recreates the table with another layout
+            other.delete_table("t")
+            assert online_store.read_columns("t", [(2,)], ["v", "extra"]) == [None]
+            write(other, "t", {"id": [2], "ts": [at(3)], "extra": ["new"]}, version=0)
+            assert online_store.read_columns("t", [(2,), (2,)], ["v", "extra"]) == [(None, "new")] * 2
+            assert online_store.read_columns("t", [(2,), (3,)], []) == [(), None]
+        finally:
+            other.close()

@@ -78,13 +78,13 @@ def test_one_online_read_per_feature_group(project, groups) -> None:
     fv.create_training_data()
     online = project.backends.online
     calls: list[tuple[str, int]] = []
-    real_read = online.read
+    real_read = online.read_columns
 
-    def counting_read(table: str, keys: Any) -> Any:
+    def counting_read(table: str, keys: Any, columns: Any) -> Any:
         calls.append((table, len(keys)))
-        return real_read(table, keys)
+        return real_read(table, keys, columns)
 
-    online.read = counting_read  # type: ignore[method-assign]
+    online.read_columns = counting_read  # type: ignore[method-assign]
     try:
         fv.get_feature_vectors([{"tid": i} for i in range(30)])
         assert sorted(calls) == sorted((g.table_name, 30) for g in groups.values())
@@ -92,7 +92,7 @@ def test_one_online_read_per_feature_group(project, groups) -> None:
         fv.get_feature_vector({"tid": 1})
         assert len(calls) == 3
     finally:
-        del online.read
+        del online.read_columns
 
 
 def test_unseen_categories_never_raise(project, groups) -> None:
@@ -251,17 +251,17 @@ def test_lookup_returns_the_untransformed_values_of_the_same_read(project, group
     entries = [{"tid": 3}, {"tid": 11}]
     online = project.backends.online
     calls: list[str] = []
-    real_read = online.read
+    real_read = online.read_columns
 
-    def counting_read(table: str, keys: Any) -> Any:
+    def counting_read(table: str, keys: Any, columns: Any) -> Any:
         calls.append(table)
-        return real_read(table, keys)
+        return real_read(table, keys, columns)
 
-    online.read = counting_read  # type: ignore[method-assign]
+    online.read_columns = counting_read  # type: ignore[method-assign]
     try:
         served = serving.lookup(entries, passed_features=[{"amount": 1.25}, None])
     finally:
-        del online.read
+        del online.read_columns
     assert len(calls) == len(groups)
     expected = serving.get_feature_vectors(
         entries, passed_features=[{"amount": 1.25}, None], return_type="numpy"
