@@ -293,6 +293,10 @@ class FeatureViewServing:
         check_entries(entries, self._primary_key)
         passed = self._check_passed(passed_features, len(entries), many=True)
         n = len(entries)
+        if n == 1 and not self._plan.steps:  # a single-row request: one row, its one-row twins
+            row = self._row(entries[0], passed, allow_missing)
+            vector = [[value] for value in self._transformer.apply_row(row)]
+            return ServedVectors(self._matrix(vector, 1), [[value] for value in row])
         raw = self._raw(entries, passed, allow_missing) if n else [[] for _ in self._inputs]
         columns = self._transformer.apply(raw) if n else [[] for _ in self._names]
         return ServedVectors(self._matrix(columns, n), raw)
