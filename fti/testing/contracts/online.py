@@ -175,6 +175,11 @@ class OnlineStoreContract:
         assert [None if r is None else r["v"] for r in rows] == [2, 1, None, 1]
         assert rows[0] == {"t": at(2), "d": date(1969, 12, 31), "b": b"k", "f": False, "s": "[ü]", "v": 2}
 
+    def test_dictionary_encoded_and_unsorted_keys(self, online_store: OnlineStore) -> None:
+        keys = pa.array(["m", "a", "z", "b"]).dictionary_encode()
+        write(online_store, "t", pa.table({"id": keys, "ts": [at(0)] * 4, "v": [1, 2, 3, 4]}))
+        assert values(online_store, "t", ["z", "a", "b", "m", "q"]) == [3, 2, 4, 1, "MISS"]
+
     def test_read_keeps_request_order_with_duplicates_and_misses(self, online_store: OnlineStore) -> None:
         write(online_store, "t", {"id": [1, 2, 3], "ts": [at(0)] * 3, "v": [10, 20, 30]})
         rows = online_store.read("t", [(3,), (99,), (1,), (3,), (-1,), (2,), (1,)])
