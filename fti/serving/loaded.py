@@ -73,7 +73,15 @@ class LoadedModel:
         return self.scorer.kind
 
     def fast_prepare(self, payload: Any) -> dataplane.PreparedRequest | None:
-        """The matrix of a well-formed plain request without building per-input objects."""
+        """The matrix of a well-formed request without building per-input objects (for an
+        enriched deployment only when its online store reads in process: this runs on the event
+        loop); None when the careful path must take it."""
+        if self.enrich_plan is not None:
+            if not self.prepare_inline:
+                return None
+            return dataplane.fast_enriched(
+                payload, self.enrich_plan, self.feature_view, self.spec.allow_missing
+            )
         if self.fast_order is None:
             return None
         return dataplane.fast_plain(payload, self.fast_order, self.fast_datatypes)

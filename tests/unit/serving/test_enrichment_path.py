@@ -91,3 +91,64 @@ def test_a_networked_online_store_is_read_in_a_worker_thread(
         loaded = _deploy(project)
         assert not loaded.prepare_inline
         assert loaded.prepare(_request(1)).matrix.shape == (1, 2)
+        # the event loop must not wait on the network: no fast lane, the careful path in a thread
+        payload = {"inputs": [{"name": "cc_num", "shape": [1], "datatype": "INT64", "data": [1]}]}
+        assert loaded.fast_prepare(payload) is None
+
+
+def _payload(**overrides: Any) -> dict[str, Any]:
+    key = {"name": "cc_num", "shape": [3], "datatype": "INT64", "data": [3, 7, 3]}
+    return {"id": "r1", "inputs": [key], **overrides}
+
+
+def test_the_fast_lane_of_an_enriched_request_equals_the_careful_path(tmp_path: Path) -> None:
+    with fti.connect(home=tmp_path / "home") as project:
+        loaded = _deploy(project)
+        for payload in (
+            _payload(),
+            {"inputs": [{"name": "cc_num", "shape": [1, 1], "datatype": "INT64", "data": [5]}]},
+        ):
+            fast = loaded.fast_prepare(payload)
+            careful = loaded.prepare(parse_infer_request(payload))
+            assert fast is not None and fast.n == careful.n
+            np.testing.assert_array_equal(fast.matrix, careful.matrix)
+            assert fast.logged == careful.logged
+        # a key without online features fails as on the careful path
+        missing = _payload()
+        missing["inputs"][0]["data"] = [3, 999, 7]
+        with pytest.raises(fti.NotFoundError, match="999"):
+            loaded.fast_prepare(missing)
+
+
+@pytest.fixture(scope="module")
+def enriched(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    with fti.connect(home=tmp_path_factory.mktemp("enriched") / "home") as project:
+        yield _deploy(project)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda p: p["inputs"][0].update(data=[3, None, 7]),
+        lambda p: p["inputs"][0].update(data=[3, True, 7]),
+        lambda p: p["inputs"][0].update(data=[3, 2**63, 7]),
+        lambda p: p["inputs"][0].update(data=[3.0, 7.0, 1.0], datatype="FP64"),
+        lambda p: p["inputs"][0].update(datatype="INT32"),
+        lambda p: p["inputs"][0].update(datatype="BYTES"),
+        lambda p: p["inputs"][0].update(shape=[4]),
+        lambda p: p["inputs"][0].update(data=[]),
+        lambda p: p["inputs"][0].update(data=[[3], [7], [3]]),
+        lambda p: p["inputs"][0].update(name="card"),
+        lambda p: p["inputs"].append({"name": "amount", "shape": [3], "datatype": "FP64", "data": [1.0] * 3}),
+        lambda p: p["inputs"].append(dict(p["inputs"][0])),
+        lambda p: p.update(parameters={"binary_data_output": True}),
+        lambda p: p.update(outputs=[{"name": "predict"}]),
+        lambda p: p.update(id=5),
+        lambda p: p["inputs"][0].update(parameters={}),
+    ],
+)
+def test_anything_unusual_in_an_enriched_request_takes_the_careful_path(enriched: Any, change: Any) -> None:
+    payload = _payload()
+    change(payload)
+    assert enriched.fast_prepare(payload) is None
+    assert enriched.fast_prepare(_payload()) is not None  # the unchanged request takes the fast lane
