@@ -46,15 +46,19 @@ def row(label: str, **figures: Any) -> None:
     print(f"{label:<42} " + "  ".join(parts), flush=True)
 
 
-def run_child(module: str, *args: str) -> dict[str, Any]:
+def run_child(module: str, *args: str, python: str = sys.executable) -> dict[str, Any]:
     """Run ``python -m module *args`` in a fresh process (so its peak memory is its own) from the
-    repository root, and return the JSON object its last output line holds."""
+    repository root, and return the JSON object its last output line holds. Another ``python``
+    (e.g. an incumbent's virtualenv) imports this repository's code through ``PYTHONPATH``."""
+    import os
+
+    root = Path(__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH")) if p),
+    }
     done = subprocess.run(
-        [sys.executable, "-m", module, *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=Path(__file__).resolve().parents[1],
+        [python, "-m", module, *args], capture_output=True, text=True, check=False, cwd=root, env=env
     )
     if done.returncode:
         raise RuntimeError(f"{module} {' '.join(args)} failed:\n{done.stderr}")

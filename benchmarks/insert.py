@@ -4,7 +4,11 @@ Reference, measured in the same run on the same frame: a raw ``deltalake.write_d
 raw DuckDB latest-per-key query plus ``sqlite3.executemany`` into a keyed table.
 Reports offline rows/s, online entities/s and the end-to-end ratio to the reference (target <= 1.5x).
 
+When Feast is available (``--feast-python``, see :mod:`benchmarks._feast`), its online
+materialization of the same rows from a Parquet file is timed once too (it takes tens of seconds).
+
 Run: .venv/bin/python -m benchmarks.insert [--rows 2000000] [--keys 100000] [--repeat 3]
+     [--feast-python VENV/bin/python]
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 
 import fti
+from benchmarks import _feast
 from benchmarks._report import median, row, timed
 
 
@@ -77,12 +82,29 @@ def run_fti(frame: pd.DataFrame, workdir: Path) -> tuple[float, float, float]:
     return offline, total, materialize
 
 
+def feast_child(source: Path) -> None:
+    """Feast's materialization of ``source``/rows.parquet into its SQLite online store, timed;
+    prints one JSON line."""
+    import json
+
+    features = [f"f{i}" for i in range(10)]
+    sources = {"online": (source / "rows.parquet", features, dict.fromkeys(features, "Float64"))}
+    store = _feast.online_store(source / "repo", sources, key="entity_id")
+    seconds = timed(lambda: _feast.materialize(store))
+    print(json.dumps({"materialize_s": seconds}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--keys", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--feast-python", help="a Python with Feast installed (see benchmarks._feast)")
+    parser.add_argument("--feast-child", metavar="SOURCE", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.feast_child:
+        feast_child(Path(args.feast_child))
+        return
     frame = make_frame(args.rows, args.keys)
     refs, fti_runs = [], []
     for _ in range(args.repeat):
@@ -104,6 +126,22 @@ def main() -> None:
     row("fti materialize (online catch-up)", s=mat, entities_per_s=args.keys / mat, ratio=mat / ref_on)
     row("fti insert, online-enabled (end to end)", s=total, rows_per_s=args.rows / total)
     row("end-to-end ratio to reference", ratio=total / (ref_off + ref_on))
+    python = _feast.interpreter(args.feast_python)
+    if python is None:
+        print("(Feast is not available: pass --feast-python to measure it; see benchmarks/_feast.py)")
+        return
+    source = Path(tempfile.mkdtemp(prefix="fti-bench-insert-feast-"))
+    try:
+        frame.to_parquet(source / "rows.parquet", index=False)
+        seconds = _feast.run(python, "benchmarks.insert", "--feast-child", str(source))["materialize_s"]
+    finally:
+        shutil.rmtree(source, ignore_errors=True)
+    row(
+        "feast materialize (one run)",
+        s=seconds,
+        entities_per_s=args.keys / seconds,
+        ratio_to_fti=seconds / mat,
+    )
 
 
 if __name__ == "__main__":

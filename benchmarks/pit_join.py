@@ -21,17 +21,19 @@ to pandas, peak RSS <= 1.2x the reference's. Every measured call runs in its own
 (after the same setup: opening the project and pinning the snapshot), so each peak RSS is that
 call's; runs are interleaved so background load hits every variant alike. Wall and CPU seconds
 (user + system of all threads) are medians; CPU time is less disturbed by a loaded machine. When
-Feast is installed its ``get_historical_features(...).to_df()`` over the same files is timed too.
+Feast is available (see :mod:`benchmarks._feast`) its ``get_historical_features(...).to_df()``
+over the same files is timed too.
 
 Run: .venv/bin/python -m benchmarks.pit_join [--rows 1000000 5000000] [--repeat 3]
+     [--feast-python VENV/bin/python]
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import resource
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -41,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 import fti
+from benchmarks import _feast
 from benchmarks._report import median, peak_rss_mb, row, run_child
 
 DATA = Path(__file__).parent / ".data" / "pit_join"
@@ -58,6 +61,8 @@ CASES = (
     "fti get_training_data",
 )
 FEAST = "feast get_historical_features"
+FEAST_FILES = "feast_files.json"
+"""The pinned file lists, written for Feast's child (its interpreter has no fti dependencies)."""
 
 
 def frame(rng: np.random.Generator, n: int, prefix: str, label: bool = False) -> pd.DataFrame:
@@ -131,23 +136,55 @@ def reference_sql(files: list[list[str]]) -> str:
     )
 
 
+def pinned_files(project: fti.Project) -> tuple[Any, list[list[str]]]:
+    """The view's snapshot and the user's file list: the Parquet files of the Delta versions the
+    feature view pins (spine, group a, group b), as delta-rs lists them."""
+    from deltalake import DeltaTable
+
+    from fti.features import training_data
+
+    offline = project.backends.offline
+    snapshot, versions = training_data.snapshot(project.feature_store.get_feature_view(VIEW).query, offline)
+    files = [
+        DeltaTable(f"{offline.url}/{table}", version=version).file_uris()
+        for table, version in versions.items()
+    ]
+    return snapshot, files
+
+
+def timed_call(call: Callable[[], Any]) -> dict[str, Any]:
+    """One call's wall and CPU seconds (all threads), result rows and this process's peak RSS."""
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    start = time.perf_counter()
+    result = call()
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "wall": wall,
+        "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+        "rows": len(result),
+        "peak_mib": peak_rss_mb(),  # VmHWM: ru_maxrss would include the parent's peak
+    }
+
+
 def measure(case: str, rows: int) -> dict[str, Any]:
     """Run ``case`` once in this (child) process: its wall and CPU seconds, result rows, peak RSS."""
+    if case == FEAST:  # in Feast's interpreter, which has no fti dependencies: the files only
+        cleanup: list[Callable[[], Any]] = []
+        out = timed_call(feast_training_data(json.loads((home(rows) / FEAST_FILES).read_text()), cleanup))
+        for step in cleanup:
+            step()
+        return out
     import duckdb
     from deltalake import DeltaTable
 
-    from fti.features import pit, training_data
+    from fti.features import pit
 
     project = fti.connect(home=home(rows))
     fs = project.feature_store
     fv = fs.get_feature_view(VIEW)
     offline = project.backends.offline
-    snapshot, versions = training_data.snapshot(fv.query, offline)
-    # the user's file list: the Delta versions the feature view pins, as delta-rs lists them
-    files = [
-        DeltaTable(f"{offline.url}/{table}", version=version).file_uris()
-        for table, version in versions.items()
-    ]
+    snapshot, files = pinned_files(project)
     stored = fv.training_dataset(fv.training_dataset_versions()[0])
     stored_files = DeltaTable(f"{offline.url}/{stored.table_name}", version=stored.table_version).file_uris()
 
@@ -180,26 +217,10 @@ def measure(case: str, rows: int) -> dict[str, Any]:
         "fti get_batch_data": lambda: fv.get_batch_data,
         "reference read dataset -> pandas": lambda: read_stored,
         "fti get_training_data": lambda: lambda: fv.get_training_data(stored.version)[0],
-        FEAST: lambda: feast_training_data(files, cleanup),
     }
-    cleanup: list[Callable[[], Any]] = []
-    call = calls[case]()
-    before = resource.getrusage(resource.RUSAGE_SELF)
-    start = time.perf_counter()
-    result = call()
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    out = {
-        "wall": wall,
-        "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
-        "rows": len(result),
-        "peak_mib": peak_rss_mb(),  # VmHWM: ru_maxrss would include the parent's peak
-    }
-    del result
+    out = timed_call(calls[case]())
     for version in created:  # not timed: keep the disk from filling up run after run
         fv.delete_training_dataset(version)
-    for step in cleanup:
-        step()
     project.close()
     return out
 
@@ -247,19 +268,24 @@ def feast_training_data(files: list[list[str]], cleanup: list[Callable[[], Any]]
     return lambda: store.get_historical_features(entity_df=entity_df, features=features).to_df()
 
 
-def run(rows: int, repeat: int) -> None:
+def run(rows: int, repeat: int, feast_python: str | None) -> None:
     build(rows)
-    cases = [*CASES, *([FEAST] if importlib.util.find_spec("feast") is not None else [])]
+    cases = [*CASES, *([FEAST] if feast_python else [])]
+    if feast_python:
+        with fti.connect(home=home(rows)) as project:
+            (home(rows) / FEAST_FILES).write_text(json.dumps(pinned_files(project)[1]))
     results: dict[str, list[dict[str, Any]]] = {case: [] for case in cases}
     for _ in range(repeat):  # interleaved, so background load hits every variant alike
         for case in cases:
-            results[case].append(run_child("benchmarks.pit_join", "--child", case, "--rows", str(rows)))
+            python = feast_python if case == FEAST and feast_python else sys.executable
+            args = ("--child", case, "--rows", str(rows))
+            results[case].append(run_child("benchmarks.pit_join", *args, python=python))
     print(
         f"\npoint-in-time training data: spine {rows:,} rows, 2 groups x {GROUP_ROWS:,} rows, "
         f"{KEYS:,} keys, 20 features ({repeat} runs each in a child process; median seconds)"
     )
     if FEAST not in cases:
-        print("(Feast is not installed: its figure is skipped)")
+        print("(Feast is not available: pass --feast-python to measure it; see benchmarks/_feast.py)")
     figures = {
         case: {key: median([r[key] for r in runs]) for key in ("wall", "cpu", "peak_mib")}
         for case, runs in results.items()
@@ -296,13 +322,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--feast-python", help="a Python with Feast installed (see benchmarks._feast)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure(args.child, args.rows[0])))
         return
     for rows in args.rows:
-        run(rows, args.repeat)
+        run(rows, args.repeat, _feast.interpreter(args.feast_python))
 
 
 if __name__ == "__main__":
