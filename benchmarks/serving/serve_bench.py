@@ -13,7 +13,11 @@ in-process ``predict`` on one row and the ONNX scorer on one row.
 Targets: >= 2,000 req/s at 64 clients, p99 <= 20 ms at 8 clients, <= 0.5 ms server CPU per
 single-row request at 64 clients, cold start <= 2 s, idle RSS <= 250 MB.
 
+With ``--mlserver-python`` the same loads also run against MLServer (adaptive batching) serving
+the same model, and the ratios to it are printed (see ``_mlserver``).
+
 Run: .venv/bin/python -m benchmarks.serving.serve_bench [--seconds 15]   (needs `wrk` on PATH)
+     [--mlserver-python VENV/bin/python]
      .venv/bin/python -m benchmarks.serving.serve_bench --cold-only   (cold start and idle RSS only:
      native; fastest with the converted winner cached but not its manifest, i.e. the native model
      is loaded and the winner re-verified; fastest built from the cached manifest alone)
@@ -42,7 +46,7 @@ import pandas as pd
 
 import fti
 from benchmarks._report import median, repeat, row
-from benchmarks.serving import _enriched
+from benchmarks.serving import _enriched, _mlserver
 
 FEATURES = [f"f{i}" for i in range(20)]
 DATA = Path(__file__).resolve().parents[1] / ".data" / "serving"
@@ -169,6 +173,96 @@ def wrk(
     return {"rps": rps, "p50_ms": latency("50"), "p99_ms": latency("99"), "errors": errors, "requests": total}
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of ``pid`` and its child processes (MLServer predicts in worker processes)."""
+    total = cpu_seconds(pid)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        total += sum(tree_cpu_seconds(int(child)) for child in children if Path(f"/proc/{child}").exists())
+    return total
+
+
+def load_run(
+    pid: int,
+    url: str,
+    payload: dict[str, Any],
+    connections: int,
+    seconds: int,
+    work: Path,
+    fti_port: int | None,
+) -> dict[str, float]:
+    """One wrk run against a server: its figures, the server's CPU per request (all its
+    processes), its busiest thread's, and (fti) the request log writer's."""
+    cpu0 = tree_cpu_seconds(pid)
+    flush0 = flush_cpu_seconds(fti_port) if fti_port else 0.0
+    threads0 = thread_cpu_seconds(pid)
+    figures = wrk(url, payload, connections, seconds, work)
+    requests = max(1, figures["requests"])
+    figures["server_cpu_ms_per_req"] = (tree_cpu_seconds(pid) - cpu0) * 1000 / requests
+    # the busiest thread is the event loop (HTTP, JSON, dispatch): per-thread CPU is steadier than
+    # req/s on a shared machine
+    threads1 = thread_cpu_seconds(pid)
+    figures["loop_cpu_ms_per_req"] = (
+        max(threads1[t] - threads0.get(t, 0.0) for t in threads1) * 1000 / requests
+    )
+    # the writer thread's own CPU time: what the log costs, little moved by the load of other
+    # processes, unlike req/s (it flushes after the run: wait for it)
+    if fti_port:
+        time.sleep(1.5)
+    figures["log_flush_cpu_ms_per_req"] = (
+        ((flush_cpu_seconds(fti_port) - flush0) if fti_port else 0.0) * 1000 / requests
+    )
+    return figures
+
+
+def report(label: str, rows: int, connections: int, figures: dict[str, float]) -> None:
+    row(
+        f"[{label}] {rows}-row, {connections} clients",
+        req_s=figures["rps"],
+        p50_ms=figures["p50_ms"],
+        p99_ms=figures["p99_ms"],
+        errors=int(figures["errors"]),
+        cpu_ms_req=figures["server_cpu_ms_per_req"],
+        loop_cpu_ms_req=figures["loop_cpu_ms_per_req"],
+        log_flush_cpu_ms_req=figures["log_flush_cpu_ms_per_req"],
+    )
+
+
+def mlserver(
+    python: str, model: Any, X: np.ndarray, loads: list[tuple[int, ...]], seconds: int, work: Path
+) -> dict[str, Any]:
+    """The same loads against MLServer serving the same model (see ``_mlserver``)."""
+    version = subprocess.run(
+        [python, "-c", "import mlserver; print(mlserver.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    port = free_port()
+    folder = _mlserver.prepare(model, work / "mlserver", port, free_port(), free_port())
+    process, cold = _mlserver.start(python, folder, port, work / "mlserver.log")
+    label = f"MLServer {version}, adaptive batching"
+    results = {}
+    try:
+        time.sleep(2)
+        row(f"[{label}] cold start (process -> 1st prediction)", s=cold)
+        row(f"[{label}] idle RSS (main process)", MB=rss_mb(process.pid))
+        url = f"http://127.0.0.1:{port}/v2/models/{_mlserver.NAME}/infer"
+        for connections, rows in loads:
+            figures = load_run(
+                process.pid, url, _mlserver.body(X[1000 : 1000 + rows]), connections, seconds, work, None
+            )
+            results[f"mlserver c={connections} rows={rows}"] = figures
+            report(label, rows, connections, figures)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    return results
+
+
 def breakdown(
     home: Path, starts: int, *, fresh_bytecode: bool = False, before: Callable[[], None] = lambda: None
 ) -> dict[str, Any]:
@@ -263,6 +357,7 @@ def main() -> None:
         default="1x1,8x1,64x1,8x100",
         help="comma-separated wrk loads CLIENTSxROWS (connections x rows per request)",
     )
+    parser.add_argument("--mlserver-python", help="a Python with MLServer installed (see _mlserver.py)")
     args = parser.parse_args()
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     unknown = [c for c in configs if c not in CONFIGS]
@@ -346,41 +441,20 @@ def main() -> None:
             row(f"[{label}] cold start (process -> 1st prediction)", s=cold)
             row(f"[{label}] idle RSS", MB=idle)
             for connections, rows in loads:
-                payload = _enriched.body(123) if enrich else body(X[1000 : 1000 + rows])
                 if enrich and rows != 1:
                     continue
-                cpu0, flush0 = cpu_seconds(process.pid), flush_cpu_seconds(port)
-                threads0 = thread_cpu_seconds(process.pid)
-                figures = wrk(url, payload, connections, args.seconds, work)
-                cpu_ms = (cpu_seconds(process.pid) - cpu0) * 1000 / max(1, figures["requests"])
-                # the busiest thread is the event loop (HTTP, JSON, dispatch): per-thread CPU is
-                # steadier than req/s on a shared machine
-                threads1 = thread_cpu_seconds(process.pid)
-                loop_ms = (
-                    max(threads1[t] - threads0.get(t, 0.0) for t in threads1)
-                    * 1000
-                    / max(1, figures["requests"])
-                )
-                figures["server_cpu_ms_per_req"] = cpu_ms
-                # the writer thread's own CPU time: what the log costs, little moved by the load
-                # of other processes, unlike req/s (it flushes after the run: wait for it)
-                time.sleep(1.5)
-                log_ms = (flush_cpu_seconds(port) - flush0) * 1000 / max(1, figures["requests"])
+                payload = _enriched.body(123) if enrich else body(X[1000 : 1000 + rows])
+                figures = load_run(process.pid, url, payload, connections, args.seconds, work, port)
                 results[f"{config} c={connections} rows={rows}"] = figures
-                row(
-                    f"[{label}] {rows}-row, {connections} clients",
-                    req_s=figures["rps"],
-                    p50_ms=figures["p50_ms"],
-                    p99_ms=figures["p99_ms"],
-                    errors=int(figures["errors"]),
-                    cpu_ms_req=cpu_ms,
-                    loop_cpu_ms_req=loop_ms,
-                    log_flush_cpu_ms_req=log_ms,
-                )
+                report(label, rows, connections, figures)
             row(f"[{label}] RSS after load", MB=rss_mb(process.pid))
         finally:
             process.send_signal(signal.SIGINT)
             process.wait(timeout=60)
+    if args.mlserver_python:
+        results |= mlserver(args.mlserver_python, model, X, loads, args.seconds, work)
+    else:
+        print("(MLServer is not measured: pass --mlserver-python; see benchmarks/serving/_mlserver.py)")
     print(f"# machine load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     ratios(results, native_ms)
     shutil.rmtree(work, ignore_errors=True)
@@ -408,6 +482,14 @@ def ratios(results: dict[str, Any], native_ms: float) -> None:
         on99, off99 = get(logged, 8, "p99_ms"), get(f"{logged}-nolog", 8, "p99_ms")
         if on99 is not None and off99 is not None:
             row(f"{logged}: request log p99 cost at 8 clients (on - off)", ms=on99 - off99)
+    incumbent = get("mlserver", 64, "rps")
+    for config in ("native", "fastest"):
+        ours = get(config, 64, "rps")
+        if incumbent and ours:
+            row(
+                f"ratio: fti {config} / MLServer with adaptive batching, req/s at 64 clients",
+                x=ours / incumbent,
+            )
     plain, enriched = get("fastest", 64, "rps"), get("enriched", 64, "rps")
     if plain and enriched:
         row("ratio: enriched (2 online groups) / plain req/s at 64 clients", x=enriched / plain)
