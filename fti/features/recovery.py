@@ -22,7 +22,7 @@ or, for a writer on another host, after :data:`FOREIGN_WRITE_EXPIRY`.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from fti import _process
@@ -48,8 +48,6 @@ def catch_up(project: FeatureProject, *, every_group: bool = False) -> int:
     A group that cannot be caught up is logged and skipped (its entries stay): one broken group
     must not make connecting to the project fail (its own inserts and reads still report it).
     """
-    from fti.storage.metadata.tables._base import utcnow
-
     catalog = project.backends.catalog
     writes = records.list_writes(catalog, project.id)
     groups = records.list_feature_groups(catalog, project.id)
@@ -73,7 +71,7 @@ def catch_up(project: FeatureProject, *, every_group: bool = False) -> int:
             log.warning("feature group %r version %s was not caught up: %s", meta.name, meta.version, exc)
         else:
             caught_up.add(meta.id)
-    now = utcnow()
+    now = datetime.now(UTC)
     records.end_writes(
         catalog,
         [
