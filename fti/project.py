@@ -244,8 +244,9 @@ def connect(
         **overrides: Settings fields to override, e.g. ``online_url="redis://localhost:6379/0"``.
 
     Returns:
-        The project, with its catalog migrated to the latest schema and any online store that
-        lags behind the offline store caught up.
+        The project, with its catalog migrated to the latest schema and the feature groups a
+        writer left behind caught up (see :mod:`fti.features.recovery`: decided from the
+        catalog, so no offline table of a group that is up to date is opened).
     """
     check_name(project, "project")
     if settings is None:
@@ -257,7 +258,9 @@ def connect(
     try:
         project_id = _get_or_create_project(backends.catalog, project, create)
         proj = Project(project, project_id, backends)
-        proj.feature_store.materialize_all()
+        from fti.features import recovery
+
+        recovery.catch_up(proj)
     except BaseException:
         backends.close()  # a failed connect keeps no database connection open
         raise

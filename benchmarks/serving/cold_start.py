@@ -32,8 +32,11 @@ def main() -> None:
         mark = now
 
     import fti.cli.main
+    from fti.registry.flavors import sklearn
     from fti.serving import app  # noqa: F401
     from fti.serving.loaded import load_model
+
+    sklearn.skip_estimator_walk()  # as the server's app_factory does
 
     step("import")
     project = fti.connect(home=home)

@@ -3,15 +3,20 @@ of :mod:`fti.features.group_statistics`), the online upsert.
 
 :class:`~fti.features.feature_group.FeatureGroup` checks data with :mod:`fti.features.ingestion`
 and then calls these functions. Order of operations (ARCHITECTURE.md invariant 4, "nothing
-lost"): the Delta commit is the source of truth; the catalog record and the online upsert follow
-it, and :func:`materialize` catches the online store up if a crash interrupts them.
+lost"): the write is entered in the catalog (:func:`writing`); the Delta commit is the source of
+truth; the catalog record (which ends the write's entry) and the online upsert follow it, and
+:func:`reconcile` and :func:`materialize` catch up if a crash interrupts them (on ``fti.connect``
+for the groups :mod:`fti.features.recovery` finds behind).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from fti import _process
 from fti.features import embeddings, group_statistics, ingestion, records
 from fti.features.ingestion import InsertResult
 
@@ -19,6 +24,33 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from fti.features.feature_group import FeatureGroup
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def writing(fg: FeatureGroup) -> Iterator[None]:
+    """Enter a write of ``fg`` in the catalog for the block, which commits to the offline table
+    and records the commit: an entry left by a writer that died in the block tells the next
+    ``fti.connect`` to catch the group up (:mod:`fti.features.recovery`).
+
+    When the block raises, it may have committed offline without recording it: the commits the
+    catalog lacks are recorded from the offline table before the entry is removed; if that fails
+    as well, the entry stays for the next connect.
+    """
+    catalog = fg.project.backends.catalog
+    with catalog.pinned():  # the entry, the record and the statistics state: several transactions
+        write = records.begin_write(catalog, fg.id, _process.identity())
+        try:
+            yield
+        except Exception:
+            try:
+                reconcile(fg)
+                records.end_writes(catalog, [write])
+            except Exception as exc:  # the original error matters more; the next connect catches up
+                log.debug("the failed write of feature group %r stays entered: %s", fg.name, exc)
+            raise
+        records.end_writes(catalog, [write])
 
 
 def insert(
@@ -33,14 +65,15 @@ def insert(
     """Commit a checked ``table`` offline (a merge on the key columns when ``merge``), record the
     commit and upsert its latest rows online when the group is online-enabled."""
     offline = fg.project.backends.offline
-    version = offline.write(
-        fg.table_name,
-        table,
-        merge_keys=fg.key_columns if merge else None,
-        metadata={"operation": "insert", "validation": status},
-    )
-    stats = group_statistics.at_commit(fg, table, version, merged=merge) if with_statistics else None
-    record(fg, version, "insert", table.num_rows, status, report, stats)
+    with writing(fg):
+        version = offline.write(
+            fg.table_name,
+            table,
+            merge_keys=fg.key_columns if merge else None,
+            metadata={"operation": "insert", "validation": status},
+        )
+        stats = group_statistics.at_commit(fg, table, version, merged=merge) if with_statistics else None
+        record(fg, version, "insert", table.num_rows, status, report, stats)
     online_rows = 0
     if fg.online_enabled:
         online = fg.project.backends.online
@@ -75,7 +108,7 @@ def write_stream(
     is written) as one offline commit; return its version and row count.
 
     Nothing is committed when a piece fails its checks or ``pieces`` raises: that exception
-    propagates. The caller records the commit.
+    propagates. The caller records the commit, within :func:`writing` like this call.
     """
     import pyarrow as pa
 

@@ -287,18 +287,19 @@ class FeatureGroup(Tagged, GroupQueries, GroupEdits, GroupUpkeep, EmbeddingsMixi
             self._meta = replace(self._meta, features=new_schema)
         from fti import _progress
 
-        try:
-            with _progress.task(f"{self.name}: writing a stream of pieces"):
-                version, rows = commit.write_stream(
-                    self, table, pieces, validation, merge=write_mode == "upsert", unique_keys=unique_keys
-                )
-        except BaseException:
-            if new_schema is not None:  # nothing was committed: the group has no schema yet
-                self._meta = replace(self._meta, features=None)
-            raise
-        if new_schema is not None:
-            self._fix_schema(new_schema)
-        commit.record(self, version, "insert", rows, status, None)
+        with commit.writing(self):
+            try:
+                with _progress.task(f"{self.name}: writing a stream of pieces"):
+                    version, rows = commit.write_stream(
+                        self, table, pieces, validation, merge=write_mode == "upsert", unique_keys=unique_keys
+                    )
+            except BaseException:
+                if new_schema is not None:  # nothing was committed: the group has no schema yet
+                    self._meta = replace(self._meta, features=None)
+                raise
+            if new_schema is not None:
+                self._fix_schema(new_schema)
+            commit.record(self, version, "insert", rows, status, None)
         online_rows = self.materialize() if self.online_enabled else 0
         return InsertResult(version=version, rows=rows, validation=status, online_rows=online_rows)
 
@@ -318,11 +319,12 @@ class FeatureGroup(Tagged, GroupQueries, GroupEdits, GroupUpkeep, EmbeddingsMixi
             raise SchemaError(f"feature(s) {clashes} already exist in {self.name!r}")
         import pyarrow as pa
 
-        version = self._project.backends.offline.add_columns(
-            self.table_name, [pa.field(f.name, arrow_type(f.dtype)) for f in features]
-        )
-        self._set_features([*self.features, *features])
-        commit.record(self, version, "append_features", 0, "none", None)
+        with commit.writing(self):
+            version = self._project.backends.offline.add_columns(
+                self.table_name, [pa.field(f.name, arrow_type(f.dtype)) for f in features]
+            )
+            self._set_features([*self.features, *features])
+            commit.record(self, version, "append_features", 0, "none", None)
         return version
 
     def update_description(self, description: str) -> None:
@@ -346,7 +348,8 @@ class FeatureGroup(Tagged, GroupQueries, GroupEdits, GroupUpkeep, EmbeddingsMixi
     def materialize(self) -> int:
         """Bring the online store up to the latest offline commit; returns rows written.
 
-        Runs automatically at the next insert and on connect. Idempotent.
+        Runs automatically at the next insert, and on connect when the catalog shows the group
+        behind (:mod:`fti.features.recovery`). Idempotent.
         """
         return commit.materialize(self)
 
@@ -354,8 +357,9 @@ class FeatureGroup(Tagged, GroupQueries, GroupEdits, GroupUpkeep, EmbeddingsMixi
         """Record offline commits that the catalog is missing; returns how many were recorded.
 
         A writer killed between its offline commit and the catalog record leaves such a hole in
-        :meth:`commits` (and in the rows ``on_new_data`` triggers count). Runs on connect, at
-        every insert and before :meth:`commits`; cheap when nothing is missing.
+        :meth:`commits` (and in the rows ``on_new_data`` triggers count). Runs on connect (for a
+        group whose write a writer left entered), at every insert and before :meth:`commits`;
+        cheap when nothing is missing.
         """
         added = commit.reconcile(self)
         if self.features is None:  # the writer of the first commit died before storing the schema

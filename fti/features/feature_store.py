@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fti._names import check_name, check_version
-from fti.errors import AlreadyExistsError, FtiError, NotFoundError, ValidationError
+from fti.errors import AlreadyExistsError, NotFoundError, ValidationError
 from fti.features import definitions, records
 from fti.features.feature_group import FeatureGroup
 from fti.types import Feature
@@ -281,22 +281,17 @@ class FeatureStore:
         return search.recent_commits(self._project, limit)
 
     def materialize_all(self) -> int:
-        """Catch up every group after a crash (run by ``fti.connect``); returns online rows written.
+        """Catch up every group, each compared with its offline table; returns online rows written.
 
         Records offline commits the catalog is missing (:meth:`FeatureGroup.reconcile`) and brings
-        every online store that lags its offline table up to date. A group that cannot be caught
-        up is logged and skipped: one broken group must not make connecting to the project fail
-        (its own inserts and reads still report the problem).
+        every online store that lags its offline table up to date, whatever wrote the table.
+        ``fti.connect`` does the same for the groups the catalog shows behind only (a writer died,
+        an online store was emptied; see :mod:`fti.features.recovery`), without opening the
+        others. A group that cannot be caught up is logged and skipped.
         """
-        written = 0
-        for meta in records.list_feature_groups(self._catalog, self._project.id):
-            group = FeatureGroup(self._project, meta)
-            try:
-                group.reconcile()
-                written += group.materialize()
-            except FtiError as exc:
-                log.warning("feature group %r version %s was not caught up: %s", meta.name, meta.version, exc)
-        return written
+        from fti.features import recovery
+
+        return recovery.catch_up(self._project, every_group=True)
 
     # --- feature views --------------------------------------------------------------------
     def get_or_create_feature_view(

@@ -102,9 +102,10 @@ class GroupEdits:
             return 0
         offline = self._project.backends.offline
         before = int(offline.dataset(self.table_name).count_rows())
-        version = offline.delete_rows(self.table_name, table, metadata={"operation": commit.DELETE})
-        deleted = before - int(offline.dataset(self.table_name, version=version).count_rows())
-        commit.record(self, version, commit.DELETE, deleted, "none", None)  # type: ignore[arg-type]
+        with commit.writing(self):  # type: ignore[arg-type]  # a FeatureGroup
+            version = offline.delete_rows(self.table_name, table, metadata={"operation": commit.DELETE})
+            deleted = before - int(offline.dataset(self.table_name, version=version).count_rows())
+            commit.record(self, version, commit.DELETE, deleted, "none", None)  # type: ignore[arg-type]
         if self.online_enabled:
             commit.materialize(self)  # type: ignore[arg-type]  # rebuilds: the commit deleted rows
         return deleted

@@ -50,10 +50,11 @@ class GroupUpkeep:
         previous = self.latest_commit_version()
         if previous is None:
             return None
-        version = offline.compact(self.table_name)
-        if version is None:
-            return None
-        self._record_maintenance(previous, version, "compact")
+        with commit.writing(self):  # type: ignore[arg-type]  # a FeatureGroup
+            version = offline.compact(self.table_name)
+            if version is None:
+                return None
+            self._record_maintenance(previous, version, "compact")
         return version
 
     def vacuum(self, retention: timedelta = timedelta(days=7)) -> int:
@@ -78,10 +79,11 @@ class GroupUpkeep:
         previous = self.latest_commit_version()
         if previous is None:
             return 0
-        removed = self._project.backends.offline.vacuum(self.table_name, retention)
-        version = self.latest_commit_version()
-        if version is not None and version != previous:  # Delta records a vacuum as commits
-            self._record_maintenance(previous, version, "vacuum")
+        with commit.writing(self):  # type: ignore[arg-type]  # a FeatureGroup
+            removed = self._project.backends.offline.vacuum(self.table_name, retention)
+            version = self.latest_commit_version()
+            if version is not None and version != previous:  # Delta records a vacuum as commits
+                self._record_maintenance(previous, version, "vacuum")
         return removed
 
     def _record_maintenance(self, previous: int, version: int, operation: str) -> None:

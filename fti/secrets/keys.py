@@ -13,12 +13,14 @@ reveals nothing about it), so a process holding another key is told exactly that
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import hmac
 import os
 import stat
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import BackendError, IntegrityError, ValidationError
@@ -35,21 +37,27 @@ def key_id(raw_key: str) -> str:
 
 
 def generate_key() -> str:
-    """A new random key, in the format ``FTI_SECRET_KEY`` takes."""
-    from cryptography.fernet import Fernet
-
-    return Fernet.generate_key().decode()
+    """A new random key, in the format ``FTI_SECRET_KEY`` takes (a Fernet key: 32 random bytes,
+    url-safe base64)."""
+    return base64.urlsafe_b64encode(os.urandom(32)).decode()
 
 
 @dataclass(frozen=True)
 class SecretKey:
     """The key(s) of this process: encrypts with the first, decrypts with any."""
 
-    fernet: Any  # cryptography.fernet.MultiFernet
     key_ids: tuple[str, ...]
     origin: str
     """Where the key came from, for error messages (never the key itself)."""
     raw: tuple[str, ...] = field(default=(), repr=False, compare=False)
+
+    @cached_property
+    def fernet(self) -> Any:
+        """The ``cryptography.fernet.MultiFernet`` of the keys, made on first use: a process that
+        only derives keys (a model server checking its scorer cache) never imports cryptography."""
+        from cryptography.fernet import Fernet, MultiFernet
+
+        return MultiFernet([Fernet(k.encode()) for k in self.raw])
 
     @property
     def key_id(self) -> str:
@@ -120,21 +128,19 @@ def load_key(settings: Settings, *, create: bool) -> SecretKey:
 
 
 def _key(raw: list[str], origin: str, where: str) -> SecretKey:
-    from cryptography.fernet import Fernet, MultiFernet
-
     if not raw:
         raise ValidationError(f"{where} is empty: it must hold a key from `fti secrets generate-key`")
-    fernets = []
     for position, text in enumerate(raw, start=1):
-        try:
-            fernets.append(Fernet(text.encode()))
+        try:  # what Fernet checks of a key, without importing cryptography
+            valid = len(base64.urlsafe_b64decode(text.encode())) == 32
         except (ValueError, TypeError):
-            # never echo the value: it is (meant to be) a key
+            valid = False
+        if not valid:  # never echo the value: it is (meant to be) a key
             raise ValidationError(
                 f"key {position} {origin.removeprefix('from ').removeprefix('in ')} is not a valid key "
                 "(32 url-safe base64-encoded bytes): make one with `fti secrets generate-key`"
-            ) from None
-    return SecretKey(MultiFernet(fernets), tuple(key_id(k) for k in raw), origin, tuple(raw))
+            )
+    return SecretKey(tuple(key_id(k) for k in raw), origin, tuple(raw))
 
 
 def _create_key_file(path: Any) -> None:

@@ -61,6 +61,9 @@ def app_factory() -> Starlette:
     options: dict[str, Any] = json.loads(os.environ[_ENV])
     limit_threads(int(options["threads"]))
     configure_logging(bool(options["access_log"]), str(options["log_level"]))
+    from fti.registry.flavors import sklearn
+
+    sklearn.skip_estimator_walk()  # this process only loads models: most of a cold start saved
     from fti.project import connect
     from fti.serving.app import create_app
 

@@ -21,6 +21,7 @@ write, online rows): cache it (``df.cache()``) when computing it is expensive or
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any
 
 from fti.errors import ExpectationError, SchemaError, ValidationError
@@ -82,30 +83,33 @@ def insert(
     location = io.table(fg.project, fg.table_name)
     schema = _arrow_schema(features)
     spark = df.sparkSession
-    with spark_job(spark, f"insert into feature group {fg.name!r}", cleanup="nothing was committed"):
-        rows, status, report = _check(fg, data, checks, validation)
-        before = io.snapshot(location)
-        written, removed = _write(fg, data, location, schema, before, merge=write_mode == "upsert")
-        version = io.commit(
-            location,
-            schema,
-            written,
-            removed=removed,
-            read_version=None if before is None else before.version,
-            operation="upsert" if removed else "append",
-        )
-        if fg.features is None:  # the first successful commit fixes the schema, not an attempt
-            set_features(features)
-    with spark_job(spark, f"statistics and online rows of feature group {fg.name!r}"):
-        stats = None
-        if statistics:
-            from fti.spark.statistics import compute
+    with ExitStack() as write:
+        with spark_job(spark, f"insert into feature group {fg.name!r}", cleanup="nothing was committed"):
+            rows, status, report = _check(fg, data, checks, validation)
+            write.enter_context(commit.writing(fg))  # entered from before the commit to its record
+            before = io.snapshot(location)
+            written, removed = _write(fg, data, location, schema, before, merge=write_mode == "upsert")
+            version = io.commit(
+                location,
+                schema,
+                written,
+                removed=removed,
+                read_version=None if before is None else before.version,
+                operation="upsert" if removed else "append",
+            )
+            if fg.features is None:  # the first successful commit fixes the schema, not an attempt
+                set_features(features)
+        with spark_job(spark, f"statistics and online rows of feature group {fg.name!r}"):
+            stats = None
+            if statistics:
+                from fti.spark.statistics import compute
 
-            after = io.snapshot(location, version)
-            assert after is not None
-            stats = compute(io.read(spark, after), schema)
-        commit.record(fg, version, "insert", rows, status, report, stats)
-        online_rows = _materialize(fg, data, schema, before, version)
+                after = io.snapshot(location, version)
+                assert after is not None
+                stats = compute(io.read(spark, after), schema)
+            commit.record(fg, version, "insert", rows, status, report, stats)
+            write.close()
+            online_rows = _materialize(fg, data, schema, before, version)
     return InsertResult(version=version, rows=rows, validation=status, report=report, online_rows=online_rows)
 
 

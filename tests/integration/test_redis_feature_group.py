@@ -78,16 +78,15 @@ def test_insert_lookup_and_materialize_catch_up(
     assert fg.materialize() == 0
     assert project.backends.online.applied_version(fg.table_name) == fg.latest_commit_version()
 
-    # Another lost write, then a fresh connection (another process) catches up on connect.
-    project.backends.offline.write(
-        fg.table_name,
-        pa.Table.from_pandas(frame([4], [0], [4.0]), preserve_index=False),
-        merge_keys=["cc_num", "ts"],
-    )
+    # Redis restarted without persistence (emptied), then a fresh connection (another process)
+    # refills it on connect: the applied version it lost no longer matches the catalog's.
+    with redis.Redis.from_url(online_url) as client:
+        client.flushdb()
     again = fti.connect(home=tmp_path / "home", online_url=online_url)
     try:
-        lookup = again.feature_store.get_feature_group("transactions").online_lookup([{"cc_num": 4}])
-        assert lookup[0] is not None and lookup[0]["amount"] == 4.0
+        lookup = again.feature_store.get_feature_group("transactions").online_lookup([{"cc_num": 3}])
+        assert lookup[0] is not None and lookup[0]["amount"] == 30.0
+        assert again.backends.online.applied_version(fg.table_name) == fg.latest_commit_version()
     finally:
         again.close()
 

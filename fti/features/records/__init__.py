@@ -22,10 +22,15 @@ from sqlalchemy import Text, cast, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
 from fti.features.records.commits import CommitInfo as CommitInfo  # the commit history lives there
+from fti.features.records.commits import Write as Write
 from fti.features.records.commits import advance_statistics_state as advance_statistics_state
+from fti.features.records.commits import begin_write as begin_write
 from fti.features.records.commits import commit_extent as commit_extent
 from fti.features.records.commits import commit_statistics as commit_statistics
+from fti.features.records.commits import end_writes as end_writes
+from fti.features.records.commits import latest_versions as latest_versions
 from fti.features.records.commits import list_commits as list_commits
+from fti.features.records.commits import list_writes as list_writes
 from fti.features.records.commits import record_commit as record_commit
 from fti.features.records.commits import save_statistics_state as save_statistics_state
 from fti.features.records.commits import statistics_state as statistics_state

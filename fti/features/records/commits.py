@@ -1,9 +1,11 @@
-"""A feature group's commit history in the catalog (``fg_commits``) and the mergeable statistics
-state of its latest version (``fg_statistics_state``): part of the feature domain's records
-(:mod:`fti.features.records`, which re-exports these).
+"""A feature group's commit history in the catalog (``fg_commits``), the mergeable statistics
+state of its latest version (``fg_statistics_state``) and its writes under way (``fg_writes``):
+part of the feature domain's records (:mod:`fti.features.records`, which re-exports these).
 
 Every offline (Delta) commit of a group has one entry, written by the writer right after its
-commit or, when the writer died in between, recovered from the Delta log by reconciliation.
+commit or, when the writer died in between, recovered from the Delta log by reconciliation. A
+write is entered in ``fg_writes`` before its offline commit and leaves it once the commit is
+recorded, so an entry left behind names a group whose history may lack a commit.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError as SqlIntegrityError
 
-from fti.storage.metadata.tables import fg_commits, fg_statistics_state
+from fti.storage.metadata.tables import feature_groups, fg_commits, fg_statistics_state, fg_writes
 from fti.storage.metadata.tables._base import utcnow
 
 if TYPE_CHECKING:
@@ -23,10 +25,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CommitInfo",
+    "Write",
     "advance_statistics_state",
+    "begin_write",
     "commit_extent",
     "commit_statistics",
+    "end_writes",
+    "latest_versions",
     "list_commits",
+    "list_writes",
     "record_commit",
     "save_statistics_state",
     "statistics_state",
@@ -102,6 +109,19 @@ def commit_extent(catalog: Catalog, group_id: int) -> tuple[int, int | None]:
     with catalog.engine.connect() as conn:
         count, newest = conn.execute(query).one()
     return int(count), None if newest is None else int(newest)
+
+
+def latest_versions(catalog: Catalog, project_id: int) -> dict[int, int]:
+    """The newest recorded commit version of each feature group of the project that has one, by
+    group id (one query, whatever the number of groups)."""
+    query = (
+        select(fg_commits.c.feature_group_id, func.max(fg_commits.c.delta_version))
+        .join(feature_groups, feature_groups.c.id == fg_commits.c.feature_group_id)
+        .where(feature_groups.c.project_id == project_id)
+        .group_by(fg_commits.c.feature_group_id)
+    )
+    with catalog.engine.connect() as conn:
+        return {int(group): int(newest) for group, newest in conn.execute(query)}
 
 
 def list_commits(catalog: Catalog, group_id: int) -> list[CommitInfo]:
@@ -193,3 +213,46 @@ def advance_statistics_state(catalog: Catalog, group_id: int, from_version: int,
             .values(delta_version=to_version, updated_at=utcnow())
         ).rowcount
     return bool(changed)
+
+
+# --- writes under way ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Write:
+    """A write of a feature group entered before its offline commit and not yet ended."""
+
+    id: int
+    group_id: int
+    writer: str
+    """The writing process (:func:`fti._process.identity`)."""
+    started_at: datetime
+
+
+def begin_write(catalog: Catalog, group_id: int, writer: str) -> int:
+    """Enter a write of the group by ``writer``; returns its id (for :func:`end_writes`)."""
+    with catalog.engine.begin() as conn:
+        result = conn.execute(
+            insert(fg_writes).values(feature_group_id=group_id, writer=writer, started_at=utcnow())
+        )
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def end_writes(catalog: Catalog, write_ids: list[int]) -> None:
+    """Remove the writes ``write_ids`` (those already removed are skipped)."""
+    if write_ids:
+        with catalog.engine.begin() as conn:
+            conn.execute(delete(fg_writes).where(fg_writes.c.id.in_(write_ids)))
+
+
+def list_writes(catalog: Catalog, project_id: int) -> list[Write]:
+    """The writes of the project's feature groups that have not ended, oldest first."""
+    query = (
+        select(fg_writes)
+        .join(feature_groups, feature_groups.c.id == fg_writes.c.feature_group_id)
+        .where(feature_groups.c.project_id == project_id)
+        .order_by(fg_writes.c.id)
+    )
+    with catalog.engine.connect() as conn:
+        return [
+            Write(id=int(r.id), group_id=int(r.feature_group_id), writer=r.writer, started_at=r.started_at)
+            for r in conn.execute(query)
+        ]

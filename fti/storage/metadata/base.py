@@ -44,6 +44,11 @@ class Catalog(Protocol):
         """A connection for reads (nothing is committed)."""
         ...
 
+    def pinned(self) -> AbstractContextManager[None]:
+        """Keep the catalog's connection warm for a block that runs several short transactions
+        (a feature-group write): each of them is as cheap as it can be on this backend."""
+        ...
+
     def close(self) -> None:
         """Dispose of pooled connections."""
         ...

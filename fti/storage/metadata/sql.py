@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import re
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,19 @@ class SqlCatalog:
 
     def connect(self) -> AbstractContextManager[Connection]:
         return self._engine.connect()
+
+    @contextmanager
+    def pinned(self) -> Iterator[None]:
+        """Hold one idle SQLite connection for the block: each transaction opens and closes its own
+        connection (no pool, so none is shared across threads or forks), and closing the last one
+        checkpoints the WAL and syncs the file, about 3 ms a transaction (0.6 ms with this one
+        open). Nothing on PostgreSQL, whose pool keeps connections (a block holding one of them
+        could exhaust the pool for the writes inside it)."""
+        if self.dialect != "sqlite":
+            yield
+            return
+        with self._engine.connect():  # no statement: no transaction, nothing locked
+            yield
 
     def close(self) -> None:
         self._engine.dispose()

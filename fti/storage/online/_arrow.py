@@ -3,18 +3,21 @@
 Every online store keeps values in a small set of *kinds* and converts them the same way, so the
 stores return identical Python values: timestamps are int microseconds since the epoch (restored
 as tz-aware UTC datetimes), dates are int days (restored as ``datetime.date``), bools are 0/1.
+
+Arrow is imported by the functions that take Arrow data (writes), not with the module: reading
+rows and applied versions (a model server's connect, its lookups) does not need it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
-
-import pyarrow as pa
-import pyarrow.compute as pc
+from typing import TYPE_CHECKING, Any
 
 from fti.errors import ValidationError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EPOCH_DATE = date(1970, 1, 1)
@@ -27,6 +30,8 @@ EVENT_TIME_LIMIT = 1 << 62  # event times (int, or microseconds) must lie within
 
 
 def column_kind(dtype: pa.DataType) -> str:
+    import pyarrow as pa
+
     if pa.types.is_dictionary(dtype):
         return column_kind(dtype.value_type)
     if pa.types.is_boolean(dtype):
@@ -48,6 +53,9 @@ def column_kind(dtype: pa.DataType) -> str:
 
 def column_values(column: pa.ChunkedArray | pa.Array, kind: str) -> list[Any]:
     """Storage-ready Python values: timestamps as int microseconds, dates as int days, bools as 0/1."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     if pa.types.is_dictionary(column.type):
         column = pc.cast(column, column.type.value_type)
     if kind == TS:
@@ -114,6 +122,9 @@ def restore(value: Any, kind: str) -> Any:
 
 def check_rows(rows: Any, key_columns: Sequence[str], event_time: str | None, version: int | None) -> None:
     """Reject a write the stores cannot apply, before anything is written."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 0):
         raise ValidationError(
             f"the applied version must be an int >= 0 (or None for rows only), got {version!r}"

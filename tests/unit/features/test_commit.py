@@ -51,7 +51,9 @@ def test_materialize_catches_up_after_a_lost_online_write(transactions, project:
     assert transactions.materialize() == 0
 
 
-def test_connect_catches_up_online_store(home, catalog_url) -> None:
+def test_materialize_all_catches_up_a_table_written_outside_fti(home, catalog_url) -> None:
+    """fti.connect catches up what fti's own writers left behind (tests/unit/features/test_recovery.py);
+    the full scan compares every group with its offline table, whatever wrote it."""
     project = fti.connect(home=home, catalog_url=catalog_url)
     fg = project.feature_store.get_or_create_feature_group(
         "t", primary_key=["cc_num"], event_time="ts", online_enabled=True
@@ -65,5 +67,8 @@ def test_connect_catches_up_online_store(home, catalog_url) -> None:
     project.close()
     again = fti.connect(home=home, catalog_url=catalog_url)
     fg = again.feature_store.get_feature_group("t")
+    assert fg.online_lookup([{"cc_num": 2}]) == [None]  # the catalog shows nothing behind
+    assert again.feature_store.materialize_all() == 2
     assert fg.online_lookup([{"cc_num": 2}])[0]["amount"] == 2.0
+    assert [c.version for c in fg.commits()] == [0, 1]
     again.close()

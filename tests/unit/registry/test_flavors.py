@@ -262,3 +262,88 @@ def test_loading_a_sklearn_model_imports_no_pytorch(sqlite_project: fti.Project,
     assert out["torch"] is False
     assert out["pred"] == model.predict(X_sample).tolist()
     assert "_RefuseImport" not in out["finders"]  # the import guard is gone once skops is in
+
+
+LEAN_LOADER = """
+import json, sys
+import numpy as np
+import fti
+from fti.errors import IntegrityError
+from fti.registry.flavors import sklearn
+from fti.registry.flavors.base import get_flavor
+
+sklearn.skip_estimator_walk()  # as a model server does
+home, files, X = sys.argv[1], sys.argv[2], np.array(json.loads(sys.argv[3]))
+with fti.connect(home=home) as project:
+    out = {}
+    for name in ("pipeline", "tree"):
+        mv = project.model_registry.get_model(name, version=1)
+        out[name] = mv.load().predict_proba(X).tolist()
+    mv = project.model_registry.get_model("tree", version=1)
+    try:  # the stored list without the tree's own (non-estimator) type: still refused
+        get_flavor("sklearn").load(mv.download(files), {**mv.flavor_options, "trusted_types": []})
+        out["refused"] = None
+    except IntegrityError as exc:
+        out["refused"] = exc.details["untrusted_types"]
+out["walked"] = sorted(m for m in ("sklearn.gaussian_process", "sklearn.neural_network") if m in sys.modules)
+print(json.dumps(out))
+"""
+
+
+def test_a_model_server_loads_sklearn_models_without_the_estimator_walk(
+    sqlite_project: fti.Project, xy, classifier, tmp_path: Path
+) -> None:
+    """skops trusts scikit-learn's estimators by listing them at import, importing every public
+    module (most of a native cold start); a server skips that and trusts the file's estimators
+    one by one, refusing anything else exactly as before."""
+    import subprocess
+    import sys
+
+    from sklearn.tree import DecisionTreeClassifier
+
+    X = np.asarray(xy[0], dtype=float)
+    tree = DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, xy[1])
+    mr = sqlite_project.model_registry
+    mr.register("pipeline", classifier, input_example=xy[0].head(3))
+    mr.register("tree", tree, input_example=X[:3])
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            LEAN_LOADER,
+            str(sqlite_project.settings.home),
+            str(tmp_path / "files"),
+            json.dumps(X[:20].tolist()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["pipeline"] == classifier.predict_proba(xy[0].head(20)).tolist()
+    assert out["tree"] == tree.predict_proba(X[:20]).tolist()
+    assert out["refused"] == ["sklearn.tree._tree.Tree"]
+    assert out["walked"] == []  # modules only the walk imports (these models need neither)
+
+
+@pytest.mark.parametrize(
+    ("type_name", "estimator"),
+    [
+        ("sklearn.linear_model._logistic.LogisticRegression", True),
+        ("sklearn.pipeline.Pipeline", True),
+        ("sklearn.base.BaseEstimator", False),  # all_estimators leaves it out
+        ("sklearn.ensemble._base.BaseEnsemble", False),  # abstract
+        ("sklearn.tree._tree.Tree", False),  # not an estimator
+        ("sklearn.utils._bunch.Bunch", False),
+        ("sklearn.linear_model.LogisticRegression", False),  # re-exported: not where it is defined
+        ("sklearn.linear_model._logistic.NoSuchModel", False),
+        ("sklearn.no_such_module.Model", False),
+        ("builtins.eval", False),
+        ("os.system", False),
+    ],
+)
+def test_what_the_lean_loader_trusts_as_an_estimator(type_name: str, estimator: bool) -> None:
+    from fti.registry.flavors.sklearn import _is_estimator
+
+    assert _is_estimator(type_name) is estimator

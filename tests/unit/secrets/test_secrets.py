@@ -90,6 +90,40 @@ def test_wrong_or_missing_key_is_refused(home: Path, monkeypatch: pytest.MonkeyP
         assert project.secrets.get("db") == VALUE
 
 
+@pytest.mark.parametrize("key", ["c2hvcnQ=", "A" * 44, "!" * 44])  # 5 bytes, 33 bytes, not base64
+def test_keys_fernet_would_refuse_are_refused(sqlite_project: fti.Project, key: str, monkeypatch) -> None:
+    from cryptography.fernet import Fernet
+
+    with pytest.raises(ValueError, match="32 url-safe base64-encoded bytes"):
+        Fernet(key)
+    monkeypatch.setenv("FTI_SECRET_KEY", key)
+    with (
+        fti.connect(home=sqlite_project.settings.home) as project,
+        pytest.raises(ValidationError, match="not a valid key"),
+    ):
+        project.secrets.set("a", VALUE)
+
+
+def test_deriving_a_key_does_not_import_cryptography(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model server derives the scorer cache's signing key (creating the key file the first
+    time) and never encrypts: cryptography (~9 MB resident) stays out of its memory."""
+    import subprocess
+    import sys
+
+    monkeypatch.delenv("FTI_SECRET_KEY", raising=False)
+    script = (
+        "import sys; from fti.config import load_settings; from fti.secrets.keys import load_key; "
+        "key = load_key(load_settings(sys.argv[1]), create=True); key.derive('x'); "
+        "print('cryptography' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(home)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+    with fti.connect(home=home) as project:  # the key it made is a Fernet key
+        project.secrets.set("a", VALUE)
+        assert project.secrets.get("a") == VALUE
+
+
 @pytest.mark.parametrize("name", ["", "UPPER", "-lead", "a b", "x" * 64, None])
 def test_bad_names_are_rejected(sqlite_project: fti.Project, name: object) -> None:
     with pytest.raises(ValidationError, match="invalid secret name"):

@@ -36,6 +36,23 @@ def test_connecting_twice_is_a_no_op(catalog_url: str) -> None:
     catalog.close()
 
 
+def test_a_pinned_sqlite_catalog_keeps_its_wal_between_transactions(tmp_path: Path) -> None:
+    """Closing the last connection to the file checkpoints the WAL (and syncs the file) after
+    every transaction; a pinned block holds a connection so its transactions skip that."""
+    from fti.storage.metadata import projects
+
+    catalog = SqlCatalog(f"sqlite:///{tmp_path / 'catalog.db'}")
+    wal = tmp_path / "catalog.db-wal"
+    projects.get_or_create(catalog, "a")
+    assert not wal.exists()  # checkpointed into the file and removed as the connection closed
+    with catalog.pinned():
+        projects.get_or_create(catalog, "b")
+        assert wal.stat().st_size > 0  # the commit stays in the WAL: no checkpoint, no sync
+    assert not wal.exists()
+    assert [p.name for p in projects.list_projects(catalog)] == ["a", "b"]
+    catalog.close()
+
+
 def _alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))

@@ -7,7 +7,7 @@ compares the migrated schema with this metadata so the two cannot drift apart.
 from fti.storage.metadata.tables._base import metadata
 from fti.storage.metadata.tables.core import projects
 from fti.storage.metadata.tables.feature_views import feature_views, training_datasets
-from fti.storage.metadata.tables.features import feature_groups, fg_commits, fg_statistics_state
+from fti.storage.metadata.tables.features import feature_groups, fg_commits, fg_statistics_state, fg_writes
 from fti.storage.metadata.tables.monitoring import monitor_alerts, monitor_runs, monitors
 from fti.storage.metadata.tables.pipelines import (
     pipeline_cursors,
@@ -40,6 +40,7 @@ __all__ = [
     "feature_views",
     "fg_commits",
     "fg_statistics_state",
+    "fg_writes",
     "metadata",
     "model_aliases",
     "model_evaluations",

@@ -1,10 +1,12 @@
-"""Feature-store tables: feature groups, their commits and their statistics state."""
+"""Feature-store tables: feature groups, their commits, their statistics state and the writes
+under way."""
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -63,4 +65,17 @@ fg_statistics_state = Table(
     Column("delta_version", BigInteger, nullable=False),
     Column("state", LargeBinary, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# One row per write of a group between its start and the catalog record of its offline commit
+# (fti.features.commit.writing): a row left behind by a writer that died tells fti.connect which
+# groups to catch up without opening every group's offline table.
+fg_writes = Table(
+    "fg_writes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("feature_group_id", Integer, ForeignKey("feature_groups.id", ondelete="CASCADE"), nullable=False),
+    Column("writer", String(255), nullable=False),  # host:pid namespace:pid:start (fti._process)
+    Column("started_at", UtcDateTime, nullable=False),
+    Index("ix_fg_writes_feature_group_id", "feature_group_id"),
 )
