@@ -154,22 +154,30 @@ def _skops_io() -> Any:
 def _is_estimator(type_name: str) -> bool:
     """Whether ``type_name`` (``module.Class``) is a scikit-learn estimator as
     ``sklearn.utils.all_estimators()`` counts them: a public class, neither ``BaseEstimator``
-    itself nor abstract, subclassing it, defined in a ``sklearn.`` module (imported here: the
-    load would import it anyway)."""
+    itself nor abstract, subclassing it, defined in a ``sklearn.`` module outside tests and
+    vendored code, and exported by the public module it lives under (``sklearn.utils._mocking``'s
+    test estimators are not). Its modules are imported here: the load would import them anyway."""
     import importlib
 
     from sklearn.base import BaseEstimator
 
     module, _, name = type_name.rpartition(".")
-    if not module.startswith("sklearn.") or name.startswith("_") or name == "BaseEstimator":
+    parts = module.split(".")
+    if parts[0] != "sklearn" or name.startswith("_") or name == "BaseEstimator":
         return False
+    if any(part in ("tests", "externals") for part in parts):  # modules the walk skips
+        return False
+    # the walk collects the classes of public modules: the one before the first private part
+    public = ".".join(parts[: next((i for i, p in enumerate(parts) if p.startswith("_")), len(parts))])
     try:
         found = getattr(importlib.import_module(module), name, None)
+        exported = getattr(importlib.import_module(public), name, None)
     except ImportError:
         return False
+    if not isinstance(found, type) or found is not exported:
+        return False
     return (
-        isinstance(found, type)
-        and found.__module__ == module
+        found.__module__ == module
         and issubclass(found, BaseEstimator)
         and not getattr(found, "__abstractmethods__", None)
     )

@@ -347,3 +347,24 @@ def test_what_the_lean_loader_trusts_as_an_estimator(type_name: str, estimator: 
     from fti.registry.flavors.sklearn import _is_estimator
 
     assert _is_estimator(type_name) is estimator
+
+
+def test_the_estimators_a_lean_load_trusts_are_those_skops_walk_lists() -> None:
+    """A model server skips skops' walk of scikit-learn and trusts a type only when the walk would
+    have listed it: every estimator of ``all_estimators()``, and not a test helper a private
+    module defines but no public module exports, nor anything outside scikit-learn."""
+    from sklearn.utils import all_estimators
+
+    from fti.registry.flavors.sklearn import _is_estimator
+
+    listed = {f"{c.__module__}.{c.__qualname__}" for _, c in all_estimators()}
+    assert listed and all(_is_estimator(name) for name in listed)
+    for name in (
+        "sklearn.utils._mocking.CheckingClassifier",  # public name, private module, not exported
+        "sklearn.base.BaseEstimator",
+        "sklearn.tree._classes.BaseDecisionTree",  # abstract
+        "sklearn.utils.Bunch",  # not an estimator
+        "builtins.eval",
+        "numpy.ndarray",
+    ):
+        assert not _is_estimator(name), name
