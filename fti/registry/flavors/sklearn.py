@@ -170,7 +170,7 @@ def _is_estimator(type_name: str) -> bool:
     # the walk collects the classes of public modules: the one before the first private part
     public = ".".join(parts[: next((i for i, p in enumerate(parts) if p.startswith("_")), len(parts))])
     try:
-        found = getattr(importlib.import_module(module), name, None)
+        found: object = getattr(importlib.import_module(module), name, None)
         exported = getattr(importlib.import_module(public), name, None)
     except ImportError:
         return False
