@@ -174,7 +174,9 @@ def _is_estimator(type_name: str) -> bool:
         exported = getattr(importlib.import_module(public), name, None)
     except ImportError:
         return False
-    if not isinstance(found, type) or found is not exported:
+    if found is not exported:  # defined in a private module that no public one exports
+        return False
+    if not isinstance(found, type):
         return False
     return (
         found.__module__ == module
