@@ -162,7 +162,7 @@ def _matches(
 
     assert query.condition is not None
     clause, params = query.condition.sql(lambda name, version: pit.part_alias(query, name, version))
-    filtered = pit.filter_columns(query)
+    filtered = {i: list(dict.fromkeys(names)) for i, names in pit.filter_columns(query).items()}
     spine = pa.table(
         [*(batch.column(c) for c in filtered.get(0, [])), pa.array(np.arange(batch.num_rows))],
         names=[*filtered.get(0, []), _ROW],

@@ -251,7 +251,9 @@ def test_streamed_join_gives_the_rows_and_types_of_the_whole_join(
         .join(groups["d"].select(["w", "ts"]), on=["k1", "k2"], prefix="d_")
     )
     if filtered:
-        query = query.filter((groups["b"].x > -50) | (groups["d"].w < 0) | (spine.label == 1))
+        # b.x twice: each column is read once for the filter however often it is named
+        both = (groups["b"].x > -50) & (groups["b"].x < 90)
+        query = query.filter(both | (groups["d"].w < 0) | (spine.label == 1) | (spine.label == 2))
     tables = [
         data["spine"].drop_columns(["ts"]) if timeless else data["spine"],
         data["b"],
