@@ -1,9 +1,9 @@
 """A batch inference job: feature view batch data -> fastest verified scorer -> predictions group.
 
-Memory stays bounded whatever the row count: the feature view's point-in-time join runs once over
-the whole range and is read as a stream of ``chunk_rows``-row batches
-(:meth:`~fti.features.feature_view.FeatureView.iter_batch_data`, transformations exactly as in
-training and online serving). Reading, scoring and writing overlap, a few batches at a time: a
+Memory stays bounded whatever the row count: the feature view's rows are joined point-in-time
+and read as a stream of ``chunk_rows``-row batches, the spine batch by batch, each looking its rows
+of the joined groups up (:meth:`~fti.features.feature_view.FeatureView.iter_batch_data`,
+transformations exactly as in training and online serving). Reading, scoring and writing overlap, a few batches at a time: a
 reader thread prefetches batch i+1 while the scorer's workers finish batch i-1 and start on batch
 i, and a writer thread writes the predictions of the batch before. The first batch is read while
 the scorer loads.

@@ -264,18 +264,22 @@ class BatchScoring:
     ) -> Iterator[pa.Table]:
         """The rows of :meth:`get_batch_data` (``order=False``) as a stream of Arrow tables.
 
-        The point-in-time join runs once over the whole range and its result is read
-        incrementally, so memory holds about one batch rather than the whole range; each batch
-        passes through the same fitted transformer as :meth:`get_batch_data`. Inputs are
-        validated when this is called; the join starts at the first ``next()``.
+        The spine is read batch by batch and each batch looks its rows of the joined groups up
+        (each group is read once and held in memory; see :mod:`fti.features.lookup_join`), so
+        memory holds the joined groups and about one batch, whatever the range's row count;
+        rows come in the order the spine stores them. Each batch passes through the same
+        fitted transformer as :meth:`get_batch_data`. Inputs are validated when this is called;
+        the groups are read at the first ``next()``.
 
         Args:
             batch_rows: Rows per yielded table (every table but the last has exactly this many).
             with_keys: Also return the spine's primary key and event-time columns (first).
             training_dataset_version: Whose fitted statistics to use (default: as for
                 :meth:`get_batch_data`).
-            threads: DuckDB worker threads (default: one per core).
-            memory_limit: DuckDB memory limit such as ``"512MB"`` (default: DuckDB's).
+            threads: DuckDB worker threads for the view's filter, if it has one (default: one
+                per core).
+            memory_limit: DuckDB memory limit for the view's filter, such as ``"512MB"``
+                (default: DuckDB's).
 
         Raises:
             ValidationError: bad ``batch_rows`` or time range.

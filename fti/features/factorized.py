@@ -7,9 +7,8 @@ event time: at the group's row count, not the spine's) and those few partial sco
 to the spine instead of the group's features (Morpheus, "factorized learning"). Every spine row
 gets its term from exactly the row the materialized point-in-time join would give it, and nulls
 where that join gives nulls (no row, or one older than ``max_age``; an inner join drops the row):
-groups joined on one column are looked up as the spine is read (:mod:`fti.features.asof`), others
-through the view's own join over the partial scores (:func:`fti.features.pit.build_sql` with
-``values``).
+the groups are looked up as the spine is read, by the rules the materialized stream follows too
+(:class:`~fti.features.asof.PartLookup`).
 
 The view's transformations are respected exactly as :class:`~fti.features.transformations.Transformer`
 applies them: a scaler, ``(x - center) / scale``, folds into the weights (``W / scale``) and a
@@ -23,12 +22,11 @@ A missing value gives a NaN term, as it gives a NaN input on the materialized pa
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fti._duckdb import quote as q
 from fti.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -38,7 +36,6 @@ if TYPE_CHECKING:
 
 SCORE = "__fti_score_{}"
 """The name of the ``k``-th linear score column (one per row of the weights)."""
-_PARTIAL = "__fti_p{}_{}"
 
 
 def ineligible(fv: FeatureView, training_dataset_version: int | None) -> str | None:
@@ -134,26 +131,20 @@ class LinearScores:
         end_time: datetime | None,
         *,
         batch_rows: int,
-        threads: int | None = None,
-        memory_limit: str | None = None,
     ) -> Iterator[pa.Table]:
         """The spine's key columns and the :attr:`columns` (scores without the :attr:`offset`) of
         the rows of ``fv.iter_batch_data`` over ``[start_time, end_time)``, in tables of at most
         ``batch_rows`` rows: the groups' partial scores are computed first (one pass over each
-        group), then joined to the spine.
-
-        Groups joined on one column are looked up in numpy as the spine is read batch by batch
-        (:class:`~fti.features.asof.AsOfIndex`: no sort of the spine, memory of one batch);
-        otherwise DuckDB runs the view's point-in-time join over the partial scores.
+        group), then the spine is read batch by batch and each row picks up the partial scores of
+        the group rows the point-in-time join gives it (:class:`~fti.features.asof.PartLookup`,
+        as the materialized stream does: no sort of the spine, memory of one batch).
         """
         from fti.features import training_data
 
         query = self.fv.query
         training_data.check_time_range(start_time, end_time, query.spine)
         sources, _ = training_data.snapshot(query, self.fv.project.backends.offline)
-        if all(len(part.on) == 1 for part in query.parts[1:]):
-            return self._lookups(sources, start_time, end_time, batch_rows)
-        return self._join(sources, start_time, end_time, batch_rows, threads, memory_limit)
+        return self._lookups(sources, start_time, end_time, batch_rows)
 
     def _group(self, index: int, source: Any, columns: Sequence[str]) -> tuple[pa.Table, np.ndarray | None]:
         """``columns`` of joined part ``index``'s rows, and their partial scores (n x K) or None."""
@@ -176,7 +167,7 @@ class LinearScores:
         import pyarrow as pa
 
         from fti.features import pit
-        from fti.features.asof import AsOfIndex, micros
+        from fti.features.asof import PartLookup, micros
 
         query = self.fv.query
         spine_time = query.spine.event_time
@@ -186,13 +177,7 @@ class LinearScores:
             rows, partials = self._group(
                 index, sources[index], [*part.on, *([group_time] if group_time else [])]
             )
-            times = None if group_time is None else micros(rows.column(group_time))
-            limit = (
-                None
-                if part.max_age is None or spine_time is None
-                else part.max_age // timedelta(microseconds=1)
-            )
-            groups.append((part, AsOfIndex(rows.column(part.on[0]), times), times, limit, partials))
+            groups.append((PartLookup(part, rows, spine_time), partials))
         keys = query.key_columns()
         for batch in pit.rebatch(pit.spine_reader(query, sources[0], start, end, batch_rows), batch_rows):
             total = np.zeros((batch.num_rows, self.outputs))
@@ -200,77 +185,18 @@ class LinearScores:
                 total += self._group(0, batch, [])[1]
             moments = None if spine_time is None else micros(batch.column(spine_time))
             keep = np.ones(batch.num_rows, dtype=bool)
-            for part, lookup, times, limit, partials in groups:
-                rows = lookup.rows(batch.column(part.spine_on[0]), moments)
-                found = rows >= 0
-                if part.join_type == "inner":
+            for lookup, partials in groups:
+                rows, found, valid = lookup.pick(batch, moments)
+                if lookup.part.join_type == "inner":
                     keep &= found
                 if partials is None:
                     continue
-                picked = np.where(found, rows, 0)
-                missing = ~found
-                if limit is not None and times is not None and moments is not None:
-                    missing |= moments - times[picked] > limit  # older than max_age: nulls
-                values = partials[picked]
-                values[missing] = np.nan
+                values = partials[np.where(valid, rows, 0)]
+                values[~valid] = np.nan  # no row, or one older than max_age: nulls
                 total += values
             columns = [batch.column(k) for k in keys] + [pa.array(total[:, k]) for k in range(self.outputs)]
             table = pa.table(columns, names=[*keys, *self.columns])
             yield table if keep.all() else table.filter(pa.array(keep))
-
-    def _join(
-        self,
-        sources: list[Any],
-        start: datetime | None,
-        end: datetime | None,
-        batch_rows: int,
-        threads: int | None,
-        memory_limit: str | None,
-    ) -> Iterator[pa.Table]:
-        from fti._duckdb import connect
-        from fti.features import pit
-        from fti.storage.offline.scan import as_dataset
-
-        query = self.fv.query
-        tables: list[Any] = [pit.load_spine(query, as_dataset(sources[0]), start, end)]
-        values: dict[int, list[str]] = {}
-        for index, part in enumerate(query.parts):
-            group_time = part.group.event_time
-            keep = (
-                list(tables[0].column_names)
-                if index == 0
-                else [*part.on, *([group_time] if group_time else [])]
-            )
-            rows, partials = self._group(index, tables[0] if index == 0 else sources[index], keep)
-            if partials is not None:
-                values[index] = [_PARTIAL.format(index, k) for k in range(self.outputs)]
-                rows = _with(rows, values[index], list(partials.T))
-            tables[index:] = [rows]
-        inner, params = pit.build_sql(query, start_time=start, end_time=end, order=False, values=values)
-        sums = [
-            (" + ".join(q(names[k]) for names in values.values()) or "CAST(0 AS DOUBLE)")
-            + f" AS {q(self.columns[k])}"
-            for k in range(self.outputs)
-        ]
-        key_list = ", ".join(q(k) for k in query.key_columns())
-        sql = f"SELECT {key_list}, {', '.join(sums)} FROM ({inner})"
-        con = connect(threads=threads, memory_limit=memory_limit)
-        try:
-            con.execute("SET TimeZone = 'UTC'")
-            for index, table in enumerate(tables):
-                con.register(pit.source_name(index), table)
-            reader = con.sql(sql, params=params or None).to_arrow_reader(min(batch_rows, 65_536))
-            yield from pit.rebatch(reader, batch_rows)
-        finally:
-            con.close()
-
-
-def _with(table: pa.Table, names: Sequence[str], columns: Sequence[np.ndarray]) -> pa.Table:
-    import pyarrow as pa
-
-    for name, column in zip(names, columns, strict=True):
-        table = table.append_column(name, pa.array(column, type=pa.float64()))
-    return table
 
 
 def _floats(column: Any) -> np.ndarray:

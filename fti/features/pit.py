@@ -14,7 +14,7 @@ there is no Python row loop.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -42,15 +42,11 @@ def build_sql(
     start_time: datetime | None = None,
     end_time: datetime | None = None,
     order: bool = True,
-    values: Mapping[int, Sequence[str]] | None = None,
 ) -> tuple[str, list[Any]]:
     """The SQL (and its parameters) of the point-in-time join of ``query``.
 
     The result has the spine's primary key and event time first, then every selected column
-    under its output name; with ``values``, instead of the selected columns, the columns named
-    for each part (by part index) as they are in its source (the same rows are picked: this joins
-    per-group-row values computed beforehand, see :mod:`fti.features.factorized`). Sources are
-    registered as :func:`source_name` ``(i)``. With
+    under its output name. Sources are registered as :func:`source_name` ``(i)``. With
     ``order``, rows come sorted by spine event time then primary key, or for a spine without event
     time in the order its rows were written (deterministic output);
     the spine source must then hold that rank in a :data:`RANK` column (see :func:`run`).
@@ -61,10 +57,7 @@ def build_sql(
     select: list[str] = [f"{SPINE}.{q(k)}" for k in query.key_columns()]
     keys_selected = set(query.key_columns())
     joins: list[str] = []
-    selected = [(c.part, c.column, c.name) for c in query.columns()]
-    if values is not None:
-        selected = [(index, name, name) for index, names in values.items() for name in names]
-    for index, column, name in selected:
+    for index, column, name in ((c.part, c.column, c.name) for c in query.columns()):
         if index == 0:
             if name not in keys_selected:
                 select.append(f"{SPINE}.{q(column)} AS {q(name)}")
@@ -80,7 +73,7 @@ def build_sql(
                 [
                     *part.on,
                     *([group.event_time] if group.event_time else []),
-                    *(part.features if values is None else values.get(index, ())),
+                    *part.features,
                     *filtered.get(index, []),
                 ]
             )
@@ -107,7 +100,7 @@ def build_sql(
     where: list[str] = []
     params: list[Any] = []
     if query.condition is not None:
-        clause, bound = query.condition.sql(lambda name, version: _alias(query, name, version))
+        clause, bound = query.condition.sql(lambda name, version: part_alias(query, name, version))
         where.append(clause)
         params.extend(bound)
     if start_time is not None:
@@ -138,7 +131,7 @@ def _value(query: Query, index: int, column: str) -> str:
     return value
 
 
-def _alias(query: Query, group: str, version: int) -> str:
+def part_alias(query: Query, group: str, version: int) -> str:
     """The SQL alias of the first part of ``query`` reading ``group`` at ``version``."""
     for index, part in enumerate(query.parts):
         if (part.group.name, part.group.version) == (group, version):
@@ -254,34 +247,31 @@ def stream(
     threads: int | None = None,
     memory_limit: str | None = None,
 ) -> Iterator[pa.Table]:
-    """Execute the point-in-time join of ``query`` once over the whole range and yield the result
-    in tables of exactly ``batch_rows`` rows (the last one may be shorter), in the query engine's
-    order.
+    """The rows of the point-in-time join of ``query`` (those of :func:`run` without ``order``) in
+    tables of exactly ``batch_rows`` rows (the last one may be shorter), in the order the spine's
+    rows are stored, in memory bounded by the batch and the joined groups, not the spine.
 
-    With joined groups, the same SQL as :func:`run` (without ``ORDER BY``) read through a
-    streaming Arrow reader, so memory holds about one batch of the result rather than all of it;
-    the spine's needed columns are loaded first (see :func:`load_spine`) and the DuckDB
-    connection stays open until the generator is exhausted or closed. A query of the spine alone
-    needs no query engine: its dataset is scanned lazily (projection and time filter pushed down)
-    and the batches are renamed as :func:`build_sql` would.
+    The spine is read batch by batch and each batch looks its rows of the joined groups up
+    (:mod:`fti.features.lookup_join`); a query of the spine alone is the spine's projected scan,
+    renamed as :func:`build_sql` would. ``threads`` and ``memory_limit`` configure the DuckDB
+    connection that evaluates a filter.
     """
-    from fti._duckdb import connect
+    from fti.features import lookup_join
 
     if len(query.parts) == 1 and query.condition is None:  # the spine's projected scan is the result
         reader = spine_reader(query, sources[0], start_time, end_time, batch_rows)
         yield from rebatch((_project_spine(query, batch) for batch in reader), batch_rows)
         return
-    sql, params = build_sql(query, start_time=start_time, end_time=end_time, order=False)
-    spine = load_spine(query, sources[0], start_time, end_time)
-    con = connect(threads=threads, memory_limit=memory_limit)
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        for index, source in enumerate([spine, *sources[1:]]):
-            register(con, source_name(index), source)
-        reader = con.sql(sql, params=params or None).to_arrow_reader(min(batch_rows, 65_536))
-        yield from rebatch(reader, batch_rows)
-    finally:
-        con.close()
+    joined = lookup_join.stream(
+        query,
+        sources,
+        batch_rows=batch_rows,
+        start_time=start_time,
+        end_time=end_time,
+        threads=threads,
+        memory_limit=memory_limit,
+    )
+    yield from rebatch(joined, batch_rows)
 
 
 def _project_spine(query: Query, batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -328,7 +318,7 @@ def load_spine(query: Query, source: Any, start_time: datetime | None, end_time:
     if isinstance(source, pa.Table):
         return source
     condition = time_condition(query.spine.event_time, start_time, end_time)
-    return as_dataset(source).to_table(columns=_spine_columns(query), filter=condition)
+    return as_dataset(source).to_table(columns=spine_columns(query), filter=condition)
 
 
 def register(con: Any, name: str, source: Any) -> None:
@@ -368,7 +358,7 @@ def spine_reader(
 
     return iter_batches(
         source,
-        _spine_columns(query),
+        spine_columns(query),
         time_column=query.spine.event_time,
         start=start_time,
         end=end_time,
@@ -376,7 +366,7 @@ def spine_reader(
     )
 
 
-def _spine_columns(query: Query) -> list[str]:
+def spine_columns(query: Query) -> list[str]:
     """The spine columns a join needs."""
     needed = [*query.key_columns(), *(c.column for c in query.columns() if c.part == 0)]
     needed += [k for part in query.parts[1:] for k in part.spine_on]

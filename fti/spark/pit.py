@@ -100,7 +100,7 @@ def _col(name: str) -> Column:
 
 
 def _spine_columns(query: Query) -> list[str]:
-    """The spine columns the join needs (as :func:`fti.features.pit._spine_columns`)."""
+    """The spine columns the join needs (as :func:`fti.features.pit.spine_columns`)."""
     needed = [*query.key_columns(), *(c.column for c in query.columns() if c.part == 0)]
     needed += [k for part in query.parts[1:] for k in part.on]
     return list(dict.fromkeys(needed))

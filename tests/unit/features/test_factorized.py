@@ -1,6 +1,6 @@
 """Linear scores per group row (fti.features.factorized) equal the batch data's ``x @ W.T``, row for
-row and null for null: both join paths (numpy lookups for one-column keys, DuckDB's point-in-time
-join for composite keys), ``max_age``, inner joins, spine rows with no group row."""
+row and null for null: one-column and composite keys, ``max_age``, inner joins, spine rows with no
+group row."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def setup_view(project: fti.Project, *, composite: bool, join_type: str, max_age
 @pytest.mark.parametrize(
     ("composite", "join_type", "max_age"),
     [(False, "left", None), (False, "inner", timedelta(hours=30)), (True, "left", timedelta(hours=45))],
-    ids=["numpy lookups", "numpy, inner join and max age", "duckdb join (composite key), max age"],
+    ids=["one-column keys", "inner join and max age", "composite key, max age"],
 )
 def test_scores_equal_the_batch_data_times_the_weights(
     sqlite_project: fti.Project, composite: bool, join_type: str, max_age: timedelta | None

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 import fti
 from fti.features import pit, training_data
 from fti.features.query import Query
+from fti.storage.offline import scan
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 TS = pa.timestamp("us", tz="UTC")
@@ -60,6 +61,22 @@ def groups(sqlite_project: fti.Project) -> dict[str, Any]:
         ),
         "c": fs.get_or_create_feature_group(
             "c", primary_key=["k1"], features=[decl("k1", "int64"), decl("z", "float64")]
+        ),
+        "d": fs.get_or_create_feature_group(  # a composite key
+            "d",
+            primary_key=["k2", "k1"],
+            event_time="ts",
+            features=[
+                decl("k2", "string"),
+                decl("k1", "int32"),
+                decl("ts", "timestamp"),
+                decl("w", "float64"),
+            ],
+        ),
+        "timeless": fs.get_or_create_feature_group(  # a spine without event time
+            "timeless",
+            primary_key=["id"],
+            features=[decl("id", "int64"), decl("k1", "int64"), decl("k2", "string"), decl("label", "int64")],
         ),
     }
 
@@ -123,6 +140,7 @@ def datasets(draw: st.DrawFn) -> dict[str, pa.Table]:
     )
     b = draw(st.dictionaries(st.tuples(keys2, hours), st.integers(-100, 100), max_size=20))
     c = draw(st.dictionaries(keys1, st.one_of(st.none(), st.floats(-5, 5, allow_nan=False)), max_size=6))
+    d = draw(st.dictionaries(st.tuples(keys2, keys1, hours), st.floats(-5, 5, allow_nan=False), max_size=20))
     shuffle = draw(st.randoms())
     a_items, b_items = list(a.items()), list(b.items())
     shuffle.shuffle(a_items)  # out-of-order arrival
@@ -153,6 +171,14 @@ def datasets(draw: st.DrawFn) -> dict[str, pa.Table]:
             }
         ),
         "c": pa.table({"k1": pa.array(list(c), pa.int64()), "z": pa.array(list(c.values()), pa.float64())}),
+        "d": pa.table(
+            {
+                "k2": pa.array([k for k, _, _ in d], pa.string()),
+                "k1": pa.array([k for _, k, _ in d], pa.int32()),
+                "ts": pa.array([T0 + timedelta(hours=h) for _, _, h in d], TS),
+                "w": pa.array(list(d.values()), pa.float64()),
+            }
+        ),
     }
 
 
@@ -191,6 +217,60 @@ def test_pit_join_with_time_range_equals_brute_force(groups, data, start) -> Non
     tables = [data["spine"], data["a"]]
     since = T0 + timedelta(hours=start)
     assert result_rows(pit.run(query, tables, start_time=since)) == brute_force(query, tables, since)
+
+
+@PROPERTY
+@given(
+    data=datasets(),
+    age=ages,
+    batch_rows=st.integers(1, 9),
+    inner=st.booleans(),
+    filtered=st.booleans(),
+    timeless=st.booleans(),
+)
+def test_streamed_join_gives_the_rows_and_types_of_the_whole_join(
+    groups, data, age, batch_rows, inner, filtered, timeless
+) -> None:
+    """pit.stream looks every spine batch's rows up (fti.features.lookup_join) instead of running
+    DuckDB's join over the whole spine: the same rows, values and column types as pit.run, with
+    many equal event times, keys the groups lack, a composite key of two types, a group without
+    event time, max_age, an inner join, a filter on joined columns, a spine without event time."""
+    spine = groups["timeless"] if timeless else groups["spine"]
+    query = spine.select(["k1", "label"])
+    if not timeless:
+        query = query.join(
+            groups["a"].select(["x", "y"]),
+            on=["k1"],
+            prefix="a_",
+            max_age=age,
+            join_type="inner" if inner else "left",
+        )
+    query = (
+        query.join(groups["b"].select(["x"]), on="k2", prefix="b_")
+        .join(groups["c"].select_all(include_primary_key=False, include_event_time=False), on=["k1"])
+        .join(groups["d"].select(["w", "ts"]), on=["k1", "k2"], prefix="d_")
+    )
+    if filtered:
+        # b.x twice: each column is read once for the filter however often it is named
+        both = (groups["b"].x > -50) & (groups["b"].x < 90)
+        query = query.filter(both | (groups["d"].w < 0) | (spine.label == 1) | (spine.label == 2))
+    tables = [
+        data["spine"].drop_columns(["ts"]) if timeless else data["spine"],
+        data["b"],
+        data["c"],
+        data["d"],
+    ]
+    if not timeless:
+        tables.insert(1, data["a"])
+    whole = pit.run(query, tables, order=False)
+    batches = list(pit.stream(query, tables, batch_rows=batch_rows))
+    assert [b.num_rows for b in batches[:-1]] == [batch_rows] * (len(batches) - 1)
+    assert all(0 < b.num_rows <= batch_rows for b in batches)
+    assert all(b.schema == whole.schema for b in batches)
+    streamed = [row for b in batches for row in result_rows(b)]
+    assert sorted(streamed, key=lambda r: r[0]) == sorted(result_rows(whole), key=lambda r: r[0])
+    if not filtered and not inner:
+        assert len(streamed) == data["spine"].num_rows
 
 
 def test_exact_boundaries_of_asof_and_max_age(groups) -> None:
@@ -404,10 +484,13 @@ def test_a_feature_appended_to_a_joined_group_reads_as_null_for_rows_written_bef
     right.insert(pd.DataFrame({"k1": [7], "ts": [T0 + timedelta(hours=2)], "x": [2.0], "flag": ["new"]}))
     sources, _ = training_data.snapshot(query, sqlite_project.backends.offline)
     assert len(sources[1].paths) == 2  # one file without the column, one with it
-    assert result_rows(pit.run(query, sources)) == [
-        (1, T0 + timedelta(hours=1), 7, 1.0, None),
-        (2, T0 + timedelta(hours=3), 7, 2.0, "new"),
-    ]
+    expected = [(1, T0 + timedelta(hours=1), 7, 1.0, None), (2, T0 + timedelta(hours=3), 7, 2.0, "new")]
+    assert result_rows(pit.run(query, sources)) == expected
+    # streamed, over the plain files and over the store's Arrow datasets (as for S3)
+    arrow_datasets = [scan.as_dataset(source) for source in sources]
+    for inputs in (sources, arrow_datasets):
+        streamed = pa.concat_tables(pit.stream(query, inputs, batch_rows=1))
+        assert sorted(result_rows(streamed)) == expected
 
 
 def test_spine_rows_with_equal_time_and_key_keep_the_order_they_were_written(sqlite_project, groups) -> None:
