@@ -9,7 +9,7 @@ it, and :func:`materialize` catches the online store up if a crash interrupts th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from fti.features import embeddings, group_statistics, ingestion, records
@@ -70,9 +70,11 @@ def write_stream(
     *,
     merge: bool,
     unique_keys: bool,
+    metadata: Mapping[str, str] | None = None,
 ) -> tuple[int, int]:
     """Write the checked table ``first`` and every piece of ``pieces`` (each checked just before it
-    is written) as one offline commit; return its version and row count.
+    is written) as one offline commit (with ``metadata`` beside fti's own); return its version
+    and row count.
 
     Nothing is committed when a piece fails its checks or ``pieces`` raises: that exception
     propagates. The caller records the commit.
@@ -108,7 +110,7 @@ def write_stream(
             fg.table_name,
             reader,
             merge_keys=fg.key_columns if merge else None,
-            metadata={"operation": "insert", "validation": status},
+            metadata={**(metadata or {}), "operation": "insert", "validation": status},
         )
     except Exception:
         if failure:
