@@ -7,8 +7,12 @@ a real process on loopback; ``wrk`` (with a Lua body script) drives it with sing
 requests at 1, 8 and 64 connections, then 100-row requests at 8 connections. Server CPU per
 request comes from /proc (utime+stime of the server process). The whole run is done three times:
 with the native scikit-learn scorer, with the fastest verified scorer (ONNX Runtime, converted
-at deploy time and verified against the native model), and the latter without request logging. Reference, measured in the same run: the model's raw
-in-process ``predict`` on one row and the ONNX scorer on one row.
+at deploy time and verified against the native model), and the latter without request logging
+(``--rounds N`` runs the configurations N times, taking turns, and compares their medians). The
+request log's CPU is reported where it is spent: in the server (building and spooling the rows)
+and in its writer process (committing them), and the writer's memory beside the server's.
+Reference, measured in the same run: the model's raw in-process ``predict`` on one row and the
+ONNX scorer on one row.
 
 Targets: >= 2,000 req/s at 64 clients, p99 <= 20 ms at 8 clients, <= 0.5 ms server CPU per
 single-row request at 64 clients, cold start <= 2 s, idle RSS <= 250 MB.
@@ -90,11 +94,33 @@ def thread_cpu_seconds(pid: int) -> dict[int, float]:
     return out
 
 
-def flush_cpu_seconds(port: int) -> float:
-    """CPU seconds the server's inference-log writer thread has spent (0 without a request log)."""
+def log_cpu_seconds(port: int) -> tuple[float, float]:
+    """CPU seconds the request log has spent: in the server (building and spooling the rows) and
+    in its writer process (committing them); zeros without a request log."""
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
-    match = re.search(r"^fti_inference_log_flush_cpu_seconds_total\s+([\d.e+-]+)$", text, re.M)
-    return float(match.group(1)) if match else 0.0
+
+    def counter(name: str) -> float:
+        match = re.search(rf"^{name}_total\s+([\d.e+-]+)$", text, re.M)
+        return float(match.group(1)) if match else 0.0
+
+    return counter("fti_inference_log_flush_cpu_seconds"), counter("fti_inference_log_writer_cpu_seconds")
+
+
+def children_rss_mb(pid: int) -> float:
+    """Resident memory of ``pid``'s child processes (the request log's writer)."""
+    children = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():  # each thread lists the children it started
+        try:
+            children.update((task / "children").read_text().split())
+        except OSError:  # the thread ended
+            continue
+    total = 0.0
+    for child in children:
+        try:
+            total += rss_mb(int(child))
+        except OSError:  # it ended
+            continue
+    return total
 
 
 def rss_mb(pid: int) -> float:
@@ -254,6 +280,9 @@ def main() -> None:
     parser.add_argument("--cold-only", action="store_true", help="only cold start and idle RSS (no wrk)")
     parser.add_argument("--starts", type=int, default=3, help="server starts per config with --cold-only")
     parser.add_argument(
+        "--rounds", type=int, default=1, help="run the configurations this many times, taking turns"
+    )
+    parser.add_argument(
         "--configs",
         default="native,fastest,fastest-nolog",
         help=f"comma-separated server configurations, of {', '.join(CONFIGS)}",
@@ -317,9 +346,11 @@ def main() -> None:
         cold_starts(home, work, args.starts)
         shutil.rmtree(work, ignore_errors=True)
         return
-    results: dict[str, Any] = {}
+    results: dict[str, list[dict[str, float]]] = {}
     labels: dict[str, str] = {}
-    for config in configs:
+    # with --rounds the configurations take turns (A B A B ...), so a change in the machine's
+    # load hits each of them alike; the ratios are of the medians
+    for round_, config in ((r, c) for r in range(args.rounds) for c in configs):
         scorer, log_requests, enrich = CONFIGS[config]
         deployment = "hgb_enriched" if enrich else "hgb"
         with fti.connect(home=home) as project:
@@ -342,6 +373,8 @@ def main() -> None:
             idle = rss_mb(process.pid)
             kind = httpx.get(f"http://127.0.0.1:{port}/v2/models/{deployment}").json()["parameters"]["scorer"]
             label = f"{scorer} ({kind}){'' if log_requests else ', no request log'}{', enriched' if enrich else ''}"
+            if args.rounds > 1:
+                label += f", round {round_ + 1}"
             labels[config] = label
             row(f"[{label}] cold start (process -> 1st prediction)", s=cold)
             row(f"[{label}] idle RSS", MB=idle)
@@ -349,7 +382,7 @@ def main() -> None:
                 payload = _enriched.body(123) if enrich else body(X[1000 : 1000 + rows])
                 if enrich and rows != 1:
                     continue
-                cpu0, flush0 = cpu_seconds(process.pid), flush_cpu_seconds(port)
+                cpu0, (handoff0, writer0) = cpu_seconds(process.pid), log_cpu_seconds(port)
                 threads0 = thread_cpu_seconds(process.pid)
                 figures = wrk(url, payload, connections, args.seconds, work)
                 cpu_ms = (cpu_seconds(process.pid) - cpu0) * 1000 / max(1, figures["requests"])
@@ -362,11 +395,15 @@ def main() -> None:
                     / max(1, figures["requests"])
                 )
                 figures["server_cpu_ms_per_req"] = cpu_ms
-                # the writer thread's own CPU time: what the log costs, little moved by the load
-                # of other processes, unlike req/s (it flushes after the run: wait for it)
-                time.sleep(1.5)
-                log_ms = (flush_cpu_seconds(port) - flush0) * 1000 / max(1, figures["requests"])
-                results[f"{config} c={connections} rows={rows}"] = figures
+                figures["loop_cpu_ms_per_req"] = loop_ms
+                # the request log's own CPU time, in the server and in its writer process: what the
+                # log costs, little moved by the load of other processes, unlike req/s (the writer
+                # commits after the run: wait for it)
+                time.sleep(2.5)
+                handoff1, writer1 = log_cpu_seconds(port)
+                handoff_ms = (handoff1 - handoff0) * 1000 / max(1, figures["requests"])
+                writer_ms = (writer1 - writer0) * 1000 / max(1, figures["requests"])
+                results.setdefault(f"{config} c={connections} rows={rows}", []).append(figures)
                 row(
                     f"[{label}] {rows}-row, {connections} clients",
                     req_s=figures["rps"],
@@ -375,9 +412,14 @@ def main() -> None:
                     errors=int(figures["errors"]),
                     cpu_ms_req=cpu_ms,
                     loop_cpu_ms_req=loop_ms,
-                    log_flush_cpu_ms_req=log_ms,
+                    log_server_cpu_ms_req=handoff_ms,
+                    log_writer_cpu_ms_req=writer_ms,
                 )
-            row(f"[{label}] RSS after load", MB=rss_mb(process.pid))
+            row(
+                f"[{label}] RSS after load",
+                MB=rss_mb(process.pid),
+                writer_process_MB=children_rss_mb(process.pid),
+            )
         finally:
             process.send_signal(signal.SIGINT)
             process.wait(timeout=60)
@@ -386,12 +428,13 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
-def ratios(results: dict[str, Any], native_ms: float) -> None:
-    """The ratios between configurations measured in this run (where both were measured)."""
+def ratios(results: dict[str, list[dict[str, float]]], native_ms: float) -> None:
+    """The ratios between configurations measured in this run (where both were measured), of
+    the medians over the rounds."""
 
     def get(config: str, clients: int, field: str) -> float | None:
-        figures = results.get(f"{config} c={clients} rows=1")
-        return None if figures is None else float(figures[field])
+        runs = results.get(f"{config} c={clients} rows=1")
+        return None if runs is None else median([float(r[field]) for r in runs])
 
     native64, fast64 = get("native", 64, "rps"), get("fastest", 64, "rps")
     if native64 and fast64:
@@ -408,6 +451,15 @@ def ratios(results: dict[str, Any], native_ms: float) -> None:
         on99, off99 = get(logged, 8, "p99_ms"), get(f"{logged}-nolog", 8, "p99_ms")
         if on99 is not None and off99 is not None:
             row(f"{logged}: request log p99 cost at 8 clients (on - off)", ms=on99 - off99)
+        loop_on, loop_off = (
+            get(logged, 64, "loop_cpu_ms_per_req"),
+            get(f"{logged}-nolog", 64, "loop_cpu_ms_per_req"),
+        )
+        if loop_on and loop_off:
+            row(
+                f"ratio: {logged} request log on / off, event-loop CPU per request at 64 clients",
+                x=loop_on / loop_off,
+            )
     plain, enriched = get("fastest", 64, "rps"), get("enriched", 64, "rps")
     if plain and enriched:
         row("ratio: enriched (2 online groups) / plain req/s at 64 clients", x=enriched / plain)

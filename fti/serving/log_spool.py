@@ -221,6 +221,28 @@ def read(file: SpoolFile) -> tuple[str, pa.Table]:
     return deployment, pa.Table.from_batches(batches, reader.schema.remove_metadata())
 
 
+def has_orphans(root: Path, exclude: str | None = None) -> bool:
+    """Whether a directory under ``root`` holds segments and its server is gone."""
+    try:
+        entries = list(os.scandir(root))
+    except FileNotFoundError:
+        return False
+    for entry in entries:
+        if not entry.is_dir() or entry.name == exclude:
+            continue
+        directory = Path(entry.path)
+        try:
+            if not any(p.name.endswith((SUFFIX, PARTIAL)) for p in os.scandir(directory)):
+                continue
+        except FileNotFoundError:  # removed meanwhile
+            continue
+        owner = Lock(directory / OWNER_LOCK)
+        if owner.acquire():
+            owner.release()
+            return True
+    return False
+
+
 def orphans(root: Path, exclude: str | None = None) -> list[Spool]:
     """The directories under ``root`` whose server is gone (their owner lock is free), with
     their owner lock taken so no server can come back to them; the caller still takes the

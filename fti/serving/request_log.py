@@ -154,6 +154,7 @@ class RequestLogger:
         self._done = threading.Condition()
         self._writer: WriterProcess | None = None
         self._writer_starts = 0
+        self._writer_started = 0.0
         self._next_start = 0.0
         self._committer: LogCommitter | None = None
         self._leftovers = False
@@ -191,10 +192,11 @@ class RequestLogger:
         import pyarrow.ipc  # noqa: F401  # before the server freezes the startup objects (see fti.serving.app)
 
         from fti.serving import log_frames  # noqa: F401
+        from fti.serving.log_spool import has_orphans
 
         spool = self._open_spool()
-        # a server that died left its spool: start a writer at once to adopt it
-        self._leftovers = any(p.is_dir() and p != spool.directory for p in spool.directory.parent.iterdir())
+        # a server that died left rows in its spool: start a writer at once to adopt them
+        self._leftovers = has_orphans(spool.directory.parent, exclude=spool.name)
         self._thread = threading.Thread(target=self._run, name="fti-inference-log", daemon=True)
         self._thread.start()
 
@@ -316,6 +318,8 @@ class RequestLogger:
                 writer.returncode,
             )
             # a writer that keeps dying is restarted at most every 30 s
+            if time.monotonic() - self._writer_started > 60:  # it had been working: start afresh
+                self._writer_starts = 0
             self._next_start = time.monotonic() + min(30.0, 0.5 * 2 ** min(self._writer_starts, 6))
         spooled = self._spooled or (self._spool is not None and self._spool.open_bytes) or self._leftovers
         if not spooled or time.monotonic() < self._next_start or self._stop.is_set():
@@ -341,6 +345,7 @@ class RequestLogger:
             self._next_start = time.monotonic() + 5.0
             return
         self._writer_starts += 1
+        self._writer_started = time.monotonic()
         self._leftovers = False
 
     # --- what the writer did --------------------------------------------------------------
