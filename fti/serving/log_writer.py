@@ -42,6 +42,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fti.project import Project
+    from fti.serving.log_committer import LogCommitter, Outcome
+    from fti.serving.log_spool import Spool
 
 log = logging.getLogger("fti.serving.request_log")
 
@@ -202,7 +204,7 @@ def _first_line(fd: int) -> tuple[bytes, bytes]:
     return first, rest
 
 
-def _empty() -> Any:
+def _empty() -> Outcome:
     from fti.serving.log_committer import Outcome
 
     return Outcome()
@@ -213,7 +215,7 @@ class _Loop:
     directories of servers that are gone, compact; on EOF or SIGTERM, drain and return."""
 
     def __init__(
-        self, committer: Any, spool: Any, interval: float, stop: threading.Event, pending: bytes
+        self, committer: LogCommitter, spool: Spool, interval: float, stop: threading.Event, pending: bytes
     ) -> None:
         self._committer = committer
         self._pending = pending
@@ -271,7 +273,7 @@ class _Loop:
             self._report(outcome)
         return bool(outcome.failed)
 
-    def _report(self, outcome: Any) -> None:
+    def _report(self, outcome: Outcome) -> None:
         """Print one report (with the CPU seconds spent since the last one)."""
         cpu = time.process_time()
         report = {
@@ -290,7 +292,7 @@ class _Loop:
             os.dup2(devnull, sys.stdout.fileno())
             os.close(devnull)
 
-    def _adopt(self) -> Any:
+    def _adopt(self) -> Outcome:
         """Commit the spools of servers that are gone, and remove them."""
         from fti.serving.log_committer import Outcome
         from fti.serving.log_spool import orphans
@@ -300,6 +302,7 @@ class _Loop:
             try:
                 if not orphan.writer.acquire():  # its writer is still draining it
                     continue
+                had_rows = bool(orphan.files(1))
                 while orphan.files(1):
                     outcome = self._committer.commit(orphan)
                     adopted.written.update(outcome.written)
@@ -310,10 +313,10 @@ class _Loop:
                         break
                 else:
                     shutil.rmtree(orphan.directory, ignore_errors=True)
-                    log.info(
-                        "committed and removed the inference-log spool %s of a server that is gone",
-                        orphan.name,
-                    )
+                    if had_rows:
+                        log.info(
+                            "committed the inference-log spool of a server that is gone (%s)", orphan.name
+                        )
             finally:
                 orphan.writer.release()
                 orphan.owner.release()

@@ -221,7 +221,8 @@ class RequestLogger:
             self._drain_here()
             return not self._spooled and not self._buffer
         self.handoff(close=True)
-        last = max(self._spooled, default=0)
+        with self._done:  # the writer's reports change it from their own thread
+            last = max(self._spooled, default=0)
         if self._writer is not None:
             self._writer.send("flush")
         deadline = time.monotonic() + timeout
@@ -389,7 +390,7 @@ class RequestLogger:
                 compact_min_commits=compact_min_commits,
                 vacuum_retention=vacuum_retention,
             )
-        cpu = time.process_time()
+        cpu = time.thread_time()
         done = 0
         try:
             while spool.files(1):
@@ -400,7 +401,7 @@ class RequestLogger:
                     break
         finally:
             spool.writer.release()
-            self._metrics.log_flush_cpu.inc(time.process_time() - cpu)
+            self._metrics.log_flush_cpu.inc(time.thread_time() - cpu)
         return done
 
     def compact(self) -> int:

@@ -165,3 +165,17 @@ def test_a_logger_that_was_never_started_commits_on_flush(sqlite_project: fti.Pr
     assert not list(directory.glob("*.arrow"))  # committed and deleted
     logger.stop()
     assert list(root.iterdir()) == []
+
+
+def test_only_a_dead_servers_spool_with_rows_counts_as_left_behind(tmp_path: Path) -> None:
+    root = tmp_path / "spool"
+    live = _spool_of(tmp_path, [_record("r1")])  # owned: a sibling worker's, say
+    empty = Spool.create(root)
+    assert not log_spool.has_orphans(root)
+    empty.owner.release()  # a dead server's, without rows
+    assert not log_spool.has_orphans(root)
+    live.owner.release()  # a dead server's, with rows
+    assert log_spool.has_orphans(root)
+    assert not log_spool.has_orphans(root, exclude=live.name)
+    [adopted] = log_spool.orphans(root, exclude=empty.name)
+    assert adopted.name == live.name and not log_spool.has_orphans(root)  # its owner lock is taken
