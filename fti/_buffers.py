@@ -7,6 +7,7 @@ and 60 MB), so the few conversions on those paths go through these functions ins
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -40,16 +41,30 @@ def integer_view(array: pa.Array) -> np.ndarray:
     )
 
 
-def strings_to_arrow(values: list[str]) -> pa.Array:
+def strings_to_arrow(values: Sequence[str]) -> pa.Array:
     """A null-free Arrow string array built from its offsets and UTF-8 bytes."""
     import numpy as np
     import pyarrow as pa
 
-    encoded = [v.encode() for v in values]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
-    np.cumsum([len(e) for e in encoded], out=offsets[1:])
-    data = b"".join(encoded)
-    return pa.Array.from_buffers(pa.string(), len(encoded), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    n = len(values)
+    joined = "".join(values)
+    data = joined.encode()
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    if len(data) == len(joined):  # ASCII (ids, names): a character is a byte, no per-value encode
+        np.cumsum(np.fromiter(map(len, values), np.int64, n), out=offsets[1:])
+    else:
+        np.cumsum([len(v.encode()) for v in values], out=offsets[1:])
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
+def repeated_string(value: str, n: int) -> pa.Array:
+    """A string array of ``n`` times ``value``."""
+    import numpy as np
+    import pyarrow as pa
+
+    data = value.encode()
+    offsets = np.arange(n + 1, dtype=np.int32) * len(data)
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data * n)])
 
 
 def values_to_arrow(values: list[Any], arrow_type: pa.DataType) -> pa.Array:

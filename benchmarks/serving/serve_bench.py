@@ -7,8 +7,12 @@ a real process on loopback; ``wrk`` (with a Lua body script) drives it with sing
 requests at 1, 8 and 64 connections, then 100-row requests at 8 connections. Server CPU per
 request comes from /proc (utime+stime of the server process). The whole run is done three times:
 with the native scikit-learn scorer, with the fastest verified scorer (ONNX Runtime, converted
-at deploy time and verified against the native model), and the latter without request logging. Reference, measured in the same run: the model's raw
-in-process ``predict`` on one row and the ONNX scorer on one row.
+at deploy time and verified against the native model), and the latter without request logging
+(``--rounds N`` runs the configurations N times, taking turns, and compares their medians). The
+request log's CPU is reported where it is spent: in the server (building and spooling the rows)
+and in its writer process (committing them), and the writer's memory beside the server's.
+Reference, measured in the same run: the model's raw in-process ``predict`` on one row and the
+ONNX scorer on one row.
 
 Targets: >= 2,000 req/s at 64 clients, p99 <= 20 ms at 8 clients, <= 0.5 ms server CPU per
 single-row request at 64 clients, cold start <= 2 s, idle RSS <= 250 MB.
@@ -94,11 +98,33 @@ def thread_cpu_seconds(pid: int) -> dict[int, float]:
     return out
 
 
-def flush_cpu_seconds(port: int) -> float:
-    """CPU seconds the server's inference-log writer thread has spent (0 without a request log)."""
+def log_cpu_seconds(port: int) -> tuple[float, float]:
+    """CPU seconds the request log has spent: in the server (building and spooling the rows) and
+    in its writer process (committing them); zeros without a request log."""
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
-    match = re.search(r"^fti_inference_log_flush_cpu_seconds_total\s+([\d.e+-]+)$", text, re.M)
-    return float(match.group(1)) if match else 0.0
+
+    def counter(name: str) -> float:
+        match = re.search(rf"^{name}_total\s+([\d.e+-]+)$", text, re.M)
+        return float(match.group(1)) if match else 0.0
+
+    return counter("fti_inference_log_flush_cpu_seconds"), counter("fti_inference_log_writer_cpu_seconds")
+
+
+def children_rss_mb(pid: int) -> float:
+    """Resident memory of ``pid``'s child processes (the request log's writer)."""
+    children = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():  # each thread lists the children it started
+        try:
+            children.update((task / "children").read_text().split())
+        except OSError:  # the thread ended
+            continue
+    total = 0.0
+    for child in children:
+        try:
+            total += rss_mb(int(child))
+        except OSError:  # it ended
+            continue
+    return total
 
 
 def rss_mb(pid: int) -> float:
@@ -207,27 +233,31 @@ def load_run(
     work: Path,
     fti_port: int | None,
 ) -> dict[str, float]:
-    """One wrk run against a server: its figures, the server's CPU per request (all its
-    processes), its busiest thread's, and (fti) the request log writer's."""
-    cpu0 = tree_cpu_seconds(pid)
-    flush0 = flush_cpu_seconds(fti_port) if fti_port else 0.0
+    """One wrk run against a server: its figures, the server's CPU per request (fti: its own
+    process; MLServer: with its worker processes, which predict), its busiest thread's, and (fti)
+    the request log's, in the server and in its writer process."""
+    cpu = cpu_seconds if fti_port else tree_cpu_seconds
+    cpu0 = cpu(pid)
+    handoff0, writer0 = log_cpu_seconds(fti_port) if fti_port else (0.0, 0.0)
     threads0 = thread_cpu_seconds(pid)
     figures = wrk(url, payload, connections, seconds, work)
     requests = max(1, figures["requests"])
-    figures["server_cpu_ms_per_req"] = (tree_cpu_seconds(pid) - cpu0) * 1000 / requests
+    figures["server_cpu_ms_per_req"] = (cpu(pid) - cpu0) * 1000 / requests
     # the busiest thread is the event loop (HTTP, JSON, dispatch): per-thread CPU is steadier than
     # req/s on a shared machine
     threads1 = thread_cpu_seconds(pid)
     figures["loop_cpu_ms_per_req"] = (
         max(threads1[t] - threads0.get(t, 0.0) for t in threads1) * 1000 / requests
     )
-    # the writer thread's own CPU time: what the log costs, little moved by the load of other
-    # processes, unlike req/s (it flushes after the run: wait for it)
+    # the request log's own CPU time, in the server and in its writer process: what the log
+    # costs, little moved by the load of other processes, unlike req/s (the writer commits after
+    # the run: wait for it)
+    handoff1, writer1 = handoff0, writer0
     if fti_port:
-        time.sleep(1.5)
-    figures["log_flush_cpu_ms_per_req"] = (
-        ((flush_cpu_seconds(fti_port) - flush0) if fti_port else 0.0) * 1000 / requests
-    )
+        time.sleep(2.5)
+        handoff1, writer1 = log_cpu_seconds(fti_port)
+    figures["log_server_cpu_ms_per_req"] = (handoff1 - handoff0) * 1000 / requests
+    figures["log_writer_cpu_ms_per_req"] = (writer1 - writer0) * 1000 / requests
     return figures
 
 
@@ -240,13 +270,14 @@ def report(label: str, rows: int, connections: int, figures: dict[str, float]) -
         errors=int(figures["errors"]),
         cpu_ms_req=figures["server_cpu_ms_per_req"],
         loop_cpu_ms_req=figures["loop_cpu_ms_per_req"],
-        log_flush_cpu_ms_req=figures["log_flush_cpu_ms_per_req"],
+        log_server_cpu_ms_req=figures["log_server_cpu_ms_per_req"],
+        log_writer_cpu_ms_req=figures["log_writer_cpu_ms_per_req"],
     )
 
 
 def mlserver(
     python: str, model: Any, X: np.ndarray, loads: list[tuple[int, ...]], seconds: int, work: Path
-) -> dict[str, Any]:
+) -> dict[str, list[dict[str, float]]]:
     """The same loads against MLServer serving the same model (see ``_mlserver``)."""
     version = subprocess.run(
         [python, "-c", "import mlserver; print(mlserver.__version__)"],
@@ -268,7 +299,7 @@ def mlserver(
             figures = load_run(
                 process.pid, url, _mlserver.body(X[1000 : 1000 + rows]), connections, seconds, work, None
             )
-            results[f"mlserver c={connections} rows={rows}"] = figures
+            results[f"mlserver c={connections} rows={rows}"] = [figures]
             report(label, rows, connections, figures)
     finally:
         process.send_signal(signal.SIGINT)
@@ -391,6 +422,9 @@ def main() -> None:
         default="1x1,8x1,64x1,8x100",
         help="comma-separated wrk loads CLIENTSxROWS (connections x rows per request)",
     )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="run the configurations this many times, taking turns"
+    )
     parser.add_argument("--mlserver-python", help="a Python with MLServer installed (see _mlserver.py)")
     args = parser.parse_args()
     configs = [c.strip() for c in args.configs.split(",") if c.strip()]
@@ -446,9 +480,11 @@ def main() -> None:
         cold_starts(home, work, args.starts)
         shutil.rmtree(work, ignore_errors=True)
         return
-    results: dict[str, Any] = {}
+    results: dict[str, list[dict[str, float]]] = {}
     labels: dict[str, str] = {}
-    for config in configs:
+    # with --rounds the configurations take turns (A B A B ...), so a change in the machine's
+    # load hits each of them alike; the ratios are of the medians
+    for round_, config in ((r, c) for r in range(args.rounds) for c in configs):
         scorer, log_requests, enrich = CONFIGS[config]
         deployment = "hgb_enriched" if enrich else "hgb"
         with fti.connect(home=home) as project:
@@ -471,6 +507,8 @@ def main() -> None:
             idle = rss_mb(process.pid)
             kind = httpx.get(f"http://127.0.0.1:{port}/v2/models/{deployment}").json()["parameters"]["scorer"]
             label = f"{scorer} ({kind}){'' if log_requests else ', no request log'}{', enriched' if enrich else ''}"
+            if args.rounds > 1:
+                label += f", round {round_ + 1}"
             labels[config] = label
             row(f"[{label}] cold start (process -> 1st prediction)", s=cold)
             row(f"[{label}] idle RSS", MB=idle)
@@ -479,9 +517,13 @@ def main() -> None:
                     continue
                 payload = _enriched.body(123) if enrich else body(X[1000 : 1000 + rows])
                 figures = load_run(process.pid, url, payload, connections, args.seconds, work, port)
-                results[f"{config} c={connections} rows={rows}"] = figures
+                results.setdefault(f"{config} c={connections} rows={rows}", []).append(figures)
                 report(label, rows, connections, figures)
-            row(f"[{label}] RSS after load", MB=rss_mb(process.pid))
+            row(
+                f"[{label}] RSS after load",
+                MB=rss_mb(process.pid),
+                writer_process_MB=children_rss_mb(process.pid),
+            )
         finally:
             process.send_signal(signal.SIGINT)
             process.wait(timeout=60)
@@ -494,12 +536,13 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
-def ratios(results: dict[str, Any], native_ms: float) -> None:
-    """The ratios between configurations measured in this run (where both were measured)."""
+def ratios(results: dict[str, list[dict[str, float]]], native_ms: float) -> None:
+    """The ratios between configurations measured in this run (where both were measured), of
+    the medians over the rounds."""
 
     def get(config: str, clients: int, field: str) -> float | None:
-        figures = results.get(f"{config} c={clients} rows=1")
-        return None if figures is None else float(figures[field])
+        runs = results.get(f"{config} c={clients} rows=1")
+        return None if runs is None else median([float(r[field]) for r in runs])
 
     native64, fast64 = get("native", 64, "rps"), get("fastest", 64, "rps")
     if native64 and fast64:
@@ -516,6 +559,15 @@ def ratios(results: dict[str, Any], native_ms: float) -> None:
         on99, off99 = get(logged, 8, "p99_ms"), get(f"{logged}-nolog", 8, "p99_ms")
         if on99 is not None and off99 is not None:
             row(f"{logged}: request log p99 cost at 8 clients (on - off)", ms=on99 - off99)
+        loop_on, loop_off = (
+            get(logged, 64, "loop_cpu_ms_per_req"),
+            get(f"{logged}-nolog", 64, "loop_cpu_ms_per_req"),
+        )
+        if loop_on and loop_off:
+            row(
+                f"ratio: {logged} request log on / off, event-loop CPU per request at 64 clients",
+                x=loop_on / loop_off,
+            )
     incumbent = get("mlserver", 64, "rps")
     for config in ("native", "fastest"):
         ours = get(config, 64, "rps")

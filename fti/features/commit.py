@@ -12,7 +12,7 @@ for the groups :mod:`fti.features.recovery` finds behind).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -103,9 +103,11 @@ def write_stream(
     *,
     merge: bool,
     unique_keys: bool,
+    metadata: Mapping[str, str] | None = None,
 ) -> tuple[int, int]:
     """Write the checked table ``first`` and every piece of ``pieces`` (each checked just before it
-    is written) as one offline commit; return its version and row count.
+    is written) as one offline commit (with ``metadata`` beside fti's own); return its version
+    and row count.
 
     Nothing is committed when a piece fails its checks or ``pieces`` raises: that exception
     propagates. The caller records the commit, within :func:`writing` like this call.
@@ -141,7 +143,7 @@ def write_stream(
             fg.table_name,
             reader,
             merge_keys=fg.key_columns if merge else None,
-            metadata={"operation": "insert", "validation": status},
+            metadata={**(metadata or {}), "operation": "insert", "validation": status},
         )
     except Exception:
         if failure:

@@ -237,6 +237,7 @@ class FeatureGroup(Tagged, GroupQueries, GroupEdits, GroupUpkeep, EmbeddingsMixi
         *,
         write_mode: str = "append",
         unique_keys: bool = False,
+        commit_metadata: Mapping[str, str] | None = None,
     ) -> InsertResult:
         """Commit a stream of pieces (pyarrow Tables or RecordBatches, pandas or polars
         DataFrames) as one offline commit, holding about one piece in memory at a time.
@@ -260,6 +261,9 @@ class FeatureGroup(Tagged, GroupQueries, GroupEdits, GroupUpkeep, EmbeddingsMixi
                 repeats within a piece either, as for rows keyed by the rows of a feature group
                 (batch predictions): the per-piece duplicate check is skipped. Schema, null-key
                 and expectation checks still run.
+            commit_metadata: Strings stored with the offline commit, atomically with it (the
+                offline store's ``history`` returns them): e.g. a token that tells a writer
+                replaying its work after a crash which of its batches were committed.
 
         Raises:
             ValidationError: an empty stream, or the errors of :meth:`insert` for a piece.
@@ -275,6 +279,13 @@ class FeatureGroup(Tagged, GroupQueries, GroupEdits, GroupUpkeep, EmbeddingsMixi
             )
         if not isinstance(unique_keys, bool):
             raise ValidationError(f"unique_keys must be True or False, got {unique_keys!r}")
+        extra = dict(commit_metadata or {})
+        reserved = {"operation", "validation"} & set(extra)
+        if reserved or not all(isinstance(k, str) and isinstance(v, str) for k, v in extra.items()):
+            raise ValidationError(
+                "commit_metadata must map strings to strings, without the keys 'operation' and "
+                f"'validation' (fti's own), got {commit_metadata!r}"
+            )
         from fti.features import ingestion
 
         pieces = iter(batches)
@@ -291,7 +302,13 @@ class FeatureGroup(Tagged, GroupQueries, GroupEdits, GroupUpkeep, EmbeddingsMixi
             try:
                 with _progress.task(f"{self.name}: writing a stream of pieces"):
                     version, rows = commit.write_stream(
-                        self, table, pieces, validation, merge=write_mode == "upsert", unique_keys=unique_keys
+                        self,
+                        table,
+                        pieces,
+                        validation,
+                        merge=write_mode == "upsert",
+                        unique_keys=unique_keys,
+                        metadata=extra,
                     )
             except BaseException:
                 if new_schema is not None:  # nothing was committed: the group has no schema yet

@@ -99,7 +99,7 @@ class ServerMetrics:
         )
         self.log_dropped = Counter(
             "fti_inference_log_dropped",
-            "Inference-log rows dropped because the log buffer was full.",
+            "Inference-log rows dropped (the buffer was full, or the log group refused them).",
             ("model",),
             registry=self.registry,
         )
@@ -111,8 +111,31 @@ class ServerMetrics:
         )
         self.log_flush_cpu = Counter(
             "fti_inference_log_flush_cpu_seconds",
-            "CPU seconds the inference-log writer thread spent building and committing log rows.",
+            "CPU seconds the server spent handing inference-log rows to the writer (building the "
+            "Arrow tables and spooling them; committing, when it did that itself).",
             registry=self.registry,
+        )
+        self.log_writer_cpu = Counter(
+            "fti_inference_log_writer_cpu_seconds",
+            "CPU seconds the inference-log writer process spent committing spooled rows.",
+            registry=self.registry,
+        )
+        self.log_commit_errors = Counter(
+            "fti_inference_log_commit_errors",
+            "Inference-log commits that failed and are retried (the rows stay spooled).",
+            ("model",),
+            registry=self.registry,
+        )
+        self.log_writer_restarts = Counter(
+            "fti_inference_log_writer_restarts",
+            "Times the inference-log writer process died and was restarted.",
+            registry=self.registry,
+        )
+        self.log_spooled_bytes = Gauge(
+            "fti_inference_log_spooled_bytes",
+            "Inference-log bytes spooled and not yet committed.",
+            registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.http_requests = Counter(
             "fti_http_requests",

@@ -111,3 +111,14 @@ def test_unique_keys_skips_only_the_duplicate_check(group: Any) -> None:
     result = group.insert_stream(iter([frame([1, 1], [0, 0], [1.0, 2.0])]), unique_keys=True)
     assert result.rows == 2
     assert sorted(group.read()["amount"].tolist()) == [1.0, 2.0, 9.0]
+
+
+def test_commit_metadata_is_stored_with_the_commit_and_fti_keys_are_refused(group: Any) -> None:
+    result = group.insert_stream([frame([1], [0], [1.0])], commit_metadata={"log_spool": "w1:1-3"})
+    [commit] = group.project.backends.offline.history(group.table_name)
+    assert commit.version == result.version
+    assert commit.metadata == {"log_spool": "w1:1-3", "operation": "insert", "validation": "none"}
+    for bad in ({"operation": "x"}, {"k": 1}):
+        with pytest.raises(ValidationError, match="commit_metadata must map strings to strings"):
+            group.insert_stream([frame([2], [0], [2.0])], commit_metadata=bad)
+    assert len(group.commits()) == 1  # a refused write commits nothing

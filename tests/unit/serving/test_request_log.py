@@ -12,15 +12,10 @@ import pytest
 
 import fti
 from fti.errors import NotFoundError, SchemaError
+from fti.serving.log_committer import append_log_rows
+from fti.serving.log_frames import to_frame, to_frames
 from fti.serving.metrics import ServerMetrics
-from fti.serving.request_log import (
-    InferenceRecord,
-    LoggedInputs,
-    RequestLogger,
-    append_log_rows,
-    to_frame,
-    to_frames,
-)
+from fti.serving.request_log import InferenceRecord, LoggedInputs, RequestLogger
 
 NAMES = ["a", "b"]
 
@@ -96,7 +91,9 @@ def test_a_large_flush_is_appended_without_a_query_engine(tmp_path) -> None:
         from datetime import UTC, datetime, timedelta
         import numpy as np
         import fti
-        from fti.serving.request_log import InferenceRecord, append_log_rows, to_frame
+        from fti.serving.request_log import InferenceRecord
+        from fti.serving.log_committer import append_log_rows
+        from fti.serving.log_frames import to_frame
         project = fti.connect(home={str(tmp_path)!r})
         group = project.feature_store.get_or_create_feature_group(
             "dep_inference_log", 1, primary_key=["request_id", "row"], event_time="timestamp"
