@@ -79,10 +79,12 @@ def _uniform(items: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]] | None:
         return None
     columns = list(zip(*items, strict=True))
     inputs = columns[INPUTS]
-    names = columns[NAMES] if first[INPUTS] is None else tuple(map(attrgetter("names"), inputs))
+    plain = inputs.count(None)
+    if plain not in (0, n):  # logged inputs (enriched) beside plain records: more than one kind
+        return None
+    names = columns[NAMES] if plain else tuple(map(attrgetter("names"), inputs))
     if (
         columns[DEPLOYMENT].count(first[DEPLOYMENT]) != n
-        or inputs.count(None) not in (0, n)
         or len(set(map(id, names))) != 1
         or any(columns[k].count(first[k]) != n for k in range(OUTPUTS, len(first), 2))
     ):

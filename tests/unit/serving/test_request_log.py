@@ -174,6 +174,11 @@ def test_a_flush_with_two_kinds_of_records_writes_both(sqlite_project: fti.Proje
     to the log-group version of its own columns, and monitors read every version."""
     frames = to_frames([_record("r1"), _enriched("r2", [1], [2.0], ["rome"]), _record("r3")])
     assert [f.num_rows for f in frames] == [4, 1]
+    # an enriched record first, then a plain one (a server with both kinds of deployment): the
+    # first hand-off of the e2e system failed on it, and its rows never reached the log
+    plain = _record("r1")._replace(outputs={"predict_proba": np.full((2, 2), 0.5)})  # the same outputs
+    frames = to_frames([_enriched("r2", [1], [2.0], ["rome"]), plain])
+    assert [f.num_rows for f in frames] == [1, 2]
     logger = RequestLogger(sqlite_project, ServerMetrics(), flush_interval_s=0.05)
     for record in (_record("r1"), _enriched("r2", [1], [2.0], ["rome"]), _record("r3")):
         logger.log(record)
