@@ -3,9 +3,9 @@ printed in the same run when it is available).
 
 MLServer is not a dependency, so it usually lives in a virtualenv of its own (with
 ``mlserver-sklearn`` and the same scikit-learn version as this one):
-``python -m venv /tmp/mls && /tmp/mls/bin/pip install mlserver mlserver-sklearn 'uvloop<0.21'``
+``python -m venv MLS_VENV && MLS_VENV/bin/pip install mlserver mlserver-sklearn 'uvloop<0.21'``
 (MLServer 1.7's workers fail to start with newer uvloop), then pass
-``--mlserver-python /tmp/mls/bin/python`` to ``serve_bench``. The model is served with its
+``--mlserver-python MLS_VENV/bin/python`` to ``serve_bench``. The model is served with its
 scikit-learn runtime and adaptive batching (up to 64 requests or 2 ms, as fti's deployment), and
 asked for both outputs fti answers (``predict`` and ``predict_proba``).
 """

@@ -301,14 +301,9 @@ class FeatureGroup(Tagged, GroupQueries, GroupEdits, GroupUpkeep, EmbeddingsMixi
         with commit.writing(self):
             try:
                 with _progress.task(f"{self.name}: writing a stream of pieces"):
+                    merge = write_mode == "upsert"
                     version, rows = commit.write_stream(
-                        self,
-                        table,
-                        pieces,
-                        validation,
-                        merge=write_mode == "upsert",
-                        unique_keys=unique_keys,
-                        metadata=extra,
+                        self, table, pieces, validation, merge=merge, unique_keys=unique_keys, metadata=extra
                     )
             except BaseException:
                 if new_schema is not None:  # nothing was committed: the group has no schema yet
