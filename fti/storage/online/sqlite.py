@@ -320,7 +320,9 @@ class SqliteOnlineStore:
         self, table: str, keys: Sequence[Key], columns: Sequence[str]
     ) -> list[tuple[Any, ...] | None]:
         wanted = tuple(columns)
-        if len(keys) == 1:  # one entity's vector: skip the general path's steps when the key is plain
+        if (
+            type(keys) in (list, tuple) and len(keys) == 1
+        ):  # one entity's vector: skip the general path's steps when the key is plain
             row = self._read_one(table, keys[0], wanted)
             if row is not _GENERAL:
                 return [row]  # type: ignore[list-item]

@@ -440,6 +440,9 @@ class OnlineStoreContract:
             online_store.read("t", [1])  # type: ignore[list-item]
         with pytest.raises(ValidationError, match="list of key tuples"):
             online_store.read("t", "abc")  # type: ignore[arg-type]
+        for keys in ({0: (1,)}, "a"):  # one "key" that is not a list of tuples: refused alike
+            with pytest.raises(ValidationError, match="list of key tuples"):
+                online_store.read_columns("t", keys, ["v"])  # type: ignore[arg-type]
         with pytest.raises(ValidationError, match="naive"):
             online_store.read("by_time", [(datetime(2024, 1, 1),)])
         assert values(online_store, "by_time", [at(0)], "v") == [1]
