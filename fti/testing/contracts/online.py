@@ -440,6 +440,7 @@ class OnlineStoreContract:
             online_store.read("t", [1])  # type: ignore[list-item]
         with pytest.raises(ValidationError, match="list of key tuples"):
             online_store.read("t", "abc")  # type: ignore[arg-type]
+        assert online_store.read_columns("t", [(1,)], ["v"]) == [(1,)]  # statements now cached
         for keys in ({0: (1,)}, "a"):  # one "key" that is not a list of tuples: refused alike
             with pytest.raises(ValidationError, match="list of key tuples"):
                 online_store.read_columns("t", keys, ["v"])  # type: ignore[arg-type]
