@@ -75,3 +75,19 @@ def peak_rss_mb() -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def first_prediction(process: Any, url: str, payload: dict[str, Any], log: Path, started: float) -> float:
+    """Seconds from ``started`` until a server ``process`` answers ``payload`` at ``url`` with 200
+    (polled every 20 ms); exits when the process dies first (its stderr is in ``log``)."""
+    import httpx
+
+    while True:
+        try:
+            if httpx.post(url, json=payload, timeout=5).status_code == 200:
+                return time.perf_counter() - started
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None:
+            raise SystemExit(f"the server exited; see {log}")
+        time.sleep(0.02)

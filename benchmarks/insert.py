@@ -1,7 +1,7 @@
 """Insert 2M rows (100k keys, 10 numeric features) into an online-enabled feature group.
 
 Reference, measured in the same run on the same frame: a raw ``deltalake.write_deltalake`` plus a
-raw DuckDB latest-per-key query plus ``sqlite3.executemany`` into a keyed table.
+raw DuckDB latest-per-key query (sorted by key) plus ``sqlite3.executemany`` into a keyed table.
 Reports offline rows/s, online entities/s and the end-to-end ratio to the reference (target <= 1.5x).
 
 When Feast is available (``--feast-python``, see :mod:`benchmarks._feast`), its online
@@ -51,7 +51,8 @@ def reference(frame: pd.DataFrame, workdir: Path) -> tuple[float, float]:
         con.register("data", table)
         latest = con.sql(
             "SELECT entity_id, epoch_us(ts) AS ts, f0, f1, f2, f3, f4, f5, f6, f7, f8, f9 FROM data "
-            "QUALIFY row_number() OVER (PARTITION BY entity_id ORDER BY ts DESC) = 1"
+            "QUALIFY row_number() OVER (PARTITION BY entity_id ORDER BY ts DESC) = 1 "
+            "ORDER BY entity_id"  # in key order, SQLite's B-tree inserts go 3x faster
         ).fetchall()
         db = sqlite3.connect(workdir / "ref_online.db", isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")

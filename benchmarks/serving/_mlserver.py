@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
+
+from benchmarks._report import first_prediction
 
 NAME = "hgb"
 
@@ -68,12 +69,4 @@ def start(python: str, folder: Path, port: int, log: Path) -> tuple[subprocess.P
         [str(executable), "start", str(folder)], stdout=subprocess.DEVNULL, stderr=log.open("w"), cwd=folder
     )
     url = f"http://127.0.0.1:{port}/v2/models/{NAME}/infer"
-    while True:
-        try:
-            if httpx.post(url, json=payload, timeout=5).status_code == 200:
-                return process, time.perf_counter() - started
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None:
-            raise SystemExit(f"mlserver exited; see {log}")
-        time.sleep(0.05)
+    return process, first_prediction(process, url, payload, log, started)

@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 import fti
-from benchmarks._report import median, repeat, row
+from benchmarks._report import first_prediction, median, repeat, row
 from benchmarks.serving import _enriched, _mlserver
 
 FEATURES = [f"f{i}" for i in range(20)]
@@ -157,15 +157,7 @@ def start_server(
         stderr=log.open("w"),
         env=env,
     )
-    while True:
-        try:
-            if httpx.post(f"{url}/v2/models/hgb/infer", json=payload, timeout=5).status_code == 200:
-                return process, time.perf_counter() - started
-        except httpx.TransportError:
-            pass
-        if process.poll() is not None:
-            raise SystemExit(f"server exited; see {log}")
-        time.sleep(0.02)
+    return process, first_prediction(process, f"{url}/v2/models/hgb/infer", payload, log, started)
 
 
 def run_wrk(
