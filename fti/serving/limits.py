@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from starlette.requests import ClientDisconnect
 
 from fti.errors import FtiError, ValidationError
 
@@ -87,6 +88,14 @@ class RequestTimeoutError(FtiError):
     http_status = 408
 
 
+class ClientClosedError(FtiError):
+    """The client closed its connection before its request body arrived: nobody is left to
+    answer, and it is not a fault of the server (counted and logged as 499, as nginx does)."""
+
+    code = "client_closed_request"
+    http_status = 499
+
+
 class Admission:
     """Counts the inference requests in flight and the body bytes held by one worker."""
 
@@ -140,6 +149,10 @@ class Admission:
                     chunks.append(chunk)
                 if decode is not None:
                     decode.finish()
+        except ClientDisconnect:
+            raise ClientClosedError(
+                f"the client closed the connection after {total} bytes of its request body"
+            ) from None
         except TimeoutError:
             raise RequestTimeoutError(
                 f"the request body did not arrive within {self.limits.body_timeout_s:g} s; "
