@@ -41,6 +41,12 @@ if TYPE_CHECKING:
 
 _SPACES = {"cosine": "cosine", "l2": "l2", "dot": "ip"}
 M, EF_CONSTRUCTION, EF_SEARCH = 16, 100, 64
+WHOLE_WALK = 500
+"""An index of at most this many vectors is searched with a candidate list as long as the index,
+so the walk visits every vector it can reach and the result is the exact one; a shorter list can
+miss a neighbour depending on how the build's threads linked the graph (a dot-product index of
+200 vectors did, rarely). The cost, at 384 dimensions: 0.22 ms a search at 500 vectors against
+0.08 ms (0.42 against 0.13 at 1,000, 3 against 0.2 at 2,000: larger indexes keep the short list)."""
 LABEL, KEY = "__label", "__key"
 
 
@@ -169,7 +175,8 @@ class HnswVectorStore:
         if allowed is not None and (allowed.size <= 2000 or allowed.size <= 0.05 * live):
             return self._exact(loaded, query[0], allowed, k)
         graph = loaded.graph
-        graph.set_ef(max(EF_SEARCH, 2 * k))
+        # a small index is walked whole (exact, however the multi-threaded build linked it)
+        graph.set_ef(max(EF_SEARCH, 2 * k, live if live <= WHOLE_WALK else 0))
         try:
             if allowed is None:
                 found, distances = graph.knn_query(query, k=k)
