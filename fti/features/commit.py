@@ -66,13 +66,18 @@ def insert(
     commit and upsert its latest rows online when the group is online-enabled."""
     offline = fg.project.backends.offline
     with writing(fg):
+        early = group_statistics.ahead(fg, table) if with_statistics else None
         version = offline.write(
             fg.table_name,
             table,
             merge_keys=fg.key_columns if merge else None,
             metadata={"operation": "insert", "validation": status},
         )
-        stats = group_statistics.at_commit(fg, table, version, merged=merge) if with_statistics else None
+        stats = (
+            group_statistics.at_commit(fg, table, version, merged=merge, early=early)
+            if with_statistics
+            else None
+        )
         record(fg, version, "insert", table.num_rows, status, report, stats)
     online_rows = 0
     if fg.online_enabled:

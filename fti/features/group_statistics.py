@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 from fti.features import records
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     import pyarrow as pa
 
     from fti.features.feature_group import FeatureGroup
@@ -32,9 +34,44 @@ sketch takes one value per call: 2.9 s against 0.75 s at 2M rows), which a group
 never appended to would pay for nothing. The first append that can merge then builds it."""
 
 
-def at_commit(fg: FeatureGroup, table: pa.Table, version: int, *, merged: bool) -> dict[str, Any]:
+def ahead(fg: FeatureGroup, table: pa.Table) -> Future[tuple[bytes | None, dict[str, Any]]] | None:
+    """Start computing, in a thread of its own, what :func:`at_commit` needs when the commit of
+    ``table`` is to create the group's table (its state and statistics depend on ``table``
+    alone), so that they overlap the Delta write: DuckDB, numpy and delta-rs release the GIL
+    (a first insert of 2M rows: 1.43 s against 1.0 s on two cores). None when the table exists.
+    If another writer creates the table first, :func:`at_commit` ignores the result."""
+    if fg.project.backends.offline.version(fg.table_name) is not None:
+        return None
+    from concurrent.futures import ThreadPoolExecutor
+
+    executor = ThreadPoolExecutor(1, thread_name_prefix="fti-statistics")
+    try:
+        return executor.submit(_of_first, table)
+    finally:
+        executor.shutdown(wait=False)  # the thread ends with its one task
+
+
+def _of_first(table: pa.Table) -> tuple[bytes | None, dict[str, Any]]:
+    """The stored state (see :data:`FIRST_STATE_MAX_ROWS`) and the statistics of a table created
+    from ``table``."""
+    from fti.features.statistics import compute_statistics  # DuckDB and sketches: only when needed
+    from fti.features.statistics_state import TableState
+
+    state = TableState.of(table).to_bytes() if table.num_rows <= FIRST_STATE_MAX_ROWS else None
+    return state, compute_statistics(table)
+
+
+def at_commit(
+    fg: FeatureGroup,
+    table: pa.Table,
+    version: int,
+    *,
+    merged: bool,
+    early: Future[tuple[bytes | None, dict[str, Any]]] | None = None,
+) -> dict[str, Any]:
     """The group's statistics at ``version``, which this writer's commit of ``table`` created
-    (``merged``: as a Delta merge on the key columns, else as an append).
+    (``merged``: as a Delta merge on the key columns, else as an append); ``early`` is what
+    :func:`ahead` started before the commit.
 
     When the commit only added ``table``'s rows (an append, the first commit, an upsert that
     replaced no row) and the state of ``version - 1`` is known (:func:`_state_before`), the state
@@ -49,9 +86,10 @@ def at_commit(fg: FeatureGroup, table: pa.Table, version: int, *, merged: bool) 
     offline = fg.project.backends.offline
     catalog = fg.project.backends.catalog
     if version == 0:  # the table was created from exactly this insert: no need to read it back
-        if table.num_rows <= FIRST_STATE_MAX_ROWS:
-            records.save_statistics_state(catalog, fg.id, version, TableState.of(table).to_bytes())
-        return compute_statistics(table)
+        state, statistics = early.result() if early is not None else _of_first(table)
+        if state is not None:
+            records.save_statistics_state(catalog, fg.id, version, state)
+        return statistics
     if not only_added(fg, version, merged=merged):
         return compute_statistics(offline.dataset(fg.table_name, version=version))
     previous = _state_before(fg, version)

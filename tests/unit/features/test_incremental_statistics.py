@@ -216,6 +216,47 @@ def test_a_writer_whose_state_is_not_stored_yet_is_not_counted_twice(project: ft
     assert_same(fg.statistics(3), recomputed(fg, 3))
 
 
+def test_a_first_insert_computes_its_statistics_beside_the_delta_write(
+    project: fti.Project, monkeypatch: Any
+) -> None:
+    """The first commit's statistics depend on its rows alone: they are computed in a thread of
+    their own while delta-rs writes, and are those of the table."""
+    from fti.features import statistics
+
+    threads: list[str] = []
+    compute = statistics.compute_statistics
+
+    def spy(source: Any) -> dict[str, Any]:
+        threads.append(threading.current_thread().name)
+        return compute(source)
+
+    monkeypatch.setattr(statistics, "compute_statistics", spy)
+    fg = group(project)
+    fg.insert(frame([1, 2, 3], [0, 1, 2], [1.0, 2.0, 3.0]))
+    assert len(threads) == 1 and threads[0].startswith("fti-statistics")
+    assert_same(fg.statistics(0), recomputed(fg, 0))
+    assert state_version(fg) == 0
+    fg.insert(frame([4], [3], [4.0]), write_mode="append")  # the table exists: nothing ahead
+    assert group_statistics.ahead(fg, ingestion.prepare(fg, frame([5], [4], [5.0]))[0]) is None
+    assert fg.statistics(1)["amount"]["count"] == 4
+
+
+def test_statistics_started_ahead_are_dropped_when_another_writer_created_the_table(
+    project: fti.Project,
+) -> None:
+    """Writer A starts the statistics of its rows as those of a new table, but writer B creates
+    the table first: A's commit is version 1, whose statistics count B's rows too."""
+    fg = group(project)
+    a_rows, _ = ingestion.prepare(fg, frame([1, 2], [0, 1], [1.0, 2.0]))
+    early = group_statistics.ahead(fg, a_rows)
+    assert early is not None
+    assert fg.insert(frame([3, 4, 5], [2, 3, 4], [3.0, 4.0, 5.0])).version == 0  # B
+    assert project.backends.offline.write(fg.table_name, a_rows) == 1  # A's commit
+    stats = group_statistics.at_commit(fg, a_rows, 1, merged=False, early=early)
+    assert stats["amount"]["count"] == 5
+    assert early.result()[1]["amount"]["count"] == 2  # what A had started, not used
+
+
 def test_threads_appending_at_once_never_count_rows_twice(home: Path, catalog_url: str) -> None:
     writers, rounds = 3, 4
     projects = [fti.connect(home=home, catalog_url=catalog_url) for _ in range(writers)]
