@@ -15,13 +15,15 @@ import pytest
 def cancel_when(spark: Any, stage_site: str, done_tasks: int = 1, timeout: float = 240) -> threading.Thread:
     """Cancel every running Spark job once a stage whose call site contains ``stage_site`` has
     finished ``done_tasks`` tasks while others still run (so some output exists): "a job killed
-    midway". Returns the watching thread (it sets ``thread.cancelled``)."""
+    midway". Returns the watching thread (it sets ``thread.cancelled``); set ``thread.stop`` when
+    the job is over, so that a watcher that missed it cannot cancel a later test's jobs."""
     context = spark.sparkContext
+    stop = threading.Event()
 
     def watch() -> None:
         deadline = time.monotonic() + timeout
         tracker = context.statusTracker()
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not stop.is_set():
             for job in tracker.getActiveJobsIds():
                 info = tracker.getJobInfo(job)
                 for stage_id in info.stageIds if info else []:
@@ -39,6 +41,7 @@ def cancel_when(spark: Any, stage_site: str, done_tasks: int = 1, timeout: float
 
     thread = threading.Thread(target=watch, daemon=True)
     thread.cancelled = False  # type: ignore[attr-defined]
+    thread.stop = stop  # type: ignore[attr-defined]
     thread.start()
     return thread
 

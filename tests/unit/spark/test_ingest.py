@@ -200,10 +200,13 @@ def test_a_killed_insert_commits_nothing_and_leaves_no_files(
     fg.insert(frame(list(range(10)), [0] * 10, rng))
     files = data_files(fg)
     data = pa.Table.from_pandas(frame(list(range(100, 180)), [1] * 80, rng), preserve_index=False)
-    slow = slow_frame(data, 4, 1.5)  # two executors: two tasks at a time, 1.5 s each
+    slow = slow_frame(data, 4, 3.0)  # two executors: two tasks at a time, 3 s each
     watcher = cancel_when(spark_session, "io.py")  # the write job, once a task wrote its file
-    with pytest.raises(BackendError, match="nothing was committed") as killed:
-        fg.insert(slow)
+    try:
+        with pytest.raises(BackendError, match="nothing was committed") as killed:
+            fg.insert(slow)
+    finally:
+        watcher.stop.set()  # type: ignore[attr-defined]
     watcher.join(5)
     assert watcher.cancelled  # type: ignore[attr-defined]
     assert "cancel" in str(killed.value).lower()
