@@ -231,6 +231,7 @@ def test_a_first_insert_computes_its_statistics_beside_the_delta_write(
         return compute(source)
 
     monkeypatch.setattr(statistics, "compute_statistics", spy)
+    monkeypatch.setattr(group_statistics, "AHEAD_MIN_ROWS", 1)  # small data, as if it were large
     fg = group(project)
     fg.insert(frame([1, 2, 3], [0, 1, 2], [1.0, 2.0, 3.0]))
     assert len(threads) == 1 and threads[0].startswith("fti-statistics")
@@ -242,12 +243,14 @@ def test_a_first_insert_computes_its_statistics_beside_the_delta_write(
 
 
 def test_statistics_started_ahead_are_dropped_when_another_writer_created_the_table(
-    project: fti.Project,
+    project: fti.Project, monkeypatch: Any
 ) -> None:
     """Writer A starts the statistics of its rows as those of a new table, but writer B creates
     the table first: A's commit is version 1, whose statistics count B's rows too."""
     fg = group(project)
     a_rows, _ = ingestion.prepare(fg, frame([1, 2], [0, 1], [1.0, 2.0]))
+    assert group_statistics.ahead(fg, a_rows) is None  # too small to gain from the overlap
+    monkeypatch.setattr(group_statistics, "AHEAD_MIN_ROWS", 1)
     early = group_statistics.ahead(fg, a_rows)
     assert early is not None
     assert fg.insert(frame([3, 4, 5], [2, 3, 4], [3.0, 4.0, 5.0])).version == 0  # B
